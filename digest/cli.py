@@ -1,0 +1,219 @@
+"""The ``digest`` command: a thin shell that validates input, calls one function
+of the library and formats its result.
+
+Errors from digest become one line on stderr plus a hint (a traceback only
+with ``-v``).  Exit codes: 0 ok, 1 some items failed, 2 configuration or
+storage error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from typing import Any, NoReturn
+
+import click
+
+from digest import __version__, pipeline
+from digest.config import Settings, SourceSpec, load_settings
+from digest.errors import ConfigError, DigestError
+from digest.models import IngestReport, SourceReport
+from digest.store import Store
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+
+
+class _App:
+    """Per-invocation state: global options, settings loaded on first use."""
+
+    def __init__(self, config_path: str | None, verbose: bool) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    def open_store(self) -> Store:
+        return Store.open(self.settings.database_url)
+
+
+class _DigestGroup(click.Group):
+    """Turns ``DigestError`` into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as e:
+            _fail(e, verbose=bool(ctx.params.get("verbose")))
+
+
+def _fail(error: DigestError, *, verbose: bool) -> NoReturn:
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    if isinstance(error, ConfigError):
+        for problem in error.problems:
+            click.echo(f"digest: config error: {problem}", err=True)
+    else:
+        click.echo(f"digest: error: {error.message}", err=True)
+    if error.hint:
+        click.echo(f"hint: {error.hint}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+@click.group(cls=_DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="Product settings file (default: $DIGEST_CONFIG, else config/digest.toml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log more, and show tracebacks on errors.")
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """digest: a daily research-digest newsletter.
+
+    Reads new papers from feeds and page dumps, keeps a seen-list so each
+    paper counts once, and mails each subscriber the papers on their topics.
+    """
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = _App(config_path, verbose)
+
+
+@cli.group()
+def config() -> None:
+    """Inspect and validate the settings."""
+
+
+@config.command("check")
+@click.pass_obj
+def config_check(app: _App) -> None:
+    """Validate config/digest.toml and the environment; print one line per problem."""
+    settings = app.settings
+    for note in settings.warnings():
+        click.echo(f"warning: {note}", err=True)
+    click.echo(
+        f"ok: {settings.config_path} ({len(settings.sources)} sources, "
+        f"database {settings.database_url_for_display})"
+    )
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option(
+    "--date",
+    "edition_date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Date of the entries in page dumps (YYYY-MM-DD), instead of the page's date line.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.pass_obj
+def ingest(
+    app: _App, sources: tuple[str, ...], edition_date: datetime | None, as_json: bool
+) -> None:
+    """Read the configured sources (or the given paths/URLs) and store new entries.
+
+    Reports per source how many entries were read, new and already seen.
+    Exits 0 when every source was read (empty days included), 1 when any
+    source failed, 2 on a configuration or storage error.
+    """
+    settings = app.settings
+    specs = [SourceSpec(name=s, location=s) for s in sources] or list(settings.sources)
+    if not specs:
+        raise DigestError("no sources to ingest", hint="add [[sources]] to the config or name one")
+    store = app.open_store()
+    started = time.monotonic()
+    with _progress(len(specs), "ingesting", enabled=not as_json) as advance:
+        report = pipeline.ingest(
+            store,
+            specs,
+            now=datetime.now(UTC),
+            zone=settings.zone,
+            limits=settings.limits,
+            edition_date=edition_date.date() if edition_date else None,
+            on_source_done=lambda _report: advance(),
+        )
+    seconds = time.monotonic() - started
+    total = store.count_entries()
+    store.close()
+    if as_json:
+        click.echo(json.dumps(_ingest_json(report, seconds, total), default=_json_default))
+    else:
+        _print_ingest(report, seconds, total, store.url)
+    for failed in (s for s in report.sources if not s.ok):
+        click.echo(f"digest: error: {failed.source}: {failed.error}", err=True)
+    sys.exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+
+
+def _print_ingest(report: IngestReport, seconds: float, total: int, url: str) -> None:
+    for source in report.sources:
+        if source.ok:
+            click.echo(
+                f"{source.source}: {source.format}, read {source.read}, new {source.new}, "
+                f"already seen {source.seen}"
+                + (f", skipped {source.skipped} re-announcements" if source.skipped else "")
+                + (f", {len(source.warnings)} warnings" if source.warnings else "")
+            )
+            for warning in source.warnings:
+                click.echo(f"  warning: {warning}")
+        else:
+            click.echo(f"{source.source}: FAILED: {source.error}")
+    failed = sum(1 for s in report.sources if not s.ok)
+    click.echo(
+        f"ingest: {len(report.sources)} sources, {report.total('read')} read, "
+        f"{report.total('new')} new, {report.total('seen')} already seen, {failed} failed "
+        f"in {seconds:.2f}s; {total} papers in {url}"
+    )
+
+
+def _ingest_json(report: IngestReport, seconds: float, total: int) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "started": report.started,
+        "seconds": round(seconds, 3),
+        "totals": {name: report.total(name) for name in ("read", "new", "seen", "skipped")}
+        | {"failed": sum(1 for s in report.sources if not s.ok), "stored": total},
+        "sources": [_source_json(s) for s in report.sources],
+    }
+
+
+def _source_json(source: SourceReport) -> dict[str, Any]:
+    data = asdict(source)
+    data["warnings"] = list(source.warnings)
+    return data
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+@contextmanager
+def _progress(length: int, label: str, *, enabled: bool = True) -> Iterator[Callable[[], None]]:
+    """Yield a step function that advances a progress bar on stderr when it is a terminal."""
+    if not (enabled and length > 1 and sys.stderr.isatty()):
+        yield lambda: None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield lambda: bar.update(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``digest`` console script."""
+    cli.main(args=argv, prog_name="digest")

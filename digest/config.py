@@ -1,0 +1,325 @@
+"""Load settings once, at the edge: ``config/digest.toml``, the environment and ``.env``.
+
+This is the only module that reads the environment or the config file.
+Everything below receives a typed ``Settings`` (or the parts it needs), so
+tests build settings from plain dicts with ``load_settings(environ=...)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from digest.errors import ConfigError
+from digest.resources import resource_path
+from digest.sources import SourceLimits
+from digest.sources.retrieve import is_url
+
+DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite3"
+DEFAULT_SECRET_KEY = "insecure-development-key"
+SMTP_SECURITY_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A configured source: a display name and a path or URL."""
+
+    name: str
+    location: str
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """How to reach the outgoing mail server; ``host`` None means write .eml files."""
+
+    host: str | None = None
+    port: int = 587
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    security: str = "starttls"
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting digest uses, validated, with working local defaults."""
+
+    config_path: Path
+    #: Newsletter name, used in subjects, pages and the List-Id.
+    title: str = "Daily papers"
+    #: Timezone that decides what "today" is.
+    timezone: str = "UTC"
+    sender_name: str = "digest"
+    sender_address: str = "digest@localhost"
+    #: Cron expression of the worker's run.
+    schedule: str = "0 7 * * *"
+    misfire_grace_hours: float = 6.0
+    theme: str = "light"
+    abstract_chars: int = 600
+    max_entries: int = 30
+    limits: SourceLimits = field(default_factory=SourceLimits)
+    sources: tuple[SourceSpec, ...] = ()
+    database_url: str = DEFAULT_DATABASE_URL
+    base_url: str = "http://localhost:8000"
+    secret_key: str = field(default=DEFAULT_SECRET_KEY, repr=False)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    outbox_dir: Path = Path("var/outbox")
+
+    @property
+    def database_url_for_display(self) -> str:
+        """The database URL with any password masked, for messages and logs."""
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", self.database_url)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def warnings(self) -> list[str]:
+        """Settings that work but should not go to production as they are."""
+        notes = []
+        if self.secret_key == DEFAULT_SECRET_KEY:
+            notes.append("SECRET_KEY is not set: links in emails are signed with a development key")
+        if self.smtp.host is None:
+            notes.append(
+                f"SMTP_HOST is not set: mail is written as .eml files to {self.outbox_dir}"
+            )
+        return notes
+
+
+def default_config_path(environ: Mapping[str, str]) -> Path:
+    """Return the config file: ``DIGEST_CONFIG``, ./config/digest.toml, or the shipped one."""
+    if environ.get("DIGEST_CONFIG"):
+        return Path(environ["DIGEST_CONFIG"])
+    local = Path("config/digest.toml")
+    return local if local.is_file() else resource_path("config", "digest.toml")
+
+
+def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
+    """Return ``.env`` values overlaid by the process environment (the environment wins)."""
+    path = dotenv_path or Path(".env")
+    values = (
+        {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
+    )
+    values.update(os.environ)
+    return values
+
+
+def load_settings(
+    config_path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Load and validate every setting; raise ``ConfigError`` listing all problems."""
+    env = read_environment() if environ is None else dict(environ)
+    path = Path(config_path) if config_path else default_config_path(env)
+    problems: list[str] = []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{path}: config file not found (set DIGEST_CONFIG or --config)"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"{path}: cannot read the config file: {e}"]) from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{path}: invalid TOML: {e}"]) from e
+
+    toml = _TomlReader(data, path, problems)
+    limits = SourceLimits(
+        max_source_bytes=toml.get("limits", "max_source_bytes", 20_000_000, _positive_int),
+        max_title_chars=toml.get("limits", "max_title_chars", 500, _positive_int),
+        max_abstract_chars=toml.get("limits", "max_abstract_chars", 10_000, _positive_int),
+        max_authors=toml.get("limits", "max_authors", 100, _positive_int),
+        timeout_seconds=float(toml.get("limits", "fetch_timeout_seconds", 30, _positive_number)),
+    )
+    settings_from_toml: dict[str, Any] = dict(
+        title=toml.get("digest", "title", "Daily papers", _one_line_text),
+        timezone=toml.get("digest", "timezone", "UTC", _timezone),
+        sender_name=toml.get("sender", "name", "digest", _one_line_text),
+        sender_address=toml.get("sender", "address", "digest@localhost", _email_address),
+        schedule=toml.get("schedule", "cron", "0 7 * * *", _cron),
+        misfire_grace_hours=float(toml.get("schedule", "misfire_grace_hours", 6, _positive_number)),
+        theme=toml.get("email", "theme", "light", _one_line_text),
+        abstract_chars=toml.get("email", "abstract_chars", 600, _positive_int),
+        max_entries=toml.get("email", "max_entries", 30, _positive_int),
+        limits=limits,
+        sources=_read_sources(data.get("sources", []), path, problems),
+    )
+    toml.report_unknown_keys(known_tables={"sources"})
+    env_settings = _read_env(env, problems)
+    if problems:
+        raise ConfigError(problems)
+    return Settings(config_path=path, **settings_from_toml, **env_settings)
+
+
+# -- validation helpers: each returns None when the value is fine, else what is expected.
+
+Check = Callable[[Any], str | None]
+
+
+def _positive_int(value: Any) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return None if ok else "a whole number above 0"
+
+
+def _positive_number(value: Any) -> str | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return None if ok else "a number above 0"
+
+
+def _one_line_text(value: Any) -> str | None:
+    ok = isinstance(value, str) and value.strip() != "" and "\n" not in value and "\r" not in value
+    return None if ok else "one line of text"
+
+
+def _email_address(value: Any) -> str | None:
+    ok = isinstance(value, str) and value.count("@") == 1 and " " not in value.strip()
+    ok = ok and all(value.split("@")) and not any(c in value for c in "\r\n<>")
+    return None if ok else "an email address such as digest@example.org"
+
+
+def _timezone(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "an IANA timezone name such as Europe/Paris"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "an IANA timezone name such as Europe/Paris"
+    return None
+
+
+def _cron(value: Any) -> str | None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    expected = "a cron expression with five fields, such as '0 7 * * *'"
+    if not isinstance(value, str):
+        return expected
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError:
+        return expected
+    return None
+
+
+class _TomlReader:
+    """Reads typed values from the parsed TOML, collecting one problem line per bad key."""
+
+    def __init__(self, data: dict[str, Any], path: Path, problems: list[str]) -> None:
+        self.data = data
+        self.path = path
+        self.problems = problems
+        self.known: dict[str, set[str]] = {}
+
+    def get(self, table: str, key: str, default: Any, check: Check) -> Any:
+        self.known.setdefault(table, set()).add(key)
+        section = self.data.get(table, {})
+        if not isinstance(section, dict):
+            self.problems.append(f"{self.path}: [{table}]: expected a table")
+            return default
+        if key not in section:
+            return default
+        value = section[key]
+        expected = check(value)
+        if expected:
+            self.problems.append(
+                f"{self.path}: [{table}] {key}: expected {expected}, got {value!r}"
+            )
+            return default
+        return value
+
+    def report_unknown_keys(self, known_tables: set[str]) -> None:
+        for table, section in self.data.items():
+            if table in known_tables:
+                continue
+            if table not in self.known:
+                self.problems.append(f"{self.path}: [{table}]: unknown table (a typo?)")
+                continue
+            for key in section if isinstance(section, dict) else ():
+                if key not in self.known[table]:
+                    self.problems.append(f"{self.path}: [{table}] {key}: unknown key (a typo?)")
+
+
+def _read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec, ...]:
+    if not isinstance(raw, list):
+        problems.append(f"{path}: sources: expected [[sources]] tables with a location")
+        return ()
+    specs: list[SourceSpec] = []
+    for number, item in enumerate(raw, start=1):
+        where = f"{path}: [[sources]] #{number}"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: expected a table with a location")
+            continue
+        unknown = set(item) - {"name", "location"}
+        if unknown:
+            problems.append(f"{where}: unknown key {sorted(unknown)[0]!r} (a typo?)")
+        location = item.get("location")
+        if not isinstance(location, str) or not location.strip():
+            problems.append(f"{where}: location: expected a file path or an http(s) URL")
+            continue
+        if not is_url(location) and not Path(location).expanduser().is_absolute():
+            location = str((path.parent / location).resolve())
+        name = item.get("name", location)
+        if _one_line_text(name):
+            problems.append(f"{where}: name: expected one line of text, got {name!r}")
+            continue
+        specs.append(SourceSpec(name=name, location=location))
+    names = [s.name for s in specs]
+    for duplicate in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{path}: [[sources]]: the name {duplicate!r} is used twice")
+    return tuple(specs)
+
+
+def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    def text(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    security = (text("SMTP_SECURITY") or "starttls").lower()
+    if security not in SMTP_SECURITY_PORTS:
+        problems.append(f"SMTP_SECURITY: expected starttls, ssl or none, got {security!r}")
+        security = "starttls"
+    port = SMTP_SECURITY_PORTS[security]
+    if text("SMTP_PORT"):
+        port_text = text("SMTP_PORT") or ""
+        if port_text.isdigit() and 0 < int(port_text) < 65536:
+            port = int(port_text)
+        else:
+            problems.append(f"SMTP_PORT: expected a port number (1-65535), got {port_text!r}")
+    timeout = 30.0
+    if text("SMTP_TIMEOUT"):
+        try:
+            timeout = float(text("SMTP_TIMEOUT") or "")
+            if timeout <= 0:
+                raise ValueError
+        except ValueError:
+            problems.append(f"SMTP_TIMEOUT: expected seconds above 0, got {text('SMTP_TIMEOUT')!r}")
+            timeout = 30.0
+    base_url = (text("DIGEST_BASE_URL") or "http://localhost:8000").rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        problems.append(f"DIGEST_BASE_URL: expected an http(s) URL, got {base_url!r}")
+    database_url = text("DIGEST_DATABASE_URL") or DEFAULT_DATABASE_URL
+    if "://" not in database_url:
+        problems.append(
+            f"DIGEST_DATABASE_URL: expected a URL such as {DEFAULT_DATABASE_URL}, "
+            f"got {database_url!r}"
+        )
+    return dict(
+        database_url=database_url,
+        base_url=base_url,
+        secret_key=text("SECRET_KEY") or DEFAULT_SECRET_KEY,
+        smtp=SmtpSettings(
+            host=text("SMTP_HOST"),
+            port=port,
+            username=text("SMTP_USERNAME"),
+            password=env.get("SMTP_PASSWORD") or None,
+            security=security,
+            timeout=timeout,
+        ),
+        outbox_dir=Path(text("DIGEST_OUTBOX_DIR") or "var/outbox"),
+    )

@@ -1,0 +1,63 @@
+"""Entry identity: which papers are the same paper.
+
+Pure functions only.  An entry's fingerprint is its arXiv id (without
+version) when known, else its normalised title; the store uses both keys so
+that the same paper seen with and without an id counts once.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NEW_STYLE_ID = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
+_OLD_STYLE_ID = re.compile(r"(?<![\w.-])([a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?(?!\d)")
+_ARXIV_HINT = re.compile(r"arxiv|^\s*\d{4}\.\d{4,5}(v\d+)?\s*$|huggingface\.co/papers/", re.I)
+
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+        "\u00ab": '"', "\u00bb": '"',
+    }
+)  # fmt: skip
+_DASH_RUN = re.compile(r"\s*-[\s-]*")
+_SPACE_RUN = re.compile(r"\s+")
+
+
+def _is_dash(char: str) -> bool:
+    return char == "\u2212" or unicodedata.category(char) == "Pd"
+
+
+def title_key(title: str) -> str:
+    """Return the title with cosmetic differences removed, for comparing papers."""
+    text = unicodedata.normalize("NFKC", title)
+    text = "".join(
+        "-" if _is_dash(c) else c for c in text if unicodedata.category(c) != "Cf" and c != "$"
+    )
+    text = unicodedata.normalize("NFKC", text.translate(_QUOTES).casefold())
+    text = _DASH_RUN.sub("-", text)
+    return _SPACE_RUN.sub(" ", text).strip(" -")
+
+
+def arxiv_id_from(text: str | None) -> str | None:
+    """Find an arXiv identifier (without version) in an id, URL or guid, if any.
+
+    Only text that looks like it comes from arXiv (an arxiv URL, an
+    ``oai:arXiv.org:`` guid, an ``arXiv:`` prefix, a Hugging Face paper URL or
+    a bare id) is searched, so that other numbers are never taken for ids.
+    """
+    if not text or not _ARXIV_HINT.search(text):
+        return None
+    match = _NEW_STYLE_ID.search(text)
+    if match:
+        return match.group(1)
+    match = _OLD_STYLE_ID.search(text)
+    return match.group(1) if match else None
+
+
+def fingerprint(title: str, arxiv_id: str | None = None) -> str:
+    """Return the identity of a paper: ``arxiv:<id>`` when known, else ``title:<key>``."""
+    if arxiv_id:
+        return "arxiv:" + (arxiv_id_from(arxiv_id) or arxiv_id.strip().lower())
+    return "title:" + title_key(title)

@@ -1,0 +1,79 @@
+"""Plain frozen data passed between the stages of the pipeline.
+
+Nothing here touches a database, a socket or the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from digest.identity import fingerprint, title_key
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One paper as a source describes it; text is verbatim and untrusted."""
+
+    title: str
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    url: str | None = None
+    pdf_url: str | None = None
+    hf_url: str | None = None
+    arxiv_id: str | None = None
+    published: date | None = None
+    upvotes: int | None = None
+    categories: tuple[str, ...] = ()
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.title, self.arxiv_id)
+
+    @property
+    def title_key(self) -> str:
+        return title_key(self.title)
+
+
+@dataclass(frozen=True)
+class ParsedSource:
+    """What a parser made of one source: its entries and what it warned about."""
+
+    format: str
+    entries: tuple[Entry, ...]
+    warnings: tuple[str, ...] = ()
+    #: Items that are valid but deliberately not new papers (arXiv re-announcements).
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """The outcome of ingesting one source."""
+
+    source: str
+    format: str | None = None
+    read: int = 0
+    new: int = 0
+    seen: int = 0
+    skipped: int = 0
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """The outcome of one ingest run over several sources."""
+
+    started: datetime
+    sources: tuple[SourceReport, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.sources)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(s, name) for s in self.sources)
