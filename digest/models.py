@@ -5,10 +5,10 @@ Nothing here touches a database, a socket or the clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from digest.identity import fingerprint, title_key
+from digest.identity import arxiv_id_from, fingerprint, title_key
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,11 @@ class Entry:
     upvotes: int | None = None
     categories: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # One paper, one id: versions (v2) and prefixes (arXiv:) never split identity.
+        if self.arxiv_id is not None:
+            object.__setattr__(self, "arxiv_id", arxiv_id_from(self.arxiv_id) or self.arxiv_id)
+
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.title, self.arxiv_id)
@@ -33,6 +38,19 @@ class Entry:
     @property
     def title_key(self) -> str:
         return title_key(self.title)
+
+    def filled_from(self, other: Entry) -> Entry:
+        """Return this entry with the id, links, authors and upvotes it lacks taken from other."""
+        return replace(
+            self,
+            arxiv_id=self.arxiv_id or other.arxiv_id,
+            url=self.url or other.url,
+            pdf_url=self.pdf_url or other.pdf_url,
+            hf_url=self.hf_url or other.hf_url,
+            authors=self.authors or other.authors,
+            upvotes=self.upvotes if self.upvotes is not None else other.upvotes,
+            categories=self.categories or other.categories,
+        )
 
 
 @dataclass(frozen=True)

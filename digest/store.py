@@ -168,6 +168,9 @@ class Store:
         """
         new = seen = 0
         now = now.astimezone(UTC)
+        fresh: list[Entry] = []
+        # Known keys map to a row id, or to None for an entry of this batch not yet inserted.
+        fresh_by_title: dict[str, int] = {}
         with self._transaction() as conn:
             by_id, by_title = self._known(conn, batch)
             for entry in batch:
@@ -179,26 +182,33 @@ class Store:
                 if known is not None and (entry.arxiv_id is None or known[1] is None):
                     seen += 1
                     if entry.arxiv_id:
-                        self._enrich(conn, known[0], entry)
-                        by_id[entry.arxiv_id] = known[0]
-                        by_title[key] = (known[0], entry.arxiv_id)
+                        row_id = known[0]
+                        if row_id is None:
+                            index = fresh_by_title[key]
+                            fresh[index] = fresh[index].filled_from(entry)
+                        else:
+                            self._enrich(conn, row_id, entry)
+                        by_id[entry.arxiv_id] = row_id
+                        by_title[key] = (row_id, entry.arxiv_id)
                     continue
-                row_id = conn.execute(
-                    entries.insert().values(**_row_of(entry, source=source, now=now))
-                ).inserted_primary_key[0]
                 new += 1
+                fresh.append(entry)
                 if entry.arxiv_id:
-                    by_id[entry.arxiv_id] = row_id
-                by_title.setdefault(key, (row_id, entry.arxiv_id))
+                    by_id[entry.arxiv_id] = None
+                if key not in by_title:
+                    by_title[key] = (None, entry.arxiv_id)
+                    fresh_by_title[key] = len(fresh) - 1
+            if fresh:
+                conn.execute(entries.insert(), [_row_of(e, source=source, now=now) for e in fresh])
         return AddResult(new=new, seen=seen)
 
     def _known(
         self, conn: Connection, batch: Sequence[Entry]
-    ) -> tuple[dict[str, int], dict[str, tuple[int, str | None]]]:
+    ) -> tuple[dict[str, int | None], dict[str, tuple[int | None, str | None]]]:
         ids = sorted({e.arxiv_id for e in batch if e.arxiv_id})
         keys = sorted({e.title_key for e in batch})
-        by_id: dict[str, int] = {}
-        by_title: dict[str, tuple[int, str | None]] = {}
+        by_id: dict[str, int | None] = {}
+        by_title: dict[str, tuple[int | None, str | None]] = {}
         for chunk in _chunks(ids, 500):
             query = select(entries.c.arxiv_id, entries.c.id).where(entries.c.arxiv_id.in_(chunk))
             by_id.update({row.arxiv_id: row.id for row in conn.execute(query)})
@@ -211,17 +221,10 @@ class Store:
         return by_id, by_title
 
     def _enrich(self, conn: Connection, row_id: int, entry: Entry) -> None:
-        stored = conn.execute(select(entries).where(entries.c.id == row_id)).one()
-        changes: dict[str, Any] = {
-            "arxiv_id": entry.arxiv_id,
-            "fingerprint": entry.fingerprint,
-        }
-        for name in ("url", "pdf_url", "hf_url", "upvotes"):
-            if getattr(stored, name) is None and getattr(entry, name) is not None:
-                changes[name] = getattr(entry, name)
-        if not stored.authors and entry.authors:
-            changes["authors"] = list(entry.authors)
-        conn.execute(entries.update().where(entries.c.id == row_id).values(**changes))
+        stored = _stored_entry(conn.execute(select(entries).where(entries.c.id == row_id)).one())
+        filled = stored.entry.filled_from(entry)
+        row = _row_of(filled, source=stored.source, now=stored.first_seen)
+        conn.execute(entries.update().where(entries.c.id == row_id).values(**row))
 
     def count_entries(self) -> int:
         """Return how many distinct papers the seen-list holds."""

@@ -1,0 +1,158 @@
+"""The digest command as a user runs it: output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from digest.cli import cli
+
+from .conftest import ARXIV_RSS, HF_JSON, SAMPLE_DUMP
+
+ROOT = Path(__file__).parents[1]
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += all_commands(command, prefix + (name,))
+        else:
+            found.append(prefix + (name,))
+    return found
+
+
+@pytest.mark.parametrize("command", all_commands(cli), ids=" ".join)
+def test_every_command_has_help(command: tuple[str, ...]) -> None:
+    result = run(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage: " in result.stdout
+
+
+def test_every_command_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for command in all_commands(cli)[1:]:
+        assert f"digest {' '.join(command)}" in readme, command
+
+
+def test_ingest_the_sample_twice(project: Path) -> None:
+    first = run("ingest")
+    assert first.exit_code == 0
+    assert "sample: dump, read 73, new 73, already seen 0" in first.stdout
+    second = run("ingest", "--json")
+    report = json.loads(second.stdout)
+    assert second.exit_code == 0
+    assert report["totals"]["new"] == 0 and report["totals"]["seen"] == 73
+    assert report["sources"][0]["format"] == "dump"
+
+
+def test_one_broken_source_never_stops_the_others(project: Path) -> None:
+    broken = project / "broken.json"
+    broken.write_text("[{oops")
+    result = run("ingest", str(broken), str(HF_JSON), str(ARXIV_RSS), "/no/such/feed.xml")
+    assert result.exit_code == 1
+    assert "hf-daily-papers-api.json: hf-json, read 20, new 20" in result.stdout
+    assert "read 2, new 2, already seen 0, skipped 2 re-announcements" in result.stdout
+    assert result.stderr.splitlines() == [
+        f"digest: error: {broken}: invalid JSON at line 1 column 3: "
+        "Expecting property name enclosed in double quotes",
+        "digest: error: /no/such/feed.xml: no such file",
+    ]
+
+
+def test_a_header_only_day_exits_zero_with_a_warning(project: Path) -> None:
+    page = project / "empty-day.txt"
+    page.write_text("new\n\nSubscribe\n\nMar 21\n")
+    result = run("ingest", str(page))
+    assert result.exit_code == 0
+    assert "empty day" in result.stdout
+
+
+def test_bad_settings_fail_every_command_with_one_line_each(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "config" / "digest.toml").write_text('[digest]\ntimezone = "Nowhere"\n')
+    monkeypatch.setenv("SMTP_SECURITY", "maybe")
+    for command in (["config", "check"], ["ingest"]):
+        result = run(*command)
+        assert result.exit_code == 2
+        lines = result.stderr.splitlines()
+        assert lines[0].startswith("digest: config error: config/digest.toml: [digest] timezone")
+        assert lines[1] == (
+            "digest: config error: SMTP_SECURITY: expected starttls, ssl or none, got 'maybe'"
+        )
+        assert lines[2].startswith("hint: ")
+        assert "Traceback" not in result.stderr
+
+
+def test_config_check_says_ok_and_warns_about_development_defaults(project: Path) -> None:
+    result = run("config", "check")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("ok: config/digest.toml (1 sources")
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_a_storage_error_is_one_line_and_exit_2(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "nosuchdb://x/y")
+    result = run("ingest")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("digest: error: database nosuchdb://x/y: cannot use")
+
+
+def test_python_dash_m_runs_the_same_command(project: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "ingest", "--json", str(SAMPLE_DUMP)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["totals"]["new"] == 73
+
+
+def test_ingest_of_a_generated_5000_entry_dump(project: Path) -> None:
+    abstract = "We propose a method. It works well on benchmarks. Results follow."
+    body = "\n\n".join(f"Generated Paper Number {n}\n\n{abstract} {n}" for n in range(5000))
+    page = project / "big.txt"
+    page.write_text("Mar 21\n\n" + body)
+    result = run("ingest", "--json", str(page))
+    assert json.loads(result.stdout)["totals"]["new"] == 5000
+
+
+@pytest.mark.slow
+def test_a_built_wheel_carries_templates_config_and_examples(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("digest-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path / "site")
+    # Run from an empty folder, so only the packaged resources can be found.
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "ingest", "--json"],
+        cwd=work,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["totals"]["new"] == 73
+    assert (tmp_path / "site" / "digest" / "_resources" / "templates").is_dir()

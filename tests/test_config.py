@@ -1,0 +1,117 @@
+"""Settings: defaults that work locally, and one readable line per problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.config import load_settings, read_environment
+from digest.errors import ConfigError
+from digest.resources import resource_path
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "digest.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_shipped_config_loads_with_an_empty_environment() -> None:
+    settings = load_settings(resource_path("config", "digest.toml"), environ={})
+    assert settings.database_url == "sqlite:///var/digest.sqlite3"
+    assert settings.smtp.host is None
+    assert settings.outbox_dir == Path("var/outbox")
+    assert settings.schedule == "0 7 * * *"
+    (source,) = settings.sources
+    assert Path(source.location).is_file()  # resolved relative to the config file
+    assert settings.warnings()  # no SECRET_KEY, no SMTP_HOST: said, not fatal
+
+
+def test_an_empty_config_file_gets_every_default(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path, ""), environ={})
+    assert settings.title == "Daily papers"
+    assert settings.max_entries == 30
+    assert settings.sources == ()
+
+
+def test_environment_settings_are_read(tmp_path: Path) -> None:
+    settings = load_settings(
+        write_config(tmp_path, ""),
+        environ={
+            "DIGEST_DATABASE_URL": "postgresql+psycopg://u:secret@db/digest",
+            "DIGEST_BASE_URL": "https://digest.example.org/",
+            "SMTP_HOST": "mail.example.org",
+            "SMTP_SECURITY": "ssl",
+            "SMTP_USERNAME": "bot",
+            "SMTP_PASSWORD": "pw",
+            "SECRET_KEY": "k" * 40,
+        },
+    )
+    assert settings.base_url == "https://digest.example.org"
+    assert settings.smtp.port == 465
+    assert settings.smtp.username == "bot"
+    assert settings.database_url_for_display == "postgresql+psycopg://u:***@db/digest"
+    assert "pw" not in repr(settings) and "k" * 40 not in repr(settings)
+
+
+def test_every_problem_is_one_line_naming_file_and_key(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        """
+[digest]
+timezone = "Mars/Olympus"
+titel = "typo"
+[sender]
+address = "not-an-address"
+[schedule]
+cron = "every morning"
+[email]
+max_entries = 0
+[colour]
+x = 1
+[[sources]]
+name = "no location"
+""",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={"SMTP_PORT": "99999", "SMTP_SECURITY": "tls"})
+    problems = raised.value.problems
+    zone = "expected an IANA timezone name such as Europe/Paris, got 'Mars/Olympus'"
+    assert f"{path}: [digest] timezone: {zone}" in problems
+    assert f"{path}: [digest] titel: unknown key (a typo?)" in problems
+    assert any("[sender] address: expected an email address" in p for p in problems)
+    assert any("[schedule] cron: expected a cron expression" in p for p in problems)
+    assert any("[email] max_entries: expected a whole number above 0, got 0" in p for p in problems)
+    assert f"{path}: [colour]: unknown table (a typo?)" in problems
+    assert any("[[sources]] #1: location" in p for p in problems)
+    assert "SMTP_PORT: expected a port number (1-65535), got '99999'" in problems
+    assert "SMTP_SECURITY: expected starttls, ssl or none, got 'tls'" in problems
+    assert all("\n" not in p for p in problems)
+
+
+def test_invalid_toml_and_missing_files_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_settings(write_config(tmp_path, "[digest\n"), environ={})
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "missing.toml", environ={})
+
+
+def test_dotenv_is_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("SMTP_HOST=from-dotenv\nDIGEST_BASE_URL=https://dotenv.example\n")
+    monkeypatch.setenv("SMTP_HOST", "from-environment")
+    values = read_environment(dotenv)
+    assert values["SMTP_HOST"] == "from-environment"
+    assert values["DIGEST_BASE_URL"] == "https://dotenv.example"
+
+
+def test_env_example_lists_every_variable_the_code_reads() -> None:
+    source = Path(__file__).parents[1].joinpath("digest", "config.py").read_text()
+    example = Path(__file__).parents[1].joinpath(".env.example").read_text()
+    import re
+
+    used = set(re.findall(r'"((?:DIGEST|SMTP)_[A-Z_]+|SECRET_KEY)"', source))
+    assert used and all(f"{name}=" in example for name in used), used

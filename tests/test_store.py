@@ -1,0 +1,133 @@
+"""The seen-list on a real SQLite file: each paper counts once, across sources."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from digest.errors import StorageError
+from digest.models import Entry
+from digest.sources import read_source
+from digest.store import SCHEMA_VERSION, Store
+
+from .conftest import HF_JSON, NOW, SAMPLE_DUMP, TODAY
+
+
+def test_the_sample_stored_twice_gives_73_new_then_0(store: Store) -> None:
+    entries = read_source(str(SAMPLE_DUMP), today=TODAY).entries
+    first = store.add_entries(entries, source="dump", now=NOW)
+    second = store.add_entries(entries, source="dump", now=NOW + timedelta(days=1))
+    assert (first.new, first.seen) == (73, 0)
+    assert (second.new, second.seen) == (0, 73)
+    assert store.count_entries() == 73
+
+
+def test_entries_come_back_as_they_went_in(store: Store) -> None:
+    entry = Entry(
+        title="A <b>bold</b> {{ title }} with $i$REPO and 汉字 🎉",
+        abstract="Abstract with %s and \u05e9\u05dc\u05d5\u05dd.",
+        authors=("Zoë", "Li Wei"),
+        url="https://arxiv.org/abs/2606.00001",
+        arxiv_id="2606.00001",
+        published=date(2026, 3, 21),
+        upvotes=12,
+        categories=("cs.LG",),
+    )
+    store.add_entries([entry], source="feed", now=NOW)
+    (stored,) = store.list_entries()
+    assert stored.entry == entry
+    assert stored.source == "feed"
+    assert stored.first_seen == NOW
+
+
+def test_the_same_paper_with_and_without_an_id_is_one_entry(store: Store) -> None:
+    titled = Entry(title="Bias Loss for Mobile Neural Networks", abstract="From the dump.")
+    with_id = Entry(
+        title="Bias loss for mobile neural networks",
+        abstract="From the feed.",
+        arxiv_id="2107.11170",
+        hf_url="https://huggingface.co/papers/2107.11170",
+        authors=("Lazar Atanackovic",),
+    )
+    assert store.add_entries([titled], source="dump", now=NOW).new == 1
+    assert store.add_entries([with_id], source="hf", now=NOW).seen == 1
+    (stored,) = store.list_entries()
+    # The id the dump lacked is filled in; the first-seen text stays.
+    assert stored.entry.arxiv_id == "2107.11170"
+    assert stored.entry.hf_url == "https://huggingface.co/papers/2107.11170"
+    assert stored.entry.authors == ("Lazar Atanackovic",)
+    assert stored.entry.abstract == "From the dump."
+    # Seen again by title only, or by id only, it stays one paper.
+    assert store.add_entries([titled], source="dump", now=NOW).seen == 1
+    renamed = Entry(title="Bias Loss (v2 title)", arxiv_id="2107.11170v2")
+    assert store.add_entries([renamed], source="feed", now=NOW).seen == 1
+    assert store.count_entries() == 1
+
+
+def test_two_papers_with_one_title_but_different_ids_are_two(store: Store) -> None:
+    a = Entry(title="Attention Is All You Need", arxiv_id="1706.03762")
+    b = Entry(title="Attention is all you need", arxiv_id="2501.00001")
+    assert store.add_entries([a, b], source="feed", now=NOW).new == 2
+
+
+def test_duplicates_within_one_batch_count_once(store: Store) -> None:
+    entries = [Entry(title="Same Paper"), Entry(title="same  paper"), Entry(title="Other")]
+    result = store.add_entries(entries, source="feed", now=NOW)
+    assert (result.new, result.seen) == (2, 1)
+
+
+def test_cross_source_dedupe_of_the_real_samples(store: Store) -> None:
+    hf = read_source(str(HF_JSON), today=TODAY).entries
+    store.add_entries(hf[:5], source="hf", now=NOW)
+    # The same papers as title-only dump entries (as a page dump would list them).
+    as_dump = [Entry(title=e.title.upper(), abstract=e.abstract) for e in hf]
+    result = store.add_entries(as_dump, source="dump", now=NOW)
+    assert (result.new, result.seen) == (15, 5)
+
+
+def test_a_failing_batch_leaves_the_database_as_it_was(store: Store) -> None:
+    good = Entry(title="Good Paper")
+    broken = Entry(title="Broken Paper", published="not a date")  # type: ignore[arg-type]
+    with pytest.raises(StorageError):
+        store.add_entries([good, broken], source="feed", now=NOW)
+    assert store.count_entries() == 0
+
+
+def test_list_entries_since_a_time(store: Store) -> None:
+    store.add_entries([Entry(title="Old")], source="a", now=NOW)
+    store.add_entries([Entry(title="New")], source="a", now=NOW + timedelta(days=1))
+    assert [s.entry.title for s in store.list_entries(since=NOW + timedelta(hours=1))] == ["New"]
+
+
+def test_schema_version_is_recorded_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    store = Store.open(url)
+    assert store.schema_version() == SCHEMA_VERSION
+    store.close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE digest_meta SET value = '999' WHERE key = 'schema_version'"))
+    engine.dispose()
+    with pytest.raises(StorageError, match="schema version 999 is newer"):
+        Store.open(url)
+
+
+def test_the_sqlite_folder_is_created_and_bad_urls_are_one_line_errors(tmp_path: Path) -> None:
+    Store.open(f"sqlite:///{tmp_path / 'deep' / 'er' / 'db.sqlite3'}").close()
+    assert (tmp_path / "deep" / "er" / "db.sqlite3").is_file()
+    with pytest.raises(StorageError, match="not a database URL"):
+        Store.open("not a url")
+    with pytest.raises(StorageError, match="cannot use this database"):
+        Store.open("nosuchdb://x/y")
+
+
+def test_an_id_later_in_the_same_batch_fills_in_the_title_only_entry(store: Store) -> None:
+    batch = [Entry(title="One Paper"), Entry(title="ONE PAPER", arxiv_id="2606.00002v1")]
+    result = store.add_entries(batch, source="mixed", now=NOW)
+    assert (result.new, result.seen) == (1, 1)
+    (stored,) = store.list_entries()
+    assert stored.entry.arxiv_id == "2606.00002"
+    assert stored.entry.title == "One Paper"
