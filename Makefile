@@ -32,6 +32,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/selection.py
+	$(BIN)/python bench/import_csv.py
 
 clean:
 	rm -rf $(VENV) var build dist .pytest_cache .ruff_cache

@@ -17,15 +17,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, date, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import click
 
 from digest import __version__, pipeline
 from digest.config import Settings, SourceSpec, load_settings
 from digest.errors import ConfigError, DigestError
-from digest.models import IngestReport, SourceReport
+from digest.models import SUBSCRIBER_STATES, IngestReport, SourceReport, Subscriber
+from digest.resources import available_themes
+from digest.selection import EditionIndex
 from digest.store import Store
+from digest.subscribers import check_input, format_topics, parse_topic, read_csv, write_csv
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -46,6 +49,14 @@ class _App:
 
     def open_store(self) -> Store:
         return Store.open(self.settings.database_url)
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        opened = self.open_store()
+        try:
+            yield opened
+        finally:
+            opened.close()
 
 
 class _DigestGroup(click.Group):
@@ -158,6 +169,174 @@ def ingest(
     for failed in (s for s in report.sources if not s.ok):
         click.echo(f"digest: error: {failed.source}: {failed.error}", err=True)
     sys.exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+
+
+@cli.command()
+@click.argument("email")
+@click.option("--name", help="Display name used in the To: header.")
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    metavar="QUERY",
+    help='A topic query, or "LABEL: QUERY"; repeat for several. None means every new paper.',
+)
+@click.option("--theme", help="Email theme (light, dark, compact, ...).")
+@click.option("--timezone", help="The subscriber's timezone, such as Europe/Paris.")
+@click.pass_obj
+def subscribe(
+    app: _App,
+    email: str,
+    name: str | None,
+    topics: tuple[str, ...],
+    theme: str | None,
+    timezone: str | None,
+) -> None:
+    """Add a subscriber (active at once), or update one; re-subscribing reactivates.
+
+    Options not given leave an existing subscriber's values as they are;
+    giving --topic replaces all their topics.
+    """
+    item = check_input(
+        email,
+        name=name,
+        topics=list(topics) if topics else None,
+        theme=theme,
+        timezone=timezone,
+        themes=available_themes(),
+    )
+    with app.store() as store:
+        subscriber, created = store.subscribe(item, now=datetime.now(UTC))
+    verb = "subscribed" if created else "updated"
+    topic_note = ", ".join(str(t) for t in subscriber.topics) or "every new paper"
+    click.echo(f"{verb} {subscriber.email} ({subscriber.status}; topics: {topic_note})")
+
+
+@cli.command()
+@click.argument("email")
+@click.pass_obj
+def unsubscribe(app: _App, email: str) -> None:
+    """Stop mailing a subscriber; the row stays so they are never mailed again."""
+    with app.store() as store:
+        subscriber = store.unsubscribe(email, now=datetime.now(UTC))
+    if subscriber is None:
+        click.echo(f"digest: error: {email} is not a subscriber", err=True)
+        sys.exit(EXIT_PARTIAL)
+    click.echo(f"unsubscribed {subscriber.email}")
+
+
+@cli.group("subscribers")
+def subscribers_group() -> None:
+    """List, import and export subscribers."""
+
+
+@subscribers_group.command("list")
+@click.option(
+    "--status", type=click.Choice(SUBSCRIBER_STATES), help="Only subscribers in this state."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def subscribers_list(app: _App, status: str | None, as_json: bool) -> None:
+    """List subscribers with their state and topics."""
+    with app.store() as store:
+        found = list(store.iter_subscribers(status=status))
+        counts = store.count_subscribers()
+    if as_json:
+        payload = {"counts": counts, "subscribers": [_subscriber_json(s) for s in found]}
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    for subscriber in found:
+        topics = format_topics(subscriber.topics) or "(every new paper)"
+        click.echo(f"{subscriber.email}\t{subscriber.status}\t{topics}")
+    click.echo(", ".join(f"{n} {state}" for state, n in counts.items()), err=True)
+
+
+@subscribers_group.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"), metavar="FILE.csv")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.pass_obj
+def subscribers_import(app: _App, csv_file: TextIO, as_json: bool) -> None:
+    """Import subscribers from CSV (header: email, and optionally name, topics, theme,
+    timezone, status).
+
+    Topics go in one cell, separated by ';', each "LABEL: QUERY" or "QUERY".
+    Bad rows are reported by line number and skipped; good rows go in.  New
+    addresses are created active; an address that unsubscribed stays
+    unsubscribed.  Exits 1 when any row was skipped.
+    """
+    started = time.monotonic()
+    rows, problems = read_csv(csv_file.read(), themes=available_themes())
+    with app.store() as store:
+        result = store.import_subscribers([item for _, item in rows], now=datetime.now(UTC))
+    seconds = time.monotonic() - started
+    skipped = [p for p in problems if p.line > 1 or not rows]
+    if as_json:
+        payload = asdict(result) | {
+            "skipped": len(skipped),
+            "seconds": round(seconds, 3),
+            "problems": [asdict(p) for p in problems],
+        }
+        click.echo(json.dumps(payload))
+    else:
+        for problem in problems:
+            click.echo(f"{csv_file.name}:{problem.line}: {problem.reason}", err=True)
+        click.echo(
+            f"import: {result.created} created, {result.updated} updated, "
+            f"{result.kept_unsubscribed} kept unsubscribed, {len(skipped)} rows skipped "
+            f"in {seconds:.2f}s"
+        )
+    sys.exit(EXIT_PARTIAL if skipped else EXIT_OK)
+
+
+@subscribers_group.command("export")
+@click.argument(
+    "csv_file", type=click.File("w", encoding="utf-8"), default="-", metavar="[FILE.csv]"
+)
+@click.pass_obj
+def subscribers_export(app: _App, csv_file: TextIO) -> None:
+    """Write every subscriber (unsubscribed ones included) as CSV that import reads back."""
+    with app.store() as store:
+        for chunk in write_csv(store.iter_subscribers()):
+            csv_file.write(chunk)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--source", "sources", multiple=True, help="Only entries from this source.")
+@click.option("--limit", default=20, show_default=True, help="Show at most this many.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def match(app: _App, query: str, sources: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Show which stored entries a topic query selects, best first, with scores.
+
+    Try a filter here before saving it as a topic.  Syntax: words (all must
+    match), "exact phrases", OR, -word or NOT word, (parentheses), prefix*,
+    title:word, abstract:word, author:name.
+    """
+    topic = parse_topic(query)
+    with app.store() as store:
+        stored = [s for s in store.list_entries() if not sources or s.source in sources]
+    with EditionIndex(stored) as index:
+        matches = index.search(topic.query)
+    if as_json:
+        payload = {
+            "query": topic.query,
+            "searched": len(stored),
+            "matched": len(matches),
+            "matches": [
+                {"score": round(m.score, 4), "title": m.entry.entry.title, "source": m.entry.source}
+                for m in matches[:limit]
+            ],
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    for found in matches[:limit]:
+        click.echo(f"{found.score:7.2f}  {found.entry.entry.title}")
+    click.echo(f"match: {len(matches)} of {len(stored)} entries match {topic.query!r}", err=True)
+
+
+def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
+    return asdict(subscriber) | {"topics": [asdict(t) for t in subscriber.topics]}
 
 
 def _print_ingest(report: IngestReport, seconds: float, total: int, url: str) -> None:

@@ -95,3 +95,30 @@ class IngestReport:
 
     def total(self, name: str) -> int:
         return sum(getattr(s, name) for s in self.sources)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A subscriber's interest: a query in the topic language and an optional label."""
+
+    query: str
+    label: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.query}" if self.label else self.query
+
+
+SUBSCRIBER_STATES = ("pending", "active", "unsubscribed")
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """Someone who gets (or asked to get) the digest; only ``active`` ones are mailed."""
+
+    id: int
+    email: str
+    status: str
+    name: str | None = None
+    topics: tuple[Topic, ...] = ()
+    theme: str | None = None
+    timezone: str | None = None

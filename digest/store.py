@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     func,
@@ -36,7 +37,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StorageError
-from digest.models import Entry
+from digest.models import SUBSCRIBER_STATES, Entry, Subscriber, Topic
+from digest.subscribers import SubscriberInput, email_key
 
 #: Bump with a new entry in ``_MIGRATIONS`` whenever the schema changes.
 SCHEMA_VERSION = 1
@@ -71,6 +73,23 @@ entries = Table(
     Column("first_seen", DateTime(timezone=True), nullable=False, index=True),
 )
 
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    # The address case-folded: two spellings of one mailbox are one subscriber.
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("name", String(200)),
+    Column("status", String(16), nullable=False, index=True),
+    Column("topics", JSON, nullable=False),
+    Column("theme", String(64)),
+    Column("timezone", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("unsubscribed_at", DateTime(timezone=True)),
+)
+
 
 @dataclass(frozen=True)
 class StoredEntry:
@@ -88,6 +107,15 @@ class AddResult:
 
     new: int
     seen: int
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What a bulk import did: rows created, rows updated, unsubscribed rows kept so."""
+
+    created: int = 0
+    updated: int = 0
+    kept_unsubscribed: int = 0
 
 
 class Store:
@@ -238,6 +266,152 @@ class Store:
             query = query.where(entries.c.first_seen >= since)
         with self._transaction() as conn:
             return [_stored_entry(row) for row in conn.execute(query)]
+
+    # -- subscribers
+
+    def subscribe(
+        self, item: SubscriberInput, *, now: datetime, status: str = "active"
+    ) -> tuple[Subscriber, bool]:
+        """Add a subscriber, or update and reactivate an existing one; say whether it is new."""
+        now = now.astimezone(UTC)
+        key = email_key(item.email)
+        with self._transaction() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).first()
+            if row is None:
+                values = _subscriber_row(item, status=status, now=now)
+                conn.execute(subscribers.insert().values(created_at=now, **values))
+            else:
+                changes: dict[str, Any] = {"email": item.email, "status": status, "updated_at": now}
+                changes |= {
+                    name: value
+                    for name, value in _subscriber_row(item, status=status, now=now).items()
+                    if name in ("name", "theme", "timezone") and value is not None
+                }
+                if item.topics is not None:
+                    changes["topics"] = _topics_json(item.topics)
+                if status != "unsubscribed":
+                    changes["unsubscribed_at"] = None
+                conn.execute(subscribers.update().where(subscribers.c.id == row.id).values(changes))
+            stored = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).one()
+        return _subscriber(stored), row is None
+
+    def unsubscribe(self, email: str, *, now: datetime) -> Subscriber | None:
+        """Mark a subscriber unsubscribed (the row stays); None when the address is unknown."""
+        key = email_key(email)
+        with self._transaction() as conn:
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.email_key == key, subscribers.c.status != "unsubscribed")
+                .values(status="unsubscribed", unsubscribed_at=now.astimezone(UTC), updated_at=now)
+            )
+            row = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).first()
+        return _subscriber(row) if row is not None else None
+
+    def get_subscriber(self, email: str) -> Subscriber | None:
+        """Return the subscriber with this address (any spelling of it), if any."""
+        with self._transaction() as conn:
+            query = select(subscribers).where(subscribers.c.email_key == email_key(email))
+            row = conn.execute(query).first()
+        return _subscriber(row) if row is not None else None
+
+    def iter_subscribers(
+        self, *, status: str | None = None, page: int = 1000
+    ) -> Iterator[Subscriber]:
+        """Yield subscribers in id order, a page at a time, without holding a transaction."""
+        last_id = 0
+        while True:
+            query = select(subscribers).where(subscribers.c.id > last_id)
+            if status is not None:
+                query = query.where(subscribers.c.status == status)
+            with self._transaction() as conn:
+                rows = conn.execute(query.order_by(subscribers.c.id).limit(page)).all()
+            yield from (_subscriber(row) for row in rows)
+            if len(rows) < page:
+                return
+            last_id = rows[-1].id
+
+    def count_subscribers(self) -> dict[str, int]:
+        """Return how many subscribers are in each state."""
+        query = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
+        with self._transaction() as conn:
+            counts = {status: int(n) for status, n in conn.execute(query)}
+        return {status: counts.get(status, 0) for status in SUBSCRIBER_STATES}
+
+    def import_subscribers(
+        self, items: Sequence[SubscriberInput], *, now: datetime
+    ) -> ImportResult:
+        """Insert or update many subscribers in one transaction.
+
+        An address that unsubscribed stays unsubscribed: an import never
+        re-subscribes someone who left.
+        """
+        now = now.astimezone(UTC)
+        created = updated = kept = 0
+        with self._transaction() as conn:
+            for chunk in _chunks(list(items), 500):
+                keys = [email_key(i.email) for i in chunk]
+                query = select(subscribers.c.email_key, subscribers.c.id, subscribers.c.status)
+                existing = {
+                    row.email_key: row
+                    for row in conn.execute(query.where(subscribers.c.email_key.in_(keys)))
+                }
+                inserts, updates = [], []
+                for item, key in zip(chunk, keys, strict=True):
+                    current = existing.get(key)
+                    status = item.status or "active"
+                    if current is None:
+                        inserts.append(
+                            _subscriber_row(item, status=status, now=now) | {"created_at": now}
+                        )
+                        continue
+                    if current.status == "unsubscribed":
+                        status = "unsubscribed"
+                        kept += 1
+                    updates.append(
+                        _subscriber_row(item, status=status, now=now) | {"row_id": current.id}
+                    )
+                if inserts:
+                    conn.execute(subscribers.insert(), inserts)
+                if updates:
+                    statement = (
+                        subscribers.update()
+                        .where(subscribers.c.id == bindparam("row_id"))
+                        .values({name: bindparam(name) for name in updates[0] if name != "row_id"})
+                    )
+                    conn.execute(statement, updates)
+                created += len(inserts)
+                updated += len(updates)
+        return ImportResult(created=created, updated=updated - kept, kept_unsubscribed=kept)
+
+
+def _subscriber_row(item: SubscriberInput, *, status: str, now: datetime) -> dict[str, Any]:
+    return {
+        "email": item.email,
+        "email_key": email_key(item.email),
+        "name": item.name,
+        "status": status,
+        "topics": _topics_json(item.topics or ()),
+        "theme": item.theme,
+        "timezone": item.timezone,
+        "updated_at": now,
+        "unsubscribed_at": now if status == "unsubscribed" else None,
+    }
+
+
+def _topics_json(topics: Sequence[Topic]) -> list[dict[str, str | None]]:
+    return [{"query": t.query, "label": t.label} for t in topics]
+
+
+def _subscriber(row: Any) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        email=row.email,
+        status=row.status,
+        name=row.name,
+        topics=tuple(Topic(query=t["query"], label=t.get("label")) for t in row.topics or ()),
+        theme=row.theme,
+        timezone=row.timezone,
+    )
 
 
 def _row_of(entry: Entry, *, source: str, now: datetime) -> dict[str, Any]:

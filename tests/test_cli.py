@@ -156,3 +156,54 @@ def test_a_built_wheel_carries_templates_config_and_examples(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["totals"]["new"] == 73
     assert (tmp_path / "site" / "digest" / "_resources" / "templates").is_dir()
+
+
+def test_subscribe_list_unsubscribe(project: Path) -> None:
+    result = run(
+        "subscribe", "Ada@Example.ORG", "--name", "Ada", "--topic", "RL: rlhf OR dpo",
+        "--theme", "dark", "--timezone", "Europe/Paris",
+    )  # fmt: skip
+    assert result.exit_code == 0
+    assert result.stdout == "subscribed Ada@example.org (active; topics: RL: rlhf OR dpo)\n"
+    listed = json.loads(run("subscribers", "list", "--json").stdout)
+    assert listed["counts"] == {"pending": 0, "active": 1, "unsubscribed": 0}
+    assert listed["subscribers"][0]["topics"] == [{"query": "rlhf OR dpo", "label": "RL"}]
+    assert run("unsubscribe", "ada@example.org").stdout == "unsubscribed Ada@example.org\n"
+    assert run("unsubscribe", "nobody@example.org").exit_code == 1
+
+
+def test_bad_input_to_subscribe_is_one_line(project: Path) -> None:
+    result = run("subscribe", "ada@example.org", "--topic", 'deep "learning')
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "digest: error: invalid query 'deep \"learning': unbalanced quote at column 6\n"
+    )
+    result = run("subscribe", "not-an-address")
+    assert result.stderr.startswith("digest: error: 'not-an-address': An email address must")
+
+
+def test_import_reports_bad_rows_by_line_and_export_round_trips(project: Path) -> None:
+    source = project / "list.csv"
+    source.write_text(
+        "email,name,topics\nada@example.org,Ada,rlhf\nbroken,Bob,\nbo@example.org,Bo,\n"
+    )
+    result = run("subscribers", "import", str(source))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{source}:3: ")
+    assert "2 created, 0 updated, 0 kept unsubscribed, 1 rows skipped" in result.stdout
+    out = project / "out.csv"
+    assert run("subscribers", "export", str(out)).exit_code == 0
+    again = run("subscribers", "import", "--json", str(out))
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["updated"] == 2
+
+
+def test_match_shows_what_a_query_selects(project: Path) -> None:
+    run("ingest")
+    result = run("match", "title:distill*")
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 3
+    assert "match: 3 of 73 entries match 'title:distill*'" in result.stderr
+    as_json = json.loads(run("match", "--json", "title:fairness", "--source", "sample").stdout)
+    assert as_json["matched"] == 7
+    assert run("match", "auther:x").exit_code == 2

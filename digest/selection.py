@@ -1,0 +1,137 @@
+"""Select, for each subscriber, the edition's entries that match their topics.
+
+The edition's entries are indexed once in an in-memory SQLite FTS5 table
+(porter stemming, accent-insensitive) whatever the storage backend, and each
+subscriber's compiled queries run against it, ranked by bm25.  No files, no
+network, no clock: the in-memory index is a private detail of this stage.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from digest.models import Topic
+from digest.store import StoredEntry
+from digest.topics import compile_fts5, parse_query
+
+#: Between two authors, so that a phrase never runs from one name into the next.
+_AUTHOR_BREAK = " authorbreak "
+#: bm25 weights of the indexed columns: a word in the title counts most.
+_WEIGHTS = (4.0, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class Match:
+    """An entry a query selected, with its relevance (higher is better)."""
+
+    entry: StoredEntry
+    score: float
+
+
+@dataclass(frozen=True)
+class Section:
+    """The entries one topic selected; ``label`` is empty for "every new paper"."""
+
+    label: str
+    matches: tuple[Match, ...]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one subscriber gets: sections in topic order, and how many were cut."""
+
+    sections: tuple[Section, ...]
+    cut: int = 0
+
+    @property
+    def count(self) -> int:
+        return sum(len(s.matches) for s in self.sections)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.count == 0
+
+
+class EditionIndex:
+    """A full-text index of one edition's entries; build once, query per subscriber."""
+
+    def __init__(self, entries: Sequence[StoredEntry]) -> None:
+        self.entries = tuple(entries)
+        self._db = sqlite3.connect(":memory:")
+        rows = [
+            (index, s.entry.title, s.entry.abstract, _AUTHOR_BREAK.join(s.entry.authors))
+            for index, s in enumerate(self.entries)
+        ]
+        for table, tokenizer in (("papers", "porter unicode61"), ("words", "unicode61")):
+            self._db.execute(
+                f"CREATE VIRTUAL TABLE {table} USING fts5(title, abstract, authors, "
+                f"tokenize = '{tokenizer} remove_diacritics 2')"
+            )
+            self._db.executemany(
+                f"INSERT INTO {table} (rowid, title, abstract, authors) VALUES (?, ?, ?, ?)", rows
+            )
+        # The unstemmed vocabulary, to turn a prefix into the whole words it stands for.
+        self._db.execute("CREATE VIRTUAL TABLE vocabulary USING fts5vocab(words, 'row')")
+        self._cache: dict[str, tuple[Match, ...]] = {}
+        self._everything = tuple(
+            Match(entry, 0.0)
+            for entry in sorted(self.entries, key=lambda s: -(s.entry.upvotes or 0))
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> EditionIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def search(self, query: str) -> tuple[Match, ...]:
+        """Return the entries a query selects, best first (results cached per query)."""
+        cached = self._cache.get(query)
+        if cached is None:
+            expression = compile_fts5(parse_query(query), self._words_starting_with)
+            rows = self._db.execute(
+                "SELECT rowid, bm25(papers, ?, ?, ?) AS rank FROM papers "
+                "WHERE papers MATCH ? ORDER BY rank, rowid",
+                (*_WEIGHTS, expression),
+            ).fetchall()
+            cached = tuple(Match(self.entries[rowid], -rank) for rowid, rank in rows)
+            self._cache[query] = cached
+        return cached
+
+    def _words_starting_with(self, prefix: str) -> list[str]:
+        folded = "".join(
+            c
+            for c in unicodedata.normalize("NFKD", prefix.casefold())
+            if not unicodedata.combining(c)
+        )
+        rows = self._db.execute(
+            "SELECT term FROM vocabulary WHERE term >= ? AND term < ? ORDER BY term LIMIT 200",
+            (folded, folded + "\U0010ffff"),
+        )
+        return [term for (term,) in rows]
+
+    def select(self, topics: Sequence[Topic], *, max_entries: int) -> Selection:
+        """Return a subscriber's sections: an entry appears once, under its first topic."""
+        if not topics:
+            shown = self._everything[:max_entries]
+            sections = (Section("", shown),) if shown else ()
+            return Selection(sections, cut=len(self._everything) - len(shown))
+        taken: set[int] = set()
+        sections = []
+        room = max_entries
+        cut = 0
+        for topic in topics:
+            fresh = [m for m in self.search(topic.query) if m.entry.id not in taken]
+            taken.update(m.entry.id for m in fresh)
+            shown, rest = fresh[:room], fresh[room:]
+            room -= len(shown)
+            cut += len(rest)
+            if shown:
+                sections.append(Section(topic.label or topic.query, tuple(shown)))
+        return Selection(tuple(sections), cut=cut)

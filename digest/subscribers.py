@@ -1,0 +1,241 @@
+"""Subscriber input: validate addresses, names, timezones, themes and topics; read and
+write the CSV that moves a list between tools.
+
+Pure: works on strings and rows, never on the database.
+
+Topics in one CSV cell (and in ``--topic``): topics are separated by ``;``
+(outside quotes), each is ``LABEL: QUERY`` or just ``QUERY``.  A label is
+the text before the first ``": "`` when that text is not a field name and
+holds no quotes or parentheses, so ``title: diffusion`` searches titles while
+``Vision: diffusion`` is a topic labelled Vision.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.errors import DigestError
+from digest.models import SUBSCRIBER_STATES, Subscriber, Topic
+from digest.topics import FIELDS, QueryError, parse_query
+
+CSV_COLUMNS = ("email", "name", "topics", "theme", "timezone", "status")
+MAX_TOPICS = 20
+MAX_LABEL_CHARS = 60
+MAX_NAME_CHARS = 100
+MAX_EMAIL_CHARS = 254
+
+
+class SubscriberError(DigestError):
+    """Input about a subscriber that cannot be accepted; says which value and why."""
+
+    def __init__(self, value: str, reason: str) -> None:
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{value!r}: {reason}" if value else reason)
+
+
+@dataclass(frozen=True)
+class SubscriberInput:
+    """A validated subscriber to store; None fields mean "leave as it is"."""
+
+    email: str
+    name: str | None = None
+    topics: tuple[Topic, ...] | None = None
+    theme: str | None = None
+    timezone: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A CSV row that was skipped, with its line number and the reason."""
+
+    line: int
+    reason: str
+
+
+def normalize_email(address: str) -> str:
+    """Validate an address (syntax, length, a domain) and return it with the domain lower-cased."""
+    address = address.strip()
+    if not address:
+        raise SubscriberError("", "an email address is required")
+    if len(address) > MAX_EMAIL_CHARS:
+        raise SubscriberError(address[:40] + "...", f"longer than {MAX_EMAIL_CHARS} characters")
+    try:
+        result = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as e:
+        raise SubscriberError(address, str(e)) from e
+    return result.normalized
+
+
+def email_key(address: str) -> str:
+    """The key that makes two spellings of one mailbox one subscriber."""
+    return address.casefold()
+
+
+def check_name(name: str) -> str | None:
+    """Return a cleaned display name (one line, capped), or None when blank."""
+    cleaned = " ".join("".join(c if c.isprintable() else " " for c in name).split())
+    if len(cleaned) > MAX_NAME_CHARS:
+        raise SubscriberError(cleaned[:40] + "...", f"name longer than {MAX_NAME_CHARS} characters")
+    return cleaned or None
+
+
+def check_timezone(zone: str) -> str:
+    """Return the timezone if it is a known IANA name."""
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SubscriberError(zone, "not a timezone name (such as Europe/Paris)") from None
+    return zone
+
+
+def check_theme(theme: str, themes: Sequence[str]) -> str:
+    """Return the theme if it is one of ``themes``."""
+    if theme not in themes:
+        raise SubscriberError(theme, f"no such theme (choose from {', '.join(themes)})")
+    return theme
+
+
+def parse_topic(text: str) -> Topic:
+    """Parse ``LABEL: QUERY`` or ``QUERY`` into a checked topic."""
+    text = text.strip()
+    label = None
+    head, separator, rest = text.partition(": ")
+    if separator and head.strip().lower() not in FIELDS and not any(c in head for c in '"()'):
+        label, text = head.strip(), rest.strip()
+        if not label:
+            label = None
+        elif len(label) > MAX_LABEL_CHARS or ";" in label:
+            raise SubscriberError(label, f"a label is at most {MAX_LABEL_CHARS} characters, no ';'")
+    try:
+        parse_query(text)
+    except QueryError as e:
+        raise SubscriberError("", e.message) from e
+    return Topic(query=text, label=label)
+
+
+def parse_topics(cell: str) -> tuple[Topic, ...]:
+    """Parse a ``;``-separated list of topics, as in a CSV cell."""
+    topics = tuple(parse_topic(part) for part in split_topics(cell) if part.strip())
+    if len(topics) > MAX_TOPICS:
+        raise SubscriberError("", f"at most {MAX_TOPICS} topics")
+    return topics
+
+
+def split_topics(cell: str) -> list[str]:
+    """Split a cell on ``;`` outside double quotes."""
+    parts, current, quoted = [], [], False
+    for char in cell:
+        if char == '"':
+            quoted = not quoted
+        if char == ";" and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def format_topics(topics: Iterable[Topic]) -> str:
+    """Write topics as one cell that ``parse_topics`` reads back."""
+    return "; ".join(str(t) for t in topics)
+
+
+def check_input(
+    email: str,
+    *,
+    name: str | None = None,
+    topics: Sequence[str] | None = None,
+    theme: str | None = None,
+    timezone: str | None = None,
+    themes: Sequence[str],
+) -> SubscriberInput:
+    """Validate what a person or an operator typed about one subscriber."""
+    parsed_topics = None
+    if topics is not None:
+        parsed_topics = tuple(parse_topic(t) for t in topics if t.strip())
+        if len(parsed_topics) > MAX_TOPICS:
+            raise SubscriberError("", f"at most {MAX_TOPICS} topics")
+    return SubscriberInput(
+        email=normalize_email(email),
+        name=check_name(name) if name is not None else None,
+        topics=parsed_topics,
+        theme=check_theme(theme, themes) if theme else None,
+        timezone=check_timezone(timezone) if timezone else None,
+    )
+
+
+def _check_status(status: str) -> str | None:
+    if status and status not in SUBSCRIBER_STATES:
+        raise SubscriberError(status, f"status must be one of {', '.join(SUBSCRIBER_STATES)}")
+    return status or None
+
+
+def read_csv(
+    text: str, *, themes: Sequence[str]
+) -> tuple[list[tuple[int, SubscriberInput]], list[RowProblem]]:
+    """Read subscriber rows; return (line, input) for good rows and the problems of bad ones."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    if "email" not in header:
+        return [], [RowProblem(1, "the header row has no 'email' column")]
+    reader.fieldnames = header
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    problems = [RowProblem(1, f"unknown columns ignored: {', '.join(unknown)}")] if unknown else []
+    good: list[tuple[int, SubscriberInput]] = []
+    first_line: dict[str, int] = {}
+    topic_cache: dict[str, tuple[Topic, ...]] = {}
+    for row in reader:
+        line = reader.line_num
+        try:
+            cell = (row.get("topics") or "").strip()
+            if cell not in topic_cache:
+                topic_cache[cell] = parse_topics(cell)
+            item = SubscriberInput(
+                email=normalize_email(row.get("email") or ""),
+                name=check_name(row.get("name") or ""),
+                topics=topic_cache[cell],
+                theme=check_theme(row["theme"].strip(), themes) if row.get("theme") else None,
+                timezone=check_timezone(row["timezone"].strip()) if row.get("timezone") else None,
+                status=_check_status((row.get("status") or "").strip().lower()),
+            )
+        except SubscriberError as e:
+            problems.append(RowProblem(line, e.message))
+            continue
+        key = email_key(item.email)
+        if key in first_line:
+            problems.append(RowProblem(line, f"{item.email} repeats line {first_line[key]}"))
+            continue
+        first_line[key] = line
+        good.append((line, item))
+    return good, problems
+
+
+def write_csv(subscribers: Iterable[Subscriber]) -> Iterator[str]:
+    """Yield CSV text, header first, that ``read_csv`` reads back."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for subscriber in subscribers:
+        writer.writerow(
+            (
+                subscriber.email,
+                subscriber.name or "",
+                format_topics(subscriber.topics),
+                subscriber.theme or "",
+                subscriber.timezone or "",
+                subscriber.status,
+            )
+        )
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()

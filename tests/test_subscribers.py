@@ -1,0 +1,160 @@
+"""Subscribers: validation, CSV import/export, and their life cycle in a real database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from digest.models import Topic
+from digest.store import Store
+from digest.subscribers import (
+    SubscriberError,
+    check_input,
+    normalize_email,
+    parse_topic,
+    parse_topics,
+    read_csv,
+    write_csv,
+)
+
+from .conftest import NOW
+
+THEMES = ["compact", "dark", "light"]
+
+
+@pytest.mark.parametrize(
+    ("address", "normalized"),
+    [
+        ("Ada@Example.ORG", "Ada@example.org"),
+        ("  zoe@bücher.example.org ", "zoe@bücher.example.org"),
+    ],
+)
+def test_addresses_are_normalised(address: str, normalized: str) -> None:
+    assert normalize_email(address) == normalized
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("", "required"),
+        ("no-at-sign", "must have an @-sign"),
+        ("a@b", "should have a period"),
+        ("a b@example.org", "invalid characters"),
+        ("x" * 250 + "@example.org", "longer than 254"),
+        ("ada@example.org\r\nBcc: victim@example.org", "invalid characters"),
+    ],
+)
+def test_bad_addresses_are_refused_saying_why(address: str, reason: str) -> None:
+    with pytest.raises(SubscriberError, match=reason):
+        normalize_email(address)
+
+
+def test_topics_with_and_without_labels() -> None:
+    assert parse_topic("Vision: diffusion OR gan") == Topic("diffusion OR gan", "Vision")
+    assert parse_topic("title: diffusion") == Topic("title: diffusion")  # a field, not a label
+    assert parse_topic('"a: b" c') == Topic('"a: b" c')
+    assert parse_topics('RL: rlhf; "x; y" z;') == (Topic("rlhf", "RL"), Topic('"x; y" z'))
+
+
+def test_a_bad_topic_is_refused_when_saved() -> None:
+    with pytest.raises(SubscriberError, match="unbalanced parenthesis at column 1"):
+        check_input("a@example.org", topics=["(a OR b"], themes=THEMES)
+    with pytest.raises(SubscriberError, match="no such theme"):
+        check_input("a@example.org", theme="neon", themes=THEMES)
+    with pytest.raises(SubscriberError, match="not a timezone"):
+        check_input("a@example.org", timezone="Mars/Base", themes=THEMES)
+
+
+def test_names_are_one_line() -> None:
+    item = check_input("a@example.org", name="Ada\r\nBcc: x@example.org", themes=THEMES)
+    assert item.name == "Ada Bcc: x@example.org"
+
+
+CSV = """email,name,topics,theme,timezone
+ada@example.org,Ada,"Vision: diffusion; rlhf -survey",dark,Europe/Paris
+not-an-address,Bob,,,
+carol@example.org,,"(broken",,
+dan@example.org,,,neon,
+ADA@example.org,Ada again,,,
+erin@example.org,,,,
+"""
+
+
+def test_csv_rows_are_checked_and_bad_ones_reported_by_line() -> None:
+    rows, problems = read_csv(CSV, themes=THEMES)
+    assert [(line, item.email) for line, item in rows] == [
+        (2, "ada@example.org"),
+        (7, "erin@example.org"),
+    ]
+    assert [p.line for p in problems] == [3, 4, 5, 6]
+    assert "must have an @-sign" in problems[0].reason
+    assert "unbalanced parenthesis" in problems[1].reason
+    assert "no such theme" in problems[2].reason
+    assert problems[3].reason == "ADA@example.org repeats line 2"
+
+
+def test_a_csv_without_an_email_column_is_refused() -> None:
+    rows, problems = read_csv("name,topics\nAda,x\n", themes=THEMES)
+    assert rows == [] and problems[0].reason == "the header row has no 'email' column"
+
+
+def test_export_round_trips_with_import(store: Store) -> None:
+    rows, _ = read_csv(CSV, themes=THEMES)
+    store.import_subscribers([item for _, item in rows], now=NOW)
+    store.unsubscribe("erin@example.org", now=NOW)
+    exported = "".join(write_csv(store.iter_subscribers()))
+    again, problems = read_csv(exported, themes=THEMES)
+    assert problems == []
+    by_email = {s.email: s for s in store.iter_subscribers()}
+    for _, item in again:
+        subscriber = by_email[item.email]
+        assert (item.name, item.topics, item.theme, item.timezone, item.status) == (
+            subscriber.name,
+            subscriber.topics,
+            subscriber.theme,
+            subscriber.timezone,
+            subscriber.status,
+        )
+
+
+def test_subscribe_update_unsubscribe_and_reactivate(store: Store) -> None:
+    item = check_input("Ada@Example.org", name="Ada", topics=["rlhf"], themes=THEMES)
+    subscriber, created = store.subscribe(item, now=NOW)
+    assert created and subscriber.status == "active" and subscriber.topics == (Topic("rlhf"),)
+    # Another spelling of the same mailbox updates the same subscriber.
+    update = check_input("ada@EXAMPLE.org", theme="dark", themes=THEMES)
+    subscriber, created = store.subscribe(update, now=NOW)
+    assert not created
+    assert (subscriber.name, subscriber.theme, subscriber.topics) == (
+        "Ada",
+        "dark",
+        (Topic("rlhf"),),
+    )
+    assert store.unsubscribe("ADA@example.org", now=NOW).status == "unsubscribed"  # type: ignore[union-attr]
+    assert store.count_subscribers() == {"pending": 0, "active": 0, "unsubscribed": 1}
+    subscriber, _ = store.subscribe(update, now=NOW + timedelta(days=1))
+    assert subscriber.status == "active"
+    assert store.unsubscribe("nobody@example.org", now=NOW) is None
+
+
+def test_an_import_never_resubscribes_someone_who_left(store: Store) -> None:
+    store.subscribe(check_input("left@example.org", themes=THEMES), now=NOW)
+    store.unsubscribe("left@example.org", now=NOW)
+    rows, _ = read_csv("email,name\nleft@example.org,Left\nnew@example.org,New\n", themes=THEMES)
+    result = store.import_subscribers([item for _, item in rows], now=NOW)
+    assert (result.created, result.updated, result.kept_unsubscribed) == (1, 0, 1)
+    assert store.get_subscriber("left@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    assert store.get_subscriber("new@example.org").status == "active"  # type: ignore[union-attr]
+
+
+def test_an_imported_unsubscribed_row_stays_a_suppression(store: Store) -> None:
+    rows, _ = read_csv("email,status\ngone@example.org,unsubscribed\n", themes=THEMES)
+    store.import_subscribers([item for _, item in rows], now=NOW)
+    assert [s.status for s in store.iter_subscribers()] == ["unsubscribed"]
+
+
+def test_listing_pages_through_many_subscribers(store: Store) -> None:
+    items = [check_input(f"user{n}@example.org", themes=THEMES) for n in range(2500)]
+    assert store.import_subscribers(items, now=NOW).created == 2500
+    assert len(list(store.iter_subscribers(status="active", page=1000))) == 2500
