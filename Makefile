@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench screenshots clean
 
 # (Re)create the virtualenv and install digest with its test extras whenever
 # pyproject.toml changes.
@@ -17,7 +17,8 @@ demo: $(STAMP)
 	@mkdir -p var
 	$(BIN)/digest config check
 	$(BIN)/digest ingest
-	@echo "demo: the seen-list is in var/digest.sqlite3 (run 'make demo' again: 0 new)"
+	$(BIN)/digest preview --topic "Alignment: rlhf OR dpo OR alignment" --topic "title:fairness"
+	@echo "demo: the seen-list is in var/digest.sqlite3; previews of the email are in var/preview/"
 
 test: $(STAMP) lint
 	$(BIN)/pytest
@@ -34,6 +35,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/selection.py
 	$(BIN)/python bench/import_csv.py
+
+# PNGs of each email theme at phone and desktop widths, light and dark,
+# in headless Chromium (Debian's chromium package).
+screenshots: $(STAMP)
+	$(BIN)/python -m tools.screenshots
 
 clean:
 	rm -rf $(VENV) var build dist .pytest_cache .ruff_cache

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import click
@@ -25,10 +26,18 @@ from digest import __version__, pipeline
 from digest.config import Settings, SourceSpec, load_settings
 from digest.errors import ConfigError, DigestError
 from digest.models import SUBSCRIBER_STATES, IngestReport, SourceReport, Subscriber
-from digest.resources import available_themes
+from digest.render import available_themes
+from digest.resources import resource_path
 from digest.selection import EditionIndex
 from digest.store import Store
-from digest.subscribers import check_input, format_topics, parse_topic, read_csv, write_csv
+from digest.subscribers import (
+    check_input,
+    check_theme,
+    format_topics,
+    parse_topic,
+    read_csv,
+    write_csv,
+)
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -203,7 +212,7 @@ def subscribe(
         topics=list(topics) if topics else None,
         theme=theme,
         timezone=timezone,
-        themes=available_themes(),
+        themes=available_themes(resource_path("templates")),
     )
     with app.store() as store:
         subscriber, created = store.subscribe(item, now=datetime.now(UTC))
@@ -265,7 +274,7 @@ def subscribers_import(app: _App, csv_file: TextIO, as_json: bool) -> None:
     unsubscribed.  Exits 1 when any row was skipped.
     """
     started = time.monotonic()
-    rows, problems = read_csv(csv_file.read(), themes=available_themes())
+    rows, problems = read_csv(csv_file.read(), themes=available_themes(resource_path("templates")))
     with app.store() as store:
         result = store.import_subscribers([item for _, item in rows], now=datetime.now(UTC))
     seconds = time.monotonic() - started
@@ -333,6 +342,74 @@ def match(app: _App, query: str, sources: tuple[str, ...], limit: int, as_json: 
     for found in matches[:limit]:
         click.echo(f"{found.score:7.2f}  {found.entry.entry.title}")
     click.echo(f"match: {len(matches)} of {len(stored)} entries match {topic.query!r}", err=True)
+
+
+@cli.command()
+@click.option("--email", help="Render what this subscriber would get (topics and theme).")
+@click.option("--topic", "topics", multiple=True, metavar="QUERY", help="Topics to try instead.")
+@click.option(
+    "--theme", help="Theme to render with (default: the subscriber's, else the config's)."
+)
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Edition date (default: the day papers were last ingested).",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="HTML file to write (.txt beside it)."
+)
+@click.pass_obj
+def preview(
+    app: _App,
+    email: str | None,
+    topics: tuple[str, ...],
+    theme: str | None,
+    day: datetime | None,
+    output: str | None,
+) -> None:
+    """Render a digest to files without sending it, and print their paths."""
+    if email and topics:
+        raise click.UsageError("give --email or --topic, not both")
+    settings = app.settings
+    themes = available_themes(resource_path("templates"))
+    subscriber_id, wanted = 0, [parse_topic(t) for t in topics]
+    with app.store() as store:
+        if email:
+            subscriber = store.get_subscriber(email)
+            if subscriber is None:
+                raise DigestError(
+                    f"{email} is not a subscriber", hint="see 'digest subscribers list'"
+                )
+            subscriber_id, wanted = subscriber.id, list(subscriber.topics)
+            theme = theme or subscriber.theme
+        theme = check_theme(theme or settings.theme, themes)
+        if day is None:
+            last = store.last_first_seen()
+            edition_day = last.astimezone(settings.zone).date() if last else date.today()
+        else:
+            edition_day = day.date()
+        rendered, available = pipeline.preview(
+            store,
+            settings,
+            day=edition_day,
+            topics=wanted,
+            theme=theme,
+            subscriber_id=subscriber_id,
+        )
+    html_path = Path(output or f"var/preview/{edition_day.isoformat()}-{theme}.html")
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(rendered.html, encoding="utf-8")
+    text_path = html_path.with_suffix(".txt")
+    text_path.write_text(rendered.text, encoding="utf-8")
+    click.echo(f"subject: {rendered.subject}")
+    click.echo(f"html: {html_path} ({len(rendered.html.encode()):,} bytes)")
+    click.echo(f"text: {text_path}")
+    click.echo(
+        f"preview: {rendered.shown} papers shown, {rendered.cut} more counted, "
+        f"of {available} first seen on {edition_day.isoformat()}",
+        err=True,
+    )
 
 
 def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:

@@ -63,8 +63,10 @@ class Settings:
     schedule: str = "0 7 * * *"
     misfire_grace_hours: float = 6.0
     theme: str = "light"
-    abstract_chars: int = 600
+    abstract_chars: int = 400
     max_entries: int = 30
+    #: Gmail clips HTML over about 102 KB, hiding the footer: cut cards before that.
+    max_html_bytes: int = 100_000
     limits: SourceLimits = field(default_factory=SourceLimits)
     sources: tuple[SourceSpec, ...] = ()
     database_url: str = DEFAULT_DATABASE_URL
@@ -145,9 +147,10 @@ def load_settings(
         sender_address=toml.get("sender", "address", "digest@localhost", _email_address),
         schedule=toml.get("schedule", "cron", "0 7 * * *", _cron),
         misfire_grace_hours=float(toml.get("schedule", "misfire_grace_hours", 6, _positive_number)),
-        theme=toml.get("email", "theme", "light", _one_line_text),
-        abstract_chars=toml.get("email", "abstract_chars", 600, _positive_int),
+        theme=toml.get("email", "theme", "light", _theme),
+        abstract_chars=toml.get("email", "abstract_chars", 400, _positive_int),
         max_entries=toml.get("email", "max_entries", 30, _positive_int),
+        max_html_bytes=toml.get("email", "max_html_bytes", 100_000, _positive_int),
         limits=limits,
         sources=_read_sources(data.get("sources", []), path, problems),
     )
@@ -182,6 +185,13 @@ def _email_address(value: Any) -> str | None:
     ok = isinstance(value, str) and value.count("@") == 1 and " " not in value.strip()
     ok = ok and all(value.split("@")) and not any(c in value for c in "\r\n<>")
     return None if ok else "an email address such as digest@example.org"
+
+
+def _theme(value: Any) -> str | None:
+    from digest.render import available_themes
+
+    themes = available_themes(resource_path("templates"))
+    return None if value in themes else f"one of the themes {', '.join(themes)}"
 
 
 def _timezone(value: Any) -> str | None:

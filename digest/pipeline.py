@@ -8,14 +8,18 @@ in (``now``), so nothing here reads the time by itself.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from digest.config import SourceSpec
+from digest.config import Settings, SourceSpec
 from digest.errors import SourceError
-from digest.models import IngestReport, SourceReport
+from digest.models import IngestReport, SourceReport, Topic
+from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
+from digest.resources import resource_path
+from digest.selection import EditionIndex
 from digest.sources import SourceLimits, read_source
-from digest.store import Store
+from digest.store import Store, StoredEntry
+from digest.tokens import preferences_url, unsubscribe_url
 
 ProgressCallback = Callable[[SourceReport], None]
 
@@ -72,3 +76,53 @@ def _ingest_one(
         skipped=parsed.skipped,
         warnings=parsed.warnings,
     )
+
+
+def make_renderer(settings: Settings) -> EmailRenderer:
+    """Build the email renderer from the settings, with the shipped templates."""
+    return EmailRenderer(
+        resource_path("templates"),
+        EmailSettings(
+            newsletter=settings.title,
+            base_url=settings.base_url,
+            abstract_chars=settings.abstract_chars,
+            max_html_bytes=settings.max_html_bytes,
+        ),
+    )
+
+
+def personal_links(settings: Settings, subscriber_id: int) -> PersonalLinks:
+    """The signed unsubscribe and preferences links of one subscriber."""
+    return PersonalLinks(
+        unsubscribe_url=unsubscribe_url(settings.base_url, settings.secret_key, subscriber_id),
+        preferences_url=preferences_url(settings.base_url, settings.secret_key, subscriber_id),
+    )
+
+
+def day_entries(store: Store, day: date, zone: ZoneInfo) -> list[StoredEntry]:
+    """Return the entries first seen on ``day`` in ``zone``."""
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    return store.list_entries(since=start, until=start + timedelta(days=1))
+
+
+def preview(
+    store: Store,
+    settings: Settings,
+    *,
+    day: date,
+    topics: Sequence[Topic],
+    theme: str,
+    subscriber_id: int = 0,
+) -> tuple[RenderedEmail, int]:
+    """Render what ``topics`` would get from the entries of ``day``, and count those entries."""
+    entries = day_entries(store, day, settings.zone)
+    with EditionIndex(entries) as index:
+        selection = index.select(topics, max_entries=settings.max_entries)
+    rendered = make_renderer(settings).render(
+        edition_date=day,
+        selection=selection,
+        links=personal_links(settings, subscriber_id),
+        theme=theme,
+        personal=bool(topics),
+    )
+    return rendered, len(entries)

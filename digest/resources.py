@@ -16,8 +16,3 @@ def resource_path(*parts: str) -> Path:
     packaged = _PACKAGE / "_resources"
     root = packaged if packaged.is_dir() else _PACKAGE.parent
     return root.joinpath(*parts)
-
-
-def available_themes() -> list[str]:
-    """Return the names of the email themes: one CSS file each under templates/email/themes."""
-    return sorted(p.stem for p in resource_path("templates", "email", "themes").glob("*.css"))

@@ -254,16 +254,28 @@ class Store:
         row = _row_of(filled, source=stored.source, now=stored.first_seen)
         conn.execute(entries.update().where(entries.c.id == row_id).values(**row))
 
+    def last_first_seen(self) -> datetime | None:
+        """Return when the most recently added entry was first seen, if any."""
+        with self._transaction() as conn:
+            value = conn.scalar(select(func.max(entries.c.first_seen)))
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
     def count_entries(self) -> int:
         """Return how many distinct papers the seen-list holds."""
         with self._transaction() as conn:
             return int(conn.scalar(select(func.count()).select_from(entries)) or 0)
 
-    def list_entries(self, *, since: datetime | None = None) -> list[StoredEntry]:
-        """Return stored entries in first-seen order, optionally only those since ``since``."""
+    def list_entries(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[StoredEntry]:
+        """Return stored entries in first-seen order, optionally first seen in [since, until)."""
         query = select(entries).order_by(entries.c.first_seen, entries.c.id)
         if since is not None:
-            query = query.where(entries.c.first_seen >= since)
+            query = query.where(entries.c.first_seen >= since.astimezone(UTC))
+        if until is not None:
+            query = query.where(entries.c.first_seen < until.astimezone(UTC))
         with self._transaction() as conn:
             return [_stored_entry(row) for row in conn.execute(query)]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.store import Store
+from digest.store import Store, StoredEntry
 
 DATA = Path(__file__).parent / "data"
 SAMPLE_DUMP = DATA / "daily-papers-mar21.txt"
@@ -19,6 +19,16 @@ HF_JSON = DATA / "hf-daily-papers-api.json"
 #: The tests' "now": a fixed instant, so dates in page dumps resolve the same way every run.
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 28)
+
+
+@pytest.fixture(scope="session")
+def sample_stored() -> list[StoredEntry]:
+    """The sample dump and the Hugging Face sample as stored entries, ids from 1."""
+    from digest.sources import read_source
+
+    entries = read_source(str(SAMPLE_DUMP), today=TODAY).entries
+    entries += read_source(str(HF_JSON), today=TODAY).entries
+    return [StoredEntry(n + 1, e, "test", NOW) for n, e in enumerate(entries)]
 
 
 @pytest.fixture

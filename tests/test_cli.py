@@ -207,3 +207,22 @@ def test_match_shows_what_a_query_selects(project: Path) -> None:
     as_json = json.loads(run("match", "--json", "title:fairness", "--source", "sample").stdout)
     assert as_json["matched"] == 7
     assert run("match", "auther:x").exit_code == 2
+
+
+def test_preview_writes_html_and_text_and_prints_their_paths(project: Path) -> None:
+    run("ingest")
+    run("subscribe", "ada@example.org", "--topic", "Fairness: title:fairness", "--theme", "dark")
+    result = run("preview", "--email", "ada@example.org", "-o", "out/ada.html")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "subject: Daily papers, " in result.stdout
+        and ": 7 new papers on your topics" in result.stdout
+    )
+    html = (project / "out" / "ada.html").read_text()
+    assert 'content="dark"' in html and "Distraction is All You Need for Fairness" in html
+    assert "/unsubscribe/" in html
+    assert "== Fairness ==" in (project / "out" / "ada.txt").read_text()
+    default = run("preview", "--theme", "compact")
+    assert "html: var/preview/" in default.stdout and "-compact.html" in default.stdout
+    assert run("preview", "--email", "nobody@example.org").exit_code == 2
+    assert run("preview", "--theme", "neon").exit_code == 2

@@ -1,0 +1,350 @@
+"""Render a subscriber's digest: subject, HTML (CSS inlined) and a plain-text twin.
+
+Pure: takes the selection and links, returns strings.  Templates live in
+``templates/email`` (Jinja2, autoescaped); a theme is a CSS file in
+``templates/email/themes`` plus optional template overrides in a folder of
+the same name.
+
+Work that does not depend on the subscriber is done once per edition and
+theme and cached: the page shell is rendered and inlined once with slots
+for the personal parts, and each paper's card is rendered and inlined once.
+A subscriber's email is then assembled from those pieces, which keeps
+premailer out of the per-subscriber loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import textwrap
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+
+import premailer
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from digest.selection import Selection
+from digest.store import StoredEntry
+
+_SLOT = re.compile(r"%%DIGEST_(\w+)%%")
+_COLOR_SCHEME = re.compile(r"(?<![-\w])color-scheme:\s*([a-z ]+)")
+_FRAGMENT_OPEN = '<table class="fragment-root">'
+_MAX_AUTHORS = 5
+_TEXT_WIDTH = 72
+
+
+def available_themes(templates_dir: Path) -> list[str]:
+    """Return the theme names: one CSS file each in templates/email/themes."""
+    return sorted(p.stem for p in (templates_dir / "email" / "themes").glob("*.css"))
+
+
+def inline_css(html: str, *, keep_leftovers: bool = True) -> str:
+    """Inline the ``<style>`` rules of a document into style attributes, with premailer.
+
+    No network, ``!important`` kept, and rules that cannot be inlined
+    (``@media`` for dark mode and narrow screens) kept in a ``<style>`` block.
+    """
+    return premailer.Premailer(
+        html,
+        allow_network=False,
+        allow_loading_external_files=False,
+        strip_important=False,
+        disable_validation=True,
+        disable_leftover_css=not keep_leftovers,
+        cssutils_logging_level=logging.CRITICAL,
+        method="html",
+    ).transform(pretty_print=False)
+
+
+def shorten(text: str, limit: int) -> str:
+    """Shorten text to at most ``limit`` characters on a word boundary, with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:.-") + "\u2026"
+
+
+def safe_url(url: str | None) -> str | None:
+    """Return the URL when it is http(s), else None: no javascript: or data: links."""
+    if url and url.strip().lower().startswith(("http://", "https://")):
+        return url.strip()
+    return None
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """What the renderer needs from the configuration."""
+
+    newsletter: str
+    base_url: str
+    abstract_chars: int = 600
+    #: Gmail clips HTML over about 102 KB and hides the footer; stay under it.
+    max_html_bytes: int = 100_000
+    lang: str = "en"
+
+
+@dataclass(frozen=True)
+class PersonalLinks:
+    """The links that are one subscriber's own."""
+
+    unsubscribe_url: str
+    preferences_url: str
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """A rendered digest: ``shown`` papers are in it, ``cut`` more were left out."""
+
+    subject: str
+    html: str
+    text: str
+    shown: int
+    cut: int
+
+
+@dataclass(frozen=True)
+class PaperView:
+    """One paper as the templates see it: text shortened, links checked."""
+
+    title: str
+    url: str | None
+    authors: str
+    abstract: str
+    links: tuple[tuple[str, str], ...]
+    upvotes: int | None
+
+    @cached_property
+    def title_wrapped(self) -> str:
+        return textwrap.fill(self.title, _TEXT_WIDTH, subsequent_indent="  ")
+
+    @cached_property
+    def abstract_wrapped(self) -> str:
+        return textwrap.fill(
+            self.abstract, _TEXT_WIDTH, initial_indent="  ", subsequent_indent="  "
+        )
+
+
+def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
+    """Prepare one stored entry for the templates."""
+    entry = stored.entry
+    authors = ", ".join(entry.authors[:_MAX_AUTHORS])
+    if len(entry.authors) > _MAX_AUTHORS:
+        authors += " et al."
+    url = safe_url(entry.url)
+    links = [
+        ("arXiv", url if entry.arxiv_id else None),
+        ("PDF", safe_url(entry.pdf_url)),
+        ("Hugging Face", safe_url(entry.hf_url)),
+    ]
+    return PaperView(
+        title=entry.title,
+        url=url,
+        authors=authors,
+        abstract=shorten(entry.abstract, abstract_chars) if entry.abstract else "",
+        links=tuple((label, href) for label, href in links if href),
+        upvotes=entry.upvotes,
+    )
+
+
+@dataclass
+class _Theme:
+    name: str
+    env: Environment
+    css: str
+    color_scheme: str
+    shells: dict[date, str] = field(default_factory=dict)
+    cards: dict[int, bytes] = field(default_factory=dict)
+    sections: dict[str, bytes] = field(default_factory=dict)
+
+
+class EmailRenderer:
+    """Renders digests for one edition; caches per theme the work all subscribers share."""
+
+    def __init__(self, templates_dir: Path, settings: EmailSettings) -> None:
+        self.templates_dir = templates_dir
+        self.settings = settings
+        self.themes = available_themes(templates_dir)
+        self._themes: dict[str, _Theme] = {}
+        self._papers: dict[int, PaperView] = {}
+
+    def render(
+        self,
+        *,
+        edition_date: date,
+        selection: Selection,
+        links: PersonalLinks,
+        theme: str,
+        personal: bool = True,
+    ) -> RenderedEmail:
+        """Render one subscriber's digest for the edition of ``edition_date``.
+
+        ``personal`` says the selection comes from the subscriber's topics
+        (rather than "every new paper"), which the subject and header mention.
+        """
+        look = self._theme(theme)
+        edition_url = f"{self.settings.base_url}/archive/{edition_date.isoformat()}"
+        total = selection.count + selection.cut
+        count_label = f"{total} new {'paper' if total == 1 else 'papers'}" + (
+            " on your topics" if personal else ""
+        )
+        subject = " ".join(
+            look.env.get_template("subject.txt")
+            .render(
+                newsletter=self.settings.newsletter,
+                date_short=f"{edition_date:%b} {edition_date.day}",
+                count=total,
+                personal=personal,
+            )
+            .split()
+        )
+        titles = [m.entry.entry.title for s in selection.sections for m in s.matches[:1]]
+        titles += [m.entry.entry.title for s in selection.sections for m in s.matches[1:3]]
+        values = {
+            "subject": escape(subject),
+            "preheader": escape(shorten(" \u00b7 ".join(titles[:3]), 140) or count_label),
+            "count": escape(count_label),
+            "preferences_url": escape(links.preferences_url),
+            "unsubscribe_url": escape(links.unsubscribe_url),
+        }
+        shell = self._shell(look, edition_date, edition_url)
+        fixed = len(shell.encode()) + sum(len(str(v).encode()) for v in values.values())
+        more_room = 600  # the "and N more" block, measured generously
+        blocks, shown_sections, cut_by_size = self._assemble(
+            look, selection, budget=self.settings.max_html_bytes - fixed - more_room
+        )
+        shown = sum(len(papers) for _, papers in shown_sections)
+        more = selection.cut + cut_by_size
+        if not shown:
+            blocks = [look.env.get_template("empty.html").render(edition_url=edition_url).encode()]
+        more_html = (
+            look.env.get_template("more.html").render(count=more, edition_url=edition_url)
+            if more
+            else ""
+        )
+        values["sections"] = Markup(b"".join(blocks).decode())
+        values["more"] = Markup(self._inline_fragment(look, more_html)) if more else Markup("")
+        html = _SLOT.sub(lambda m: str(values[m.group(1)]), shell)
+        text = look.env.get_template("digest.txt").render(
+            newsletter=self.settings.newsletter,
+            date_label=_long_date(edition_date),
+            count_label=count_label,
+            sections=[{"label": label, "papers": papers} for label, papers in shown_sections],
+            more=more,
+            edition_url=edition_url,
+            preferences_url=links.preferences_url,
+            unsubscribe_url=links.unsubscribe_url,
+        )
+        return RenderedEmail(
+            subject=subject, html=html, text=_tidy_text(text), shown=shown, cut=more
+        )
+
+    def _assemble(
+        self, look: _Theme, selection: Selection, *, budget: int
+    ) -> tuple[list[bytes], list[tuple[str, list[PaperView]]], int]:
+        """Pick the cards that fit in the size budget, best first, in topic order."""
+        blocks: list[bytes] = []
+        shown: list[tuple[str, list[PaperView]]] = []
+        used = cut = 0
+        for section in selection.sections:
+            header = self._section_html(look, section.label) if section.label else b""
+            papers: list[PaperView] = []
+            for match in section.matches:
+                card = self._card_html(look, match.entry)
+                extra = len(card) + (0 if papers else len(header))
+                if cut or used + extra > budget:
+                    cut += 1
+                    continue
+                if not papers and header:
+                    blocks.append(header)
+                blocks.append(card)
+                used += extra
+                papers.append(self._paper(match.entry))
+            if papers:
+                shown.append((section.label, papers))
+        return blocks, shown, cut
+
+    def _theme(self, name: str) -> _Theme:
+        look = self._themes.get(name)
+        if look is not None:
+            return look
+        if name not in self.themes:
+            raise ValueError(f"no such theme {name!r} (choose from {', '.join(self.themes)})")
+        email_dir = self.templates_dir / "email"
+        env = Environment(
+            loader=FileSystemLoader([email_dir / "themes" / name, email_dir]),
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        css = (email_dir / "themes" / f"{name}.css").read_text(encoding="utf-8")
+        scheme = _COLOR_SCHEME.search(css)
+        look = _Theme(name, env, css, scheme.group(1).strip() if scheme else "light")
+        self._themes[name] = look
+        return look
+
+    def _shell(self, look: _Theme, edition_date: date, edition_url: str) -> str:
+        shell = look.shells.get(edition_date)
+        if shell is None:
+            page = look.env.get_template("layout.html").render(
+                lang=self.settings.lang,
+                dir="ltr",
+                color_scheme=look.color_scheme,
+                css=Markup(look.css),
+                newsletter=self.settings.newsletter,
+                date_label=_long_date(edition_date),
+                edition_url=edition_url,
+                slot=lambda name: Markup(f"%%DIGEST_{name}%%"),
+            )
+            shell = inline_css(page)
+            look.shells[edition_date] = shell
+        return shell
+
+    def _paper(self, stored: StoredEntry) -> PaperView:
+        view = self._papers.get(stored.id)
+        if view is None:
+            view = paper_view(stored, self.settings.abstract_chars)
+            self._papers[stored.id] = view
+        return view
+
+    def _card_html(self, look: _Theme, stored: StoredEntry) -> bytes:
+        card = look.cards.get(stored.id)
+        if card is None:
+            html = look.env.get_template("card.html").render(paper=self._paper(stored))
+            card = self._inline_fragment(look, html).encode()
+            look.cards[stored.id] = card
+        return card
+
+    def _section_html(self, look: _Theme, label: str) -> bytes:
+        header = look.sections.get(label)
+        if header is None:
+            html = look.env.get_template("section.html").render(label=label)
+            header = self._inline_fragment(look, html).encode()
+            look.sections[label] = header
+        return header
+
+    def _inline_fragment(self, look: _Theme, fragment: str) -> str:
+        """Inline a table-row fragment with the theme's CSS, as it would be in the page."""
+        page = (
+            f"<html><head><style>{look.css}</style></head><body>"
+            f"{_FRAGMENT_OPEN}{fragment}</table></body></html>"
+        )
+        inlined = inline_css(page, keep_leftovers=False)
+        start = inlined.index(_FRAGMENT_OPEN) + len(_FRAGMENT_OPEN)
+        return inlined[start : inlined.rindex("</table>")]
+
+
+def _long_date(day: date) -> str:
+    return f"{day:%A}, {day:%B} {day.day}, {day.year}"
+
+
+def _tidy_text(text: str) -> str:
+    """Collapse runs of blank lines left by template blocks."""
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

@@ -1,0 +1,207 @@
+"""The email: golden files per theme, hostile feed text, Unicode, and the size budget."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from email.header import decode_header, make_header
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+import pytest
+
+from digest.models import Entry, Topic
+from digest.render import EmailRenderer, EmailSettings, PersonalLinks, inline_css, shorten
+from digest.resources import resource_path
+from digest.selection import EditionIndex
+from digest.store import StoredEntry
+
+from .conftest import NOW
+
+GOLDEN = Path(__file__).parent / "golden"
+EDITION = date(2026, 3, 21)
+LINKS = PersonalLinks(
+    unsubscribe_url="https://digest.example.org/unsubscribe/TOKEN",
+    preferences_url="https://digest.example.org/preferences/TOKEN",
+)
+THEMES = ["light", "dark", "compact"]
+
+
+def renderer(**overrides: object) -> EmailRenderer:
+    settings = EmailSettings(newsletter="Daily papers", base_url="https://digest.example.org")
+    for name, value in overrides.items():
+        object.__setattr__(settings, name, value)
+    return EmailRenderer(resource_path("templates"), settings)
+
+
+def stored(entries: list[Entry] | tuple[Entry, ...]) -> list[StoredEntry]:
+    return [StoredEntry(n + 1, e, "test", NOW) for n, e in enumerate(entries)]
+
+
+def render_topics(entries: list[StoredEntry], topics: list[Topic], theme: str, **kw: object):  # type: ignore[no-untyped-def]
+    with EditionIndex(entries) as index:
+        selection = index.select(topics, max_entries=int(kw.pop("max_entries", 30)))  # type: ignore[call-overload]
+    return renderer(**kw).render(
+        edition_date=EDITION, selection=selection, links=LINKS, theme=theme, personal=bool(topics)
+    )
+
+
+def scrub(text: str) -> str:
+    """Remove what may change between runs without changing what a reader sees."""
+    return re.sub(r"/(unsubscribe|preferences)/[\w.-]+", r"/\1/TOKEN", text)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_each_theme_matches_its_golden_files(sample_stored: list[StoredEntry], theme: str) -> None:
+    topics = [Topic("title:fairness", "Fairness"), Topic("author:kocielnik OR title:rlhf")]
+    email = render_topics(sample_stored, topics, theme)
+    for suffix, content in ((".html", email.html), (".txt", email.text)):
+        golden = GOLDEN / f"{theme}{suffix}"
+        if os.environ.get("DIGEST_REGENERATE_GOLDEN"):
+            golden.write_text(scrub(content), encoding="utf-8")
+        assert scrub(content) == golden.read_text(encoding="utf-8"), (
+            f"{golden} differs; if the change is intended, regenerate with "
+            "DIGEST_REGENERATE_GOLDEN=1 make test"
+        )
+
+
+def test_the_email_follows_html_email_practice(sample_stored: list[StoredEntry]) -> None:
+    email = render_topics(sample_stored, [Topic("title:fairness", "Fairness")], "light")
+    html = email.html
+    assert html.startswith("<!DOCTYPE html>")
+    assert '<html lang="en" dir="ltr">' in html
+    assert html.count('role="presentation"') >= 2
+    assert "max-width:600px" in html.replace(" ", "")
+    assert 'class="preheader"' in html and "display:none" in html
+    assert "Saturday, March 21, 2026" in html and "7 new papers on your topics" in html
+    assert ">Fairness</h2>" in html
+    assert "https://digest.example.org/unsubscribe/TOKEN" in html
+    assert "https://digest.example.org/preferences/TOKEN" in html
+    assert "https://digest.example.org/archive/2026-03-21" in html
+    # CSS is inlined, and the rules that cannot be stay in a <style> block.
+    assert 'class="card-title" style="' in html
+    assert "@media (prefers-color-scheme: dark)" in html and "!important" in html
+    assert email.subject == "Daily papers, Mar 21: 7 new papers on your topics"
+
+
+def test_cards_carry_authors_links_and_upvotes(sample_stored: list[StoredEntry]) -> None:
+    email = render_topics(sample_stored, [Topic("author:kocielnik")], "light")
+    assert "Etienne Casanova, Rafal Kocielnik, R. Michael Alvarez" in email.html
+    assert 'href="https://arxiv.org/pdf/2606.00467"' in email.html
+    assert 'href="https://huggingface.co/papers/2606.00467"' in email.html
+    assert "&#9650;" in email.html or "\u25b2" in email.html
+    assert "  PDF: https://arxiv.org/pdf/2606.00467" in email.text
+
+
+def test_the_compact_theme_shows_titles_only(sample_stored: list[StoredEntry]) -> None:
+    email = render_topics(sample_stored, [Topic("title:fairness")], "compact")
+    assert "Distraction is All You Need for Fairness" in email.html
+    assert 'class="card-abstract"' not in email.html
+    assert "Distraction is All You Need for Fairness" in email.text
+
+
+HOSTILE = Entry(
+    title='<script>alert("x")</script> {{ config }} %s {% raw %} $i$REPO',
+    abstract="<img src=x onerror=alert(1)> &amp; <b>bold</b> {{ 7*7 }} %(name)s",
+    authors=("<i>Eve</i>",),
+    url="javascript:alert(1)",
+    pdf_url="data:text/html,<script>alert(1)</script>",
+    hf_url="https://huggingface.co/papers/x?a=1&b=<2>",
+)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_feed_text_comes_out_as_text_never_markup(theme: str) -> None:
+    email = render_topics(stored([HOSTILE]), [], theme)
+    assert "<script>" not in email.html and "<img" not in email.html and "<i>Eve" not in email.html
+    assert "&lt;script&gt;alert(" in email.html
+    assert "{{ config }} %s {% raw %} $i$REPO" in email.html
+    assert "javascript:" not in email.html and "data:text" not in email.html
+    if theme != "compact":
+        assert "{{ 7*7 }} %(name)s" in email.html and "49" not in email.html
+        assert "&amp;b=&lt;2&gt;" in email.html
+    assert '<script>alert("x")</script> {{ config }} %s {% raw %} $i$REPO' in email.text
+    assert "javascript:" not in email.text
+
+
+UNICODE = Entry(
+    title="Émoji 🎉 and 汉字 and \u05e9\u05dc\u05d5\u05dd and Cafe\u0301 $\\alpha$",
+    abstract="Right-to-left \u0627\u0644\u0639\u0631\u0628\u064a\u0629, NFD e\u0301, emoji 🧪.",
+    url="https://arxiv.org/abs/2606.00001",
+    arxiv_id="2606.00001",
+)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_any_unicode_survives_into_html_text_and_subject(theme: str) -> None:
+    email = render_topics(stored([UNICODE]), [Topic("emoji")], theme)
+    assert UNICODE.title in email.html and UNICODE.title in email.text
+    if theme != "compact":
+        assert UNICODE.abstract in email.html
+    # The preheader carries the title; the Subject is RFC 2047-encoded by the mailer.
+    assert "\U0001f389" in email.html
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = email.subject + " " + UNICODE.title
+    raw = message.as_bytes()
+    assert raw.isascii() and b"=?utf-8?" in raw
+    assert str(make_header(decode_header(message["Subject"]))).endswith(UNICODE.title)
+
+
+def test_abstracts_are_shortened_on_a_word_boundary() -> None:
+    text = "one two three four five six seven eight nine ten"
+    assert shorten(text, 20) == "one two three four\u2026"
+    assert shorten(text, 100) == text
+    email = render_topics(
+        stored([Entry(title="T", abstract="word " * 200)]), [], "light", abstract_chars=50
+    )
+    assert "word word\u2026" in email.html and "word " * 20 not in email.html
+
+
+def test_the_largest_edition_stays_under_the_size_budget(sample_stored: list[StoredEntry]) -> None:
+    email = render_topics(sample_stored, [], "light", max_entries=10_000)
+    size = len(email.html.encode())
+    assert size <= 100_000
+    assert email.shown + email.cut == len(sample_stored)
+    assert email.cut > 0 and f"And {email.cut} more papers" in email.html
+    # The footer with the unsubscribe link is still there.
+    assert "https://digest.example.org/unsubscribe/TOKEN" in email.html
+    smaller = render_topics(sample_stored, [], "light", max_entries=10_000, max_html_bytes=40_000)
+    assert len(smaller.html.encode()) <= 40_000 and smaller.cut > email.cut
+
+
+def test_an_empty_selection_says_so(sample_stored: list[StoredEntry]) -> None:
+    email = render_topics(sample_stored, [Topic("quantum chromodynamics")], "light")
+    assert email.shown == 0 and "No new papers on your topics today" in email.html
+    assert email.subject == "Daily papers, Mar 21: 0 new papers on your topics"
+
+
+def test_the_inliner_keeps_media_rules_and_never_fetches() -> None:
+    html = (
+        '<html><head><link rel="stylesheet" href="http://127.0.0.1:9/x.css">'
+        "<style>.a{color:red !important} @media (max-width:600px){.a{color:blue}}</style>"
+        '</head><body><p class="a">x</p></body></html>'
+    )
+    out = inline_css(html)
+    assert 'style="color:red !important"' in out
+    assert "@media (max-width: 600px)" in out
+
+
+def test_a_new_theme_is_just_a_css_file(tmp_path: Path) -> None:
+    import shutil
+
+    templates = tmp_path / "templates"
+    shutil.copytree(resource_path("templates"), templates)
+    (templates / "email" / "themes" / "sepia.css").write_text(
+        ".body { color-scheme: light; background-color: #f4ecd8; } .card-title { color: #5b4636; }"
+    )
+    settings = EmailSettings(newsletter="Daily papers", base_url="https://digest.example.org")
+    custom = EmailRenderer(templates, settings)
+    assert "sepia" in custom.themes
+    with EditionIndex(stored([UNICODE])) as index:
+        email = custom.render(
+            edition_date=EDITION, selection=index.select([], max_entries=5), links=LINKS,
+            theme="sepia",
+        )  # fmt: skip
+    assert "color:#5b4636" in email.html.replace(" ", "")

@@ -1,0 +1,59 @@
+"""Write PNG screenshots of each email theme (and, later, the web pages) for a person to look at.
+
+Run with `make screenshots`; the pictures go to screenshots/.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from digest.models import Topic
+from digest.render import EmailRenderer, EmailSettings, PersonalLinks
+from digest.resources import resource_path
+from digest.selection import EditionIndex
+from digest.sources import read_source
+from digest.store import StoredEntry
+from tools.browser import browser
+
+OUT = Path("screenshots")
+SIZES = {"phone": (375, 812), "desktop": (800, 1000)}
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    now = datetime.now(UTC)
+    entries = read_source(
+        str(resource_path("examples", "daily-papers-mar21.txt")), today=now.date()
+    )
+    stored = [StoredEntry(n, e, "sample", now) for n, e in enumerate(entries.entries)]
+    renderer = EmailRenderer(
+        resource_path("templates"), EmailSettings("Daily papers", "http://localhost:8000")
+    )
+    links = PersonalLinks(
+        "http://localhost:8000/unsubscribe/x", "http://localhost:8000/preferences/x"
+    )
+    topics = [Topic("title:fairness", "Fairness"), Topic("rlhf OR dpo", "Alignment")]
+    with EditionIndex(stored) as index, browser() as chromium, tempfile.TemporaryDirectory() as tmp:
+        selection = index.select(topics, max_entries=30)
+        for theme in renderer.themes:
+            email = renderer.render(
+                edition_date=date(2026, 3, 21), selection=selection, links=links, theme=theme
+            )
+            page_file = Path(tmp) / f"{theme}.html"
+            page_file.write_text(email.html, encoding="utf-8")
+            for size, (width, height) in SIZES.items():
+                for scheme in ("light", "dark"):
+                    page = chromium.new_page(
+                        viewport={"width": width, "height": height}, color_scheme=scheme
+                    )
+                    page.goto(page_file.as_uri())
+                    target = OUT / f"email-{theme}-{size}-{scheme}.png"
+                    page.screenshot(path=str(target), full_page=False)
+                    page.close()
+                    print(target)
+
+
+if __name__ == "__main__":
+    main()
