@@ -16,9 +16,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	@mkdir -p var
 	$(BIN)/digest config check
-	$(BIN)/digest ingest
-	$(BIN)/digest preview --topic "Alignment: rlhf OR dpo OR alignment" --topic "title:fairness"
-	@echo "demo: the seen-list is in var/digest.sqlite3; previews of the email are in var/preview/"
+	$(BIN)/digest subscribe ada@example.org --name "Ada Lovelace" \
+	    --topic "Alignment: rlhf OR dpo OR alignment" --topic "Fairness: title:fairness"
+	$(BIN)/digest subscribe grace@example.org --name "Grace Hopper" \
+	    --topic "Optimization: title:optimiz*" --theme dark
+	$(BIN)/digest subscribe alan@example.org --name "Alan Turing" --theme compact
+	$(BIN)/digest run
+	$(BIN)/digest preview --email ada@example.org
+	@echo "demo: database var/digest.sqlite3; digests (.eml) in var/outbox/; previews in var/preview/"
 
 test: $(STAMP) lint
 	$(BIN)/pytest

@@ -354,7 +354,7 @@ def match(app: _App, query: str, sources: tuple[str, ...], limit: int, as_json: 
     "--date",
     "day",
     type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Edition date (default: the day papers were last ingested).",
+    help="Edition date (default: today; before that edition exists, the papers not yet sent).",
 )
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="HTML file to write (.txt beside it)."
@@ -384,11 +384,7 @@ def preview(
             subscriber_id, wanted = subscriber.id, list(subscriber.topics)
             theme = theme or subscriber.theme
         theme = check_theme(theme or settings.theme, themes)
-        if day is None:
-            last = store.last_first_seen()
-            edition_day = last.astimezone(settings.zone).date() if last else date.today()
-        else:
-            edition_day = day.date()
+        edition_day = day.date() if day else datetime.now(settings.zone).date()
         rendered, available = pipeline.preview(
             store,
             settings,
@@ -407,9 +403,144 @@ def preview(
     click.echo(f"text: {text_path}")
     click.echo(
         f"preview: {rendered.shown} papers shown, {rendered.cut} more counted, "
-        f"of {available} first seen on {edition_day.isoformat()}",
+        f"of {available} in the edition of {edition_day.isoformat()}",
         err=True,
     )
+
+
+@cli.command("run")
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Edition date (default: today in the configured timezone).",
+)
+@click.option("--dry-run", is_flag=True, help="Plan and render without sending or storing.")
+@click.option("--no-ingest", is_flag=True, help="Do not read the sources first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.pass_obj
+def run_command(
+    app: _App, day: datetime | None, dry_run: bool, no_ingest: bool, as_json: bool
+) -> None:
+    """Ingest the sources, build the edition, and deliver every subscriber's digest.
+
+    Safe to rerun at any moment: nobody gets the same edition twice, and
+    deliveries left queued (server down, killed run) are sent by the next run.
+    Exits 0 when everything was delivered, 1 when some deliveries failed or
+    are still queued (or a source failed), 2 on a configuration, storage or
+    mail-server login error.
+    """
+    settings = app.settings
+    started = time.monotonic()
+    edition_day = day.date() if day else None
+    with app.store() as store:
+        if dry_run:
+            report = pipeline.dry_run(store, settings, now=_utc_now, day=edition_day)
+        else:
+            with _progress_bar("sending", enabled=not as_json) as progress:
+                report = pipeline.run(
+                    store,
+                    settings,
+                    now=_utc_now,
+                    transport=pipeline.make_transport(settings),
+                    day=edition_day,
+                    ingest_sources=not no_ingest,
+                    on_planned=progress.start,
+                    on_delivery=progress.advance,
+                )
+    seconds = time.monotonic() - started
+    if as_json:
+        click.echo(json.dumps(_run_json(report, seconds), default=_json_default))
+    else:
+        _print_run(report, seconds)
+    if report.ingest:
+        for failed in (s for s in report.ingest.sources if not s.ok):
+            click.echo(f"digest: error: {failed.source}: {failed.error}", err=True)
+    if report.delivery.stopped:
+        click.echo(f"digest: error: {report.delivery.stopped}", err=True)
+    for address, reason in report.delivery.failures[:20]:
+        click.echo(f"digest: failed: {address}: {reason}", err=True)
+    sys.exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _print_run(report: pipeline.RunReport, seconds: float) -> None:
+    if report.ingest:
+        ingested = report.ingest
+        click.echo(
+            f"ingest: {ingested.total('new')} new of {ingested.total('read')} read "
+            f"from {len(ingested.sources)} sources"
+        )
+    if report.edition is None:
+        click.echo(f"edition {report.day}: nothing new since the last edition")
+    else:
+        click.echo(f"edition {report.day}: {report.edition.entry_count} papers")
+    delivery = report.delivery
+    rate = delivery.sent / seconds if seconds > 0 else 0.0
+    verb = "would send" if report.dry_run else "sent"
+    click.echo(
+        f"run{' (dry run)' if report.dry_run else ''}: {verb} {delivery.sent}, "
+        f"failed {delivery.failed}, skipped {delivery.skipped}, "
+        f"still queued {report.still_queued}"
+        + (f", expired {delivery.expired}" if delivery.expired else "")
+        + f" in {seconds:.1f}s ({rate:.1f} messages/s)"
+    )
+
+
+def _run_json(report: pipeline.RunReport, seconds: float) -> dict[str, Any]:
+    delivery = report.delivery
+    return {
+        "ok": report.ok,
+        "dry_run": report.dry_run,
+        "day": report.day,
+        "seconds": round(seconds, 3),
+        "ingest": _ingest_json(report.ingest, seconds, None) if report.ingest else None,
+        "edition": asdict(report.edition) if report.edition else None,
+        "sent": delivery.sent,
+        "failed": delivery.failed,
+        "skipped": delivery.skipped,
+        "deferred": delivery.deferred,
+        "expired": delivery.expired,
+        "still_queued": report.still_queued,
+        "stopped": delivery.stopped,
+        "failures": [{"email": a, "reason": r} for a, r in delivery.failures],
+        "messages_per_second": round(delivery.sent / seconds, 2) if seconds > 0 else None,
+    }
+
+
+@cli.command()
+@click.option("--editions", default=7, show_default=True, help="How many recent editions.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def status(app: _App, editions: int, as_json: bool) -> None:
+    """Show recent editions with their deliveries by state, and the failures with reasons."""
+    with app.store() as store:
+        rows = []
+        for edition in store.recent_editions(editions):
+            counts = store.delivery_counts(edition.id)
+            failures = [
+                {"email": email, "reason": reason} for email, reason in store.failures(edition.id)
+            ]
+            rows.append({"edition": asdict(edition), "deliveries": counts, "failures": failures})
+        subscribers = store.count_subscribers()
+    if as_json:
+        payload = {"subscribers": subscribers, "editions": rows}
+        click.echo(json.dumps(payload, default=_json_default))
+        return
+    click.echo("subscribers: " + ", ".join(f"{n} {state}" for state, n in subscribers.items()))
+    if not rows:
+        click.echo("no editions yet: run 'digest run'")
+    for row in rows:
+        edition, counts = row["edition"], row["deliveries"]
+        click.echo(
+            f"{edition['day']}: {edition['entry_count']} papers; "
+            + ", ".join(f"{n} {state}" for state, n in counts.items())
+        )
+        for failure in row["failures"]:
+            click.echo(f"  failed: {failure['email']}: {failure['reason']}")
 
 
 def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
@@ -437,7 +568,7 @@ def _print_ingest(report: IngestReport, seconds: float, total: int, url: str) ->
     )
 
 
-def _ingest_json(report: IngestReport, seconds: float, total: int) -> dict[str, Any]:
+def _ingest_json(report: IngestReport, seconds: float, total: int | None) -> dict[str, Any]:
     return {
         "ok": report.ok,
         "started": report.started,
@@ -458,6 +589,38 @@ def _json_default(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+class _Progress:
+    """A delivery progress bar on stderr, shown only on a terminal (never under cron)."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar: Any = None
+
+    def start(self, total: int) -> None:
+        if self.enabled and total > 1:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@contextmanager
+def _progress_bar(label: str, *, enabled: bool) -> Iterator[_Progress]:
+    progress = _Progress(label, enabled)
+    try:
+        yield progress
+    finally:
+        progress.finish()
 
 
 @contextmanager

@@ -46,6 +46,37 @@ class SmtpSettings:
     password: str | None = field(default=None, repr=False)
     security: str = "starttls"
     timeout: float = 30.0
+    #: Extra CA certificates to trust (a private relay's), as a PEM file.
+    ca_file: Path | None = None
+    #: Concurrent connections used to send one batch.
+    connections: int = 1
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How deliveries are sent, retried and given up on."""
+
+    #: Send a "nothing new on your topics" email instead of skipping.
+    send_empty: bool = False
+    #: Messages per second at most; 0 means as fast as the server takes them.
+    rate_limit: float = 0.0
+    #: Tries for a temporary failure (4xx, timeout, dropped connection) within a run.
+    retries: int = 3
+    #: First pause before a retry; it doubles each time.
+    retry_delay: float = 2.0
+    #: Temporary failures in a row after which the run stops (the server is down).
+    max_consecutive_failures: int = 10
+    #: Queued deliveries of an edition older than this are given up (marked failed).
+    expire_hours: float = 36.0
+
+
+@dataclass(frozen=True)
+class DkimSettings:
+    """DKIM signing, on when a private key is configured."""
+
+    private_key_file: Path | None = None
+    selector: str | None = None
+    domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +90,8 @@ class Settings:
     timezone: str = "UTC"
     sender_name: str = "digest"
     sender_address: str = "digest@localhost"
+    #: Address for List-Unsubscribe's mailto: link (default: the sender address).
+    unsubscribe_mailto: str | None = None
     #: Cron expression of the worker's run.
     schedule: str = "0 7 * * *"
     misfire_grace_hours: float = 6.0
@@ -73,6 +106,8 @@ class Settings:
     base_url: str = "http://localhost:8000"
     secret_key: str = field(default=DEFAULT_SECRET_KEY, repr=False)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
     outbox_dir: Path = Path("var/outbox")
 
     @property
@@ -145,6 +180,7 @@ def load_settings(
         timezone=toml.get("digest", "timezone", "UTC", _timezone),
         sender_name=toml.get("sender", "name", "digest", _one_line_text),
         sender_address=toml.get("sender", "address", "digest@localhost", _email_address),
+        unsubscribe_mailto=toml.get("sender", "unsubscribe_mailto", None, _email_address),
         schedule=toml.get("schedule", "cron", "0 7 * * *", _cron),
         misfire_grace_hours=float(toml.get("schedule", "misfire_grace_hours", 6, _positive_number)),
         theme=toml.get("email", "theme", "light", _theme),
@@ -152,6 +188,16 @@ def load_settings(
         max_entries=toml.get("email", "max_entries", 30, _positive_int),
         max_html_bytes=toml.get("email", "max_html_bytes", 100_000, _positive_int),
         limits=limits,
+        delivery=DeliverySettings(
+            send_empty=toml.get("delivery", "send_empty", False, _boolean),
+            rate_limit=float(toml.get("delivery", "rate_limit_per_second", 0, _non_negative)),
+            retries=toml.get("delivery", "retries", 3, _positive_int),
+            retry_delay=float(toml.get("delivery", "retry_delay_seconds", 2, _non_negative)),
+            max_consecutive_failures=toml.get(
+                "delivery", "max_consecutive_failures", 10, _positive_int
+            ),
+            expire_hours=float(toml.get("delivery", "expire_hours", 36, _positive_number)),
+        ),
         sources=_read_sources(data.get("sources", []), path, problems),
     )
     toml.report_unknown_keys(known_tables={"sources"})
@@ -174,6 +220,15 @@ def _positive_int(value: Any) -> str | None:
 def _positive_number(value: Any) -> str | None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
     return None if ok else "a number above 0"
+
+
+def _non_negative(value: Any) -> str | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    return None if ok else "a number, 0 or more"
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "true or false"
 
 
 def _one_line_text(value: Any) -> str | None:
@@ -285,6 +340,16 @@ def _read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec
     return tuple(specs)
 
 
+def _existing_file(env: Mapping[str, str], name: str, problems: list[str]) -> Path | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not Path(value).is_file():
+        problems.append(f"{name}: no such file: {value}")
+        return None
+    return Path(value)
+
+
 def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
     def text(name: str) -> str | None:
         value = env.get(name, "").strip()
@@ -310,6 +375,17 @@ def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
         except ValueError:
             problems.append(f"SMTP_TIMEOUT: expected seconds above 0, got {text('SMTP_TIMEOUT')!r}")
             timeout = 30.0
+    connections = 1
+    if text("SMTP_CONNECTIONS"):
+        value = text("SMTP_CONNECTIONS") or ""
+        if value.isdigit() and 1 <= int(value) <= 64:
+            connections = int(value)
+        else:
+            problems.append(f"SMTP_CONNECTIONS: expected a number from 1 to 64, got {value!r}")
+    ca_file = _existing_file(env, "SMTP_CA_FILE", problems)
+    dkim_key = _existing_file(env, "DKIM_PRIVATE_KEY_FILE", problems)
+    if dkim_key and not text("DKIM_SELECTOR"):
+        problems.append("DKIM_SELECTOR: required when DKIM_PRIVATE_KEY_FILE is set")
     base_url = (text("DIGEST_BASE_URL") or "http://localhost:8000").rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         problems.append(f"DIGEST_BASE_URL: expected an http(s) URL, got {base_url!r}")
@@ -330,6 +406,11 @@ def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
             password=env.get("SMTP_PASSWORD") or None,
             security=security,
             timeout=timeout,
+            ca_file=ca_file,
+            connections=connections,
+        ),
+        dkim=DkimSettings(
+            private_key_file=dkim_key, selector=text("DKIM_SELECTOR"), domain=text("DKIM_DOMAIN")
         ),
         outbox_dir=Path(text("DIGEST_OUTBOX_DIR") or "var/outbox"),
     )

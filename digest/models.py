@@ -122,3 +122,27 @@ class Subscriber:
     topics: tuple[Topic, ...] = ()
     theme: str | None = None
     timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One day's batch of new entries."""
+
+    id: int
+    day: date
+    created_at: datetime
+    entry_count: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One subscriber's copy of one edition: queued, sent, failed or skipped."""
+
+    id: int
+    edition_id: int
+    subscriber_id: int
+    status: str
+    attempts: int = 0
+    message_id: str | None = None
+    #: The server's reply when sent; why, when failed, skipped or deferred.
+    detail: str | None = None

@@ -1,25 +1,28 @@
 """The job as a recipe: each function reads top-down through the stages.
 
-``ingest`` reads every source and records what is new.  Later stages (plan,
-select, render, deliver) join here as they are built.  The clock is passed
-in (``now``), so nothing here reads the time by itself.
+``run`` is the main job: ingest, plan the edition, deliver.  The clock, the
+transport and ``sleep`` are passed in, so nothing here reads the time or
+opens a socket by itself, and tests drive every path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import date, datetime, time, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from time import sleep as _sleep
 from zoneinfo import ZoneInfo
 
 from digest.config import Settings, SourceSpec
+from digest.delivery import Clock, Composer, DeliveryReport, Sleep, personal_links, send_edition
 from digest.errors import SourceError
-from digest.models import IngestReport, SourceReport, Topic
-from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
+from digest.mailer import OutboxTransport, SmtpTransport, Transport
+from digest.models import Delivery, Edition, Entry, IngestReport, SourceReport, Subscriber, Topic
+from digest.render import EmailRenderer, EmailSettings, RenderedEmail
 from digest.resources import resource_path
 from digest.selection import EditionIndex
 from digest.sources import SourceLimits, read_source
 from digest.store import Store, StoredEntry
-from digest.tokens import preferences_url, unsubscribe_url
 
 ProgressCallback = Callable[[SourceReport], None]
 
@@ -33,17 +36,27 @@ def ingest(
     limits: SourceLimits,
     edition_date: date | None = None,
     on_source_done: ProgressCallback | None = None,
+    dry_run: bool = False,
+    fresh: list[Entry] | None = None,
 ) -> IngestReport:
     """Read each source and store its new entries; one failing source never stops the others.
 
     Each source is stored in its own transaction, so a source that fails
-    leaves the database exactly as it was for that source.
+    leaves the database exactly as it was for that source.  With ``dry_run``
+    nothing is stored; the entries that would be new go to ``fresh``.
     """
     today = now.astimezone(zone).date()
     reports = []
     for spec in sources:
         report = _ingest_one(
-            store, spec, now=now, today=today, limits=limits, edition_date=edition_date
+            store,
+            spec,
+            now=now,
+            today=today,
+            limits=limits,
+            edition_date=edition_date,
+            dry_run=dry_run,
+            fresh=fresh,
         )
         reports.append(report)
         if on_source_done:
@@ -59,6 +72,8 @@ def _ingest_one(
     today: date,
     limits: SourceLimits,
     edition_date: date | None,
+    dry_run: bool,
+    fresh: list[Entry] | None,
 ) -> SourceReport:
     try:
         parsed = read_source(
@@ -66,7 +81,9 @@ def _ingest_one(
         )
     except SourceError as e:
         return SourceReport(source=spec.name, error=e.reason)
-    added = store.add_entries(parsed.entries, source=spec.name, now=now)
+    added = store.add_entries(parsed.entries, source=spec.name, now=now, dry_run=dry_run)
+    if fresh is not None:
+        fresh.extend(added.fresh)
     return SourceReport(
         source=spec.name,
         format=parsed.format,
@@ -76,6 +93,121 @@ def _ingest_one(
         skipped=parsed.skipped,
         warnings=parsed.warnings,
     )
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The outcome of ``digest run``: what was ingested, planned and delivered."""
+
+    day: date
+    ingest: IngestReport | None
+    edition: Edition | None
+    delivery: DeliveryReport
+    still_queued: int = 0
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        ingest_ok = self.ingest is None or self.ingest.ok
+        return ingest_ok and not self.delivery.failed and not self.still_queued
+
+
+def run(
+    store: Store,
+    settings: Settings,
+    *,
+    now: Clock,
+    transport: Transport,
+    day: date | None = None,
+    ingest_sources: bool = True,
+    sleep: Sleep = _sleep,
+    on_planned: Callable[[int], None] | None = None,
+    on_delivery: Callable[[], None] | None = None,
+) -> RunReport:
+    """The main job: ingest, build today's edition, deliver every queued digest.
+
+    Safe to rerun at any moment: the edition and its deliveries are created
+    once, and only deliveries still queued are sent.
+    """
+    started = now()
+    day = day or started.astimezone(settings.zone).date()
+    ingested = (
+        ingest(store, settings.sources, now=started, zone=settings.zone, limits=settings.limits)
+        if ingest_sources
+        else None
+    )
+    edition = store.create_edition(day, now=started, allow_empty=settings.delivery.send_empty)
+    report = DeliveryReport()
+    report.expired = store.expire_queued(
+        created_before=started - timedelta(hours=settings.delivery.expire_hours),
+        reason=f"expired: not delivered within {settings.delivery.expire_hours:g} hours",
+        now=started,
+    )
+    pending = store.editions_with_queued()
+    if on_planned:
+        on_planned(store.count_queued([e.id for e in pending]))
+    composer = Composer(settings, make_renderer(settings))
+    with transport:
+        for queued_edition in pending:
+            send_edition(
+                store,
+                queued_edition,
+                composer=composer,
+                transport=transport,
+                clock=now,
+                sleep=sleep,
+                report=report,
+                on_delivery=on_delivery,
+            )
+            if report.stopped:
+                break
+    still_queued = store.count_queued([e.id for e in pending])
+    return RunReport(day, ingested, edition, report, still_queued=still_queued)
+
+
+def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = None) -> RunReport:
+    """Report what ``run`` would do, rendering every email, without sending or storing anything."""
+    started = now()
+    day = day or started.astimezone(settings.zone).date()
+    fresh: list[Entry] = []
+    ingested = ingest(
+        store, settings.sources, now=started, zone=settings.zone, limits=settings.limits,
+        dry_run=True, fresh=fresh,
+    )  # fmt: skip
+    edition = store.get_edition(day)
+    if edition is not None:
+        entries = store.edition_entries(edition.id)
+        recipients = [s for _, s in _all_queued(store, edition.id)]
+    else:
+        entries = store.edition_entries(None)
+        entries += [StoredEntry(-n, e, "dry run", started) for n, e in enumerate(fresh, 1)]
+        edition = Edition(id=0, day=day, created_at=started, entry_count=len(entries))
+        recipients = list(store.iter_subscribers(status="active"))
+    report = DeliveryReport()
+    composer = Composer(settings, make_renderer(settings))
+    with EditionIndex(entries) as index:
+        for subscriber in recipients:
+            rendered = composer.render(edition, subscriber, index)
+            if rendered.shown == 0 and not settings.delivery.send_empty:
+                report.skipped += 1
+            else:
+                composer.message(rendered, edition, subscriber, started)
+                report.sent += 1
+    return RunReport(day, ingested, edition, report, dry_run=True)
+
+
+def _all_queued(store: Store, edition_id: int) -> Iterator[tuple[Delivery, Subscriber]]:
+    after = 0
+    while page := store.queued_deliveries(edition_id, after_id=after):
+        yield from page
+        after = page[-1][0].id
+
+
+def make_transport(settings: Settings) -> Transport:
+    """SMTP when SMTP_HOST is set, else .eml files in the outbox folder."""
+    if settings.smtp.host:
+        return SmtpTransport(settings.smtp)
+    return OutboxTransport(settings.outbox_dir)
 
 
 def make_renderer(settings: Settings) -> EmailRenderer:
@@ -91,20 +223,6 @@ def make_renderer(settings: Settings) -> EmailRenderer:
     )
 
 
-def personal_links(settings: Settings, subscriber_id: int) -> PersonalLinks:
-    """The signed unsubscribe and preferences links of one subscriber."""
-    return PersonalLinks(
-        unsubscribe_url=unsubscribe_url(settings.base_url, settings.secret_key, subscriber_id),
-        preferences_url=preferences_url(settings.base_url, settings.secret_key, subscriber_id),
-    )
-
-
-def day_entries(store: Store, day: date, zone: ZoneInfo) -> list[StoredEntry]:
-    """Return the entries first seen on ``day`` in ``zone``."""
-    start = datetime.combine(day, time.min, tzinfo=zone)
-    return store.list_entries(since=start, until=start + timedelta(days=1))
-
-
 def preview(
     store: Store,
     settings: Settings,
@@ -114,8 +232,12 @@ def preview(
     theme: str,
     subscriber_id: int = 0,
 ) -> tuple[RenderedEmail, int]:
-    """Render what ``topics`` would get from the entries of ``day``, and count those entries."""
-    entries = day_entries(store, day, settings.zone)
+    """Render what ``topics`` would get from the edition of ``day``, and count its entries.
+
+    Before the day's edition exists, it is the entries no edition has carried yet.
+    """
+    edition = store.get_edition(day)
+    entries = store.edition_entries(edition.id if edition else None)
     with EditionIndex(entries) as index:
         selection = index.select(topics, max_entries=settings.max_entries)
     rendered = make_renderer(settings).render(

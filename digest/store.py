@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +22,28 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
+    and_,
     bindparam,
     create_engine,
     event,
     func,
+    insert,
+    literal,
     select,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from digest.errors import StorageError
-from digest.models import SUBSCRIBER_STATES, Entry, Subscriber, Topic
+from digest.models import SUBSCRIBER_STATES, Delivery, Edition, Entry, Subscriber, Topic
 from digest.subscribers import SubscriberInput, email_key
 
 #: Bump with a new entry in ``_MIGRATIONS`` whenever the schema changes.
@@ -71,6 +77,35 @@ entries = Table(
     Column("published", Date),
     Column("source", String(200), nullable=False),
     Column("first_seen", DateTime(timezone=True), nullable=False, index=True),
+    # The edition that carried this entry; NULL until an edition takes it.
+    Column("edition_id", Integer, ForeignKey("editions.id"), index=True),
+)
+
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("day", Date, nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("entry_count", Integer, nullable=False),
+)
+
+DELIVERY_STATES = ("queued", "sent", "failed", "skipped")
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("edition_id", Integer, ForeignKey("editions.id"), nullable=False),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("message_id", String(300)),
+    # The server's reply for a sent message, or why it failed or was skipped.
+    Column("detail", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("edition_id", "subscriber_id", name="one_delivery_per_edition"),
+    Index("deliveries_by_state", "edition_id", "status", "id"),
 )
 
 subscribers = Table(
@@ -107,6 +142,8 @@ class AddResult:
 
     new: int
     seen: int
+    #: The new entries themselves (as they were or would be stored).
+    fresh: tuple[Entry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,10 +186,20 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
+    def _transaction(self, *, rollback: bool = False) -> Iterator[Connection]:
+        """A transaction that commits, or with ``rollback`` always rolls back (dry runs)."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                transaction = conn.begin()
+                try:
+                    yield conn
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                if rollback:
+                    transaction.rollback()
+                else:
+                    transaction.commit()
         except SQLAlchemyError as e:
             raise StorageError(self.url, _first_line(e)) from e
 
@@ -187,19 +234,22 @@ class Store:
 
     # -- entries (the seen-list)
 
-    def add_entries(self, batch: Sequence[Entry], *, source: str, now: datetime) -> AddResult:
+    def add_entries(
+        self, batch: Sequence[Entry], *, source: str, now: datetime, dry_run: bool = False
+    ) -> AddResult:
         """Store the entries not seen before, in one transaction; count new and seen.
 
         An entry is already seen when its arXiv id is stored, or when its
         normalised title is stored and at most one side has an id.  A seen
-        entry that brings an id the stored one lacked fills it in.
+        entry that brings an id the stored one lacked fills it in.  With
+        ``dry_run`` nothing is kept.
         """
         new = seen = 0
         now = now.astimezone(UTC)
         fresh: list[Entry] = []
         # Known keys map to a row id, or to None for an entry of this batch not yet inserted.
         fresh_by_title: dict[str, int] = {}
-        with self._transaction() as conn:
+        with self._transaction(rollback=dry_run) as conn:
             by_id, by_title = self._known(conn, batch)
             for entry in batch:
                 key = entry.title_key
@@ -228,7 +278,7 @@ class Store:
                     fresh_by_title[key] = len(fresh) - 1
             if fresh:
                 conn.execute(entries.insert(), [_row_of(e, source=source, now=now) for e in fresh])
-        return AddResult(new=new, seen=seen)
+        return AddResult(new=new, seen=seen, fresh=tuple(fresh))
 
     def _known(
         self, conn: Connection, batch: Sequence[Entry]
@@ -253,14 +303,6 @@ class Store:
         filled = stored.entry.filled_from(entry)
         row = _row_of(filled, source=stored.source, now=stored.first_seen)
         conn.execute(entries.update().where(entries.c.id == row_id).values(**row))
-
-    def last_first_seen(self) -> datetime | None:
-        """Return when the most recently added entry was first seen, if any."""
-        with self._transaction() as conn:
-            value = conn.scalar(select(func.max(entries.c.first_seen)))
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
 
     def count_entries(self) -> int:
         """Return how many distinct papers the seen-list holds."""
@@ -394,6 +436,226 @@ class Store:
                 created += len(inserts)
                 updated += len(updates)
         return ImportResult(created=created, updated=updated - kept, kept_unsubscribed=kept)
+
+    # -- editions and deliveries
+
+    def create_edition(
+        self, day: date, *, now: datetime, allow_empty: bool = False
+    ) -> Edition | None:
+        """Return the edition of ``day``, creating and planning it if it does not exist.
+
+        Creating takes every entry no edition has carried yet and writes one
+        queued delivery per active subscriber, in one transaction: a crash
+        leaves either no edition or a fully planned one.  Subscribers who join
+        later get the next edition.  Returns None when there is nothing new
+        (and ``allow_empty`` is off).
+        """
+        now = now.astimezone(UTC)
+        with self._transaction() as conn:
+            existing = conn.execute(select(editions).where(editions.c.day == day)).first()
+            if existing is not None:
+                return _edition(existing)
+            pending = conn.scalar(
+                select(func.count()).select_from(entries).where(entries.c.edition_id.is_(None))
+            )
+            if not pending and not allow_empty:
+                return None
+            edition_id = conn.execute(
+                editions.insert().values(day=day, created_at=now, entry_count=pending)
+            ).inserted_primary_key[0]
+            conn.execute(
+                entries.update().where(entries.c.edition_id.is_(None)).values(edition_id=edition_id)
+            )
+            active = select(
+                literal(edition_id),
+                subscribers.c.id,
+                literal("queued"),
+                literal(0),
+                literal(now, DateTime(timezone=True)),
+            ).where(subscribers.c.status == "active")
+            conn.execute(
+                insert(deliveries).from_select(
+                    ["edition_id", "subscriber_id", "status", "attempts", "updated_at"], active
+                )
+            )
+            row = conn.execute(select(editions).where(editions.c.id == edition_id)).one()
+        return _edition(row)
+
+    def get_edition(self, day: date) -> Edition | None:
+        """Return the edition of a day, if there is one."""
+        with self._transaction() as conn:
+            row = conn.execute(select(editions).where(editions.c.day == day)).first()
+        return _edition(row) if row is not None else None
+
+    def recent_editions(self, limit: int = 7) -> list[Edition]:
+        """Return the latest editions, newest first."""
+        query = select(editions).order_by(editions.c.day.desc()).limit(limit)
+        with self._transaction() as conn:
+            return [_edition(row) for row in conn.execute(query)]
+
+    def editions_with_queued(self) -> list[Edition]:
+        """Return the editions that still have queued deliveries, oldest first."""
+        queued = select(deliveries.c.edition_id).where(deliveries.c.status == "queued")
+        query = select(editions).where(editions.c.id.in_(queued)).order_by(editions.c.day)
+        with self._transaction() as conn:
+            return [_edition(row) for row in conn.execute(query)]
+
+    def edition_entries(self, edition_id: int | None) -> list[StoredEntry]:
+        """Return the entries an edition carries (None: no edition yet), in first-seen order."""
+        where = (
+            entries.c.edition_id.is_(None)
+            if edition_id is None
+            else entries.c.edition_id == edition_id
+        )
+        query = select(entries).where(where).order_by(entries.c.first_seen, entries.c.id)
+        with self._transaction() as conn:
+            return [_stored_entry(row) for row in conn.execute(query)]
+
+    def queued_deliveries(
+        self, edition_id: int, *, after_id: int = 0, limit: int = 500
+    ) -> list[tuple[Delivery, Subscriber]]:
+        """Return a page of an edition's queued deliveries with their subscribers, by id."""
+        query = (
+            select(
+                deliveries,
+                subscribers.c.email,
+                subscribers.c.status.label("subscriber_status"),
+                subscribers.c.name,
+                subscribers.c.topics,
+                subscribers.c.theme,
+                subscribers.c.timezone,
+            )
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(
+                deliveries.c.edition_id == edition_id,
+                deliveries.c.status == "queued",
+                deliveries.c.id > after_id,
+            )
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        with self._transaction() as conn:
+            rows = conn.execute(query).all()
+        return [(_delivery(row), _delivery_subscriber(row)) for row in rows]
+
+    def mark_sent(self, delivery_id: int, *, message_id: str, reply: str, now: datetime) -> None:
+        """Record that the server accepted a delivery's message."""
+        self._mark(delivery_id, "sent", detail=reply, message_id=message_id, now=now)
+
+    def mark_failed(self, delivery_id: int, *, reason: str, now: datetime) -> None:
+        """Record that a delivery failed for good (e.g. the server refused the address)."""
+        self._mark(delivery_id, "failed", detail=reason, now=now)
+
+    def mark_skipped(self, delivery_id: int, *, reason: str, now: datetime) -> None:
+        """Record that a delivery was not sent on purpose (nothing matched, unsubscribed)."""
+        self._mark(delivery_id, "skipped", detail=reason, now=now)
+
+    def mark_deferred(self, delivery_id: int, *, reason: str, now: datetime) -> None:
+        """Record a temporary failure: the delivery stays queued for the next run."""
+        self._mark(delivery_id, "queued", detail=reason, now=now)
+
+    def _mark(
+        self,
+        delivery_id: int,
+        status: str,
+        *,
+        detail: str,
+        now: datetime,
+        message_id: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": status,
+            "detail": detail[:2000],
+            "attempts": deliveries.c.attempts + 1,
+            "updated_at": now.astimezone(UTC),
+        }
+        if message_id is not None:
+            values["message_id"] = message_id
+        with self._transaction() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(and_(deliveries.c.id == delivery_id, deliveries.c.status == "queued"))
+                .values(values)
+            )
+
+    def count_queued(self, edition_ids: Sequence[int]) -> int:
+        """Return how many deliveries of these editions are still queued."""
+        query = select(func.count()).where(
+            deliveries.c.status == "queued", deliveries.c.edition_id.in_(list(edition_ids))
+        )
+        with self._transaction() as conn:
+            return int(conn.scalar(query) or 0)
+
+    def expire_queued(self, *, created_before: datetime, reason: str, now: datetime) -> int:
+        """Mark failed the queued deliveries of editions created before a time; count them."""
+        old = select(editions.c.id).where(editions.c.created_at < created_before.astimezone(UTC))
+        with self._transaction() as conn:
+            result = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.status == "queued", deliveries.c.edition_id.in_(old))
+                .values(status="failed", detail=reason, updated_at=now.astimezone(UTC))
+            )
+        return int(result.rowcount or 0)
+
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        """Return how many of an edition's deliveries are in each state."""
+        query = (
+            select(deliveries.c.status, func.count())
+            .where(deliveries.c.edition_id == edition_id)
+            .group_by(deliveries.c.status)
+        )
+        with self._transaction() as conn:
+            counts = {status: int(n) for status, n in conn.execute(query)}
+        return {status: counts.get(status, 0) for status in DELIVERY_STATES}
+
+    def failures(self, edition_id: int, *, limit: int = 50) -> list[tuple[str, str]]:
+        """Return (address, reason) for an edition's failed deliveries."""
+        query = (
+            select(subscribers.c.email, deliveries.c.detail)
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "failed")
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        with self._transaction() as conn:
+            return [(row.email, row.detail or "") for row in conn.execute(query)]
+
+    def list_deliveries(self, edition_id: int, *, status: str | None = None) -> list[Delivery]:
+        """Return an edition's deliveries, optionally in one state, by id."""
+        query = select(deliveries).where(deliveries.c.edition_id == edition_id)
+        if status is not None:
+            query = query.where(deliveries.c.status == status)
+        with self._transaction() as conn:
+            return [_delivery(row) for row in conn.execute(query.order_by(deliveries.c.id))]
+
+
+def _edition(row: Any) -> Edition:
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    return Edition(id=row.id, day=row.day, created_at=created, entry_count=row.entry_count)
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        edition_id=row.edition_id,
+        subscriber_id=row.subscriber_id,
+        status=row.status,
+        attempts=row.attempts,
+        message_id=row.message_id,
+        detail=row.detail,
+    )
+
+
+def _delivery_subscriber(row: Any) -> Subscriber:
+    return Subscriber(
+        id=row.subscriber_id,
+        email=row.email,
+        status=row.subscriber_status,
+        name=row.name,
+        topics=tuple(Topic(query=t["query"], label=t.get("label")) for t in row.topics or ()),
+        theme=row.theme,
+        timezone=row.timezone,
+    )
 
 
 def _subscriber_row(item: SubscriberInput, *, status: str, now: datetime) -> dict[str, Any]:

@@ -226,3 +226,40 @@ def test_preview_writes_html_and_text_and_prints_their_paths(project: Path) -> N
     assert "html: var/preview/" in default.stdout and "-compact.html" in default.stdout
     assert run("preview", "--email", "nobody@example.org").exit_code == 2
     assert run("preview", "--theme", "neon").exit_code == 2
+
+
+def test_run_delivers_to_the_outbox_and_status_shows_it(project: Path) -> None:
+    run("subscribe", "ada@example.org", "--topic", "title:fairness")
+    run("subscribe", "bob@example.org", "--topic", "quantum chromodynamics")
+    dry = run("run", "--dry-run", "--json")
+    assert json.loads(dry.stdout)["sent"] == 1
+    assert not (project / "var" / "outbox").exists()
+    result = run("run")
+    assert result.exit_code == 0, result.stderr
+    assert "run: sent 1, failed 0, skipped 1, still queued 0" in result.stdout
+    assert len(list((project / "var" / "outbox").glob("*.eml"))) == 1
+    again = json.loads(run("run", "--json").stdout)
+    assert (again["sent"], again["still_queued"], again["ok"]) == (0, 0, True)
+    status = json.loads(run("status", "--json").stdout)
+    assert status["editions"][0]["deliveries"] == {
+        "queued": 0, "sent": 1, "failed": 0, "skipped": 1,
+    }  # fmt: skip
+    assert "1 sent, 0 failed, 1 skipped" in run("status").stdout
+
+
+def test_run_exits_1_when_some_deliveries_stay_queued(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .smtp_server import free_port
+
+    run("subscribe", "ada@example.org")
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(free_port()))
+    monkeypatch.setenv("SMTP_SECURITY", "none")
+    (project / "config" / "digest.toml").write_text(
+        f'[delivery]\nretry_delay_seconds = 0\n[[sources]]\nlocation = "{SAMPLE_DUMP}"\n'
+    )
+    result = run("run")
+    assert result.exit_code == 1
+    assert "still queued 1" in result.stdout
+    assert "digest: error: stopped after" not in result.stderr  # one message: no early stop

@@ -1,0 +1,249 @@
+"""Transports: hand a message to an SMTP server, or write it as a .eml file.
+
+I/O only, no product decisions: a transport sends what it is given and says
+how it went.  ``TemporaryFailure`` (4xx, timeouts, dropped connections) may
+succeed later; ``PermanentFailure`` (5xx for a recipient) will not;
+``TransportError`` means no message can be sent with these settings
+(bad credentials, TLS refused) and stops the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import smtplib
+import socket
+import ssl
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from digest.config import DkimSettings, SmtpSettings
+from digest.errors import DigestError
+
+
+class TemporaryFailure(Exception):
+    """A send that may work if tried again later; the reason says why it did not now."""
+
+
+class PermanentFailure(Exception):
+    """The server refused this message or recipient for good; the reason is its words."""
+
+
+class TransportError(DigestError):
+    """No message can be sent with these settings (credentials, TLS, DKIM key)."""
+
+
+class Transport(Protocol):
+    """Something that delivers message bytes; used as a context manager."""
+
+    def __enter__(self) -> Transport: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> str:
+        """Deliver one message; return the server's reply (or where it was written)."""
+        ...
+
+
+class SmtpTransport:
+    """One SMTP connection reused for a whole batch, reconnecting when the server drops it."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        if settings.host is None:
+            raise ValueError("SmtpTransport needs SMTP_HOST")
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Say QUIT and close the connection, ignoring a server already gone."""
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                self._smtp.close()
+            self._smtp = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.settings.ca_file:
+            context.load_verify_locations(cafile=str(self.settings.ca_file))
+        return context
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self.settings
+        host = settings.host or ""
+        smtp: smtplib.SMTP | None = None
+        try:
+            if settings.security == "ssl":
+                smtp = smtplib.SMTP_SSL(
+                    host, settings.port, timeout=settings.timeout, context=self._tls_context()
+                )
+            else:
+                smtp = smtplib.SMTP(host, settings.port, timeout=settings.timeout)
+            self._handshake(smtp)
+        except BaseException as e:
+            if smtp is not None:
+                smtp.close()
+            raise self._explain(e) from e
+        return smtp
+
+    def _handshake(self, smtp: smtplib.SMTP) -> None:
+        settings = self.settings
+        if smtp.sock is not None:
+            # Small SMTP commands must not wait for Nagle's algorithm.
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        smtp.ehlo()
+        if settings.security == "starttls":
+            if not smtp.has_extn("starttls"):
+                raise TransportError(
+                    f"SMTP server {settings.host}:{settings.port} does not offer STARTTLS",
+                    hint="set SMTP_SECURITY=ssl or none if that is intended",
+                )
+            smtp.starttls(context=self._tls_context())
+            smtp.ehlo()
+        if settings.username:
+            smtp.login(settings.username, settings.password or "")
+
+    def _explain(self, error: BaseException) -> BaseException:
+        """Turn a connection-time error into TransportError (fatal) or TemporaryFailure."""
+        where = f"{self.settings.host}:{self.settings.port}"
+        if isinstance(error, TransportError | KeyboardInterrupt | SystemExit):
+            return error
+        if isinstance(error, smtplib.SMTPAuthenticationError):
+            return TransportError(
+                f"SMTP server {where} refused the login: {_reply(error)}",
+                hint="check SMTP_USERNAME and SMTP_PASSWORD",
+            )
+        if isinstance(error, ssl.SSLError):
+            return TransportError(
+                f"TLS with {where} failed: {error.reason or error}",
+                hint="check SMTP_SECURITY, SMTP_PORT and SMTP_CA_FILE",
+            )
+        if isinstance(error, smtplib.SMTPNotSupportedError):
+            return TransportError(f"SMTP server {where}: {error}")
+        if isinstance(error, smtplib.SMTPException | OSError):
+            return TemporaryFailure(f"cannot connect to {where}: {error}")
+        return error
+
+    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> str:
+        """Send one message with MAIL, RCPT and DATA; return the server's reply to DATA."""
+        if self._smtp is None:
+            self._smtp = self._connect()
+        smtp = self._smtp
+        options = ["SMTPUTF8"] if not recipient.isascii() else []
+        if options and not smtp.has_extn("smtputf8"):
+            raise PermanentFailure("the server does not accept non-ASCII addresses (SMTPUTF8)")
+        try:
+            code, reply = smtp.mail(sender, options)
+            if code != 250:
+                self._reset()
+                _raise_for(code, reply, "MAIL FROM")
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                self._reset()
+                _raise_for(code, reply, "RCPT TO")
+            code, reply = smtp.data(message)
+            if code != 250:
+                self._reset()
+                _raise_for(code, reply, "DATA")
+        except (smtplib.SMTPServerDisconnected, OSError) as e:
+            self._drop()
+            raise TemporaryFailure(f"connection lost: {e or type(e).__name__}") from e
+        except smtplib.SMTPResponseException as e:
+            self._reset()
+            _raise_for(e.smtp_code, e.smtp_error, "SMTP")
+        return f"{code} {_text(reply)}"
+
+    def _reset(self) -> None:
+        try:
+            if self._smtp is not None:
+                self._smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+
+class OutboxTransport:
+    """Writes each message as a .eml file, for local use when no SMTP server is set."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __enter__(self) -> OutboxTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> str:
+        """Write the message to ``folder/<message id>.eml`` atomically; return the path."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", message_id.strip("<>")) + ".eml"
+        target = self.folder / name
+        descriptor, temporary = tempfile.mkstemp(dir=self.folder, suffix=".part")
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(message)
+            os.replace(temporary, target)
+        except OSError as e:
+            Path(temporary).unlink(missing_ok=True)
+            raise TemporaryFailure(f"cannot write {target}: {e.strerror or e}") from e
+        return f"written to {target}"
+
+
+class DkimSigner:
+    """Adds a DKIM-Signature that covers the list headers too."""
+
+    HEADERS = (
+        b"from", b"to", b"subject", b"date", b"message-id", b"list-id",
+        b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type",
+    )  # fmt: skip
+
+    def __init__(self, settings: DkimSettings, default_domain: str) -> None:
+        import dkim
+
+        if settings.private_key_file is None or not settings.selector:
+            raise ValueError("DKIM needs a private key file and a selector")
+        self._dkim = dkim
+        self.key = settings.private_key_file.read_bytes()
+        self.selector = settings.selector.encode()
+        self.domain = (settings.domain or default_domain).encode()
+
+    def sign(self, message: bytes) -> bytes:
+        """Return the message with a DKIM-Signature header in front."""
+        try:
+            signature = self._dkim.sign(
+                message, self.selector, self.domain, self.key, include_headers=list(self.HEADERS)
+            )
+        except self._dkim.DKIMException as e:
+            raise TransportError(
+                f"DKIM signing failed: {e}", hint="check DKIM_PRIVATE_KEY_FILE"
+            ) from e
+        return bytes(signature) + message
+
+
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return " ".join(text.split())
+
+
+def _reply(error: smtplib.SMTPResponseException) -> str:
+    return f"{error.smtp_code} {_text(error.smtp_error)}"
+
+
+def _raise_for(code: int, reply: bytes | str, command: str) -> None:
+    words = f"{code} {_text(reply)}"
+    if 400 <= code < 500:
+        raise TemporaryFailure(f"{command}: {words}")
+    raise PermanentFailure(f"{command}: {words}")

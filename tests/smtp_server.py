@@ -1,0 +1,145 @@
+"""A real SMTP server in-process (aiosmtpd) that records what it receives.
+
+It can refuse recipients (4xx a number of times, or 5xx), drop the
+connection mid-batch, require STARTTLS or implicit TLS, and require AUTH,
+so the tests exercise digest's transport against the real protocol.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = email.message_from_bytes(self.data, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass
+class Recorder:
+    """The handler: records messages and misbehaves on request."""
+
+    received: list[Received] = field(default_factory=list)
+    #: address -> (code and text, how many times; None for always)
+    refuse: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    #: drop the connection instead of answering the DATA of message number N (1-based)
+    drop_at: set[int] = field(default_factory=set)
+    data_commands: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        with self.lock:
+            rule = self.refuse.get(address)
+            if rule is not None:
+                reply, times = rule
+                if times is None:
+                    return reply
+                if times > 0:
+                    self.refuse[address] = (reply, times - 1)
+                    return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self.lock:
+            self.data_commands += 1
+            if self.data_commands in self.drop_at:
+                server.transport.close()
+                return "421 closing"
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+            )
+        return "250 2.0.0 queued as " + str(len(self.received))
+
+    def by_recipient(self) -> dict[str, list[Received]]:
+        found: dict[str, list[Received]] = {}
+        for item in self.received:
+            for recipient in item.recipients:
+                found.setdefault(recipient, []).append(item)
+        return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _Controller(Controller):
+    def __init__(self, handler: Any, *, implicit_tls: ssl.SSLContext | None, **kwargs: Any):
+        self.implicit_tls = implicit_tls
+        super().__init__(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(
+            self._factory_invoker, host=self.hostname, port=self.port, ssl=self.implicit_tls
+        )
+
+    def _trigger_server(self) -> None:
+        # aiosmtpd's readiness probe speaks plain TCP; with implicit TLS wrap it.
+        if self.implicit_tls is None:
+            super()._trigger_server()
+            return
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with socket.create_connection((self.hostname, self.port), timeout=5) as raw:
+            with context.wrap_socket(raw) as tls:
+                tls.recv(1024)
+
+
+@contextmanager
+def smtp_server(
+    *,
+    starttls: ssl.SSLContext | None = None,
+    implicit_tls: ssl.SSLContext | None = None,
+    credentials: tuple[str, str] | None = None,
+) -> Iterator[tuple[Recorder, int]]:
+    """Run a recording SMTP server on a free loopback port; yield (recorder, port)."""
+    recorder = Recorder()
+    kwargs: dict[str, Any] = {"enable_SMTPUTF8": True}
+    if starttls is not None:
+        kwargs |= {"tls_context": starttls, "require_starttls": True}
+    if credentials is not None:
+
+        def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any):  # type: ignore[no-untyped-def]
+            ok = (
+                isinstance(data, LoginPassword)
+                and (data.login.decode(), data.password.decode()) == credentials
+            )
+            return AuthResult(success=ok, handled=False)
+
+        kwargs |= {
+            "authenticator": authenticate,
+            "auth_required": True,
+            # With implicit TLS aiosmtpd cannot tell the socket is encrypted; it is.
+            "auth_require_tls": starttls is not None,
+        }
+    controller = _Controller(recorder, implicit_tls=implicit_tls, **kwargs)
+    controller.start()
+    try:
+        yield recorder, controller.port
+    finally:
+        controller.stop()

@@ -1,0 +1,423 @@
+"""`digest run` against a real SMTP server: every subscriber exactly once, whatever happens."""
+
+from __future__ import annotations
+
+import email.policy
+import ssl
+from datetime import date, datetime, timedelta
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from digest import pipeline
+from digest.config import Settings, load_settings
+from digest.mailer import OutboxTransport, TransportError
+from digest.models import Entry
+from digest.store import Store
+from digest.subscribers import check_input
+from digest.tokens import read_token
+
+from .conftest import NOW, SAMPLE_DUMP, TODAY
+from .smtp_server import free_port, smtp_server
+
+DAY = date(2026, 11, 28)
+THEMES = ["compact", "dark", "light"]
+
+
+class Clock:
+    """A clock the test moves; every call returns the same instant until moved."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Sleeps(list[float]):
+    """Records the pauses asked for, without pausing."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def make_settings(tmp_path: Path, port: int | None, **env: str) -> Settings:
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        '[digest]\ntitle = "Daily papers"\n[sender]\nname = "Daily papers"\n'
+        'address = "digest@example.org"\n'
+    )
+    environ = {
+        "DIGEST_BASE_URL": "https://digest.example.org",
+        "SECRET_KEY": "test-secret",
+        "DIGEST_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "SMTP_SECURITY": "none",
+    }
+    if port is not None:
+        environ |= {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port)}
+    return load_settings(config, environ=environ | env)
+
+
+def fill(store: Store, subscribers: int, *, topics: list[str] | None = None) -> None:
+    from digest.sources import read_source
+
+    entries = read_source(str(SAMPLE_DUMP), today=TODAY).entries
+    store.add_entries(entries, source="sample", now=NOW)
+    items = [
+        check_input(f"reader{n}@example.org", name=f"Reader {n}", topics=topics, themes=THEMES)
+        for n in range(subscribers)
+    ]
+    store.import_subscribers(items, now=NOW)
+
+
+def run(store: Store, settings: Settings, **kwargs: Any) -> pipeline.RunReport:
+    kwargs.setdefault("now", Clock())
+    kwargs.setdefault("sleep", Sleeps())
+    kwargs.setdefault("transport", pipeline.make_transport(settings))
+    return pipeline.run(store, settings, day=DAY, ingest_sources=False, **kwargs)
+
+
+def test_every_active_subscriber_gets_one_message_with_the_right_headers(
+    store: Store, tmp_path: Path
+) -> None:
+    fill(store, 3)
+    store.subscribe(check_input("zoe@example.org", name="Zoë Ünicode", themes=THEMES), now=NOW)
+    with smtp_server() as (server, port):
+        settings = make_settings(tmp_path, port)
+        report = run(store, settings)
+    assert (report.delivery.sent, report.delivery.failed, report.still_queued) == (4, 0, 0)
+    assert report.ok
+    by_recipient = server.by_recipient()
+    assert sorted(by_recipient) == [
+        "reader0@example.org", "reader1@example.org", "reader2@example.org", "zoe@example.org",
+    ]  # fmt: skip
+    assert all(len(messages) == 1 for messages in by_recipient.values())
+    raw = by_recipient["zoe@example.org"][0].data
+    assert raw.count(b"\n") == raw.count(b"\r\n"), "every line ends in CRLF"
+    message = message_from_bytes(raw, policy=email.policy.default)
+    assert message["From"] == "Daily papers <digest@example.org>"
+    assert message["To"] == "Zoë Ünicode <zoe@example.org>"
+    assert b"Zo=C3=AB" in raw or b"=?utf-8?" in raw  # the name is encoded on the wire
+    assert message["Subject"] == "Daily papers, Nov 28: 73 new papers"
+    assert message["Date"] and message["MIME-Version"] == "1.0"
+    assert message["Message-ID"].startswith("<20261128.") and message["Message-ID"].endswith(
+        "@example.org>"
+    )
+    assert message["List-Id"] == "Daily papers <daily-papers.example.org>"
+    unsubscribe = message["List-Unsubscribe"]
+    assert unsubscribe.startswith("<https://digest.example.org/unsubscribe/")
+    assert "<mailto:digest@example.org?subject=unsubscribe>" in unsubscribe
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = message.iter_parts()
+    assert text.get_content_type() == "text/plain" and html.get_content_type() == "text/html"
+    assert "Unsubscribe: https://digest.example.org/unsubscribe/" in text.get_content()
+    token = unsubscribe.split("/unsubscribe/")[1].split(">")[0]
+    subscriber = store.get_subscriber("zoe@example.org")
+    assert subscriber is not None
+    assert read_token("test-secret", "unsubscribe", token) == subscriber.id
+    # Each delivery records the Message-ID and the server's reply.
+    edition = store.get_edition(DAY)
+    assert edition is not None
+    sent = store.list_deliveries(edition.id, status="sent")
+    assert len(sent) == 4 and all(d.detail and d.detail.startswith("250 ") for d in sent)
+
+
+def test_a_rerun_sends_nothing_and_builds_nothing_new(store: Store, tmp_path: Path) -> None:
+    fill(store, 5)
+    with smtp_server() as (server, port):
+        settings = make_settings(tmp_path, port)
+        first = run(store, settings)
+        second = run(store, settings)
+    assert first.delivery.sent == 5 and second.delivery.sent == 0
+    assert first.edition == second.edition
+    assert len(server.received) == 5
+
+
+def test_starttls_with_auth(store: Store, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_tls)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    fill(store, 2)
+    with smtp_server(starttls=server_tls, credentials=("bot", "s3cret")) as (server, port):
+        settings = make_settings(
+            tmp_path, port, SMTP_SECURITY="starttls", SMTP_CA_FILE=str(ca_file),
+            SMTP_USERNAME="bot", SMTP_PASSWORD="s3cret",
+        )  # fmt: skip
+        report = run(store, settings)
+    assert report.delivery.sent == 2 and len(server.received) == 2
+
+
+def test_implicit_tls_with_auth(store: Store, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    fill(store, 2)
+    with smtp_server(implicit_tls=server_tls, credentials=("bot", "s3cret")) as (server, port):
+        settings = make_settings(
+            tmp_path, port, SMTP_SECURITY="ssl", SMTP_CA_FILE=str(ca_file),
+            SMTP_USERNAME="bot", SMTP_PASSWORD="s3cret",
+        )  # fmt: skip
+        report = run(store, settings)
+    assert report.delivery.sent == 2 and len(server.received) == 2
+
+
+def test_an_untrusted_certificate_stops_the_run_and_sends_nothing(
+    store: Store, tmp_path: Path
+) -> None:
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(server_tls)
+    fill(store, 2)
+    with smtp_server(starttls=server_tls) as (server, port):
+        settings = make_settings(tmp_path, port, SMTP_SECURITY="starttls")
+        with pytest.raises(TransportError, match="TLS with 127.0.0.1"):
+            run(store, settings)
+    assert server.received == []
+    edition = store.get_edition(DAY)
+    assert edition is not None and store.delivery_counts(edition.id)["queued"] == 2
+
+
+def test_a_wrong_password_stops_the_run_with_a_hint(store: Store, tmp_path: Path) -> None:
+    fill(store, 2)
+    with smtp_server(credentials=("bot", "s3cret")) as (_, port):
+        settings = make_settings(tmp_path, port, SMTP_USERNAME="bot", SMTP_PASSWORD="wrong")
+        with pytest.raises(TransportError) as raised:
+            run(store, settings)
+    assert "refused the login: 535" in str(raised.value)
+    assert raised.value.hint == "check SMTP_USERNAME and SMTP_PASSWORD"
+
+
+def test_a_temporary_refusal_is_retried_with_backoff(store: Store, tmp_path: Path) -> None:
+    fill(store, 3)
+    sleeps = Sleeps()
+    with smtp_server() as (server, port):
+        server.refuse["reader1@example.org"] = ("451 4.7.1 try again later", 2)
+        settings = make_settings(tmp_path, port)
+        report = run(store, settings, sleep=sleeps)
+    assert report.delivery.sent == 3 and report.ok
+    assert sleeps == [2.0, 4.0]
+    assert len(server.by_recipient()["reader1@example.org"]) == 1
+
+
+def test_retries_run_out_and_the_delivery_stays_queued(store: Store, tmp_path: Path) -> None:
+    fill(store, 3)
+    with smtp_server() as (server, port):
+        server.refuse["reader1@example.org"] = ("452 4.2.2 mailbox full", None)
+        settings = make_settings(tmp_path, port)
+        report = run(store, settings)
+        assert (report.delivery.sent, report.delivery.deferred, report.still_queued) == (2, 1, 1)
+        assert not report.ok
+        # The next run, with the mailbox emptied, delivers it.
+        del server.refuse["reader1@example.org"]
+        again = run(store, settings)
+    assert again.delivery.sent == 1 and again.ok
+    assert {r: len(m) for r, m in server.by_recipient().items()} == {
+        "reader0@example.org": 1, "reader1@example.org": 1, "reader2@example.org": 1,
+    }  # fmt: skip
+
+
+def test_a_permanent_refusal_fails_one_and_the_batch_goes_on(store: Store, tmp_path: Path) -> None:
+    fill(store, 20)
+    with smtp_server() as (server, port):
+        server.refuse["reader7@example.org"] = ("550 5.1.1 no such user here", None)
+        settings = make_settings(tmp_path, port)
+        report = run(store, settings)
+    assert (report.delivery.sent, report.delivery.failed) == (19, 1)
+    assert report.delivery.failures == [
+        ("reader7@example.org", "RCPT TO: 550 5.1.1 no such user here")
+    ]
+    edition = store.get_edition(DAY)
+    assert edition is not None
+    (failed,) = store.list_deliveries(edition.id, status="failed")
+    assert failed.detail == "RCPT TO: 550 5.1.1 no such user here"
+    assert len(server.received) == 19
+
+
+def test_a_dropped_connection_is_reconnected_and_nobody_is_missed(
+    store: Store, tmp_path: Path
+) -> None:
+    fill(store, 10)
+    with smtp_server() as (server, port):
+        server.drop_at = {3, 7}
+        settings = make_settings(tmp_path, port)
+        report = run(store, settings)
+    assert report.delivery.sent == 10 and report.ok
+    assert sorted(len(m) for m in server.by_recipient().values()) == [1] * 10
+
+
+def test_a_server_that_is_down_stops_the_run_early_leaving_the_rest_queued(
+    store: Store, tmp_path: Path
+) -> None:
+    fill(store, 30)
+    settings = make_settings(tmp_path, free_port())  # nothing listens there
+    report = run(store, settings)
+    assert report.delivery.sent == 0
+    assert report.delivery.stopped is not None
+    assert "10 temporary failures in a row" in report.delivery.stopped
+    assert "cannot connect to 127.0.0.1" in report.delivery.stopped
+    assert report.still_queued == 30
+
+
+def test_who_unsubscribes_before_sending_is_skipped_and_who_joins_gets_the_next(
+    store: Store, tmp_path: Path
+) -> None:
+    fill(store, 3)
+    store.create_edition(DAY, now=NOW)
+    store.unsubscribe("reader0@example.org", now=NOW)
+    store.subscribe(check_input("late@example.org", themes=THEMES), now=NOW)
+    with smtp_server() as (server, port):
+        settings = make_settings(tmp_path, port)
+        report = run(store, settings)
+        assert (report.delivery.sent, report.delivery.skipped) == (2, 1)
+        assert "late@example.org" not in server.by_recipient()
+        store.add_entries([Entry(title="Tomorrow's Paper", abstract="New.")], source="x",
+                          now=NOW + timedelta(days=1))  # fmt: skip
+        tomorrow = pipeline.run(
+            store, settings, now=Clock(NOW + timedelta(days=1)), sleep=Sleeps(),
+            transport=pipeline.make_transport(settings), ingest_sources=False,
+        )  # fmt: skip
+    assert tomorrow.edition is not None and tomorrow.edition.entry_count == 1
+    assert len(server.by_recipient()["late@example.org"]) == 1
+    assert "reader0@example.org" not in server.by_recipient()
+
+
+def test_subscribers_whose_topics_match_nothing_are_skipped(store: Store, tmp_path: Path) -> None:
+    fill(store, 2, topics=["quantum chromodynamics"])
+    settings = make_settings(tmp_path, None)
+    report = run(store, settings)
+    assert (report.delivery.sent, report.delivery.skipped) == (0, 2)
+    assert report.ok
+
+
+def test_without_smtp_mail_is_written_as_eml_files(store: Store, tmp_path: Path) -> None:
+    fill(store, 2)
+    settings = make_settings(tmp_path, None)
+    assert isinstance(pipeline.make_transport(settings), OutboxTransport)
+    report = run(store, settings)
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert report.delivery.sent == 2 and len(files) == 2
+    message = message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_a_dry_run_changes_nothing(store: Store, tmp_path: Path) -> None:
+    fill(store, 3)
+    settings = make_settings(tmp_path, None)
+    report = pipeline.dry_run(store, settings, now=Clock(), day=DAY)
+    assert report.dry_run and report.delivery.sent == 3
+    assert store.get_edition(DAY) is None
+    assert not (tmp_path / "outbox").exists()
+
+
+def test_feed_text_cannot_add_or_split_a_header(store: Store, tmp_path: Path) -> None:
+    hostile = Entry(title="Evil\r\nBcc: victim@example.org\r\nSubject: pwned", abstract="x")
+    store.add_entries([hostile], source="feed", now=NOW)
+    store.subscribe(check_input("ada@example.org", name="Ada", themes=THEMES), now=NOW)
+    with smtp_server() as (server, port):
+        run(store, make_settings(tmp_path, port))
+    (received,) = server.received
+    message = received.message
+    assert message.get_all("Bcc") is None and len(message.get_all("Subject")) == 1
+    assert received.recipients == ["ada@example.org"]
+
+
+def test_old_queued_deliveries_expire_instead_of_arriving_late(
+    store: Store, tmp_path: Path
+) -> None:
+    fill(store, 2)
+    store.create_edition(DAY - timedelta(days=3), now=NOW - timedelta(days=3))
+    report = run(store, make_settings(tmp_path, None))
+    assert report.delivery.expired == 2 and report.delivery.sent == 0
+
+
+def test_dkim_signature_covers_the_list_headers(store: Store, tmp_path: Path) -> None:
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    import base64
+
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    fill(store, 1)
+    with smtp_server() as (server, port):
+        settings = make_settings(
+            tmp_path, port, DKIM_PRIVATE_KEY_FILE=str(key_file), DKIM_SELECTOR="mail"
+        )
+        run(store, settings)
+    raw = server.received[0].data
+    assert raw.startswith(b"DKIM-Signature:")
+    signed = raw.split(b"\r\n\r\n")[0].decode().split("h=")[1].split(";")[0].replace(" ", "")
+    assert "list-unsubscribe:list-unsubscribe-post" in signed.replace("\r\n", "")
+    lookups: list[bytes] = []
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        lookups.append(name)
+        return record
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    assert lookups == [b"mail._domainkey.example.org."]
+
+
+@pytest.mark.slow
+def test_killing_a_real_run_mid_batch_and_rerunning_delivers_everyone_exactly_once(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    database = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    store = Store.open(database)
+    fill(store, 2000)
+    store.close()
+    with smtp_server() as (server, port):
+        (tmp_path / "config.toml").write_text('[sender]\naddress = "digest@example.org"\n')
+        env = os.environ | {
+            "DIGEST_CONFIG": str(tmp_path / "config.toml"),
+            "DIGEST_DATABASE_URL": database,
+            "SECRET_KEY": "test-secret",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(port),
+            "SMTP_SECURITY": "none",
+        }
+        command = [sys.executable, "-m", "digest", "run", "--no-ingest", "--date", "2026-11-28"]
+        first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while len(server.received) < 400 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first.kill()
+        first.wait()
+        killed_at = len(server.received)
+        assert 400 <= killed_at < 2000, "the kill should land mid-batch"
+        rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
+        assert rerun.returncode == 0, rerun.stderr
+        assert "still queued 0" in rerun.stdout
+    by_recipient = server.by_recipient()
+    assert len(by_recipient) == 2000
+    repeats = {address: items for address, items in by_recipient.items() if len(items) > 1}
+    # Only the message in flight at the kill may arrive twice, with the same Message-ID.
+    assert len(repeats) <= 1
+    for items in repeats.values():
+        assert len(items) == 2
+        assert items[0].message["Message-ID"] == items[1].message["Message-ID"]
