@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -25,9 +27,12 @@ import click
 from digest import __version__, pipeline
 from digest.config import Settings, SourceSpec, load_settings
 from digest.errors import ConfigError, DigestError
+from digest.locking import RUN_LOCK, RunInProgress, describe_holder
+from digest.logs import configure_logging
 from digest.models import SUBSCRIBER_STATES, IngestReport, SourceReport, Subscriber
 from digest.render import available_themes
 from digest.resources import resource_path
+from digest.schedule import next_run
 from digest.selection import EditionIndex
 from digest.store import Store
 from digest.subscribers import (
@@ -38,6 +43,7 @@ from digest.subscribers import (
     read_csv,
     write_csv,
 )
+from digest.worker import Worker
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -99,18 +105,25 @@ def _fail(error: DigestError, *, verbose: bool) -> NoReturn:
     help="Product settings file (default: $DIGEST_CONFIG, else config/digest.toml).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more, and show tracebacks on errors.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr as key=value text or as JSON objects.",
+)
 @click.version_option(__version__, prog_name="digest")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, config_path: str | None, verbose: bool, log_format: str) -> None:
     """digest: a daily research-digest newsletter.
 
     Reads new papers from feeds and page dumps, keeps a seen-list so each
     paper counts once, and mails each subscriber the papers on their topics.
     """
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+    quiet = ctx.invoked_subcommand != "worker"
+    configure_logging(
+        level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
+        json_format=log_format == "json",
     )
     ctx.obj = _App(config_path, verbose)
 
@@ -417,18 +430,32 @@ def preview(
 )
 @click.option("--dry-run", is_flag=True, help="Plan and render without sending or storing.")
 @click.option("--no-ingest", is_flag=True, help="Do not read the sources first.")
+@click.option(
+    "--wait",
+    "wait_seconds",
+    default=0.0,
+    metavar="SECONDS",
+    help="If another run is in progress, wait this long for it (default: exit at once).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.pass_obj
 def run_command(
-    app: _App, day: datetime | None, dry_run: bool, no_ingest: bool, as_json: bool
+    app: _App,
+    day: datetime | None,
+    dry_run: bool,
+    no_ingest: bool,
+    wait_seconds: float,
+    as_json: bool,
 ) -> None:
     """Ingest the sources, build the edition, and deliver every subscriber's digest.
 
     Safe to rerun at any moment: nobody gets the same edition twice, and
     deliveries left queued (server down, killed run) are sent by the next run.
-    Exits 0 when everything was delivered, 1 when some deliveries failed or
-    are still queued (or a source failed), 2 on a configuration, storage or
-    mail-server login error.
+    One run at a time: while another process runs, this one exits 1 without
+    sending (or waits, with --wait).  SIGTERM or Ctrl-C finishes the message
+    in flight and leaves the rest queued (exit 0).  Exits 0 when everything
+    was delivered, 1 when some deliveries failed or are still queued (or a
+    source failed), 2 on a configuration, storage or mail-server login error.
     """
     settings = app.settings
     started = time.monotonic()
@@ -437,22 +464,32 @@ def run_command(
         if dry_run:
             report = pipeline.dry_run(store, settings, now=_utc_now, day=edition_day)
         else:
-            with _progress_bar("sending", enabled=not as_json) as progress:
-                report = pipeline.run(
-                    store,
-                    settings,
-                    now=_utc_now,
-                    transport=pipeline.make_transport(settings),
-                    day=edition_day,
-                    ingest_sources=not no_ingest,
-                    on_planned=progress.start,
-                    on_delivery=progress.advance,
-                )
+            stop = _stop_on_signals()
+            try:
+                with _progress_bar("sending", enabled=not as_json) as progress:
+                    report = pipeline.run(
+                        store,
+                        settings,
+                        now=_utc_now,
+                        transport=pipeline.make_transport(settings),
+                        day=edition_day,
+                        ingest_sources=not no_ingest,
+                        stop=stop,
+                        lock_wait=wait_seconds,
+                        on_planned=progress.start,
+                        on_delivery=progress.advance,
+                    )
+            except RunInProgress as e:
+                click.echo(f"digest: {e.message}", err=True)
+                sys.exit(EXIT_PARTIAL)
     seconds = time.monotonic() - started
     if as_json:
         click.echo(json.dumps(_run_json(report, seconds), default=_json_default))
     else:
         _print_run(report, seconds)
+    if report.delivery.interrupted:
+        click.echo("digest: stopped on request; the rest stays queued for the next run", err=True)
+        sys.exit(EXIT_OK)
     if report.ingest:
         for failed in (s for s in report.ingest.sources if not s.ok):
             click.echo(f"digest: error: {failed.source}: {failed.error}", err=True)
@@ -465,6 +502,22 @@ def run_command(
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _stop_on_signals() -> threading.Event:
+    """Return an event set by the first SIGTERM or SIGINT (a second SIGINT interrupts)."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        click.echo(
+            f"digest: {signal.Signals(signum).name}: finishing the message in flight", err=True
+        )
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    return stop
 
 
 def _print_run(report: pipeline.RunReport, seconds: float) -> None:
@@ -480,13 +533,12 @@ def _print_run(report: pipeline.RunReport, seconds: float) -> None:
         click.echo(f"edition {report.day}: {report.edition.entry_count} papers")
     delivery = report.delivery
     rate = delivery.sent / seconds if seconds > 0 else 0.0
-    verb = "would send" if report.dry_run else "sent"
+    summary = report.summary()
+    if report.dry_run:
+        summary = "would " + summary.split(", still queued")[0]
     click.echo(
-        f"run{' (dry run)' if report.dry_run else ''}: {verb} {delivery.sent}, "
-        f"failed {delivery.failed}, skipped {delivery.skipped}, "
-        f"still queued {report.still_queued}"
-        + (f", expired {delivery.expired}" if delivery.expired else "")
-        + f" in {seconds:.1f}s ({rate:.1f} messages/s)"
+        f"run{' (dry run)' if report.dry_run else ''}: {summary} "
+        f"in {seconds:.1f}s ({rate:.1f} messages/s)"
     )
 
 
@@ -504,11 +556,27 @@ def _run_json(report: pipeline.RunReport, seconds: float) -> dict[str, Any]:
         "skipped": delivery.skipped,
         "deferred": delivery.deferred,
         "expired": delivery.expired,
+        "waiting": delivery.waiting,
+        "interrupted": delivery.interrupted,
         "still_queued": report.still_queued,
         "stopped": delivery.stopped,
         "failures": [{"email": a, "reason": r} for a, r in delivery.failures],
         "messages_per_second": round(delivery.sent / seconds, 2) if seconds > 0 else None,
     }
+
+
+@cli.command()
+@click.pass_obj
+def worker(app: _App) -> None:
+    """Run the job on the configured schedule until stopped (the Procfile's worker).
+
+    Catches up a run missed while it was down (within misfire_grace_hours),
+    never runs at the same time as another worker or a cron 'digest run',
+    and on SIGTERM or SIGINT finishes the message in flight and exits 0.
+    """
+    settings = app.settings
+    app.open_store().close()  # fail now, not at 07:00, on a bad database URL
+    Worker(settings, app.open_store).serve()
 
 
 @cli.command()
@@ -526,11 +594,33 @@ def status(app: _App, editions: int, as_json: bool) -> None:
             ]
             rows.append({"edition": asdict(edition), "deliveries": counts, "failures": failures})
         subscribers = store.count_subscribers()
+        last_runs = store.recent_runs(1)
+        running = store.lock_holder(RUN_LOCK, now=_utc_now())
+    settings = app.settings
+    upcoming = next_run(settings.schedule, settings.zone, _utc_now())
+    last = asdict(last_runs[0]) if last_runs else None
     if as_json:
-        payload = {"subscribers": subscribers, "editions": rows}
+        payload = {
+            "subscribers": subscribers,
+            "next_run": upcoming,
+            "running": describe_holder(running) if running else None,
+            "last_run": last,
+            "editions": rows,
+        }
         click.echo(json.dumps(payload, default=_json_default))
         return
     click.echo("subscribers: " + ", ".join(f"{n} {state}" for state, n in subscribers.items()))
+    click.echo(
+        f"schedule: {settings.schedule!r} in {settings.timezone}; next run "
+        f"{upcoming.isoformat() if upcoming else 'never'}"
+    )
+    if running:
+        click.echo(f"running now: {describe_holder(running)}")
+    if last:
+        click.echo(
+            f"last run: {last['outcome']} at {last['started_at']:%Y-%m-%d %H:%M:%S %Z}"
+            + (f": {last['summary']}" if last["summary"] else "")
+        )
     if not rows:
         click.echo("no editions yet: run 'digest run'")
     for row in rows:

@@ -92,9 +92,12 @@ class Settings:
     sender_address: str = "digest@localhost"
     #: Address for List-Unsubscribe's mailto: link (default: the sender address).
     unsubscribe_mailto: str | None = None
-    #: Cron expression of the worker's run.
+    #: Cron expression of the worker's run (five fields, or six with seconds first).
     schedule: str = "0 7 * * *"
     misfire_grace_hours: float = 6.0
+    #: "fixed": everyone at the scheduled time; "local": at that time in each
+    #: subscriber's own timezone.
+    delivery_mode: str = "fixed"
     theme: str = "light"
     abstract_chars: int = 400
     max_entries: int = 30
@@ -118,6 +121,14 @@ class Settings:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def local_delivery_time(self) -> tuple[int, int]:
+        """The (hour, minute) of the schedule, for local delivery."""
+        fields = self.schedule.split()
+        if len(fields) == 6:
+            fields = fields[1:]
+        return int(fields[1]), int(fields[0])
 
     def warnings(self) -> list[str]:
         """Settings that work but should not go to production as they are."""
@@ -183,6 +194,7 @@ def load_settings(
         unsubscribe_mailto=toml.get("sender", "unsubscribe_mailto", None, _email_address),
         schedule=toml.get("schedule", "cron", "0 7 * * *", _cron),
         misfire_grace_hours=float(toml.get("schedule", "misfire_grace_hours", 6, _positive_number)),
+        delivery_mode=toml.get("schedule", "delivery", "fixed", _delivery_mode),
         theme=toml.get("email", "theme", "light", _theme),
         abstract_chars=toml.get("email", "abstract_chars", 400, _positive_int),
         max_entries=toml.get("email", "max_entries", 30, _positive_int),
@@ -201,6 +213,13 @@ def load_settings(
         sources=_read_sources(data.get("sources", []), path, problems),
     )
     toml.report_unknown_keys(known_tables={"sources"})
+    if settings_from_toml["delivery_mode"] == "local":
+        fields = settings_from_toml["schedule"].split()
+        if not all(f.isdigit() for f in fields[-5:-3]):
+            problems.append(
+                f'{path}: [schedule] delivery = "local" needs a cron with one minute and '
+                f"one hour, such as '0 7 * * *', got {settings_from_toml['schedule']!r}"
+            )
     env_settings = _read_env(env, problems)
     if problems:
         raise ConfigError(problems)
@@ -260,16 +279,20 @@ def _timezone(value: Any) -> str | None:
 
 
 def _cron(value: Any) -> str | None:
-    from apscheduler.triggers.cron import CronTrigger
+    from digest.schedule import make_trigger
 
-    expected = "a cron expression with five fields, such as '0 7 * * *'"
+    expected = "a cron expression with five fields (or six, seconds first), such as '0 7 * * *'"
     if not isinstance(value, str):
         return expected
     try:
-        CronTrigger.from_crontab(value)
+        make_trigger(value, ZoneInfo("UTC"))
     except ValueError:
         return expected
     return None
+
+
+def _delivery_mode(value: Any) -> str | None:
+    return None if value in ("fixed", "local") else '"fixed" or "local"'
 
 
 class _TomlReader:

@@ -35,7 +35,11 @@ class DeliveryReport:
     skipped: int = 0
     deferred: int = 0
     expired: int = 0
+    #: Left queued because the subscriber's local delivery time has not come yet.
+    waiting: int = 0
     stopped: str | None = None
+    #: True when a stop was asked for (SIGTERM): the rest stays queued on purpose.
+    interrupted: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -127,11 +131,15 @@ def send_edition(
     sleep: Sleep = time.sleep,
     report: DeliveryReport,
     on_delivery: Callable[[], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    is_due: Callable[[Edition, Subscriber], bool] = lambda _edition, _subscriber: True,
 ) -> None:
     """Send every queued delivery of an edition, recording each outcome as it happens.
 
     Stops early (setting ``report.stopped``) after too many temporary
-    failures in a row; what was not sent stays queued for the next run.
+    failures in a row, and between two deliveries when ``should_stop`` says
+    so; what was not sent stays queued for the next run.  Deliveries that
+    ``is_due`` says are not due yet (local delivery time) stay queued too.
     """
     sender = envelope_address(composer.settings.sender_address)
     attempt = _Attempt(store, composer, transport, clock, sleep, report, sender)
@@ -140,6 +148,12 @@ def send_edition(
         while page := store.queued_deliveries(edition.id, after_id=after):
             for delivery, subscriber in page:
                 after = delivery.id
+                if should_stop():
+                    report.interrupted = True
+                    return
+                if not is_due(edition, subscriber):
+                    report.waiting += 1
+                    continue
                 attempt.deliver(edition, delivery, subscriber, index)
                 if on_delivery:
                     on_delivery()

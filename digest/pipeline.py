@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from threading import Event
 from time import sleep as _sleep
 from zoneinfo import ZoneInfo
 
 from digest.config import Settings, SourceSpec
 from digest.delivery import Clock, Composer, DeliveryReport, Sleep, personal_links, send_edition
 from digest.errors import SourceError
+from digest.locking import RunLock
 from digest.mailer import OutboxTransport, SmtpTransport, Transport
 from digest.models import Delivery, Edition, Entry, IngestReport, SourceReport, Subscriber, Topic
 from digest.render import EmailRenderer, EmailSettings, RenderedEmail
@@ -108,8 +110,25 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
+        """Nothing failed and nothing that was due is left queued."""
         ingest_ok = self.ingest is None or self.ingest.ok
-        return ingest_ok and not self.delivery.failed and not self.still_queued
+        left = self.still_queued - self.delivery.waiting
+        return ingest_ok and not self.delivery.failed and (left <= 0 or self.delivery.interrupted)
+
+    @property
+    def outcome(self) -> str:
+        if self.delivery.interrupted:
+            return "interrupted"
+        return "ok" if self.ok else "partial"
+
+    def summary(self) -> str:
+        delivery = self.delivery
+        return (
+            f"sent {delivery.sent}, failed {delivery.failed}, skipped {delivery.skipped}, "
+            f"still queued {self.still_queued}"
+            + (f" ({delivery.waiting} waiting for local time)" if delivery.waiting else "")
+            + (f", expired {delivery.expired}" if delivery.expired else "")
+        )
 
 
 def run(
@@ -120,15 +139,52 @@ def run(
     transport: Transport,
     day: date | None = None,
     ingest_sources: bool = True,
+    plan: bool = True,
     sleep: Sleep = _sleep,
+    stop: Event | None = None,
+    lock_wait: float = 0.0,
     on_planned: Callable[[int], None] | None = None,
     on_delivery: Callable[[], None] | None = None,
 ) -> RunReport:
     """The main job: ingest, build today's edition, deliver every queued digest.
 
     Safe to rerun at any moment: the edition and its deliveries are created
-    once, and only deliveries still queued are sent.
+    once, and only deliveries still queued are sent.  One run at a time:
+    the run lock is held throughout (``RunInProgress`` if another process
+    has it after ``lock_wait`` seconds).  Setting ``stop`` ends the run after
+    the message in flight, leaving the rest queued.  With ``plan`` off, no
+    source is read and no edition is built: queued deliveries are sent.
     """
+    with RunLock(store, clock=now, wait_seconds=lock_wait, sleep=sleep) as lock:
+        run_id = store.start_run(lock.holder, now=now())
+        try:
+            report = _run_locked(
+                store, settings, lock, now=now, transport=transport, day=day,
+                ingest_sources=ingest_sources and plan, plan=plan, sleep=sleep, stop=stop,
+                on_planned=on_planned, on_delivery=on_delivery,
+            )  # fmt: skip
+        except BaseException as e:
+            store.finish_run(run_id, outcome="error", summary=f"{type(e).__name__}: {e}", now=now())
+            raise
+        store.finish_run(run_id, outcome=report.outcome, summary=report.summary(), now=now())
+    return report
+
+
+def _run_locked(
+    store: Store,
+    settings: Settings,
+    lock: RunLock,
+    *,
+    now: Clock,
+    transport: Transport,
+    day: date | None,
+    ingest_sources: bool,
+    plan: bool,
+    sleep: Sleep,
+    stop: Event | None,
+    on_planned: Callable[[int], None] | None,
+    on_delivery: Callable[[], None] | None,
+) -> RunReport:
     started = now()
     day = day or started.astimezone(settings.zone).date()
     ingested = (
@@ -136,7 +192,11 @@ def run(
         if ingest_sources
         else None
     )
-    edition = store.create_edition(day, now=started, allow_empty=settings.delivery.send_empty)
+    edition = (
+        store.create_edition(day, now=started, allow_empty=settings.delivery.send_empty)
+        if plan
+        else store.get_edition(day)
+    )
     report = DeliveryReport()
     report.expired = store.expire_queued(
         created_before=started - timedelta(hours=settings.delivery.expire_hours),
@@ -146,23 +206,41 @@ def run(
     pending = store.editions_with_queued()
     if on_planned:
         on_planned(store.count_queued([e.id for e in pending]))
+
+    def should_stop() -> bool:
+        if not lock.heartbeat():
+            report.stopped = "lost the run lock (another process took over); stopping"
+            return True
+        return stop is not None and stop.is_set()
+
+    def is_due(edition: Edition, subscriber: Subscriber) -> bool:
+        return delivery_time(settings, edition.day, subscriber) <= now()
+
     composer = Composer(settings, make_renderer(settings))
     with transport:
         for queued_edition in pending:
             send_edition(
-                store,
-                queued_edition,
-                composer=composer,
-                transport=transport,
-                clock=now,
-                sleep=sleep,
-                report=report,
-                on_delivery=on_delivery,
-            )
-            if report.stopped:
+                store, queued_edition, composer=composer, transport=transport, clock=now,
+                sleep=sleep, report=report, on_delivery=on_delivery,
+                should_stop=should_stop, is_due=is_due,
+            )  # fmt: skip
+            if report.stopped or report.interrupted:
                 break
     still_queued = store.count_queued([e.id for e in pending])
     return RunReport(day, ingested, edition, report, still_queued=still_queued)
+
+
+def delivery_time(settings: Settings, day: date, subscriber: Subscriber) -> datetime:
+    """When a subscriber may get the edition of ``day``.
+
+    With ``delivery = "fixed"`` (the default) at once; with ``"local"`` at the
+    scheduled hour and minute in the subscriber's own timezone on that day.
+    """
+    if settings.delivery_mode != "local":
+        return datetime.min.replace(tzinfo=UTC)
+    hour, minute = settings.local_delivery_time
+    zone = ZoneInfo(subscriber.timezone) if subscriber.timezone else settings.zone
+    return datetime.combine(day, time(hour, minute), tzinfo=zone)
 
 
 def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = None) -> RunReport:

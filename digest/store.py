@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,11 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from digest.errors import StorageError
 from digest.models import SUBSCRIBER_STATES, Delivery, Edition, Entry, Subscriber, Topic
@@ -124,6 +125,42 @@ subscribers = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("unsubscribed_at", DateTime(timezone=True)),
 )
+
+# One row per named lock: who holds it and until when (a lease, renewed while
+# the holder works), so that one run at a time works across machines on any
+# backend.
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(300), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("holder", String(300), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("finished_at", DateTime(timezone=True)),
+    # running, ok, partial (some failed or queued), interrupted, error
+    Column("outcome", String(16), nullable=False),
+    Column("summary", Text),
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A past or current run, for ``digest status``."""
+
+    id: int
+    holder: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    summary: str | None
 
 
 @dataclass(frozen=True)
@@ -627,6 +664,108 @@ class Store:
             query = query.where(deliveries.c.status == status)
         with self._transaction() as conn:
             return [_delivery(row) for row in conn.execute(query.order_by(deliveries.c.id))]
+
+    # -- locks and runs
+
+    def acquire_lock(
+        self,
+        name: str,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+        steal_from: str | None = None,
+    ) -> str | None:
+        """Take a named lock for ``ttl``; return None on success, else the current holder.
+
+        An expired lease is taken over; ``steal_from`` names a holder known to
+        be dead (a crashed process on this machine), whose lease is taken at once.
+        """
+        now = now.astimezone(UTC)
+        values = {"holder": holder, "acquired_at": now, "expires_at": now + ttl}
+        with self._transaction() as conn:
+            takeover = locks.update().where(
+                locks.c.name == name,
+                or_(
+                    locks.c.expires_at < now,
+                    locks.c.holder == holder,
+                    locks.c.holder == (steal_from or holder),
+                ),
+            )
+            if conn.execute(takeover.values(values)).rowcount:
+                return None
+            try:
+                with conn.begin_nested():
+                    conn.execute(locks.insert().values(name=name, **values))
+                return None
+            except IntegrityError:
+                current = conn.scalar(select(locks.c.holder).where(locks.c.name == name))
+                return str(current)
+
+    def renew_lock(self, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
+        """Extend a held lease; False means the lock was lost (taken over as expired)."""
+        now = now.astimezone(UTC)
+        with self._transaction() as conn:
+            result = conn.execute(
+                locks.update()
+                .where(locks.c.name == name, locks.c.holder == holder)
+                .values(expires_at=now + ttl)
+            )
+        return bool(result.rowcount)
+
+    def release_lock(self, name: str, holder: str) -> None:
+        """Give a lock back (only if this holder still has it)."""
+        with self._transaction() as conn:
+            conn.execute(locks.delete().where(locks.c.name == name, locks.c.holder == holder))
+
+    def lock_holder(self, name: str, *, now: datetime) -> str | None:
+        """Return who holds a lock whose lease is still running, if anyone."""
+        query = select(locks.c.holder).where(
+            locks.c.name == name, locks.c.expires_at >= now.astimezone(UTC)
+        )
+        with self._transaction() as conn:
+            holder = conn.scalar(query)
+        return str(holder) if holder is not None else None
+
+    def start_run(self, holder: str, *, now: datetime) -> int:
+        """Record that a run started; return its id."""
+        with self._transaction() as conn:
+            return int(
+                conn.execute(
+                    runs.insert().values(
+                        holder=holder, started_at=now.astimezone(UTC), outcome="running"
+                    )
+                ).inserted_primary_key[0]
+            )
+
+    def finish_run(self, run_id: int, *, outcome: str, summary: str, now: datetime) -> None:
+        """Record how a run ended."""
+        with self._transaction() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(outcome=outcome, summary=summary[:2000], finished_at=now.astimezone(UTC))
+            )
+
+    def recent_runs(self, limit: int = 5) -> list[RunRecord]:
+        """Return the latest runs, newest first."""
+        query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
+        with self._transaction() as conn:
+            return [
+                RunRecord(
+                    id=row.id,
+                    holder=row.holder,
+                    started_at=_aware(row.started_at),
+                    finished_at=_aware(row.finished_at) if row.finished_at else None,
+                    outcome=row.outcome,
+                    summary=row.summary,
+                )
+                for row in conn.execute(query)
+            ]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _edition(row: Any) -> Edition:

@@ -263,3 +263,31 @@ def test_run_exits_1_when_some_deliveries_stay_queued(
     assert result.exit_code == 1
     assert "still queued 1" in result.stdout
     assert "digest: error: stopped after" not in result.stderr  # one message: no early stop
+
+
+def test_status_shows_the_schedule_and_the_last_run(project: Path) -> None:
+    run("subscribe", "ada@example.org")
+    run("run")
+    status = json.loads(run("status", "--json").stdout)
+    assert status["next_run"] and status["running"] is None
+    assert status["last_run"]["outcome"] == "ok"
+    text = run("status").stdout
+    assert "schedule: '0 7 * * *' in UTC; next run " in text
+    assert "last run: ok at " in text and "sent 1" in text
+
+
+def test_a_second_run_while_one_holds_the_lock_exits_1_without_sending(project: Path) -> None:
+    from digest.store import Store
+
+    run("subscribe", "ada@example.org")
+    store = Store.open("sqlite:///var/digest.sqlite3")
+    from datetime import UTC, datetime, timedelta
+
+    store.acquire_lock("run", "host-b:4242:x", now=datetime.now(UTC), ttl=timedelta(minutes=5))
+    store.close()
+    result = run("run")
+    assert result.exit_code == 1
+    assert "another digest run is in progress (process 4242 on host-b); nothing sent" in (
+        result.stderr
+    )
+    assert not (project / "var" / "outbox").exists()

@@ -1,0 +1,81 @@
+"""Logging for people and for log collectors: one line per event on stderr.
+
+``log_event(logger, "run_finished", sent=12)`` writes
+``2026-11-28T07:00:03Z INFO digest.worker run_finished sent=12`` (text) or the
+same as one JSON object (``--log-format json``).  Fields whose names look
+secret (password, token, secret, key) are never written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+_SECRET_WORDS = ("password", "token", "secret", "key")
+
+
+def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one event with key=value fields."""
+    logger.log(level, event, extra={"fields": fields})
+
+
+def _safe(fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: "[hidden]" if any(word in key.lower() for word in _SECRET_WORDS) else value
+        for key, value in fields.items()
+    }
+
+
+def _quoted(value: Any) -> str:
+    text = str(value)
+    if not text or any(c.isspace() or c in '"=' for c in text):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``time LEVEL logger message key=value ...``"""
+
+    converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ")
+        fields = _safe(getattr(record, "fields", {}))
+        pairs = " ".join(f"{key}={_quoted(value)}" for key, value in fields.items())
+        line = f"{stamp} {record.levelname} {record.name} {record.getMessage()}"
+        line = f"{line} {pairs}" if pairs else line
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line."""
+
+    converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ"),
+            "level": record.levelname,
+            "logger": record.name,
+            "event": record.getMessage(),
+        } | _safe(getattr(record, "fields", {}))
+        if record.exc_info:
+            payload["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+def configure_logging(*, level: int, json_format: bool) -> None:
+    """Send digest's logs to stderr, one line per event."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_format else KeyValueFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Libraries stay quiet unless asked: their chatter is not our events.
+    for name in ("apscheduler", "premailer", "cssutils"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

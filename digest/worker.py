@@ -1,0 +1,142 @@
+"""The long-running worker: APScheduler runs the job on the configured schedule.
+
+A thin shell over ``pipeline.run``: the same code path as ``digest run``,
+so the outbox and the run lock give the same guarantees.  Runs missed while
+the worker was down are caught up at start within the grace window.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from threading import Event
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from digest import pipeline
+from digest.config import Settings
+from digest.errors import DigestError
+from digest.locking import RunInProgress
+from digest.logs import log_event
+from digest.schedule import last_due_run, make_trigger, next_run
+from digest.store import Store
+
+log = logging.getLogger("digest.worker")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Worker:
+    """Runs editions on schedule; ``stop`` ends the run in progress after its message in flight."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        open_store: Callable[[], Store],
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.open_store = open_store
+        self.clock = clock
+        self.stop = Event()
+        self.grace = timedelta(hours=settings.misfire_grace_hours)
+
+    def run_job(self, plan: bool = True) -> pipeline.RunReport | None:
+        """Run the job once; log its outcome; never raise (the scheduler keeps going)."""
+        store = self.open_store()
+        try:
+            report = pipeline.run(
+                store,
+                self.settings,
+                now=self.clock,
+                transport=pipeline.make_transport(self.settings),
+                plan=plan,
+                stop=self.stop,
+            )
+        except RunInProgress as e:
+            log_event(log, "run_skipped", reason=e.message)
+            return None
+        except DigestError as e:
+            log_event(log, "run_failed", logging.ERROR, error=e.message)
+            return None
+        except Exception:
+            log.exception("run_crashed")
+            return None
+        finally:
+            store.close()
+        delivery = report.delivery
+        log_event(
+            log, "run_finished", day=report.day, outcome=report.outcome, sent=delivery.sent,
+            failed=delivery.failed, skipped=delivery.skipped, still_queued=report.still_queued,
+            stopped=delivery.stopped or "",
+        )  # fmt: skip
+        return report
+
+    def due_now(self, now: datetime) -> datetime | None:
+        """Return the scheduled time of a run that is due but not done, within the grace window."""
+        due = last_due_run(self.settings.schedule, self.settings.zone, now, self.grace)
+        if due is None:
+            return None
+        store = self.open_store()
+        try:
+            day = due.astimezone(self.settings.zone).date()
+            edition = store.get_edition(day)
+            if edition is not None and not store.count_queued([edition.id]):
+                return None
+            latest = store.recent_editions(1)
+            if latest and (day - latest[0].day).days > 1:
+                log_event(
+                    log, "missed_editions", first=latest[0].day + timedelta(days=1),
+                    last=day - timedelta(days=1),
+                    note="their papers are in the catch-up edition; nothing is lost",
+                )  # fmt: skip
+        finally:
+            store.close()
+        return due
+
+    def serve(self) -> None:
+        """Block running the schedule until SIGTERM or SIGINT."""
+        settings = self.settings
+        scheduler = BlockingScheduler(timezone=settings.zone)
+        common = {
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(self.grace.total_seconds()),
+        }
+        scheduler.add_job(
+            self.run_job, make_trigger(settings.schedule, settings.zone), id="edition", **common
+        )
+        if settings.delivery_mode == "local":
+            minute = settings.local_delivery_time[1]
+            every_half_hour = f"{minute},{(minute + 30) % 60}"
+            scheduler.add_job(
+                self.run_job, CronTrigger(minute=every_half_hour, timezone=UTC), id="local",
+                kwargs={"plan": False}, **common,
+            )  # fmt: skip
+        now = self.clock()
+        due = self.due_now(now)
+        if due is not None:
+            log_event(log, "catching_up", scheduled=due.isoformat(), late_by=str(now - due))
+            scheduler.add_job(self.run_job, "date", run_date=now, id="catch-up", **common)
+
+        def shut_down(signum: int, _frame: FrameType | None) -> None:
+            log_event(log, "worker_stopping", signal=signal.Signals(signum).name)
+            self.stop.set()
+            scheduler.shutdown(wait=True)
+
+        signal.signal(signal.SIGTERM, shut_down)
+        signal.signal(signal.SIGINT, shut_down)
+        log_event(
+            log, "worker_started", schedule=settings.schedule, timezone=settings.timezone,
+            delivery=settings.delivery_mode,
+            next_run=(next_run(settings.schedule, settings.zone, now) or now).isoformat(),
+        )  # fmt: skip
+        scheduler.start()
+        log_event(log, "worker_stopped")
