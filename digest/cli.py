@@ -580,6 +580,18 @@ def worker(app: _App) -> None:
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option("--debug", is_flag=True, help="Reload on code changes and show debug pages.")
+@click.pass_obj
+def serve(app: _App, host: str, port: int, debug: bool) -> None:
+    """Serve the web pages for development (use gunicorn in production, see the Procfile)."""
+    from digest.web import create_app
+
+    create_app({"DIGEST_SETTINGS": app.settings}).run(host=host, port=port, debug=debug)
+
+
+@cli.command()
 @click.option("--editions", default=7, show_default=True, help="How many recent editions.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj

@@ -80,6 +80,20 @@ class DkimSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The self-service pages."""
+
+    #: How long a confirmation link stays valid.
+    confirm_hours: float = 72.0
+    #: Subscribe attempts allowed per client IP (Flask-Limiter syntax).
+    subscribe_limit_per_ip: str = "10 per hour"
+    #: Subscribe attempts allowed per email address.
+    subscribe_limit_per_address: str = "3 per hour"
+    #: Where rate-limit counters live: memory:// (one process) or e.g. redis://.
+    ratelimit_storage: str = "memory://"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting digest uses, validated, with working local defaults."""
 
@@ -112,6 +126,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     outbox_dir: Path = Path("var/outbox")
+    web: WebSettings = field(default_factory=lambda: WebSettings())
 
     @property
     def database_url_for_display(self) -> str:
@@ -210,6 +225,16 @@ def load_settings(
             ),
             expire_hours=float(toml.get("delivery", "expire_hours", 36, _positive_number)),
         ),
+        web=WebSettings(
+            confirm_hours=float(toml.get("web", "confirm_hours", 72, _positive_number)),
+            subscribe_limit_per_ip=toml.get(
+                "web", "subscribe_limit_per_ip", "10 per hour", _rate_limit
+            ),
+            subscribe_limit_per_address=toml.get(
+                "web", "subscribe_limit_per_address", "3 per hour", _rate_limit
+            ),
+            ratelimit_storage=env.get("DIGEST_RATELIMIT_STORAGE", "").strip() or "memory://",
+        ),
         sources=_read_sources(data.get("sources", []), path, problems),
     )
     toml.report_unknown_keys(known_tables={"sources"})
@@ -286,6 +311,19 @@ def _cron(value: Any) -> str | None:
         return expected
     try:
         make_trigger(value, ZoneInfo("UTC"))
+    except ValueError:
+        return expected
+    return None
+
+
+def _rate_limit(value: Any) -> str | None:
+    from limits import parse_many
+
+    expected = "a rate such as '10 per hour'"
+    if not isinstance(value, str):
+        return expected
+    try:
+        parse_many(value)
     except ValueError:
         return expected
     return None

@@ -189,8 +189,9 @@ class _Attempt:
         self, edition: Edition, delivery: Delivery, subscriber: Subscriber, index: EditionIndex
     ) -> None:
         store, report, clock = self.store, self.report, self.clock
-        if subscriber.status != "active":
-            store.mark_skipped(delivery.id, reason="unsubscribed before sending", now=clock())
+        if subscriber.status != "active" or subscriber.paused:
+            why = "paused" if subscriber.paused else "unsubscribed before sending"
+            store.mark_skipped(delivery.id, reason=why, now=clock())
             report.skipped += 1
             return
         rendered = self.composer.render(edition, subscriber, index)

@@ -122,6 +122,7 @@ class Subscriber:
     topics: tuple[Topic, ...] = ()
     theme: str | None = None
     timezone: str | None = None
+    paused: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from threading import Event
 from time import sleep as _sleep
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 from digest.config import Settings, SourceSpec
@@ -19,12 +20,14 @@ from digest.delivery import Clock, Composer, DeliveryReport, Sleep, personal_lin
 from digest.errors import SourceError
 from digest.locking import RunLock
 from digest.mailer import OutboxTransport, SmtpTransport, Transport
+from digest.message import Envelope, build_message, domain_of, envelope_address
 from digest.models import Delivery, Edition, Entry, IngestReport, SourceReport, Subscriber, Topic
 from digest.render import EmailRenderer, EmailSettings, RenderedEmail
 from digest.resources import resource_path
 from digest.selection import EditionIndex
 from digest.sources import SourceLimits, read_source
 from digest.store import Store, StoredEntry
+from digest.tokens import confirm_url
 
 ProgressCallback = Callable[[SourceReport], None]
 
@@ -279,6 +282,67 @@ def _all_queued(store: Store, edition_id: int) -> Iterator[tuple[Delivery, Subsc
     while page := store.queued_deliveries(edition_id, after_id=after):
         yield from page
         after = page[-1][0].id
+
+
+def send_welcome(
+    settings: Settings,
+    transport: Transport,
+    subscriber: Subscriber,
+    *,
+    already: bool,
+    now: datetime,
+) -> None:
+    """Email a web sign-up: the confirmation link, or (already subscribed) their preferences link.
+
+    Raises ``TemporaryFailure`` or ``PermanentFailure`` when the mail did not go out.
+    """
+    renderer = make_renderer(settings)
+    links = personal_links(settings, subscriber.id)
+    if already:
+        rendered = renderer.notice(
+            subject=f"{settings.title}: you are already subscribed",
+            heading="You are already subscribed",
+            paragraphs=[
+                f"Someone (probably you) asked to subscribe {subscriber.email} to "
+                f"{settings.title}. This address already gets it, so nothing changed.",
+                "To change your topics or theme, or to pause, use your preferences page.",
+            ],
+            action_text="Open my preferences",
+            action_url=links.preferences_url,
+            footer="If you did not ask for this, you can ignore this email.",
+        )
+    else:
+        rendered = renderer.notice(
+            subject=f"{settings.title}: confirm your subscription",
+            heading="Confirm your subscription",
+            paragraphs=[
+                f"Someone (probably you) asked to send {settings.title} to {subscriber.email}.",
+                f"Open the link below to confirm. It works for "
+                f"{settings.web.confirm_hours:g} hours.",
+            ],
+            action_text="Confirm my subscription",
+            action_url=confirm_url(settings.base_url, settings.secret_key, subscriber.id),
+            footer="If you did not ask for this, ignore this email: nothing will be sent.",
+        )
+    domain = domain_of(settings.sender_address)
+    message_id = f"<notice.{uuid4().hex}@{domain}>"
+    envelope = Envelope(
+        sender_name=settings.sender_name,
+        sender_address=settings.sender_address,
+        recipient_address=subscriber.email,
+        recipient_name=subscriber.name,
+        list_name=settings.title,
+        unsubscribe_url=links.unsubscribe_url,
+        unsubscribe_mailto=settings.unsubscribe_mailto or settings.sender_address,
+    )
+    message = build_message(rendered, envelope, message_id=message_id, sent_at=now)
+    with transport:
+        transport.send(
+            envelope_address(settings.sender_address),
+            envelope_address(subscriber.email),
+            message,
+            message_id,
+        )
 
 
 def make_transport(settings: Settings) -> Transport:

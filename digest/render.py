@@ -136,7 +136,9 @@ def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
     authors = ", ".join(entry.authors[:_MAX_AUTHORS])
     if len(entry.authors) > _MAX_AUTHORS:
         authors += " et al."
-    url = safe_url(entry.url)
+    url = safe_url(entry.url) or (
+        f"https://arxiv.org/abs/{entry.arxiv_id}" if entry.arxiv_id else None
+    )
     links = [
         ("arXiv", url if entry.arxiv_id else None),
         ("PDF", safe_url(entry.pdf_url)),
@@ -232,7 +234,7 @@ class EmailRenderer:
         html = _SLOT.sub(lambda m: str(values[m.group(1)]), shell)
         text = look.env.get_template("digest.txt").render(
             newsletter=self.settings.newsletter,
-            date_label=_long_date(edition_date),
+            date_label=long_date(edition_date),
             count_label=count_label,
             sections=[{"label": label, "papers": papers} for label, papers in shown_sections],
             more=more,
@@ -243,6 +245,34 @@ class EmailRenderer:
         return RenderedEmail(
             subject=subject, html=html, text=_tidy_text(text), shown=shown, cut=more
         )
+
+    def notice(
+        self,
+        *,
+        subject: str,
+        heading: str,
+        paragraphs: list[str],
+        action_text: str,
+        action_url: str,
+        footer: str,
+    ) -> RenderedEmail:
+        """Render a one-off email (a confirmation link, a reminder) in the default theme."""
+        look = self._theme(self.themes[0] if "light" not in self.themes else "light")
+        values = {
+            "lang": self.settings.lang,
+            "newsletter": self.settings.newsletter,
+            "subject": subject,
+            "heading": heading,
+            "paragraphs": paragraphs,
+            "action_text": action_text,
+            "action_url": action_url,
+            "footer": footer,
+        }
+        html = inline_css(
+            look.env.get_template("notice.html").render(css=Markup(look.css), **values)
+        )
+        text = look.env.get_template("notice.txt").render(**values)
+        return RenderedEmail(subject=subject, html=html, text=_tidy_text(text), shown=0, cut=0)
 
     def _assemble(
         self, look: _Theme, selection: Selection, *, budget: int
@@ -299,7 +329,7 @@ class EmailRenderer:
                 color_scheme=look.color_scheme,
                 css=Markup(look.css),
                 newsletter=self.settings.newsletter,
-                date_label=_long_date(edition_date),
+                date_label=long_date(edition_date),
                 edition_url=edition_url,
                 slot=lambda name: Markup(f"%%DIGEST_{name}%%"),
             )
@@ -341,7 +371,8 @@ class EmailRenderer:
         return inlined[start : inlined.rindex("</table>")]
 
 
-def _long_date(day: date) -> str:
+def long_date(day: date) -> str:
+    """Write a date as people read it: Saturday, March 21, 2026."""
     return f"{day:%A}, {day:%B} {day.day}, {day.year}"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Connection,
     Date,
@@ -121,6 +122,8 @@ subscribers = Table(
     Column("topics", JSON, nullable=False),
     Column("theme", String(64)),
     Column("timezone", String(64)),
+    # A paused subscriber stays active but gets no editions until resumed.
+    Column("paused", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("unsubscribed_at", DateTime(timezone=True)),
@@ -386,6 +389,71 @@ class Store:
             stored = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).one()
         return _subscriber(stored), row is None
 
+    def request_subscription(
+        self, item: SubscriberInput, *, now: datetime
+    ) -> tuple[Subscriber, bool]:
+        """Record a web sign-up: new or left addresses become ``pending`` with these topics.
+
+        An address already active is left exactly as it is (a stranger must
+        not change someone's topics); the second value says it was active.
+        """
+        existing = self.get_subscriber(item.email)
+        if existing is not None and existing.status == "active":
+            return existing, True
+        return self.subscribe(item, now=now, status="pending")[0], False
+
+    def confirm_subscriber(self, subscriber_id: int, *, now: datetime) -> str | None:
+        """Activate a pending subscriber; return the state it was in (None if unknown)."""
+        with self._transaction() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+            if row is None:
+                return None
+            if row.status == "pending":
+                conn.execute(
+                    subscribers.update()
+                    .where(subscribers.c.id == subscriber_id)
+                    .values(status="active", updated_at=now.astimezone(UTC))
+                )
+            return str(row.status)
+
+    def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        """Return a subscriber by id, if any."""
+        with self._transaction() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+        return _subscriber(row) if row is not None else None
+
+    def update_preferences(
+        self,
+        subscriber_id: int,
+        *,
+        topics: Sequence[Topic],
+        theme: str | None,
+        timezone: str | None,
+        paused: bool,
+        now: datetime,
+    ) -> None:
+        """Save what a subscriber chose on their preferences page."""
+        with self._transaction() as conn:
+            conn.execute(
+                subscribers.update()
+                .where(subscribers.c.id == subscriber_id)
+                .values(
+                    topics=_topics_json(topics),
+                    theme=theme,
+                    timezone=timezone,
+                    paused=paused,
+                    updated_at=now.astimezone(UTC),
+                )
+            )
+
+    def unsubscribe_by_id(self, subscriber_id: int, *, now: datetime) -> bool:
+        """Unsubscribe by id (from a signed link); False when there is no such subscriber."""
+        subscriber = self.get_subscriber_by_id(subscriber_id)
+        if subscriber is None:
+            return False
+        self.unsubscribe(subscriber.email, now=now)
+        return True
+
     def unsubscribe(self, email: str, *, now: datetime) -> Subscriber | None:
         """Mark a subscriber unsubscribed (the row stays); None when the address is unknown."""
         key = email_key(email)
@@ -509,7 +577,7 @@ class Store:
                 literal("queued"),
                 literal(0),
                 literal(now, DateTime(timezone=True)),
-            ).where(subscribers.c.status == "active")
+            ).where(subscribers.c.status == "active", subscribers.c.paused.is_(False))
             conn.execute(
                 insert(deliveries).from_select(
                     ["edition_id", "subscriber_id", "status", "attempts", "updated_at"], active
@@ -561,6 +629,7 @@ class Store:
                 subscribers.c.topics,
                 subscribers.c.theme,
                 subscribers.c.timezone,
+                subscribers.c.paused,
             )
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
             .where(
@@ -794,6 +863,7 @@ def _delivery_subscriber(row: Any) -> Subscriber:
         topics=tuple(Topic(query=t["query"], label=t.get("label")) for t in row.topics or ()),
         theme=row.theme,
         timezone=row.timezone,
+        paused=bool(row.paused),
     )
 
 
@@ -806,6 +876,7 @@ def _subscriber_row(item: SubscriberInput, *, status: str, now: datetime) -> dic
         "topics": _topics_json(item.topics or ()),
         "theme": item.theme,
         "timezone": item.timezone,
+        "paused": False,
         "updated_at": now,
         "unsubscribed_at": now if status == "unsubscribed" else None,
     }
@@ -824,6 +895,7 @@ def _subscriber(row: Any) -> Subscriber:
         topics=tuple(Topic(query=t["query"], label=t.get("label")) for t in row.topics or ()),
         theme=row.theme,
         timezone=row.timezone,
+        paused=bool(row.paused),
     )
 
 

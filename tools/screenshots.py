@@ -55,5 +55,64 @@ def main() -> None:
                     print(target)
 
 
+def pages() -> None:
+    """Screenshots of the web pages, served from a throwaway database with the sample."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from digest import pipeline
+    from digest.config import load_settings
+    from digest.mailer import OutboxTransport
+    from digest.store import Store
+    from digest.subscribers import check_input
+    from digest.tokens import preferences_url
+    from digest.web import create_app
+
+    with tempfile.TemporaryDirectory() as tmp, browser() as chromium:
+        port = 8765
+        settings = load_settings(
+            resource_path("config", "digest.toml"),
+            environ={
+                "DIGEST_DATABASE_URL": f"sqlite:///{tmp}/pages.sqlite3",
+                "DIGEST_BASE_URL": f"http://127.0.0.1:{port}",
+                "DIGEST_OUTBOX_DIR": f"{tmp}/outbox",
+            },
+        )
+        store = Store.open(settings.database_url)
+        subscriber, _ = store.subscribe(
+            check_input("ada@example.org", topics=["Fairness: title:fairness"], themes=["light"]),
+            now=datetime.now(UTC),
+        )
+        pipeline.run(store, settings, now=lambda: datetime.now(UTC),
+                     transport=OutboxTransport(Path(tmp) / "outbox"))  # fmt: skip
+        day = store.recent_editions(1)[0].day.isoformat()
+        store.close()
+        app = create_app({"DIGEST_SETTINGS": settings})
+        server = make_server("127.0.0.1", port, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        paths = {
+            "home": "/",
+            "archive": "/archive",
+            "edition": f"/archive/{day}",
+            "preferences": preferences_url("", settings.secret_key, subscriber.id),
+        }
+        try:
+            for name, path in paths.items():
+                for size, (width, height) in SIZES.items():
+                    for scheme in ("light", "dark"):
+                        page = chromium.new_page(
+                            viewport={"width": width, "height": height}, color_scheme=scheme
+                        )
+                        page.goto(f"http://127.0.0.1:{port}{path}")
+                        target = OUT / f"page-{name}-{size}-{scheme}.png"
+                        page.screenshot(path=str(target))
+                        page.close()
+                        print(target)
+        finally:
+            server.shutdown()
+
+
 if __name__ == "__main__":
     main()
+    pages()

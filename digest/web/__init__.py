@@ -1,0 +1,137 @@
+"""The self-service web pages: a thin Flask shell over the store and the pipeline.
+
+``create_app(test_config=None)`` builds the app (flaskr's factory pattern);
+``digest serve`` runs it for development and gunicorn in production
+(``web: gunicorn "digest.web:create_app()"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, render_template
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from digest import pipeline
+from digest.config import Settings, load_settings
+from digest.mailer import Transport
+from digest.render import available_themes
+from digest.resources import resource_path
+from digest.store import Store
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)
+
+#: No inline script or style anywhere: every page works under this policy.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
+)
+
+
+@dataclass
+class WebContext:
+    """What the views need: settings, the store, a transport factory and the clock."""
+
+    settings: Settings
+    store: Store
+    make_transport: Callable[[], Transport]
+    clock: Callable[[], datetime]
+    themes: list[str]
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web app.
+
+    ``test_config`` holds Flask settings, and may carry DIGEST_SETTINGS (a
+    ``Settings``), DIGEST_TRANSPORT (a transport factory) and DIGEST_CLOCK.
+    """
+    config = dict(test_config or {})
+    settings: Settings = config.pop("DIGEST_SETTINGS", None) or load_settings()
+    make_transport = config.pop("DIGEST_TRANSPORT", None) or (
+        lambda: pipeline.make_transport(settings)
+    )
+    clock = config.pop("DIGEST_CLOCK", None) or (lambda: datetime.now(UTC))
+    app = Flask(
+        __name__,
+        template_folder=str(resource_path("templates", "web")),
+        static_folder=str(resource_path("templates", "web", "static")),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=32 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_SSL_STRICT=False,
+        RATELIMIT_STORAGE_URI=settings.web.ratelimit_storage,
+        RATELIMIT_HEADERS_ENABLED=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+    )
+    app.config.update(config)
+    app.extensions["digest"] = WebContext(
+        settings=settings,
+        store=Store.open(settings.database_url),
+        make_transport=make_transport,
+        clock=clock,
+        themes=available_themes(resource_path("templates")),
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from digest.web.routes import web
+
+    app.register_blueprint(web)
+
+    @app.context_processor
+    def globals_for_templates() -> dict[str, Any]:
+        return {"newsletter": settings.title}
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        # Personal links carry tokens in the path: never leak them to other sites.
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError) -> tuple[str, int]:
+        return _message_page(
+            "This form has expired",
+            "Please go back, reload the page and send the form again.",
+            status=400,
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[str, int]:
+        titles = {
+            404: "Page not found",
+            405: "Not allowed",
+            413: "That was too much text",
+            429: "Too many attempts",
+        }
+        heading = titles.get(error.code or 500, error.name)
+        text = (
+            "Please wait a while and try again."
+            if error.code == 429
+            else "Please shorten what you typed and try again."
+            if error.code == 413
+            else error.description or ""
+        )
+        return _message_page(heading, text, status=error.code or 500)
+
+    return app
+
+
+def _message_page(heading: str, *paragraphs: str, status: int) -> tuple[str, int]:
+    return render_template("message.html", heading=heading, paragraphs=paragraphs), status

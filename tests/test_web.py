@@ -1,0 +1,343 @@
+"""The web pages through Flask's test client: every route and every bad input."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from digest import pipeline
+from digest.config import Settings
+from digest.mailer import OutboxTransport, PermanentFailure, TemporaryFailure
+from digest.models import Entry
+from digest.store import Store
+from digest.subscribers import check_input
+from digest.tokens import confirm_url, make_token, preferences_url, unsubscribe_url
+from digest.web import create_app
+
+from .conftest import NOW
+from .test_delivery import THEMES, Clock, Sleeps, fill, make_settings
+
+
+class RecordingTransport(OutboxTransport):
+    """Writes .eml files like the outbox, and can be told to fail."""
+
+    failure: Exception | None = None
+
+    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> str:
+        if self.failure is not None:
+            raise self.failure
+        return super().send(sender, recipient, message, message_id)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(
+        tmp_path, None, DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'web.sqlite3'}"
+    )
+
+
+@pytest.fixture
+def transport(tmp_path: Path) -> RecordingTransport:
+    return RecordingTransport(tmp_path / "outbox")
+
+
+@pytest.fixture
+def app(settings: Settings, transport: RecordingTransport) -> Iterator[Flask]:
+    app = create_app(
+        {
+            "TESTING": True,
+            "DIGEST_SETTINGS": settings,
+            "DIGEST_TRANSPORT": lambda: transport,
+            "DIGEST_CLOCK": Clock(NOW),
+            "WTF_CSRF_ENABLED": True,
+        }
+    )
+    yield app
+    app.extensions["digest"].store.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def store(app: Flask) -> Store:
+    return app.extensions["digest"].store  # type: ignore[no-any-return]
+
+
+def csrf_from(client: FlaskClient, path: str = "/") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, page[:500]
+    return match.group(1)
+
+
+def sent_messages(tmp_path: Path) -> list[str]:
+    return [p.read_text() for p in sorted((tmp_path / "outbox").glob("*.eml"))]
+
+
+def link_in(message: str, kind: str) -> str:
+    import quopri
+
+    text = quopri.decodestring(message.encode()).decode()
+    match = re.search(rf"https://digest\.example\.org/{kind}/[\w.-]+", text)
+    assert match, text[:2000]
+    return match.group(0).removeprefix("https://digest.example.org")
+
+
+def subscribe(client: FlaskClient, email: str, topics: str = "", theme: str = "light") -> Any:
+    token = csrf_from(client)
+    return client.post(
+        "/subscribe", data={"email": email, "topics": topics, "theme": theme, "csrf_token": token}
+    )
+
+
+def test_the_home_page_has_the_form_and_security_headers(client: FlaskClient) -> None:
+    response = client.get("/")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<label for="email">Email address</label>' in page
+    assert 'name="csrf_token"' in page
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "<script>" not in page and " style=" not in page
+
+
+def test_subscribe_then_confirm_activates(
+    client: FlaskClient, store: Store, tmp_path: Path
+) -> None:
+    response = subscribe(client, "Ada@Example.org", "Fairness: title:fairness\nrlhf")
+    assert response.status_code == 200
+    assert "Check your inbox" in response.get_data(as_text=True)
+    subscriber = store.get_subscriber("ada@example.org")
+    assert subscriber is not None and subscriber.status == "pending"
+    assert [str(t) for t in subscriber.topics] == ["Fairness: title:fairness", "rlhf"]
+    (message,) = sent_messages(tmp_path)
+    assert "Subject: Daily papers: confirm your subscription" in message
+    path = link_in(message, "confirm")
+    # A GET (a link scanner) changes nothing: it shows a button.
+    page = client.get(path)
+    assert page.status_code == 200 and "Confirm my subscription" in page.get_data(as_text=True)
+    assert store.get_subscriber("ada@example.org").status == "pending"  # type: ignore[union-attr]
+    confirmed = client.post(path, data={"csrf_token": csrf_from(client, path)})
+    assert "You are subscribed" in confirmed.get_data(as_text=True)
+    assert store.get_subscriber("ada@example.org").status == "active"  # type: ignore[union-attr]
+    # Replayed: a clear page, nothing changes.
+    replay = client.get(path)
+    assert "already used" in replay.get_data(as_text=True)
+
+
+def test_the_answer_never_tells_who_subscribes(
+    client: FlaskClient, store: Store, tmp_path: Path
+) -> None:
+    store.subscribe(check_input("known@example.org", topics=["rlhf"], themes=THEMES), now=NOW)
+    known = subscribe(client, "known@example.org", "something else")
+    unknown = subscribe(client, "new@example.org")
+    strip = lambda r: r.get_data(as_text=True).replace("known@", "X@").replace("new@", "X@")  # noqa: E731
+    assert known.status_code == unknown.status_code == 200
+    assert strip(known) == strip(unknown)
+    # The active subscriber's topics are untouched; they get a "you are already subscribed" note.
+    assert [t.query for t in store.get_subscriber("known@example.org").topics] == ["rlhf"]  # type: ignore[union-attr]
+    assert any("you are already subscribed" in m for m in sent_messages(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("email", "topics", "message"),
+    [
+        ("not-an-address", "", "An email address must have an @-sign."),
+        ("a@b", "", "It should have a period."),
+        ("ok@example.org", 'deep "learning', "Topic 1: invalid query"),
+        ("ok@example.org", "fine\n(broken", "Topic 2: invalid query"),
+        ("ok@example.org", "auther:x", "unknown field"),
+    ],
+)
+def test_bad_input_is_refused_with_a_message(
+    client: FlaskClient, store: Store, email: str, topics: str, message: str
+) -> None:
+    response = subscribe(client, email, topics)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert message in page.replace("&#39;", "'").replace("&#34;", '"')
+    assert 'role="alert"' in page
+    assert store.count_subscribers()["pending"] == 0
+
+
+def test_a_form_without_its_csrf_token_is_refused(client: FlaskClient, store: Store) -> None:
+    response = client.post("/subscribe", data={"email": "a@example.org"})
+    assert response.status_code == 400
+    assert store.count_subscribers()["pending"] == 0
+
+
+def test_oversized_fields_are_refused(client: FlaskClient, store: Store) -> None:
+    huge = client.post("/subscribe", data={"email": "a@example.org", "topics": "x" * 40_000})
+    assert huge.status_code == 413
+    long_topics = subscribe(client, "a@example.org", "word " * 1200)
+    assert long_topics.status_code == 400
+    assert store.count_subscribers()["pending"] == 0
+
+
+def test_subscribe_attempts_are_rate_limited_per_address(client: FlaskClient) -> None:
+    statuses = [subscribe(client, "again@example.org").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert subscribe(client, "other@example.org").status_code == 200
+
+
+def test_a_mail_server_failure_says_so(client: FlaskClient, transport: RecordingTransport) -> None:
+    transport.failure = TemporaryFailure("connection refused")
+    assert subscribe(client, "a@example.org").status_code == 503
+    transport.failure = PermanentFailure("RCPT TO: 550 no such user")
+    response = subscribe(client, "b@example.org")
+    assert response.status_code == 400 and "550 no such user" in response.get_data(as_text=True)
+
+
+def test_expired_and_forged_confirm_tokens(
+    client: FlaskClient, app: Flask, settings: Settings, store: Store
+) -> None:
+    subscriber, _ = store.request_subscription(
+        check_input("late@example.org", themes=THEMES), now=NOW
+    )
+    path = confirm_url("", settings.secret_key, subscriber.id)
+    forged = client.get(path[:-3] + "abc")
+    assert forged.status_code == 400 and "not valid" in forged.get_data(as_text=True)
+    other_purpose = client.get(
+        "/confirm/" + make_token(settings.secret_key, "unsubscribe", subscriber.id)
+    )
+    assert other_purpose.status_code == 400
+    app.extensions["digest"].settings = _with_confirm_hours(settings, -1)
+    expired = client.get(path)
+    assert expired.status_code == 400
+    page = expired.get_data(as_text=True)
+    assert "This link has expired" in page and 'action="/subscribe"' in page
+
+
+def _with_confirm_hours(settings: Settings, hours: float) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, web=replace(settings.web, confirm_hours=hours))
+
+
+def test_one_click_unsubscribe_per_rfc_8058(
+    client: FlaskClient, settings: Settings, store: Store
+) -> None:
+    subscriber, _ = store.subscribe(check_input("ada@example.org", themes=THEMES), now=NOW)
+    path = unsubscribe_url("", settings.secret_key, subscriber.id)
+    fresh = client.application.test_client()  # no cookie, no CSRF token
+    response = fresh.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200 and "Location" not in response.headers
+    assert store.get_subscriber("ada@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+    assert fresh.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200  # idempotent
+    unknown = fresh.post("/unsubscribe/forged-token", data={"List-Unsubscribe": "One-Click"})
+    assert unknown.status_code == 400
+
+
+def test_unsubscribe_page_needs_a_post_with_csrf(
+    client: FlaskClient, settings: Settings, store: Store
+) -> None:
+    subscriber, _ = store.subscribe(check_input("bob@example.org", themes=THEMES), now=NOW)
+    path = unsubscribe_url("", settings.secret_key, subscriber.id)
+    page = client.get(path)
+    assert page.status_code == 200 and "Stop sending" in page.get_data(as_text=True)
+    assert store.get_subscriber("bob@example.org").status == "active"  # type: ignore[union-attr]
+    assert client.post(path, data={}).status_code == 400  # a plain POST without the token
+    assert store.get_subscriber("bob@example.org").status == "active"  # type: ignore[union-attr]
+    done = client.post(path, data={"csrf_token": csrf_from(client, path)})
+    assert "You are unsubscribed" in done.get_data(as_text=True)
+    assert store.get_subscriber("bob@example.org").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_preferences_change_topics_theme_timezone_and_pause(
+    client: FlaskClient, settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    fill(store, 0)
+    subscriber, _ = store.subscribe(
+        check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW
+    )
+    pipeline.run(store, settings, now=Clock(NOW), sleep=Sleeps(), ingest_sources=False,
+                 transport=OutboxTransport(tmp_path / "o"))  # fmt: skip
+    path = preferences_url("", settings.secret_key, subscriber.id)
+    page = client.get(path).get_data(as_text=True)
+    assert "Taming Overconfidence in LLMs" in page  # what "rlhf" selects in the latest edition
+    data = {
+        "csrf_token": csrf_from(client, path),
+        "topics": "Fair: title:fairness",
+        "theme": "dark",
+        "timezone": "Europe/Paris",
+        "paused": "1",
+    }
+    saved = client.post(path, data=data)
+    assert saved.status_code == 200 and "Saved." in saved.get_data(as_text=True)
+    assert "Distraction is All You Need for Fairness" in saved.get_data(as_text=True)
+    updated = store.get_subscriber("ada@example.org")
+    assert updated is not None
+    assert (str(updated.topics[0]), updated.theme, updated.timezone, updated.paused) == (
+        "Fair: title:fairness", "dark", "Europe/Paris", True,
+    )  # fmt: skip
+    bad = client.post(path, data=data | {"topics": "(oops", "timezone": "Mars/Base"})
+    assert bad.status_code == 400
+    text = bad.get_data(as_text=True)
+    assert "unbalanced parenthesis" in text and "not a timezone" in text
+    assert str(store.get_subscriber("ada@example.org").topics[0]) == "Fair: title:fairness"  # type: ignore[union-attr]
+    assert client.get("/preferences/forged").status_code == 400
+
+
+def test_the_archive_pages_and_feeds_escape_feed_text(
+    client: FlaskClient, settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    evil = Entry(title='<script>alert(1)</script> & "quotes"', abstract="<img src=x>",
+                 url="javascript:alert(1)")  # fmt: skip
+    store.add_entries(
+        [evil, Entry(title="A Good Paper", arxiv_id="2606.00001")], source="x", now=NOW
+    )
+    store.subscribe(check_input("ada@example.org", themes=THEMES), now=NOW)
+    pipeline.run(store, settings, now=Clock(NOW), sleep=Sleeps(), ingest_sources=False,
+                 transport=OutboxTransport(tmp_path / "o"))  # fmt: skip
+    listing = client.get("/archive").get_data(as_text=True)
+    assert 'href="/archive/2026-11-28"' in listing
+    page = client.get("/archive/2026-11-28").get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<img" not in page
+    assert "javascript:" not in page and "ada@example.org" not in page
+    assert 'href="https://arxiv.org/abs/2606.00001"' in page
+    atom = client.get("/archive.atom")
+    assert atom.mimetype == "application/atom+xml"
+    assert "&lt;script&gt;" in atom.get_data(as_text=True)
+    import xml.etree.ElementTree as ElementTree
+
+    ElementTree.fromstring(atom.get_data())
+    feed = client.get("/archive.json").get_json()
+    assert feed["editions"][0]["url"] == "https://digest.example.org/archive/2026-11-28"
+    assert client.get("/archive/2026-01-01").status_code == 404
+    assert client.get("/archive/not-a-date").status_code == 404
+    home = client.get("/").get_data(as_text=True)
+    assert "A Good Paper" in home
+
+
+def test_the_live_query_check(client: FlaskClient) -> None:
+    assert client.post("/api/check-query", data={"topics": "rlhf\ntitle:x"}).get_json() == {
+        "ok": True, "errors": [], "count": 2,
+    }  # fmt: skip
+    result = client.post("/api/check-query", data={"topics": '"open'}).get_json()
+    assert not result["ok"] and "unbalanced quote" in result["errors"][0]
+
+
+def test_paused_subscribers_get_nothing(settings: Settings, store: Store, tmp_path: Path) -> None:
+    fill(store, 2)
+    subscriber = store.get_subscriber("reader0@example.org")
+    assert subscriber is not None
+    store.update_preferences(
+        subscriber.id, topics=(), theme=None, timezone=None, paused=True, now=NOW
+    )
+    report = pipeline.run(
+        store, settings, now=Clock(NOW + timedelta(hours=1)), sleep=Sleeps(),
+        ingest_sources=False, transport=OutboxTransport(tmp_path / "p"),
+    )  # fmt: skip
+    assert report.delivery.sent == 1

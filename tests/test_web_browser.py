@@ -1,0 +1,134 @@
+"""End to end in real headless Chromium: subscribe, confirm, tune, receive, one-click leave."""
+
+from __future__ import annotations
+
+import quopri
+import re
+import threading
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from digest import pipeline
+from digest.mailer import SmtpTransport
+from digest.models import Entry
+from digest.store import Store
+from digest.web import create_app
+from tools.browser import browser, chromium_available
+
+from .conftest import NOW
+from .smtp_server import free_port, smtp_server
+from .test_delivery import Clock, Sleeps, fill, make_settings
+
+pytestmark = pytest.mark.skipif(
+    not chromium_available(),
+    reason="headless Chromium not installed (apt-get install chromium; .ci/run does it)",
+)
+
+
+def decoded(data: bytes) -> str:
+    return quopri.decodestring(data).decode("utf-8", "replace")
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Any, Any, str, Store]]:
+    web_port = free_port()
+    base = f"http://127.0.0.1:{web_port}"
+    with smtp_server() as (mail, smtp_port):
+        settings = make_settings(
+            tmp_path, smtp_port, DIGEST_BASE_URL=base,
+            DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'site.sqlite3'}",
+        )  # fmt: skip
+        app = create_app({"DIGEST_SETTINGS": settings})
+        store: Store = app.extensions["digest"].store
+        fill(store, 0)
+        server = make_server("127.0.0.1", web_port, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield mail, settings, base, store
+        finally:
+            server.shutdown()
+            store.close()
+
+
+def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
+    site: tuple[Any, Any, str, Store],
+) -> None:
+    mail, settings, base, store = site
+    with browser() as chromium:
+        page = chromium.new_page()
+        page.goto(base + "/")
+        page.get_by_label("Email address").fill("reader@example.org")
+        page.get_by_label("Topics").fill("Fairness: title:fairness")
+        page.get_by_label("Email theme").select_option("dark")
+        page.get_by_role("button", name="Subscribe").click()
+        page.get_by_role("heading", name="Check your inbox").wait_for()
+
+        (confirmation,) = mail.received
+        assert confirmation.recipients == ["reader@example.org"]
+        link = re.search(rf"{re.escape(base)}/confirm/[\w.-]+", decoded(confirmation.data))
+        assert link is not None
+        page.goto(link.group(0))
+        page.get_by_role("button", name="Confirm my subscription").click()
+        page.get_by_role("heading", name="You are subscribed").wait_for()
+
+        page.get_by_role("link", name="Choose topics, theme and timezone").click()
+        page.get_by_role("heading", name="Your preferences").wait_for()
+        assert "Distraction is All You Need for Fairness" in page.content()
+        page.get_by_role("textbox", name="Topics").fill("Alignment: rlhf OR dpo")
+        page.get_by_role("button", name="Save preferences").click()
+        page.get_by_text("Saved.").wait_for()
+        assert "Taming Overconfidence in LLMs" in page.content()
+
+    report = pipeline.run(store, settings, now=Clock(NOW), sleep=Sleeps(), ingest_sources=False,
+                          transport=SmtpTransport(settings.smtp))  # fmt: skip
+    assert report.delivery.sent == 1
+    digest = mail.received[-1]
+    message = digest.message
+    assert message["Subject"] == "Daily papers, Nov 28: 14 new papers on your topics"
+    body = decoded(digest.data)
+    assert "ALIGNMENT" in body.upper() and "Taming Overconfidence in LLMs" in body
+
+    target = re.search(r"<(https?:[^>]+)>", message["List-Unsubscribe"])
+    assert target is not None and target.group(1).startswith(base + "/unsubscribe/")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    request = urllib.request.Request(
+        target.group(1), data=b"List-Unsubscribe=One-Click", method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200
+
+    store.add_entries([Entry(title="RLHF for tomorrow", abstract="rlhf")], source="x",
+                      now=NOW + timedelta(days=1))  # fmt: skip
+    before = len(mail.received)
+    tomorrow = pipeline.run(
+        store, settings, now=Clock(NOW + timedelta(days=1)), sleep=Sleeps(),
+        ingest_sources=False, transport=SmtpTransport(settings.smtp),
+    )  # fmt: skip
+    assert tomorrow.edition is not None and tomorrow.delivery.sent == 0
+    assert len(mail.received) == before
+
+
+def test_pages_fit_a_phone_and_work_with_the_keyboard(site: tuple[Any, Any, str, Store]) -> None:
+    from tools.browser import CONTRAST_SCRIPT
+
+    _, _, base, _ = site
+    with browser() as chromium:
+        for scheme in ("light", "dark"):
+            page = chromium.new_page(viewport={"width": 375, "height": 800}, color_scheme=scheme)
+            for path in ("/", "/archive"):
+                page.goto(base + path)
+                assert page.evaluate("document.documentElement.scrollWidth") <= 375
+                unreadable = [c for c in page.evaluate(CONTRAST_SCRIPT) if c["ratio"] < c["needed"]]
+                assert not unreadable, (scheme, path, unreadable[:3])
+            page.goto(base + "/")
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+            page.close()
