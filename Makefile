@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/selection.py
 	$(BIN)/python bench/import_csv.py
+	$(BIN)/python bench/delivery.py --peer --connections 1,2,4
 
 # PNGs of each email theme at phone and desktop widths, light and dark,
 # in headless Chromium (Debian's chromium package).

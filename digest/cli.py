@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import signal
 import sys
 import threading
@@ -562,6 +563,8 @@ def _run_json(report: pipeline.RunReport, seconds: float) -> dict[str, Any]:
         "stopped": delivery.stopped,
         "failures": [{"email": a, "reason": r} for a, r in delivery.failures],
         "messages_per_second": round(delivery.sent / seconds, 2) if seconds > 0 else None,
+        "stage_seconds": {stage: round(t, 3) for stage, t in delivery.seconds.items()},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
 

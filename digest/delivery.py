@@ -8,12 +8,15 @@ message in flight at the kill, and it carries the same Message-ID.
 
 from __future__ import annotations
 
+import queue
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from digest.config import Settings
+from digest.config import DeliverySettings, Settings
 from digest.mailer import DkimSigner, PermanentFailure, TemporaryFailure, Transport
 from digest.message import Envelope, build_message, domain_of, envelope_address, message_id_for
 from digest.models import Delivery, Edition, Subscriber
@@ -41,10 +44,13 @@ class DeliveryReport:
     #: True when a stop was asked for (SIGTERM): the rest stays queued on purpose.
     interrupted: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Seconds spent per stage (plan, render, build, send, record), for the benchmark.
+    seconds: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    @property
-    def handled(self) -> int:
-        return self.sent + self.failed + self.skipped + self.deferred
+    def add_time(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
 
 class _RateLimiter:
@@ -80,6 +86,7 @@ class Composer:
         self.signer = (
             DkimSigner(settings.dkim, self.domain) if settings.dkim.private_key_file else None
         )
+        self._links: tuple[int, PersonalLinks] | None = None
 
     def theme_for(self, subscriber: Subscriber) -> str:
         themes = self.renderer.themes
@@ -92,10 +99,16 @@ class Composer:
         return self.renderer.render(
             edition_date=edition.day,
             selection=selection,
-            links=personal_links(self.settings, subscriber.id),
+            links=self.links(subscriber.id),
             theme=self.theme_for(subscriber),
             personal=bool(subscriber.topics),
         )
+
+    def links(self, subscriber_id: int) -> PersonalLinks:
+        """The subscriber's signed links, made once per message (signing is not free)."""
+        if self._links is None or self._links[0] != subscriber_id:
+            self._links = (subscriber_id, personal_links(self.settings, subscriber_id))
+        return self._links[1]
 
     def message_id(self, edition: Edition, subscriber: Subscriber) -> str:
         return message_id_for(
@@ -112,7 +125,7 @@ class Composer:
             recipient_address=subscriber.email,
             recipient_name=subscriber.name,
             list_name=settings.title,
-            unsubscribe_url=unsubscribe_url(settings.base_url, settings.secret_key, subscriber.id),
+            unsubscribe_url=self.links(subscriber.id).unsubscribe_url,
             unsubscribe_mailto=settings.unsubscribe_mailto or settings.sender_address,
         )
         message = build_message(
@@ -121,12 +134,159 @@ class Composer:
         return self.signer.sign(message) if self.signer else message
 
 
+@dataclass(frozen=True)
+class _Outgoing:
+    delivery: Delivery
+    subscriber: Subscriber
+    message: bytes
+    message_id: str
+    recipient: str
+
+
+class _Senders:
+    """Sender threads, one per transport (SMTP connection), fed from a bounded queue.
+
+    The main thread composes the next messages while the senders wait on the
+    mail server, so composing costs no time at the server's pace.  Each
+    sender marks its delivery right after the server accepts the message.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        transports: Sequence[Transport],
+        *,
+        sender: str,
+        policy: DeliverySettings,
+        clock: Clock,
+        sleep: Sleep,
+        report: DeliveryReport,
+        on_delivery: Callable[[], None] | None,
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.policy = policy
+        self.clock = clock
+        self.sleep = sleep
+        self.report = report
+        self.on_delivery = on_delivery
+        self.lock = threading.Lock()
+        self.limiter = _RateLimiter(policy.rate_limit, sleep)
+        self.consecutive_failures = 0
+        #: Set to make every sender stop after its message in flight.
+        self.halt = threading.Event()
+        #: An error no retry can fix (bad login, TLS refused), re-raised by ``finish``.
+        self.error: BaseException | None = None
+        self.queue: queue.Queue[_Outgoing | None] = queue.Queue(maxsize=32 * len(transports))
+        self.threads = [
+            threading.Thread(target=self._run, args=(t,), name=f"sender-{n}", daemon=True)
+            for n, t in enumerate(transports)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def put(self, item: _Outgoing) -> bool:
+        """Queue a message; False when the senders have stopped."""
+        while not self.halt.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def finish(self, *, drop_queued: bool = False) -> None:
+        """Wait for the senders; with ``drop_queued`` what is not in flight stays queued."""
+        if drop_queued:
+            self.halt.set()
+        for _ in self.threads:
+            while True:
+                try:
+                    self.queue.put(None, timeout=0.1)
+                    break
+                except queue.Full:
+                    if self.halt.is_set():
+                        self._drain()
+        for thread in self.threads:
+            thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                self.queue.get_nowait()
+        except queue.Empty:
+            return
+
+    def _run(self, transport: Transport) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.halt.is_set():
+                continue
+            try:
+                self._deliver(transport, item)
+            except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                self.error = self.error or e
+                self.halt.set()
+                continue
+            if self.on_delivery:
+                with self.lock:
+                    self.on_delivery()
+
+    def _deliver(self, transport: Transport, item: _Outgoing) -> None:
+        policy, report = self.policy, self.report
+        reason = ""
+        for attempt in range(policy.retries):
+            with self.lock:
+                self.limiter.wait()
+            started = time.perf_counter()
+            try:
+                reply = transport.send(self.sender, item.recipient, item.message, item.message_id)
+            except PermanentFailure as e:
+                self.store.mark_failed(item.delivery.id, reason=str(e), now=self.clock())
+                with self.lock:
+                    report.failed += 1
+                    report.failures.append((item.subscriber.email, str(e)))
+                    self.consecutive_failures = 0
+                return
+            except TemporaryFailure as e:
+                reason = str(e)
+                with self.lock:
+                    self.consecutive_failures += 1
+                    failures = self.consecutive_failures
+                if failures >= policy.max_consecutive_failures:
+                    with self.lock:
+                        report.stopped = report.stopped or (
+                            f"stopped after {failures} temporary failures in a row "
+                            f"(the mail server seems down): {reason}"
+                        )
+                    self.halt.set()
+                    break
+                if attempt + 1 < policy.retries:
+                    self.sleep(policy.retry_delay * 2**attempt)
+                continue
+            finally:
+                report.add_time("send", time.perf_counter() - started)
+            started = time.perf_counter()
+            self.store.mark_sent(
+                item.delivery.id, message_id=item.message_id, reply=reply, now=self.clock()
+            )
+            report.add_time("record", time.perf_counter() - started)
+            with self.lock:
+                report.sent += 1
+                self.consecutive_failures = 0
+            return
+        self.store.mark_deferred(item.delivery.id, reason=reason, now=self.clock())
+        with self.lock:
+            report.deferred += 1
+
+
 def send_edition(
     store: Store,
     edition: Edition,
     *,
     composer: Composer,
-    transport: Transport,
+    transports: Sequence[Transport],
     clock: Clock,
     sleep: Sleep = time.sleep,
     report: DeliveryReport,
@@ -136,98 +296,87 @@ def send_edition(
 ) -> None:
     """Send every queued delivery of an edition, recording each outcome as it happens.
 
-    Stops early (setting ``report.stopped``) after too many temporary
-    failures in a row, and between two deliveries when ``should_stop`` says
-    so; what was not sent stays queued for the next run.  Deliveries that
-    ``is_due`` says are not due yet (local delivery time) stay queued too.
+    One sender per transport (``SMTP_CONNECTIONS``).  Stops early (setting
+    ``report.stopped``) after too many temporary failures in a row, and
+    between two deliveries when ``should_stop`` says so; what was not sent
+    stays queued for the next run.  Deliveries that ``is_due`` says are not
+    due yet (local delivery time) stay queued too.
     """
-    sender = envelope_address(composer.settings.sender_address)
-    attempt = _Attempt(store, composer, transport, clock, sleep, report, sender)
-    with EditionIndex(store.edition_entries(edition.id)) as index:
-        after = 0
-        while page := store.queued_deliveries(edition.id, after_id=after):
-            for delivery, subscriber in page:
-                after = delivery.id
+    senders = _Senders(
+        store, transports, sender=envelope_address(composer.settings.sender_address),
+        policy=composer.settings.delivery, clock=clock, sleep=sleep, report=report,
+        on_delivery=on_delivery,
+    )  # fmt: skip
+    interrupted = False
+    # A sender thread woken by the server's reply must not wait for the
+    # composing thread's 5 ms GIL slice: a short switch interval keeps the
+    # connection busy.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
+    try:
+        entries = store.edition_entries(edition.id)
+        composer.renderer.prepare(entries)
+        with EditionIndex(entries) as index:
+            for delivery, subscriber in _queued(store, edition.id):
+                if senders.halt.is_set():
+                    break
                 if should_stop():
-                    report.interrupted = True
-                    return
+                    interrupted = report.interrupted = True
+                    break
                 if not is_due(edition, subscriber):
                     report.waiting += 1
                     continue
-                attempt.deliver(edition, delivery, subscriber, index)
-                if on_delivery:
-                    on_delivery()
-                if report.stopped:
-                    return
-
-
-class _Attempt:
-    """Delivers one queued delivery, with retries, and records the outcome."""
-
-    def __init__(
-        self,
-        store: Store,
-        composer: Composer,
-        transport: Transport,
-        clock: Clock,
-        sleep: Sleep,
-        report: DeliveryReport,
-        sender: str,
-    ) -> None:
-        self.store = store
-        self.composer = composer
-        self.transport = transport
-        self.clock = clock
-        self.sleep = sleep
-        self.report = report
-        self.sender = sender
-        self.policy = composer.settings.delivery
-        self.limiter = _RateLimiter(self.policy.rate_limit, sleep)
-        self.consecutive_failures = 0
-
-    def deliver(
-        self, edition: Edition, delivery: Delivery, subscriber: Subscriber, index: EditionIndex
-    ) -> None:
-        store, report, clock = self.store, self.report, self.clock
-        if subscriber.status != "active" or subscriber.paused:
-            why = "paused" if subscriber.paused else "unsubscribed before sending"
-            store.mark_skipped(delivery.id, reason=why, now=clock())
-            report.skipped += 1
-            return
-        rendered = self.composer.render(edition, subscriber, index)
-        if rendered.shown == 0 and not self.policy.send_empty:
-            store.mark_skipped(delivery.id, reason="nothing new on their topics", now=clock())
-            report.skipped += 1
-            return
-        message = self.composer.message(rendered, edition, subscriber, clock())
-        message_id = self.composer.message_id(edition, subscriber)
-        recipient = envelope_address(subscriber.email)
-        reason = ""
-        for attempt in range(self.policy.retries):
-            self.limiter.wait()
-            try:
-                reply = self.transport.send(self.sender, recipient, message, message_id)
-            except PermanentFailure as e:
-                store.mark_failed(delivery.id, reason=str(e), now=clock())
-                report.failed += 1
-                report.failures.append((subscriber.email, str(e)))
-                self.consecutive_failures = 0
-                return
-            except TemporaryFailure as e:
-                reason = str(e)
-                self.consecutive_failures += 1
-                if self.consecutive_failures >= self.policy.max_consecutive_failures:
-                    report.stopped = (
-                        f"stopped after {self.consecutive_failures} temporary failures in a row "
-                        f"(the mail server seems down): {reason}"
-                    )
+                item = _compose(
+                    store, composer, edition, delivery, subscriber, index, clock, report
+                )
+                if item is None:
+                    if on_delivery:
+                        with senders.lock:
+                            on_delivery()
+                elif not senders.put(item):
                     break
-                if attempt + 1 < self.policy.retries:
-                    self.sleep(self.policy.retry_delay * 2**attempt)
-            else:
-                store.mark_sent(delivery.id, message_id=message_id, reply=reply, now=clock())
-                report.sent += 1
-                self.consecutive_failures = 0
-                return
-        store.mark_deferred(delivery.id, reason=reason, now=clock())
-        report.deferred += 1
+    finally:
+        senders.finish(drop_queued=interrupted or report.stopped is not None)
+        sys.setswitchinterval(switch_interval)
+
+
+def _queued(store: Store, edition_id: int) -> Iterator[tuple[Delivery, Subscriber]]:
+    after = 0
+    while page := store.queued_deliveries(edition_id, after_id=after):
+        yield from page
+        after = page[-1][0].id
+
+
+def _compose(
+    store: Store,
+    composer: Composer,
+    edition: Edition,
+    delivery: Delivery,
+    subscriber: Subscriber,
+    index: EditionIndex,
+    clock: Clock,
+    report: DeliveryReport,
+) -> _Outgoing | None:
+    """Build a delivery's message, or record why it is skipped (and return None)."""
+    if subscriber.status != "active" or subscriber.paused:
+        why = "paused" if subscriber.paused else "unsubscribed before sending"
+        store.mark_skipped(delivery.id, reason=why, now=clock())
+        report.skipped += 1
+        return None
+    started = time.perf_counter()
+    rendered = composer.render(edition, subscriber, index)
+    report.add_time("render", time.perf_counter() - started)
+    if rendered.shown == 0 and not composer.settings.delivery.send_empty:
+        store.mark_skipped(delivery.id, reason="nothing new on their topics", now=clock())
+        report.skipped += 1
+        return None
+    started = time.perf_counter()
+    message = composer.message(rendered, edition, subscriber, clock())
+    report.add_time("build", time.perf_counter() - started)
+    return _Outgoing(
+        delivery=delivery,
+        subscriber=subscriber,
+        message=message,
+        message_id=composer.message_id(edition, subscriber),
+        recipient=envelope_address(subscriber.email),
+    )

@@ -8,9 +8,11 @@ opens a socket by itself, and tests drive every path.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from threading import Event
+from time import perf_counter
 from time import sleep as _sleep
 from uuid import uuid4
 from zoneinfo import ZoneInfo
@@ -195,12 +197,14 @@ def _run_locked(
         if ingest_sources
         else None
     )
+    planning = perf_counter()
     edition = (
         store.create_edition(day, now=started, allow_empty=settings.delivery.send_empty)
         if plan
         else store.get_edition(day)
     )
     report = DeliveryReport()
+    report.add_time("plan", perf_counter() - planning)
     report.expired = store.expire_queued(
         created_before=started - timedelta(hours=settings.delivery.expire_hours),
         reason=f"expired: not delivered within {settings.delivery.expire_hours:g} hours",
@@ -220,10 +224,12 @@ def _run_locked(
         return delivery_time(settings, edition.day, subscriber) <= now()
 
     composer = Composer(settings, make_renderer(settings))
-    with transport:
+    extra = [make_transport(settings) for _ in range(settings.smtp.connections - 1)]
+    with ExitStack() as opened:
+        transports = [opened.enter_context(t) for t in [transport, *extra]]
         for queued_edition in pending:
             send_edition(
-                store, queued_edition, composer=composer, transport=transport, clock=now,
+                store, queued_edition, composer=composer, transports=transports, clock=now,
                 sleep=sleep, report=report, on_delivery=on_delivery,
                 should_stop=should_stop, is_due=is_due,
             )  # fmt: skip

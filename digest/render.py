@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -32,7 +33,10 @@ from digest.store import StoredEntry
 _SLOT = re.compile(r"%%DIGEST_(\w+)%%")
 _COLOR_SCHEME = re.compile(r"(?<![-\w])color-scheme:\s*([a-z ]+)")
 _FRAGMENT_OPEN = '<table class="fragment-root">'
+_FRAGMENT_SPLIT = "<tr><td>%%DIGEST_SPLIT%%</td></tr>"
+_FRAGMENT_SPLIT_OUT = re.compile(r"<tr>\s*<td>%%DIGEST_SPLIT%%</td>\s*</tr>")
 _MAX_AUTHORS = 5
+_SECTION_CACHE_SIZE = 10_000
 _TEXT_WIDTH = 72
 
 
@@ -163,6 +167,7 @@ class _Theme:
     shells: dict[date, str] = field(default_factory=dict)
     cards: dict[int, bytes] = field(default_factory=dict)
     sections: dict[str, bytes] = field(default_factory=dict)
+    fragments: dict[str, str] = field(default_factory=dict)
 
 
 class EmailRenderer:
@@ -174,6 +179,27 @@ class EmailRenderer:
         self.themes = available_themes(templates_dir)
         self._themes: dict[str, _Theme] = {}
         self._papers: dict[int, PaperView] = {}
+        self._edition_entries: tuple[StoredEntry, ...] = ()
+
+    def prepare(self, entries: Sequence[StoredEntry]) -> None:
+        """Say which entries the coming emails draw from, so that each theme inlines
+        all their cards in one premailer pass instead of one pass per card."""
+        self._edition_entries = tuple(entries)
+        for look in self._themes.values():
+            self._inline_cards(look)
+
+    def _inline_cards(self, look: _Theme) -> None:
+        missing = [s for s in self._edition_entries if s.id not in look.cards]
+        if not missing:
+            return
+        template = look.env.get_template("card.html")
+        cards = [template.render(paper=self._paper(stored)) for stored in missing]
+        inlined = self._inline_fragment(look, _FRAGMENT_SPLIT.join(cards))
+        pieces = _FRAGMENT_SPLIT_OUT.split(inlined)
+        if len(pieces) != len(missing):  # pragma: no cover - premailer reshaped the page
+            return
+        for stored, piece in zip(missing, pieces, strict=True):
+            look.cards[stored.id] = piece.encode()
 
     def render(
         self,
@@ -224,13 +250,19 @@ class EmailRenderer:
         more = selection.cut + cut_by_size
         if not shown:
             blocks = [look.env.get_template("empty.html").render(edition_url=edition_url).encode()]
-        more_html = (
-            look.env.get_template("more.html").render(count=more, edition_url=edition_url)
-            if more
-            else ""
-        )
         values["sections"] = Markup(b"".join(blocks).decode())
-        values["more"] = Markup(self._inline_fragment(look, more_html)) if more else Markup("")
+        values["more"] = (
+            Markup(
+                self._slotted(
+                    look,
+                    "more.html",
+                    count_label=f"{more} more {'paper' if more == 1 else 'papers'}",
+                    edition_url=edition_url,
+                )
+            )
+            if more
+            else Markup("")
+        )
         html = _SLOT.sub(lambda m: str(values[m.group(1)]), shell)
         text = look.env.get_template("digest.txt").render(
             newsletter=self.settings.newsletter,
@@ -318,6 +350,7 @@ class EmailRenderer:
         scheme = _COLOR_SCHEME.search(css)
         look = _Theme(name, env, css, scheme.group(1).strip() if scheme else "light")
         self._themes[name] = look
+        self._inline_cards(look)
         return look
 
     def _shell(self, look: _Theme, edition_date: date, edition_url: str) -> str:
@@ -355,10 +388,25 @@ class EmailRenderer:
     def _section_html(self, look: _Theme, label: str) -> bytes:
         header = look.sections.get(label)
         if header is None:
-            html = look.env.get_template("section.html").render(label=label)
-            header = self._inline_fragment(look, html).encode()
+            header = self._slotted(look, "section.html", label=label).encode()
+            if len(look.sections) >= _SECTION_CACHE_SIZE:
+                look.sections.clear()  # labels are free text: keep memory flat
             look.sections[label] = header
         return header
+
+    def _slotted(self, look: _Theme, template: str, **values: str) -> str:
+        """Render a small fragment whose values vary per subscriber, inlining it only once.
+
+        The template is rendered and inlined once per theme with slots in
+        place of the values, which are then escaped and put in.
+        """
+        inlined = look.fragments.get(template)
+        if inlined is None:
+            slots = {name: Markup(f"%%DIGEST_{name}%%") for name in values}
+            html = look.env.get_template(template).render(**slots)
+            inlined = self._inline_fragment(look, html)
+            look.fragments[template] = inlined
+        return _SLOT.sub(lambda m: str(escape(values[m.group(1)])), inlined)
 
     def _inline_fragment(self, look: _Theme, fragment: str) -> str:
         """Inline a table-row fragment with the theme's CSS, as it would be in the page."""

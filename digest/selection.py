@@ -19,6 +19,9 @@ from digest.topics import compile_fts5, parse_query
 
 #: Between two authors, so that a phrase never runs from one name into the next.
 _AUTHOR_BREAK = " authorbreak "
+#: Distinct queries whose results are kept; beyond it the cache starts over,
+#: so memory stays flat however many subscribers there are.
+_CACHE_SIZE = 20_000
 #: bm25 weights of the indexed columns: a word in the title counts most.
 _WEIGHTS = (4.0, 1.0, 2.0)
 
@@ -101,6 +104,8 @@ class EditionIndex:
                 (*_WEIGHTS, expression),
             ).fetchall()
             cached = tuple(Match(self.entries[rowid], -rank) for rowid, rank in rows)
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
             self._cache[query] = cached
         return cached
 

@@ -8,6 +8,7 @@ carry the subscriber id and a purpose, and never the address itself.
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -24,6 +25,7 @@ class TokenError(DigestError):
         super().__init__(reason)
 
 
+@lru_cache(maxsize=16)
 def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")

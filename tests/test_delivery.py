@@ -421,3 +421,13 @@ def test_killing_a_real_run_mid_batch_and_rerunning_delivers_everyone_exactly_on
     for items in repeats.values():
         assert len(items) == 2
         assert items[0].message["Message-ID"] == items[1].message["Message-ID"]
+
+
+def test_several_connections_deliver_everyone_exactly_once(store: Store, tmp_path: Path) -> None:
+    fill(store, 200)
+    with smtp_server() as (server, port):
+        settings = make_settings(tmp_path, port, SMTP_CONNECTIONS="4")
+        assert settings.smtp.connections == 4
+        report = run(store, settings)
+    assert report.delivery.sent == 200 and report.ok
+    assert sorted(len(items) for items in server.by_recipient().values()) == [1] * 200

@@ -1,0 +1,77 @@
+"""The message bytes: headers that parse back to what was meant, and nothing injected."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digest.message import Envelope, build_message, message_id_for, one_line
+from digest.render import RenderedEmail
+
+ENVELOPE = Envelope(
+    sender_name="Daily papers",
+    sender_address="digest@example.org",
+    recipient_address="ada@example.org",
+    recipient_name="Ada",
+    list_name="Daily papers",
+    unsubscribe_url="https://digest.example.org/unsubscribe/TOKEN",
+    unsubscribe_mailto="digest@example.org",
+)
+SENT = datetime(2026, 11, 28, 7, tzinfo=UTC)
+text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
+
+
+@given(subject=text, name=text, body=text)
+def test_any_subject_name_and_body_round_trip(subject: str, name: str, body: str) -> None:
+    rendered = RenderedEmail(subject=subject, html=f"<p>{body}</p>", text=body, shown=1, cut=0)
+    envelope = Envelope(**{**ENVELOPE.__dict__, "recipient_name": name})
+    raw = build_message(rendered, envelope, message_id="<a@example.org>", sent_at=SENT)
+    assert raw.isascii()
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert raw.count(b"\n") == raw.count(b"\r\n")
+    message = parse(raw)
+    assert str(message["Subject"]) == one_line(subject)
+    assert message["To"].addresses[0].display_name == one_line(name)
+    assert message["To"].addresses[0].addr_spec == "ada@example.org"
+    plain, html = message.iter_parts()
+    assert plain.get_content().replace("\r\n", "\n").rstrip("\n") == body.replace(
+        "\r\n", "\n"
+    ).replace("\r", "\n").rstrip("\n")
+    assert len([k for k in message.keys() if k.lower() == "subject"]) == 1
+
+
+def test_header_lines_are_folded_under_78_characters() -> None:
+    rendered = RenderedEmail(subject="word " * 40, html="<p>x</p>", text="x", shown=1, cut=0)
+    raw = build_message(rendered, ENVELOPE, message_id="<a@example.org>", sent_at=SENT)
+    head = raw.split(b"\r\n\r\n")[0]
+    # Only a single word longer than a line (a URL with its token) may run over.
+    assert all(len(line) <= 78 or b" " not in line.strip() for line in head.split(b"\r\n"))
+    assert str(parse(raw)["Subject"]) == ("word " * 40).strip()
+
+
+def test_nothing_can_add_a_header() -> None:
+    evil = "Hi\r\nBcc: victim@example.org\nX-Evil: 1"
+    rendered = RenderedEmail(subject=evil, html="x", text="x", shown=1, cut=0)
+    envelope = Envelope(**{**ENVELOPE.__dict__, "recipient_name": evil, "sender_name": evil})
+    message = parse(build_message(rendered, envelope, message_id="<a@example.org>", sent_at=SENT))
+    assert message["Bcc"] is None and message["X-Evil"] is None
+
+
+def test_message_ids_are_stable_per_edition_and_subscriber() -> None:
+    from datetime import date
+
+    first = message_id_for("k", 1, date(2026, 3, 21), 7, "example.org")
+    assert first == message_id_for("k", 1, date(2026, 3, 21), 7, "example.org")
+    assert first != message_id_for("k", 1, date(2026, 3, 21), 8, "example.org")
+    assert first != message_id_for("k", 2, date(2026, 3, 22), 7, "example.org")
+    assert first.startswith("<20260321.7.") and first.endswith("@example.org>")
