@@ -59,7 +59,8 @@ def prepare(database: str, subscribers: int) -> None:
     store.close()
 
 
-def run_digest(folder: Path, database: str, port: int, connections: int) -> dict:
+def run_digest(folder: Path, database: str, port: int, connections: int, workers: int) -> dict:
+    """Run the real digest: one `digest run`, or plan then `workers` parallel `digest send`."""
     env = os.environ | {
         "DIGEST_CONFIG": str(folder / "bench.toml"),
         "DIGEST_DATABASE_URL": database,
@@ -69,49 +70,91 @@ def run_digest(folder: Path, database: str, port: int, connections: int) -> dict
         "SMTP_SECURITY": "none",
         "SMTP_CONNECTIONS": str(connections),
     }
+    base = [sys.executable, "-m", "digest"]
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digest", "run", "--json", "--no-ingest", "--date", DAY],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    out, err = process.communicate()
+    if workers > 1:
+        store = Store.open(database)
+        store.create_edition(date.fromisoformat(DAY), now=datetime.now(UTC))
+        store.close()
+        commands = [base + ["send", "--json"]] * workers
+    else:
+        commands = [base + ["run", "--json", "--no-ingest", "--date", DAY]]
+    processes = [
+        subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for c in commands
+    ]
+    outputs = [p.communicate() for p in processes]
     seconds = time.perf_counter() - started
-    if process.returncode not in (0, 1):
-        raise SystemExit(f"digest run failed: {err}")
-    report = json.loads(out)
-    report["wall_seconds"] = seconds
+    reports = []
+    for process, (out, err) in zip(processes, outputs, strict=True):
+        if process.returncode not in (0, 1):
+            raise SystemExit(f"digest failed: {err}")
+        reports.append(json.loads(out))
+    report = {
+        "sent": sum(r["sent"] for r in reports),
+        "skipped": sum(r["skipped"] for r in reports),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in reports),
+        "stage_seconds": {
+            stage: sum(r["stage_seconds"].get(stage, 0.0) for r in reports)
+            for stage in reports[0]["stage_seconds"]
+        },
+        "wall_seconds": seconds,
+    }
     return report
 
 
-def prebuilt(sizes: list[int]) -> list[bytes]:
-    """Messages of the given sizes: headers and a body of 76-character lines."""
+def fresh_database(folder: Path, database: str | None, name: str) -> str:
+    """A new empty database: a SQLite file, or the given PostgreSQL one emptied."""
+    if database is None:
+        return f"sqlite:///{folder}/bench-{name}.sqlite3"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return database
+
+
+def message_of_size(size: int, n: int) -> bytes:
+    """A pre-built message of ``size`` bytes: headers and a body of 76-character lines."""
     line = b"x" * 74 + b"\r\n"
-    messages = []
-    for n, size in enumerate(sizes):
-        head = (f"From: bench@example.org\r\nTo: r{n}@example.org\r\nSubject: ceiling {n}\r\n"
-                f"Message-ID: <c{n}@example.org>\r\n\r\n").encode()  # fmt: skip
-        body_size = max(0, size - len(head))
-        body = line * (body_size // len(line)) + b"y" * (body_size % len(line))
-        messages.append(head + body)
-    return messages
+    head = (
+        f"From: bench@example.org\r\nTo: c{n}@example.org\r\nSubject: ceiling {n}\r\n"
+        f"Message-ID: <c{n}@example.org>\r\n\r\n"
+    ).encode()
+    body_size = max(0, size - len(head))
+    return head + line * (body_size // len(line)) + b"y" * (body_size % len(line))
 
 
-def ceiling(port: int, messages: list[bytes], connections: int) -> float:
-    """Messages per second that plain smtplib reaches on ``connections`` connections."""
-    shares = [messages[k::connections] for k in range(connections)]
+def ceiling(port: int, sizes: list[int], connections: int) -> float:
+    """Messages per second that plain smtplib reaches on ``connections`` connections.
 
-    def send(share: list[bytes]) -> None:
-        with smtplib.SMTP("127.0.0.1", port) as smtp:
-            for n, message in enumerate(share):
-                smtp.sendmail("bench@example.org", [f"c{n}@example.org"], message)
+    Messages are built before the clock starts, a share per connection, in
+    slices so that memory stays small even for 100,000 messages.
+    """
+    shares = [sizes[k::connections] for k in range(connections)]
+    elapsed = 0.0
+    for start in range(0, max(len(s) for s in shares), 2000):
+        batches = [
+            [message_of_size(size, start + n) for n, size in enumerate(share[start : start + 2000])]
+            for share in shares
+        ]
 
-    threads = [threading.Thread(target=send, args=(share,)) for share in shares]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(messages) / (time.perf_counter() - started)
+        def send(batch: list[bytes]) -> None:
+            with smtplib.SMTP("127.0.0.1", port) as smtp:
+                for n, message in enumerate(batch):
+                    smtp.sendmail("bench@example.org", [f"c{n}@example.org"], message)
+
+        threads = [threading.Thread(target=send, args=(batch,)) for batch in batches]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed += time.perf_counter() - started
+    return len(sizes) / elapsed
 
 
 def naive_peer(database: str, port: int, count: int) -> float:
@@ -169,37 +212,44 @@ def main() -> None:
     parser.add_argument("--connections", default="1", help="comma-separated, e.g. 1,2,4")
     parser.add_argument("--peer", action="store_true", help="also time the naive loop")
     parser.add_argument("--peer-count", type=int, default=500)
+    parser.add_argument(
+        "--workers", default="1", help="comma-separated numbers of `digest send` processes"
+    )
+    parser.add_argument(
+        "--database", help="a PostgreSQL URL to use (it is emptied!) instead of SQLite files"
+    )
     args = parser.parse_args()
-    curve = [int(k) for k in args.connections.split(",")]
+    curve = [(int(k), int(w)) for k in args.connections.split(",") for w in args.workers.split(",")]
     results = []
     with tempfile.TemporaryDirectory() as tmp, Sink() as sink:
         folder = Path(tmp)
         (folder / "bench.toml").write_text('[sender]\naddress = "digest@example.org"\n')
-        for connections in curve:
-            database = f"sqlite:///{folder}/bench-{connections}.sqlite3"
+        for connections, workers in curve:
+            database = fresh_database(folder, args.database, f"{connections}-{workers}")
             started = time.perf_counter()
             prepare(database, args.subscribers)
             prepared = time.perf_counter() - started
             sink.reset()
-            report = run_digest(folder, database, sink.port, connections)
+            report = run_digest(folder, database, sink.port, connections, workers)
+            report["workers"] = workers
             stats = sink.stats()
             counts = stats["recipients"]
             exactly_once = len(counts) == report["sent"] and set(counts.values()) <= {1}
             digest_rate = report["sent"] / report["wall_seconds"]
             sink.reset()
-            top = ceiling(sink.port, prebuilt(stats["sizes"]), connections)
+            top = ceiling(sink.port, stats["sizes"], connections * workers)
             results.append((connections, report, stats, digest_rate, top, exactly_once, prepared))
         peer_rate = None
         if args.peer:
             sink.reset()
-            peer_rate = naive_peer(f"sqlite:///{folder}/bench-{curve[0]}.sqlite3", sink.port,
-                                   args.peer_count)  # fmt: skip
+            peer_rate = naive_peer(database, sink.port, args.peer_count)
     for connections, report, stats, digest_rate, top, exactly_once, prepared in results:
         sizes = stats["sizes"] or [0]
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in sorted(report["stage_seconds"].items()))
         megabytes = sum(sizes) / report["wall_seconds"] / 1e6
         print(
-            f"connections={connections}: {report['sent']:,} sent, {report['skipped']:,} skipped "
+            f"connections={connections} workers={report['workers']}: {report['sent']:,} sent, "
+            f"{report['skipped']:,} skipped "
             f"in {report['wall_seconds']:.1f}s = {digest_rate:.0f} msg/s, {megabytes:.1f} MB/s "
             f"(messages {sum(sizes) / len(sizes) / 1000:.0f} KB on average); ceiling "
             f"{top:.0f} msg/s; ratio {digest_rate / top:.2f}; exactly once: {exactly_once}"
@@ -221,8 +271,9 @@ def main() -> None:
             f"digest is {first[3] / peer_rate:.1f}x faster"
         )
         summary += f" peer_mps={peer_rate:.1f} vs_peer={first[3] / peer_rate:.1f}"
-    for connections, _, _, rate, top, _, _ in results[1:]:
-        summary += f" mps_k{connections}={rate:.1f} ceiling_k{connections}={top:.1f}"
+    for connections, report, _, rate, top, _, _ in results[1:]:
+        tag = f"k{connections}w{report['workers']}"
+        summary += f" mps_{tag}={rate:.1f} ceiling_{tag}={top:.1f}"
     print(summary)
 
 

@@ -483,7 +483,11 @@ def run_command(
             except RunInProgress as e:
                 click.echo(f"digest: {e.message}", err=True)
                 sys.exit(EXIT_PARTIAL)
-    seconds = time.monotonic() - started
+    _report_run(report, time.monotonic() - started, as_json=as_json)
+
+
+def _report_run(report: pipeline.RunReport, seconds: float, *, as_json: bool) -> NoReturn:
+    """Print a run's report and failures, and exit with the code it deserves."""
     if as_json:
         click.echo(json.dumps(_run_json(report, seconds), default=_json_default))
     else:
@@ -528,8 +532,10 @@ def _print_run(report: pipeline.RunReport, seconds: float) -> None:
             f"ingest: {ingested.total('new')} new of {ingested.total('read')} read "
             f"from {len(ingested.sources)} sources"
         )
-    if report.edition is None:
+    if report.edition is None and report.ingest is not None:
         click.echo(f"edition {report.day}: nothing new since the last edition")
+    elif report.edition is None:
+        pass
     else:
         click.echo(f"edition {report.day}: {report.edition.entry_count} papers")
     delivery = report.delivery
@@ -566,6 +572,47 @@ def _run_json(report: pipeline.RunReport, seconds: float) -> dict[str, Any]:
         "stage_seconds": {stage: round(t, 3) for stage, t in delivery.seconds.items()},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+
+
+@cli.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(app: _App) -> None:
+    """Apply the pending schema migrations (Alembic); back the database up first."""
+    url = app.settings.database_url
+    store = Store.open(url, upgrade=True)
+    revision = store.schema_revision()
+    store.close()
+    click.echo(f"database {app.settings.database_url_for_display} is at schema revision {revision}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.pass_obj
+def send(app: _App, as_json: bool) -> None:
+    """Send the queued deliveries without reading sources or building an edition.
+
+    For operators who scale the send phase separately: on PostgreSQL, run it
+    on as many machines as needed; they share the queue.  Exit codes as for
+    'digest run'.
+    """
+    settings = app.settings
+    started = time.monotonic()
+    stop = _stop_on_signals()
+    with app.store() as store:
+        try:
+            report = pipeline.run(
+                store, settings, now=_utc_now, transport=pipeline.make_transport(settings),
+                plan=False, stop=stop,
+            )  # fmt: skip
+        except RunInProgress as e:
+            click.echo(f"digest: {e.message}", err=True)
+            sys.exit(EXIT_PARTIAL)
+    _report_run(report, time.monotonic() - started, as_json=as_json)
 
 
 @cli.command()

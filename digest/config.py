@@ -68,6 +68,8 @@ class DeliverySettings:
     max_consecutive_failures: int = 10
     #: Queued deliveries of an edition older than this are given up (marked failed).
     expire_hours: float = 36.0
+    #: How long a sender may hold claimed deliveries before others may take them.
+    lease_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,7 @@ def load_settings(
                 "delivery", "max_consecutive_failures", 10, _positive_int
             ),
             expire_hours=float(toml.get("delivery", "expire_hours", 36, _positive_number)),
+            lease_seconds=float(toml.get("delivery", "lease_seconds", 300, _positive_number)),
         ),
         web=WebSettings(
             confirm_hours=float(toml.get("web", "confirm_hours", 72, _positive_number)),

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from digest.config import DeliverySettings, Settings
 from digest.mailer import DkimSigner, PermanentFailure, TemporaryFailure, Transport
@@ -76,6 +76,19 @@ def personal_links(settings: Settings, subscriber_id: int) -> PersonalLinks:
     )
 
 
+def envelope_for(settings: Settings, subscriber: Subscriber, links: PersonalLinks) -> Envelope:
+    """Who a message to this subscriber is from and to, and its unsubscribe links."""
+    return Envelope(
+        sender_name=settings.sender_name,
+        sender_address=settings.sender_address,
+        recipient_address=subscriber.email,
+        recipient_name=subscriber.name,
+        list_name=settings.title,
+        unsubscribe_url=links.unsubscribe_url,
+        unsubscribe_mailto=settings.unsubscribe_mailto or settings.sender_address,
+    )
+
+
 class Composer:
     """Turns a subscriber's selection into the bytes of their message (pure, cached per edition)."""
 
@@ -118,16 +131,7 @@ class Composer:
     def message(
         self, rendered: RenderedEmail, edition: Edition, subscriber: Subscriber, sent_at: datetime
     ) -> bytes:
-        settings = self.settings
-        envelope = Envelope(
-            sender_name=settings.sender_name,
-            sender_address=settings.sender_address,
-            recipient_address=subscriber.email,
-            recipient_name=subscriber.name,
-            list_name=settings.title,
-            unsubscribe_url=self.links(subscriber.id).unsubscribe_url,
-            unsubscribe_mailto=settings.unsubscribe_mailto or settings.sender_address,
-        )
+        envelope = envelope_for(self.settings, subscriber, self.links(subscriber.id))
         message = build_message(
             rendered, envelope, message_id=self.message_id(edition, subscriber), sent_at=sent_at
         )
@@ -293,14 +297,19 @@ def send_edition(
     on_delivery: Callable[[], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     is_due: Callable[[Edition, Subscriber], bool] = lambda _edition, _subscriber: True,
+    holder: str = "digest",
+    exclusive: bool = True,
 ) -> None:
     """Send every queued delivery of an edition, recording each outcome as it happens.
 
-    One sender per transport (``SMTP_CONNECTIONS``).  Stops early (setting
-    ``report.stopped``) after too many temporary failures in a row, and
-    between two deliveries when ``should_stop`` says so; what was not sent
-    stays queued for the next run.  Deliveries that ``is_due`` says are not
-    due yet (local delivery time) stay queued too.
+    Deliveries are claimed in batches under ``holder``'s name (several
+    processes may share the queue unless ``exclusive``); what is claimed but
+    not sent is released at the end.  One sender per transport
+    (``SMTP_CONNECTIONS``).  Stops early (setting ``report.stopped``) after
+    too many temporary failures in a row, and between two deliveries when
+    ``should_stop`` says so; what was not sent stays queued for the next run.
+    Deliveries that ``is_due`` says are not due yet (local delivery time)
+    stay queued too.
     """
     senders = _Senders(
         store, transports, sender=envelope_address(composer.settings.sender_address),
@@ -317,7 +326,9 @@ def send_edition(
         entries = store.edition_entries(edition.id)
         composer.renderer.prepare(entries)
         with EditionIndex(entries) as index:
-            for delivery, subscriber in _queued(store, edition.id):
+            lease = timedelta(seconds=composer.settings.delivery.lease_seconds)
+            claimed = _claimed(store, edition.id, holder, lease, exclusive, clock)
+            for delivery, subscriber in claimed:
                 if senders.halt.is_set():
                     break
                 if should_stop():
@@ -336,15 +347,22 @@ def send_edition(
                 elif not senders.put(item):
                     break
     finally:
-        senders.finish(drop_queued=interrupted or report.stopped is not None)
-        sys.setswitchinterval(switch_interval)
+        try:
+            senders.finish(drop_queued=interrupted or report.stopped is not None)
+        finally:
+            sys.setswitchinterval(switch_interval)
+            store.release_claims(holder)
 
 
-def _queued(store: Store, edition_id: int) -> Iterator[tuple[Delivery, Subscriber]]:
+def _claimed(
+    store: Store, edition_id: int, holder: str, lease: timedelta, exclusive: bool, clock: Clock
+) -> Iterator[tuple[Delivery, Subscriber]]:
     after = 0
-    while page := store.queued_deliveries(edition_id, after_id=after):
-        yield from page
-        after = page[-1][0].id
+    while batch := store.claim_deliveries(
+        edition_id, holder=holder, now=clock(), lease=lease, after_id=after, exclusive=exclusive
+    ):
+        yield from batch
+        after = batch[-1][0].id
 
 
 def _compose(

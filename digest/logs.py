@@ -77,5 +77,5 @@ def configure_logging(*, level: int, json_format: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Libraries stay quiet unless asked: their chatter is not our events.
-    for name in ("apscheduler", "premailer", "cssutils"):
+    for name in ("alembic", "apscheduler", "premailer", "cssutils"):
         logging.getLogger(name).setLevel(max(level, logging.WARNING))

@@ -18,11 +18,19 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 from digest.config import Settings, SourceSpec
-from digest.delivery import Clock, Composer, DeliveryReport, Sleep, personal_links, send_edition
+from digest.delivery import (
+    Clock,
+    Composer,
+    DeliveryReport,
+    Sleep,
+    envelope_for,
+    personal_links,
+    send_edition,
+)
 from digest.errors import SourceError
 from digest.locking import RunLock
 from digest.mailer import OutboxTransport, SmtpTransport, Transport
-from digest.message import Envelope, build_message, domain_of, envelope_address
+from digest.message import build_message, domain_of, envelope_address
 from digest.models import Delivery, Edition, Entry, IngestReport, SourceReport, Subscriber, Topic
 from digest.render import EmailRenderer, EmailSettings, RenderedEmail
 from digest.resources import resource_path
@@ -136,6 +144,19 @@ class RunReport:
         )
 
 
+#: On PostgreSQL a run waits this long for another one to finish planning, then sends too.
+PLANNING_WAIT_SECONDS = 300.0
+
+
+@dataclass
+class _Plan:
+    day: date
+    ingested: IngestReport | None
+    edition: Edition | None
+    pending: list[Edition]
+    report: DeliveryReport
+
+
 def run(
     store: Store,
     settings: Settings,
@@ -154,42 +175,55 @@ def run(
     """The main job: ingest, build today's edition, deliver every queued digest.
 
     Safe to rerun at any moment: the edition and its deliveries are created
-    once, and only deliveries still queued are sent.  One run at a time:
-    the run lock is held throughout (``RunInProgress`` if another process
-    has it after ``lock_wait`` seconds).  Setting ``stop`` ends the run after
-    the message in flight, leaving the rest queued.  With ``plan`` off, no
-    source is read and no edition is built: queued deliveries are sent.
+    once, and only deliveries still queued are sent.  Ingesting and planning
+    happen under the run lock, one process at a time (``RunInProgress`` if
+    another has it after ``lock_wait`` seconds).  On SQLite the sending does
+    too (one sender); on PostgreSQL several processes then send the queue
+    together, each claiming batches, and a run waits for another's planning
+    instead of giving up.  Setting ``stop`` ends the run after the message in
+    flight, leaving the rest queued.  With ``plan`` off, no source is read and
+    no edition is built: queued deliveries are sent.
     """
-    with RunLock(store, clock=now, wait_seconds=lock_wait, sleep=sleep) as lock:
+    exclusive = store.dialect != "postgresql"
+    wait = lock_wait if exclusive else max(lock_wait, PLANNING_WAIT_SECONDS)
+    with RunLock(store, clock=now, wait_seconds=wait, sleep=sleep) as lock:
         run_id = store.start_run(lock.holder, now=now())
         try:
-            report = _run_locked(
-                store, settings, lock, now=now, transport=transport, day=day,
-                ingest_sources=ingest_sources and plan, plan=plan, sleep=sleep, stop=stop,
-                on_planned=on_planned, on_delivery=on_delivery,
+            planned = _plan_edition(
+                store, settings, now=now, day=day, ingest_sources=ingest_sources and plan,
+                plan=plan, on_planned=on_planned,
+            )  # fmt: skip
+            if exclusive:
+                report = _send(
+                    store, settings, planned, lock=lock, holder=lock.holder, now=now,
+                    transport=transport, sleep=sleep, stop=stop, on_delivery=on_delivery,
+                )  # fmt: skip
+        except BaseException as e:
+            store.finish_run(run_id, outcome="error", summary=f"{type(e).__name__}: {e}", now=now())
+            raise
+    if not exclusive:
+        try:
+            report = _send(
+                store, settings, planned, lock=None, holder=lock.holder, now=now,
+                transport=transport, sleep=sleep, stop=stop, on_delivery=on_delivery,
             )  # fmt: skip
         except BaseException as e:
             store.finish_run(run_id, outcome="error", summary=f"{type(e).__name__}: {e}", now=now())
             raise
-        store.finish_run(run_id, outcome=report.outcome, summary=report.summary(), now=now())
+    store.finish_run(run_id, outcome=report.outcome, summary=report.summary(), now=now())
     return report
 
 
-def _run_locked(
+def _plan_edition(
     store: Store,
     settings: Settings,
-    lock: RunLock,
     *,
     now: Clock,
-    transport: Transport,
     day: date | None,
     ingest_sources: bool,
     plan: bool,
-    sleep: Sleep,
-    stop: Event | None,
     on_planned: Callable[[int], None] | None,
-    on_delivery: Callable[[], None] | None,
-) -> RunReport:
+) -> _Plan:
     started = now()
     day = day or started.astimezone(settings.zone).date()
     ingested = (
@@ -213,9 +247,26 @@ def _run_locked(
     pending = store.editions_with_queued()
     if on_planned:
         on_planned(store.count_queued([e.id for e in pending]))
+    return _Plan(day, ingested, edition, pending, report)
+
+
+def _send(
+    store: Store,
+    settings: Settings,
+    planned: _Plan,
+    *,
+    lock: RunLock | None,
+    holder: str,
+    now: Clock,
+    transport: Transport,
+    sleep: Sleep,
+    stop: Event | None,
+    on_delivery: Callable[[], None] | None,
+) -> RunReport:
+    report = planned.report
 
     def should_stop() -> bool:
-        if not lock.heartbeat():
+        if lock is not None and not lock.heartbeat():
             report.stopped = "lost the run lock (another process took over); stopping"
             return True
         return stop is not None and stop.is_set()
@@ -227,16 +278,19 @@ def _run_locked(
     extra = [make_transport(settings) for _ in range(settings.smtp.connections - 1)]
     with ExitStack() as opened:
         transports = [opened.enter_context(t) for t in [transport, *extra]]
-        for queued_edition in pending:
+        for queued_edition in planned.pending:
             send_edition(
                 store, queued_edition, composer=composer, transports=transports, clock=now,
-                sleep=sleep, report=report, on_delivery=on_delivery,
-                should_stop=should_stop, is_due=is_due,
+                sleep=sleep, report=report, on_delivery=on_delivery, should_stop=should_stop,
+                is_due=is_due, holder=holder, exclusive=lock is not None,
             )  # fmt: skip
             if report.stopped or report.interrupted:
                 break
-    still_queued = store.count_queued([e.id for e in pending])
-    return RunReport(day, ingested, edition, report, still_queued=still_queued)
+    # A shared sender answers for what nobody holds: the rest is other senders' work.
+    still_queued = store.count_queued(
+        [e.id for e in planned.pending], unclaimed_at=None if lock is not None else now()
+    )
+    return RunReport(planned.day, planned.ingested, planned.edition, report, still_queued)
 
 
 def delivery_time(settings: Settings, day: date, subscriber: Subscriber) -> datetime:
@@ -332,15 +386,7 @@ def send_welcome(
         )
     domain = domain_of(settings.sender_address)
     message_id = f"<notice.{uuid4().hex}@{domain}>"
-    envelope = Envelope(
-        sender_name=settings.sender_name,
-        sender_address=settings.sender_address,
-        recipient_address=subscriber.email,
-        recipient_name=subscriber.name,
-        list_name=settings.title,
-        unsubscribe_url=links.unsubscribe_url,
-        unsubscribe_mailto=settings.unsubscribe_mailto or settings.sender_address,
-    )
+    envelope = envelope_for(settings, subscriber, links)
     message = build_message(rendered, envelope, message_id=message_id, sent_at=now)
     with transport:
         transport.send(

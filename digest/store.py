@@ -13,9 +13,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -43,22 +48,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.sql import Select
 
 from digest.errors import StorageError
 from digest.models import SUBSCRIBER_STATES, Delivery, Edition, Entry, Subscriber, Topic
 from digest.subscribers import SubscriberInput, email_key
 
-#: Bump with a new entry in ``_MIGRATIONS`` whenever the schema changes.
-SCHEMA_VERSION = 1
-
 metadata = MetaData()
-
-meta = Table(
-    "digest_meta",
-    metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
 
 entries = Table(
     "entries",
@@ -106,6 +102,9 @@ deliveries = Table(
     # The server's reply for a sent message, or why it failed or was skipped.
     Column("detail", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # A sender's lease on a queued delivery, so that several can share a queue.
+    Column("claimed_by", String(300)),
+    Column("claimed_until", DateTime(timezone=True)),
     UniqueConstraint("edition_id", "subscriber_id", name="one_delivery_per_edition"),
     Index("deliveries_by_state", "edition_id", "status", "id"),
 )
@@ -206,8 +205,11 @@ class Store:
         self._connections_lock = threading.Lock()
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Connect, creating the SQLite file's folder and the schema when missing."""
+    def open(cls, url: str, *, upgrade: bool = False) -> Store:
+        """Connect; an empty database gets the schema, an outdated one is refused.
+
+        With ``upgrade`` an outdated schema is migrated instead (``digest db upgrade``).
+        """
         try:
             parsed = make_url(url)
         except ArgumentError as e:
@@ -215,14 +217,23 @@ class Store:
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         try:
-            engine = create_engine(parsed)
+            engine = create_engine(parsed, pool_pre_ping=True)
         except (ArgumentError, ImportError) as e:
             raise StorageError(url, f"cannot use this database: {e}") from e
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _configure_sqlite)
         store = cls(engine)
-        store.migrate()
+        try:
+            store._check_schema(upgrade=upgrade)
+        except BaseException:
+            engine.dispose()
+            raise
         return store
+
+    @property
+    def dialect(self) -> str:
+        """The backend's name: sqlite or postgresql."""
+        return self.engine.dialect.name
 
     def close(self) -> None:
         """Release every connection."""
@@ -252,32 +263,40 @@ class Store:
 
     # -- schema
 
-    def schema_version(self) -> int | None:
-        """Return the schema version recorded in the database, None when empty."""
+    def schema_revision(self) -> str | None:
+        """Return the Alembic revision the database is at (None: no schema yet)."""
         with self._transaction() as conn:
-            if not self.engine.dialect.has_table(conn, meta.name):
-                return None
-            value = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
-            return int(value) if value is not None else None
+            return MigrationContext.configure(conn).get_current_revision()
 
-    def migrate(self) -> None:
-        """Create the schema, or bring an older one up to ``SCHEMA_VERSION``."""
-        version = self.schema_version()
-        if version is not None and version > SCHEMA_VERSION:
+    def _check_schema(self, *, upgrade: bool) -> None:
+        current = self.schema_revision()
+        head = _migrations().get_current_head()
+        if current == head:
+            return
+        known = {script.revision for script in _migrations().walk_revisions()}
+        if current is not None and current not in known:
             raise StorageError(
                 self.url,
-                f"schema version {version} is newer than this digest knows ({SCHEMA_VERSION})",
+                f"schema revision {current} is newer than this digest knows ({head})",
                 hint="upgrade digest before using this database",
             )
-        if version == SCHEMA_VERSION:
-            return
-        with self._transaction() as conn:
-            if version is None:
-                metadata.create_all(conn)
-            else:
-                for step in range(version + 1, SCHEMA_VERSION + 1):
-                    _MIGRATIONS[step](conn)
-            _set_meta(conn, "schema_version", str(SCHEMA_VERSION))
+        if current is not None and not upgrade:
+            raise StorageError(
+                self.url,
+                f"schema revision {current} is out of date (this digest needs {head})",
+                hint="run 'digest db upgrade' (back the database up first)",
+            )
+        self.upgrade()
+
+    def upgrade(self) -> None:
+        """Apply every pending migration (an empty database gets the whole schema)."""
+        try:
+            with self.engine.begin() as conn:
+                config = _alembic_config()
+                config.attributes["connection"] = conn
+                alembic_command.upgrade(config, "head")
+        except SQLAlchemyError as e:
+            raise StorageError(self.url, f"migration failed: {_first_line(e)}") from e
 
     # -- entries (the seen-list)
 
@@ -628,17 +647,7 @@ class Store:
     ) -> list[tuple[Delivery, Subscriber]]:
         """Return a page of an edition's queued deliveries with their subscribers, by id."""
         query = (
-            select(
-                deliveries,
-                subscribers.c.email,
-                subscribers.c.status.label("subscriber_status"),
-                subscribers.c.name,
-                subscribers.c.topics,
-                subscribers.c.theme,
-                subscribers.c.timezone,
-                subscribers.c.paused,
-            )
-            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            _delivery_with_subscriber()
             .where(
                 deliveries.c.edition_id == edition_id,
                 deliveries.c.status == "queued",
@@ -650,6 +659,68 @@ class Store:
         with self._transaction() as conn:
             rows = conn.execute(query).all()
         return [(_delivery(row), _delivery_subscriber(row)) for row in rows]
+
+    def claim_deliveries(
+        self,
+        edition_id: int,
+        *,
+        holder: str,
+        now: datetime,
+        lease: timedelta,
+        after_id: int = 0,
+        limit: int = 100,
+        exclusive: bool = False,
+    ) -> list[tuple[Delivery, Subscriber]]:
+        """Claim a batch of an edition's queued deliveries for ``lease``; return them.
+
+        Senders on several machines share the queue: on PostgreSQL the batch
+        is picked with ``FOR UPDATE SKIP LOCKED``, and deliveries another
+        sender holds are passed over until its lease runs out (it may have
+        died).  ``exclusive`` (one sender under the run lock, as on SQLite)
+        ignores leases: whoever held them is gone.  Only ids above ``after_id``
+        are claimed, so a sender never retries in one run what it deferred.
+        """
+        now = now.astimezone(UTC)
+        candidates = (
+            select(deliveries.c.id)
+            .where(
+                deliveries.c.edition_id == edition_id,
+                deliveries.c.status == "queued",
+                deliveries.c.id > after_id,
+            )
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        if not exclusive:
+            candidates = candidates.where(
+                or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now)
+            )
+        if self.dialect == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        with self._transaction() as conn:
+            ids = [row.id for row in conn.execute(candidates)]
+            if not ids:
+                return []
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(ids))
+                .values(claimed_by=holder, claimed_until=now + lease)
+            )
+            rows = conn.execute(
+                _delivery_with_subscriber()
+                .where(deliveries.c.id.in_(ids))
+                .order_by(deliveries.c.id)
+            ).all()
+        return [(_delivery(row), _delivery_subscriber(row)) for row in rows]
+
+    def release_claims(self, holder: str) -> None:
+        """Give back the queued deliveries a sender claimed but did not send."""
+        with self._transaction() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.claimed_by == holder, deliveries.c.status == "queued")
+                .values(claimed_by=None, claimed_until=None)
+            )
 
     def mark_sent(self, delivery_id: int, *, message_id: str, reply: str, now: datetime) -> None:
         """Record that the server accepted a delivery's message."""
@@ -704,11 +775,23 @@ class Store:
                 self._connections.append(conn)
         return conn
 
-    def count_queued(self, edition_ids: Sequence[int]) -> int:
-        """Return how many deliveries of these editions are still queued."""
+    def count_queued(
+        self, edition_ids: Sequence[int], *, unclaimed_at: datetime | None = None
+    ) -> int:
+        """Return how many deliveries of these editions are still queued.
+
+        With ``unclaimed_at``, those another sender holds at that time are not counted.
+        """
         query = select(func.count()).where(
             deliveries.c.status == "queued", deliveries.c.edition_id.in_(list(edition_ids))
         )
+        if unclaimed_at is not None:
+            query = query.where(
+                or_(
+                    deliveries.c.claimed_until.is_(None),
+                    deliveries.c.claimed_until < unclaimed_at.astimezone(UTC),
+                )
+            )
         with self._transaction() as conn:
             return int(conn.scalar(query) or 0)
 
@@ -867,8 +950,24 @@ _MARK = (
         message_id=func.coalesce(bindparam("new_message_id"), deliveries.c.message_id),
         attempts=deliveries.c.attempts + 1,
         updated_at=bindparam("now"),
+        # Whatever the outcome the claim ends: a deferred delivery is free again.
+        claimed_by=None,
+        claimed_until=None,
     )
 )
+
+
+def _delivery_with_subscriber() -> Select[Any]:
+    return select(
+        deliveries,
+        subscribers.c.email,
+        subscribers.c.status.label("subscriber_status"),
+        subscribers.c.name,
+        subscribers.c.topics,
+        subscribers.c.theme,
+        subscribers.c.timezone,
+        subscribers.c.paused,
+    ).join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
 
 
 def _edition(row: Any) -> Edition:
@@ -889,16 +988,7 @@ def _delivery(row: Any) -> Delivery:
 
 
 def _delivery_subscriber(row: Any) -> Subscriber:
-    return Subscriber(
-        id=row.subscriber_id,
-        email=row.email,
-        status=row.subscriber_status,
-        name=row.name,
-        topics=tuple(Topic(query=t["query"], label=t.get("label")) for t in row.topics or ()),
-        theme=row.theme,
-        timezone=row.timezone,
-        paused=bool(row.paused),
-    )
+    return _subscriber(row, subscriber_id=row.subscriber_id, status=row.subscriber_status)
 
 
 def _subscriber_row(item: SubscriberInput, *, status: str, now: datetime) -> dict[str, Any]:
@@ -920,11 +1010,14 @@ def _topics_json(topics: Sequence[Topic]) -> list[dict[str, str | None]]:
     return [{"query": t.query, "label": t.label} for t in topics]
 
 
-def _subscriber(row: Any) -> Subscriber:
+def _subscriber(
+    row: Any, *, subscriber_id: int | None = None, status: str | None = None
+) -> Subscriber:
+    """A subscriber from a row of ``subscribers`` (or of a join, naming its id and status)."""
     return Subscriber(
-        id=row.id,
+        id=row.id if subscriber_id is None else subscriber_id,
         email=row.email,
-        status=row.status,
+        status=row.status if status is None else status,
         name=row.name,
         topics=tuple(Topic(query=t["query"], label=t.get("label")) for t in row.topics or ()),
         theme=row.theme,
@@ -971,9 +1064,15 @@ def _stored_entry(row: Any) -> StoredEntry:
     return StoredEntry(id=row.id, entry=entry, source=row.source, first_seen=first_seen)
 
 
-def _set_meta(conn: Connection, key: str, value: str) -> None:
-    conn.execute(meta.delete().where(meta.c.key == key))
-    conn.execute(meta.insert().values(key=key, value=value))
+def _alembic_config() -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", "digest:migrations")
+    return config
+
+
+@lru_cache(maxsize=1)
+def _migrations() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_alembic_config())
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -998,7 +1097,3 @@ def _chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 def _first_line(error: Exception) -> str:
     original = getattr(error, "orig", None) or error
     return str(original).strip().splitlines()[0] if str(original).strip() else type(error).__name__
-
-
-#: Schema upgrades: version -> function that brings version-1 up to it.
-_MIGRATIONS: dict[int, Any] = {}

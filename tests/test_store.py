@@ -11,9 +11,15 @@ from sqlalchemy import create_engine, text
 from digest.errors import StorageError
 from digest.models import Entry
 from digest.sources import read_source
-from digest.store import SCHEMA_VERSION, Store
+from digest.store import Store
 
 from .conftest import HF_JSON, NOW, SAMPLE_DUMP, TODAY
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every storage test runs on SQLite and on PostgreSQL."""
+    return any_store
 
 
 def test_the_sample_stored_twice_gives_73_new_then_0(store: Store) -> None:
@@ -102,16 +108,20 @@ def test_list_entries_since_a_time(store: Store) -> None:
     assert [s.entry.title for s in store.list_entries(since=NOW + timedelta(hours=1))] == ["New"]
 
 
-def test_schema_version_is_recorded_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+def test_an_outdated_schema_is_refused_until_db_upgrade(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    store = Store.open(url)
-    assert store.schema_version() == SCHEMA_VERSION
-    store.close()
+    Store.open(url).close()
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE digest_meta SET value = '999' WHERE key = 'schema_version'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     engine.dispose()
-    with pytest.raises(StorageError, match="schema version 999 is newer"):
+    with pytest.raises(StorageError, match="schema revision 0001 is out of date") as raised:
+        Store.open(url)
+    assert raised.value.hint == "run 'digest db upgrade' (back the database up first)"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StorageError, match="schema revision 9999 is newer"):
         Store.open(url)
 
 

@@ -20,6 +20,13 @@ from digest.subscribers import (
 
 from .conftest import NOW
 
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every storage test runs on SQLite and on PostgreSQL."""
+    return any_store
+
+
 THEMES = ["compact", "dark", "light"]
 
 

@@ -1,0 +1,174 @@
+"""PostgreSQL: migrations, and several sender processes sharing one edition's queue."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, text
+
+from digest.errors import StorageError
+from digest.store import Store, _alembic_config
+
+from .conftest import NOW, empty_postgres
+from .smtp_server import smtp_server
+from .test_delivery import DAY, fill
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'migrate.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    empty_postgres(url)
+    return url
+
+
+def upgrade_to(url: str, revision: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        config = _alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    engine.dispose()
+
+
+def test_an_empty_database_gets_the_whole_schema(database: str) -> None:
+    store = Store.open(database)
+    assert store.schema_revision() == "0002"
+    fill(store, 3)
+    assert store.count_subscribers()["active"] == 3
+    store.close()
+
+
+def test_migrating_from_the_previous_schema_keeps_the_data(database: str) -> None:
+    upgrade_to(database, "0001")
+    engine = create_engine(database)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO subscribers (email, email_key, status, topics, paused, created_at,"
+            " updated_at) VALUES ('ada@example.org', 'ada@example.org', 'active', '[]', false,"
+            " :now, :now)"
+        ), {"now": NOW})  # fmt: skip
+        conn.execute(
+            text("INSERT INTO editions (day, created_at, entry_count) VALUES (:day, :now, 0)"),
+            {"day": DAY, "now": NOW},
+        )
+        conn.execute(text(
+            "INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, updated_at)"
+            " VALUES (1, 1, 'queued', 0, :now)"
+        ), {"now": NOW})  # fmt: skip
+    engine.dispose()
+    with pytest.raises(StorageError, match="run 'digest db upgrade'|out of date"):
+        Store.open(database)
+    store = Store.open(database, upgrade=True)
+    assert store.schema_revision() == "0002"
+    assert store.get_subscriber("ada@example.org") is not None
+    claimed = store.claim_deliveries(
+        1, holder="me", now=NOW, lease=__import__("datetime").timedelta(seconds=30)
+    )
+    assert [d.subscriber_id for d, _ in claimed] == [1]
+    store.close()
+
+
+def test_claims_skip_what_another_sender_holds(postgres_url: str) -> None:
+    from datetime import timedelta
+
+    empty_postgres(postgres_url)
+    store = Store.open(postgres_url)
+    fill(store, 10)
+    edition = store.create_edition(DAY, now=NOW)
+    assert edition is not None
+    first = store.claim_deliveries(
+        edition.id, holder="a", now=NOW, lease=timedelta(minutes=5), limit=6
+    )
+    second = store.claim_deliveries(
+        edition.id, holder="b", now=NOW, lease=timedelta(minutes=5), limit=6
+    )
+    assert len(first) == 6 and len(second) == 4
+    assert not {d.id for d, _ in first} & {d.id for d, _ in second}
+    # Sender a dies: after its lease, its deliveries can be claimed again.
+    later = NOW + timedelta(minutes=6)
+    taken = store.claim_deliveries(edition.id, holder="c", now=later, lease=timedelta(minutes=5))
+    assert {d.id for d, _ in taken} == {d.id for d, _ in first} | {d.id for d, _ in second}
+    store.close()
+
+
+def _send_env(tmp_path: Path, url: str, port: int) -> dict[str, str]:
+    (tmp_path / "config.toml").write_text(
+        '[sender]\naddress = "digest@example.org"\n[delivery]\nlease_seconds = 4\n'
+    )
+    return os.environ | {
+        "DIGEST_CONFIG": str(tmp_path / "config.toml"),
+        "DIGEST_DATABASE_URL": url,
+        "SECRET_KEY": "test-secret",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SMTP_SECURITY": "none",
+    }
+
+
+def _planned(url: str, subscribers: int) -> None:
+    empty_postgres(url)
+    store = Store.open(url)
+    fill(store, subscribers, topics=["title:fairness"])  # small messages: the test is about sharing
+    store.create_edition(DAY, now=datetime.now(UTC))
+    store.close()
+
+
+@pytest.mark.slow
+def test_four_sender_processes_deliver_20000_exactly_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    _planned(postgres_url, 20_000)
+    with smtp_server() as (server, port):
+        env = _send_env(tmp_path, postgres_url, port)
+        senders = [
+            subprocess.Popen([sys.executable, "-m", "digest", "send"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]  # fmt: skip
+        outputs = [process.communicate(timeout=600) for process in senders]
+    assert [p.returncode for p in senders] == [0] * 4, [e for _, e in outputs]
+    counts = server.by_recipient()
+    assert len(counts) == 20_000 and {len(v) for v in counts.values()} == {1}
+    sent = [int(out.split("sent ")[1].split(",")[0]) for out, _ in outputs]
+    assert sum(sent) == 20_000 and all(n > 0 for n in sent), sent
+
+
+@pytest.mark.slow
+def test_a_killed_senders_batch_is_finished_by_the_others(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    _planned(postgres_url, 3000)
+    with smtp_server() as (server, port):
+        env = _send_env(tmp_path, postgres_url, port)
+        command_line = [sys.executable, "-m", "digest", "send"]
+        victim = subprocess.Popen(command_line, env=env, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while len(server.received) < 300 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        survivor = subprocess.run(command_line, env=env, capture_output=True, text=True)
+        assert survivor.returncode in (0, 1), survivor.stderr
+        time.sleep(4.5)  # the victim's lease runs out
+        finisher = subprocess.run(command_line, env=env, capture_output=True, text=True)
+        assert finisher.returncode == 0, finisher.stderr
+    counts = server.by_recipient()
+    assert len(counts) == 3000
+    repeats = [v for v in counts.values() if len(v) > 1]
+    assert len(repeats) <= 1  # only the message in flight at the kill, with the same Message-ID
+    for items in repeats:
+        assert items[0].message["Message-ID"] == items[1].message["Message-ID"]
+    store = Store.open(postgres_url)
+    edition = store.get_edition(DAY)
+    assert edition is not None and store.delivery_counts(edition.id)["queued"] == 0
+    store.close()
