@@ -186,31 +186,24 @@ def run(
     """
     exclusive = store.dialect != "postgresql"
     wait = lock_wait if exclusive else max(lock_wait, PLANNING_WAIT_SECONDS)
-    with RunLock(store, clock=now, wait_seconds=wait, sleep=sleep) as lock:
+    with ExitStack() as held:
+        lock = held.enter_context(RunLock(store, clock=now, wait_seconds=wait, sleep=sleep))
         run_id = store.start_run(lock.holder, now=now())
         try:
             planned = _plan_edition(
                 store, settings, now=now, day=day, ingest_sources=ingest_sources and plan,
                 plan=plan, on_planned=on_planned,
             )  # fmt: skip
-            if exclusive:
-                report = _send(
-                    store, settings, planned, lock=lock, holder=lock.holder, now=now,
-                    transport=transport, sleep=sleep, stop=stop, on_delivery=on_delivery,
-                )  # fmt: skip
-        except BaseException as e:
-            store.finish_run(run_id, outcome="error", summary=f"{type(e).__name__}: {e}", now=now())
-            raise
-    if not exclusive:
-        try:
+            if not exclusive:
+                held.close()  # planning done: on PostgreSQL the sending is shared
             report = _send(
-                store, settings, planned, lock=None, holder=lock.holder, now=now,
-                transport=transport, sleep=sleep, stop=stop, on_delivery=on_delivery,
+                store, settings, planned, lock=lock if exclusive else None, holder=lock.holder,
+                now=now, transport=transport, sleep=sleep, stop=stop, on_delivery=on_delivery,
             )  # fmt: skip
         except BaseException as e:
             store.finish_run(run_id, outcome="error", summary=f"{type(e).__name__}: {e}", now=now())
             raise
-    store.finish_run(run_id, outcome=report.outcome, summary=report.summary(), now=now())
+        store.finish_run(run_id, outcome=report.outcome, summary=report.summary(), now=now())
     return report
 
 

@@ -51,7 +51,7 @@ def inline_css(html: str, *, keep_leftovers: bool = True) -> str:
     No network, ``!important`` kept, and rules that cannot be inlined
     (``@media`` for dark mode and narrow screens) kept in a ``<style>`` block.
     """
-    return premailer.Premailer(
+    inlined: str = premailer.Premailer(
         html,
         allow_network=False,
         allow_loading_external_files=False,
@@ -61,6 +61,7 @@ def inline_css(html: str, *, keep_leftovers: bool = True) -> str:
         cssutils_logging_level=logging.CRITICAL,
         method="html",
     ).transform(pretty_print=False)
+    return inlined
 
 
 def shorten(text: str, limit: int) -> str:

@@ -27,7 +27,8 @@ def make_trigger(expression: str, zone: ZoneInfo) -> CronTrigger:
 
 def next_run(expression: str, zone: ZoneInfo, now: datetime) -> datetime | None:
     """Return the first scheduled time after ``now``."""
-    return make_trigger(expression, zone).get_next_fire_time(None, now)
+    fire: datetime | None = make_trigger(expression, zone).get_next_fire_time(None, now)
+    return fire
 
 
 def last_due_run(

@@ -124,11 +124,11 @@ class EditionIndex:
     def select(self, topics: Sequence[Topic], *, max_entries: int) -> Selection:
         """Return a subscriber's sections: an entry appears once, under its first topic."""
         if not topics:
-            shown = self._everything[:max_entries]
-            sections = (Section("", shown),) if shown else ()
-            return Selection(sections, cut=len(self._everything) - len(shown))
+            everything = self._everything[:max_entries]
+            whole = (Section("", everything),) if everything else ()
+            return Selection(whole, cut=len(self._everything) - len(everything))
         taken: set[int] = set()
-        sections = []
+        sections: list[Section] = []
         room = max_entries
         cut = 0
         for topic in topics:

@@ -648,11 +648,7 @@ class Store:
         """Return a page of an edition's queued deliveries with their subscribers, by id."""
         query = (
             _delivery_with_subscriber()
-            .where(
-                deliveries.c.edition_id == edition_id,
-                deliveries.c.status == "queued",
-                deliveries.c.id > after_id,
-            )
+            .where(*_queued_after(edition_id, after_id))
             .order_by(deliveries.c.id)
             .limit(limit)
         )
@@ -683,11 +679,7 @@ class Store:
         now = now.astimezone(UTC)
         candidates = (
             select(deliveries.c.id)
-            .where(
-                deliveries.c.edition_id == edition_id,
-                deliveries.c.status == "queued",
-                deliveries.c.id > after_id,
-            )
+            .where(*_queued_after(edition_id, after_id))
             .order_by(deliveries.c.id)
             .limit(limit)
         )
@@ -955,6 +947,14 @@ _MARK = (
         claimed_until=None,
     )
 )
+
+
+def _queued_after(edition_id: int, after_id: int) -> tuple[Any, ...]:
+    return (
+        deliveries.c.edition_id == edition_id,
+        deliveries.c.status == "queued",
+        deliveries.c.id > after_id,
+    )
 
 
 def _delivery_with_subscriber() -> Select[Any]:

@@ -131,7 +131,9 @@ def parse_topics(cell: str) -> tuple[Topic, ...]:
 
 def split_topics(cell: str) -> list[str]:
     """Split a cell on ``;`` outside double quotes."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in cell:
         if char == '"':
             quoted = not quoted
