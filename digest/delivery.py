@@ -8,11 +8,14 @@ message in flight at the kill, and it carries the same Message-ID.
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,9 +23,10 @@ from digest.config import DeliverySettings, Settings
 from digest.mailer import DkimSigner, PermanentFailure, TemporaryFailure, Transport
 from digest.message import Envelope, build_message, domain_of, envelope_address, message_id_for
 from digest.models import Delivery, Edition, Subscriber
-from digest.render import EmailRenderer, PersonalLinks, RenderedEmail
+from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
+from digest.resources import resource_path
 from digest.selection import EditionIndex
-from digest.store import Store
+from digest.store import Store, StoredEntry
 from digest.tokens import preferences_url, unsubscribe_url
 
 Clock = Callable[[], datetime]
@@ -324,22 +328,19 @@ def send_edition(
     sys.setswitchinterval(0.0002)
     try:
         entries = store.edition_entries(edition.id)
-        composer.renderer.prepare(entries)
-        with EditionIndex(entries) as index:
-            lease = timedelta(seconds=composer.settings.delivery.lease_seconds)
-            claimed = _claimed(store, edition.id, holder, lease, exclusive, clock)
-            for delivery, subscriber in claimed:
+        lease = timedelta(seconds=composer.settings.delivery.lease_seconds)
+        claimed = _claimed(store, edition.id, holder, lease, exclusive, clock)
+        in_process = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
+        with _composing(composer, edition, entries, in_process=in_process) as compose:
+            for delivery, subscriber, outcome in compose(
+                _due(claimed, edition, is_due, report, store, clock), clock
+            ):
                 if senders.halt.is_set():
                     break
                 if should_stop():
                     interrupted = report.interrupted = True
                     break
-                if not is_due(edition, subscriber):
-                    report.waiting += 1
-                    continue
-                item = _compose(
-                    store, composer, edition, delivery, subscriber, index, clock, report
-                )
+                item = _record_outcome(store, delivery, subscriber, outcome, clock, report)
                 if item is None:
                     if on_delivery:
                         with senders.lock:
@@ -365,36 +366,166 @@ def _claimed(
         after = batch[-1][0].id
 
 
-def _compose(
+#: From this many queued deliveries on, messages are composed in a child
+#: process: composing then takes no time from the threads that talk to the
+#: mail server (Python runs one thread at a time).
+COMPOSE_IN_A_PROCESS_FROM = 1000
+
+#: What composing a delivery gave: the message and its id, or None when nothing
+#: matched; with the seconds spent rendering and building.
+_Composed = tuple[bytes | None, str, float, float]
+
+
+def _due(
+    claimed: Iterator[tuple[Delivery, Subscriber]],
+    edition: Edition,
+    is_due: Callable[[Edition, Subscriber], bool],
+    report: DeliveryReport,
     store: Store,
+    clock: Clock,
+) -> Iterator[tuple[Delivery, Subscriber]]:
+    """The claimed deliveries worth composing: others are skipped or left waiting here."""
+    for delivery, subscriber in claimed:
+        if not is_due(edition, subscriber):
+            report.waiting += 1
+        elif subscriber.status != "active" or subscriber.paused:
+            why = "paused" if subscriber.paused else "unsubscribed before sending"
+            store.mark_skipped(delivery.id, reason=why, now=clock())
+            report.skipped += 1
+        else:
+            yield delivery, subscriber
+
+
+def compose_message(
     composer: Composer,
     edition: Edition,
+    index: EditionIndex,
+    subscriber: Subscriber,
+    sent_at: datetime,
+) -> _Composed:
+    """Render and build one subscriber's message (None when nothing matched and
+    empty digests are off)."""
+    started = time.perf_counter()
+    rendered = composer.render(edition, subscriber, index)
+    rendering = time.perf_counter() - started
+    message_id = composer.message_id(edition, subscriber)
+    if rendered.shown == 0 and not composer.settings.delivery.send_empty:
+        return None, message_id, rendering, 0.0
+    started = time.perf_counter()
+    message = composer.message(rendered, edition, subscriber, sent_at)
+    return message, message_id, rendering, time.perf_counter() - started
+
+
+def _record_outcome(
+    store: Store,
     delivery: Delivery,
     subscriber: Subscriber,
-    index: EditionIndex,
+    outcome: _Composed,
     clock: Clock,
     report: DeliveryReport,
 ) -> _Outgoing | None:
-    """Build a delivery's message, or record why it is skipped (and return None)."""
-    if subscriber.status != "active" or subscriber.paused:
-        why = "paused" if subscriber.paused else "unsubscribed before sending"
-        store.mark_skipped(delivery.id, reason=why, now=clock())
-        report.skipped += 1
-        return None
-    started = time.perf_counter()
-    rendered = composer.render(edition, subscriber, index)
-    report.add_time("render", time.perf_counter() - started)
-    if rendered.shown == 0 and not composer.settings.delivery.send_empty:
+    message, message_id, rendering, building = outcome
+    report.add_time("render", rendering)
+    report.add_time("build", building)
+    if message is None:
         store.mark_skipped(delivery.id, reason="nothing new on their topics", now=clock())
         report.skipped += 1
         return None
-    started = time.perf_counter()
-    message = composer.message(rendered, edition, subscriber, clock())
-    report.add_time("build", time.perf_counter() - started)
     return _Outgoing(
         delivery=delivery,
         subscriber=subscriber,
         message=message,
-        message_id=composer.message_id(edition, subscriber),
+        message_id=message_id,
         recipient=envelope_address(subscriber.email),
+    )
+
+
+Composing = Callable[
+    [Iterator[tuple[Delivery, Subscriber]], Clock],
+    Iterator[tuple[Delivery, Subscriber, _Composed]],
+]
+
+
+@contextmanager
+def _composing(
+    composer: Composer, edition: Edition, entries: list[StoredEntry], *, in_process: bool
+) -> Iterator[Composing]:
+    """Yield a function that composes deliveries in order, here or in a child process."""
+    if not in_process:
+        composer.renderer.prepare(entries)
+        with EditionIndex(entries) as index:
+
+            def here(
+                pending: Iterator[tuple[Delivery, Subscriber]], clock: Clock
+            ) -> Iterator[tuple[Delivery, Subscriber, _Composed]]:
+                for delivery, subscriber in pending:
+                    outcome = compose_message(composer, edition, index, subscriber, clock())
+                    yield delivery, subscriber, outcome
+
+            yield here
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=context,
+        initializer=_start_child,
+        initargs=(composer.settings, edition, entries),
+    ) as pool:
+
+        def elsewhere(
+            pending: Iterator[tuple[Delivery, Subscriber]], clock: Clock
+        ) -> Iterator[tuple[Delivery, Subscriber, _Composed]]:
+            for batch in _batches(pending, 64):
+                outcomes = pool.map(
+                    _compose_in_child, [(s, clock()) for _, s in batch], chunksize=16
+                )
+                for (delivery, subscriber), outcome in zip(batch, outcomes, strict=True):
+                    yield delivery, subscriber, outcome
+
+        try:
+            yield elsewhere
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _batches(
+    items: Iterator[tuple[Delivery, Subscriber]], size: int
+) -> Iterator[list[tuple[Delivery, Subscriber]]]:
+    batch: list[tuple[Delivery, Subscriber]] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+_child: tuple[Composer, Edition, EditionIndex] | None = None
+
+
+def _start_child(settings: Settings, edition: Edition, entries: list[StoredEntry]) -> None:
+    global _child
+    composer = Composer(settings, make_renderer(settings))
+    composer.renderer.prepare(entries)
+    _child = (composer, edition, EditionIndex(entries))
+
+
+def _compose_in_child(job: tuple[Subscriber, datetime]) -> _Composed:
+    assert _child is not None, "the composing process was not started"
+    composer, edition, index = _child
+    subscriber, sent_at = job
+    return compose_message(composer, edition, index, subscriber, sent_at)
+
+
+def make_renderer(settings: Settings) -> EmailRenderer:
+    """Build the email renderer from the settings, with the shipped templates."""
+    return EmailRenderer(
+        resource_path("templates"),
+        EmailSettings(
+            newsletter=settings.title,
+            base_url=settings.base_url,
+            abstract_chars=settings.abstract_chars,
+            max_html_bytes=settings.max_html_bytes,
+        ),
     )

@@ -24,6 +24,7 @@ from digest.delivery import (
     DeliveryReport,
     Sleep,
     envelope_for,
+    make_renderer,
     personal_links,
     send_edition,
 )
@@ -32,8 +33,7 @@ from digest.locking import RunLock
 from digest.mailer import OutboxTransport, SmtpTransport, Transport
 from digest.message import build_message, domain_of, envelope_address
 from digest.models import Delivery, Edition, Entry, IngestReport, SourceReport, Subscriber, Topic
-from digest.render import EmailRenderer, EmailSettings, RenderedEmail
-from digest.resources import resource_path
+from digest.render import RenderedEmail
 from digest.selection import EditionIndex
 from digest.sources import SourceLimits, read_source
 from digest.store import Store, StoredEntry
@@ -395,19 +395,6 @@ def make_transport(settings: Settings) -> Transport:
     if settings.smtp.host:
         return SmtpTransport(settings.smtp)
     return OutboxTransport(settings.outbox_dir)
-
-
-def make_renderer(settings: Settings) -> EmailRenderer:
-    """Build the email renderer from the settings, with the shipped templates."""
-    return EmailRenderer(
-        resource_path("templates"),
-        EmailSettings(
-            newsletter=settings.title,
-            base_url=settings.base_url,
-            abstract_chars=settings.abstract_chars,
-            max_html_bytes=settings.max_html_bytes,
-        ),
-    )
 
 
 def preview(
