@@ -36,7 +36,7 @@ _FRAGMENT_OPEN = '<table class="fragment-root">'
 _FRAGMENT_SPLIT = "<tr><td>%%DIGEST_SPLIT%%</td></tr>"
 _FRAGMENT_SPLIT_OUT = re.compile(r"<tr>\s*<td>%%DIGEST_SPLIT%%</td>\s*</tr>")
 _MAX_AUTHORS = 5
-_SECTION_CACHE_SIZE = 10_000
+_SECTION_CACHE_SIZE = 2_000
 _TEXT_WIDTH = 72
 
 

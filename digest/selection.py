@@ -21,7 +21,7 @@ from digest.topics import compile_fts5, parse_query
 _AUTHOR_BREAK = " authorbreak "
 #: Distinct queries whose results are kept; beyond it the cache starts over,
 #: so memory stays flat however many subscribers there are.
-_CACHE_SIZE = 20_000
+_CACHE_SIZE = 2_000
 #: bm25 weights of the indexed columns: a word in the title counts most.
 _WEIGHTS = (4.0, 1.0, 2.0)
 
