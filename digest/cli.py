@@ -533,12 +533,10 @@ def _print_run(report: pipeline.RunReport, seconds: float) -> None:
             f"ingest: {ingested.total('new')} new of {ingested.total('read')} read "
             f"from {len(ingested.sources)} sources"
         )
-    if report.edition is None and report.ingest is not None:
-        click.echo(f"edition {report.day}: nothing new since the last edition")
-    elif report.edition is None:
-        pass
-    else:
+    if report.edition is not None:
         click.echo(f"edition {report.day}: {report.edition.entry_count} papers")
+    elif report.ingest is not None:  # 'digest send' builds no edition: nothing to say
+        click.echo(f"edition {report.day}: nothing new since the last edition")
     delivery = report.delivery
     rate = delivery.sent / seconds if seconds > 0 else 0.0
     summary = report.summary()
