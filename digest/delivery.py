@@ -133,12 +133,10 @@ class Composer:
         )
 
     def message(
-        self, rendered: RenderedEmail, edition: Edition, subscriber: Subscriber, sent_at: datetime
+        self, rendered: RenderedEmail, subscriber: Subscriber, *, message_id: str, sent_at: datetime
     ) -> bytes:
         envelope = envelope_for(self.settings, subscriber, self.links(subscriber.id))
-        message = build_message(
-            rendered, envelope, message_id=self.message_id(edition, subscriber), sent_at=sent_at
-        )
+        message = build_message(rendered, envelope, message_id=message_id, sent_at=sent_at)
         return self.signer.sign(message) if self.signer else message
 
 
@@ -412,7 +410,7 @@ def compose_message(
     if rendered.shown == 0 and not composer.settings.delivery.send_empty:
         return None, message_id, rendering, 0.0
     started = time.perf_counter()
-    message = composer.message(rendered, edition, subscriber, sent_at)
+    message = composer.message(rendered, subscriber, message_id=message_id, sent_at=sent_at)
     return message, message_id, rendering, time.perf_counter() - started
 
 

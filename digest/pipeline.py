@@ -325,7 +325,8 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
             if rendered.shown == 0 and not settings.delivery.send_empty:
                 report.skipped += 1
             else:
-                composer.message(rendered, edition, subscriber, started)
+                message_id = composer.message_id(edition, subscriber)
+                composer.message(rendered, subscriber, message_id=message_id, sent_at=started)
                 report.sent += 1
     return RunReport(day, ingested, edition, report, dry_run=True)
 

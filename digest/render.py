@@ -27,6 +27,7 @@ import premailer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from digest import tokens
 from digest.selection import Selection
 from digest.store import StoredEntry
 
@@ -217,7 +218,7 @@ class EmailRenderer:
         (rather than "every new paper"), which the subject and header mention.
         """
         look = self._theme(theme)
-        edition_url = f"{self.settings.base_url}/archive/{edition_date.isoformat()}"
+        edition_url = tokens.edition_url(self.settings.base_url, edition_date)
         total = selection.count + selection.cut
         count_label = f"{total} new {'paper' if total == 1 else 'papers'}" + (
             " on your topics" if personal else ""

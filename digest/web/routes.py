@@ -34,7 +34,7 @@ from digest.subscribers import (
     check_timezone,
     parse_topic,
 )
-from digest.tokens import TokenError, read_token, unsubscribe_url
+from digest.tokens import TokenError, edition_url, read_token, unsubscribe_url
 from digest.web import WebContext, _message_page, csrf, limiter
 
 web = Blueprint("web", __name__)
@@ -355,7 +355,7 @@ def archive_json() -> Response:
         payload.append(
             {
                 "date": row["day"].isoformat(),
-                "url": f"{base}/archive/{row['day'].isoformat()}",
+                "url": edition_url(base, row["day"]),
                 "papers": [
                     {
                         "title": s.entry.title,
