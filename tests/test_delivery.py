@@ -138,14 +138,20 @@ def test_a_rerun_sends_nothing_and_builds_nothing_new(store: Store, tmp_path: Pa
     assert len(server.received) == 5
 
 
-def test_starttls_with_auth(store: Store, tmp_path: Path) -> None:
+def server_tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context with a certificate for 127.0.0.1, and the CA file that trusts it."""
     ca = trustme.CA()
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_tls)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
+    return context, ca_file
+
+
+def test_starttls_with_auth(store: Store, tmp_path: Path) -> None:
+    server_tls_context, ca_file = server_tls(tmp_path)
     fill(store, 2)
-    with smtp_server(starttls=server_tls, credentials=("bot", "s3cret")) as (server, port):
+    with smtp_server(starttls=server_tls_context, credentials=("bot", "s3cret")) as (server, port):
         settings = make_settings(
             tmp_path, port, SMTP_SECURITY="starttls", SMTP_CA_FILE=str(ca_file),
             SMTP_USERNAME="bot", SMTP_PASSWORD="s3cret",
@@ -155,13 +161,12 @@ def test_starttls_with_auth(store: Store, tmp_path: Path) -> None:
 
 
 def test_implicit_tls_with_auth(store: Store, tmp_path: Path) -> None:
-    ca = trustme.CA()
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
+    server_tls_context, ca_file = server_tls(tmp_path)
     fill(store, 2)
-    with smtp_server(implicit_tls=server_tls, credentials=("bot", "s3cret")) as (server, port):
+    with smtp_server(implicit_tls=server_tls_context, credentials=("bot", "s3cret")) as (
+        server,
+        port,
+    ):
         settings = make_settings(
             tmp_path, port, SMTP_SECURITY="ssl", SMTP_CA_FILE=str(ca_file),
             SMTP_USERNAME="bot", SMTP_PASSWORD="s3cret",
@@ -173,10 +178,9 @@ def test_implicit_tls_with_auth(store: Store, tmp_path: Path) -> None:
 def test_an_untrusted_certificate_stops_the_run_and_sends_nothing(
     store: Store, tmp_path: Path
 ) -> None:
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    trustme.CA().issue_cert("127.0.0.1").configure_cert(server_tls)
+    untrusted, _ = server_tls(tmp_path)  # its CA file is never given to digest
     fill(store, 2)
-    with smtp_server(starttls=server_tls) as (server, port):
+    with smtp_server(starttls=untrusted) as (server, port):
         settings = make_settings(tmp_path, port, SMTP_SECURITY="starttls")
         with pytest.raises(TransportError, match="TLS with 127.0.0.1"):
             run(store, settings)
