@@ -71,6 +71,7 @@ def run_digest(folder: Path, database: str, port: int, connections: int, workers
         "SMTP_CONNECTIONS": str(connections),
     }
     base = [sys.executable, "-m", "digest"]
+    started_at = time.time()
     started = time.perf_counter()
     if workers > 1:
         store = Store.open(database)
@@ -99,6 +100,7 @@ def run_digest(folder: Path, database: str, port: int, connections: int, workers
             for stage in reports[0]["stage_seconds"]
         },
         "wall_seconds": seconds,
+        "started_at": started_at,
     }
     return report
 
@@ -256,6 +258,8 @@ def main() -> None:
         )
         print(
             f"  stages (summed over threads): {stages}; peak RSS {report['peak_rss_mb']} MB; "
+            f"first message after {stats['first'] - report['started_at']:.2f}s, last "
+            f"{report['started_at'] + report['wall_seconds'] - stats['last']:.2f}s before exit; "
             f"import + ingest {prepared:.1f}s"
         )
     first = results[0]

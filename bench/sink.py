@@ -7,6 +7,7 @@ import multiprocessing
 import multiprocessing.connection
 import socket
 import threading
+import time
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -17,9 +18,14 @@ class _Counter:
         self.lock = threading.Lock()
         self.recipients: collections.Counter[str] = collections.Counter()
         self.sizes: list[int] = []
+        #: Wall-clock times of the first and the last message received.
+        self.first = self.last = 0.0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        now = time.time()
         with self.lock:
+            self.first = self.first or now
+            self.last = now
             self.sizes.append(len(envelope.original_content))
             self.recipients.update(envelope.rcpt_tos)
         return "250 OK"
@@ -35,11 +41,17 @@ def _serve(port: int, ready: Any, commands: multiprocessing.connection.Connectio
         with counter.lock:
             if command == "stats":
                 commands.send(
-                    {"sizes": list(counter.sizes), "recipients": dict(counter.recipients)}
+                    {
+                        "sizes": list(counter.sizes),
+                        "recipients": dict(counter.recipients),
+                        "first": counter.first,
+                        "last": counter.last,
+                    }
                 )
             elif command == "reset":
                 counter.sizes.clear()
                 counter.recipients.clear()
+                counter.first = counter.last = 0.0
                 commands.send("ok")
             else:
                 break

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
-import resource
 import signal
 import sys
 import threading
@@ -28,6 +27,7 @@ import click
 
 from digest import __version__, pipeline
 from digest.config import Settings, SourceSpec, load_settings
+from digest.delivery import peak_rss_kb
 from digest.errors import ConfigError, DigestError
 from digest.locking import RUN_LOCK, RunInProgress, describe_holder
 from digest.logs import configure_logging
@@ -570,14 +570,7 @@ def _run_json(report: pipeline.RunReport, seconds: float) -> dict[str, Any]:
         "messages_per_second": round(delivery.sent / seconds, 2) if seconds > 0 else None,
         "stage_seconds": {stage: round(t, 3) for stage, t in delivery.seconds.items()},
         # This process and the composing child (when there was one), together.
-        "peak_rss_mb": round(
-            (
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            )
-            / 1024,
-            1,
-        ),
+        "peak_rss_mb": round((peak_rss_kb() + delivery.composer_peak_rss_kb) / 1024, 1),
     }
 
 

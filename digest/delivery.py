@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import resource
 import sys
 import threading
 import time
@@ -50,6 +51,8 @@ class DeliveryReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
     #: Seconds spent per stage (plan, render, build, send, record), for the benchmark.
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Peak resident memory of the composing child process, when there was one (KiB).
+    composer_peak_rss_kb: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add_time(self, stage: str, seconds: float) -> None:
@@ -70,6 +73,23 @@ class _RateLimiter:
         if now < self.next_at:
             self.sleep(self.next_at - now)
         self.next_at = max(now, self.next_at) + self.interval
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident memory in KiB, counted from its own start.
+
+    Linux's ``ru_maxrss`` also counts the parent's memory at the fork before
+    the exec, so a small process started by a big one would look big.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
 
 
 def personal_links(settings: Settings, subscriber_id: int) -> PersonalLinks:
@@ -329,7 +349,7 @@ def send_edition(
         lease = timedelta(seconds=composer.settings.delivery.lease_seconds)
         claimed = _claimed(store, edition.id, holder, lease, exclusive, clock)
         in_process = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
-        with _composing(composer, edition, entries, in_process=in_process) as compose:
+        with _composing(composer, edition, entries, report, in_process=in_process) as compose:
             for delivery, subscriber, outcome in compose(
                 _due(claimed, edition, is_due, report, store, clock), clock
             ):
@@ -446,7 +466,12 @@ Composing = Callable[
 
 @contextmanager
 def _composing(
-    composer: Composer, edition: Edition, entries: list[StoredEntry], *, in_process: bool
+    composer: Composer,
+    edition: Edition,
+    entries: list[StoredEntry],
+    report: DeliveryReport,
+    *,
+    in_process: bool,
 ) -> Iterator[Composing]:
     """Yield a function that composes deliveries in order, here or in a child process."""
     if not in_process:
@@ -482,6 +507,7 @@ def _composing(
 
         try:
             yield elsewhere
+            report.composer_peak_rss_kb = pool.submit(peak_rss_kb).result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

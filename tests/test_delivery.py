@@ -435,3 +435,16 @@ def test_several_connections_deliver_everyone_exactly_once(store: Store, tmp_pat
         report = run(store, settings)
     assert report.delivery.sent == 200 and report.ok
     assert sorted(len(items) for items in server.by_recipient().values()) == [1] * 200
+
+
+def test_peak_memory_counts_the_process_itself_not_its_big_parent() -> None:
+    import subprocess
+    import sys
+
+    from digest.delivery import peak_rss_kb
+
+    ballast = b"x" * (300 << 20)  # resident in this (parent) process
+    probe = "from digest.delivery import peak_rss_kb; print(peak_rss_kb())"
+    child_kb = int(subprocess.run([sys.executable, "-c", probe], capture_output=True).stdout)
+    assert 0 < child_kb < 150 << 10
+    assert peak_rss_kb() >= len(ballast) >> 10
