@@ -246,35 +246,63 @@ class _Senders:
             return
 
     def _run(self, transport: Transport) -> None:
-        while (item := self.queue.get()) is not None:
-            if self.halt.is_set():
-                continue
+        # The delivery sent last is recorded while the server answers the
+        # next one's MAIL FROM, which hides the database write; it is always
+        # recorded before the next message can be accepted, so at most one
+        # accepted message is ever unrecorded, as with recording at once.
+        unrecorded: Callable[[], None] | None = None
+        try:
+            while True:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    unrecorded = _settled(unrecorded)  # nothing to overlap it with
+                    item = self.queue.get()
+                if item is None:
+                    break
+                if self.halt.is_set():
+                    continue
+                previous, unrecorded = unrecorded, None
+                try:
+                    unrecorded = self._deliver(transport, item, previous)
+                except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                    self.error = self.error or e
+                    self.halt.set()
+        finally:
             try:
-                self._deliver(transport, item)
+                _settled(unrecorded)
             except BaseException as e:  # noqa: BLE001 - handed to the main thread
                 self.error = self.error or e
                 self.halt.set()
-                continue
-            if self.on_delivery:
-                with self.lock:
-                    self.on_delivery()
 
-    def _deliver(self, transport: Transport, item: _Outgoing) -> None:
+    def _deliver(
+        self, transport: Transport, item: _Outgoing, previous: Callable[[], None] | None
+    ) -> Callable[[], None] | None:
+        """Send one message, retrying temporary failures; return how to record its success.
+
+        ``previous`` (recording the delivery before) runs during the first attempt.
+        """
         policy, report = self.policy, self.report
+        if self.limiter.interval:
+            previous = _settled(previous)  # the limiter may sleep: record first
         reason = ""
         for attempt in range(policy.retries):
             with self.lock:
                 self.limiter.wait()
             started = time.perf_counter()
+            meanwhile, previous = previous, None
             try:
-                reply = transport.send(self.sender, item.recipient, item.message, item.message_id)
+                reply = transport.send(
+                    self.sender, item.recipient, item.message, item.message_id, meanwhile=meanwhile
+                )
             except PermanentFailure as e:
                 self.store.mark_failed(item.delivery.id, reason=str(e), now=self.clock())
                 with self.lock:
                     report.failed += 1
                     report.failures.append((item.subscriber.email, str(e)))
                     self.consecutive_failures = 0
-                return
+                    self._delivered()
+                return None
             except TemporaryFailure as e:
                 reason = str(e)
                 with self.lock:
@@ -293,18 +321,37 @@ class _Senders:
                 continue
             finally:
                 report.add_time("send", time.perf_counter() - started)
-            started = time.perf_counter()
-            self.store.mark_sent(
-                item.delivery.id, message_id=item.message_id, reply=reply, now=self.clock()
-            )
-            report.add_time("record", time.perf_counter() - started)
             with self.lock:
-                report.sent += 1
                 self.consecutive_failures = 0
-            return
+            return lambda: self._record_sent(item, reply)
+        _settled(previous)
         self.store.mark_deferred(item.delivery.id, reason=reason, now=self.clock())
         with self.lock:
             report.deferred += 1
+            self._delivered()
+        return None
+
+    def _record_sent(self, item: _Outgoing, reply: str) -> None:
+        started = time.perf_counter()
+        self.store.mark_sent(
+            item.delivery.id, message_id=item.message_id, reply=reply, now=self.clock()
+        )
+        self.report.add_time("record", time.perf_counter() - started)
+        with self.lock:
+            self.report.sent += 1
+            self._delivered()
+
+    def _delivered(self) -> None:
+        """Tell the progress display one more delivery is done (hold ``lock``)."""
+        if self.on_delivery:
+            self.on_delivery()
+
+
+def _settled(task: Callable[[], None] | None) -> None:
+    """Run a pending task now, if there is one; always None, for ``pending = _settled(pending)``."""
+    if task is not None:
+        task()
+    return None
 
 
 def send_edition(

@@ -15,6 +15,8 @@ import smtplib
 import socket
 import ssl
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -41,8 +43,20 @@ class Transport(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
-    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> str:
-        """Deliver one message; return the server's reply (or where it was written)."""
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        message_id: str,
+        *,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> str:
+        """Deliver one message; return the server's reply (or where it was written).
+
+        ``meanwhile`` is called exactly once, before the message can be
+        delivered, whatever happens.
+        """
         ...
 
 
@@ -132,34 +146,69 @@ class SmtpTransport:
             return TemporaryFailure(f"cannot connect to {where}: {error}")
         return error
 
-    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> str:
-        """Send one message with MAIL, RCPT and DATA; return the server's reply to DATA."""
-        if self._smtp is None:
-            self._smtp = self._connect()
-        smtp = self._smtp
-        options = ["SMTPUTF8"] if not recipient.isascii() else []
-        if options and not smtp.has_extn("smtputf8"):
-            raise PermanentFailure("the server does not accept non-ASCII addresses (SMTPUTF8)")
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        message_id: str,
+        *,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> str:
+        """Send one message with MAIL, RCPT and DATA; return the server's reply to DATA.
+
+        ``meanwhile`` runs while the server answers MAIL FROM, before anything
+        can be accepted: the caller records its previous delivery there, so
+        the database write costs no time at the server's pace.
+        """
+        once = _Once(meanwhile)
         try:
-            code, reply = smtp.mail(sender, options)
-            if code != 250:
-                self._reset()
-                _raise_for(code, reply, "MAIL FROM")
-            code, reply = smtp.rcpt(recipient)
-            if code not in (250, 251):
-                self._reset()
-                _raise_for(code, reply, "RCPT TO")
-            code, reply = smtp.data(message)
-            if code != 250:
-                self._reset()
-                _raise_for(code, reply, "DATA")
+            if self._smtp is None:
+                self._smtp = self._connect()
+            smtp = self._smtp
+            utf8 = not recipient.isascii()
+            if utf8 and not smtp.has_extn("smtputf8"):
+                raise PermanentFailure("the server does not accept non-ASCII addresses (SMTPUTF8)")
+            # smtplib's mail(), rcpt() and data() would parse the addresses
+            # again and run a regular expression over the whole message; the
+            # addresses are checked already, and dot-stuffing is a replace.
+            with self._talking():
+                smtp.command_encoding = "utf-8" if utf8 else "ascii"
+                smtp.putcmd("mail", f"FROM:<{sender}>" + (" SMTPUTF8" if utf8 else ""))
+            try:
+                once()
+            except BaseException:
+                self._drop()  # the answer to MAIL FROM is still unread
+                raise
+            with self._talking():
+                self._expect(smtp.getreply(), (250,), "MAIL FROM")
+                smtp.putcmd("rcpt", f"TO:<{recipient}>")
+                self._expect(smtp.getreply(), (250, 251), "RCPT TO")
+                smtp.putcmd("data")
+                self._expect(smtp.getreply(), (354,), "DATA")
+                smtp.send(_dot_stuffed(message))
+                code, reply = self._expect(smtp.getreply(), (250,), "DATA")
+        finally:
+            once()
+        return f"{code} {_text(reply)}"
+
+    @contextmanager
+    def _talking(self) -> Iterator[None]:
+        """Turn a lost connection into a TemporaryFailure (the next send reconnects)."""
+        try:
+            yield
         except (smtplib.SMTPServerDisconnected, OSError) as e:
             self._drop()
             raise TemporaryFailure(f"connection lost: {e or type(e).__name__}") from e
-        except smtplib.SMTPResponseException as e:
+
+    def _expect(
+        self, answer: tuple[int, bytes], codes: tuple[int, ...], command: str
+    ) -> tuple[int, bytes]:
+        code, reply = answer
+        if code not in codes:
             self._reset()
-            _raise_for(e.smtp_code, e.smtp_error, "SMTP")
-        return f"{code} {_text(reply)}"
+            _raise_for(code, reply, command)
+        return answer
 
     def _reset(self) -> None:
         try:
@@ -186,8 +235,17 @@ class OutboxTransport:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> str:
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        message: bytes,
+        message_id: str,
+        *,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> str:
         """Write the message to ``folder/<message id>.eml`` atomically; return the path."""
+        _Once(meanwhile)()
         self.folder.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", message_id.strip("<>")) + ".eml"
         target = self.folder / name
@@ -231,6 +289,26 @@ class DkimSigner:
                 f"DKIM signing failed: {e}", hint="check DKIM_PRIVATE_KEY_FILE"
             ) from e
         return bytes(signature) + message
+
+
+class _Once:
+    """A task that runs at most once, however often it is called."""
+
+    def __init__(self, task: Callable[[], None] | None) -> None:
+        self.task = task
+
+    def __call__(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task()
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """The message as DATA carries it: lines starting with a dot doubled, ended by CRLF.CRLF."""
+    stuffed = message.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed + (b".\r\n" if stuffed.endswith(b"\r\n") else b"\r\n.\r\n")
 
 
 def _text(reply: bytes | str) -> str:

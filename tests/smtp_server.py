@@ -12,7 +12,7 @@ import email.policy
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -45,6 +45,8 @@ class Recorder:
     #: drop the connection instead of answering the DATA of message number N (1-based)
     drop_at: set[int] = field(default_factory=set)
     data_commands: int = 0
+    #: called with the number of messages accepted so far, before accepting one more
+    before_accept: Callable[[int], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
@@ -68,6 +70,8 @@ class Recorder:
             if self.data_commands in self.drop_at:
                 server.transport.close()
                 return "421 closing"
+            if self.before_accept is not None:
+                self.before_accept(len(self.received))
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
             )

@@ -427,6 +427,38 @@ def test_killing_a_real_run_mid_batch_and_rerunning_delivers_everyone_exactly_on
         assert items[0].message["Message-ID"] == items[1].message["Message-ID"]
 
 
+def test_each_accepted_message_is_recorded_before_the_next_can_be_accepted(
+    store: Store, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    fill(store, 60)
+    recorded_then: list[tuple[int, int]] = []
+
+    def count_recorded(accepted: int) -> None:
+        with sqlite3.connect(tmp_path / "digest.sqlite3") as db:
+            (sent,) = db.execute("SELECT count(*) FROM deliveries WHERE status = 'sent'").fetchone()
+        recorded_then.append((accepted, sent))
+
+    with smtp_server() as (server, port):
+        server.before_accept = count_recorded
+        report = run(store, make_settings(tmp_path, port))
+    assert report.delivery.sent == 60
+    assert recorded_then == [(n, n) for n in range(60)]
+
+
+def test_lines_starting_with_a_dot_arrive_intact(tmp_path: Path) -> None:
+    from digest.mailer import SmtpTransport
+
+    message = b"Subject: dots\r\n\r\n.\r\n..two\r\n.x\r\nlast line .\r\n"
+    with smtp_server() as (server, port):
+        with SmtpTransport(make_settings(tmp_path, port).smtp) as transport:
+            reply = transport.send("a@example.org", "b@example.org", message, "<m@example.org>")
+            transport.send("a@example.org", "c@example.org", message.rstrip(b"\r\n"), "<n@x>")
+    assert reply.startswith("250 ")
+    assert [item.data for item in server.received] == [message, message.rstrip(b"\r\n") + b"\r\n"]
+
+
 def test_several_connections_deliver_everyone_exactly_once(store: Store, tmp_path: Path) -> None:
     fill(store, 200)
     with smtp_server() as (server, port):
