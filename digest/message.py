@@ -10,6 +10,7 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.header import Header
@@ -18,7 +19,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
-from digest.render import RenderedEmail
+from digest.render import RenderedEmail, SharedHtml
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
@@ -109,8 +110,8 @@ def build_message(
     return b"".join(
         (
             "".join(headers).encode("ascii"),
-            b"\r\n--" + mark + b"\r\n" + _part("text/plain", rendered.text),
-            b"\r\n--" + mark + b"\r\n" + _part("text/html", rendered.html),
+            b"\r\n--" + mark + b"\r\n" + _part("text/plain", (rendered.text,)),
+            b"\r\n--" + mark + b"\r\n" + _part("text/html", rendered.html_parts),
             b"\r\n--" + mark + b"--\r\n",
         )
     )
@@ -172,11 +173,44 @@ def _build_with_email_package(
     return message.as_bytes()
 
 
-def _part(content_type: str, text: str) -> bytes:
-    body = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()
-    # Keep CRLF line ends; soft line breaks follow the first line end's style.
-    encoded = binascii.b2a_qp(body if body.endswith(b"\r\n") else body + b"\r\n", istext=True)
+def _part(content_type: str, pieces: tuple[str, ...]) -> bytes:
+    """A quoted-printable MIME part of the pieces of text, joined."""
     return (
         f'Content-Type: {content_type}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode() + encoded.rstrip(b"\r\n")
+    ).encode() + b"".join(_quoted_printable(pieces)).rstrip(b"\r\n")
+
+
+#: What each shared piece of HTML (a card, a section header) is once encoded.
+_ENCODED: dict[SharedHtml, bytes] = {}
+_ENCODED_LIMIT = 4_000
+
+
+def _quoted_printable(pieces: tuple[str, ...]) -> Iterator[bytes]:
+    """Encode the pieces as one text with CRLF line ends, reusing shared pieces' encodings.
+
+    Quoted-printable encodes each line on its own, so a piece that starts
+    and ends a line can be encoded alone and its bytes reused.
+    """
+    waiting: list[str] = []
+    for piece in pieces:
+        if isinstance(piece, SharedHtml) and piece.endswith("\n") and not waiting:
+            encoded = _ENCODED.get(piece)
+            if encoded is None:
+                if len(_ENCODED) >= _ENCODED_LIMIT:
+                    _ENCODED.clear()  # a new edition: keep memory flat
+                encoded = _ENCODED[piece] = _encode(piece)
+            yield encoded
+            continue
+        waiting.append(piece)
+        if piece.endswith("\n"):
+            yield _encode("".join(waiting))
+            waiting.clear()
+    if waiting:
+        yield _encode("".join(waiting) + "\n")
+
+
+def _encode(text: str) -> bytes:
+    body = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()
+    # Soft line breaks follow the style of the first line end: CRLF here.
+    return binascii.b2a_qp(body, istext=True)

@@ -103,15 +103,32 @@ class PersonalLinks:
     preferences_url: str
 
 
+class SharedHtml(str):
+    """A piece of HTML that many emails carry (a paper's card, a section header).
+
+    It ends with a line end, so it starts a line wherever it is put, and an
+    encoder may reuse what it made of it for the next email.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class RenderedEmail:
-    """A rendered digest: ``shown`` papers are in it, ``cut`` more were left out."""
+    """A rendered digest: ``shown`` papers are in it, ``cut`` more were left out.
+
+    The HTML comes in pieces, some of them ``SharedHtml``; ``html`` joins them.
+    """
 
     subject: str
-    html: str
+    html_parts: tuple[str, ...]
     text: str
     shown: int
     cut: int
+
+    @property
+    def html(self) -> str:
+        return "".join(self.html_parts)
 
 
 @dataclass(frozen=True)
@@ -160,15 +177,27 @@ def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
     )
 
 
+@dataclass(frozen=True)
+class _Block:
+    html: SharedHtml
+    size: int  # in bytes, for the size budget
+
+
+def _block(html: str) -> _Block:
+    shared = SharedHtml(html if html.endswith("\n") else html + "\n")
+    return _Block(shared, len(shared.encode()))
+
+
 @dataclass
 class _Theme:
     name: str
     env: Environment
     css: str
     color_scheme: str
-    shells: dict[date, str] = field(default_factory=dict)
-    cards: dict[int, bytes] = field(default_factory=dict)
-    sections: dict[str, bytes] = field(default_factory=dict)
+    #: The inlined page per edition date, cut where the papers go.
+    shells: dict[date, tuple[str, str]] = field(default_factory=dict)
+    cards: dict[int, _Block] = field(default_factory=dict)
+    sections: dict[str, _Block] = field(default_factory=dict)
     fragments: dict[str, str] = field(default_factory=dict)
 
 
@@ -201,7 +230,7 @@ class EmailRenderer:
         if len(pieces) != len(missing):  # pragma: no cover - premailer reshaped the page
             return
         for stored, piece in zip(missing, pieces, strict=True):
-            look.cards[stored.id] = piece.encode()
+            look.cards[stored.id] = _block(piece)
 
     def render(
         self,
@@ -242,8 +271,9 @@ class EmailRenderer:
             "preferences_url": escape(links.preferences_url),
             "unsubscribe_url": escape(links.unsubscribe_url),
         }
-        shell = self._shell(look, edition_date, edition_url)
-        fixed = len(shell.encode()) + sum(len(str(v).encode()) for v in values.values())
+        head, tail = self._shell(look, edition_date, edition_url)
+        fixed = len(head.encode()) + len(tail.encode())
+        fixed += sum(len(str(v).encode()) for v in values.values())
         more_room = 600  # the "and N more" block, measured generously
         blocks, shown_sections, cut_by_size = self._assemble(
             look, selection, budget=self.settings.max_html_bytes - fixed - more_room
@@ -251,8 +281,7 @@ class EmailRenderer:
         shown = sum(len(papers) for _, papers in shown_sections)
         more = selection.cut + cut_by_size
         if not shown:
-            blocks = [look.env.get_template("empty.html").render(edition_url=edition_url).encode()]
-        values["sections"] = Markup(b"".join(blocks).decode())
+            blocks = [look.env.get_template("empty.html").render(edition_url=edition_url)]
         values["more"] = (
             Markup(
                 self._slotted(
@@ -265,7 +294,11 @@ class EmailRenderer:
             if more
             else Markup("")
         )
-        html = _SLOT.sub(lambda m: str(values[m.group(1)]), shell)
+        html_parts = (
+            _SLOT.sub(lambda m: str(values[m.group(1)]), head),
+            *blocks,
+            _SLOT.sub(lambda m: str(values[m.group(1)]), tail),
+        )
         text = look.env.get_template("digest.txt").render(
             newsletter=self.settings.newsletter,
             date_label=long_date(edition_date),
@@ -277,7 +310,7 @@ class EmailRenderer:
             unsubscribe_url=links.unsubscribe_url,
         )
         return RenderedEmail(
-            subject=subject, html=html, text=_tidy_text(text), shown=shown, cut=more
+            subject=subject, html_parts=html_parts, text=_tidy_text(text), shown=shown, cut=more
         )
 
     def notice(
@@ -306,27 +339,29 @@ class EmailRenderer:
             look.env.get_template("notice.html").render(css=Markup(look.css), **values)
         )
         text = look.env.get_template("notice.txt").render(**values)
-        return RenderedEmail(subject=subject, html=html, text=_tidy_text(text), shown=0, cut=0)
+        return RenderedEmail(
+            subject=subject, html_parts=(html,), text=_tidy_text(text), shown=0, cut=0
+        )
 
     def _assemble(
         self, look: _Theme, selection: Selection, *, budget: int
-    ) -> tuple[list[bytes], list[tuple[str, list[PaperView]]], int]:
+    ) -> tuple[list[str], list[tuple[str, list[PaperView]]], int]:
         """Pick the cards that fit in the size budget, best first, in topic order."""
-        blocks: list[bytes] = []
+        blocks: list[str] = []
         shown: list[tuple[str, list[PaperView]]] = []
         used = cut = 0
         for section in selection.sections:
-            header = self._section_html(look, section.label) if section.label else b""
+            header = self._section_html(look, section.label) if section.label else None
             papers: list[PaperView] = []
             for match in section.matches:
                 card = self._card_html(look, match.entry)
-                extra = len(card) + (0 if papers else len(header))
+                extra = card.size + (header.size if header and not papers else 0)
                 if cut or used + extra > budget:
                     cut += 1
                     continue
                 if not papers and header:
-                    blocks.append(header)
-                blocks.append(card)
+                    blocks.append(header.html)
+                blocks.append(card.html)
                 used += extra
                 papers.append(self._paper(match.entry))
             if papers:
@@ -347,6 +382,8 @@ class EmailRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # One renderer serves one run: no need to stat the templates per email.
+            auto_reload=False,
         )
         css = (email_dir / "themes" / f"{name}.css").read_text(encoding="utf-8")
         scheme = _COLOR_SCHEME.search(css)
@@ -355,7 +392,8 @@ class EmailRenderer:
         self._inline_cards(look)
         return look
 
-    def _shell(self, look: _Theme, edition_date: date, edition_url: str) -> str:
+    def _shell(self, look: _Theme, edition_date: date, edition_url: str) -> tuple[str, str]:
+        """The inlined page, before and after the papers; the papers start a line."""
         shell = look.shells.get(edition_date)
         if shell is None:
             page = look.env.get_template("layout.html").render(
@@ -368,7 +406,8 @@ class EmailRenderer:
                 edition_url=edition_url,
                 slot=lambda name: Markup(f"%%DIGEST_{name}%%"),
             )
-            shell = inline_css(page)
+            head, _, tail = inline_css(page).partition("%%DIGEST_sections%%")
+            shell = (head if head.endswith("\n") else head + "\n", tail)
             look.shells[edition_date] = shell
         return shell
 
@@ -379,18 +418,18 @@ class EmailRenderer:
             self._papers[stored.id] = view
         return view
 
-    def _card_html(self, look: _Theme, stored: StoredEntry) -> bytes:
+    def _card_html(self, look: _Theme, stored: StoredEntry) -> _Block:
         card = look.cards.get(stored.id)
         if card is None:
             html = look.env.get_template("card.html").render(paper=self._paper(stored))
-            card = self._inline_fragment(look, html).encode()
+            card = _block(self._inline_fragment(look, html))
             look.cards[stored.id] = card
         return card
 
-    def _section_html(self, look: _Theme, label: str) -> bytes:
+    def _section_html(self, look: _Theme, label: str) -> _Block:
         header = look.sections.get(label)
         if header is None:
-            header = self._slotted(look, "section.html", label=label).encode()
+            header = _block(self._slotted(look, "section.html", label=label))
             if len(look.sections) >= _SECTION_CACHE_SIZE:
                 look.sections.clear()  # labels are free text: keep memory flat
             look.sections[label] = header
