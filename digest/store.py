@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -203,6 +203,12 @@ class Store:
         self._local = threading.local()
         self._connections: list[Connection] = []
         self._connections_lock = threading.Lock()
+        # SQLite has one writer at a time and makes a waiting writer sleep
+        # (1 ms, then 2, then 5...): this process's threads queue here instead
+        # and go on the moment the database is free.
+        self._one_at_a_time: AbstractContextManager[Any] = (
+            threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = False) -> Store:
@@ -247,7 +253,7 @@ class Store:
     def _transaction(self, *, rollback: bool = False) -> Iterator[Connection]:
         """A transaction that commits, or with ``rollback`` always rolls back (dry runs)."""
         try:
-            with self.engine.connect() as conn:
+            with self._one_at_a_time, self.engine.connect() as conn:
                 transaction = conn.begin()
                 try:
                     yield conn
@@ -743,17 +749,18 @@ class Store:
         # statement on a connection kept by each sending thread, one commit.
         conn = self._thread_connection()
         try:
-            conn.execute(
-                _MARK,
-                {
-                    "delivery_id": delivery_id,
-                    "new_status": status,
-                    "new_detail": detail[:2000],
-                    "new_message_id": message_id,
-                    "now": now.astimezone(UTC),
-                },
-            )
-            conn.commit()
+            with self._one_at_a_time:
+                conn.execute(
+                    _MARK,
+                    {
+                        "delivery_id": delivery_id,
+                        "new_status": status,
+                        "new_detail": detail[:2000],
+                        "new_message_id": message_id,
+                        "now": now.astimezone(UTC),
+                    },
+                )
+                conn.commit()
         except SQLAlchemyError as e:
             conn.rollback()
             raise StorageError(self.url, _first_line(e)) from e
