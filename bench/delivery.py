@@ -3,7 +3,7 @@
 Starts a counting SMTP sink in its own process, imports N subscribers through
 the normal CSV import path, runs the real `digest run` (a subprocess) into the
 sink, and compares its throughput with the ceiling: the same number of
-pre-built messages of the same sizes sent with plain smtplib.  With --peer it
+pre-built messages of the same sizes and line counts sent with plain smtplib.  With --peer it
 also measures a naive per-subscriber render + premailer + send loop.  Not a
 test: run with `make bench`.  The last line is a summary a script can parse.
 """
@@ -119,28 +119,41 @@ def fresh_database(folder: Path, database: str | None, name: str) -> str:
     return database
 
 
-def message_of_size(size: int, n: int) -> bytes:
-    """A pre-built message of ``size`` bytes: headers and a body of 76-character lines."""
-    line = b"x" * 74 + b"\r\n"
+def message_of_shape(size: int, lines: int | None, n: int) -> bytes:
+    """A pre-built message of ``size`` bytes in ``lines`` lines (76-byte lines when None).
+
+    The server's work goes by lines as much as by bytes (aiosmtpd reads
+    DATA a line at a time), so the fair ceiling sends messages of digest's
+    own shape: for the same three digests, plain smtplib manages about 17%
+    fewer messages a second than with 76-byte lines of the same total size.
+    """
     head = (
         f"From: bench@example.org\r\nTo: c{n}@example.org\r\nSubject: ceiling {n}\r\n"
         f"Message-ID: <c{n}@example.org>\r\n\r\n"
     ).encode()
     body_size = max(0, size - len(head))
-    return head + line * (body_size // len(line)) + b"y" * (body_size % len(line))
+    if lines is None:
+        line = b"x" * 74 + b"\r\n"
+        return head + line * (body_size // len(line)) + b"y" * (body_size % len(line))
+    count = max(1, min(lines - head.count(b"\n"), body_size // 2))
+    width, longer = divmod(body_size - 2 * count, count)
+    return head + b"".join(b"x" * (width + (i < longer)) + b"\r\n" for i in range(count))
 
 
-def ceiling(port: int, sizes: list[int], connections: int) -> float:
+def ceiling(port: int, shapes: list[tuple[int, int | None]], connections: int) -> float:
     """Messages per second that plain smtplib reaches on ``connections`` connections.
 
     Messages are built before the clock starts, a share per connection, in
     slices so that memory stays small even for 100,000 messages.
     """
-    shares = [sizes[k::connections] for k in range(connections)]
+    shares = [shapes[k::connections] for k in range(connections)]
     elapsed = 0.0
     for start in range(0, max(len(s) for s in shares), 2000):
         batches = [
-            [message_of_size(size, start + n) for n, size in enumerate(share[start : start + 2000])]
+            [
+                message_of_shape(size, lines, start + n)
+                for n, (size, lines) in enumerate(share[start : start + 2000])
+            ]
             for share in shares
         ]
 
@@ -156,7 +169,7 @@ def ceiling(port: int, sizes: list[int], connections: int) -> float:
         for thread in threads:
             thread.join()
         elapsed += time.perf_counter() - started
-    return len(sizes) / elapsed
+    return len(shapes) / elapsed
 
 
 def naive_peer(database: str, port: int, count: int) -> float:
@@ -239,7 +252,12 @@ def main() -> None:
             exactly_once = len(counts) == report["sent"] and set(counts.values()) <= {1}
             digest_rate = report["sent"] / report["wall_seconds"]
             sink.reset()
-            top = ceiling(sink.port, stats["sizes"], connections * workers)
+            senders = connections * workers
+            shapes = list(zip(stats["sizes"], stats["lines"], strict=True))
+            top = ceiling(sink.port, shapes, senders)
+            sink.reset()
+            full_lines = ceiling(sink.port, [(size, None) for size in stats["sizes"]], senders)
+            report["ceiling_full_lines"] = full_lines
             results.append((connections, report, stats, digest_rate, top, exactly_once, prepared))
         peer_rate = None
         if args.peer:
@@ -256,6 +274,11 @@ def main() -> None:
             f"(messages {sum(sizes) / len(sizes) / 1000:.0f} KB on average); ceiling "
             f"{top:.0f} msg/s; ratio {digest_rate / top:.2f}; exactly once: {exactly_once}"
         )
+        full_lines = report["ceiling_full_lines"]
+        print(
+            f"  ceiling with 76-byte lines (same sizes, fewer lines: less work for the server): "
+            f"{full_lines:.0f} msg/s; ratio {digest_rate / full_lines:.2f}"
+        )
         print(
             f"  stages (summed over threads): {stages}; peak RSS {report['peak_rss_mb']} MB; "
             f"first message after {stats['first'] - report['started_at']:.2f}s, last "
@@ -266,6 +289,7 @@ def main() -> None:
     summary = (
         f"bench delivery subscribers={args.subscribers} connections={first[0]} "
         f"digest_mps={first[3]:.1f} ceiling_mps={first[4]:.1f} ratio={first[3] / first[4]:.3f} "
+        f"ratio_full_lines={first[3] / first[1]['ceiling_full_lines']:.3f} "
         f"peak_rss_mb={first[1]['peak_rss_mb']} plan_s={first[1]['stage_seconds'].get('plan', 0)} "
         f"exactly_once={'yes' if all(r[5] for r in results) else 'no'}"
     )

@@ -18,6 +18,8 @@ class _Counter:
         self.lock = threading.Lock()
         self.recipients: collections.Counter[str] = collections.Counter()
         self.sizes: list[int] = []
+        #: Lines per message: the server's work goes by lines as much as by bytes.
+        self.lines: list[int] = []
         #: Wall-clock times of the first and the last message received.
         self.first = self.last = 0.0
 
@@ -27,6 +29,7 @@ class _Counter:
             self.first = self.first or now
             self.last = now
             self.sizes.append(len(envelope.original_content))
+            self.lines.append(envelope.original_content.count(b"\n"))
             self.recipients.update(envelope.rcpt_tos)
         return "250 OK"
 
@@ -43,6 +46,7 @@ def _serve(port: int, ready: Any, commands: multiprocessing.connection.Connectio
                 commands.send(
                     {
                         "sizes": list(counter.sizes),
+                        "lines": list(counter.lines),
                         "recipients": dict(counter.recipients),
                         "first": counter.first,
                         "last": counter.last,
@@ -50,6 +54,7 @@ def _serve(port: int, ready: Any, commands: multiprocessing.connection.Connectio
                 )
             elif command == "reset":
                 counter.sizes.clear()
+                counter.lines.clear()
                 counter.recipients.clear()
                 counter.first = counter.last = 0.0
                 commands.send("ok")
