@@ -12,9 +12,9 @@ from pathlib import Path
 
 from vocabulary import topic_queries
 
+from digest.models import StoredEntry
 from digest.selection import EditionIndex
 from digest.sources import read_source
-from digest.store import StoredEntry
 from digest.subscribers import parse_topics
 
 ROOT = Path(__file__).parents[1]

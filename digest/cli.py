@@ -27,10 +27,9 @@ import click
 
 from digest import __version__, pipeline
 from digest.config import Settings, SourceSpec, load_settings
-from digest.delivery import peak_rss_kb
 from digest.errors import ConfigError, DigestError
 from digest.locking import RUN_LOCK, RunInProgress, describe_holder
-from digest.logs import configure_logging
+from digest.logs import configure_logging, peak_rss_kb
 from digest.models import SUBSCRIBER_STATES, IngestReport, SourceReport, Subscriber
 from digest.render import available_themes
 from digest.resources import resource_path

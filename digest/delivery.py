@@ -10,25 +10,23 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
-import resource
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+from digest.compose import Composed, Composer, Jobs, compose_message, serve
 from digest.config import DeliverySettings, Settings
-from digest.mailer import DkimSigner, PermanentFailure, TemporaryFailure, Transport
-from digest.message import Envelope, build_message, domain_of, envelope_address, message_id_for
-from digest.models import Delivery, Edition, Subscriber
-from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
-from digest.resources import resource_path
+from digest.mailer import PermanentFailure, TemporaryFailure, Transport
+from digest.message import envelope_address
+from digest.models import Delivery, Edition, StoredEntry, Subscriber
 from digest.selection import EditionIndex
-from digest.store import Store, StoredEntry
-from digest.tokens import preferences_url, unsubscribe_url
+from digest.store import Store
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
@@ -73,91 +71,6 @@ class _RateLimiter:
         if now < self.next_at:
             self.sleep(self.next_at - now)
         self.next_at = max(now, self.next_at) + self.interval
-
-
-def peak_rss_kb() -> int:
-    """This process's peak resident memory in KiB, counted from its own start.
-
-    Linux's ``ru_maxrss`` also counts the parent's memory at the fork before
-    the exec, so a small process started by a big one would look big.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak // 1024 if sys.platform == "darwin" else peak
-
-
-def personal_links(settings: Settings, subscriber_id: int) -> PersonalLinks:
-    """The signed unsubscribe and preferences links of one subscriber."""
-    return PersonalLinks(
-        unsubscribe_url=unsubscribe_url(settings.base_url, settings.secret_key, subscriber_id),
-        preferences_url=preferences_url(settings.base_url, settings.secret_key, subscriber_id),
-    )
-
-
-def envelope_for(settings: Settings, subscriber: Subscriber, links: PersonalLinks) -> Envelope:
-    """Who a message to this subscriber is from and to, and its unsubscribe links."""
-    return Envelope(
-        sender_name=settings.sender_name,
-        sender_address=settings.sender_address,
-        recipient_address=subscriber.email,
-        recipient_name=subscriber.name,
-        list_name=settings.title,
-        unsubscribe_url=links.unsubscribe_url,
-        unsubscribe_mailto=settings.unsubscribe_mailto or settings.sender_address,
-    )
-
-
-class Composer:
-    """Turns a subscriber's selection into the bytes of their message (pure, cached per edition)."""
-
-    def __init__(self, settings: Settings, renderer: EmailRenderer) -> None:
-        self.settings = settings
-        self.renderer = renderer
-        self.domain = domain_of(settings.sender_address)
-        self.signer = (
-            DkimSigner(settings.dkim, self.domain) if settings.dkim.private_key_file else None
-        )
-        self._links: tuple[int, PersonalLinks] | None = None
-
-    def theme_for(self, subscriber: Subscriber) -> str:
-        themes = self.renderer.themes
-        return subscriber.theme if subscriber.theme in themes else self.settings.theme
-
-    def render(
-        self, edition: Edition, subscriber: Subscriber, index: EditionIndex
-    ) -> RenderedEmail:
-        selection = index.select(subscriber.topics, max_entries=self.settings.max_entries)
-        return self.renderer.render(
-            edition_date=edition.day,
-            selection=selection,
-            links=self.links(subscriber.id),
-            theme=self.theme_for(subscriber),
-            personal=bool(subscriber.topics),
-        )
-
-    def links(self, subscriber_id: int) -> PersonalLinks:
-        """The subscriber's signed links, made once per message (signing is not free)."""
-        if self._links is None or self._links[0] != subscriber_id:
-            self._links = (subscriber_id, personal_links(self.settings, subscriber_id))
-        return self._links[1]
-
-    def message_id(self, edition: Edition, subscriber: Subscriber) -> str:
-        return message_id_for(
-            self.settings.secret_key, edition.id, edition.day, subscriber.id, self.domain
-        )
-
-    def message(
-        self, rendered: RenderedEmail, subscriber: Subscriber, *, message_id: str, sent_at: datetime
-    ) -> bytes:
-        envelope = envelope_for(self.settings, subscriber, self.links(subscriber.id))
-        message = build_message(rendered, envelope, message_id=message_id, sent_at=sent_at)
-        return self.signer.sign(message) if self.signer else message
 
 
 @dataclass(frozen=True)
@@ -436,10 +349,6 @@ def _claimed(
 #: mail server (Python runs one thread at a time).
 COMPOSE_IN_A_PROCESS_FROM = 1000
 
-#: What composing a delivery gave: the message and its id, or None when nothing
-#: matched; with the seconds spent rendering and building.
-_Composed = tuple[bytes | None, str, float, float]
-
 
 def _due(
     claimed: Iterator[tuple[Delivery, Subscriber]],
@@ -461,31 +370,11 @@ def _due(
             yield delivery, subscriber
 
 
-def compose_message(
-    composer: Composer,
-    edition: Edition,
-    index: EditionIndex,
-    subscriber: Subscriber,
-    sent_at: datetime,
-) -> _Composed:
-    """Render and build one subscriber's message (None when nothing matched and
-    empty digests are off)."""
-    started = time.perf_counter()
-    rendered = composer.render(edition, subscriber, index)
-    rendering = time.perf_counter() - started
-    message_id = composer.message_id(edition, subscriber)
-    if rendered.shown == 0 and not composer.settings.delivery.send_empty:
-        return None, message_id, rendering, 0.0
-    started = time.perf_counter()
-    message = composer.message(rendered, subscriber, message_id=message_id, sent_at=sent_at)
-    return message, message_id, rendering, time.perf_counter() - started
-
-
 def _record_outcome(
     store: Store,
     delivery: Delivery,
     subscriber: Subscriber,
-    outcome: _Composed,
+    outcome: Composed,
     clock: Clock,
     report: DeliveryReport,
 ) -> _Outgoing | None:
@@ -507,7 +396,7 @@ def _record_outcome(
 
 Composing = Callable[
     [Iterator[tuple[Delivery, Subscriber]], Clock],
-    Iterator[tuple[Delivery, Subscriber, _Composed]],
+    Iterator[tuple[Delivery, Subscriber, Composed]],
 ]
 
 
@@ -527,36 +416,85 @@ def _composing(
 
             def here(
                 pending: Iterator[tuple[Delivery, Subscriber]], clock: Clock
-            ) -> Iterator[tuple[Delivery, Subscriber, _Composed]]:
+            ) -> Iterator[tuple[Delivery, Subscriber, Composed]]:
                 for delivery, subscriber in pending:
                     outcome = compose_message(composer, edition, index, subscriber, clock())
                     yield delivery, subscriber, outcome
 
             yield here
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=context,
-        initializer=_start_child,
-        initargs=(composer.settings, edition, entries),
-    ) as pool:
+    child = _ComposingProcess(composer.settings, edition, entries)
+    try:
 
         def elsewhere(
             pending: Iterator[tuple[Delivery, Subscriber]], clock: Clock
-        ) -> Iterator[tuple[Delivery, Subscriber, _Composed]]:
-            for batch in _batches(pending, 64):
-                outcomes = pool.map(
-                    _compose_in_child, [(s, clock()) for _, s in batch], chunksize=16
-                )
-                for (delivery, subscriber), outcome in zip(batch, outcomes, strict=True):
-                    yield delivery, subscriber, outcome
+        ) -> Iterator[tuple[Delivery, Subscriber, Composed]]:
+            # Three batches out at a time: the child composes the next ones
+            # while this process hands the first to the senders.
+            waiting: deque[list[tuple[Delivery, Subscriber]]] = deque()
+            for batch in _batches(pending, 32):
+                child.send([(subscriber, clock()) for _, subscriber in batch])
+                waiting.append(batch)
+                if len(waiting) == 3:
+                    yield from _paired(waiting.popleft(), child.receive())
+            while waiting:
+                yield from _paired(waiting.popleft(), child.receive())
 
+        yield elsewhere
+        report.composer_peak_rss_kb = child.finish()
+    finally:
+        child.close()
+
+
+class _ComposingProcess:
+    """A child process (``compose.serve``) that composes batches of deliveries, in order."""
+
+    def __init__(self, settings: Settings, edition: Edition, entries: list[StoredEntry]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.connection, theirs = context.Pipe()
+        self.process = context.Process(
+            target=serve, args=(theirs, settings, edition, entries), name="digest-compose"
+        )
+        self.process.daemon = True
+        self.process.start()
+        theirs.close()
+
+    def send(self, jobs: Jobs | None) -> None:
+        self.connection.send(jobs)
+
+    def receive(self) -> Any:
+        """The child's next answer; its error, or its end, raised here."""
         try:
-            yield elsewhere
-            report.composer_peak_rss_kb = pool.submit(peak_rss_kb).result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            answer = self.connection.recv()
+        except (EOFError, OSError) as e:
+            self.process.join(1)
+            raise RuntimeError(
+                f"the composing process ended unexpectedly (exit code {self.process.exitcode})"
+            ) from e
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def finish(self) -> int:
+        """Let the child finish; return its peak memory in KiB."""
+        self.send(None)
+        while isinstance(answer := self.receive(), list):
+            pass  # outcomes composed ahead of a stop: they stay queued
+        return int(answer)
+
+    def close(self) -> None:
+        self.connection.close()
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+
+
+def _paired(
+    batch: list[tuple[Delivery, Subscriber]], outcomes: list[Composed]
+) -> Iterator[tuple[Delivery, Subscriber, Composed]]:
+    for (delivery, subscriber), outcome in zip(batch, outcomes, strict=True):
+        yield delivery, subscriber, outcome
 
 
 def _batches(
@@ -570,33 +508,3 @@ def _batches(
             batch = []
     if batch:
         yield batch
-
-
-_child: tuple[Composer, Edition, EditionIndex] | None = None
-
-
-def _start_child(settings: Settings, edition: Edition, entries: list[StoredEntry]) -> None:
-    global _child
-    composer = Composer(settings, make_renderer(settings))
-    composer.renderer.prepare(entries)
-    _child = (composer, edition, EditionIndex(entries))
-
-
-def _compose_in_child(job: tuple[Subscriber, datetime]) -> _Composed:
-    assert _child is not None, "the composing process was not started"
-    composer, edition, index = _child
-    subscriber, sent_at = job
-    return compose_message(composer, edition, index, subscriber, sent_at)
-
-
-def make_renderer(settings: Settings) -> EmailRenderer:
-    """Build the email renderer from the settings, with the shipped templates."""
-    return EmailRenderer(
-        resource_path("templates"),
-        EmailSettings(
-            newsletter=settings.title,
-            base_url=settings.base_url,
-            abstract_chars=settings.abstract_chars,
-            max_html_bytes=settings.max_html_bytes,
-        ),
-    )

@@ -3,13 +3,15 @@
 ``log_event(logger, "run_finished", sent=12)`` writes
 ``2026-11-28T07:00:03Z INFO digest.worker run_finished sent=12`` (text) or the
 same as one JSON object (``--log-format json``).  Fields whose names look
-secret (password, token, secret, key) are never written.
+secret (password, token, secret, key) are never written.  ``peak_rss_kb``
+gives the memory figure that run reports carry.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import resource
 import sys
 import time
 from typing import Any
@@ -79,3 +81,20 @@ def configure_logging(*, level: int, json_format: bool) -> None:
     # Libraries stay quiet unless asked: their chatter is not our events.
     for name in ("alembic", "apscheduler", "premailer", "cssutils"):
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident memory in KiB, counted from its own start.
+
+    Linux's ``ru_maxrss`` also counts the parent's memory at the fork before
+    the exec, so a small process started by a big one would look big.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak

@@ -54,6 +54,16 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class StoredEntry:
+    """An entry as stored, with its row id, source and first-seen time."""
+
+    id: int
+    entry: Entry
+    source: str
+    first_seen: datetime
+
+
+@dataclass(frozen=True)
 class ParsedSource:
     """What a parser made of one source: its entries and what it warned about."""
 

@@ -17,26 +17,27 @@ from time import sleep as _sleep
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
+from digest.compose import Composer, envelope_for, make_renderer, personal_links
 from digest.config import Settings, SourceSpec
-from digest.delivery import (
-    Clock,
-    Composer,
-    DeliveryReport,
-    Sleep,
-    envelope_for,
-    make_renderer,
-    personal_links,
-    send_edition,
-)
+from digest.delivery import Clock, DeliveryReport, Sleep, send_edition
 from digest.errors import SourceError
 from digest.locking import RunLock
 from digest.mailer import OutboxTransport, SmtpTransport, Transport
 from digest.message import build_message, domain_of, envelope_address
-from digest.models import Delivery, Edition, Entry, IngestReport, SourceReport, Subscriber, Topic
+from digest.models import (
+    Delivery,
+    Edition,
+    Entry,
+    IngestReport,
+    SourceReport,
+    StoredEntry,
+    Subscriber,
+    Topic,
+)
 from digest.render import RenderedEmail
 from digest.selection import EditionIndex
 from digest.sources import SourceLimits, read_source
-from digest.store import Store, StoredEntry
+from digest.store import Store
 from digest.tokens import confirm_url
 
 ProgressCallback = Callable[[SourceReport], None]

@@ -23,13 +23,12 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-import premailer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
 from digest import tokens
+from digest.models import StoredEntry
 from digest.selection import Selection
-from digest.store import StoredEntry
 
 _SLOT = re.compile(r"%%DIGEST_(\w+)%%")
 _COLOR_SCHEME = re.compile(r"(?<![-\w])color-scheme:\s*([a-z ]+)")
@@ -52,6 +51,8 @@ def inline_css(html: str, *, keep_leftovers: bool = True) -> str:
     No network, ``!important`` kept, and rules that cannot be inlined
     (``@media`` for dark mode and narrow screens) kept in a ``<style>`` block.
     """
+    import premailer  # here: a process that only sends never inlines, and it is slow to import
+
     inlined: str = premailer.Premailer(
         html,
         allow_network=False,

@@ -13,8 +13,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from digest.models import Topic
-from digest.store import StoredEntry
+from digest.models import StoredEntry, Topic
 from digest.topics import compile_fts5, parse_query
 
 #: Between two authors, so that a phrase never runs from one name into the next.

@@ -15,12 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -42,17 +38,34 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     literal,
     or_,
     select,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.sql import Select
 
 from digest.errors import StorageError
-from digest.models import SUBSCRIBER_STATES, Delivery, Edition, Entry, Subscriber, Topic
+from digest.models import (
+    SUBSCRIBER_STATES,
+    Delivery,
+    Edition,
+    Entry,
+    StoredEntry,
+    Subscriber,
+    Topic,
+)
 from digest.subscribers import SubscriberInput, email_key
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+#: The Alembic revision of the schema below; a test checks it is the newest migration.
+SCHEMA_REVISION = "0002"
 
 metadata = MetaData()
 
@@ -166,16 +179,6 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
-class StoredEntry:
-    """An entry as stored, with its row id, source and first-seen time."""
-
-    id: int
-    entry: Entry
-    source: str
-    first_seen: datetime
-
-
-@dataclass(frozen=True)
 class AddResult:
     """How many of a batch of entries were new and how many already seen."""
 
@@ -272,13 +275,16 @@ class Store:
     def schema_revision(self) -> str | None:
         """Return the Alembic revision the database is at (None: no schema yet)."""
         with self._transaction() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return str(revision) if revision is not None else None
 
     def _check_schema(self, *, upgrade: bool) -> None:
         current = self.schema_revision()
+        if current == SCHEMA_REVISION:
+            return  # the usual case, without loading Alembic
         head = _migrations().get_current_head()
-        if current == head:
-            return
         known = {script.revision for script in _migrations().walk_revisions()}
         if current is not None and current not in known:
             raise StorageError(
@@ -296,11 +302,13 @@ class Store:
 
     def upgrade(self) -> None:
         """Apply every pending migration (an empty database gets the whole schema)."""
+        from alembic import command
+
         try:
             with self.engine.begin() as conn:
                 config = _alembic_config()
                 config.attributes["connection"] = conn
-                alembic_command.upgrade(config, "head")
+                command.upgrade(config, "head")
         except SQLAlchemyError as e:
             raise StorageError(self.url, f"migration failed: {_first_line(e)}") from e
 
@@ -1072,6 +1080,8 @@ def _stored_entry(row: Any) -> StoredEntry:
 
 
 def _alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", "digest:migrations")
     return config
@@ -1079,6 +1089,8 @@ def _alembic_config() -> AlembicConfig:
 
 @lru_cache(maxsize=1)
 def _migrations() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config())
 
 

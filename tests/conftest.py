@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.store import Store, StoredEntry
+from digest.models import StoredEntry
+from digest.store import Store
 
 DATA = Path(__file__).parent / "data"
 SAMPLE_DUMP = DATA / "daily-papers-mar21.txt"

@@ -473,10 +473,10 @@ def test_peak_memory_counts_the_process_itself_not_its_big_parent() -> None:
     import subprocess
     import sys
 
-    from digest.delivery import peak_rss_kb
+    from digest.logs import peak_rss_kb
 
     ballast = b"x" * (300 << 20)  # resident in this (parent) process
-    probe = "from digest.delivery import peak_rss_kb; print(peak_rss_kb())"
+    probe = "from digest.logs import peak_rss_kb; print(peak_rss_kb())"
     child_kb = int(subprocess.run([sys.executable, "-c", probe], capture_output=True).stdout)
     assert 0 < child_kb < 150 << 10
     assert peak_rss_kb() >= len(ballast) >> 10

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from digest.models import Entry, Topic
+from digest.models import Entry, StoredEntry, Topic
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, inline_css, shorten
 from digest.resources import resource_path
 from digest.selection import EditionIndex
-from digest.store import StoredEntry
 
 from .conftest import NOW
 

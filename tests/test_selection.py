@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from digest.models import Entry, Topic
+from digest.models import Entry, StoredEntry, Topic
 from digest.selection import EditionIndex
 from digest.sources import read_source
-from digest.store import StoredEntry
 
 from .conftest import HF_JSON, NOW, SAMPLE_DUMP, TODAY
 

@@ -108,6 +108,12 @@ def test_list_entries_since_a_time(store: Store) -> None:
     assert [s.entry.title for s in store.list_entries(since=NOW + timedelta(hours=1))] == ["New"]
 
 
+def test_the_schema_revision_the_code_expects_is_the_newest_migration() -> None:
+    from digest.store import SCHEMA_REVISION, _migrations
+
+    assert _migrations().get_current_head() == SCHEMA_REVISION
+
+
 def test_an_outdated_schema_is_refused_until_db_upgrade(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     Store.open(url).close()

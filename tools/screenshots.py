@@ -9,12 +9,11 @@ import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from digest.models import Topic
+from digest.models import StoredEntry, Topic
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks
 from digest.resources import resource_path
 from digest.selection import EditionIndex
 from digest.sources import read_source
-from digest.store import StoredEntry
 from tools.browser import browser
 
 OUT = Path("screenshots")

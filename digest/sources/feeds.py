@@ -12,8 +12,6 @@ from datetime import date
 from html.parser import HTMLParser
 from typing import Any
 
-import feedparser
-
 from digest.identity import arxiv_id_from
 from digest.models import Entry, ParsedSource
 
@@ -25,6 +23,8 @@ _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 
 def parse_feed(data: bytes) -> ParsedSource:
     """Parse RSS or Atom bytes into entries."""
+    import feedparser  # here: most commands never parse a feed, and it is slow to import
+
     parsed = feedparser.parse(data)
     if parsed.bozo and not parsed.entries:
         raise ValueError(f"not a readable feed: {parsed.get('bozo_exception')}")

@@ -1,0 +1,175 @@
+"""Compose messages: a subscriber's selection rendered and built into the bytes to send.
+
+No database and no sockets, so that composing can run in a child process
+that imports only what it needs (``serve`` is that process's loop) while
+the parent talks to the mail server.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+import time
+from datetime import datetime
+from multiprocessing.connection import Connection
+
+from digest.config import Settings
+from digest.logs import peak_rss_kb
+from digest.mailer import DkimSigner
+from digest.message import Envelope, build_message, domain_of, message_id_for
+from digest.models import Edition, StoredEntry, Subscriber
+from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
+from digest.resources import resource_path
+from digest.selection import EditionIndex
+from digest.tokens import preferences_url, unsubscribe_url
+
+#: What composing a delivery gave: the message and its id (the message None
+#: when nothing matched), with the seconds spent rendering and building.
+Composed = tuple[bytes | None, str, float, float]
+
+#: A batch of work for the composing process: subscribers and their Date header.
+Jobs = list[tuple[Subscriber, datetime]]
+
+
+def personal_links(settings: Settings, subscriber_id: int) -> PersonalLinks:
+    """The signed unsubscribe and preferences links of one subscriber."""
+    return PersonalLinks(
+        unsubscribe_url=unsubscribe_url(settings.base_url, settings.secret_key, subscriber_id),
+        preferences_url=preferences_url(settings.base_url, settings.secret_key, subscriber_id),
+    )
+
+
+def envelope_for(settings: Settings, subscriber: Subscriber, links: PersonalLinks) -> Envelope:
+    """Who a message to this subscriber is from and to, and its unsubscribe links."""
+    return Envelope(
+        sender_name=settings.sender_name,
+        sender_address=settings.sender_address,
+        recipient_address=subscriber.email,
+        recipient_name=subscriber.name,
+        list_name=settings.title,
+        unsubscribe_url=links.unsubscribe_url,
+        unsubscribe_mailto=settings.unsubscribe_mailto or settings.sender_address,
+    )
+
+
+class Composer:
+    """Turns a subscriber's selection into the bytes of their message (pure, cached per edition)."""
+
+    def __init__(self, settings: Settings, renderer: EmailRenderer) -> None:
+        self.settings = settings
+        self.renderer = renderer
+        self.domain = domain_of(settings.sender_address)
+        self.signer = (
+            DkimSigner(settings.dkim, self.domain) if settings.dkim.private_key_file else None
+        )
+        self._links: tuple[int, PersonalLinks] | None = None
+
+    def theme_for(self, subscriber: Subscriber) -> str:
+        themes = self.renderer.themes
+        return subscriber.theme if subscriber.theme in themes else self.settings.theme
+
+    def render(
+        self, edition: Edition, subscriber: Subscriber, index: EditionIndex
+    ) -> RenderedEmail:
+        selection = index.select(subscriber.topics, max_entries=self.settings.max_entries)
+        return self.renderer.render(
+            edition_date=edition.day,
+            selection=selection,
+            links=self.links(subscriber.id),
+            theme=self.theme_for(subscriber),
+            personal=bool(subscriber.topics),
+        )
+
+    def links(self, subscriber_id: int) -> PersonalLinks:
+        """The subscriber's signed links, made once per message (signing is not free)."""
+        if self._links is None or self._links[0] != subscriber_id:
+            self._links = (subscriber_id, personal_links(self.settings, subscriber_id))
+        return self._links[1]
+
+    def message_id(self, edition: Edition, subscriber: Subscriber) -> str:
+        return message_id_for(
+            self.settings.secret_key, edition.id, edition.day, subscriber.id, self.domain
+        )
+
+    def message(
+        self, rendered: RenderedEmail, subscriber: Subscriber, *, message_id: str, sent_at: datetime
+    ) -> bytes:
+        envelope = envelope_for(self.settings, subscriber, self.links(subscriber.id))
+        message = build_message(rendered, envelope, message_id=message_id, sent_at=sent_at)
+        return self.signer.sign(message) if self.signer else message
+
+
+def compose_message(
+    composer: Composer,
+    edition: Edition,
+    index: EditionIndex,
+    subscriber: Subscriber,
+    sent_at: datetime,
+) -> Composed:
+    """Render and build one subscriber's message (None when nothing matched and
+    empty digests are off)."""
+    started = time.perf_counter()
+    rendered = composer.render(edition, subscriber, index)
+    rendering = time.perf_counter() - started
+    message_id = composer.message_id(edition, subscriber)
+    if rendered.shown == 0 and not composer.settings.delivery.send_empty:
+        return None, message_id, rendering, 0.0
+    started = time.perf_counter()
+    message = composer.message(rendered, subscriber, message_id=message_id, sent_at=sent_at)
+    return message, message_id, rendering, time.perf_counter() - started
+
+
+def make_renderer(settings: Settings) -> EmailRenderer:
+    """Build the email renderer from the settings, with the shipped templates."""
+    return EmailRenderer(
+        resource_path("templates"),
+        EmailSettings(
+            newsletter=settings.title,
+            base_url=settings.base_url,
+            abstract_chars=settings.abstract_chars,
+            max_html_bytes=settings.max_html_bytes,
+        ),
+    )
+
+
+def serve(
+    connection: Connection, settings: Settings, edition: Edition, entries: list[StoredEntry]
+) -> None:
+    """The composing process: answer each batch of jobs with its outcomes, in order.
+
+    Ends when the parent sends None (answered with this process's peak
+    memory in KiB) or goes away; an error is sent back instead of outcomes.
+    """
+    # Ctrl-C and SIGTERM may reach the whole process group: the parent then
+    # finishes its message in flight and closes the pipe, which ends this loop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Jobs are read by a thread of their own, so that the parent's sends
+    # never wait for this process to finish sending outcomes.
+    jobs: queue.SimpleQueue[Jobs | None] = queue.SimpleQueue()
+    threading.Thread(target=_receive, args=(connection, jobs), daemon=True).start()
+    try:
+        composer = Composer(settings, make_renderer(settings))
+        composer.renderer.prepare(entries)
+        with EditionIndex(entries) as index:
+            while (batch := jobs.get()) is not None:
+                connection.send(
+                    [compose_message(composer, edition, index, s, at) for s, at in batch]
+                )
+        connection.send(peak_rss_kb())
+    except OSError:
+        return  # the parent went away
+    except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
+        connection.send(RuntimeError(f"composing failed: {type(e).__name__}: {e}"))
+
+
+def _receive(connection: Connection, jobs: queue.SimpleQueue[Jobs | None]) -> None:
+    while True:
+        try:
+            batch = connection.recv()
+        except (EOFError, OSError):
+            batch = None
+        jobs.put(batch)
+        if batch is None:
+            return
