@@ -1,9 +1,12 @@
-"""Send an edition's queued deliveries: select, render, build, send, record, one by one.
+"""Send an edition's queued deliveries: claim, compose, send, record.
 
-Each delivery is marked in the database right after the server accepts it,
-so a crash or kill at any moment followed by a rerun delivers every
-remaining subscriber exactly once; the only possible repeat is the one
-message in flight at the kill, and it carries the same Message-ID.
+Each delivery is recorded in the database after the server accepts it and
+before the next message can be accepted (the write overlaps the server's
+answer to the next MAIL FROM), so a crash or kill at any moment followed by
+a rerun delivers every remaining subscriber exactly once; the only possible
+repeat is the one message in flight at the kill, and it carries the same
+Message-ID.  Large editions are composed in a child process
+(``digest.compose``) while this one talks to the mail server.
 """
 
 from __future__ import annotations
@@ -85,9 +88,10 @@ class _Outgoing:
 class _Senders:
     """Sender threads, one per transport (SMTP connection), fed from a bounded queue.
 
-    The main thread composes the next messages while the senders wait on the
-    mail server, so composing costs no time at the server's pace.  Each
-    sender marks its delivery right after the server accepts the message.
+    The main thread brings the next messages (composed here or in the child
+    process) while the senders wait on the mail server, so composing costs
+    no time at the server's pace.  Each sender records a delivery before its
+    next message can be accepted.
     """
 
     def __init__(
@@ -308,8 +312,8 @@ def send_edition(
         entries = store.edition_entries(edition.id)
         lease = timedelta(seconds=composer.settings.delivery.lease_seconds)
         claimed = _claimed(store, edition.id, holder, lease, exclusive, clock)
-        in_process = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
-        with _composing(composer, edition, entries, report, in_process=in_process) as compose:
+        in_child = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
+        with _composing(composer, edition, entries, report, in_child=in_child) as compose:
             for delivery, subscriber, outcome in compose(
                 _due(claimed, edition, is_due, report, store, clock), clock
             ):
@@ -407,10 +411,10 @@ def _composing(
     entries: list[StoredEntry],
     report: DeliveryReport,
     *,
-    in_process: bool,
+    in_child: bool,
 ) -> Iterator[Composing]:
     """Yield a function that composes deliveries in order, here or in a child process."""
-    if not in_process:
+    if not in_child:
         composer.renderer.prepare(entries)
         with EditionIndex(entries) as index:
 
