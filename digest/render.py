@@ -189,6 +189,31 @@ def _block(html: str) -> _Block:
     return _Block(shared, len(shared.encode()))
 
 
+@dataclass(frozen=True)
+class _Shell:
+    """The inlined page in runs of whole lines, before and after the papers.
+
+    A run without slots is SharedHtml; one with slots is filled per email.
+    """
+
+    head: tuple[str, ...]
+    tail: tuple[str, ...]
+    size: int  # in bytes, slots left empty
+
+
+def _line_runs(html: str) -> tuple[str, ...]:
+    """Cut HTML into runs of whole lines; the runs without a slot are SharedHtml."""
+    runs: list[str] = []
+    for line in html.splitlines(keepends=True):
+        if runs and ("%%DIGEST_" in line) == ("%%DIGEST_" in runs[-1]):
+            runs[-1] += line
+        else:
+            runs.append(line)
+    return tuple(
+        SharedHtml(run) if "%%DIGEST_" not in run and run.endswith("\n") else run for run in runs
+    )
+
+
 @dataclass
 class _Theme:
     name: str
@@ -196,7 +221,7 @@ class _Theme:
     css: str
     color_scheme: str
     #: The inlined page per edition date, cut where the papers go.
-    shells: dict[date, tuple[str, str]] = field(default_factory=dict)
+    shells: dict[date, _Shell] = field(default_factory=dict)
     cards: dict[int, _Block] = field(default_factory=dict)
     sections: dict[str, _Block] = field(default_factory=dict)
     fragments: dict[str, str] = field(default_factory=dict)
@@ -272,9 +297,8 @@ class EmailRenderer:
             "preferences_url": escape(links.preferences_url),
             "unsubscribe_url": escape(links.unsubscribe_url),
         }
-        head, tail = self._shell(look, edition_date, edition_url)
-        fixed = len(head.encode()) + len(tail.encode())
-        fixed += sum(len(str(v).encode()) for v in values.values())
+        shell = self._shell(look, edition_date, edition_url)
+        fixed = shell.size + sum(len(str(v).encode()) for v in values.values())
         more_room = 600  # the "and N more" block, measured generously
         blocks, shown_sections, cut_by_size = self._assemble(
             look, selection, budget=self.settings.max_html_bytes - fixed - more_room
@@ -295,11 +319,13 @@ class EmailRenderer:
             if more
             else Markup("")
         )
-        html_parts = (
-            _SLOT.sub(lambda m: str(values[m.group(1)]), head),
-            *blocks,
-            _SLOT.sub(lambda m: str(values[m.group(1)]), tail),
-        )
+
+        def filled(run: str) -> str:
+            if isinstance(run, SharedHtml):
+                return run
+            return _SLOT.sub(lambda m: str(values[m[1]]), run)
+
+        html_parts = (*map(filled, shell.head), *blocks, *map(filled, shell.tail))
         text = look.env.get_template("digest.txt").render(
             newsletter=self.settings.newsletter,
             date_label=long_date(edition_date),
@@ -393,7 +419,7 @@ class EmailRenderer:
         self._inline_cards(look)
         return look
 
-    def _shell(self, look: _Theme, edition_date: date, edition_url: str) -> tuple[str, str]:
+    def _shell(self, look: _Theme, edition_date: date, edition_url: str) -> _Shell:
         """The inlined page, before and after the papers; the papers start a line."""
         shell = look.shells.get(edition_date)
         if shell is None:
@@ -408,7 +434,9 @@ class EmailRenderer:
                 slot=lambda name: Markup(f"%%DIGEST_{name}%%"),
             )
             head, _, tail = inline_css(page).partition("%%DIGEST_sections%%")
-            shell = (head if head.endswith("\n") else head + "\n", tail)
+            head = head if head.endswith("\n") else head + "\n"
+            size = len(_SLOT.sub("", head + tail).encode())
+            shell = _Shell(_line_runs(head), _line_runs(tail), size)
             look.shells[edition_date] = shell
         return shell
 
