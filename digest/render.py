@@ -225,6 +225,9 @@ class _Theme:
     cards: dict[int, _Block] = field(default_factory=dict)
     sections: dict[str, _Block] = field(default_factory=dict)
     fragments: dict[str, str] = field(default_factory=dict)
+    #: Each paper's block in the text part (paper.txt), by entry id.
+    texts: dict[int, str] = field(default_factory=dict)
+    subjects: dict[tuple[date, int, bool], str] = field(default_factory=dict)
 
 
 class EmailRenderer:
@@ -278,16 +281,7 @@ class EmailRenderer:
         count_label = f"{total} new {'paper' if total == 1 else 'papers'}" + (
             " on your topics" if personal else ""
         )
-        subject = " ".join(
-            look.env.get_template("subject.txt")
-            .render(
-                newsletter=self.settings.newsletter,
-                date_short=f"{edition_date:%b} {edition_date.day}",
-                count=total,
-                personal=personal,
-            )
-            .split()
-        )
+        subject = self._subject(look, edition_date, total, personal)
         titles = [m.entry.entry.title for s in selection.sections for m in s.matches[:1]]
         titles += [m.entry.entry.title for s in selection.sections for m in s.matches[1:3]]
         values = {
@@ -330,7 +324,10 @@ class EmailRenderer:
             newsletter=self.settings.newsletter,
             date_label=long_date(edition_date),
             count_label=count_label,
-            sections=[{"label": label, "papers": papers} for label, papers in shown_sections],
+            sections=[
+                {"label": label, "papers": [self._paper_text(look, stored) for stored in papers]}
+                for label, papers in shown_sections
+            ],
             more=more,
             edition_url=edition_url,
             preferences_url=links.preferences_url,
@@ -372,14 +369,14 @@ class EmailRenderer:
 
     def _assemble(
         self, look: _Theme, selection: Selection, *, budget: int
-    ) -> tuple[list[str], list[tuple[str, list[PaperView]]], int]:
+    ) -> tuple[list[str], list[tuple[str, list[StoredEntry]]], int]:
         """Pick the cards that fit in the size budget, best first, in topic order."""
         blocks: list[str] = []
-        shown: list[tuple[str, list[PaperView]]] = []
+        shown: list[tuple[str, list[StoredEntry]]] = []
         used = cut = 0
         for section in selection.sections:
             header = self._section_html(look, section.label) if section.label else None
-            papers: list[PaperView] = []
+            papers: list[StoredEntry] = []
             for match in section.matches:
                 card = self._card_html(look, match.entry)
                 extra = card.size + (header.size if header and not papers else 0)
@@ -390,7 +387,7 @@ class EmailRenderer:
                     blocks.append(header.html)
                 blocks.append(card.html)
                 used += extra
-                papers.append(self._paper(match.entry))
+                papers.append(match.entry)
             if papers:
                 shown.append((section.label, papers))
         return blocks, shown, cut
@@ -439,6 +436,26 @@ class EmailRenderer:
             shell = _Shell(_line_runs(head), _line_runs(tail), size)
             look.shells[edition_date] = shell
         return shell
+
+    def _subject(self, look: _Theme, edition_date: date, count: int, personal: bool) -> str:
+        key = (edition_date, count, personal)
+        subject = look.subjects.get(key)
+        if subject is None:
+            rendered = look.env.get_template("subject.txt").render(
+                newsletter=self.settings.newsletter,
+                date_short=f"{edition_date:%b} {edition_date.day}",
+                count=count,
+                personal=personal,
+            )
+            subject = look.subjects[key] = " ".join(rendered.split())
+        return subject
+
+    def _paper_text(self, look: _Theme, stored: StoredEntry) -> str:
+        text = look.texts.get(stored.id)
+        if text is None:
+            paper = self._paper(stored)
+            text = look.texts[stored.id] = look.env.get_template("paper.txt").render(paper=paper)
+        return text
 
     def _paper(self, stored: StoredEntry) -> PaperView:
         view = self._papers.get(stored.id)
@@ -496,4 +513,6 @@ def long_date(day: date) -> str:
 
 def _tidy_text(text: str) -> str:
     """Collapse runs of blank lines left by template blocks."""
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip() + "\n"
