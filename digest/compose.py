@@ -11,10 +11,12 @@ import queue
 import signal
 import threading
 import time
+import traceback
 from datetime import datetime
 from multiprocessing.connection import Connection
 
 from digest.config import Settings
+from digest.errors import DigestError
 from digest.logs import peak_rss_kb
 from digest.mailer import DkimSigner
 from digest.message import Envelope, build_message, domain_of, message_id_for
@@ -160,7 +162,10 @@ def serve(
         connection.send(peak_rss_kb())
     except OSError:
         return  # the parent went away
-    except Exception as e:  # noqa: BLE001 - handed to the parent, which raises it
+    except DigestError as e:  # a bad DKIM key, say: the parent says it in one line
+        connection.send(DigestError(e.message, hint=e.hint))
+    except Exception as e:
+        traceback.print_exc()
         connection.send(RuntimeError(f"composing failed: {type(e).__name__}: {e}"))
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from digest.compose import Composed, Composer, Jobs, compose_message, serve
 from digest.config import DeliverySettings, Settings
+from digest.errors import DigestError
 from digest.mailer import PermanentFailure, TemporaryFailure, Transport
 from digest.message import envelope_address
 from digest.models import Delivery, Edition, StoredEntry, Subscriber
@@ -464,20 +465,27 @@ class _ComposingProcess:
         theirs.close()
 
     def send(self, jobs: Jobs | None) -> None:
-        self.connection.send(jobs)
+        try:
+            self.connection.send(jobs)
+        except OSError as e:
+            raise self._gone() from e
 
     def receive(self) -> Any:
         """The child's next answer; its error, or its end, raised here."""
         try:
             answer = self.connection.recv()
         except (EOFError, OSError) as e:
-            self.process.join(1)
-            raise RuntimeError(
-                f"the composing process ended unexpectedly (exit code {self.process.exitcode})"
-            ) from e
+            raise self._gone() from e
         if isinstance(answer, BaseException):
             raise answer
         return answer
+
+    def _gone(self) -> DigestError:
+        self.process.join(1)
+        return DigestError(
+            f"the composing process ended unexpectedly (exit code {self.process.exitcode})",
+            hint="what was not sent stays queued: run again to send it",
+        )
 
     def finish(self) -> int:
         """Let the child finish; return its peak memory in KiB."""

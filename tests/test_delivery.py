@@ -427,6 +427,62 @@ def test_killing_a_real_run_mid_batch_and_rerunning_delivers_everyone_exactly_on
         assert items[0].message["Message-ID"] == items[1].message["Message-ID"]
 
 
+def _children(pid: int) -> list[int]:
+    """The process ids whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+def test_if_the_composing_process_dies_the_run_says_so_and_a_rerun_sends_the_rest(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    database = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    store = Store.open(database)
+    fill(store, 1500)  # enough to compose in a child process
+    store.close()
+    with smtp_server() as (server, port):
+        (tmp_path / "config.toml").write_text('[sender]\naddress = "digest@example.org"\n')
+        env = os.environ | {
+            "DIGEST_CONFIG": str(tmp_path / "config.toml"),
+            "DIGEST_DATABASE_URL": database,
+            "SECRET_KEY": "test-secret",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(port),
+            "SMTP_SECURITY": "none",
+        }
+        command = [sys.executable, "-m", "digest", "run", "--no-ingest", "--date", "2026-11-28"]
+        first = subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 120
+        while len(server.received) < 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for child in _children(first.pid):
+            os.kill(child, signal.SIGKILL)
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 2, (out + err).decode()
+        assert b"the composing process ended unexpectedly" in err
+        assert len(server.received) < 1500, "the kill should land mid-batch"
+        rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
+        assert rerun.returncode == 0, rerun.stderr
+    counts = [len(items) for items in server.by_recipient().values()]
+    assert len(counts) == 1500 and set(counts) == {1}
+
+
 def test_each_accepted_message_is_recorded_before_the_next_can_be_accepted(
     store: Store, tmp_path: Path
 ) -> None:
