@@ -777,6 +777,13 @@ class Store:
         conn: Connection | None = getattr(self._local, "connection", None)
         if conn is None:
             conn = self.engine.connect()
+            if self.dialect == "postgresql":
+                # As SQLite's synchronous=NORMAL: a mark survives a crash or
+                # kill of digest without a flush to disk per delivery; only a
+                # database crash may lose the last moment's marks, and those
+                # messages would go again with the same Message-ID.
+                conn.exec_driver_sql("SET synchronous_commit TO OFF")
+                conn.commit()
             self._local.connection = conn
             with self._connections_lock:
                 self._connections.append(conn)
