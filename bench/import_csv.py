@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 from vocabulary import topic_queries
 
-from digest.resources import available_themes
+from digest.render import available_themes
+from digest.resources import resource_path
 from digest.store import Store
 from digest.subscribers import read_csv
 
@@ -23,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=100_000)
     args = parser.parse_args()
-    themes = available_themes()
+    themes = available_themes(resource_path("templates"))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["email", "name", "topics", "theme", "timezone"])

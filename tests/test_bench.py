@@ -1,0 +1,37 @@
+"""The benchmarks still run: each script on a small size, as `make bench` runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).parent.parent / "bench"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "arguments"),
+    [
+        ("ingest.py", ["--entries", "200"]),
+        ("selection.py", ["--subscribers", "200", "--entries", "30"]),
+        ("import_csv.py", ["--subscribers", "300"]),
+        ("delivery.py", ["--subscribers", "300", "--peer", "--peer-count", "10"]),
+    ],
+)
+def test_each_benchmark_runs_and_ends_with_its_summary_line(
+    script: str, arguments: list[str]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("bench "), last
+    if script == "delivery.py":
+        assert "exactly_once=yes" in last
