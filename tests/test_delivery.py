@@ -382,13 +382,28 @@ def test_dkim_signature_covers_the_list_headers(store: Store, tmp_path: Path) ->
     assert lookups == [b"mail._domainkey.example.org."]
 
 
+def real_run(tmp_path: Path, database: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a real `digest run` into the test server."""
+    import os
+    import sys
+
+    (tmp_path / "config.toml").write_text('[sender]\naddress = "digest@example.org"\n')
+    env = os.environ | {
+        "DIGEST_CONFIG": str(tmp_path / "config.toml"),
+        "DIGEST_DATABASE_URL": database,
+        "SECRET_KEY": "test-secret",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SMTP_SECURITY": "none",
+    }
+    return [sys.executable, "-m", "digest", "run", "--no-ingest", "--date", "2026-11-28"], env
+
+
 @pytest.mark.slow
 def test_killing_a_real_run_mid_batch_and_rerunning_delivers_everyone_exactly_once(
     tmp_path: Path,
 ) -> None:
-    import os
     import subprocess
-    import sys
     import time
 
     database = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
@@ -396,16 +411,7 @@ def test_killing_a_real_run_mid_batch_and_rerunning_delivers_everyone_exactly_on
     fill(store, 2000)
     store.close()
     with smtp_server() as (server, port):
-        (tmp_path / "config.toml").write_text('[sender]\naddress = "digest@example.org"\n')
-        env = os.environ | {
-            "DIGEST_CONFIG": str(tmp_path / "config.toml"),
-            "DIGEST_DATABASE_URL": database,
-            "SECRET_KEY": "test-secret",
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(port),
-            "SMTP_SECURITY": "none",
-        }
-        command = [sys.executable, "-m", "digest", "run", "--no-ingest", "--date", "2026-11-28"]
+        command, env = real_run(tmp_path, database, port)
         first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while len(server.received) < 400 and time.monotonic() < deadline:
@@ -447,7 +453,6 @@ def test_if_the_composing_process_dies_the_run_says_so_and_a_rerun_sends_the_res
     import os
     import signal
     import subprocess
-    import sys
     import time
 
     database = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
@@ -455,16 +460,7 @@ def test_if_the_composing_process_dies_the_run_says_so_and_a_rerun_sends_the_res
     fill(store, 1500)  # enough to compose in a child process
     store.close()
     with smtp_server() as (server, port):
-        (tmp_path / "config.toml").write_text('[sender]\naddress = "digest@example.org"\n')
-        env = os.environ | {
-            "DIGEST_CONFIG": str(tmp_path / "config.toml"),
-            "DIGEST_DATABASE_URL": database,
-            "SECRET_KEY": "test-secret",
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(port),
-            "SMTP_SECURITY": "none",
-        }
-        command = [sys.executable, "-m", "digest", "run", "--no-ingest", "--date", "2026-11-28"]
+        command, env = real_run(tmp_path, database, port)
         first = subprocess.Popen(
             command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
