@@ -38,7 +38,7 @@ from digest.subscribers import read_csv
 DAY = "2026-11-28"
 
 
-def prepare(database: str, subscribers: int) -> None:
+def prepare(database: str, subscribers: int, without_topics: float) -> None:
     """Ingest the sample and import N subscribers, as an operator would."""
     store = Store.open(database)
     sample = resource_path("examples", "daily-papers-mar21.txt")
@@ -50,7 +50,7 @@ def prepare(database: str, subscribers: int) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["email", "name", "topics", "theme"])
-    for n, topics in enumerate(topic_queries(subscribers)):
+    for n, topics in enumerate(topic_queries(subscribers, without_topics=without_topics)):
         writer.writerow([f"reader{n}@lab{n % 97}.example.org", f"Reader {n}", topics,
                          themes[n % len(themes)]])  # fmt: skip
     rows, problems = read_csv(buffer.getvalue(), themes=themes)
@@ -228,6 +228,12 @@ def main() -> None:
     parser.add_argument("--peer", action="store_true", help="also time the naive loop")
     parser.add_argument("--peer-count", type=int, default=500)
     parser.add_argument(
+        "--without-topics",
+        type=float,
+        default=0.1,
+        help="share of subscribers with no topics, who get the whole edition (default 0.1)",
+    )
+    parser.add_argument(
         "--workers", default="1", help="comma-separated numbers of `digest send` processes"
     )
     parser.add_argument(
@@ -242,7 +248,7 @@ def main() -> None:
         for connections, workers in curve:
             database = fresh_database(folder, args.database, f"{connections}-{workers}")
             started = time.perf_counter()
-            prepare(database, args.subscribers)
+            prepare(database, args.subscribers, args.without_topics)
             prepared = time.perf_counter() - started
             sink.reset()
             report = run_digest(folder, database, sink.port, connections, workers)

@@ -14,12 +14,12 @@ PHRASES = ['"preference optimization"', '"language models"', '"reinforcement lea
 FIELDS = ["title:", "abstract:", ""]
 
 
-def topic_queries(count: int, seed: int = 7) -> list[str]:
-    """Return ``count`` topic cells (";"-separated), about a tenth of them empty."""
+def topic_queries(count: int, seed: int = 7, *, without_topics: float = 0.1) -> list[str]:
+    """Return ``count`` topic cells (";"-separated), a share ``without_topics`` of them empty."""
     rng = random.Random(seed)
     cells = []
     for _ in range(count):
-        if rng.random() < 0.1:
+        if rng.random() < without_topics:
             cells.append("")
             continue
         topics = []
