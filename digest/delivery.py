@@ -510,13 +510,17 @@ def _paired(
 
 
 def _batches(
-    items: Iterator[tuple[Delivery, Subscriber]], size: int
+    items: Iterator[tuple[Delivery, Subscriber]], largest: int
 ) -> Iterator[list[tuple[Delivery, Subscriber]]]:
+    """Batches of 1, 2, 4... up to ``largest`` items: the first message goes out
+    as soon as the child has warmed up one theme, not all of them."""
+    size = 1
     batch: list[tuple[Delivery, Subscriber]] = []
     for item in items:
         batch.append(item)
         if len(batch) == size:
             yield batch
             batch = []
+            size = min(2 * size, largest)
     if batch:
         yield batch
