@@ -7,9 +7,11 @@ the same name.
 
 Work that does not depend on the subscriber is done once per edition and
 theme and cached: the page shell is rendered and inlined once with slots
-for the personal parts, and each paper's card is rendered and inlined once.
-A subscriber's email is then assembled from those pieces, which keeps
-premailer out of the per-subscriber loop.
+for the personal parts, and each paper's card (and its text block) is
+rendered and inlined once.  A subscriber's email is then assembled from
+those pieces, which keeps premailer out of the per-subscriber loop; the
+HTML is handed over in pieces so that the shared ones (``SharedHtml``) are
+encoded once too.
 """
 
 from __future__ import annotations
