@@ -34,6 +34,7 @@ from digest.selection import Selection
 
 _SLOT = re.compile(r"%%DIGEST_(\w+)%%")
 _COLOR_SCHEME = re.compile(r"(?<![-\w])color-scheme:\s*([a-z ]+)")
+_IMPORT = re.compile(r"""\s*@import\s+(?:url\()?["']([\w-]+)\.css["']\)?\s*;\s*$""")
 _FRAGMENT_OPEN = '<table class="fragment-root">'
 _FRAGMENT_SPLIT = "<tr><td>%%DIGEST_SPLIT%%</td></tr>"
 _FRAGMENT_SPLIT_OUT = re.compile(r"<tr>\s*<td>%%DIGEST_SPLIT%%</td>\s*</tr>")
@@ -411,7 +412,7 @@ class EmailRenderer:
             # One renderer serves one run: no need to stat the templates per email.
             auto_reload=False,
         )
-        css = (email_dir / "themes" / f"{name}.css").read_text(encoding="utf-8")
+        css = _theme_css(email_dir / "themes", name)
         scheme = _COLOR_SCHEME.search(css)
         look = _Theme(name, env, css, scheme.group(1).strip() if scheme else "light")
         self._themes[name] = look
@@ -506,6 +507,20 @@ class EmailRenderer:
         inlined = inline_css(page, keep_leftovers=False)
         start = inlined.index(_FRAGMENT_OPEN) + len(_FRAGMENT_OPEN)
         return inlined[start : inlined.rindex("</table>")]
+
+
+def _theme_css(folder: Path, name: str, importing: tuple[str, ...] = ()) -> str:
+    """A theme's CSS, each ``@import "other.css";`` line replaced by that theme's CSS.
+
+    A theme can so start from another and override a few rules after it.
+    """
+    if name in importing:
+        raise ValueError(f"themes import each other in a loop: {' -> '.join(importing)}")
+    lines = (folder / f"{name}.css").read_text(encoding="utf-8").splitlines(keepends=True)
+    return "".join(
+        _theme_css(folder, found[1], (*importing, name)) if (found := _IMPORT.match(line)) else line
+        for line in lines
+    )
 
 
 def long_date(day: date) -> str:

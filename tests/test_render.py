@@ -204,3 +204,27 @@ def test_a_new_theme_is_just_a_css_file(tmp_path: Path) -> None:
             theme="sepia",
         )  # fmt: skip
     assert "color:#5b4636" in email.html.replace(" ", "")
+
+
+def test_a_theme_can_start_from_another_with_import(tmp_path: Path) -> None:
+    import shutil
+
+    templates = tmp_path / "templates"
+    shutil.copytree(resource_path("templates"), templates)
+    themes = templates / "email" / "themes"
+    (themes / "sepia.css").write_text('@import "light.css";\n.card-title { color: #5b4636; }\n')
+    settings = EmailSettings(newsletter="Daily papers", base_url="https://digest.example.org")
+    with EditionIndex(stored([UNICODE])) as index:
+        everything = index.select([], max_entries=5)
+    email = EmailRenderer(templates, settings).render(
+        edition_date=EDITION, selection=everything, links=LINKS, theme="sepia"
+    )
+    inlined = email.html.replace(" ", "")
+    assert "color:#5b4636" in inlined  # its own rule wins
+    assert "font-weight:600" in inlined  # the rest of light's .card-title stays
+    assert "prefers-color-scheme:dark" in inlined  # and light's dark mode
+    (themes / "light.css").write_text('@import "sepia.css";\n')
+    with pytest.raises(ValueError, match="loop: sepia -> light"):
+        EmailRenderer(templates, settings).render(
+            edition_date=EDITION, selection=everything, links=LINKS, theme="sepia"
+        )
