@@ -18,6 +18,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 
 from digest.render import RenderedEmail, SharedHtml
 
@@ -44,7 +45,11 @@ def one_line(value: str) -> str:
 
 def domain_of(address: str) -> str:
     """Return the domain of an address, IDNA-encoded for headers and the envelope."""
-    domain = address.rpartition("@")[2].lower()
+    return _idna(address.rpartition("@")[2].lower())
+
+
+@lru_cache(maxsize=4096)  # per message, but a list has few domains
+def _idna(domain: str) -> str:
     try:
         return domain.encode("idna").decode("ascii")
     except UnicodeError:
@@ -67,6 +72,7 @@ def message_id_for(
     return f"<{day:%Y%m%d}.{subscriber_id}.{tag}@{domain}>"
 
 
+@lru_cache(maxsize=64)  # the same for every message of a run
 def list_id(list_name: str, domain: str) -> str:
     """Return a List-Id header value such as ``Daily papers <daily-papers.example.org>``."""
     slug = re.sub(r"[^a-z0-9]+", "-", list_name.lower()).strip("-") or "digest"
