@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -171,4 +171,21 @@ def test_a_killed_senders_batch_is_finished_by_the_others(
     store = Store.open(postgres_url)
     edition = store.get_edition(DAY)
     assert edition is not None and store.delivery_counts(edition.id)["queued"] == 0
+    store.close()
+
+
+def test_delivery_marks_are_committed_without_a_flush_each(postgres_url: str) -> None:
+    empty_postgres(postgres_url)
+    store = Store.open(postgres_url)
+    fill(store, 1)
+    edition = store.create_edition(DAY, now=NOW)
+    assert edition is not None
+    [(delivery, _)] = store.claim_deliveries(
+        edition.id, holder="t", now=NOW, lease=timedelta(minutes=5)
+    )
+    store.mark_sent(delivery.id, message_id="<m@x>", reply="250 ok", now=NOW)
+    marking = store._thread_connection()  # the connection the marks went through
+    assert marking.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    with store.engine.connect() as other:  # planning and claims commit normally
+        assert other.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
     store.close()
