@@ -1,4 +1,4 @@
-"""Shared fixtures: real SQLite files in temp dirs, the bundled samples, a fixed clock."""
+"""Shared fixtures: real SQLite files in temp dirs, the seed and our own feeds, a fixed clock."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from digest.store import Store
 
 DATA = Path(__file__).parent / "data"
 SAMPLE_DUMP = DATA / "daily-papers-mar21.txt"
-ARXIV_RSS = DATA / "arxiv-rss-cs.LG-cs.AI-cs.CL-stat.ML.xml"
-ARXIV_ATOM = DATA / "arxiv-api-atom-transformer-cs.LG.xml"
-HF_JSON = DATA / "hf-daily-papers-api.json"
+# Fixtures of our own, written by tests/make_fixtures.py (see tests/data/README.md).
+ARXIV_RSS = DATA / "arxiv-rss.xml"
+ARXIV_ATOM = DATA / "arxiv-api-atom.xml"
+HF_JSON = DATA / "hf-daily-papers.json"
+OWN_DUMP = DATA / "daily-papers-nov27.txt"
 
 #: The tests' "now": a fixed instant, so dates in page dumps resolve the same way every run.
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)

@@ -62,8 +62,9 @@ def test_one_broken_source_never_stops_the_others(project: Path) -> None:
     broken.write_text("[{oops")
     result = run("ingest", str(broken), str(HF_JSON), str(ARXIV_RSS), "/no/such/feed.xml")
     assert result.exit_code == 1
-    assert "hf-daily-papers-api.json: hf-json, read 20, new 20" in result.stdout
-    assert "read 2, new 2, already seen 0, skipped 2 re-announcements" in result.stdout
+    assert "hf-daily-papers.json: hf-json, read 20, new 20" in result.stdout
+    # The RSS feed's second new paper is the JSON's warm-start paper: seen already.
+    assert "read 2, new 1, already seen 1, skipped 3 re-announcements" in result.stdout
     assert result.stderr.splitlines() == [
         f"digest: error: {broken}: invalid JSON at line 1 column 3: "
         "Expecting property name enclosed in double quotes",

@@ -54,7 +54,7 @@ def scrub(text: str) -> str:
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_each_theme_matches_its_golden_files(sample_stored: list[StoredEntry], theme: str) -> None:
-    topics = [Topic("title:fairness", "Fairness"), Topic("author:kocielnik OR title:rlhf")]
+    topics = [Topic("title:fairness", "Fairness"), Topic("author:quennell OR title:rlhf")]
     email = render_topics(sample_stored, topics, theme)
     for suffix, content in ((".html", email.html), (".txt", email.text)):
         golden = GOLDEN / f"{theme}{suffix}"
@@ -86,12 +86,12 @@ def test_the_email_follows_html_email_practice(sample_stored: list[StoredEntry])
 
 
 def test_cards_carry_authors_links_and_upvotes(sample_stored: list[StoredEntry]) -> None:
-    email = render_topics(sample_stored, [Topic("author:kocielnik")], "light")
-    assert "Etienne Casanova, Rafal Kocielnik, R. Michael Alvarez" in email.html
-    assert 'href="https://arxiv.org/pdf/2606.00467"' in email.html
-    assert 'href="https://huggingface.co/papers/2606.00467"' in email.html
+    email = render_topics(sample_stored, [Topic("author:quennell")], "light")
+    assert "Mirela Oyelaran-Voss, Tobiah Quennell, Saoirse Brandt" in email.html
+    assert 'href="https://arxiv.org/pdf/2611.20101"' in email.html
+    assert 'href="https://huggingface.co/papers/2611.20101"' in email.html
     assert "&#9650;" in email.html or "\u25b2" in email.html
-    assert "  PDF: https://arxiv.org/pdf/2606.00467" in email.text
+    assert "  PDF: https://arxiv.org/pdf/2611.20101" in email.text
 
 
 def test_the_compact_theme_shows_titles_only(sample_stored: list[StoredEntry]) -> None:

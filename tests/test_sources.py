@@ -12,7 +12,7 @@ from digest.errors import SourceError
 from digest.sources import SourceLimits, detect_format, parse_source, read_source
 from digest.sources.dump import parse_date_line, parse_dump
 
-from .conftest import ARXIV_ATOM, ARXIV_RSS, HF_JSON, SAMPLE_DUMP, TODAY
+from .conftest import ARXIV_ATOM, ARXIV_RSS, HF_JSON, OWN_DUMP, SAMPLE_DUMP, TODAY
 
 ABSTRACT = (
     "We study a problem that matters. Our method improves results a lot. "
@@ -150,30 +150,47 @@ def test_generated_dumps_round_trip(pairs: list[tuple[str, str]]) -> None:
 def test_arxiv_rss_keeps_new_papers_and_skips_re_announcements() -> None:
     parsed = read_source(str(ARXIV_RSS), today=TODAY)
     assert parsed.format == "feed"
-    assert parsed.skipped == 2
-    assert [e.arxiv_id for e in parsed.entries][0] == "2609.26811"
+    assert parsed.skipped == 3  # cross, replace and replace-cross
+    assert [e.arxiv_id for e in parsed.entries] == ["2611.20311", "2611.20103"]
     first = parsed.entries[0]
-    assert first.title == "The Drift Contract: Spectral Updates for Depth-Robust Local Learning"
+    assert first.title == "Contracted Drift: Per-Layer Step Sizes for Local Learning at Depth"
     assert first.abstract.startswith("Local learning trains each layer")
     assert "Announce Type" not in first.abstract
-    assert first.url == "https://arxiv.org/abs/2609.26811"
-    assert first.pdf_url == "https://arxiv.org/pdf/2609.26811"
-    assert first.authors == ("Fabien Polly",)
-    assert len(parsed.entries[1].authors) > 1
+    assert first.url == "https://arxiv.org/abs/2611.20311"
+    assert first.pdf_url == "https://arxiv.org/pdf/2611.20311"
+    assert first.authors == ("Ottilie Marchetti-Rowe",)
+    assert first.categories == ("cs.LG",)
+    assert parsed.entries[1].authors == (
+        "Rhea Vantongeren", "Marcus Iwu", "Tessaly Brandt-Ocampo",
+    )  # fmt: skip
     assert all("," not in a for e in parsed.entries for a in e.authors)
-    assert first.published == date(2026, 9, 24)
+    assert first.published == date(2026, 11, 27)
 
 
 def test_arxiv_api_atom_entries_have_ids_links_and_authors() -> None:
     parsed = read_source(str(ARXIV_ATOM), today=TODAY)
     assert len(parsed.entries) == 5
-    mana = parsed.entries[0]
-    assert mana.title == "Mana: Dexterous Manipulation of Articulated Tools"
-    assert mana.arxiv_id == "2606.13677"
-    assert mana.pdf_url == "https://arxiv.org/pdf/2606.13677v1"
-    assert mana.authors == ("Zhao-Heng Yin", "Guanya Shi", "Pieter Abbeel", "C. Karen Liu")
-    assert "cs.LG" in mana.categories
-    assert "(<1 minute per tool)" in mana.abstract
+    hinge = parsed.entries[0]
+    assert hinge.title == "Hinge: Dexterous Manipulation of Folding Tools"
+    assert hinge.arxiv_id == "2611.19877"
+    assert hinge.pdf_url == "https://arxiv.org/pdf/2611.19877v1"
+    assert hinge.authors == (
+        "Mireille Okafor",
+        "Tomás Lindqvist",
+        "Hye-jin Barros",
+        "C. Anand Pillai",
+    )
+    assert "cs.LG" in hinge.categories
+    assert "(<1 minute per tool)" in hinge.abstract
+    assert hinge.published == date(2026, 11, 24)
+    # The older style wraps and indents the title and summary; the entry reads as one line.
+    wrapped = parsed.entries[2]
+    assert wrapped.title == "Long-Horizon Tool Use with Hierarchical World Models"
+    assert wrapped.abstract.startswith(
+        "A world model that predicts only the next observation cannot"
+    )
+    assert "  " not in wrapped.abstract and "\n" not in wrapped.abstract
+    assert parsed.entries[3].arxiv_id == "2611.17305"  # the version is dropped from the id
 
 
 def test_old_style_atom_with_wrapped_title_and_summary_is_collapsed() -> None:
@@ -208,12 +225,17 @@ def test_hugging_face_json_keeps_ids_upvotes_authors_and_links() -> None:
     assert parsed.format == "hf-json"
     assert len(parsed.entries) == 20
     first = parsed.entries[0]
-    assert first.arxiv_id == "2606.00467"
-    assert first.authors[:2] == ("Etienne Casanova", "Rafal Kocielnik")
-    assert isinstance(first.upvotes, int)
-    assert first.hf_url == "https://huggingface.co/papers/2606.00467"
-    assert first.published == date(2026, 5, 30)
+    assert first.arxiv_id == "2611.20101"
+    assert first.authors == ("Mirela Oyelaran-Voss", "Tobiah Quennell", "Saoirse Brandt")
+    assert first.upvotes == 0
+    assert first.hf_url == "https://huggingface.co/papers/2611.20101"
+    assert first.published == date(2026, 11, 25)
+    assert max(e.upvotes or 0 for e in parsed.entries) == 25
+    # A hidden author is left out; a summary with a newline in it reads as one paragraph.
+    assert "Anonymous Reviewer" not in {a for e in parsed.entries for a in e.authors}
     assert all("\n" not in e.abstract for e in parsed.entries)
+    rubato = next(e for e in parsed.entries if e.title.startswith("Rubato"))
+    assert "performance, and transfers" in rubato.abstract
 
 
 def test_bad_items_in_hf_json_are_skipped_with_a_warning() -> None:
@@ -223,11 +245,21 @@ def test_bad_items_in_hf_json_are_skipped_with_a_warning() -> None:
     assert parsed.warnings == ("item 2: not an object; skipped", "item 3: no title; skipped")
 
 
+def test_the_feed_fixtures_are_what_make_fixtures_writes() -> None:
+    from .make_fixtures import FIXTURES
+
+    for path, make in FIXTURES.items():
+        assert path.read_text(encoding="utf-8") == make(), (
+            f"{path.name} differs from tests/make_fixtures.py; run python tests/make_fixtures.py"
+        )
+
+
 def test_format_is_detected_from_content_not_the_file_name() -> None:
     assert detect_format(HF_JSON.read_bytes()) == "hf-json"
     assert detect_format(ARXIV_RSS.read_bytes()) == "feed"
     assert detect_format(ARXIV_ATOM.read_bytes()) == "feed"
     assert detect_format(SAMPLE_DUMP.read_bytes()) == "dump"
+    assert detect_format(OWN_DUMP.read_bytes()) == "dump"
 
 
 def test_sizes_are_capped() -> None:

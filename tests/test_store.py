@@ -13,7 +13,7 @@ from digest.models import Entry
 from digest.sources import read_source
 from digest.store import Store
 
-from .conftest import HF_JSON, NOW, SAMPLE_DUMP, TODAY
+from .conftest import ARXIV_RSS, HF_JSON, NOW, OWN_DUMP, SAMPLE_DUMP, TODAY
 
 
 @pytest.fixture
@@ -92,6 +92,18 @@ def test_cross_source_dedupe_of_the_real_samples(store: Store) -> None:
     as_dump = [Entry(title=e.title.upper(), abstract=e.abstract) for e in hf]
     result = store.add_entries(as_dump, source="dump", now=NOW)
     assert (result.new, result.seen) == (15, 5)
+
+
+def test_one_paper_in_three_formats_is_stored_once(store: Store) -> None:
+    # The warm-start paper is in the HF JSON and the arXiv RSS with its id, and in the
+    # page dump under another spelling with no id; Lanternfish is in the JSON and the dump.
+    hf = store.add_entries(read_source(str(HF_JSON), today=TODAY).entries, source="hf", now=NOW)
+    rss = store.add_entries(read_source(str(ARXIV_RSS), today=TODAY).entries, source="rss", now=NOW)
+    dump = store.add_entries(
+        read_source(str(OWN_DUMP), today=TODAY).entries, source="dump", now=NOW
+    )
+    assert (hf.new, rss.new, rss.seen, dump.new, dump.seen) == (20, 1, 1, 1, 2)
+    assert store.count_entries() == 22
 
 
 def test_a_failing_batch_leaves_the_database_as_it_was(store: Store) -> None:
