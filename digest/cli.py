@@ -26,7 +26,7 @@ from typing import Any, NoReturn, TextIO
 import click
 
 from digest import __version__, pipeline
-from digest.config import Settings, SourceSpec, load_settings
+from digest.config import DEFAULT_DATABASE_URL, Settings, SourceSpec, load_settings
 from digest.errors import ConfigError, DigestError
 from digest.locking import RUN_LOCK, RunInProgress, describe_holder
 from digest.logs import configure_logging, peak_rss_kb
@@ -64,7 +64,8 @@ class _App:
         return self._settings
 
     def open_store(self) -> Store:
-        return Store.open(self.settings.database_url)
+        url = self.settings.database_url
+        return Store.open(url, create_folder=url == DEFAULT_DATABASE_URL)
 
     @contextmanager
     def store(self) -> Iterator[Store]:

@@ -7,6 +7,7 @@ tests build settings from plain dicts with ``load_settings(environ=...)``.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -197,11 +198,13 @@ def load_settings(
 
     toml = _TomlReader(data, path, problems)
     limits = SourceLimits(
-        max_source_bytes=toml.get("limits", "max_source_bytes", 20_000_000, _positive_int),
+        max_source_bytes=toml.get("limits", "max_source_bytes", 20_000_000, _whole(1, 2**31 - 1)),
         max_title_chars=toml.get("limits", "max_title_chars", 500, _positive_int),
         max_abstract_chars=toml.get("limits", "max_abstract_chars", 10_000, _positive_int),
         max_authors=toml.get("limits", "max_authors", 100, _positive_int),
-        timeout_seconds=float(toml.get("limits", "fetch_timeout_seconds", 30, _positive_number)),
+        timeout_seconds=float(
+            toml.get("limits", "fetch_timeout_seconds", 30, _number(_HOUR_SECONDS))
+        ),
     )
     settings_from_toml: dict[str, Any] = dict(
         title=toml.get("digest", "title", "Daily papers", _one_line_text),
@@ -210,26 +213,34 @@ def load_settings(
         sender_address=toml.get("sender", "address", "digest@localhost", _email_address),
         unsubscribe_mailto=toml.get("sender", "unsubscribe_mailto", None, _email_address),
         schedule=toml.get("schedule", "cron", "0 7 * * *", _cron),
-        misfire_grace_hours=float(toml.get("schedule", "misfire_grace_hours", 6, _positive_number)),
+        misfire_grace_hours=float(
+            toml.get("schedule", "misfire_grace_hours", 6, _number(7 * _DAY_HOURS))
+        ),
         delivery_mode=toml.get("schedule", "delivery", "fixed", _delivery_mode),
         theme=toml.get("email", "theme", "light", _theme),
         abstract_chars=toml.get("email", "abstract_chars", 400, _positive_int),
         max_entries=toml.get("email", "max_entries", 30, _positive_int),
-        max_html_bytes=toml.get("email", "max_html_bytes", 100_000, _positive_int),
+        max_html_bytes=toml.get("email", "max_html_bytes", 100_000, _whole(10_000, 10_000_000)),
         limits=limits,
         delivery=DeliverySettings(
             send_empty=toml.get("delivery", "send_empty", False, _boolean),
-            rate_limit=float(toml.get("delivery", "rate_limit_per_second", 0, _non_negative)),
-            retries=toml.get("delivery", "retries", 3, _positive_int),
-            retry_delay=float(toml.get("delivery", "retry_delay_seconds", 2, _non_negative)),
+            rate_limit=float(
+                toml.get("delivery", "rate_limit_per_second", 0, _number(1e6, zero=True))
+            ),
+            retries=toml.get("delivery", "retries", 3, _whole(1, 100)),
+            retry_delay=float(
+                toml.get("delivery", "retry_delay_seconds", 2, _number(_HOUR_SECONDS, zero=True))
+            ),
             max_consecutive_failures=toml.get(
                 "delivery", "max_consecutive_failures", 10, _positive_int
             ),
-            expire_hours=float(toml.get("delivery", "expire_hours", 36, _positive_number)),
-            lease_seconds=float(toml.get("delivery", "lease_seconds", 300, _positive_number)),
+            expire_hours=float(toml.get("delivery", "expire_hours", 36, _number(30 * _DAY_HOURS))),
+            lease_seconds=float(
+                toml.get("delivery", "lease_seconds", 300, _number(_DAY_HOURS * _HOUR_SECONDS))
+            ),
         ),
         web=WebSettings(
-            confirm_hours=float(toml.get("web", "confirm_hours", 72, _positive_number)),
+            confirm_hours=float(toml.get("web", "confirm_hours", 72, _number(365 * _DAY_HOURS))),
             subscribe_limit_per_ip=toml.get(
                 "web", "subscribe_limit_per_ip", "10 per hour", _rate_limit
             ),
@@ -259,19 +270,29 @@ def load_settings(
 Check = Callable[[Any], str | None]
 
 
-def _positive_int(value: Any) -> str | None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-    return None if ok else "a whole number above 0"
+def _whole(low: int, high: int) -> Check:
+    """A whole number from low to high."""
+
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        return None if ok else f"a whole number from {low:,} to {high:,}"
+
+    return check
 
 
-def _positive_number(value: Any) -> str | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-    return None if ok else "a number above 0"
+def _number(high: float, *, zero: bool = False) -> Check:
+    """A finite number above 0 (or from 0, with ``zero``) up to high."""
+
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value) and (value >= 0 if zero else value > 0) and value <= high
+        return None if ok else f"a number {'from 0' if zero else 'above 0'} up to {high:,g}"
+
+    return check
 
 
-def _non_negative(value: Any) -> str | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
-    return None if ok else "a number, 0 or more"
+_positive_int = _whole(1, 1_000_000)
+_DAY_HOURS, _HOUR_SECONDS = 24.0, 3600.0
 
 
 def _boolean(value: Any) -> str | None:
@@ -404,6 +425,31 @@ def _read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec
     return tuple(specs)
 
 
+def _database_problem(url: str) -> str | None:
+    """What is wrong with a database URL: its form, its backend, its driver or its folder."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    expected = f"a URL such as {DEFAULT_DATABASE_URL} or postgresql+psycopg://user@host/db"
+    shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return f"expected {expected}, got {shown!r}"
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        return f"digest stores its data in SQLite or PostgreSQL, not {backend!r} ({shown})"
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (NoSuchModuleError, ImportError) as e:
+        return f"the driver for {parsed.drivername!r} is not installed ({e})"
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).expanduser().parent
+        if not folder.is_dir():
+            return f"the folder of the SQLite database does not exist: {folder}"
+    return None
+
+
 def _existing_file(env: Mapping[str, str], name: str, problems: list[str]) -> Path | None:
     value = env.get(name, "").strip()
     if not value:
@@ -434,10 +480,12 @@ def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
     if text("SMTP_TIMEOUT"):
         try:
             timeout = float(text("SMTP_TIMEOUT") or "")
-            if timeout <= 0:
+            if _number(_HOUR_SECONDS)(timeout):
                 raise ValueError
         except ValueError:
-            problems.append(f"SMTP_TIMEOUT: expected seconds above 0, got {text('SMTP_TIMEOUT')!r}")
+            problems.append(
+                f"SMTP_TIMEOUT: expected seconds above 0 up to 3,600, got {text('SMTP_TIMEOUT')!r}"
+            )
             timeout = 30.0
     connections = 1
     if text("SMTP_CONNECTIONS"):
@@ -454,11 +502,8 @@ def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
     if not base_url.startswith(("http://", "https://")):
         problems.append(f"DIGEST_BASE_URL: expected an http(s) URL, got {base_url!r}")
     database_url = text("DIGEST_DATABASE_URL") or DEFAULT_DATABASE_URL
-    if "://" not in database_url:
-        problems.append(
-            f"DIGEST_DATABASE_URL: expected a URL such as {DEFAULT_DATABASE_URL}, "
-            f"got {database_url!r}"
-        )
+    if database_url != DEFAULT_DATABASE_URL and (problem := _database_problem(database_url)):
+        problems.append(f"DIGEST_DATABASE_URL: {problem}")
     return dict(
         database_url=database_url,
         base_url=base_url,

@@ -23,6 +23,9 @@ _QUOTES = str.maketrans(
 )  # fmt: skip
 _DASH_RUN = re.compile(r"\s*-[\s-]*")
 _SPACE_RUN = re.compile(r"\s+")
+#: Normalising can lengthen a title (NFKC turns U+FDFA into 18 letters); the key never
+#: outgrows its column.
+MAX_KEY_CHARS = 500
 
 
 def _is_dash(char: str) -> bool:
@@ -37,7 +40,7 @@ def title_key(title: str) -> str:
     )
     text = unicodedata.normalize("NFKC", text.translate(_QUOTES).casefold())
     text = _DASH_RUN.sub("-", text)
-    return _SPACE_RUN.sub(" ", text).strip(" -")
+    return _SPACE_RUN.sub(" ", text).strip(" -")[:MAX_KEY_CHARS].rstrip(" -")
 
 
 def arxiv_id_from(text: str | None) -> str | None:

@@ -214,17 +214,23 @@ class Store:
         )
 
     @classmethod
-    def open(cls, url: str, *, upgrade: bool = False) -> Store:
+    def open(cls, url: str, *, upgrade: bool = False, create_folder: bool = False) -> Store:
         """Connect; an empty database gets the schema, an outdated one is refused.
 
-        With ``upgrade`` an outdated schema is migrated instead (``digest db upgrade``).
+        With ``upgrade`` an outdated schema is migrated instead (``digest db
+        upgrade``).  An SQLite file's folder must exist, so that a typo never
+        looks like an empty installation; ``create_folder`` makes it.
         """
         try:
             parsed = make_url(url)
         except ArgumentError as e:
             raise StorageError(url, "not a database URL") from e
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).expanduser().parent
+            if create_folder:
+                folder.mkdir(parents=True, exist_ok=True)
+            elif not folder.is_dir():
+                raise StorageError(url, f"the folder {folder} does not exist")
         try:
             engine = create_engine(parsed, pool_pre_ping=True)
         except (ArgumentError, ImportError) as e:

@@ -9,6 +9,7 @@ reaches a query engine; every word is quoted when compiled to FTS5.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -72,6 +73,7 @@ def parse_query(query: str) -> Node:
     """Parse a query into a tree; raise ``QueryError`` pointing at the problem."""
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(query[:40] + "...", MAX_QUERY_CHARS, "query is too long")
+    _refuse_unprintable(query)
     tokens = _tokenize(query)
     if not tokens:
         raise QueryError(query, 1, "the query is empty")
@@ -82,6 +84,19 @@ def parse_query(query: str) -> Node:
         raise QueryError(query, token.column, f"unexpected {token.text!r}")
     _require_something_to_find(query, node)
     return node
+
+
+def _refuse_unprintable(query: str) -> None:
+    """Refuse control characters and lone surrogates, which no topic needs and FTS5 chokes on."""
+    for index, char in enumerate(query):
+        if char in "\t\n\r":
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs") or char in "\ufffe\uffff":
+            raise QueryError(
+                query.encode("unicode_escape").decode("ascii"),
+                index + 1,
+                f"control character U+{ord(char):04X} is not allowed",
+            )
 
 
 def _no_expansion(_prefix: str) -> list[str]:

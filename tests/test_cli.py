@@ -107,10 +107,51 @@ def test_config_check_says_ok_and_warns_about_development_defaults(project: Path
 def test_a_storage_error_is_one_line_and_exit_2(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DIGEST_DATABASE_URL", "nosuchdb://x/y")
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:9/x")
     result = run("ingest")
     assert result.exit_code == 2
-    assert result.stderr.startswith("digest: error: database nosuchdb://x/y: cannot use")
+    assert result.stderr.startswith("digest: error: database postgresql+psycopg://nobody@")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("DIGEST_DATABASE_URL", "mysql://x", "SQLite or PostgreSQL, not 'mysql'"),
+        ("DIGEST_DATABASE_URL", "postgresql+nosuchdriver://x", "postgresql+nosuchdriver"),
+        ("DIGEST_DATABASE_URL", "sqlite:////nonexistent/dir/x.db", "does not exist: /nonexistent"),
+        ("SMTP_TIMEOUT", "nan", "SMTP_TIMEOUT: expected seconds above 0"),
+        ("SMTP_TIMEOUT", "1e308", "SMTP_TIMEOUT: expected seconds above 0"),
+    ],
+)
+def test_config_check_and_every_command_refuse_bad_environment_values(
+    project: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    for command in (("config", "check"), ("ingest",), ("run",), ("status",)):
+        result = run(*command)
+        assert result.exit_code == 2, (command, result.stdout)
+        assert problem in result.stderr and "Traceback" not in result.stderr
+    assert not Path("/nonexistent").exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("[limits]\nfetch_timeout_seconds = 1e308", "fetch_timeout_seconds: expected a number"),
+        ("[limits]\nfetch_timeout_seconds = nan", "fetch_timeout_seconds: expected a number"),
+        ("[delivery]\nexpire_hours = inf", "expire_hours: expected a number"),
+        ("[delivery]\nretries = 100000000000", "retries: expected a whole number from 1 to 100"),
+        ("[email]\nmax_html_bytes = 5", "max_html_bytes: expected a whole number from 10,000"),
+    ],
+)
+def test_non_finite_or_absurd_numbers_are_refused(project: Path, line: str, problem: str) -> None:
+    config = project / "config" / "digest.toml"
+    config.write_text(config.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
+    for command in (("config", "check"), ("ingest",)):
+        result = run(*command)
+        assert result.exit_code == 2
+        assert problem in result.stderr and "Traceback" not in result.stderr
 
 
 def test_python_dash_m_runs_the_same_command(project: Path) -> None:

@@ -82,7 +82,10 @@ name = "no location"
     assert f"{path}: [digest] titel: unknown key (a typo?)" in problems
     assert any("[sender] address: expected an email address" in p for p in problems)
     assert any("[schedule] cron: expected a cron expression" in p for p in problems)
-    assert any("[email] max_entries: expected a whole number above 0, got 0" in p for p in problems)
+    assert any(
+        "[email] max_entries: expected a whole number from 1 to 1,000,000, got 0" in p
+        for p in problems
+    )
     assert f"{path}: [colour]: unknown table (a typo?)" in problems
     assert any("[[sources]] #1: location" in p for p in problems)
     assert "SMTP_PORT: expected a port number (1-65535), got '99999'" in problems

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from digest.errors import StorageError
 from digest.models import Entry
-from digest.sources import read_source
+from digest.sources import parse_source, read_source
+from digest.sources.clean import EntryLimits, clean_entry, safe_text
 from digest.store import Store
 
 from .conftest import ARXIV_RSS, HF_JSON, NOW, OWN_DUMP, SAMPLE_DUMP, TODAY
@@ -143,8 +147,12 @@ def test_an_outdated_schema_is_refused_until_db_upgrade(tmp_path: Path) -> None:
         Store.open(url)
 
 
-def test_the_sqlite_folder_is_created_and_bad_urls_are_one_line_errors(tmp_path: Path) -> None:
-    Store.open(f"sqlite:///{tmp_path / 'deep' / 'er' / 'db.sqlite3'}").close()
+def test_a_missing_sqlite_folder_is_an_error_unless_asked_for(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'deep' / 'er' / 'db.sqlite3'}"
+    with pytest.raises(StorageError, match="the folder .*/deep/er does not exist"):
+        Store.open(url)
+    assert not (tmp_path / "deep").exists()  # a typo never looks like an empty installation
+    Store.open(url, create_folder=True).close()
     assert (tmp_path / "deep" / "er" / "db.sqlite3").is_file()
     with pytest.raises(StorageError, match="not a database URL"):
         Store.open("not a url")
@@ -159,3 +167,72 @@ def test_an_id_later_in_the_same_batch_fills_in_the_title_only_entry(store: Stor
     (stored,) = store.list_entries()
     assert stored.entry.arxiv_id == "2606.00002"
     assert stored.entry.title == "One Paper"
+
+
+# -- hostile items: whatever the ingest gate passes stores on both backends
+
+HOSTILE_ITEMS = {
+    "a lone surrogate": '{"paper": {"id": "2611.00002", "title": "Bad \\ud800 title"}}',
+    "a 20-digit upvote count": '{"paper": {"title": "Big", "upvotes": 99999999999999999999}}',
+    "an upvote count past 32 bits": '{"paper": {"title": "Big 32", "upvotes": 2147483648}}',
+    "a NUL in a title": '{"paper": {"title": "Nul\\u0000title", "summary": "a\\u0000b"}}',
+    "a title that grows under NFKC": json.dumps({"paper": {"title": "\ufdfa" * 100}}),
+    "control characters": '{"paper": {"title": "Ctrl \\u0001\\u001b[31m \\u0085title"}}',
+    "200 KB of nested brackets": "[" * 100_000 + "]" * 100_000,
+    "nesting inside an item": '{"paper": {"title": "Deep", "authors": ' + "[" * 50_000
+    + "]" * 50_000 + "}}",
+    "a non-string title": '{"paper": {"title": ["not", "text"]}}',
+    "an id far too long": '{"paper": {"id": "arxiv:' + "a" * 99 + '/1234567", "title": "Id"}}',
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", HOSTILE_ITEMS)
+def test_a_hostile_item_never_stops_the_rest_of_its_source(store: Store, case: str) -> None:
+    good = '{"paper": {"id": "2611.00001", "title": "Good paper", "summary": "Fine."}}'
+    data = f"[{good}, {HOSTILE_ITEMS[case]}, {good.replace('00001', '00009')}]".encode()
+    parsed = parse_source(data, name="hostile.json", today=TODAY)
+    result = store.add_entries(parsed.entries, source="hostile.json", now=NOW)
+    stored = store.list_entries()
+    assert {"2611.00001", "2611.00009"} <= {s.entry.arxiv_id for s in stored}
+    # The hostile item is either stored made safe, or dropped with a warning naming it.
+    assert result.new == 3 or any(w.startswith("item 2") for w in parsed.warnings)
+    for s in stored:
+        for field in (s.entry.title, s.entry.abstract, *s.entry.authors):
+            assert safe_text(field) == field
+        assert s.entry.upvotes is None or 0 <= s.entry.upvotes < 2**31
+
+
+_ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=300)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    title=_ANY_TEXT,
+    abstract=_ANY_TEXT,
+    authors=st.lists(_ANY_TEXT, max_size=5),
+    upvotes=st.one_of(st.none(), st.integers()),
+    arxiv_id=st.one_of(st.none(), _ANY_TEXT, st.from_regex(r"\d{4}\.\d{5}", fullmatch=True)),
+    url=st.one_of(st.none(), _ANY_TEXT.map(lambda t: "https://example.org/" + t)),
+    categories=st.lists(_ANY_TEXT, max_size=30),
+)
+def test_any_entry_the_gate_passes_stores_and_reads_back(  # noqa: PLR0913
+    store: Store,
+    title: str,
+    abstract: str,
+    authors: list[str],
+    upvotes: int | None,
+    arxiv_id: str | None,
+    url: str | None,
+    categories: list[str],
+) -> None:
+    raw = Entry(
+        title=title, abstract=abstract, authors=tuple(authors), url=url, upvotes=upvotes,
+        arxiv_id=arxiv_id, categories=tuple(categories),
+    )  # fmt: skip
+    try:
+        entry, _ = clean_entry(raw, EntryLimits())
+    except ValueError:
+        assert not safe_text(title).strip()  # only an entry with no title is refused
+        return
+    store.add_entries([entry], source="generated", now=NOW)
+    assert any(s.entry.title == entry.title for s in store.list_entries())

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from digest.errors import SourceError
-from digest.models import Entry, ParsedSource
+from digest.models import ParsedSource
+from digest.sources.clean import EntryLimits, clean_entry, safe_text
 from digest.sources.dump import parse_dump
 from digest.sources.feeds import parse_feed
 from digest.sources.hfjson import parse_hf_json
@@ -21,8 +22,6 @@ from digest.sources.retrieve import retrieve
 __all__ = ["SourceLimits", "detect_format", "parse_source", "read_source", "retrieve"]
 
 _FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)\b")
-_SPACE_RUN = re.compile(r"\s+")
-_BLANK_LINES = re.compile(r"\n\s*\n")
 
 
 @dataclass(frozen=True)
@@ -72,11 +71,21 @@ def parse_source(
             parsed = parse_dump(_decode_text(data), today=today, edition_date=edition_date)
     except ValueError as e:
         raise SourceError(name, str(e)) from e
+    except RecursionError as e:
+        raise SourceError(name, "nested too deeply to read") from e
+    except Exception as e:  # a parser's bug must not stop the other sources
+        raise SourceError(name, f"could not be parsed ({type(e).__name__}: {e})") from e
     warnings = list(parsed.warnings)
     entries = []
-    for entry in parsed.entries:
-        capped, notes = _clean_entry(entry, limits)
-        entries.append(capped)
+    caps = EntryLimits(limits.max_title_chars, limits.max_abstract_chars, limits.max_authors)
+    for number, entry in enumerate(parsed.entries, start=1):
+        try:
+            cleaned, notes = clean_entry(entry, caps)
+        except ValueError as e:
+            title = safe_text(entry.title if isinstance(entry.title, str) else "")[:40]
+            warnings.append(f"item {number} ({title!r}): {e}; skipped")
+            continue
+        entries.append(cleaned)
         warnings.extend(notes)
     return replace(parsed, entries=tuple(entries), warnings=tuple(warnings))
 
@@ -104,30 +113,3 @@ def _decode_text(data: bytes) -> str:
     except UnicodeDecodeError as e:
         raise ValueError(f"not UTF-8 text (bad byte at offset {e.start})") from e
     return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _clean_text(text: str) -> str:
-    paragraphs = (_SPACE_RUN.sub(" ", p).strip() for p in _BLANK_LINES.split(text.strip()))
-    return "\n\n".join(p for p in paragraphs if p)
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
-
-
-def _clean_entry(entry: Entry, limits: SourceLimits) -> tuple[Entry, list[str]]:
-    title = _SPACE_RUN.sub(" ", entry.title).strip()
-    abstract = _clean_text(entry.abstract)
-    authors = tuple(a for a in (_SPACE_RUN.sub(" ", a).strip() for a in entry.authors) if a)
-    notes = []
-    if len(title) > limits.max_title_chars:
-        notes.append(f"title cut to {limits.max_title_chars} characters: {title[:60]!r}...")
-        title = _shorten(title, limits.max_title_chars)
-    if len(abstract) > limits.max_abstract_chars:
-        notes.append(f"abstract cut to {limits.max_abstract_chars} characters: {title[:60]!r}")
-        abstract = _shorten(abstract, limits.max_abstract_chars)
-    if len(authors) > limits.max_authors:
-        authors = authors[: limits.max_authors]
-    authors = tuple(_shorten(a, 200) for a in authors)
-    cleaned = replace(entry, title=title, abstract=abstract, authors=authors)
-    return cleaned, notes

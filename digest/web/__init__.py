@@ -19,7 +19,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from digest import pipeline
-from digest.config import Settings, load_settings
+from digest.config import DEFAULT_DATABASE_URL, Settings, load_settings
 from digest.mailer import Transport
 from digest.render import available_themes
 from digest.resources import resource_path
@@ -78,7 +78,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config)
     app.extensions["digest"] = WebContext(
         settings=settings,
-        store=Store.open(settings.database_url),
+        store=Store.open(
+            settings.database_url, create_folder=settings.database_url == DEFAULT_DATABASE_URL
+        ),
         make_transport=make_transport,
         clock=clock,
         themes=available_themes(resource_path("templates")),
