@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, BinaryIO, NoReturn, TextIO
 
 import click
 
@@ -37,8 +37,10 @@ from digest.schedule import next_run
 from digest.selection import EditionIndex
 from digest.store import Store
 from digest.subscribers import (
+    UnreadableCsv,
     check_input,
     check_theme,
+    decode_csv,
     format_topics,
     parse_topic,
     read_csv,
@@ -77,13 +79,24 @@ class _App:
 
 
 class _DigestGroup(click.Group):
-    """Turns ``DigestError`` into one line on stderr and exit code 2."""
+    """Turns ``DigestError``, and any other error, into one line on stderr and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        verbose = bool(ctx.params.get("verbose"))
         try:
             return super().invoke(ctx)
         except DigestError as e:
-            _fail(e, verbose=bool(ctx.params.get("verbose")))
+            _fail(e, verbose=verbose)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as e:  # a bug: still one line, the traceback only with -v
+            _fail(
+                DigestError(
+                    f"unexpected {type(e).__name__}: {' '.join(str(e).split())[:300]}",
+                    hint="run again with -v to see the traceback, and please report it",
+                ),
+                verbose=verbose,
+            )
 
 
 def _fail(error: DigestError, *, verbose: bool) -> NoReturn:
@@ -276,10 +289,10 @@ def subscribers_list(app: _App, status: str | None, as_json: bool) -> None:
 
 
 @subscribers_group.command("import")
-@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"), metavar="FILE.csv")
+@click.argument("csv_file", type=click.File("rb"), metavar="FILE.csv")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.pass_obj
-def subscribers_import(app: _App, csv_file: TextIO, as_json: bool) -> None:
+def subscribers_import(app: _App, csv_file: BinaryIO, as_json: bool) -> None:
     """Import subscribers from CSV (header: email, and optionally name, topics, theme,
     timezone, status).
 
@@ -289,7 +302,11 @@ def subscribers_import(app: _App, csv_file: TextIO, as_json: bool) -> None:
     unsubscribed.  Exits 1 when any row was skipped.
     """
     started = time.monotonic()
-    rows, problems = read_csv(csv_file.read(), themes=available_themes(resource_path("templates")))
+    themes = available_themes(resource_path("templates"))
+    try:
+        rows, problems = read_csv(decode_csv(csv_file.read()), themes=themes)
+    except UnreadableCsv as e:
+        raise DigestError(f"{csv_file.name}:{e.line}: {e.reason}; nothing was imported") from e
     with app.store() as store:
         result = store.import_subscribers([item for _, item in rows], now=datetime.now(UTC))
     seconds = time.monotonic() - started

@@ -27,8 +27,9 @@ from digest.selection import EditionIndex
 from digest.tokens import preferences_url, unsubscribe_url
 
 #: What composing a delivery gave: the message and its id (the message None
-#: when nothing matched), with the seconds spent rendering and building.
-Composed = tuple[bytes | None, str, float, float]
+#: when nothing matched), the seconds spent rendering and building, and why
+#: this one delivery could not be composed, if it could not.
+Composed = tuple[bytes | None, str, float, float, str | None]
 
 #: A batch of work for the composing process: subscribers and their Date header.
 Jobs = list[tuple[Subscriber, datetime]]
@@ -110,16 +111,31 @@ def compose_message(
     sent_at: datetime,
 ) -> Composed:
     """Render and build one subscriber's message (None when nothing matched and
-    empty digests are off)."""
-    started = time.perf_counter()
-    rendered = composer.render(edition, subscriber, index)
-    rendering = time.perf_counter() - started
+    empty digests are off).
+
+    This is the isolation boundary of one delivery: whatever goes wrong here
+    (a stored query FTS5 refuses, an address no message can carry) is
+    returned as that delivery's failure, never raised at the others.
+    """
     message_id = composer.message_id(edition, subscriber)
-    if rendered.shown == 0 and not composer.settings.delivery.send_empty:
-        return None, message_id, rendering, 0.0
-    started = time.perf_counter()
-    message = composer.message(rendered, subscriber, message_id=message_id, sent_at=sent_at)
-    return message, message_id, rendering, time.perf_counter() - started
+    rendering = 0.0
+    try:
+        started = time.perf_counter()
+        rendered = composer.render(edition, subscriber, index)
+        rendering = time.perf_counter() - started
+        if rendered.shown == 0 and not composer.settings.delivery.send_empty:
+            return None, message_id, rendering, 0.0, None
+        started = time.perf_counter()
+        message = composer.message(rendered, subscriber, message_id=message_id, sent_at=sent_at)
+    except Exception as e:  # noqa: BLE001 - reported as this delivery's failure
+        return None, message_id, rendering, 0.0, failure_reason(e)
+    return message, message_id, rendering, time.perf_counter() - started, None
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line saying why a delivery could not be composed."""
+    text = error.message if isinstance(error, DigestError) else f"{type(error).__name__}: {error}"
+    return "could not compose: " + " ".join(text.split())[:300]
 
 
 def make_renderer(settings: Settings) -> EmailRenderer:

@@ -27,7 +27,7 @@ from digest.compose import Composed, Composer, Jobs, compose_message, serve
 from digest.config import DeliverySettings, Settings
 from digest.errors import DigestError
 from digest.mailer import PermanentFailure, TemporaryFailure, Transport
-from digest.message import envelope_address
+from digest.message import domain_of, envelope_address
 from digest.models import Delivery, Edition, StoredEntry, Subscriber
 from digest.selection import EditionIndex
 from digest.store import Store
@@ -314,16 +314,17 @@ def send_edition(
         lease = timedelta(seconds=composer.settings.delivery.lease_seconds)
         claimed = _claimed(store, edition.id, holder, lease, exclusive, clock)
         in_child = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
+        due = _due(claimed, edition, is_due, report, store, clock)
         with _composing(composer, edition, entries, report, in_child=in_child) as compose:
-            for delivery, subscriber, outcome in compose(
-                _due(claimed, edition, is_due, report, store, clock), clock
-            ):
+            for delivery, subscriber, outcome in compose(_trials(composer, due), clock):
                 if senders.halt.is_set():
                     break
                 if should_stop():
                     interrupted = report.interrupted = True
                     break
-                item = _record_outcome(store, delivery, subscriber, outcome, clock, report)
+                item = _record_outcome(store, delivery, subscriber, outcome, clock, senders)
+                if delivery.id == _TRIAL_ID:
+                    continue
                 if item is None:
                     if on_delivery:
                         with senders.lock:
@@ -355,6 +356,30 @@ def _claimed(
 COMPOSE_IN_A_PROCESS_FROM = 1000
 
 
+#: The delivery id of a trial message, which is composed and never sent.
+_TRIAL_ID = 0
+
+
+def _trials(
+    composer: Composer, due: Iterator[tuple[Delivery, Subscriber]]
+) -> Iterator[tuple[Delivery, Subscriber]]:
+    """One trial message per theme ahead of the real ones, composed and never sent.
+
+    A failure to compose a trial is the run's (a template, a setting), so it
+    stops the run; after them, a failure to compose is that delivery's own.
+    Nothing is composed for an edition with nothing due.
+    """
+    first = next(due, None)
+    if first is None:
+        return
+    address = f"trial@{domain_of(composer.settings.sender_address)}"
+    for theme in composer.renderer.themes:
+        trial = Subscriber(id=_TRIAL_ID, email=address, status="active", theme=theme)
+        yield Delivery(_TRIAL_ID, first[0].edition_id, _TRIAL_ID, "queued"), trial
+    yield first
+    yield from due
+
+
 def _due(
     claimed: Iterator[tuple[Delivery, Subscriber]],
     edition: Edition,
@@ -381,11 +406,25 @@ def _record_outcome(
     subscriber: Subscriber,
     outcome: Composed,
     clock: Clock,
-    report: DeliveryReport,
+    senders: _Senders,
 ) -> _Outgoing | None:
-    message, message_id, rendering, building = outcome
+    message, message_id, rendering, building, failure = outcome
+    report = senders.report
     report.add_time("render", rendering)
     report.add_time("build", building)
+    if delivery.id == _TRIAL_ID:
+        if failure is not None:
+            raise DigestError(
+                f"composing failed before anyone was mailed: {failure}",
+                hint="nothing was sent or marked: fix the cause and run again",
+            )
+        return None
+    if failure is not None:
+        store.mark_failed(delivery.id, reason=failure, now=clock())
+        with senders.lock:  # the sender threads count into the same report
+            report.failed += 1
+            report.failures.append((subscriber.email, failure))
+        return None
     if message is None:
         store.mark_skipped(delivery.id, reason="nothing new on their topics", now=clock())
         report.skipped += 1

@@ -166,15 +166,11 @@ class SmtpTransport:
             if self._smtp is None:
                 self._smtp = self._connect()
             smtp = self._smtp
-            utf8 = not recipient.isascii()
-            if utf8 and not smtp.has_extn("smtputf8"):
-                raise PermanentFailure("the server does not accept non-ASCII addresses (SMTPUTF8)")
             # smtplib's mail(), rcpt() and data() would parse the addresses
             # again and run a regular expression over the whole message; the
-            # addresses are checked already, and dot-stuffing is a replace.
+            # addresses are checked (ASCII) already, and dot-stuffing is a replace.
             with self._talking():
-                smtp.command_encoding = "utf-8" if utf8 else "ascii"
-                smtp.putcmd("mail", f"FROM:<{sender}>" + (" SMTPUTF8" if utf8 else ""))
+                smtp.putcmd("mail", f"FROM:<{sender}>")
             try:
                 once()
             except BaseException:

@@ -14,9 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.header import Header
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
@@ -56,6 +53,22 @@ def _idna(domain: str) -> str:
         return domain
 
 
+#: What an address may hold in a message digest writes: printable ASCII, no
+#: spaces, brackets or commas (digest does not send SMTPUTF8; see the README).
+_SENDABLE_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
+
+def checked_address(address: str) -> str:
+    """Return the address as the envelope and To header carry it, or raise ``ValueError``."""
+    sendable = envelope_address(address)
+    if not _SENDABLE_ADDRESS.fullmatch(sendable):
+        raise ValueError(
+            f"the address {one_line(address)!r} cannot be carried: digest sends to ASCII "
+            "addresses only (an internationalised domain is fine)"
+        )
+    return sendable
+
+
 def envelope_address(address: str) -> str:
     """Return the address for SMTP commands: the domain IDNA-encoded."""
     local, _, domain = address.rpartition("@")
@@ -90,9 +103,7 @@ def build_message(
     when sending at the speed of the mail server.
     """
     domain = domain_of(envelope.sender_address)
-    recipient = envelope_address(envelope.recipient_address)
-    if not recipient.isascii():
-        return _build_with_email_package(rendered, envelope, message_id, sent_at)
+    recipient = checked_address(envelope.recipient_address)
     boundary = "=_digest_" + hashlib.sha256(message_id.encode()).hexdigest()[:24]
     headers = [
         _address_header("From", envelope.sender_name, envelope_address(envelope.sender_address)),
@@ -151,32 +162,6 @@ def _text_header(name: str, value: str) -> str:
 
 def _address_header(name: str, display_name: str, address: str) -> str:
     return _fold(f"{name}: {formataddr((one_line(display_name), address), charset='utf-8')}")
-
-
-def _build_with_email_package(
-    rendered: RenderedEmail, envelope: Envelope, message_id: str, sent_at: datetime
-) -> bytes:
-    """The slow, general path, for addresses that need SMTPUTF8."""
-    message = EmailMessage(policy=SMTP.clone(utf8=True))
-    message["From"] = Address(
-        one_line(envelope.sender_name), addr_spec=envelope_address(envelope.sender_address)
-    )
-    message["To"] = Address(
-        one_line(envelope.recipient_name or ""), addr_spec=envelope.recipient_address
-    )
-    message["Subject"] = one_line(rendered.subject)
-    message["Date"] = format_datetime(sent_at)
-    message["Message-ID"] = message_id
-    message["List-Id"] = list_id(envelope.list_name, domain_of(envelope.sender_address))
-    message["List-Unsubscribe"] = (
-        f"<{one_line(envelope.unsubscribe_url)}>, "
-        f"<mailto:{envelope_address(envelope.unsubscribe_mailto)}?subject=unsubscribe>"
-    )
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(rendered.text)
-    message.add_alternative(rendered.html, subtype="html")
-    return message.as_bytes()
 
 
 def _part(content_type: str, pieces: tuple[str, ...]) -> bytes:

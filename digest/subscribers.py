@@ -40,6 +40,15 @@ class SubscriberError(DigestError):
         super().__init__(f"{value!r}: {reason}" if value else reason)
 
 
+class UnreadableCsv(DigestError):
+    """A CSV file that cannot be read at all (binary, not UTF-8, an oversized cell)."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        self.line = line
+        self.reason = reason
+        super().__init__(f"line {line}: {reason}; nothing was imported")
+
+
 @dataclass(frozen=True)
 class SubscriberInput:
     """A validated subscriber to store; None fields mean "leave as it is"."""
@@ -68,7 +77,8 @@ def normalize_email(address: str) -> str:
     if len(address) > MAX_EMAIL_CHARS:
         raise SubscriberError(address[:40] + "...", f"longer than {MAX_EMAIL_CHARS} characters")
     try:
-        result = validate_email(address, check_deliverability=False)
+        # No SMTPUTF8: digest's messages carry ASCII addresses only (see the README).
+        result = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as e:
         raise SubscriberError(address, str(e)) from e
     return result.normalized
@@ -181,11 +191,56 @@ def _check_status(status: str) -> str | None:
     return status or None
 
 
+#: The largest cell a subscriber row needs (20 topics of 500 characters, with room).
+MAX_CELL_CHARS = 20_000
+
+
+def decode_csv(data: bytes) -> str:
+    """Return a CSV file's text; raise ``UnreadableCsv`` for binary or non-UTF-8 data."""
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise UnreadableCsv(line, "binary data (a NUL byte), not a CSV text file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise UnreadableCsv(
+            line, f"not UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8"
+        ) from e
+
+
 def read_csv(
     text: str, *, themes: Sequence[str]
 ) -> tuple[list[tuple[int, SubscriberInput]], list[RowProblem]]:
-    """Read subscriber rows; return (line, input) for good rows and the problems of bad ones."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    """Read subscriber rows; return (line, input) for good rows and the problems of bad ones.
+
+    A file that cannot be read as CSV raises ``UnreadableCsv`` naming the line.
+    """
+    lines = _Lines(text.lstrip("\ufeff"))
+    try:
+        return _read_rows(csv.DictReader(lines), themes)
+    except csv.Error as e:
+        raise UnreadableCsv(lines.number, str(e)) from e
+
+
+class _Lines:
+    """The file's lines, counted, each refused when it is longer than any row needs."""
+
+    def __init__(self, text: str) -> None:
+        self.source = io.StringIO(text)
+        self.number = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.source:
+            self.number += 1
+            if len(line) > MAX_CELL_CHARS * len(CSV_COLUMNS):
+                raise UnreadableCsv(self.number, "a line longer than any subscriber row needs")
+            yield line
+
+
+def _read_rows(
+    reader: csv.DictReader[str], themes: Sequence[str]
+) -> tuple[list[tuple[int, SubscriberInput]], list[RowProblem]]:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     if "email" not in header:
         return [], [RowProblem(1, "the header row has no 'email' column")]
@@ -197,6 +252,8 @@ def read_csv(
     topic_cache: dict[str, tuple[Topic, ...]] = {}
     for row in reader:
         line = reader.line_num
+        if any(len(v) > MAX_CELL_CHARS for v in row.values() if isinstance(v, str)):
+            raise UnreadableCsv(line, f"a cell longer than {MAX_CELL_CHARS:,} characters")
         try:
             cell = (row.get("topics") or "").strip()
             if cell not in topic_cache:

@@ -224,6 +224,60 @@ def test_bad_input_to_subscribe_is_one_line(project: Path) -> None:
     assert result.stderr.startswith("digest: error: 'not-an-address': An email address must")
 
 
+def test_an_address_no_message_can_carry_is_refused_by_subscribe_and_import(
+    project: Path,
+) -> None:
+    result = run("subscribe", "josé@example.org")
+    assert result.exit_code == 2
+    assert "Internationalized characters before the @-sign" in result.stderr
+    source = project / "list.csv"
+    source.write_text("email\njosé@example.org\nok@bücher.example\n", encoding="utf-8")
+    imported = run("subscribers", "import", str(source))
+    assert imported.exit_code == 1
+    assert imported.stderr.startswith(f"{source}:2: ")
+    assert "1 created" in imported.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"email,name\nada@example.org,Ada\n\x00\x01\x02binary", ":3: binary data"),
+        (b"email,name\nada@example.org,Caf\xe9\n", ":2: not UTF-8 (byte 0xe9)"),
+        (b"email,name\nada@example.org," + b"x" * 5_000_000 + b"\n", ":2: a line longer"),
+        (b'email,name\nada@example.org,"' + b"x\n" * 70_000 + b'"\n', "field larger than"),
+    ],
+)
+def test_an_unreadable_csv_is_one_line_naming_the_file_and_line(
+    project: Path, content: bytes, problem: str
+) -> None:
+    source = project / "list.csv"
+    source.write_bytes(content)
+    result = run("subscribers", "import", str(source))
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"digest: error: {source}:") and problem in line
+    assert line.endswith("nothing was imported")
+    assert run("subscribers", "list").stdout == ""
+
+
+def test_an_unexpected_error_is_one_line_without_v(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest import pipeline
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(pipeline, "ingest", broken)
+    result = run("ingest")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "digest: error: unexpected KeyError: 'surprise'",
+        "hint: run again with -v to see the traceback, and please report it",
+    ]
+    assert "Traceback" in run("-v", "ingest").stderr
+
+
 def test_import_reports_bad_rows_by_line_and_export_round_trips(project: Path) -> None:
     source = project / "list.csv"
     source.write_text(

@@ -26,6 +26,7 @@ from digest.mailer import PermanentFailure, TemporaryFailure
 from digest.models import Subscriber, Topic
 from digest.render import long_date, paper_view
 from digest.selection import EditionIndex
+from digest.sources.clean import safe_text
 from digest.subscribers import (
     MAX_TOPICS,
     SubscriberError,
@@ -376,7 +377,8 @@ def archive_atom() -> Response:
     rows = _edition_rows(60)
     for row in rows:
         entries = context.store.edition_entries(row["edition_id"])
-        row["titles"] = [s.entry.title for s in entries[:10]]
+        # Rows stored before the ingest gate may hold characters XML forbids.
+        row["titles"] = [safe_text(s.entry.title) for s in entries[:10]]
     body = render_template(
         "archive.atom.xml",
         editions=rows,
