@@ -64,7 +64,7 @@ def run_digest(folder: Path, database: str, port: int, connections: int, workers
     env = os.environ | {
         "DIGEST_CONFIG": str(folder / "bench.toml"),
         "DIGEST_DATABASE_URL": database,
-        "SECRET_KEY": "bench",
+        "SECRET_KEY": "bench-secret-key-for-the-delivery-benchmark",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(port),
         "SMTP_SECURITY": "none",

@@ -26,7 +26,13 @@ from typing import Any, BinaryIO, NoReturn, TextIO
 import click
 
 from digest import __version__, pipeline
-from digest.config import DEFAULT_DATABASE_URL, Settings, SourceSpec, load_settings
+from digest.config import (
+    DEFAULT_DATABASE_URL,
+    Settings,
+    SourceSpec,
+    load_settings,
+    with_secret_key,
+)
 from digest.errors import ConfigError, DigestError
 from digest.locking import RUN_LOCK, RunInProgress, describe_holder
 from digest.logs import configure_logging, peak_rss_kb
@@ -63,6 +69,12 @@ class _App:
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config_path)
+        return self._settings
+
+    @property
+    def signing_settings(self) -> Settings:
+        """The settings, for a command that signs links: refuses to start without a key."""
+        self._settings = with_secret_key(self.settings)
         return self._settings
 
     def open_store(self) -> Store:
@@ -153,6 +165,9 @@ def config() -> None:
 def config_check(app: _App) -> None:
     """Validate config/digest.toml and the environment; print one line per problem."""
     settings = app.settings
+    problem = settings.secret_key_problem()
+    if problem:
+        raise ConfigError([problem])
     for note in settings.warnings():
         click.echo(f"warning: {note}", err=True)
     click.echo(
@@ -403,7 +418,7 @@ def preview(
     """Render a digest to files without sending it, and print their paths."""
     if email and topics:
         raise click.UsageError("give --email or --topic, not both")
-    settings = app.settings
+    settings = app.signing_settings
     themes = available_themes(resource_path("templates"))
     subscriber_id, wanted = 0, [parse_topic(t) for t in topics]
     with app.store() as store:
@@ -476,7 +491,7 @@ def run_command(
     was delivered, 1 when some deliveries failed or are still queued (or a
     source failed), 2 on a configuration, storage or mail-server login error.
     """
-    settings = app.settings
+    settings = app.signing_settings
     started = time.monotonic()
     edition_day = day.date() if day else None
     with app.store() as store:
@@ -617,7 +632,7 @@ def send(app: _App, as_json: bool) -> None:
     on as many machines as needed; they share the queue.  Exit codes as for
     'digest run'.
     """
-    settings = app.settings
+    settings = app.signing_settings
     started = time.monotonic()
     stop = _stop_on_signals()
     with app.store() as store:
@@ -641,7 +656,7 @@ def worker(app: _App) -> None:
     never runs at the same time as another worker or a cron 'digest run',
     and on SIGTERM or SIGINT finishes the message in flight and exits 0.
     """
-    settings = app.settings
+    settings = app.signing_settings
     app.open_store().close()  # fail now, not at 07:00, on a bad database URL
     Worker(settings, app.open_store).serve()
 
@@ -655,7 +670,7 @@ def serve(app: _App, host: str, port: int, debug: bool) -> None:
     """Serve the web pages for development (use gunicorn in production, see the Procfile)."""
     from digest.web import create_app
 
-    create_app({"DIGEST_SETTINGS": app.settings}).run(host=host, port=port, debug=debug)
+    create_app({"DIGEST_SETTINGS": app.signing_settings}).run(host=host, port=port, debug=debug)
 
 
 @cli.command()

@@ -7,14 +7,17 @@ tests build settings from plain dicts with ``load_settings(environ=...)``.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
+import secrets
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -25,7 +28,11 @@ from digest.sources import SourceLimits
 from digest.sources.retrieve import is_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite3"
-DEFAULT_SECRET_KEY = "insecure-development-key"
+#: The shortest SECRET_KEY accepted: it signs every link in every email.
+MIN_SECRET_KEY_CHARS = 32
+#: Where a local installation (a loopback DIGEST_BASE_URL) keeps the key it made itself.
+LOCAL_SECRET_KEY_FILE = Path("var/secret_key")
+_MAKE_A_KEY = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 SMTP_SECURITY_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 
@@ -124,7 +131,8 @@ class Settings:
     sources: tuple[SourceSpec, ...] = ()
     database_url: str = DEFAULT_DATABASE_URL
     base_url: str = "http://localhost:8000"
-    secret_key: str = field(default=DEFAULT_SECRET_KEY, repr=False)
+    #: Empty when SECRET_KEY is unset: see ``with_secret_key``.
+    secret_key: str = field(default="", repr=False)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
@@ -135,6 +143,26 @@ class Settings:
     def database_url_for_display(self) -> str:
         """The database URL with any password masked, for messages and logs."""
         return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", self.database_url)
+
+    @property
+    def is_local(self) -> bool:
+        """Whether DIGEST_BASE_URL is a loopback address (a demo or a developer's machine)."""
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def secret_key_problem(self) -> str | None:
+        """Why the commands that sign links cannot start, if they cannot."""
+        if self.secret_key or self.is_local:
+            return None
+        return (
+            f"SECRET_KEY is not set, and DIGEST_BASE_URL ({self.base_url}) is public: "
+            f"links would be forgeable; {_MAKE_A_KEY}"
+        )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -151,13 +179,45 @@ class Settings:
     def warnings(self) -> list[str]:
         """Settings that work but should not go to production as they are."""
         notes = []
-        if self.secret_key == DEFAULT_SECRET_KEY:
-            notes.append("SECRET_KEY is not set: links in emails are signed with a development key")
+        if not self.secret_key and self.is_local:
+            notes.append(
+                f"SECRET_KEY is not set: this local installation keeps its own in "
+                f"{LOCAL_SECRET_KEY_FILE} (set SECRET_KEY before going public)"
+            )
         if self.smtp.host is None:
             notes.append(
                 f"SMTP_HOST is not set: mail is written as .eml files to {self.outbox_dir}"
             )
         return notes
+
+
+def with_secret_key(settings: Settings, key_file: Path = LOCAL_SECRET_KEY_FILE) -> Settings:
+    """The settings with the key that signs links: SECRET_KEY, or for a local
+    installation one made once and kept in ``key_file`` (mode 0600).
+
+    Raises ``ConfigError`` when neither is possible: no built-in key is ever used.
+    """
+    if settings.secret_key:
+        return settings
+    problem = settings.secret_key_problem()
+    if problem:
+        raise ConfigError([problem])
+    try:
+        key = key_file.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(48)
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            return with_secret_key(settings, key_file)
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(key + "\n")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"{key_file}: cannot read the local secret key: {e}"]) from e
+    if len(key) < MIN_SECRET_KEY_CHARS:
+        raise ConfigError([f"{key_file}: the local secret key is too short; delete the file"])
+    return replace(settings, secret_key=key)
 
 
 def default_config_path(environ: Mapping[str, str]) -> Path:
@@ -425,6 +485,16 @@ def _read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec
     return tuple(specs)
 
 
+def _secret_key(value: str | None, problems: list[str]) -> str:
+    if value and len(value) < MIN_SECRET_KEY_CHARS:
+        problems.append(
+            f"SECRET_KEY: expected at least {MIN_SECRET_KEY_CHARS} characters, got "
+            f"{len(value)}; {_MAKE_A_KEY}"
+        )
+        return ""
+    return value or ""
+
+
 def _database_problem(url: str) -> str | None:
     """What is wrong with a database URL: its form, its backend, its driver or its folder."""
     from sqlalchemy.engine import make_url
@@ -507,7 +577,7 @@ def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
     return dict(
         database_url=database_url,
         base_url=base_url,
-        secret_key=text("SECRET_KEY") or DEFAULT_SECRET_KEY,
+        secret_key=_secret_key(text("SECRET_KEY"), problems),
         smtp=SmtpSettings(
             host=text("SMTP_HOST"),
             port=port,

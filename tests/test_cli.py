@@ -104,6 +104,31 @@ def test_config_check_says_ok_and_warns_about_development_defaults(project: Path
     assert "SECRET_KEY is not set" in result.stderr
 
 
+def test_commands_that_sign_links_refuse_to_start_without_a_key_on_a_public_site(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
+    for command in (
+        ("run",),
+        ("send",),
+        ("worker",),
+        ("serve",),
+        ("preview",),
+        ("config", "check"),
+    ):
+        result = run(*command)
+        assert result.exit_code == 2, command
+        assert result.stderr.startswith("digest: config error: SECRET_KEY is not set"), command
+        assert "secrets.token_urlsafe(32)" in result.stderr
+    assert run("ingest").exit_code == 0  # reading feeds signs nothing
+    assert not (project / "var" / "secret_key").exists()
+    from digest.web import create_app
+
+    with pytest.raises(SystemExit) as raised:
+        create_app()
+    assert raised.value.code == 2
+
+
 def test_a_storage_error_is_one_line_and_exit_2(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

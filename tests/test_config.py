@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import load_settings, read_environment
+from digest.config import load_settings, read_environment, with_secret_key
 from digest.errors import ConfigError
 from digest.resources import resource_path
 
@@ -118,3 +118,38 @@ def test_env_example_lists_every_variable_the_code_reads() -> None:
 
     used = set(re.findall(r'"((?:DIGEST|SMTP)_[A-Z_]+|SECRET_KEY)"', source))
     assert used and all(f"{name}=" in example for name in used), used
+
+
+# -- the key that signs every link: never a built-in one
+
+
+def test_a_local_installation_makes_its_own_key_once_readable_only_by_its_owner(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(write_config(tmp_path, ""), environ={})
+    key_file = tmp_path / "var" / "secret_key"
+    first = with_secret_key(settings, key_file)
+    assert len(first.secret_key) >= 32
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert with_secret_key(settings, key_file).secret_key == first.secret_key
+    other = with_secret_key(settings, tmp_path / "elsewhere" / "secret_key")
+    assert other.secret_key != first.secret_key  # random, not built in
+
+
+@pytest.mark.parametrize("base_url", ["https://digest.example.org", "http://10.0.0.5:8000"])
+def test_a_public_site_without_a_key_refuses_with_a_hint(tmp_path: Path, base_url: str) -> None:
+    settings = load_settings(write_config(tmp_path, ""), environ={"DIGEST_BASE_URL": base_url})
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set.*secrets.token_urlsafe"):
+        with_secret_key(settings, tmp_path / "secret_key")
+    assert not (tmp_path / "secret_key").exists()
+
+
+@pytest.mark.parametrize("base_url", ["http://localhost:8000", "http://127.0.0.1", "http://[::1]/"])
+def test_loopback_urls_count_as_local(tmp_path: Path, base_url: str) -> None:
+    settings = load_settings(write_config(tmp_path, ""), environ={"DIGEST_BASE_URL": base_url})
+    assert settings.is_local
+
+
+def test_a_short_key_is_refused_by_every_command(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY: expected at least 32 characters, got 6"):
+        load_settings(write_config(tmp_path, ""), environ={"SECRET_KEY": "hunter"})

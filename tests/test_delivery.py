@@ -52,7 +52,7 @@ def make_settings(tmp_path: Path, port: int | None, **env: str) -> Settings:
     )
     environ = {
         "DIGEST_BASE_URL": "https://digest.example.org",
-        "SECRET_KEY": "test-secret",
+        "SECRET_KEY": "test-secret-key-for-digest-tests-0123456789",
         "DIGEST_OUTBOX_DIR": str(tmp_path / "outbox"),
         "SMTP_SECURITY": "none",
     }
@@ -119,7 +119,10 @@ def test_every_active_subscriber_gets_one_message_with_the_right_headers(
     token = unsubscribe.split("/unsubscribe/")[1].split(">")[0]
     subscriber = store.get_subscriber("zoe@example.org")
     assert subscriber is not None
-    assert read_token("test-secret", "unsubscribe", token) == subscriber.id
+    assert (
+        read_token("test-secret-key-for-digest-tests-0123456789", "unsubscribe", token)
+        == subscriber.id
+    )
     # Each delivery records the Message-ID and the server's reply.
     edition = store.get_edition(DAY)
     assert edition is not None
@@ -391,7 +394,7 @@ def real_run(tmp_path: Path, database: str, port: int) -> tuple[list[str], dict[
     env = os.environ | {
         "DIGEST_CONFIG": str(tmp_path / "config.toml"),
         "DIGEST_DATABASE_URL": database,
-        "SECRET_KEY": "test-secret",
+        "SECRET_KEY": "test-secret-key-for-digest-tests-0123456789",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(port),
         "SMTP_SECURITY": "none",

@@ -108,7 +108,7 @@ def _send_env(tmp_path: Path, url: str, port: int) -> dict[str, str]:
     return os.environ | {
         "DIGEST_CONFIG": str(tmp_path / "config.toml"),
         "DIGEST_DATABASE_URL": url,
-        "SECRET_KEY": "test-secret",
+        "SECRET_KEY": "test-secret-key-for-digest-tests-0123456789",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(port),
         "SMTP_SECURITY": "none",

@@ -223,6 +223,29 @@ def test_expired_and_forged_confirm_tokens(
     assert "This link has expired" in page and 'action="/subscribe"' in page
 
 
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "PUT", "DELETE", "PATCH", "GET"])
+def test_only_post_changes_state_on_every_route_that_changes_state(
+    client: FlaskClient, settings: Settings, store: Store, method: str
+) -> None:
+    pending, _ = store.request_subscription(check_input("new@example.org", themes=THEMES), now=NOW)
+    active, _ = store.subscribe(
+        check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW
+    )
+    key = settings.secret_key
+    body = {"List-Unsubscribe": "One-Click", "topics": "other", "paused": "on",
+            "email": "x@example.org"}  # fmt: skip
+    before = sorted(store.iter_subscribers(), key=lambda s: s.id)
+    for path in (
+        confirm_url("", key, pending.id),
+        unsubscribe_url("", key, active.id),
+        preferences_url("", key, active.id),
+        "/subscribe",
+    ):
+        response = client.open(path, method=method, data=body)
+        assert response.status_code in (200, 405), (path, response.status_code)
+    assert sorted(store.iter_subscribers(), key=lambda s: s.id) == before
+
+
 def _with_confirm_hours(settings: Settings, hours: float) -> Settings:
     from dataclasses import replace
 

@@ -74,6 +74,9 @@ def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
         assert confirmation.recipients == ["reader@example.org"]
         link = re.search(rf"{re.escape(base)}/confirm/[\w.-]+", decoded(confirmation.data))
         assert link is not None
+        # A mail scanner probes the link with HEAD first: that confirms nothing.
+        assert page.request.fetch(link.group(0), method="HEAD").status == 200
+        assert store.get_subscriber("reader@example.org").status == "pending"  # type: ignore[union-attr]
         page.goto(link.group(0))
         page.get_by_role("button", name="Confirm my subscription").click()
         page.get_by_role("heading", name="You are subscribed").wait_for()
@@ -98,6 +101,10 @@ def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
     target = re.search(r"<(https?:[^>]+)>", message["List-Unsubscribe"])
     assert target is not None and target.group(1).startswith(base + "/unsubscribe/")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    probe = urllib.request.Request(target.group(1), method="HEAD")
+    with urllib.request.urlopen(probe) as response:
+        assert response.status == 200
+    assert store.get_subscriber("reader@example.org").status == "active"  # type: ignore[union-attr]
     request = urllib.request.Request(
         target.group(1), data=b"List-Unsubscribe=One-Click", method="POST",
         headers={"Content-Type": "application/x-www-form-urlencoded"},

@@ -155,7 +155,7 @@ def env_for(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
         | {
             "DIGEST_CONFIG": str(tmp_path / "config.toml"),
             "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'digest.sqlite3'}",
-            "SECRET_KEY": "test-secret",
+            "SECRET_KEY": "test-secret-key-for-digest-tests-0123456789",
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(port),
             "SMTP_SECURITY": "none",

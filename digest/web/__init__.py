@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from digest import pipeline
-from digest.config import DEFAULT_DATABASE_URL, Settings, load_settings
+from digest.config import DEFAULT_DATABASE_URL, Settings, load_settings, with_secret_key
+from digest.errors import ConfigError
 from digest.mailer import Transport
 from digest.render import available_themes
 from digest.resources import resource_path
@@ -54,7 +56,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``Settings``), DIGEST_TRANSPORT (a transport factory) and DIGEST_CLOCK.
     """
     config = dict(test_config or {})
-    settings: Settings = config.pop("DIGEST_SETTINGS", None) or load_settings()
+    try:
+        # No built-in key: a public site without SECRET_KEY refuses to start.
+        settings = with_secret_key(config.pop("DIGEST_SETTINGS", None) or load_settings())
+    except ConfigError as e:
+        for problem in e.problems:
+            print(f"digest: config error: {problem}", file=sys.stderr)
+        raise SystemExit(2) from e
     make_transport = config.pop("DIGEST_TRANSPORT", None) or (
         lambda: pipeline.make_transport(settings)
     )

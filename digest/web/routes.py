@@ -203,7 +203,7 @@ def confirm(token: str) -> tuple[str, int]:
             paragraphs=["Your subscription is already confirmed, or you have left since."],
             link={"href": links.preferences_url, "text": "Open my preferences"},
         )  # fmt: skip
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
         return _form_page("confirm.html", email=subscriber.email)
     context.store.confirm_subscriber(subscriber.id, now=context.clock())
     links = pipeline.personal_links(context.settings, subscriber.id)
@@ -293,7 +293,7 @@ def unsubscribe(token: str) -> Any:
     if one_click:
         context.store.unsubscribe_by_id(subscriber.id, now=context.clock())
         return Response("unsubscribed\n", status=200, mimetype="text/plain")
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
         links = pipeline.personal_links(context.settings, subscriber.id)
         return _form_page(
             "unsubscribe.html", email=subscriber.email, preferences_url=links.preferences_url
