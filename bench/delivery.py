@@ -187,7 +187,7 @@ def naive_peer(database: str, port: int, count: int) -> float:
     edition = store.get_edition(date.fromisoformat(DAY))
     assert edition is not None
     entries = store.edition_entries(edition.id)
-    subscribers = list(store.iter_subscribers(status="active"))[:count]
+    subscribers = list(store.iter_subscribers(state="active"))[:count]
     store.close()
     email_dir = resource_path("templates", "email")
     css = (email_dir / "themes" / "light.css").read_text()

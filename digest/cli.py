@@ -36,13 +36,15 @@ from digest.config import (
 from digest.errors import ConfigError, DigestError
 from digest.locking import RUN_LOCK, RunInProgress, describe_holder
 from digest.logs import configure_logging, peak_rss_kb
-from digest.models import SUBSCRIBER_STATES, IngestReport, SourceReport, Subscriber
+from digest.models import IngestReport, SourceReport, Subscriber
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.schedule import next_run
 from digest.selection import EditionIndex
 from digest.store import Store
 from digest.subscribers import (
+    RowProblem,
+    SubscriberInput,
     UnreadableCsv,
     check_input,
     check_theme,
@@ -52,6 +54,7 @@ from digest.subscribers import (
     read_csv,
     write_csv,
 )
+from digest.subscriptions import STATES, ConsentRefused
 from digest.worker import Worker
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
@@ -235,6 +238,11 @@ def ingest(
 )
 @click.option("--theme", help="Email theme (light, dark, compact, ...).")
 @click.option("--timezone", help="The subscriber's timezone, such as Europe/Paris.")
+@click.option(
+    "--invite",
+    is_flag=True,
+    help="Mail a confirmation link instead: nothing changes until the person confirms.",
+)
 @click.pass_obj
 def subscribe(
     app: _App,
@@ -243,11 +251,14 @@ def subscribe(
     topics: tuple[str, ...],
     theme: str | None,
     timezone: str | None,
+    invite: bool,
 ) -> None:
-    """Add a subscriber (active at once), or update one; re-subscribing reactivates.
+    """Add a subscriber (active at once), or update one.
 
     Options not given leave an existing subscriber's values as they are;
-    giving --topic replaces all their topics.
+    giving --topic replaces all their topics.  Someone who unsubscribed is
+    never brought back this way (exit 1, row unchanged): --invite mails them
+    a confirmation link, and they stay unsubscribed until they open it.
     """
     item = check_input(
         email,
@@ -257,11 +268,36 @@ def subscribe(
         timezone=timezone,
         themes=available_themes(resource_path("templates")),
     )
+    if invite:
+        _invite(app, item)
+        return
     with app.store() as store:
-        subscriber, created = store.subscribe(item, now=datetime.now(UTC))
+        try:
+            subscriber, created = store.subscribe(item, now=datetime.now(UTC))
+        except ConsentRefused as e:
+            _refused(e)
     verb = "subscribed" if created else "updated"
     topic_note = ", ".join(str(t) for t in subscriber.topics) or "every new paper"
-    click.echo(f"{verb} {subscriber.email} ({subscriber.status}; topics: {topic_note})")
+    click.echo(f"{verb} {subscriber.email} ({subscriber.state}; topics: {topic_note})")
+
+
+def _refused(error: ConsentRefused) -> NoReturn:
+    click.echo(f"digest: {error.message}", err=True)
+    click.echo(f"hint: {error.hint}", err=True)
+    sys.exit(EXIT_PARTIAL)
+
+
+def _invite(app: _App, item: SubscriberInput) -> None:
+    settings = app.signing_settings
+    with app.store() as store:
+        subscriber, decision = pipeline.sign_up(
+            store, settings, pipeline.make_transport(settings), item,
+            now=datetime.now(UTC), channel="invite",
+        )  # fmt: skip
+    if decision.mail == "already":
+        click.echo(f"{subscriber.email} is {subscriber.state} already; told them so")
+    else:
+        click.echo(f"invited {subscriber.email}: they stay {subscriber.state} until they confirm")
 
 
 @cli.command()
@@ -270,11 +306,41 @@ def subscribe(
 def unsubscribe(app: _App, email: str) -> None:
     """Stop mailing a subscriber; the row stays so they are never mailed again."""
     with app.store() as store:
-        subscriber = store.unsubscribe(email, now=datetime.now(UTC))
+        subscriber = store.unsubscribe(email, now=datetime.now(UTC), channel="cli")
+    click.echo(f"unsubscribed {_known(subscriber, email).email}")
+
+
+@cli.command()
+@click.argument("email")
+@click.pass_obj
+def pause(app: _App, email: str) -> None:
+    """Stop mailing an active subscriber for now; 'digest resume' starts again."""
+    _set_paused(app, email, paused=True)
+
+
+@cli.command()
+@click.argument("email")
+@click.pass_obj
+def resume(app: _App, email: str) -> None:
+    """Start mailing a paused subscriber again."""
+    _set_paused(app, email, paused=False)
+
+
+def _set_paused(app: _App, email: str, *, paused: bool) -> None:
+    with app.store() as store:
+        found = store.set_paused(email, paused=paused, now=datetime.now(UTC))
+    subscriber = _known(found, email)
+    if subscriber.status != "active":
+        click.echo(f"digest: {subscriber.email} is {subscriber.state}: nothing to change", err=True)
+        sys.exit(EXIT_PARTIAL)
+    click.echo(f"{subscriber.email} is {subscriber.state}")
+
+
+def _known(subscriber: Subscriber | None, email: str) -> Subscriber:
     if subscriber is None:
         click.echo(f"digest: error: {email} is not a subscriber", err=True)
         sys.exit(EXIT_PARTIAL)
-    click.echo(f"unsubscribed {subscriber.email}")
+    return subscriber
 
 
 @cli.group("subscribers")
@@ -283,15 +349,13 @@ def subscribers_group() -> None:
 
 
 @subscribers_group.command("list")
-@click.option(
-    "--status", type=click.Choice(SUBSCRIBER_STATES), help="Only subscribers in this state."
-)
+@click.option("--status", type=click.Choice(STATES), help="Only subscribers in this state.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 def subscribers_list(app: _App, status: str | None, as_json: bool) -> None:
-    """List subscribers with their state and topics."""
+    """List subscribers with their state (pending, active, paused, unsubscribed) and topics."""
     with app.store() as store:
-        found = list(store.iter_subscribers(status=status))
+        found = list(store.iter_subscribers(state=status))
         counts = store.count_subscribers()
     if as_json:
         payload = {"counts": counts, "subscribers": [_subscriber_json(s) for s in found]}
@@ -299,8 +363,23 @@ def subscribers_list(app: _App, status: str | None, as_json: bool) -> None:
         return
     for subscriber in found:
         topics = format_topics(subscriber.topics) or "(every new paper)"
-        click.echo(f"{subscriber.email}\t{subscriber.status}\t{topics}")
+        click.echo(f"{subscriber.email}\t{subscriber.state}\t{topics}")
     click.echo(", ".join(f"{n} {state}" for state, n in counts.items()), err=True)
+
+
+@subscribers_group.command("show")
+@click.argument("email")
+@click.pass_obj
+def subscribers_show(app: _App, email: str) -> None:
+    """Show one subscriber and every change of their state: when, to what, by which channel."""
+    with app.store() as store:
+        subscriber = _known(store.get_subscriber(email), email)
+        history = store.subscriber_history(subscriber.id)
+    topics = format_topics(subscriber.topics) or "(every new paper)"
+    click.echo(f"{subscriber.email}\t{subscriber.state}\t{topics}")
+    for event in history:
+        detail = f" ({event.detail})" if event.detail else ""
+        click.echo(f"  {event.at:%Y-%m-%d %H:%M:%S}Z  {event.state:<12} by {event.channel}{detail}")
 
 
 @subscribers_group.command("import")
@@ -313,8 +392,9 @@ def subscribers_import(app: _App, csv_file: BinaryIO, as_json: bool) -> None:
 
     Topics go in one cell, separated by ';', each "LABEL: QUERY" or "QUERY".
     Bad rows are reported by line number and skipped; good rows go in.  New
-    addresses are created active; an address that unsubscribed stays
-    unsubscribed.  Exits 1 when any row was skipped.
+    addresses are created active (or as the status column says); an address
+    that unsubscribed is never brought back: its row is left unchanged and
+    reported.  Exits 1 when any row was skipped.
     """
     started = time.monotonic()
     themes = available_themes(resource_path("templates"))
@@ -325,6 +405,13 @@ def subscribers_import(app: _App, csv_file: BinaryIO, as_json: bool) -> None:
     with app.store() as store:
         result = store.import_subscribers([item for _, item in rows], now=datetime.now(UTC))
     seconds = time.monotonic() - started
+    line_of = {item.email: line for line, item in rows}
+    problems += [
+        RowProblem(line_of[email], f"{email} unsubscribed; left unchanged (only they can opt in "
+                   "again: 'digest subscribe --invite')")
+        for email in result.refused
+    ]  # fmt: skip
+    problems.sort(key=lambda p: p.line)
     skipped = [p for p in problems if p.line > 1 or not rows]
     if as_json:
         payload = asdict(result) | {
@@ -728,7 +815,12 @@ def status(app: _App, editions: int, as_json: bool) -> None:
 
 
 def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
-    return asdict(subscriber) | {"topics": [asdict(t) for t in subscriber.topics]}
+    left = subscriber.unsubscribed_at
+    return asdict(subscriber) | {
+        "state": subscriber.state,
+        "topics": [asdict(t) for t in subscriber.topics],
+        "unsubscribed_at": left.isoformat() if left else None,
+    }
 
 
 def _print_ingest(report: IngestReport, seconds: float, total: int, url: str) -> None:

@@ -59,9 +59,10 @@ def envelope_for(settings: Settings, subscriber: Subscriber, links: PersonalLink
 class Composer:
     """Turns a subscriber's selection into the bytes of their message (pure, cached per edition)."""
 
-    def __init__(self, settings: Settings, renderer: EmailRenderer) -> None:
+    def __init__(self, settings: Settings, renderer: EmailRenderer, installation: str) -> None:
         self.settings = settings
         self.renderer = renderer
+        self.installation = installation
         self.domain = domain_of(settings.sender_address)
         self.signer = (
             DkimSigner(settings.dkim, self.domain) if settings.dkim.private_key_file else None
@@ -92,8 +93,9 @@ class Composer:
 
     def message_id(self, edition: Edition, subscriber: Subscriber) -> str:
         return message_id_for(
-            self.settings.secret_key, edition.id, edition.day, subscriber.id, self.domain
-        )
+            self.settings.secret_key, self.installation, edition.id, edition.day, subscriber.id,
+            self.domain,
+        )  # fmt: skip
 
     def message(
         self, rendered: RenderedEmail, subscriber: Subscriber, *, message_id: str, sent_at: datetime
@@ -152,7 +154,11 @@ def make_renderer(settings: Settings) -> EmailRenderer:
 
 
 def serve(
-    connection: Connection, settings: Settings, edition: Edition, entries: list[StoredEntry]
+    connection: Connection,
+    settings: Settings,
+    installation: str,
+    edition: Edition,
+    entries: list[StoredEntry],
 ) -> None:
     """The composing process: answer each batch of jobs with its outcomes, in order.
 
@@ -168,7 +174,7 @@ def serve(
     jobs: queue.SimpleQueue[Jobs | None] = queue.SimpleQueue()
     threading.Thread(target=_receive, args=(connection, jobs), daemon=True).start()
     try:
-        composer = Composer(settings, make_renderer(settings))
+        composer = Composer(settings, make_renderer(settings), installation)
         composer.renderer.prepare(entries)
         with EditionIndex(entries) as index:
             while (batch := jobs.get()) is not None:

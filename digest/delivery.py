@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from digest.compose import Composed, Composer, Jobs, compose_message, serve
-from digest.config import DeliverySettings, Settings
+from digest.config import DeliverySettings
 from digest.errors import DigestError
 from digest.mailer import PermanentFailure, TemporaryFailure, Transport
 from digest.message import domain_of, envelope_address
@@ -467,7 +467,7 @@ def _composing(
 
             yield here
         return
-    child = _ComposingProcess(composer.settings, edition, entries)
+    child = _ComposingProcess(composer, edition, entries)
     try:
 
         def elsewhere(
@@ -493,11 +493,13 @@ def _composing(
 class _ComposingProcess:
     """A child process (``compose.serve``) that composes batches of deliveries, in order."""
 
-    def __init__(self, settings: Settings, edition: Edition, entries: list[StoredEntry]) -> None:
+    def __init__(self, composer: Composer, edition: Edition, entries: list[StoredEntry]) -> None:
         context = multiprocessing.get_context("spawn")
         self.connection, theirs = context.Pipe()
         self.process = context.Process(
-            target=serve, args=(theirs, settings, edition, entries), name="digest-compose"
+            target=serve,
+            args=(theirs, composer.settings, composer.installation, edition, entries),
+            name="digest-compose",
         )
         self.process.daemon = True
         self.process.start()

@@ -76,11 +76,15 @@ def envelope_address(address: str) -> str:
 
 
 def message_id_for(
-    secret_key: str, edition_id: int, day: date, subscriber_id: int, domain: str
+    secret_key: str, installation: str, edition_id: int, day: date, subscriber_id: int, domain: str
 ) -> str:
-    """Return the Message-ID of a delivery: the same for every attempt, so a resend is a repeat."""
+    """Return the Message-ID of a delivery: the same for every attempt, so a resend is a repeat.
+
+    The installation's own id is part of it: two databases (two installations,
+    or one rebuilt) never give the same id to different messages.
+    """
     tag = hmac.new(
-        secret_key.encode(), f"{edition_id}:{subscriber_id}".encode(), hashlib.sha256
+        secret_key.encode(), f"{installation}:{edition_id}:{subscriber_id}".encode(), hashlib.sha256
     ).hexdigest()[:20]
     return f"<{day:%Y%m%d}.{subscriber_id}.{tag}@{domain}>"
 

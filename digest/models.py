@@ -133,6 +133,12 @@ class Subscriber:
     theme: str | None = None
     timezone: str | None = None
     paused: bool = False
+    unsubscribed_at: datetime | None = None
+
+    @property
+    def state(self) -> str:
+        """The state a person would name: pending, active, paused or unsubscribed."""
+        return "paused" if self.status == "active" and self.paused else self.status
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,9 @@ from digest.render import RenderedEmail
 from digest.selection import EditionIndex
 from digest.sources import SourceLimits, read_source
 from digest.store import Store
-from digest.tokens import confirm_url
+from digest.subscribers import SubscriberInput, format_topics
+from digest.subscriptions import SignUp, left_stamp
+from digest.tokens import ConfirmRequest, confirm_url
 
 ProgressCallback = Callable[[SourceReport], None]
 
@@ -268,7 +270,7 @@ def _send(
     def is_due(edition: Edition, subscriber: Subscriber) -> bool:
         return delivery_time(settings, edition.day, subscriber) <= now()
 
-    composer = Composer(settings, make_renderer(settings))
+    composer = Composer(settings, make_renderer(settings), store.installation_id)
     extra = [make_transport(settings) for _ in range(settings.smtp.connections - 1)]
     with ExitStack() as opened:
         transports = [opened.enter_context(t) for t in [transport, *extra]]
@@ -317,9 +319,9 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
         entries = store.edition_entries(None)
         entries += [StoredEntry(-n, e, "dry run", started) for n, e in enumerate(fresh, 1)]
         edition = Edition(id=0, day=day, created_at=started, entry_count=len(entries))
-        recipients = list(store.iter_subscribers(status="active"))
+        recipients = list(store.iter_subscribers(state="active"))
     report = DeliveryReport()
-    composer = Composer(settings, make_renderer(settings))
+    composer = Composer(settings, make_renderer(settings), store.installation_id)
     with EditionIndex(entries) as index:
         for subscriber in recipients:
             rendered = composer.render(edition, subscriber, index)
@@ -339,15 +341,41 @@ def _all_queued(store: Store, edition_id: int) -> Iterator[tuple[Delivery, Subsc
         after = page[-1][0].id
 
 
+def sign_up(
+    store: Store,
+    settings: Settings,
+    transport: Transport,
+    item: SubscriberInput,
+    *,
+    now: datetime,
+    channel: str,
+) -> tuple[Subscriber, SignUp]:
+    """A sign-up (web form, or an operator's invite): record it, then mail the person.
+
+    Nothing comes back to life here: someone who left stays unsubscribed,
+    row untouched, until they open the link; their choices travel in it.
+    Raises ``TemporaryFailure`` or ``PermanentFailure`` when the mail did not go out.
+    """
+    subscriber, decision = store.request_subscription(item, now=now, channel=channel)
+    request = ConfirmRequest(subscriber.id)
+    if subscriber.status == "unsubscribed":
+        topics = format_topics(item.topics) if item.topics is not None else None
+        request = ConfirmRequest(subscriber.id, left_stamp(subscriber), topics, item.theme)
+    send_welcome(settings, transport, subscriber, already=decision.mail == "already",
+                 request=request, now=now)  # fmt: skip
+    return subscriber, decision
+
+
 def send_welcome(
     settings: Settings,
     transport: Transport,
     subscriber: Subscriber,
     *,
     already: bool,
+    request: ConfirmRequest,
     now: datetime,
 ) -> None:
-    """Email a web sign-up: the confirmation link, or (already subscribed) their preferences link.
+    """Email a sign-up: the confirmation link, or (already subscribed) their preferences link.
 
     Raises ``TemporaryFailure`` or ``PermanentFailure`` when the mail did not go out.
     """
@@ -376,7 +404,7 @@ def send_welcome(
                 f"{settings.web.confirm_hours:g} hours.",
             ],
             action_text="Confirm my subscription",
-            action_url=confirm_url(settings.base_url, settings.secret_key, subscriber.id),
+            action_url=confirm_url(settings.base_url, settings.secret_key, subscriber.id, request),
             footer="If you did not ask for this, ignore this email: nothing will be sent.",
         )
     domain = domain_of(settings.sender_address)

@@ -50,7 +50,6 @@ from sqlalchemy.sql import Select
 
 from digest.errors import StorageError
 from digest.models import (
-    SUBSCRIBER_STATES,
     Delivery,
     Edition,
     Entry,
@@ -59,13 +58,24 @@ from digest.models import (
     Topic,
 )
 from digest.subscribers import SubscriberInput, email_key
+from digest.subscriptions import (
+    STATES,
+    ConsentRefused,
+    SignUp,
+    State,
+    may_confirm,
+    named,
+    operator_add,
+    sign_up,
+    state_of,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
     from alembic.script import ScriptDirectory
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 metadata = MetaData()
 
@@ -141,6 +151,27 @@ subscribers = Table(
     Column("unsubscribed_at", DateTime(timezone=True)),
 )
 
+# Every change of a subscriber's state: when, to what, through which channel.
+subscriber_events = Table(
+    "subscriber_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("detail", Text),
+    Index("subscriber_events_by_subscriber", "subscriber_id", "id"),
+)
+
+# One row: this installation's random id, made with the database.
+installation = Table(
+    "installation",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 # One row per named lock: who holds it and until when (a lease, renewed while
 # the holder works), so that one run at a time works across machines on any
 # backend.
@@ -190,11 +221,23 @@ class AddResult:
 
 @dataclass(frozen=True)
 class ImportResult:
-    """What a bulk import did: rows created, rows updated, unsubscribed rows kept so."""
+    """What a bulk import did: rows created, rows updated, unsubscribed rows kept so,
+    and the addresses refused because they left (their rows untouched)."""
 
     created: int = 0
     updated: int = 0
     kept_unsubscribed: int = 0
+    refused: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SubscriberEvent:
+    """One change of a subscriber's state, for ``digest subscribers show``."""
+
+    at: datetime
+    state: str
+    channel: str
+    detail: str | None = None
 
 
 class Store:
@@ -209,6 +252,7 @@ class Store:
         # SQLite has one writer at a time and makes a waiting writer sleep
         # (1 ms, then 2, then 5...): this process's threads queue here instead
         # and go on the moment the database is free.
+        self._installation: str | None = None
         self._one_at_a_time: AbstractContextManager[Any] = (
             threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
         )
@@ -244,6 +288,14 @@ class Store:
             engine.dispose()
             raise
         return store
+
+    @property
+    def installation_id(self) -> str:
+        """This installation's random id, made with its database (it never changes)."""
+        if self._installation is None:
+            with self._transaction() as conn:
+                self._installation = str(conn.scalar(select(installation.c.id)))
+        return self._installation
 
     @property
     def dialect(self) -> str:
@@ -410,63 +462,94 @@ class Store:
     # -- subscribers
 
     def subscribe(
-        self, item: SubscriberInput, *, now: datetime, status: str = "active"
+        self, item: SubscriberInput, *, now: datetime, channel: str = "cli"
     ) -> tuple[Subscriber, bool]:
-        """Add a subscriber, or update and reactivate an existing one; say whether it is new."""
+        """Add or update a subscriber for an operator; say whether it is new.
+
+        The state follows ``subscriptions.operator_add``: someone who left
+        raises ``ConsentRefused`` and their row is left exactly as it is.
+        """
         now = now.astimezone(UTC)
-        key = email_key(item.email)
         with self._transaction() as conn:
-            row = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).first()
-            if row is None:
-                values = _subscriber_row(item, status=status, now=now)
-                conn.execute(subscribers.insert().values(created_at=now, **values))
-            else:
-                changes: dict[str, Any] = {"email": item.email, "status": status, "updated_at": now}
-                changes |= {
-                    name: value
-                    for name, value in _subscriber_row(item, status=status, now=now).items()
-                    if name in ("name", "theme", "timezone") and value is not None
-                }
-                if item.topics is not None:
-                    changes["topics"] = _topics_json(item.topics)
-                if status != "unsubscribed":
-                    changes["unsubscribed_at"] = None
-                conn.execute(subscribers.update().where(subscribers.c.id == row.id).values(changes))
-            stored = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).one()
-        return _subscriber(stored), row is None
+            row = self._subscriber_row(conn, item.email)
+            current = _subscriber(row) if row is not None else None
+            state = operator_add(current, item.status)
+            if current is None:
+                subscriber = self._insert_subscriber(conn, item, state, now=now)
+                self._record(conn, subscriber.id, state.name, channel, now)
+                return subscriber, True
+            changes = _field_changes(item) | {"email": item.email}
+            self._change(conn, current, state, channel, now, changes)
+            stored = self._subscriber_row(conn, item.email)
+        return _subscriber(stored), False
 
     def request_subscription(
-        self, item: SubscriberInput, *, now: datetime
-    ) -> tuple[Subscriber, bool]:
-        """Record a web sign-up: new or left addresses become ``pending`` with these topics.
+        self, item: SubscriberInput, *, now: datetime, channel: str = "web"
+    ) -> tuple[Subscriber, SignUp]:
+        """Record a sign-up (web form or invite) as ``subscriptions.sign_up`` says.
 
-        An address already active is left exactly as it is (a stranger must
-        not change someone's topics); the second value says it was active.
+        A new or pending address becomes ``pending`` with these choices; an
+        active one, and one that left, are left exactly as they are (a
+        stranger must not change someone's topics, nor bring back someone
+        who left): only the confirmation link can.
         """
-        existing = self.get_subscriber(item.email)
-        if existing is not None and existing.status == "active":
-            return existing, True
-        return self.subscribe(item, now=now, status="pending")[0], False
+        now = now.astimezone(UTC)
+        with self._transaction() as conn:
+            row = self._subscriber_row(conn, item.email)
+            current = _subscriber(row) if row is not None else None
+            decision = sign_up(current)
+            if current is None and decision.store is not None:
+                subscriber = self._insert_subscriber(conn, item, decision.store, now=now)
+                self._record(conn, subscriber.id, "pending", channel, now)
+                return subscriber, decision
+            assert current is not None
+            if decision.store is not None:
+                self._change(conn, current, decision.store, channel, now, _field_changes(item))
+                current = _subscriber(self._subscriber_row(conn, item.email))
+        return current, decision
 
-    def confirm_subscriber(self, subscriber_id: int, *, now: datetime) -> str | None:
-        """Activate a pending subscriber; return the state it was in (None if unknown)."""
+    def confirm_subscriber(
+        self,
+        subscriber_id: int,
+        *,
+        left_at: str | None,
+        topics: Sequence[Topic] | None,
+        theme: str | None,
+        now: datetime,
+    ) -> bool:
+        """Activate a subscriber whose confirmation link ``subscriptions.may_confirm`` accepts.
+
+        ``topics`` and ``theme`` are what a returning reader asked for (None
+        keeps the stored ones).  Returns whether the subscriber is active now.
+        """
+        now = now.astimezone(UTC)
         with self._transaction() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
             if row is None:
-                return None
-            if row.status == "pending":
-                conn.execute(
-                    subscribers.update()
-                    .where(subscribers.c.id == subscriber_id)
-                    .values(status="active", updated_at=now.astimezone(UTC))
-                )
-            return str(row.status)
+                return False
+            current = _subscriber(row)
+            if not may_confirm(current, left_at):
+                return current.status == "active"
+            changes: dict[str, Any] = {}
+            if topics is not None:
+                changes["topics"] = _topics_json(topics)
+            if theme is not None:
+                changes["theme"] = theme
+            detail = "opted in again" if current.status == "unsubscribed" else "confirmed"
+            self._change(conn, current, State("active"), "confirm", now, changes, detail=detail)
+        return True
 
     def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
         """Return a subscriber by id, if any."""
         with self._transaction() as conn:
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
         return _subscriber(row) if row is not None else None
+
+    def subscribers_by_id(self, ids: Sequence[int]) -> dict[int, Subscriber]:
+        """Return the subscribers with these ids as stored now (one query)."""
+        with self._transaction() as conn:
+            rows = conn.execute(select(subscribers).where(subscribers.c.id.in_(list(ids))))
+            return {row.id: _subscriber(row) for row in rows}
 
     def update_preferences(
         self,
@@ -479,55 +562,82 @@ class Store:
         now: datetime,
     ) -> None:
         """Save what a subscriber chose on their preferences page."""
+        now = now.astimezone(UTC)
         with self._transaction() as conn:
-            conn.execute(
-                subscribers.update()
-                .where(subscribers.c.id == subscriber_id)
-                .values(
-                    topics=_topics_json(topics),
-                    theme=theme,
-                    timezone=timezone,
-                    paused=paused,
-                    updated_at=now.astimezone(UTC),
-                )
-            )
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+            if row is None:
+                return
+            current = _subscriber(row)
+            state = State(current.status, paused if current.status == "active" else current.paused)
+            changes = {"topics": _topics_json(topics), "theme": theme, "timezone": timezone}
+            self._change(conn, current, state, "preferences", now, changes)
 
-    def unsubscribe_by_id(self, subscriber_id: int, *, now: datetime) -> bool:
+    def set_paused(
+        self, email: str, *, paused: bool, now: datetime, channel: str = "cli"
+    ) -> Subscriber | None:
+        """Pause or resume an active subscriber; None when the address is unknown."""
+        now = now.astimezone(UTC)
+        with self._transaction() as conn:
+            row = self._subscriber_row(conn, email)
+            if row is None:
+                return None
+            current = _subscriber(row)
+            if current.status == "active":
+                self._change(conn, current, State("active", paused), channel, now, {})
+            return _subscriber(self._subscriber_row(conn, email))
+
+    def unsubscribe_by_id(self, subscriber_id: int, *, now: datetime, channel: str) -> bool:
         """Unsubscribe by id (from a signed link); False when there is no such subscriber."""
         subscriber = self.get_subscriber_by_id(subscriber_id)
         if subscriber is None:
             return False
-        self.unsubscribe(subscriber.email, now=now)
+        self.unsubscribe(subscriber.email, now=now, channel=channel)
         return True
 
-    def unsubscribe(self, email: str, *, now: datetime) -> Subscriber | None:
+    def unsubscribe(self, email: str, *, now: datetime, channel: str) -> Subscriber | None:
         """Mark a subscriber unsubscribed (the row stays); None when the address is unknown."""
-        key = email_key(email)
+        now = now.astimezone(UTC)
         with self._transaction() as conn:
-            conn.execute(
-                subscribers.update()
-                .where(subscribers.c.email_key == key, subscribers.c.status != "unsubscribed")
-                .values(status="unsubscribed", unsubscribed_at=now.astimezone(UTC), updated_at=now)
-            )
-            row = conn.execute(select(subscribers).where(subscribers.c.email_key == key)).first()
-        return _subscriber(row) if row is not None else None
+            row = self._subscriber_row(conn, email)
+            if row is None:
+                return None
+            self._change(conn, _subscriber(row), State("unsubscribed"), channel, now, {})
+            return _subscriber(self._subscriber_row(conn, email))
+
+    def subscriber_history(self, subscriber_id: int) -> list[SubscriberEvent]:
+        """Every recorded change of a subscriber's state, oldest first."""
+        query = (
+            select(subscriber_events)
+            .where(subscriber_events.c.subscriber_id == subscriber_id)
+            .order_by(subscriber_events.c.id)
+        )
+        with self._transaction() as conn:
+            return [
+                SubscriberEvent(_aware(row.at), row.state, row.channel, row.detail)
+                for row in conn.execute(query)
+            ]
 
     def get_subscriber(self, email: str) -> Subscriber | None:
         """Return the subscriber with this address (any spelling of it), if any."""
         with self._transaction() as conn:
-            query = select(subscribers).where(subscribers.c.email_key == email_key(email))
-            row = conn.execute(query).first()
+            row = self._subscriber_row(conn, email)
         return _subscriber(row) if row is not None else None
 
     def iter_subscribers(
-        self, *, status: str | None = None, page: int = 1000
+        self, *, state: str | None = None, page: int = 1000
     ) -> Iterator[Subscriber]:
-        """Yield subscribers in id order, a page at a time, without holding a transaction."""
+        """Yield subscribers in id order, a page at a time, without holding a transaction.
+
+        ``state`` is one of ``subscriptions.STATES``: ``active`` leaves out the paused.
+        """
         last_id = 0
         while True:
             query = select(subscribers).where(subscribers.c.id > last_id)
-            if status is not None:
-                query = query.where(subscribers.c.status == status)
+            if state is not None:
+                wanted = named(state)
+                query = query.where(subscribers.c.status == wanted.status)
+                if wanted.status == "active":
+                    query = query.where(subscribers.c.paused.is_(wanted.paused))
             with self._transaction() as conn:
                 rows = conn.execute(query.order_by(subscribers.c.id).limit(page)).all()
             yield from (_subscriber(row) for row in rows)
@@ -536,57 +646,124 @@ class Store:
             last_id = rows[-1].id
 
     def count_subscribers(self) -> dict[str, int]:
-        """Return how many subscribers are in each state."""
-        query = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
+        """Return how many subscribers are in each state, paused ones apart from active."""
+        query = select(subscribers.c.status, subscribers.c.paused, func.count()).group_by(
+            subscribers.c.status, subscribers.c.paused
+        )
+        counts = dict.fromkeys(STATES, 0)
         with self._transaction() as conn:
-            counts = {status: int(n) for status, n in conn.execute(query)}
-        return {status: counts.get(status, 0) for status in SUBSCRIBER_STATES}
+            for status, paused, n in conn.execute(query):
+                counts[State(status, bool(paused)).name] += int(n)
+        return counts
 
     def import_subscribers(
         self, items: Sequence[SubscriberInput], *, now: datetime
     ) -> ImportResult:
-        """Insert or update many subscribers in one transaction.
+        """Insert or update many subscribers in one transaction, as an operator.
 
-        An address that unsubscribed stays unsubscribed: an import never
-        re-subscribes someone who left.
+        Each row's state follows ``subscriptions.operator_add``: an address
+        that left is never brought back; its row is left exactly as it is
+        and its address listed in ``refused`` (unless the row keeps it out).
         """
         now = now.astimezone(UTC)
         created = updated = kept = 0
+        refused: list[str] = []
         with self._transaction() as conn:
             for chunk in _chunks(list(items), 500):
                 keys = [email_key(i.email) for i in chunk]
-                query = select(subscribers.c.email_key, subscribers.c.id, subscribers.c.status)
                 existing = {
-                    row.email_key: row
-                    for row in conn.execute(query.where(subscribers.c.email_key.in_(keys)))
+                    row.email_key: _subscriber(row)
+                    for row in conn.execute(
+                        select(subscribers).where(subscribers.c.email_key.in_(keys))
+                    )
                 }
-                inserts, updates = [], []
+                inserts, updates, events = [], [], []
                 for item, key in zip(chunk, keys, strict=True):
                     current = existing.get(key)
-                    status = item.status or "active"
+                    try:
+                        state = operator_add(current, item.status)
+                    except ConsentRefused:
+                        refused.append(item.email)
+                        continue
                     if current is None:
-                        inserts.append(
-                            _subscriber_row(item, status=status, now=now) | {"created_at": now}
-                        )
+                        inserts.append(_new_subscriber_row(item, state, now=now))
                         continue
                     if current.status == "unsubscribed":
-                        status = "unsubscribed"
-                        kept += 1
-                    updates.append(
-                        _subscriber_row(item, status=status, now=now) | {"row_id": current.id}
-                    )
+                        kept += 1  # a suppression row for someone who left: nothing changes
+                        continue
+                    row = _state_values(current, state, now) | _field_changes(item)
+                    updates.append(row | {"email": item.email, "row_id": current.id})
+                    if state != state_of(current):
+                        events.append((current.id, state.name))
                 if inserts:
                     conn.execute(subscribers.insert(), inserts)
-                if updates:
+                    ids = conn.execute(
+                        select(subscribers.c.email_key, subscribers.c.id).where(
+                            subscribers.c.email_key.in_([r["email_key"] for r in inserts])
+                        )
+                    )
+                    by_key = {key: row_id for key, row_id in ids}
+                    events += [(by_key[r["email_key"]], _row_state(r)) for r in inserts]
+                for group in _same_columns(updates):
                     statement = (
                         subscribers.update()
                         .where(subscribers.c.id == bindparam("row_id"))
-                        .values({name: bindparam(name) for name in updates[0] if name != "row_id"})
+                        .values({name: bindparam(name) for name in group[0] if name != "row_id"})
                     )
-                    conn.execute(statement, updates)
+                    conn.execute(statement, group)
+                if events:
+                    conn.execute(
+                        subscriber_events.insert(),
+                        [
+                            {"subscriber_id": sid, "at": now, "state": name, "channel": "import"}
+                            for sid, name in events
+                        ],
+                    )
                 created += len(inserts)
                 updated += len(updates)
-        return ImportResult(created=created, updated=updated - kept, kept_unsubscribed=kept)
+        return ImportResult(created, updated, kept, tuple(refused))
+
+    def _subscriber_row(self, conn: Connection, email: str) -> Any:
+        query = select(subscribers).where(subscribers.c.email_key == email_key(email))
+        return conn.execute(query).first()
+
+    def _insert_subscriber(
+        self, conn: Connection, item: SubscriberInput, state: State, *, now: datetime
+    ) -> Subscriber:
+        conn.execute(subscribers.insert().values(_new_subscriber_row(item, state, now=now)))
+        return _subscriber(self._subscriber_row(conn, item.email))
+
+    def _change(
+        self,
+        conn: Connection,
+        current: Subscriber,
+        state: State,
+        channel: str,
+        now: datetime,
+        changes: dict[str, Any],
+        *,
+        detail: str | None = None,
+    ) -> None:
+        """Store a subscriber's new state and fields; record the state if it changed."""
+        values = _state_values(current, state, now) | changes
+        conn.execute(subscribers.update().where(subscribers.c.id == current.id).values(values))
+        if state != state_of(current):
+            self._record(conn, current.id, state.name, channel, now, detail)
+
+    def _record(
+        self,
+        conn: Connection,
+        subscriber_id: int,
+        state: str,
+        channel: str,
+        now: datetime,
+        detail: str | None = None,
+    ) -> None:
+        conn.execute(
+            subscriber_events.insert().values(
+                subscriber_id=subscriber_id, at=now, state=state, channel=channel, detail=detail
+            )
+        )
 
     # -- editions and deliveries
 
@@ -995,6 +1172,7 @@ def _delivery_with_subscriber() -> Select[Any]:
         subscribers.c.theme,
         subscribers.c.timezone,
         subscribers.c.paused,
+        subscribers.c.unsubscribed_at,
     ).join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
 
 
@@ -1019,19 +1197,59 @@ def _delivery_subscriber(row: Any) -> Subscriber:
     return _subscriber(row, subscriber_id=row.subscriber_id, status=row.subscriber_status)
 
 
-def _subscriber_row(item: SubscriberInput, *, status: str, now: datetime) -> dict[str, Any]:
+def _new_subscriber_row(item: SubscriberInput, state: State, *, now: datetime) -> dict[str, Any]:
     return {
         "email": item.email,
         "email_key": email_key(item.email),
         "name": item.name,
-        "status": status,
+        "status": state.status,
         "topics": _topics_json(item.topics or ()),
         "theme": item.theme,
         "timezone": item.timezone,
-        "paused": False,
+        "paused": state.paused,
+        "created_at": now,
         "updated_at": now,
-        "unsubscribed_at": now if status == "unsubscribed" else None,
+        "unsubscribed_at": now if state.status == "unsubscribed" else None,
     }
+
+
+def _row_state(row: dict[str, Any]) -> str:
+    return State(row["status"], row["paused"]).name
+
+
+def _state_values(current: Subscriber, state: State, now: datetime) -> dict[str, Any]:
+    """The columns that store a state, with when they left (kept while they stay away)."""
+    left = current.unsubscribed_at if current.status == "unsubscribed" else now
+    return {
+        "status": state.status,
+        "paused": state.paused,
+        "updated_at": now,
+        "unsubscribed_at": left if state.status == "unsubscribed" else None,
+    }
+
+
+def _field_changes(item: SubscriberInput) -> dict[str, Any]:
+    """The fields an input sets: None means "leave as it is"."""
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (("name", item.name), ("theme", item.theme), ("timezone", item.timezone))
+        if value is not None
+    }
+    if item.topics is not None:
+        changes["topics"] = _topics_json(item.topics)
+    return changes
+
+
+def _same_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by the columns they set, for executemany."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.values())
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _topics_json(topics: Sequence[Topic]) -> list[dict[str, str | None]]:
@@ -1051,6 +1269,7 @@ def _subscriber(
         theme=row.theme,
         timezone=row.timezone,
         paused=bool(row.paused),
+        unsubscribed_at=_aware(row.unsubscribed_at) if row.unsubscribed_at else None,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
-from digest.models import SUBSCRIBER_STATES, Subscriber, Topic
+from digest.models import Subscriber, Topic
+from digest.subscriptions import STATES
 from digest.topics import FIELDS, QueryError, parse_query
 
 CSV_COLUMNS = ("email", "name", "topics", "theme", "timezone", "status")
@@ -85,7 +87,8 @@ def normalize_email(address: str) -> str:
 
 
 def email_key(address: str) -> str:
-    """The key that makes two spellings of one mailbox one subscriber."""
+    """The key that makes two spellings of one mailbox one subscriber (of a normalised address:
+    ``normalize_email`` has made the domain NFKC and lower case)."""
     return address.casefold()
 
 
@@ -186,8 +189,8 @@ def check_input(
 
 
 def _check_status(status: str) -> str | None:
-    if status and status not in SUBSCRIBER_STATES:
-        raise SubscriberError(status, f"status must be one of {', '.join(SUBSCRIBER_STATES)}")
+    if status and status not in STATES:
+        raise SubscriberError(status, f"status must be one of {', '.join(STATES)}")
     return status or None
 
 
@@ -250,10 +253,11 @@ def _read_rows(
     good: list[tuple[int, SubscriberInput]] = []
     first_line: dict[str, int] = {}
     topic_cache: dict[str, tuple[Topic, ...]] = {}
-    for row in reader:
+    for raw in reader:
         line = reader.line_num
-        if any(len(v) > MAX_CELL_CHARS for v in row.values() if isinstance(v, str)):
+        if any(len(v) > MAX_CELL_CHARS for v in raw.values() if isinstance(v, str)):
             raise UnreadableCsv(line, f"a cell longer than {MAX_CELL_CHARS:,} characters")
+        row = {k: restore_cell(v) if isinstance(v, str) else v for k, v in raw.items()}
         try:
             cell = (row.get("topics") or "").strip()
             if cell not in topic_cache:
@@ -278,20 +282,39 @@ def _read_rows(
     return good, problems
 
 
+#: A cell a spreadsheet would run as a formula (OWASP's list), after any quotes we added.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+
+
+def neutralise_cell(cell: str) -> str:
+    """Return a cell a spreadsheet shows as text: a formula-like cell gets a leading ``'``.
+
+    ``restore_cell`` takes it off again, so export then import keeps the text
+    (a cell that already starts with quotes before such a character gets one more).
+    """
+    return "'" + cell if _FORMULA.match(cell) else cell
+
+
+def restore_cell(cell: str) -> str:
+    """Undo ``neutralise_cell``."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell[1:]) else cell
+
+
 def write_csv(subscribers: Iterable[Subscriber]) -> Iterator[str]:
-    """Yield CSV text, header first, that ``read_csv`` reads back."""
+    """Yield CSV text, header first, that ``read_csv`` reads back; formulas are neutralised."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for subscriber in subscribers:
         writer.writerow(
-            (
+            neutralise_cell(cell)
+            for cell in (
                 subscriber.email,
                 subscriber.name or "",
                 format_topics(subscriber.topics),
                 subscriber.theme or "",
                 subscriber.timezone or "",
-                subscriber.status,
+                subscriber.state,
             )
         )
         yield buffer.getvalue()

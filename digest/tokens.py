@@ -7,6 +7,7 @@ carry the subscriber id and a purpose, and never the address itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
@@ -62,9 +63,48 @@ def preferences_url(base_url: str, secret_key: str, subscriber_id: int) -> str:
     return f"{base_url}/preferences/{make_token(secret_key, 'preferences', subscriber_id)}"
 
 
-def confirm_url(base_url: str, secret_key: str, subscriber_id: int) -> str:
-    """The double opt-in link sent to a new subscriber."""
-    return f"{base_url}/confirm/{make_token(secret_key, 'confirm', subscriber_id)}"
+@dataclass(frozen=True)
+class ConfirmRequest:
+    """What a confirmation link carries: who, when they had left, and what they asked for.
+
+    Someone who left keeps their row unchanged until they confirm, so the
+    topics and theme they typed travel in the (signed) link itself.
+    """
+
+    subscriber_id: int
+    left_at: str | None = None
+    topics: str | None = None
+    theme: str | None = None
+
+
+def confirm_url(
+    base_url: str, secret_key: str, subscriber_id: int, request: ConfirmRequest | None = None
+) -> str:
+    """The double opt-in link of a sign-up."""
+    request = request or ConfirmRequest(subscriber_id)
+    payload = [request.subscriber_id, request.left_at, request.topics, request.theme]
+    return f"{base_url}/confirm/{_serializer(secret_key, 'confirm').dumps(payload)}"
+
+
+def read_confirm_token(secret_key: str, token: str, *, max_age_seconds: int) -> ConfirmRequest:
+    """Return what a confirmation link asks; raise ``TokenError`` if it is not valid."""
+    try:
+        value = _serializer(secret_key, "confirm").loads(token, max_age=max_age_seconds)
+    except SignatureExpired as e:
+        raise TokenError("this link has expired", expired=True) from e
+    except BadSignature as e:
+        raise TokenError("this link is not valid") from e
+    if isinstance(value, int) and not isinstance(value, bool):
+        return ConfirmRequest(value)  # a link made before links carried more
+    if (
+        isinstance(value, list)
+        and len(value) == 4
+        and isinstance(value[0], int)
+        and not isinstance(value[0], bool)
+        and all(v is None or isinstance(v, str) for v in value[1:])
+    ):
+        return ConfirmRequest(value[0], value[1], value[2], value[3])
+    raise TokenError("this link is not valid")
 
 
 def edition_url(base_url: str, edition_date: date) -> str:

@@ -233,10 +233,41 @@ def test_subscribe_list_unsubscribe(project: Path) -> None:
     assert result.exit_code == 0
     assert result.stdout == "subscribed Ada@example.org (active; topics: RL: rlhf OR dpo)\n"
     listed = json.loads(run("subscribers", "list", "--json").stdout)
-    assert listed["counts"] == {"pending": 0, "active": 1, "unsubscribed": 0}
+    assert listed["counts"] == {"pending": 0, "active": 1, "paused": 0, "unsubscribed": 0}
     assert listed["subscribers"][0]["topics"] == [{"query": "rlhf OR dpo", "label": "RL"}]
+    assert run("pause", "ada@example.org").stdout == "Ada@example.org is paused\n"
+    assert run("subscribers", "list").stdout == "Ada@example.org\tpaused\tRL: rlhf OR dpo\n"
+    assert "1 paused" in run("status").stdout + run("subscribers", "list").stderr
+    assert run("resume", "ada@example.org").stdout == "Ada@example.org is active\n"
     assert run("unsubscribe", "ada@example.org").stdout == "unsubscribed Ada@example.org\n"
     assert run("unsubscribe", "nobody@example.org").exit_code == 1
+    assert run("pause", "ada@example.org").exit_code == 1  # nothing to pause: they left
+
+
+def test_nobody_but_the_reader_brings_back_someone_who_left(project: Path) -> None:
+    assert run("subscribe", "ada@example.org", "--topic", "rlhf").exit_code == 0
+    assert run("unsubscribe", "ada@example.org").exit_code == 0
+    before = json.loads(run("subscribers", "list", "--json").stdout)["subscribers"]
+    again = run("subscribe", "ada@example.org", "--topic", "other", "--name", "New")
+    assert again.exit_code == 1
+    assert again.stderr.startswith("digest: ada@example.org unsubscribed; left unchanged\n")
+    assert "--invite" in again.stderr
+    source = project / "list.csv"
+    source.write_text("email,name\nbob@example.org,Bob\nada@example.org,Ada\n")
+    imported = run("subscribers", "import", str(source))
+    assert imported.exit_code == 1
+    assert imported.stderr.startswith(f"{source}:3: ada@example.org unsubscribed; left unchanged")
+    assert json.loads(run("subscribers", "list", "--json").stdout)["subscribers"][:1] == before
+    invited = run("subscribe", "ada@example.org", "--invite")
+    assert invited.exit_code == 0
+    assert invited.stdout == "invited ada@example.org: they stay unsubscribed until they confirm\n"
+    (message,) = (project / "var" / "outbox").glob("*.eml")
+    assert "confirm your subscription" in message.read_text()
+    history = run("subscribers", "show", "ada@example.org").stdout.splitlines()
+    assert history[0] == "ada@example.org\tunsubscribed\trlhf"
+    assert [line.split()[2:] for line in history[1:]] == [
+        ["active", "by", "cli"], ["unsubscribed", "by", "cli"],
+    ]  # fmt: skip
 
 
 def test_bad_input_to_subscribe_is_one_line(project: Path) -> None:

@@ -278,7 +278,7 @@ def test_who_unsubscribes_before_sending_is_skipped_and_who_joins_gets_the_next(
 ) -> None:
     fill(store, 3)
     store.create_edition(DAY, now=NOW)
-    store.unsubscribe("reader0@example.org", now=NOW)
+    store.unsubscribe("reader0@example.org", now=NOW, channel="cli")
     store.subscribe(check_input("late@example.org", themes=THEMES), now=NOW)
     with smtp_server() as (server, port):
         settings = make_settings(tmp_path, port)
@@ -535,3 +535,19 @@ def test_peak_memory_counts_the_process_itself_not_its_big_parent() -> None:
     child_kb = int(subprocess.run([sys.executable, "-c", probe], capture_output=True).stdout)
     assert 0 < child_kb < 150 << 10
     assert peak_rss_kb() >= len(ballast) >> 10
+
+
+def test_two_installations_with_one_key_never_share_a_message_id(tmp_path: Path) -> None:
+    ids = []
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        store = Store.open(f"sqlite:///{folder / 'digest.sqlite3'}")
+        fill(store, 1)
+        run(store, make_settings(folder, None))
+        edition = store.get_edition(DAY)
+        assert edition is not None
+        (delivery,) = store.list_deliveries(edition.id, status="sent")
+        ids.append(delivery.message_id)
+        store.close()
+    assert ids[0] != ids[1] and all(i and i.startswith("<20261128.1.") for i in ids)

@@ -91,8 +91,9 @@ def test_nothing_can_add_a_header() -> None:
 def test_message_ids_are_stable_per_edition_and_subscriber() -> None:
     from datetime import date
 
-    first = message_id_for("k", 1, date(2026, 3, 21), 7, "example.org")
-    assert first == message_id_for("k", 1, date(2026, 3, 21), 7, "example.org")
-    assert first != message_id_for("k", 1, date(2026, 3, 21), 8, "example.org")
-    assert first != message_id_for("k", 2, date(2026, 3, 22), 7, "example.org")
+    first = message_id_for("k", "i", 1, date(2026, 3, 21), 7, "example.org")
+    assert first == message_id_for("k", "i", 1, date(2026, 3, 21), 7, "example.org")
+    assert first != message_id_for("k", "i", 1, date(2026, 3, 21), 8, "example.org")
+    assert first != message_id_for("k", "i", 2, date(2026, 3, 22), 7, "example.org")
+    assert first != message_id_for("k", "other", 1, date(2026, 3, 21), 7, "example.org")
     assert first.startswith("<20260321.7.") and first.endswith("@example.org>")

@@ -15,7 +15,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 
 from digest.errors import StorageError
-from digest.store import Store, _alembic_config
+from digest.store import SCHEMA_REVISION, Store, _alembic_config
 
 from .conftest import NOW, empty_postgres
 from .smtp_server import smtp_server
@@ -42,7 +42,7 @@ def upgrade_to(url: str, revision: str) -> None:
 
 def test_an_empty_database_gets_the_whole_schema(database: str) -> None:
     store = Store.open(database)
-    assert store.schema_revision() == "0002"
+    assert store.schema_revision() == SCHEMA_REVISION
     fill(store, 3)
     assert store.count_subscribers()["active"] == 3
     store.close()
@@ -69,8 +69,9 @@ def test_migrating_from_the_previous_schema_keeps_the_data(database: str) -> Non
     with pytest.raises(StorageError, match="run 'digest db upgrade'|out of date"):
         Store.open(database)
     store = Store.open(database, upgrade=True)
-    assert store.schema_revision() == "0002"
+    assert store.schema_revision() == SCHEMA_REVISION
     assert store.get_subscriber("ada@example.org") is not None
+    assert len(store.installation_id) == 32  # made by the migration, once
     claimed = store.claim_deliveries(
         1, holder="me", now=NOW, lease=__import__("datetime").timedelta(seconds=30)
     )

@@ -246,6 +246,44 @@ def test_only_post_changes_state_on_every_route_that_changes_state(
     assert sorted(store.iter_subscribers(), key=lambda s: s.id) == before
 
 
+def test_a_web_sign_up_never_brings_back_someone_who_left_until_they_confirm(
+    client: FlaskClient, settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    store.subscribe(check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW)
+    left = store.unsubscribe("ada@example.org", now=NOW, channel="one-click")
+    assert subscribe(client, "ada@example.org", "Vision: diffusion", "dark").status_code == 200
+    assert store.get_subscriber("ada@example.org") == left  # not pending, nothing changed
+    # An import without a status column cannot bring them back either.
+    assert store.import_subscribers([check_input("ada@example.org", themes=THEMES)],
+                                    now=NOW).refused == ("ada@example.org",)  # fmt: skip
+    assert store.get_subscriber("ada@example.org") == left
+    (message,) = sent_messages(tmp_path)
+    path = link_in(message, "confirm")
+    assert client.head(path).status_code == 200 and client.get(path).status_code == 200
+    assert store.get_subscriber("ada@example.org") == left
+    client.post(path, data={"csrf_token": csrf_from(client, path)})
+    back = store.get_subscriber("ada@example.org")
+    assert back is not None and back.state == "active"
+    assert [str(t) for t in back.topics] == ["Vision: diffusion"] and back.theme == "dark"
+    assert [(e.state, e.channel) for e in store.subscriber_history(back.id)] == [
+        ("active", "cli"), ("unsubscribed", "one-click"), ("active", "confirm"),
+    ]  # fmt: skip
+    # They leave again: the old link never undoes the newer unsubscribe.
+    store.unsubscribe("ada@example.org", now=NOW + timedelta(hours=1), channel="link")
+    replay = client.post(path, data={"csrf_token": csrf_from(client)})
+    assert "already used" in replay.get_data(as_text=True)
+    assert store.get_subscriber("ada@example.org").state == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_the_per_address_limit_counts_look_alike_spellings_as_one_mailbox(
+    client: FlaskClient,
+) -> None:
+    spellings = ["bomb@example.org", "bomb@\uff45xample.org", "BOMB@EXAMPLE.ORG",
+                 "bomb@ｅｘａｍｐｌｅ.org", " bomb@example.org "]  # fmt: skip
+    statuses = [subscribe(client, address).status_code for address in spellings]
+    assert statuses == [200, 200, 200, 429, 429]
+
+
 def _with_confirm_hours(settings: Settings, hours: float) -> Settings:
     from dataclasses import replace
 

@@ -6,6 +6,7 @@ renders a template.  Feed text reaches templates only as data (autoescaped).
 
 from __future__ import annotations
 
+import unicodedata
 import zoneinfo
 from datetime import date, datetime
 from typing import Any
@@ -33,9 +34,20 @@ from digest.subscribers import (
     check_input,
     check_theme,
     check_timezone,
+    email_key,
+    normalize_email,
     parse_topic,
+    parse_topics,
 )
-from digest.tokens import TokenError, edition_url, read_token, unsubscribe_url
+from digest.subscriptions import may_confirm
+from digest.tokens import (
+    ConfirmRequest,
+    TokenError,
+    edition_url,
+    read_confirm_token,
+    read_token,
+    unsubscribe_url,
+)
 from digest.web import WebContext, _message_page, csrf, limiter
 
 web = Blueprint("web", __name__)
@@ -57,7 +69,13 @@ def _per_address_limit() -> str:
 
 
 def _address_key() -> str:
-    return "address:" + (request.form.get("email") or "").strip().casefold()[:254]
+    """One mailbox, one limit: the address as validation normalises it (NFKC, IDNA, case)."""
+    typed = (request.form.get("email") or "")[:320]
+    try:
+        mailbox = email_key(normalize_email(typed))
+    except SubscriberError:
+        mailbox = unicodedata.normalize("NFKC", typed).strip().casefold()
+    return "address:" + mailbox[:320]
 
 
 def _topic_lines(text: str) -> tuple[list[Topic], list[str]]:
@@ -143,12 +161,9 @@ def subscribe() -> tuple[str, int]:
     if errors or item is None:
         return _form_page("index.html", 400, form=form, errors=errors, sample=[], sample_day=None)
     item = type(item)(email=item.email, topics=tuple(topics), theme=item.theme)
-    now = context.clock()
-    subscriber, already = context.store.request_subscription(item, now=now)
     try:
-        pipeline.send_welcome(
-            context.settings, context.make_transport(), subscriber, already=already, now=now
-        )
+        pipeline.sign_up(context.store, context.settings, context.make_transport(), item,
+                         now=context.clock(), channel="web")  # fmt: skip
     except TemporaryFailure:
         return _message_page(
             "We could not send the email",
@@ -180,9 +195,8 @@ def confirm(token: str) -> tuple[str, int]:
     """GET shows a button (link scanners only GET); POST activates the subscription."""
     context = _context()
     try:
-        subscriber_id = read_token(
+        request_ = read_confirm_token(
             context.settings.secret_key,
-            "confirm",
             token,
             max_age_seconds=int(context.settings.web.confirm_hours * 3600),
         )
@@ -193,10 +207,10 @@ def confirm(token: str) -> tuple[str, int]:
             "message.html", 400, heading=heading, form=form, ask_again=True,
             paragraphs=["Ask for a new confirmation link below."],
         )  # fmt: skip
-    subscriber = context.store.get_subscriber_by_id(subscriber_id)
+    subscriber = context.store.get_subscriber_by_id(request_.subscriber_id)
     if subscriber is None:
         abort(400, description="This link is not valid.")
-    if subscriber.status != "pending":
+    if not may_confirm(subscriber, request_.left_at):
         links = pipeline.personal_links(context.settings, subscriber.id)
         return _form_page(
             "message.html", heading="This link was already used", form={},
@@ -205,13 +219,26 @@ def confirm(token: str) -> tuple[str, int]:
         )  # fmt: skip
     if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
         return _form_page("confirm.html", email=subscriber.email)
-    context.store.confirm_subscriber(subscriber.id, now=context.clock())
+    topics, theme = _requested(request_)
+    context.store.confirm_subscriber(
+        subscriber.id, left_at=request_.left_at, topics=topics, theme=theme, now=context.clock()
+    )
     links = pipeline.personal_links(context.settings, subscriber.id)
     return _form_page(
         "message.html", heading="You are subscribed", form={},
         paragraphs=[f"{subscriber.email} will get the next edition."],
         link={"href": links.preferences_url, "text": "Choose topics, theme and timezone"},
     )  # fmt: skip
+
+
+def _requested(request_: ConfirmRequest) -> tuple[tuple[Topic, ...] | None, str | None]:
+    """The topics and theme a returning reader asked for, checked again (they may be old)."""
+    try:
+        topics = parse_topics(request_.topics) if request_.topics is not None else None
+    except SubscriberError:
+        topics = None
+    theme = request_.theme if request_.theme in _context().themes else None
+    return topics, theme
 
 
 @web.route("/preferences/<token>", methods=["GET", "POST"])
@@ -291,14 +318,14 @@ def unsubscribe(token: str) -> Any:
         csrf.protect()
     subscriber = _subscriber_from("unsubscribe", token)
     if one_click:
-        context.store.unsubscribe_by_id(subscriber.id, now=context.clock())
+        context.store.unsubscribe_by_id(subscriber.id, now=context.clock(), channel="one-click")
         return Response("unsubscribed\n", status=200, mimetype="text/plain")
     if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
         links = pipeline.personal_links(context.settings, subscriber.id)
         return _form_page(
             "unsubscribe.html", email=subscriber.email, preferences_url=links.preferences_url
         )
-    context.store.unsubscribe_by_id(subscriber.id, now=context.clock())
+    context.store.unsubscribe_by_id(subscriber.id, now=context.clock(), channel="link")
     return _form_page(
         "message.html", heading="You are unsubscribed", form={},
         paragraphs=[f"{subscriber.email} will get no more emails from {context.settings.title}."],
