@@ -314,16 +314,20 @@ def send_edition(
         lease = timedelta(seconds=composer.settings.delivery.lease_seconds)
         claimed = _claimed(store, edition.id, holder, lease, exclusive, clock)
         in_child = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
-        due = _due(claimed, edition, is_due, report, store, clock)
-        with _composing(composer, edition, entries, report, in_child=in_child) as compose:
+        due = _due(_as_stored_now(store, claimed), edition, is_due, report, store, clock)
+        with _composing(store, composer, edition, entries, report, in_child=in_child) as compose:
             for delivery, subscriber, outcome in compose(_trials(composer, due), clock):
                 if senders.halt.is_set():
                     break
                 if should_stop():
                     interrupted = report.interrupted = True
                     break
-                item = _record_outcome(store, delivery, subscriber, outcome, clock, senders)
-                if delivery.id == _TRIAL_ID:
+                is_trial = delivery.id == _TRIAL_ID
+                if not is_trial and _skipped_if_gone(store, delivery, subscriber, clock, report):
+                    item = None
+                else:
+                    item = _record_outcome(store, delivery, subscriber, outcome, clock, senders)
+                if is_trial:
                     continue
                 if item is None:
                     if on_delivery:
@@ -354,6 +358,31 @@ def _claimed(
 #: process: composing then takes no time from the threads that talk to the
 #: mail server (Python runs one thread at a time).
 COMPOSE_IN_A_PROCESS_FROM = 1000
+
+
+#: Deliveries whose subscribers are read again together, just before they are composed.
+FRESH_BATCH = 16
+
+
+def _as_stored_now(
+    store: Store, claimed: Iterator[tuple[Delivery, Subscriber]]
+) -> Iterator[tuple[Delivery, Subscriber]]:
+    """The claimed deliveries with their subscribers as stored now, a few at a time.
+
+    A reader who unsubscribes, pauses or edits their topics while the send
+    runs is seen before their message is composed, at one query per batch
+    rather than one per message.
+    """
+    for batch in _batches(claimed, FRESH_BATCH, first=FRESH_BATCH):
+        yield from _refreshed(store, batch)
+
+
+def _refreshed(
+    store: Store, batch: list[tuple[Delivery, Subscriber]]
+) -> Iterator[tuple[Delivery, Subscriber]]:
+    now = store.subscribers_by_id([s.id for _, s in batch if s.id != _TRIAL_ID])
+    for delivery, subscriber in batch:
+        yield delivery, now.get(subscriber.id, subscriber)
 
 
 #: The delivery id of a trial message, which is composed and never sent.
@@ -392,12 +421,20 @@ def _due(
     for delivery, subscriber in claimed:
         if not is_due(edition, subscriber):
             report.waiting += 1
-        elif subscriber.status != "active" or subscriber.paused:
-            why = "paused" if subscriber.paused else "unsubscribed before sending"
-            store.mark_skipped(delivery.id, reason=why, now=clock())
-            report.skipped += 1
-        else:
+        elif not _skipped_if_gone(store, delivery, subscriber, clock, report):
             yield delivery, subscriber
+
+
+def _skipped_if_gone(
+    store: Store, delivery: Delivery, subscriber: Subscriber, clock: Clock, report: DeliveryReport
+) -> bool:
+    """Skip a delivery whose reader left or paused since it was planned; say whether it was."""
+    if subscriber.status == "active" and not subscriber.paused:
+        return False
+    why = "paused" if subscriber.paused else "unsubscribed before sending"
+    store.mark_skipped(delivery.id, reason=why, now=clock())
+    report.skipped += 1
+    return True
 
 
 def _record_outcome(
@@ -446,6 +483,7 @@ Composing = Callable[
 
 @contextmanager
 def _composing(
+    store: Store,
     composer: Composer,
     edition: Edition,
     entries: list[StoredEntry],
@@ -476,13 +514,32 @@ def _composing(
             # Three batches out at a time: the child composes the next ones
             # while this process hands the first to the senders.
             waiting: deque[list[tuple[Delivery, Subscriber]]] = deque()
-            for batch in _batches(pending, 32):
+
+            def submit(batch: list[tuple[Delivery, Subscriber]]) -> None:
                 child.send([(subscriber, clock()) for _, subscriber in batch])
                 waiting.append(batch)
+
+            def settle() -> Iterator[tuple[Delivery, Subscriber, Composed]]:
+                # The child composed ahead: read the subscribers again, and
+                # have what a reader changed meanwhile composed anew.
+                batch, outcomes = waiting.popleft(), child.receive()
+                again = []
+                for (delivery, sent), (_, now), outcome in zip(
+                    batch, _refreshed(store, batch), outcomes, strict=True
+                ):
+                    if _composed_differently(sent, now):
+                        again.append((delivery, now))
+                    else:
+                        yield delivery, now, outcome
+                if again:
+                    submit(again)
+
+            for batch in _batches(pending, 32):
+                submit(batch)
                 if len(waiting) == 3:
-                    yield from _paired(waiting.popleft(), child.receive())
+                    yield from settle()
             while waiting:
-                yield from _paired(waiting.popleft(), child.receive())
+                yield from settle()
 
         yield elsewhere
         report.composer_peak_rss_kb = child.finish()
@@ -543,19 +600,20 @@ class _ComposingProcess:
             self.process.join()
 
 
-def _paired(
-    batch: list[tuple[Delivery, Subscriber]], outcomes: list[Composed]
-) -> Iterator[tuple[Delivery, Subscriber, Composed]]:
-    for (delivery, subscriber), outcome in zip(batch, outcomes, strict=True):
-        yield delivery, subscriber, outcome
+def _composed_differently(sent: Subscriber, now: Subscriber) -> bool:
+    """Whether a still-wanted message would differ for the subscriber as stored now."""
+    wanted = now.status == "active" and not now.paused
+    return wanted and (sent.topics, sent.theme, sent.name, sent.email) != (
+        now.topics, now.theme, now.name, now.email,
+    )  # fmt: skip
 
 
 def _batches(
-    items: Iterator[tuple[Delivery, Subscriber]], largest: int
+    items: Iterator[tuple[Delivery, Subscriber]], largest: int, *, first: int = 1
 ) -> Iterator[list[tuple[Delivery, Subscriber]]]:
-    """Batches of 1, 2, 4... up to ``largest`` items: the first message goes out
-    as soon as the child has warmed up one theme, not all of them."""
-    size = 1
+    """Batches of ``first``, then twice as many each time, up to ``largest`` items:
+    the first message goes out as soon as the child has warmed up one theme."""
+    size = first
     batch: list[tuple[Delivery, Subscriber]] = []
     for item in items:
         batch.append(item)

@@ -15,7 +15,7 @@ import trustme
 from digest import pipeline
 from digest.config import Settings, load_settings
 from digest.mailer import OutboxTransport, TransportError
-from digest.models import Entry
+from digest.models import Entry, Topic
 from digest.store import Store
 from digest.subscribers import check_input
 from digest.tokens import read_token
@@ -551,3 +551,45 @@ def test_two_installations_with_one_key_never_share_a_message_id(tmp_path: Path)
         ids.append(delivery.message_id)
         store.close()
     assert ids[0] != ids[1] and all(i and i.startswith("<20261128.1.") for i in ids)
+
+
+@pytest.mark.parametrize("in_child", [False, True], ids=["composed-here", "composed-in-child"])
+def test_changes_committed_during_a_send_apply_to_the_next_composed_message(
+    any_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_child: bool
+) -> None:
+    from digest import delivery
+
+    store = any_store
+    monkeypatch.setattr(delivery, "COMPOSE_IN_A_PROCESS_FROM", 100 if in_child else 10**9)
+    fill(store, 300)
+    # Another process (the web app) changes three readers whose deliveries are
+    # already claimed, but whose messages are not composed yet.
+    web = Store.open(store.engine.url.render_as_string(hide_password=False))
+    changed = False
+
+    def readers_change_their_minds(accepted: int) -> None:
+        nonlocal changed
+        if accepted == 2 and not changed:
+            changed = True
+            web.unsubscribe("reader85@example.org", now=NOW, channel="one-click")
+            web.set_paused("reader90@example.org", paused=True, now=NOW, channel="preferences")
+            reader = web.get_subscriber("reader95@example.org")
+            assert reader is not None
+            web.update_preferences(reader.id, topics=[Topic("title:fairness", "Fair")],
+                                   theme="compact", timezone=None, paused=False, now=NOW)  # fmt: skip
+
+    try:
+        with smtp_server() as (server, port):
+            server.before_accept = readers_change_their_minds
+            report = run(store, make_settings(tmp_path, port))
+    finally:
+        web.close()
+    received = server.by_recipient()
+    assert changed and report.delivery.sent == 298 and report.delivery.skipped == 2
+    assert "reader85@example.org" not in received and "reader90@example.org" not in received
+    (message,) = received["reader95@example.org"]
+    assert message.message["Subject"].endswith("7 new papers on your topics")
+    edition = store.get_edition(DAY)
+    assert edition is not None
+    reasons = {d.detail for d in store.list_deliveries(edition.id, status="skipped")}
+    assert reasons == {"unsubscribed before sending", "paused"}
