@@ -815,11 +815,16 @@ def status(app: _App, editions: int, as_json: bool) -> None:
 
 
 def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
-    left = subscriber.unsubscribed_at
-    return asdict(subscriber) | {
+    moments = {
+        name: moment.isoformat() if moment else None
+        for name, moment in (
+            ("unsubscribed_at", subscriber.unsubscribed_at),
+            ("updated_at", subscriber.updated_at),
+        )
+    }
+    return asdict(subscriber) | moments | {
         "state": subscriber.state,
         "topics": [asdict(t) for t in subscriber.topics],
-        "unsubscribed_at": left.isoformat() if left else None,
     }
 
 

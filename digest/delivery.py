@@ -314,7 +314,10 @@ def send_edition(
         lease = timedelta(seconds=composer.settings.delivery.lease_seconds)
         claimed = _claimed(store, edition.id, holder, lease, exclusive, clock)
         in_child = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
-        due = _due(_as_stored_now(store, claimed), edition, is_due, report, store, clock)
+        # Read subscribers again just before composing; a child composes ahead,
+        # so its messages are checked as they come back instead.
+        fresh = claimed if in_child else _as_stored_now(store, claimed)
+        due = _due(fresh, edition, is_due, report, store, clock)
         with _composing(store, composer, edition, entries, report, in_child=in_child) as compose:
             for delivery, subscriber, outcome in compose(_trials(composer, due), clock):
                 if senders.halt.is_set():
@@ -380,7 +383,7 @@ def _as_stored_now(
 def _refreshed(
     store: Store, batch: list[tuple[Delivery, Subscriber]]
 ) -> Iterator[tuple[Delivery, Subscriber]]:
-    now = store.subscribers_by_id([s.id for _, s in batch if s.id != _TRIAL_ID])
+    now = store.changed_subscribers([s for _, s in batch if s.id != _TRIAL_ID])
     for delivery, subscriber in batch:
         yield delivery, now.get(subscriber.id, subscriber)
 

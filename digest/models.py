@@ -134,6 +134,8 @@ class Subscriber:
     timezone: str | None = None
     paused: bool = False
     unsubscribed_at: datetime | None = None
+    #: When the row last changed, to tell cheaply whether a copy is stale (not compared).
+    updated_at: datetime | None = field(default=None, compare=False)
 
     @property
     def state(self) -> str:

@@ -545,10 +545,21 @@ class Store:
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
         return _subscriber(row) if row is not None else None
 
-    def subscribers_by_id(self, ids: Sequence[int]) -> dict[int, Subscriber]:
-        """Return the subscribers with these ids as stored now (one query)."""
+    def changed_subscribers(self, known: Sequence[Subscriber]) -> dict[int, Subscriber]:
+        """Those of ``known`` whose rows changed since they were read, as stored now.
+
+        One small query when nothing changed (the usual case), two otherwise.
+        """
+        stamps = {s.id: s.updated_at for s in known}
+        if not stamps:
+            return {}
         with self._transaction() as conn:
-            rows = conn.execute(select(subscribers).where(subscribers.c.id.in_(list(ids))))
+            query = select(subscribers.c.id, subscribers.c.updated_at)
+            rows = conn.execute(query.where(subscribers.c.id.in_(list(stamps))))
+            changed = [i for i, at in rows if stamps[i] is None or _aware(at) != stamps[i]]
+            if not changed:
+                return {}
+            rows = conn.execute(select(subscribers).where(subscribers.c.id.in_(changed)))
             return {row.id: _subscriber(row) for row in rows}
 
     def update_preferences(
@@ -1173,6 +1184,7 @@ def _delivery_with_subscriber() -> Select[Any]:
         subscribers.c.timezone,
         subscribers.c.paused,
         subscribers.c.unsubscribed_at,
+        subscribers.c.updated_at.label("subscriber_updated_at"),
     ).join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
 
 
@@ -1194,7 +1206,12 @@ def _delivery(row: Any) -> Delivery:
 
 
 def _delivery_subscriber(row: Any) -> Subscriber:
-    return _subscriber(row, subscriber_id=row.subscriber_id, status=row.subscriber_status)
+    return _subscriber(
+        row,
+        subscriber_id=row.subscriber_id,
+        status=row.subscriber_status,
+        updated_at=row.subscriber_updated_at,
+    )
 
 
 def _new_subscriber_row(item: SubscriberInput, state: State, *, now: datetime) -> dict[str, Any]:
@@ -1257,9 +1274,14 @@ def _topics_json(topics: Sequence[Topic]) -> list[dict[str, str | None]]:
 
 
 def _subscriber(
-    row: Any, *, subscriber_id: int | None = None, status: str | None = None
+    row: Any,
+    *,
+    subscriber_id: int | None = None,
+    status: str | None = None,
+    updated_at: datetime | None = None,
 ) -> Subscriber:
-    """A subscriber from a row of ``subscribers`` (or of a join, naming its id and status)."""
+    """A subscriber from a row of ``subscribers`` (or of a join, naming its id, status and
+    last change)."""
     return Subscriber(
         id=row.id if subscriber_id is None else subscriber_id,
         email=row.email,
@@ -1270,6 +1292,7 @@ def _subscriber(
         timezone=row.timezone,
         paused=bool(row.paused),
         unsubscribed_at=_aware(row.unsubscribed_at) if row.unsubscribed_at else None,
+        updated_at=_aware(row.updated_at if updated_at is None else updated_at),
     )
 
 

@@ -571,12 +571,13 @@ def test_changes_committed_during_a_send_apply_to_the_next_composed_message(
         nonlocal changed
         if accepted == 2 and not changed:
             changed = True
-            web.unsubscribe("reader85@example.org", now=NOW, channel="one-click")
-            web.set_paused("reader90@example.org", paused=True, now=NOW, channel="preferences")
+            later = NOW + timedelta(minutes=1)
+            web.unsubscribe("reader85@example.org", now=later, channel="one-click")
+            web.set_paused("reader90@example.org", paused=True, now=later, channel="preferences")
             reader = web.get_subscriber("reader95@example.org")
             assert reader is not None
             web.update_preferences(reader.id, topics=[Topic("title:fairness", "Fair")],
-                                   theme="compact", timezone=None, paused=False, now=NOW)  # fmt: skip
+                                   theme="compact", timezone=None, paused=False, now=later)  # fmt: skip
 
     try:
         with smtp_server() as (server, port):
