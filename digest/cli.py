@@ -168,9 +168,9 @@ def config() -> None:
 def config_check(app: _App) -> None:
     """Validate config/digest.toml and the environment; print one line per problem."""
     settings = app.settings
-    problem = settings.secret_key_problem()
-    if problem:
-        raise ConfigError([problem])
+    problems = settings.source_problems() + [p for p in [settings.secret_key_problem()] if p]
+    if problems:
+        raise ConfigError(problems)
     for note in settings.warnings():
         click.echo(f"warning: {note}", err=True)
     click.echo(
@@ -211,8 +211,10 @@ def ingest(
             now=datetime.now(UTC),
             zone=settings.zone,
             limits=settings.limits,
+            fetch=settings.fetch,
             edition_date=edition_date.date() if edition_date else None,
             on_source_done=lambda _report: advance(),
+            stop=_stop_on_signals(),
         )
     seconds = time.monotonic() - started
     total = store.count_entries()
@@ -822,15 +824,21 @@ def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
             ("updated_at", subscriber.updated_at),
         )
     }
-    return asdict(subscriber) | moments | {
-        "state": subscriber.state,
-        "topics": [asdict(t) for t in subscriber.topics],
-    }
+    return (
+        asdict(subscriber)
+        | moments
+        | {
+            "state": subscriber.state,
+            "topics": [asdict(t) for t in subscriber.topics],
+        }
+    )
 
 
 def _print_ingest(report: IngestReport, seconds: float, total: int, url: str) -> None:
     for source in report.sources:
-        if source.ok:
+        if source.unchanged:
+            click.echo(f"{source.source}: unchanged since the last fetch")
+        elif source.ok:
             click.echo(
                 f"{source.source}: {source.format}, read {source.read}, new {source.new}, "
                 f"already seen {source.seen}"

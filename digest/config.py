@@ -24,8 +24,8 @@ from dotenv import dotenv_values
 
 from digest.errors import ConfigError
 from digest.resources import resource_path
-from digest.sources import SourceLimits
-from digest.sources.retrieve import is_url
+from digest.sources import FORMATS, SourceLimits
+from digest.sources.retrieve import FetchPolicy, IpNetwork, is_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite3"
 #: The shortest SECRET_KEY accepted: it signs every link in every email.
@@ -38,10 +38,12 @@ SMTP_SECURITY_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """A configured source: a display name and a path or URL."""
+    """A configured source: a display name, a path or URL, and its format if it is given."""
 
     name: str
     location: str
+    #: One of ``digest.sources.FORMATS``; None: detected from the content.
+    format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class Settings:
     #: Gmail clips HTML over about 102 KB, hiding the footer: cut cards before that.
     max_html_bytes: int = 100_000
     limits: SourceLimits = field(default_factory=SourceLimits)
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
     sources: tuple[SourceSpec, ...] = ()
     database_url: str = DEFAULT_DATABASE_URL
     base_url: str = "http://localhost:8000"
@@ -154,6 +157,14 @@ class Settings:
             return ipaddress.ip_address(host).is_loopback
         except ValueError:
             return False
+
+    def source_problems(self) -> list[str]:
+        """Sources that cannot work as configured (a file that is not there)."""
+        return [
+            f"{self.config_path}: [[sources]] {spec.name!r}: no such file: {spec.location}"
+            for spec in self.sources
+            if not is_url(spec.location) and not Path(spec.location).expanduser().is_file()
+        ]
 
     def secret_key_problem(self) -> str | None:
         """Why the commands that sign links cannot start, if they cannot."""
@@ -258,13 +269,15 @@ def load_settings(
 
     toml = _TomlReader(data, path, problems)
     limits = SourceLimits(
-        max_source_bytes=toml.get("limits", "max_source_bytes", 20_000_000, _whole(1, 2**31 - 1)),
         max_title_chars=toml.get("limits", "max_title_chars", 500, _positive_int),
         max_abstract_chars=toml.get("limits", "max_abstract_chars", 10_000, _positive_int),
         max_authors=toml.get("limits", "max_authors", 100, _positive_int),
-        timeout_seconds=float(
-            toml.get("limits", "fetch_timeout_seconds", 30, _number(_HOUR_SECONDS))
-        ),
+    )
+    fetch = dict(
+        max_bytes=toml.get("limits", "max_source_bytes", 20_000_000, _whole(1, 2**31 - 1)),
+        timeout=float(toml.get("limits", "fetch_timeout_seconds", 30, _number(_HOUR_SECONDS))),
+        retries=toml.get("limits", "fetch_retries", 2, _whole(0, 10)),
+        private_networks=_networks(toml.get("limits", "private_networks", None, _network_list)),
     )
     settings_from_toml: dict[str, Any] = dict(
         title=toml.get("digest", "title", "Daily papers", _one_line_text),
@@ -322,7 +335,8 @@ def load_settings(
     env_settings = _read_env(env, problems)
     if problems:
         raise ConfigError(problems)
-    return Settings(config_path=path, **settings_from_toml, **env_settings)
+    policy = FetchPolicy(contact=env_settings["base_url"], **fetch)
+    return Settings(config_path=path, fetch=policy, **settings_from_toml, **env_settings)
 
 
 # -- validation helpers: each returns None when the value is fine, else what is expected.
@@ -413,6 +427,21 @@ def _rate_limit(value: Any) -> str | None:
     return None
 
 
+def _network_list(value: Any) -> str | None:
+    expected = "a list of networks such as ['10.0.0.0/8', 'fd00::/8']"
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return expected
+    try:
+        _networks(value)
+    except ValueError:
+        return expected
+    return None
+
+
+def _networks(value: list[str] | None) -> tuple[IpNetwork, ...] | None:
+    return None if value is None else tuple(ipaddress.ip_network(v, strict=False) for v in value)
+
+
 def _delivery_mode(value: Any) -> str | None:
     return None if value in ("fixed", "local") else '"fixed" or "local"'
 
@@ -465,12 +494,19 @@ def _read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec
         if not isinstance(item, dict):
             problems.append(f"{where}: expected a table with a location")
             continue
-        unknown = set(item) - {"name", "location"}
+        unknown = set(item) - {"name", "location", "format"}
         if unknown:
             problems.append(f"{where}: unknown key {sorted(unknown)[0]!r} (a typo?)")
         location = item.get("location")
         if not isinstance(location, str) or not location.strip():
             problems.append(f"{where}: location: expected a file path or an http(s) URL")
+            continue
+        if is_url(location) and location.split("://", 1)[0].lower() not in ("http", "https"):
+            problems.append(f"{where}: location: only http(s) URLs are fetched, got {location!r}")
+            continue
+        kind = item.get("format")
+        if kind is not None and kind not in FORMATS:
+            problems.append(f"{where}: format: expected one of {', '.join(FORMATS)}, got {kind!r}")
             continue
         if not is_url(location) and not Path(location).expanduser().is_absolute():
             location = str((path.parent / location).resolve())
@@ -478,7 +514,7 @@ def _read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec
         if _one_line_text(name):
             problems.append(f"{where}: name: expected one line of text, got {name!r}")
             continue
-        specs.append(SourceSpec(name=name, location=location))
+        specs.append(SourceSpec(name=name, location=location, format=kind))
     names = [s.name for s in specs]
     for duplicate in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"{path}: [[sources]]: the name {duplicate!r} is used twice")

@@ -86,6 +86,8 @@ class SourceReport:
     skipped: int = 0
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    #: The server said nothing changed since the last fetch (HTTP 304).
+    unchanged: bool = False
 
     @property
     def ok(self) -> bool:

@@ -36,7 +36,7 @@ from digest.models import (
 )
 from digest.render import RenderedEmail
 from digest.selection import EditionIndex
-from digest.sources import SourceLimits, read_source
+from digest.sources import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
 from digest.store import Store
 from digest.subscribers import SubscriberInput, format_topics
 from digest.subscriptions import SignUp, left_stamp
@@ -52,29 +52,37 @@ def ingest(
     now: datetime,
     zone: ZoneInfo,
     limits: SourceLimits,
+    fetch: FetchPolicy | None = None,
     edition_date: date | None = None,
     on_source_done: ProgressCallback | None = None,
     dry_run: bool = False,
     fresh: list[Entry] | None = None,
+    stop: Event | None = None,
 ) -> IngestReport:
     """Read each source and store its new entries; one failing source never stops the others.
 
     Each source is stored in its own transaction, so a source that fails
-    leaves the database exactly as it was for that source.  With ``dry_run``
-    nothing is stored; the entries that would be new go to ``fresh``.
+    leaves the database exactly as it was for that source.  A source whose
+    server answers "not modified" is reported unchanged and parsed not at
+    all.  With ``dry_run`` nothing is stored; the entries that would be new
+    go to ``fresh``.  Setting ``stop`` ends a fetch in progress.
     """
     today = now.astimezone(zone).date()
     reports = []
     for spec in sources:
+        if stop is not None and stop.is_set():
+            break
         report = _ingest_one(
             store,
             spec,
             now=now,
             today=today,
             limits=limits,
+            fetch=fetch or FetchPolicy(),
             edition_date=edition_date,
             dry_run=dry_run,
             fresh=fresh,
+            stop=stop,
         )
         reports.append(report)
         if on_source_done:
@@ -89,19 +97,34 @@ def _ingest_one(
     now: datetime,
     today: date,
     limits: SourceLimits,
+    fetch: FetchPolicy,
     edition_date: date | None,
     dry_run: bool,
     fresh: list[Entry] | None,
+    stop: Event | None,
 ) -> SourceReport:
+    known = Validators(*store.source_validators(spec.name))
     try:
-        parsed = read_source(
-            spec.location, name=spec.name, today=today, edition_date=edition_date, limits=limits
+        retrieved = retrieve(
+            spec.location, policy=fetch, name=spec.name, validators=known, stop=stop
         )
+        if retrieved.data is None:
+            return SourceReport(source=spec.name, unchanged=True)
+        parsed = parse_source(
+            retrieved.data, name=spec.name, today=today, edition_date=edition_date,
+            limits=limits, kind=spec.format,
+        )  # fmt: skip
     except SourceError as e:
         return SourceReport(source=spec.name, error=e.reason)
     added = store.add_entries(parsed.entries, source=spec.name, now=now, dry_run=dry_run)
     if fresh is not None:
         fresh.extend(added.fresh)
+    if not dry_run and retrieved.validators != known:
+        # Only once the entries are stored: a crash before this fetches them again.
+        store.save_source_validators(
+            spec.name, etag=retrieved.validators.etag,
+            last_modified=retrieved.validators.last_modified, now=now,
+        )  # fmt: skip
     return SourceReport(
         source=spec.name,
         format=parsed.format,
@@ -195,7 +218,7 @@ def run(
         try:
             planned = _plan_edition(
                 store, settings, now=now, day=day, ingest_sources=ingest_sources and plan,
-                plan=plan, on_planned=on_planned,
+                plan=plan, on_planned=on_planned, stop=stop,
             )  # fmt: skip
             if not exclusive:
                 held.close()  # planning done: on PostgreSQL the sending is shared
@@ -219,11 +242,20 @@ def _plan_edition(
     ingest_sources: bool,
     plan: bool,
     on_planned: Callable[[int], None] | None,
+    stop: Event | None,
 ) -> _Plan:
     started = now()
     day = day or started.astimezone(settings.zone).date()
     ingested = (
-        ingest(store, settings.sources, now=started, zone=settings.zone, limits=settings.limits)
+        ingest(
+            store,
+            settings.sources,
+            now=started,
+            zone=settings.zone,
+            limits=settings.limits,
+            fetch=settings.fetch,
+            stop=stop,
+        )  # fmt: skip
         if ingest_sources
         else None
     )
@@ -309,7 +341,7 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
     fresh: list[Entry] = []
     ingested = ingest(
         store, settings.sources, now=started, zone=settings.zone, limits=settings.limits,
-        dry_run=True, fresh=fresh,
+        fetch=settings.fetch, dry_run=True, fresh=fresh,
     )  # fmt: skip
     edition = store.get_edition(day)
     if edition is not None:

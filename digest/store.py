@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 metadata = MetaData()
 
@@ -162,6 +162,16 @@ subscriber_events = Table(
     Column("channel", String(16), nullable=False),
     Column("detail", Text),
     Index("subscriber_events_by_subscriber", "subscriber_id", "id"),
+)
+
+# Per source, what its server said identifies the version it last sent (conditional GET).
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
 )
 
 # One row: this installation's random id, made with the database.
@@ -441,6 +451,27 @@ class Store:
         filled = stored.entry.filled_from(entry)
         row = _row_of(filled, source=stored.source, now=stored.first_seen)
         conn.execute(entries.update().where(entries.c.id == row_id).values(**row))
+
+    def source_validators(self, source: str) -> tuple[str | None, str | None]:
+        """The ETag and Last-Modified a source's server last sent (None, None: never)."""
+        query = select(source_state.c.etag, source_state.c.last_modified).where(
+            source_state.c.source == source
+        )
+        with self._transaction() as conn:
+            row = conn.execute(query).first()
+        return (row.etag, row.last_modified) if row is not None else (None, None)
+
+    def save_source_validators(
+        self, source: str, *, etag: str | None, last_modified: str | None, now: datetime
+    ) -> None:
+        """Remember what identifies the version of a source just stored."""
+        values = {"etag": etag, "last_modified": last_modified, "fetched_at": now.astimezone(UTC)}
+        with self._transaction() as conn:
+            updated = conn.execute(
+                source_state.update().where(source_state.c.source == source).values(values)
+            )
+            if not updated.rowcount:
+                conn.execute(source_state.insert().values(source=source, **values))
 
     def count_entries(self) -> int:
         """Return how many distinct papers the seen-list holds."""

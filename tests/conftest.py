@@ -19,6 +19,7 @@ ARXIV_RSS = DATA / "arxiv-rss.xml"
 ARXIV_ATOM = DATA / "arxiv-api-atom.xml"
 HF_JSON = DATA / "hf-daily-papers.json"
 OWN_DUMP = DATA / "daily-papers-nov27.txt"
+JSON_FEED = DATA / "lab-news.json"
 
 #: The tests' "now": a fixed instant, so dates in page dumps resolve the same way every run.
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)

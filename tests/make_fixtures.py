@@ -21,6 +21,7 @@ HF_JSON = HERE / "hf-daily-papers.json"
 ARXIV_RSS = HERE / "arxiv-rss.xml"
 ARXIV_ATOM = HERE / "arxiv-api-atom.xml"
 PAGE_DUMP = HERE / "daily-papers-nov27.txt"
+JSON_FEED = HERE / "lab-news.json"
 
 DAILY = "2026-11-27T00:00:00.000Z"
 
@@ -649,6 +650,42 @@ def arxiv_atom() -> str:
     )
 
 
+def json_feed() -> str:
+    """A JSON Feed 1.1 of a lab's news: two posts about papers of the HF day, and one other."""
+    items = [
+        {
+            "id": f"https://lab.example.org/news/{paper.arxiv_id}",
+            "url": f"https://arxiv.org/abs/{paper.arxiv_id}",
+            "title": paper.title,
+            "content_text": paper.summary,
+            "date_published": f"{paper.published}T09:00:00Z",
+            "authors": [{"name": name} for name in paper.authors],
+            "tags": list(paper.keywords),
+        }
+        for paper in (HF_PAPERS[5], HF_PAPERS[12])
+    ]
+    items.append(
+        {
+            "id": "https://lab.example.org/news/retreat",
+            "url": "https://lab.example.org/news/retreat",
+            "title": "Notes from the Winter Reading Group on Sparse Attention",
+            "content_html": (
+                "<p>We read <b>four</b> papers on sparse attention.</p><p>Slides are up.</p>"
+            ),
+            "date_published": "2026-11-26T16:30:00+01:00",
+        }
+    )
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Example Lab news",
+        "home_page_url": "https://lab.example.org/",
+        "feed_url": "https://lab.example.org/news/feed.json",
+        "authors": [{"name": "Example Lab"}],
+        "items": items,
+    }
+    return json.dumps(feed, indent=2, ensure_ascii=False) + "\n"
+
+
 def page_dump() -> str:
     """A daily-papers page dump: five header lines, then title and abstract paragraphs."""
     header = ["new", "Get trending papers in your email inbox!", "Subscribe",
@@ -657,7 +694,10 @@ def page_dump() -> str:
     return "\n\n".join(header + body)
 
 
-FIXTURES = {HF_JSON: hf_json, ARXIV_RSS: arxiv_rss, ARXIV_ATOM: arxiv_atom, PAGE_DUMP: page_dump}
+FIXTURES = {
+    HF_JSON: hf_json, ARXIV_RSS: arxiv_rss, ARXIV_ATOM: arxiv_atom, PAGE_DUMP: page_dump,
+    JSON_FEED: json_feed,
+}  # fmt: skip
 
 
 def main() -> None:

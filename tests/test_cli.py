@@ -129,6 +129,25 @@ def test_commands_that_sign_links_refuse_to_start_without_a_key_on_a_public_site
     assert raised.value.code == 2
 
 
+def test_config_check_names_sources_that_cannot_work(project: Path) -> None:
+    config = project / "config" / "digest.toml"
+    config.write_text(
+        '[[sources]]\nname = "gone"\nlocation = "/no/such/feed.xml"\n', encoding="utf-8"
+    )
+    result = run("config", "check")
+    assert result.exit_code == 2
+    assert "[[sources]] 'gone': no such file: /no/such/feed.xml" in result.stderr
+    ingest = run("ingest")  # one missing source fails itself only, naming its path
+    assert (
+        ingest.exit_code == 1 and "gone: FAILED: no such file: /no/such/feed.xml" in ingest.stdout
+    )
+    config.write_text('[[sources]]\nlocation = "ftp://example.org/feed"\n', encoding="utf-8")
+    result = run("config", "check")
+    assert result.exit_code == 2 and "only http(s) URLs are fetched" in result.stderr
+    config.write_text('[[sources]]\nlocation = "x.txt"\nformat = "pdf"\n', encoding="utf-8")
+    assert "format: expected one of dump, feed, hf-json, json-feed" in run("config", "check").stderr
+
+
 def test_a_storage_error_is_one_line_and_exit_2(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -576,8 +576,10 @@ def test_changes_committed_during_a_send_apply_to_the_next_composed_message(
             web.set_paused("reader90@example.org", paused=True, now=later, channel="preferences")
             reader = web.get_subscriber("reader95@example.org")
             assert reader is not None
-            web.update_preferences(reader.id, topics=[Topic("title:fairness", "Fair")],
-                                   theme="compact", timezone=None, paused=False, now=later)  # fmt: skip
+            fair = [Topic("title:fairness", "Fair")]
+            web.update_preferences(
+                reader.id, topics=fair, theme="compact", timezone=None, paused=False, now=later
+            )
 
     try:
         with smtp_server() as (server, port):

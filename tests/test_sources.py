@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.errors import SourceError
-from digest.sources import SourceLimits, detect_format, parse_source, read_source
+from digest.sources import FetchPolicy, SourceLimits, detect_format, parse_source, read_source
 from digest.sources.dump import parse_date_line, parse_dump
 
 from .conftest import ARXIV_ATOM, ARXIV_RSS, HF_JSON, OWN_DUMP, SAMPLE_DUMP, TODAY
@@ -279,7 +279,7 @@ def test_an_oversized_file_is_refused_before_reading(tmp_path) -> None:  # type:
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * 2000)
     with pytest.raises(SourceError, match="over the 1,000-byte limit"):
-        read_source(str(big), today=TODAY, limits=SourceLimits(max_source_bytes=1000))
+        read_source(str(big), today=TODAY, policy=FetchPolicy(max_bytes=1000))
 
 
 def test_missing_files_and_odd_schemes_name_the_source() -> None:

@@ -253,3 +253,28 @@ def test_sigterm_mid_run_leaves_a_consistent_outbox_the_next_run_completes(
         assert rerun.returncode == 0, rerun.stderr
     counts_by_address = [len(v) for v in server.by_recipient().values()]
     assert len(counts_by_address) == 1000 and set(counts_by_address) == {1}
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_worker_in_the_middle_of_a_slow_fetch(tmp_path: Path) -> None:
+    from .http_server import http_site, trickle
+
+    due = datetime.now(UTC) - timedelta(minutes=2)
+    with http_site() as site, smtp_server() as (_, port):
+        site.routes["/feed"] = lambda _h: (200, {}, trickle(b"<rss>" + b" " * 1000, 1.0))
+        prepare(
+            tmp_path, 3,
+            f'[schedule]\ncron = "{due.minute} {due.hour} * * *"\n'
+            f'[limits]\nfetch_timeout_seconds = 600\n'
+            f'[[sources]]\nname = "slow"\nlocation = "{site.url("/feed")}"\n',
+        )  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "digest", "worker"],
+            env=env_for(tmp_path, port), stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        wait_for(lambda: site.requests)  # the catch-up run is reading the trickling feed
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        _, log = process.communicate(timeout=30)
+    assert time.monotonic() - started < 5, log
+    assert process.returncode == 0, log

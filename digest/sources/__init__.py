@@ -2,7 +2,7 @@
 
 Retrieval (``retrieve``) is I/O and makes no decisions; parsing is pure and
 works on bytes, so parser tests need no network.  The format is detected
-from the content, never from the file name.
+from the content, never from the file name, unless the configuration names it.
 """
 
 from __future__ import annotations
@@ -17,29 +17,67 @@ from digest.sources.clean import EntryLimits, clean_entry, safe_text
 from digest.sources.dump import parse_dump
 from digest.sources.feeds import parse_feed
 from digest.sources.hfjson import parse_hf_json
-from digest.sources.retrieve import retrieve
+from digest.sources.jsonfeed import parse_json_feed
+from digest.sources.retrieve import FetchPolicy, Retrieved, Validators, retrieve
 
-__all__ = ["SourceLimits", "detect_format", "parse_source", "read_source", "retrieve"]
+__all__ = [
+    "FORMATS", "FetchPolicy", "Retrieved", "SourceLimits", "Validators", "detect_format",
+    "parse_source", "read_source", "retrieve",
+]  # fmt: skip
 
-_FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:RDF)\b")
+#: The formats a source can have; ``format`` in ``[[sources]]`` names one to skip detection.
+FORMATS = ("dump", "feed", "hf-json", "json-feed")
+# A root element, with or without a namespace prefix (<rss>, <atom:feed>, <rdf:RDF>).
+_FEED_ROOT = re.compile(rb"<(?:[\w.-]+:)?(?:rss|feed|RDF)[\s>/]")
+_XML_ENCODING = re.compile(r"""^(<\?xml[^>]*?encoding\s*=\s*)(["'])[\w.-]+\2""")
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+)  # fmt: skip
+_PARSERS = {"feed": parse_feed, "hf-json": parse_hf_json, "json-feed": parse_json_feed}
 
 
 @dataclass(frozen=True)
 class SourceLimits:
-    """Caps applied to everything a source sends, since no source is trusted."""
+    """Caps applied to every entry a source sends, since no source is trusted."""
 
-    max_source_bytes: int = 20_000_000
     max_title_chars: int = 500
     max_abstract_chars: int = 10_000
     max_authors: int = 100
-    timeout_seconds: float = 30.0
+
+
+def as_utf8(data: bytes) -> bytes:
+    """The bytes of a UTF-16 or UTF-32 source (told by its BOM) as UTF-8; others unchanged."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom) and _starts_ascii(data[len(bom) :], codec):
+            try:
+                text = data[len(bom) :].decode(codec)
+            except UnicodeDecodeError as e:
+                raise ValueError(f"not valid {codec.upper()} (bad data at offset {e.start})") from e
+            # An XML declaration naming UTF-16 would now be wrong: it is UTF-8.
+            return _XML_ENCODING.sub(r"\1\2utf-8\2", text, count=1).encode("utf-8")
+    return data
+
+
+def _starts_ascii(rest: bytes, codec: str) -> bool:
+    """Whether text after a BOM starts with an ASCII character in that encoding, as every
+    feed, JSON document and page dump does: bytes that only look like a BOM are not text."""
+    width = 4 if codec.startswith("utf-32") else 2
+    unit = rest[:width]
+    if len(unit) < width:
+        return False
+    code = int.from_bytes(unit, "little" if codec.endswith("le") else "big")
+    return 0 < code < 0x80
 
 
 def detect_format(data: bytes) -> str:
-    """Name the format of a source from its first bytes: dump, feed or hf-json."""
+    """Name the format of a source from its first bytes: one of ``FORMATS``."""
+    data = as_utf8(data)
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if b"\x00" in data[:8192]:
         raise ValueError("binary data, not a page dump, feed or JSON")
+    if head.startswith(b"{") and b"jsonfeed.org/version/" in data:
+        return "json-feed"
     if head.startswith((b"[", b"{")):
         return "hf-json"
     if head.startswith(b"<"):
@@ -56,19 +94,22 @@ def parse_source(
     today: date,
     edition_date: date | None = None,
     limits: SourceLimits | None = None,
+    kind: str | None = None,
 ) -> ParsedSource:
-    """Parse the bytes of one source into capped, whitespace-clean entries."""
+    """Parse the bytes of one source into capped, whitespace-clean entries.
+
+    ``kind`` (one of ``FORMATS``) skips detection.
+    """
     limits = limits or SourceLimits()
     try:
+        data = as_utf8(data)
         if not data.strip():
             raise ValueError("the source is empty")
-        kind = detect_format(data)
-        if kind == "hf-json":
-            parsed = parse_hf_json(data)
-        elif kind == "feed":
-            parsed = parse_feed(data)
-        else:
+        kind = kind or detect_format(data)
+        if kind == "dump":
             parsed = parse_dump(_decode_text(data), today=today, edition_date=edition_date)
+        else:
+            parsed = _PARSERS[kind](data)
     except ValueError as e:
         raise SourceError(name, str(e)) from e
     except RecursionError as e:
@@ -97,13 +138,12 @@ def read_source(
     today: date,
     edition_date: date | None = None,
     limits: SourceLimits | None = None,
+    policy: FetchPolicy | None = None,
 ) -> ParsedSource:
     """Retrieve and parse one source; raise ``SourceError`` naming it on failure."""
-    limits = limits or SourceLimits()
     label = name or location
-    data = retrieve(
-        location, max_bytes=limits.max_source_bytes, timeout=limits.timeout_seconds, name=label
-    )
+    retrieved = retrieve(location, policy=policy or FetchPolicy(), name=label)
+    data = retrieved.data or b""
     return parse_source(data, name=label, today=today, edition_date=edition_date, limits=limits)
 
 

@@ -1,18 +1,40 @@
-"""Fetch the raw bytes of a source from a path or an http(s) URL, with a size cap.
+"""Fetch the raw bytes of a source from a path or an http(s) URL, politely and safely.
 
-I/O only: no parsing and no product decisions here.
+I/O only: no parsing and no product decisions here.  One deadline bounds a
+whole fetch, connect to last byte, and a stop (SIGTERM) ends it at once.
+Redirects stay on http(s), at most ``max_redirects``, and never lead from
+a public address to a private one (checked on the address actually
+connected to, so DNS cannot be used to sneak past).  Conditional GET
+(ETag, Last-Modified), gzip and deflate with a cap on the decompressed
+size, bounded retries on 5xx and timeouts with ``Retry-After`` honoured up
+to a bound.  Built on the standard library's ``http.client``, because
+checking the connected address needs control of the connection.
 """
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
+import http.client
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 from digest import __version__
 from digest.errors import SourceError
 
-_USER_AGENT = f"digest/{__version__} (research digest newsletter)"
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+_CHUNK = 65_536
 
 
 def is_url(location: str) -> bool:
@@ -20,41 +42,326 @@ def is_url(location: str) -> bool:
     return "://" in location
 
 
-def retrieve(location: str, *, max_bytes: int, timeout: float, name: str | None = None) -> bytes:
+def is_private(address: IpAddress, private_networks: tuple[IpNetwork, ...] | None = None) -> bool:
+    """Whether an address is internal: loopback, private, link-local (cloud metadata
+    lives there), shared, reserved or multicast; or in ``private_networks`` when given."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if private_networks is not None:
+        return any(address in network for network in private_networks)
+    return not address.is_global or address.is_multicast
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a server said identifies the version it sent, for a conditional GET next time."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """The bytes of a source, or None when the server says it has not changed (304)."""
+
+    data: bytes | None
+    validators: Validators = Validators()
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """How sources are fetched; the defaults are the settings' defaults."""
+
+    #: The whole fetch, connect to last byte.
+    timeout: float = 30.0
+    max_bytes: int = 20_000_000
+    max_redirects: int = 5
+    #: Further tries after a 5xx, 429 or a timeout.
+    retries: int = 2
+    #: The longest wait a server's Retry-After may ask for.
+    max_retry_after: float = 60.0
+    #: A contact for the servers' operators (the installation's base URL).
+    contact: str = ""
+    #: The networks that count as private; None means every non-global address.
+    private_networks: tuple[IpNetwork, ...] | None = field(default=None)
+
+    @property
+    def user_agent(self) -> str:
+        contact = f"; +{self.contact}" if self.contact else ""
+        return f"digest/{__version__} (research digest newsletter{contact})"
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+def retrieve(
+    location: str,
+    *,
+    policy: FetchPolicy,
+    name: str | None = None,
+    validators: Validators | None = None,
+    stop: threading.Event | None = None,
+) -> Retrieved:
     """Return the bytes at ``location``; raise ``SourceError`` naming it on failure."""
     label = name or location
     if is_url(location):
         scheme = location.split("://", 1)[0].lower()
         if scheme not in ("http", "https"):
             raise SourceError(label, f"unsupported URL scheme {scheme!r} (use http or https)")
-        return _fetch_url(location, label, max_bytes=max_bytes, timeout=timeout)
+        return _fetch_with_retries(location, label, policy, validators, stop or threading.Event())
+    return Retrieved(_read_file(location, label, policy.max_bytes))
+
+
+def _read_file(location: str, label: str, max_bytes: int) -> bytes:
     path = Path(location).expanduser()
     try:
         size = path.stat().st_size
         if path.is_dir():
-            raise SourceError(label, "is a directory, not a file")
+            raise SourceError(label, f"{path} is a directory, not a file")
         if size > max_bytes:
-            raise SourceError(label, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
+            raise SourceError(label, f"{path} is {size:,} bytes, over the {max_bytes:,}-byte limit")
         return path.read_bytes()
     except FileNotFoundError as e:
-        raise SourceError(label, "no such file") from e
+        where = "" if label == location else f": {path}"
+        raise SourceError(label, f"no such file{where}") from e
     except PermissionError as e:
-        raise SourceError(label, "permission denied") from e
+        raise SourceError(label, f"permission denied: {path}") from e
     except OSError as e:
-        raise SourceError(label, f"cannot read: {e.strerror or e}") from e
+        raise SourceError(label, f"cannot read {path}: {e.strerror or e}") from e
 
 
-def _fetch_url(url: str, label: str, *, max_bytes: int, timeout: float) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+def _fetch_with_retries(
+    url: str,
+    label: str,
+    policy: FetchPolicy,
+    validators: Validators | None,
+    stop: threading.Event,
+) -> Retrieved:
+    for attempt in range(policy.retries + 1):
+        try:
+            return _fetch(url, label, policy, validators, stop)
+        except _Retryable as e:
+            if attempt == policy.retries:
+                raise SourceError(label, f"{url}: {e} (after {attempt + 1} tries)") from e
+            wait = min(e.retry_after if e.retry_after is not None else 2.0**attempt,
+                       policy.max_retry_after)  # fmt: skip
+            if stop.wait(wait):
+                raise SourceError(label, f"{url}: stopped while waiting to retry") from e
+    raise AssertionError("unreachable")
+
+
+def _fetch(
+    url: str,
+    label: str,
+    policy: FetchPolicy,
+    validators: Validators | None,
+    stop: threading.Event,
+) -> Retrieved:
+    deadline = time.monotonic() + policy.timeout
+    origin_is_public: bool | None = None
+    for _ in range(policy.max_redirects + 1):
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise SourceError(label, f"refused to follow a redirect to {url!r} (http(s) only)")
+        with _connection(parts.scheme.lower(), parts.hostname, parts.port, deadline, stop,
+                         label) as (connection, address):  # fmt: skip
+            private = is_private(address, policy.private_networks)
+            if origin_is_public is None:
+                origin_is_public = not private  # the operator chose this source
+            elif origin_is_public and private:
+                raise SourceError(
+                    label,
+                    f"refused a redirect from a public address to {url} ({address} is private)",
+                )
+            response = _get(connection, policy, validators, url)
+            if response.status in _REDIRECTS:
+                target = response.getheader("Location")
+                if not target:
+                    raise SourceError(label, f"{url}: HTTP {response.status} without a Location")
+                url = urljoin(url, target.strip())
+                continue
+            if response.status == 304:
+                return Retrieved(None, validators or Validators())
+            if response.status == 429 or response.status >= 500:
+                raise _Retryable(f"HTTP {response.status} {response.reason}",
+                                 _retry_after(response.getheader("Retry-After")))  # fmt: skip
+            if response.status >= 400:
+                raise SourceError(label, f"{url}: HTTP {response.status} {response.reason}")
+            data = _body(response, policy.max_bytes, url, label)
+            return Retrieved(data, Validators(response.getheader("ETag"),
+                                              response.getheader("Last-Modified")))  # fmt: skip
+    raise SourceError(label, f"{url}: more than {policy.max_redirects} redirects")
+
+
+@contextmanager
+def _connection(
+    scheme: str,
+    host: str,
+    port: int | None,
+    deadline: float,
+    stop: threading.Event,
+    label: str,
+) -> Iterator[tuple[http.client.HTTPConnection, IpAddress]]:
+    """A connection to one resolved address of ``host``, closed at the deadline or a stop."""
+    port = port or (443 if scheme == "https" else 80)
+    remaining = deadline - time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            data: bytes = response.read(max_bytes + 1)
-    except urllib.error.HTTPError as e:
-        raise SourceError(label, f"HTTP {e.code} {e.reason}") from e
-    except urllib.error.URLError as e:
-        raise SourceError(label, f"cannot fetch: {e.reason}") from e
-    except (TimeoutError, OSError) as e:
-        raise SourceError(label, f"cannot fetch: {e}") from e
-    if len(data) > max_bytes:
-        raise SourceError(label, f"response is over the {max_bytes:,}-byte limit")
-    return data
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise SourceError(label, f"cannot resolve {host}: {e.strerror or e}") from e
+    last_error: OSError | None = None
+    for family, kind, proto, _, sockaddr in infos:
+        raw = socket.socket(family, kind, proto)
+        raw.settimeout(max(remaining, 0.001))
+        try:
+            raw.connect(sockaddr)
+        except OSError as e:
+            raw.close()
+            last_error = e
+            continue
+        address = ipaddress.ip_address(raw.getpeername()[0])
+        connection = _Connected(raw, scheme, host, port)
+        finished, cut = threading.Event(), threading.Event()
+        watchdog = threading.Thread(
+            target=_cut_at_deadline, args=(raw, deadline, stop, finished, cut), daemon=True
+        )
+        watchdog.start()
+        try:
+            yield connection, address
+        except (OSError, http.client.HTTPException) as e:
+            raise (
+                _why_cut(host, label, stop)
+                if cut.is_set()
+                else _Retryable(f"connection to {host} failed: {e}")
+            ) from e
+        finally:
+            finished.set()
+            connection.close()
+            raw.close()
+        if cut.is_set():  # the body ended because the socket was shut: it is not whole
+            raise _why_cut(host, label, stop)
+        return
+    if isinstance(last_error, TimeoutError):
+        raise _Retryable(f"cannot connect to {host}: timed out") from last_error
+    raise SourceError(label, f"cannot connect to {host}: {last_error}") from last_error
+
+
+def _cut_at_deadline(
+    raw: socket.socket,
+    deadline: float,
+    stop: threading.Event,
+    finished: threading.Event,
+    cut: threading.Event,
+) -> None:
+    """Shut the socket down when the deadline passes or a stop is asked, unless done first."""
+    while not finished.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or stop.is_set():
+            cut.set()
+            try:
+                raw.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        finished.wait(min(remaining, 0.1))
+
+
+def _why_cut(host: str, label: str, stop: threading.Event) -> Exception:
+    if stop.is_set():
+        return SourceError(label, f"{host}: stopped (the worker is shutting down)")
+    return _Retryable(f"no complete answer from {host} within the fetch deadline")
+
+
+class _Connected(http.client.HTTPConnection):
+    """An HTTP(S) connection over a socket already connected to a checked address."""
+
+    def __init__(self, raw: socket.socket, scheme: str, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self._raw, self._scheme = raw, scheme
+
+    def connect(self) -> None:
+        if self._scheme == "https":
+            self.sock = ssl.create_default_context().wrap_socket(
+                self._raw, server_hostname=self.host
+            )
+        else:
+            self.sock = self._raw
+
+
+def _get(
+    connection: http.client.HTTPConnection,
+    policy: FetchPolicy,
+    validators: Validators | None,
+    url: str,
+) -> http.client.HTTPResponse:
+    split = urlsplit(url)
+    target = (split.path or "/") + (f"?{split.query}" if split.query else "")
+    headers = {"User-Agent": policy.user_agent, "Accept-Encoding": "gzip, deflate",
+               "Accept": "*/*"}  # fmt: skip
+    if validators and validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators and validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    connection.request("GET", target, headers=headers)
+    return connection.getresponse()
+
+
+def _body(response: http.client.HTTPResponse, max_bytes: int, url: str, label: str) -> bytes:
+    encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
+    if encoding not in ("identity", "", "gzip", "x-gzip", "deflate"):
+        raise SourceError(label, f"{url}: unsupported Content-Encoding {encoding!r}")
+    inflate = _Inflate(encoding) if encoding not in ("identity", "") else None
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = response.read(_CHUNK)
+        try:
+            piece = chunk if inflate is None else inflate.more(chunk, max_bytes + 1 - size)
+        except zlib.error as e:
+            raise SourceError(label, f"{url}: the {encoding} response is corrupt") from e
+        size += len(piece)
+        if size > max_bytes:
+            raise SourceError(label, f"{url}: response is over the {max_bytes:,}-byte limit")
+        parts.append(piece)
+        if not chunk:
+            return b"".join(parts)
+
+
+class _Inflate:
+    """Decompresses gzip or deflate (zlib-wrapped or raw), never more than asked at a time."""
+
+    def __init__(self, encoding: str) -> None:
+        self.raw_fallback = encoding == "deflate"
+        # 47: a gzip or zlib header, told apart from the data itself.
+        self.state = zlib.decompressobj(47)
+        self.started = False
+
+    def more(self, chunk: bytes, room: int) -> bytes:
+        """At most ``room`` bytes of output (more would be over the limit anyway)."""
+        if not chunk:
+            return self.state.flush()[:room]
+        try:
+            out = self.state.decompress(chunk, room)
+        except zlib.error:
+            if not (self.raw_fallback and not self.started):
+                raise
+            self.state = zlib.decompressobj(-15)  # some servers send deflate without a header
+            out = self.state.decompress(chunk, room)
+        self.started = True
+        return out
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(moment.timestamp() - time.time(), 0.0)

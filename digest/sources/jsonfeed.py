@@ -1,0 +1,87 @@
+"""Parse JSON Feed 1.0 and 1.1 (jsonfeed.org), common for blogs and lab news.
+
+Pure: takes bytes, returns entries.  Bad items become warnings.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from digest.identity import arxiv_id_from
+from digest.models import Entry, ParsedSource
+from digest.sources.feeds import html_to_text
+
+VERSION_PREFIX = "https://jsonfeed.org/version/"
+
+
+def is_json_feed(data: Any) -> bool:
+    """Whether decoded JSON is a JSON Feed (an object whose version is jsonfeed.org's)."""
+    return isinstance(data, dict) and str(data.get("version", "")).startswith(VERSION_PREFIX)
+
+
+def parse_json_feed(data: bytes) -> ParsedSource:
+    """Parse a JSON Feed into entries."""
+    try:
+        feed = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"JSON is not UTF-8 (bad byte at offset {e.start})") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+    if not is_json_feed(feed):
+        raise ValueError(f"not a JSON Feed (no version starting {VERSION_PREFIX})")
+    items = feed.get("items")
+    if not isinstance(items, list):
+        raise ValueError("a JSON Feed needs an items list")
+    feed_authors = _authors(feed)
+    entries: list[Entry] = []
+    warnings: list[str] = []
+    for number, item in enumerate(items, start=1):
+        try:
+            entries.append(_entry_from(item, feed_authors))
+        except (TypeError, ValueError, AttributeError) as e:
+            warnings.append(f"item {number}: {e}; skipped")
+    return ParsedSource(format="json-feed", entries=tuple(entries), warnings=tuple(warnings))
+
+
+def _entry_from(item: Any, feed_authors: tuple[str, ...]) -> Entry:
+    if not isinstance(item, dict):
+        raise ValueError("not an object")
+    title = item.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError("no title")
+    text = item.get("content_text") or item.get("summary")
+    if not isinstance(text, str) or not text:
+        html = item.get("content_html")
+        text = html_to_text(html) if isinstance(html, str) else ""
+    url = item.get("url") if isinstance(item.get("url"), str) else None
+    arxiv_id = arxiv_id_from(url) or arxiv_id_from(str(item.get("id") or ""))
+    tags = item.get("tags")
+    return Entry(
+        title=title,
+        abstract=text,
+        authors=_authors(item) or feed_authors,
+        url=url,
+        arxiv_id=arxiv_id,
+        published=_date_of(item.get("date_published")),
+        categories=tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
+    )
+
+
+def _authors(holder: dict[str, Any]) -> tuple[str, ...]:
+    people = holder.get("authors")
+    if not isinstance(people, list):  # version 1.0 had one "author"
+        people = [holder["author"]] if isinstance(holder.get("author"), dict) else []
+    return tuple(
+        p["name"] for p in people if isinstance(p, dict) and isinstance(p.get("name"), str)
+    )
+
+
+def _date_of(value: Any) -> date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
