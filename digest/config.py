@@ -60,6 +60,10 @@ class SmtpSettings:
     ca_file: Path | None = None
     #: Concurrent connections used to send one batch.
     connections: int = 1
+    #: How long to wait for the answer to the end of DATA (RFC 5321 suggests 10 minutes).
+    data_timeout: float = 600.0
+    #: The name given in EHLO; None: the machine's fully qualified name.
+    ehlo_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ class DeliverySettings:
     retry_delay: float = 2.0
     #: Temporary failures in a row after which the run stops (the server is down).
     max_consecutive_failures: int = 10
+    #: Tries whose outcome is unknown (sent, never answered) before a delivery is given up.
+    max_attempts: int = 3
+    #: Refused recipients at the start of a run, in a row, that mean the server refuses us.
+    max_refused_in_a_row: int = 5
     #: Queued deliveries of an edition older than this are given up (marked failed).
     expire_hours: float = 36.0
     #: How long a sender may hold claimed deliveries before others may take them.
@@ -307,6 +315,8 @@ def load_settings(
             max_consecutive_failures=toml.get(
                 "delivery", "max_consecutive_failures", 10, _positive_int
             ),
+            max_attempts=toml.get("delivery", "max_attempts", 3, _whole(1, 100)),
+            max_refused_in_a_row=toml.get("delivery", "max_refused_in_a_row", 5, _whole(1, 1000)),
             expire_hours=float(toml.get("delivery", "expire_hours", 36, _number(30 * _DAY_HOURS))),
             lease_seconds=float(
                 toml.get("delivery", "lease_seconds", 300, _number(_DAY_HOURS * _HOUR_SECONDS))
@@ -521,6 +531,27 @@ def _read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec
     return tuple(specs)
 
 
+def _ehlo_name(value: str | None, base_url: str, problems: list[str]) -> str | None:
+    """SMTP_EHLO_NAME, else the base URL's host when it is public, else None (the FQDN)."""
+    if value:
+        if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f.:]+\]", value):
+            problems.append(f"SMTP_EHLO_NAME: expected a host name, got {value!r}")
+            return None
+        return value
+    host = (urlsplit(base_url).hostname or "").lower()
+    local = host in ("", "localhost") or host.endswith(".localhost")
+    try:
+        local = local or not ipaddress.ip_address(host).is_global
+    except ValueError:
+        pass
+    if local or "." not in host:
+        return None
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+
+
 def _secret_key(value: str | None, problems: list[str]) -> str:
     if value and len(value) < MIN_SECRET_KEY_CHARS:
         problems.append(
@@ -593,6 +624,18 @@ def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
                 f"SMTP_TIMEOUT: expected seconds above 0 up to 3,600, got {text('SMTP_TIMEOUT')!r}"
             )
             timeout = 30.0
+    data_timeout = 600.0
+    if text("SMTP_DATA_TIMEOUT"):
+        try:
+            data_timeout = float(text("SMTP_DATA_TIMEOUT") or "")
+            if _number(_HOUR_SECONDS)(data_timeout):
+                raise ValueError
+        except ValueError:
+            problems.append(
+                "SMTP_DATA_TIMEOUT: expected seconds above 0 up to 3,600, got "
+                f"{text('SMTP_DATA_TIMEOUT')!r}"
+            )
+            data_timeout = 600.0
     connections = 1
     if text("SMTP_CONNECTIONS"):
         value = text("SMTP_CONNECTIONS") or ""
@@ -623,6 +666,8 @@ def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
             timeout=timeout,
             ca_file=ca_file,
             connections=connections,
+            data_timeout=data_timeout,
+            ehlo_name=_ehlo_name(text("SMTP_EHLO_NAME"), base_url, problems),
         ),
         dkim=DkimSettings(
             private_key_file=dkim_key, selector=text("DKIM_SELECTOR"), domain=text("DKIM_DOMAIN")

@@ -26,7 +26,13 @@ from typing import Any
 from digest.compose import Composed, Composer, Jobs, compose_message, serve
 from digest.config import DeliverySettings
 from digest.errors import DigestError
-from digest.mailer import PermanentFailure, TemporaryFailure, Transport
+from digest.mailer import (
+    OutcomeUnknown,
+    PermanentFailure,
+    SessionRefused,
+    TemporaryFailure,
+    Transport,
+)
 from digest.message import domain_of, envelope_address
 from digest.models import Delivery, Edition, StoredEntry, Subscriber
 from digest.selection import EditionIndex
@@ -117,6 +123,10 @@ class _Senders:
         self.lock = threading.Lock()
         self.limiter = _RateLimiter(policy.rate_limit, sleep)
         self.consecutive_failures = 0
+        #: Recipients refused before any message of this run was accepted: held back,
+        #: since many in a row mean the server refuses us, not them.
+        self.refused_first: list[tuple[_Outgoing, str]] = []
+        self.accepted_any = False
         #: Set to make every sender stop after its message in flight.
         self.halt = threading.Event()
         #: An error no retry can fix (bad login, TLS refused), re-raised by ``finish``.
@@ -155,6 +165,7 @@ class _Senders:
             thread.join()
         if self.error is not None:
             raise self.error
+        self._settle_refused()  # fewer than the limit, and none accepted: their own refusals
 
     def _drain(self) -> None:
         try:
@@ -214,12 +225,11 @@ class _Senders:
                     self.sender, item.recipient, item.message, item.message_id, meanwhile=meanwhile
                 )
             except PermanentFailure as e:
-                self.store.mark_failed(item.delivery.id, reason=str(e), now=self.clock())
-                with self.lock:
-                    report.failed += 1
-                    report.failures.append((item.subscriber.email, str(e)))
-                    self.consecutive_failures = 0
-                    self._delivered()
+                self._refused(item, str(e))
+                return None
+            except OutcomeUnknown as e:
+                # Sent, never answered: it may have arrived, so no retry in this run.
+                self._unknown(item, str(e))
                 return None
             except TemporaryFailure as e:
                 reason = str(e)
@@ -249,6 +259,52 @@ class _Senders:
             self._delivered()
         return None
 
+    def _refused(self, item: _Outgoing, reason: str) -> None:
+        """A recipient refused for good: failed, unless it may be the server refusing us."""
+        with self.lock:
+            self.consecutive_failures = 0
+            if not self.accepted_any:
+                self.refused_first.append((item, reason))
+                if len(self.refused_first) >= self.policy.max_refused_in_a_row:
+                    raise SessionRefused(
+                        f"the server refused each of the first {len(self.refused_first)} "
+                        f"recipients, so it is refusing us: {reason}"
+                    )
+                return
+        self._failed(item, reason)
+
+    def _settle_refused(self) -> None:
+        with self.lock:
+            held, self.refused_first = self.refused_first, []
+        for item, reason in held:
+            self._failed(item, reason)
+
+    def _failed(self, item: _Outgoing, reason: str) -> None:
+        self.store.mark_failed(item.delivery.id, reason=reason, now=self.clock())
+        with self.lock:
+            self.report.failed += 1
+            self.report.failures.append((item.subscriber.email, reason))
+            self._delivered()
+
+    def _unknown(self, item: _Outgoing, reason: str) -> None:
+        given_up = self.store.mark_unknown(
+            item.delivery.id, reason=reason, max_attempts=self.policy.max_attempts,
+            now=self.clock(),
+        )  # fmt: skip
+        with self.lock:
+            self.consecutive_failures += 1
+            if given_up:
+                self.report.failed += 1
+                self.report.failures.append((item.subscriber.email, reason))
+            else:
+                self.report.deferred += 1
+            self._delivered()
+            if self.consecutive_failures >= self.policy.max_consecutive_failures:
+                self.report.stopped = self.report.stopped or (
+                    f"stopped after {self.consecutive_failures} failures in a row: {reason}"
+                )
+                self.halt.set()
+
     def _record_sent(self, item: _Outgoing, reply: str) -> None:
         started = time.perf_counter()
         self.store.mark_sent(
@@ -258,6 +314,10 @@ class _Senders:
         with self.lock:
             self.report.sent += 1
             self._delivered()
+            first = not self.accepted_any
+            self.accepted_any = True
+        if first:
+            self._settle_refused()
 
     def _delivered(self) -> None:
         """Tell the progress display one more delivery is done (hold ``lock``)."""

@@ -36,6 +36,19 @@ class TransportError(DigestError):
     """No message can be sent with these settings (credentials, TLS, DKIM key)."""
 
 
+class SessionRefused(TransportError):
+    """The server refused the session, not a recipient: nobody can be mailed now.
+
+    The run stops and every delivery stays queued.
+    """
+
+    hint = "nothing was marked failed: every delivery stays queued for the next run"
+
+
+class OutcomeUnknown(TemporaryFailure):
+    """The message was sent but no answer came: it may or may not have been accepted."""
+
+
 class Transport(Protocol):
     """Something that delivers message bytes; used as a context manager."""
 
@@ -97,10 +110,13 @@ class SmtpTransport:
         try:
             if settings.security == "ssl":
                 smtp = smtplib.SMTP_SSL(
-                    host, settings.port, timeout=settings.timeout, context=self._tls_context()
-                )
+                    host, settings.port, local_hostname=settings.ehlo_name,
+                    timeout=settings.timeout, context=self._tls_context(),
+                )  # fmt: skip
             else:
-                smtp = smtplib.SMTP(host, settings.port, timeout=settings.timeout)
+                smtp = smtplib.SMTP(
+                    host, settings.port, local_hostname=settings.ehlo_name, timeout=settings.timeout
+                )
             self._handshake(smtp)
         except BaseException as e:
             if smtp is not None:
@@ -130,6 +146,15 @@ class SmtpTransport:
         where = f"{self.settings.host}:{self.settings.port}"
         if isinstance(error, TransportError | KeyboardInterrupt | SystemExit):
             return error
+        if isinstance(error, smtplib.SMTPResponseException) and (
+            error.smtp_code == 421 or error.smtp_code >= 500 or _is_policy(error.smtp_error)
+        ):
+            if isinstance(error, smtplib.SMTPAuthenticationError) and error.smtp_code != 421:
+                return TransportError(
+                    f"SMTP server {where} refused the login: {_reply(error)}",
+                    hint="check SMTP_USERNAME and SMTP_PASSWORD",
+                )
+            return SessionRefused(f"SMTP server {where} refused the session: {_reply(error)}")
         if isinstance(error, smtplib.SMTPAuthenticationError):
             return TransportError(
                 f"SMTP server {where} refused the login: {_reply(error)}",
@@ -177,16 +202,32 @@ class SmtpTransport:
                 self._drop()  # the answer to MAIL FROM is still unread
                 raise
             with self._talking():
-                self._expect(smtp.getreply(), (250,), "MAIL FROM")
+                self._expect(smtp.getreply(), (250,), "MAIL FROM", recipient)
                 smtp.putcmd("rcpt", f"TO:<{recipient}>")
-                self._expect(smtp.getreply(), (250, 251), "RCPT TO")
+                self._expect(smtp.getreply(), (250, 251), "RCPT TO", recipient)
                 smtp.putcmd("data")
-                self._expect(smtp.getreply(), (354,), "DATA")
+                self._expect(smtp.getreply(), (354,), "DATA", recipient)
                 smtp.send(_dot_stuffed(message))
-                code, reply = self._expect(smtp.getreply(), (250,), "DATA")
+            code, reply = self._expect(self._final_reply(smtp), (250,), "end of DATA", recipient)
         finally:
             once()
         return f"{code} {_text(reply)}"
+
+    def _final_reply(self, smtp: smtplib.SMTP) -> tuple[int, bytes]:
+        """The answer to the end of DATA, waited for long (RFC 5321 4.5.3.2.6 says 10
+        minutes): the message is sent, so no answer means nobody knows if it arrived."""
+        try:
+            if smtp.sock is not None:
+                smtp.sock.settimeout(self.settings.data_timeout)
+            answer = smtp.getreply()
+            if smtp.sock is not None:
+                smtp.sock.settimeout(self.settings.timeout)
+            return answer
+        except (smtplib.SMTPServerDisconnected, OSError) as e:
+            self._drop()
+            raise OutcomeUnknown(
+                f"no answer to the end of DATA ({e or type(e).__name__}): it may have arrived"
+            ) from e
 
     @contextmanager
     def _talking(self) -> Iterator[None]:
@@ -198,12 +239,15 @@ class SmtpTransport:
             raise TemporaryFailure(f"connection lost: {e or type(e).__name__}") from e
 
     def _expect(
-        self, answer: tuple[int, bytes], codes: tuple[int, ...], command: str
+        self, answer: tuple[int, bytes], codes: tuple[int, ...], command: str, recipient: str
     ) -> tuple[int, bytes]:
         code, reply = answer
         if code not in codes:
-            self._reset()
-            _raise_for(code, reply, command)
+            if code == 421:
+                self._drop()
+            else:
+                self._reset()
+            _raise_for(code, reply, command, recipient)
         return answer
 
     def _reset(self) -> None:
@@ -316,8 +360,27 @@ def _reply(error: smtplib.SMTPResponseException) -> str:
     return f"{error.smtp_code} {_text(error.smtp_error)}"
 
 
-def _raise_for(code: int, reply: bytes | str, command: str) -> None:
-    words = f"{code} {_text(reply)}"
+def _is_policy(reply: bytes | str) -> bool:
+    """Whether a reply carries a 5.7.x enhanced status: a security or policy refusal."""
+    return bool(re.match(r"\s*5\.7\.\d", _text(reply)))
+
+
+def _raise_for(code: int, reply: bytes | str, command: str, recipient: str) -> None:
+    """Raise what a refusal means: of the session (the run stops, everyone stays queued),
+    of this message for now, or of this one recipient for good."""
+    words = f"{command}: {code} {_text(reply)}"
+    if code == 421:
+        raise SessionRefused(f"the server is closing the session: {words}")
+    if command == "RCPT TO":
+        if 400 <= code < 500:
+            raise TemporaryFailure(words)
+        raise PermanentFailure(words)
+    if code == 530 or (code >= 500 and _is_policy(reply) and command == "MAIL FROM"):
+        raise SessionRefused(f"the server refuses to take mail from us: {words}")
     if 400 <= code < 500:
-        raise TemporaryFailure(f"{command}: {words}")
-    raise PermanentFailure(f"{command}: {words}")
+        raise TemporaryFailure(words)
+    if command == "MAIL FROM":
+        raise SessionRefused(f"the server refused our sender address: {words}")
+    if recipient.lower() in _text(reply).lower():
+        raise PermanentFailure(words)  # a refusal of DATA that names this recipient
+    raise SessionRefused(f"the server refused the message, naming no recipient: {words}")

@@ -121,6 +121,8 @@ deliveries = Table(
     Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
+    # Tries that were sent but never answered: the message may have arrived.
+    Column("unknown_outcomes", Integer, nullable=False, default=0, server_default="0"),
     Column("message_id", String(300)),
     # The server's reply for a sent message, or why it failed or was skipped.
     Column("detail", Text),
@@ -968,6 +970,29 @@ class Store:
     def mark_deferred(self, delivery_id: int, *, reason: str, now: datetime) -> None:
         """Record a temporary failure: the delivery stays queued for the next run."""
         self._mark(delivery_id, "queued", detail=reason, now=now)
+
+    def mark_unknown(
+        self, delivery_id: int, *, reason: str, max_attempts: int, now: datetime
+    ) -> bool:
+        """Record a try whose outcome is unknown; after ``max_attempts`` of them the
+        delivery is failed, never sent again.  Returns whether it was given up."""
+        with self._transaction() as conn:
+            tries = conn.scalar(
+                select(deliveries.c.unknown_outcomes).where(deliveries.c.id == delivery_id)
+            )
+            tries = int(tries or 0) + 1
+            given_up = tries >= max_attempts
+            detail = f"outcome unknown after {tries} attempts: {reason}" if given_up else reason
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id, deliveries.c.status == "queued")
+                .values(
+                    status="failed" if given_up else "queued", detail=detail[:2000],
+                    attempts=deliveries.c.attempts + 1, unknown_outcomes=tries,
+                    updated_at=now.astimezone(UTC), claimed_by=None, claimed_until=None,
+                )
+            )  # fmt: skip
+        return given_up
 
     def _mark(
         self,

@@ -7,6 +7,7 @@ so the tests exercise digest's transport against the real protocol.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -27,6 +28,8 @@ class Received:
     sender: str
     recipients: list[str]
     data: bytes
+    #: The name the client gave in EHLO.
+    helo: str = ""
 
     @property
     def message(self) -> EmailMessage:
@@ -47,6 +50,10 @@ class Recorder:
     data_commands: int = 0
     #: called with the number of messages accepted so far, before accepting one more
     before_accept: Callable[[int], None] | None = None
+    #: seconds to wait before answering the end of DATA (the message is kept all the same)
+    answer_delay: float = 0.0
+    #: the reply to MAIL FROM, instead of 250 (a server refusing our sender)
+    refuse_sender: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
@@ -64,7 +71,22 @@ class Recorder:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.refuse_sender is not None:
+            return self.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        answer = self._accept(server, session, envelope)
+        if self.answer_delay:  # the message is kept (queued), but the answer comes late
+            await asyncio.sleep(self.answer_delay)
+        return answer
+
+    def _accept(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             self.data_commands += 1
             if self.data_commands in self.drop_at:
@@ -73,8 +95,9 @@ class Recorder:
             if self.before_accept is not None:
                 self.before_accept(len(self.received))
             self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
-            )
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
+                         session.host_name or "")
+            )  # fmt: skip
         return "250 2.0.0 queued as " + str(len(self.received))
 
     def by_recipient(self) -> dict[str, list[Received]]:

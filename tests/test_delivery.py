@@ -14,7 +14,7 @@ import trustme
 
 from digest import pipeline
 from digest.config import Settings, load_settings
-from digest.mailer import OutboxTransport, TransportError
+from digest.mailer import OutboxTransport, SessionRefused, TransportError
 from digest.models import Entry, Topic
 from digest.store import Store
 from digest.subscribers import check_input
@@ -256,7 +256,11 @@ def test_a_dropped_connection_is_reconnected_and_nobody_is_missed(
         server.drop_at = {3, 7}
         settings = make_settings(tmp_path, port)
         report = run(store, settings)
-    assert report.delivery.sent == 10 and report.ok
+        # Dropped after the message was sent: it may have arrived, so it is not sent
+        # again in this run; the next run sends it (and at most max_attempts times).
+        assert (report.delivery.sent, report.delivery.deferred) == (8, 2)
+        again = run(store, settings)
+    assert again.delivery.sent == 2 and again.ok
     assert sorted(len(m) for m in server.by_recipient().values()) == [1] * 10
 
 
@@ -596,3 +600,133 @@ def test_changes_committed_during_a_send_apply_to_the_next_composed_message(
     assert edition is not None
     reasons = {d.detail for d in store.list_deliveries(edition.id, status="skipped")}
     assert reasons == {"unsubscribed before sending", "paused"}
+
+
+# -- SMTP replies read for what they mean
+
+
+def _queued(store: Store) -> int:
+    edition = store.get_edition(DAY)
+    assert edition is not None
+    return len(store.list_deliveries(edition.id, status="queued"))
+
+
+def test_a_server_that_requires_starttls_stops_the_run_and_leaves_everyone_queued(
+    store: Store, tmp_path: Path
+) -> None:
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    fill(store, 30)
+    with smtp_server(starttls=context) as (server, port):
+        with pytest.raises(SessionRefused, match="530"):
+            run(store, make_settings(tmp_path, port, SMTP_SECURITY="none"))
+        assert _queued(store) == 30 and server.received == []
+        fixed = run(store, make_settings(tmp_path, port, SMTP_SECURITY="starttls",
+                                         SMTP_CA_FILE=str(ca_file)))  # fmt: skip
+    assert fixed.delivery.sent == 30 and fixed.ok
+
+
+@pytest.mark.parametrize(
+    ("setup", "words"),
+    [
+        (lambda s: s.refuse.update({"reader2@example.org": ("421 4.3.2 shutting down", None)}),
+         "closing the session: RCPT TO: 421"),
+        (lambda s: setattr(s, "refuse_sender", "550 5.7.1 sender not allowed"),
+         "refuses to take mail from us: MAIL FROM: 550 5.7.1"),
+        (lambda s: setattr(s, "refuse_sender", "553 sender address rejected"),
+         "refused our sender address: MAIL FROM: 553"),
+    ],
+)  # fmt: skip
+def test_a_refusal_of_the_session_stops_the_run_and_fails_nobody(
+    store: Store, tmp_path: Path, setup: Any, words: str
+) -> None:
+    fill(store, 10)
+    with smtp_server() as (server, port):
+        setup(server)
+        with pytest.raises(SessionRefused, match=words):
+            run(store, make_settings(tmp_path, port))
+    edition = store.get_edition(DAY)
+    assert edition is not None
+    assert store.list_deliveries(edition.id, status="failed") == []
+    assert _queued(store) == 10 - len(store.list_deliveries(edition.id, status="sent"))
+
+
+def test_a_server_that_refuses_every_recipient_is_refusing_us(store: Store, tmp_path: Path) -> None:
+    fill(store, 20)
+    with smtp_server() as (server, port):
+        for n in range(20):
+            server.refuse[f"reader{n}@example.org"] = ("550 5.1.1 mailbox unavailable", None)
+        with pytest.raises(SessionRefused, match="refused each of the first 5 recipients"):
+            run(store, make_settings(tmp_path, port))
+    assert _queued(store) == 20  # none of the five was marked failed
+
+
+def test_554_on_connect_stops_the_run(store: Store, tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    fill(store, 3)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.settimeout(10)
+
+    def greet_and_refuse() -> None:
+        for _ in range(3):
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            with client:
+                client.sendall(b"554 5.7.1 no mail from your network\r\n")
+
+    thread = threading.Thread(target=greet_and_refuse, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(SessionRefused, match="554 5.7.1 no mail from your network"):
+            run(store, make_settings(tmp_path, port))
+    finally:
+        listener.close()
+    assert _queued(store) == 3
+
+
+def test_late_answers_never_multiply_copies(store: Store, tmp_path: Path) -> None:
+    fill(store, 3)
+    with smtp_server() as (server, port):
+        server.answer_delay = 1.0  # the server keeps each message but answers after we gave up
+        settings = make_settings(tmp_path, port, SMTP_DATA_TIMEOUT="0.3")
+        reports = [run(store, settings) for _ in range(5)]
+        wait_until(lambda: len(server.received) == 9)
+    assert [r.delivery.deferred for r in reports] == [3, 3, 0, 0, 0]
+    assert reports[2].delivery.failed == 3 and reports[4].delivery.sent == 0
+    assert sorted(len(m) for m in server.by_recipient().values()) == [3, 3, 3]  # max_attempts
+    edition = store.get_edition(DAY)
+    assert edition is not None
+    failed = store.list_deliveries(edition.id, status="failed")
+    assert len(failed) == 3
+    assert all(d.detail and d.detail.startswith("outcome unknown after 3 attempts") for d in failed)
+
+
+def test_the_ehlo_name_is_the_public_host_of_the_base_url_or_the_setting(
+    store: Store, tmp_path: Path
+) -> None:
+    fill(store, 1)
+    other = Store.open(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    fill(other, 1)
+    with smtp_server() as (server, port):
+        run(store, make_settings(tmp_path, port))
+        run(other, make_settings(tmp_path, port, SMTP_EHLO_NAME="mail.example.net"))
+    other.close()
+    assert [r.helo for r in server.received] == ["digest.example.org", "mail.example.net"]
+
+
+def wait_until(condition: Any, seconds: float = 10) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

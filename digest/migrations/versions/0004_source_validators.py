@@ -1,4 +1,5 @@
-"""What each source's server said identifies the version it sent, for conditional GETs.
+"""What each source's server said identifies the version it sent, for conditional GETs;
+and per delivery, the tries whose outcome is unknown (sent, never answered).
 
 Revision ID: 0004
 Revises: 0003
@@ -23,7 +24,13 @@ def upgrade() -> None:
         sa.Column("last_modified", sa.Text),
         sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
     )
+    with op.batch_alter_table("deliveries") as table:
+        table.add_column(
+            sa.Column("unknown_outcomes", sa.Integer, nullable=False, server_default="0")
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("deliveries") as table:
+        table.drop_column("unknown_outcomes")
     op.drop_table("source_state")
