@@ -531,6 +531,21 @@ def _read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec
     return tuple(specs)
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
+    """A number of seconds from the environment, finite and at most an hour."""
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if _number(_HOUR_SECONDS)(seconds):
+        problems.append(f"{name}: expected seconds above 0 up to 3,600, got {value!r}")
+        return default
+    return seconds
+
+
 def _ehlo_name(value: str | None, base_url: str, problems: list[str]) -> str | None:
     """SMTP_EHLO_NAME, else the base URL's host when it is public, else None (the FQDN)."""
     if value:
@@ -613,29 +628,8 @@ def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
             port = int(port_text)
         else:
             problems.append(f"SMTP_PORT: expected a port number (1-65535), got {port_text!r}")
-    timeout = 30.0
-    if text("SMTP_TIMEOUT"):
-        try:
-            timeout = float(text("SMTP_TIMEOUT") or "")
-            if _number(_HOUR_SECONDS)(timeout):
-                raise ValueError
-        except ValueError:
-            problems.append(
-                f"SMTP_TIMEOUT: expected seconds above 0 up to 3,600, got {text('SMTP_TIMEOUT')!r}"
-            )
-            timeout = 30.0
-    data_timeout = 600.0
-    if text("SMTP_DATA_TIMEOUT"):
-        try:
-            data_timeout = float(text("SMTP_DATA_TIMEOUT") or "")
-            if _number(_HOUR_SECONDS)(data_timeout):
-                raise ValueError
-        except ValueError:
-            problems.append(
-                "SMTP_DATA_TIMEOUT: expected seconds above 0 up to 3,600, got "
-                f"{text('SMTP_DATA_TIMEOUT')!r}"
-            )
-            data_timeout = 600.0
+    timeout = _seconds(env, "SMTP_TIMEOUT", 30.0, problems)
+    data_timeout = _seconds(env, "SMTP_DATA_TIMEOUT", 600.0, problems)
     connections = 1
     if text("SMTP_CONNECTIONS"):
         value = text("SMTP_CONNECTIONS") or ""

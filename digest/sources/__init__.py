@@ -8,7 +8,7 @@ from the content, never from the file name, unless the configuration names it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 
 from digest.errors import SourceError
@@ -37,13 +37,8 @@ _BOMS = (
 _PARSERS = {"feed": parse_feed, "hf-json": parse_hf_json, "json-feed": parse_json_feed}
 
 
-@dataclass(frozen=True)
-class SourceLimits:
-    """Caps applied to every entry a source sends, since no source is trusted."""
-
-    max_title_chars: int = 500
-    max_abstract_chars: int = 10_000
-    max_authors: int = 100
+#: Caps applied to every entry a source sends, since no source is trusted.
+SourceLimits = EntryLimits
 
 
 def as_utf8(data: bytes) -> bytes:
@@ -118,10 +113,9 @@ def parse_source(
         raise SourceError(name, f"could not be parsed ({type(e).__name__}: {e})") from e
     warnings = list(parsed.warnings)
     entries = []
-    caps = EntryLimits(limits.max_title_chars, limits.max_abstract_chars, limits.max_authors)
     for number, entry in enumerate(parsed.entries, start=1):
         try:
-            cleaned, notes = clean_entry(entry, caps)
+            cleaned, notes = clean_entry(entry, limits)
         except ValueError as e:
             title = safe_text(entry.title if isinstance(entry.title, str) else "")[:40]
             warnings.append(f"item {number} ({title!r}): {e}; skipped")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import date, datetime
 from typing import Any
 
 from digest.identity import arxiv_id_from
 from digest.models import Entry, ParsedSource
+from digest.sources.dates import iso_date
 
 
 def parse_hf_json(data: bytes) -> ParsedSource:
@@ -121,15 +121,6 @@ def _entry_from(item: Any) -> Entry:
         pdf_url=f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else None,
         hf_url=f"https://huggingface.co/papers/{arxiv_id}" if arxiv_id else None,
         arxiv_id=arxiv_id,
-        published=_date_of(paper.get("publishedAt") or item.get("publishedAt")),
+        published=iso_date(paper.get("publishedAt") or item.get("publishedAt")),
         upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) else None,
     )
-
-
-def _date_of(value: Any) -> date | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
-    except ValueError:
-        return None

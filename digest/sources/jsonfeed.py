@@ -6,11 +6,11 @@ Pure: takes bytes, returns entries.  Bad items become warnings.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 from typing import Any
 
 from digest.identity import arxiv_id_from
 from digest.models import Entry, ParsedSource
+from digest.sources.dates import iso_date
 from digest.sources.feeds import html_to_text
 
 VERSION_PREFIX = "https://jsonfeed.org/version/"
@@ -64,7 +64,7 @@ def _entry_from(item: Any, feed_authors: tuple[str, ...]) -> Entry:
         authors=_authors(item) or feed_authors,
         url=url,
         arxiv_id=arxiv_id,
-        published=_date_of(item.get("date_published")),
+        published=iso_date(item.get("date_published")),
         categories=tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
     )
 
@@ -76,12 +76,3 @@ def _authors(holder: dict[str, Any]) -> tuple[str, ...]:
     return tuple(
         p["name"] for p in people if isinstance(p, dict) and isinstance(p.get("name"), str)
     )
-
-
-def _date_of(value: Any) -> date | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
-    except ValueError:
-        return None
