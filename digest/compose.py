@@ -20,16 +20,17 @@ from digest.errors import DigestError
 from digest.logs import peak_rss_kb
 from digest.mailer import DkimSigner
 from digest.message import Envelope, build_message, domain_of, message_id_for
-from digest.models import Edition, StoredEntry, Subscriber
+from digest.models import Edition, StoredEntry, Subscriber, Topic
+from digest.plan import Decision, Send, Skip, decide
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 from digest.resources import resource_path
-from digest.selection import EditionIndex
+from digest.selection import EditionIndex, Selection
 from digest.tokens import preferences_url, unsubscribe_url
 
-#: What composing a delivery gave: the message and its id (the message None
-#: when nothing matched), the seconds spent rendering and building, and why
-#: this one delivery could not be composed, if it could not.
-Composed = tuple[bytes | None, str, float, float, str | None]
+#: What composing a delivery gave: the message (None when the decider said to
+#: skip it, or it could not be composed) and its id, the seconds spent
+#: rendering and building, why it is skipped, and why it could not be composed.
+Composed = tuple[bytes | None, str, float, float, str | None, str | None]
 
 #: A batch of work for the composing process: subscribers and their Date header.
 Jobs = list[tuple[Subscriber, datetime]]
@@ -63,6 +64,7 @@ class Composer:
         self.settings = settings
         self.renderer = renderer
         self.installation = installation
+        self.policy = settings.policy
         self.domain = domain_of(settings.sender_address)
         self.signer = (
             DkimSigner(settings.dkim, self.domain) if settings.dkim.private_key_file else None
@@ -73,10 +75,19 @@ class Composer:
         themes = self.renderer.themes
         return subscriber.theme if subscriber.theme in themes else self.settings.theme
 
+    def decide(
+        self, edition: Edition, subscriber: Subscriber, index: EditionIndex, now: datetime
+    ) -> Decision:
+        """Ask the decider about this subscriber, selecting from this edition's index."""
+
+        def select(topics: tuple[Topic, ...]) -> Selection:
+            return index.select(topics, max_entries=self.settings.max_entries)
+
+        return decide(edition, subscriber, now, self.policy, select)
+
     def render(
-        self, edition: Edition, subscriber: Subscriber, index: EditionIndex
+        self, edition: Edition, subscriber: Subscriber, selection: Selection
     ) -> RenderedEmail:
-        selection = index.select(subscriber.topics, max_entries=self.settings.max_entries)
         return self.renderer.render(
             edition_date=edition.day,
             selection=selection,
@@ -112,8 +123,7 @@ def compose_message(
     subscriber: Subscriber,
     sent_at: datetime,
 ) -> Composed:
-    """Render and build one subscriber's message (None when nothing matched and
-    empty digests are off).
+    """Render and build one subscriber's message, or say why not (the decider's reason).
 
     This is the isolation boundary of one delivery: whatever goes wrong here
     (a stored query FTS5 refuses, an address no message can carry) is
@@ -123,15 +133,18 @@ def compose_message(
     rendering = 0.0
     try:
         started = time.perf_counter()
-        rendered = composer.render(edition, subscriber, index)
+        decision = composer.decide(edition, subscriber, index, sent_at)
+        if not isinstance(decision, Send):
+            # Who may be mailed now was asked before: here only the selection says no.
+            reason = decision.reason if isinstance(decision, Skip) else "not due yet"
+            return None, message_id, time.perf_counter() - started, 0.0, reason, None
+        rendered = composer.render(edition, subscriber, decision.selection)
         rendering = time.perf_counter() - started
-        if rendered.shown == 0 and not composer.settings.delivery.send_empty:
-            return None, message_id, rendering, 0.0, None
         started = time.perf_counter()
         message = composer.message(rendered, subscriber, message_id=message_id, sent_at=sent_at)
     except Exception as e:  # noqa: BLE001 - reported as this delivery's failure
-        return None, message_id, rendering, 0.0, failure_reason(e)
-    return message, message_id, rendering, time.perf_counter() - started, None
+        return None, message_id, rendering, 0.0, None, failure_reason(e)
+    return message, message_id, rendering, time.perf_counter() - started, None, None
 
 
 def failure_reason(error: BaseException) -> str:

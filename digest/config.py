@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from digest.errors import ConfigError
+from digest.plan import Policy
 from digest.resources import resource_path
 from digest.sources import FORMATS, SourceLimits
 from digest.sources.retrieve import FetchPolicy, IpNetwork, is_url
@@ -186,6 +187,17 @@ class Settings:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def policy(self) -> Policy:
+        """What the decider needs to know (see ``digest.plan``)."""
+        local = self.delivery_mode == "local"
+        return Policy(
+            send_empty=self.delivery.send_empty,
+            mode=self.delivery_mode,
+            local_time=self.local_delivery_time if local else (0, 0),
+            zone=self.zone,
+        )
 
     @property
     def local_delivery_time(self) -> tuple[int, int]:

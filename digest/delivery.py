@@ -35,6 +35,7 @@ from digest.mailer import (
 )
 from digest.message import domain_of, envelope_address
 from digest.models import Delivery, Edition, StoredEntry, Subscriber
+from digest.plan import NOTHING_NEW, Policy, Skip, Wait, availability
 from digest.selection import EditionIndex
 from digest.store import Store
 
@@ -343,7 +344,6 @@ def send_edition(
     report: DeliveryReport,
     on_delivery: Callable[[], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-    is_due: Callable[[Edition, Subscriber], bool] = lambda _edition, _subscriber: True,
     holder: str = "digest",
     exclusive: bool = True,
 ) -> None:
@@ -355,8 +355,8 @@ def send_edition(
     (``SMTP_CONNECTIONS``).  Stops early (setting ``report.stopped``) after
     too many temporary failures in a row, and between two deliveries when
     ``should_stop`` says so; what was not sent stays queued for the next run.
-    Deliveries that ``is_due`` says are not due yet (local delivery time)
-    stay queued too.
+    The decider (``digest.plan``, with the composer's policy) says who is
+    skipped and who waits for their local delivery time (left queued).
     """
     senders = _Senders(
         store, transports, sender=envelope_address(composer.settings.sender_address),
@@ -377,7 +377,7 @@ def send_edition(
         # Read subscribers again just before composing; a child composes ahead,
         # so its messages are checked as they come back instead.
         fresh = claimed if in_child else _as_stored_now(store, claimed)
-        due = _due(fresh, edition, is_due, report, store, clock)
+        due = _due(fresh, edition, composer.policy, report, store, clock)
         with _composing(store, composer, edition, entries, report, in_child=in_child) as compose:
             for delivery, subscriber, outcome in compose(_trials(composer, due), clock):
                 if senders.halt.is_set():
@@ -386,7 +386,9 @@ def send_edition(
                     interrupted = report.interrupted = True
                     break
                 is_trial = delivery.id == _TRIAL_ID
-                if not is_trial and _skipped_if_gone(store, delivery, subscriber, clock, report):
+                if not is_trial and _skipped_if_gone(
+                    store, edition, delivery, subscriber, clock, report, composer.policy
+                ):
                     item = None
                 else:
                     item = _record_outcome(store, delivery, subscriber, outcome, clock, senders)
@@ -475,27 +477,34 @@ def _trials(
 def _due(
     claimed: Iterator[tuple[Delivery, Subscriber]],
     edition: Edition,
-    is_due: Callable[[Edition, Subscriber], bool],
+    policy: Policy,
     report: DeliveryReport,
     store: Store,
     clock: Clock,
 ) -> Iterator[tuple[Delivery, Subscriber]]:
-    """The claimed deliveries worth composing: others are skipped or left waiting here."""
+    """The claimed deliveries worth composing: the decider skips others or leaves them waiting."""
     for delivery, subscriber in claimed:
-        if not is_due(edition, subscriber):
+        blocked = availability(edition, subscriber, clock(), policy)
+        if isinstance(blocked, Wait):
             report.waiting += 1
-        elif not _skipped_if_gone(store, delivery, subscriber, clock, report):
+        elif not _skipped_if_gone(store, edition, delivery, subscriber, clock, report, policy):
             yield delivery, subscriber
 
 
 def _skipped_if_gone(
-    store: Store, delivery: Delivery, subscriber: Subscriber, clock: Clock, report: DeliveryReport
+    store: Store,
+    edition: Edition,
+    delivery: Delivery,
+    subscriber: Subscriber,
+    clock: Clock,
+    report: DeliveryReport,
+    policy: Policy,
 ) -> bool:
-    """Skip a delivery whose reader left or paused since it was planned; say whether it was."""
-    if subscriber.status == "active" and not subscriber.paused:
+    """Skip a delivery the decider says no to (the reader left or paused); say whether it did."""
+    blocked = availability(edition, subscriber, clock(), policy)
+    if not isinstance(blocked, Skip):
         return False
-    why = "paused" if subscriber.paused else "unsubscribed before sending"
-    store.mark_skipped(delivery.id, reason=why, now=clock())
+    store.mark_skipped(delivery.id, reason=blocked.reason, now=clock())
     report.skipped += 1
     return True
 
@@ -508,7 +517,7 @@ def _record_outcome(
     clock: Clock,
     senders: _Senders,
 ) -> _Outgoing | None:
-    message, message_id, rendering, building, failure = outcome
+    message, message_id, rendering, building, skipped, failure = outcome
     report = senders.report
     report.add_time("render", rendering)
     report.add_time("build", building)
@@ -526,7 +535,7 @@ def _record_outcome(
             report.failures.append((subscriber.email, failure))
         return None
     if message is None:
-        store.mark_skipped(delivery.id, reason="nothing new on their topics", now=clock())
+        store.mark_skipped(delivery.id, reason=skipped or NOTHING_NEW, now=clock())
         report.skipped += 1
         return None
     return _Outgoing(

@@ -11,7 +11,9 @@ import re
 import unicodedata
 
 _NEW_STYLE_ID = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
-_OLD_STYLE_ID = re.compile(r"(?<![\w.-])([a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?(?!\d)")
+# Old-style archives are short names ("hep-th", "math.AG", "cond-mat"): bounded, so no
+# id outgrows its column.
+_OLD_STYLE_ID = re.compile(r"(?<![\w.-])([a-z][a-z-]{0,19}(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?(?!\d)")
 _ARXIV_HINT = re.compile(r"arxiv|^\s*\d{4}\.\d{4,5}(v\d+)?\s*$|huggingface\.co/papers/", re.I)
 
 _QUOTES = str.maketrans(

@@ -10,14 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from threading import Event
 from time import perf_counter
 from time import sleep as _sleep
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from digest.compose import Composer, envelope_for, make_renderer, personal_links
+from digest.compose import (
+    Composer,
+    compose_message,
+    envelope_for,
+    make_renderer,
+    personal_links,
+)
 from digest.config import Settings, SourceSpec
 from digest.delivery import Clock, DeliveryReport, Sleep, send_edition
 from digest.errors import SourceError
@@ -34,6 +40,7 @@ from digest.models import (
     Subscriber,
     Topic,
 )
+from digest.plan import Skip, Wait, availability
 from digest.render import RenderedEmail
 from digest.selection import EditionIndex
 from digest.sources import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
@@ -299,9 +306,6 @@ def _send(
             return True
         return stop is not None and stop.is_set()
 
-    def is_due(edition: Edition, subscriber: Subscriber) -> bool:
-        return delivery_time(settings, edition.day, subscriber) <= now()
-
     composer = Composer(settings, make_renderer(settings), store.installation_id)
     extra = [make_transport(settings) for _ in range(settings.smtp.connections - 1)]
     with ExitStack() as opened:
@@ -310,7 +314,7 @@ def _send(
             send_edition(
                 store, queued_edition, composer=composer, transports=transports, clock=now,
                 sleep=sleep, report=report, on_delivery=on_delivery, should_stop=should_stop,
-                is_due=is_due, holder=holder, exclusive=lock is not None,
+                holder=holder, exclusive=lock is not None,
             )  # fmt: skip
             if report.stopped or report.interrupted:
                 break
@@ -319,19 +323,6 @@ def _send(
         [e.id for e in planned.pending], unclaimed_at=None if lock is not None else now()
     )
     return RunReport(planned.day, planned.ingested, planned.edition, report, still_queued)
-
-
-def delivery_time(settings: Settings, day: date, subscriber: Subscriber) -> datetime:
-    """When a subscriber may get the edition of ``day``.
-
-    With ``delivery = "fixed"`` (the default) at once; with ``"local"`` at the
-    scheduled hour and minute in the subscriber's own timezone on that day.
-    """
-    if settings.delivery_mode != "local":
-        return datetime.min.replace(tzinfo=UTC)
-    hour, minute = settings.local_delivery_time
-    zone = ZoneInfo(subscriber.timezone) if subscriber.timezone else settings.zone
-    return datetime.combine(day, time(hour, minute), tzinfo=zone)
 
 
 def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = None) -> RunReport:
@@ -352,16 +343,27 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
         entries += [StoredEntry(-n, e, "dry run", started) for n, e in enumerate(fresh, 1)]
         edition = Edition(id=0, day=day, created_at=started, entry_count=len(entries))
         recipients = list(store.iter_subscribers(state="active"))
+        recipients += store.iter_subscribers(state="paused")  # planned, then skipped
     report = DeliveryReport()
     composer = Composer(settings, make_renderer(settings), store.installation_id)
     with EditionIndex(entries) as index:
         for subscriber in recipients:
-            rendered = composer.render(edition, subscriber, index)
-            if rendered.shown == 0 and not settings.delivery.send_empty:
+            # The decider, as the send path asks it: first who may be mailed now,
+            # then (composing) what their topics select.
+            blocked = availability(edition, subscriber, started, composer.policy)
+            if blocked is not None:
+                report.waiting += isinstance(blocked, Wait)
+                report.skipped += isinstance(blocked, Skip)
+                continue
+            message, _, _, _, _, failure = compose_message(
+                composer, edition, index, subscriber, started
+            )
+            if failure is not None:
+                report.failed += 1
+                report.failures.append((subscriber.email, failure))
+            elif message is None:
                 report.skipped += 1
             else:
-                message_id = composer.message_id(edition, subscriber)
-                composer.message(rendered, subscriber, message_id=message_id, sent_at=started)
                 report.sent += 1
     return RunReport(day, ingested, edition, report, dry_run=True)
 

@@ -817,7 +817,8 @@ class Store:
         """Return the edition of ``day``, creating and planning it if it does not exist.
 
         Creating takes every entry no edition has carried yet and writes one
-        queued delivery per active subscriber, in one transaction: a crash
+        queued delivery per active subscriber (paused ones too: the decider
+        skips them, and the delivery says so), in one transaction: a crash
         leaves either no edition or a fully planned one.  Subscribers who join
         later get the next edition.  Returns None when there is nothing new
         (and ``allow_empty`` is off).
@@ -844,7 +845,7 @@ class Store:
                 literal("queued"),
                 literal(0),
                 literal(now, DateTime(timezone=True)),
-            ).where(subscribers.c.status == "active", subscribers.c.paused.is_(False))
+            ).where(subscribers.c.status == "active")  # the decider skips the paused
             conn.execute(
                 insert(deliveries).from_select(
                     ["edition_id", "subscriber_id", "status", "attempts", "updated_at"], active

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from digest.identity import arxiv_id_from
 from digest.models import Entry
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -26,7 +27,6 @@ MAX_URL_CHARS = 2_000
 MAX_AUTHOR_CHARS = 200
 MAX_CATEGORIES = 20
 MAX_CATEGORY_CHARS = 64
-_ARXIV_ID = re.compile(r"[A-Za-z0-9./-]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,9 @@ def _url(url: str | None) -> str | None:
 
 
 def _arxiv_id(arxiv_id: str | None) -> str | None:
-    # Entry has already reduced a recognisable id to its bare form; anything else goes.
-    if isinstance(arxiv_id, str) and _ARXIV_ID.fullmatch(arxiv_id):
+    # Entry has already reduced a recognisable id to its bare form; anything else
+    # ("In", a DOI) is no arXiv id, and would make a false identity.
+    if isinstance(arxiv_id, str) and arxiv_id_from(f"arXiv:{arxiv_id}") == arxiv_id:
         return arxiv_id
     return None
 
