@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench screenshots clean
+.PHONY: demo test test-fast lint format bench screenshots clean
 
 # (Re)create the virtualenv and install digest with its test extras whenever
 # pyproject.toml changes.
@@ -29,6 +29,11 @@ demo: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest
+
+# The edit-and-run loop: everything but the tests marked slow (real processes
+# killed at random, 20,000-message runs, the bench smoke test).
+test-fast: $(STAMP) lint
+	$(BIN)/pytest -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

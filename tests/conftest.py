@@ -1,16 +1,22 @@
-"""Shared fixtures: real SQLite files in temp dirs, the seed and our own feeds, a fixed clock."""
+"""Shared fixtures and helpers: real SQLite files in temp dirs, the seed and our own feeds,
+a frozen clock, settings for a test installation, and waiting on a condition."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from digest import pipeline
+from digest.config import Settings, load_settings
 from digest.models import StoredEntry
 from digest.store import Store
+from digest.subscribers import check_input
 
 DATA = Path(__file__).parent / "data"
 SAMPLE_DUMP = DATA / "daily-papers-mar21.txt"
@@ -24,6 +30,72 @@ JSON_FEED = DATA / "lab-news.json"
 #: The tests' "now": a fixed instant, so dates in page dumps resolve the same way every run.
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 28)
+
+
+#: The day of the edition most tests build.
+DAY = date(2026, 11, 28)
+THEMES = ["compact", "dark", "light"]
+
+
+class Clock:
+    """A clock the test moves; every call returns the same instant until moved."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Sleeps(list[float]):
+    """Records the pauses asked for, without pausing."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def make_settings(tmp_path: Path, port: int | None, **env: str) -> Settings:
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        '[digest]\ntitle = "Daily papers"\n[sender]\nname = "Daily papers"\n'
+        'address = "digest@example.org"\n'
+    )
+    environ = {
+        "DIGEST_BASE_URL": "https://digest.example.org",
+        "SECRET_KEY": "test-secret-key-for-digest-tests-0123456789",
+        "DIGEST_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "SMTP_SECURITY": "none",
+    }
+    if port is not None:
+        environ |= {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port)}
+    return load_settings(config, environ=environ | env)
+
+
+def fill(store: Store, subscribers: int, *, topics: list[str] | None = None) -> None:
+    from digest.sources import read_source
+
+    entries = read_source(str(SAMPLE_DUMP), today=TODAY).entries
+    store.add_entries(entries, source="sample", now=NOW)
+    items = [
+        check_input(f"reader{n}@example.org", name=f"Reader {n}", topics=topics, themes=THEMES)
+        for n in range(subscribers)
+    ]
+    store.import_subscribers(items, now=NOW)
+
+
+def run(store: Store, settings: Settings, **kwargs: Any) -> pipeline.RunReport:
+    kwargs.setdefault("now", Clock())
+    kwargs.setdefault("sleep", Sleeps())
+    kwargs.setdefault("transport", pipeline.make_transport(settings))
+    return pipeline.run(store, settings, day=DAY, ingest_sources=False, **kwargs)
+
+
+def wait_until(condition: Callable[[], object], seconds: float = 60) -> None:
+    """Wait until ``condition()`` is true, failing after ``seconds``; never a fixed sleep."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for a condition"
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")

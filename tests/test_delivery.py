@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.policy
 import ssl
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -13,71 +13,14 @@ import pytest
 import trustme
 
 from digest import pipeline
-from digest.config import Settings, load_settings
 from digest.mailer import OutboxTransport, SessionRefused, TransportError
 from digest.models import Entry, Topic
 from digest.store import Store
 from digest.subscribers import check_input
 from digest.tokens import read_token
 
-from .conftest import NOW, SAMPLE_DUMP, TODAY
+from .conftest import DAY, NOW, THEMES, Clock, Sleeps, fill, make_settings, run, wait_until
 from .smtp_server import free_port, smtp_server
-
-DAY = date(2026, 11, 28)
-THEMES = ["compact", "dark", "light"]
-
-
-class Clock:
-    """A clock the test moves; every call returns the same instant until moved."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class Sleeps(list[float]):
-    """Records the pauses asked for, without pausing."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-def make_settings(tmp_path: Path, port: int | None, **env: str) -> Settings:
-    config = tmp_path / "digest.toml"
-    config.write_text(
-        '[digest]\ntitle = "Daily papers"\n[sender]\nname = "Daily papers"\n'
-        'address = "digest@example.org"\n'
-    )
-    environ = {
-        "DIGEST_BASE_URL": "https://digest.example.org",
-        "SECRET_KEY": "test-secret-key-for-digest-tests-0123456789",
-        "DIGEST_OUTBOX_DIR": str(tmp_path / "outbox"),
-        "SMTP_SECURITY": "none",
-    }
-    if port is not None:
-        environ |= {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port)}
-    return load_settings(config, environ=environ | env)
-
-
-def fill(store: Store, subscribers: int, *, topics: list[str] | None = None) -> None:
-    from digest.sources import read_source
-
-    entries = read_source(str(SAMPLE_DUMP), today=TODAY).entries
-    store.add_entries(entries, source="sample", now=NOW)
-    items = [
-        check_input(f"reader{n}@example.org", name=f"Reader {n}", topics=topics, themes=THEMES)
-        for n in range(subscribers)
-    ]
-    store.import_subscribers(items, now=NOW)
-
-
-def run(store: Store, settings: Settings, **kwargs: Any) -> pipeline.RunReport:
-    kwargs.setdefault("now", Clock())
-    kwargs.setdefault("sleep", Sleeps())
-    kwargs.setdefault("transport", pipeline.make_transport(settings))
-    return pipeline.run(store, settings, day=DAY, ingest_sources=False, **kwargs)
 
 
 def test_every_active_subscriber_gets_one_message_with_the_right_headers(
@@ -411,7 +354,6 @@ def test_killing_a_real_run_mid_batch_and_rerunning_delivers_everyone_exactly_on
     tmp_path: Path,
 ) -> None:
     import subprocess
-    import time
 
     database = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
     store = Store.open(database)
@@ -420,9 +362,7 @@ def test_killing_a_real_run_mid_batch_and_rerunning_delivers_everyone_exactly_on
     with smtp_server() as (server, port):
         command, env = real_run(tmp_path, database, port)
         first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while len(server.received) < 400 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(server.received) >= 400, seconds=120)
         first.kill()
         first.wait()
         killed_at = len(server.received)
@@ -460,7 +400,6 @@ def test_if_the_composing_process_dies_the_run_says_so_and_a_rerun_sends_the_res
     import os
     import signal
     import subprocess
-    import time
 
     database = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
     store = Store.open(database)
@@ -471,9 +410,7 @@ def test_if_the_composing_process_dies_the_run_says_so_and_a_rerun_sends_the_res
         first = subprocess.Popen(
             command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        deadline = time.monotonic() + 120
-        while len(server.received) < 200 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(server.received) >= 200, seconds=120)
         for child in _children(first.pid):
             os.kill(child, signal.SIGKILL)
         out, err = first.communicate(timeout=120)
@@ -721,12 +658,3 @@ def test_the_ehlo_name_is_the_public_host_of_the_base_url_or_the_setting(
         run(other, make_settings(tmp_path, port, SMTP_EHLO_NAME="mail.example.net"))
     other.close()
     assert [r.helo for r in server.received] == ["digest.example.org", "mail.example.net"]
-
-
-def wait_until(condition: Any, seconds: float = 10) -> None:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)

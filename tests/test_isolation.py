@@ -24,9 +24,8 @@ from digest.sources import parse_source
 from digest.store import Store
 from digest.subscribers import SubscriberError, SubscriberInput, check_input
 
-from .conftest import NOW, TODAY, empty_postgres
+from .conftest import DAY, NOW, THEMES, TODAY, empty_postgres, fill, make_settings, run
 from .smtp_server import smtp_server
-from .test_delivery import DAY, THEMES, fill, make_settings, run
 
 #: Rows no longer accepted at the edge, as an older version or a hand edit left them.
 LEGACY_ROWS = {

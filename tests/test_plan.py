@@ -15,8 +15,7 @@ from digest.selection import Section, Selection
 from digest.store import Store
 from digest.subscribers import check_input
 
-from .conftest import NOW
-from .test_delivery import DAY, THEMES, Clock, Sleeps, fill, make_settings
+from .conftest import DAY, NOW, THEMES, Clock, Sleeps, fill, make_settings
 
 EDITION = Edition(id=1, day=date(2026, 11, 28), created_at=NOW, entry_count=3)
 

@@ -21,8 +21,7 @@ from digest.subscribers import check_input
 from digest.tokens import confirm_url, make_token, preferences_url, unsubscribe_url
 from digest.web import create_app
 
-from .conftest import NOW
-from .test_delivery import THEMES, Clock, Sleeps, fill, make_settings
+from .conftest import NOW, THEMES, Clock, Sleeps, fill, make_settings
 
 
 class RecordingTransport(OutboxTransport):

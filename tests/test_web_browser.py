@@ -21,9 +21,8 @@ from digest.store import Store
 from digest.web import create_app
 from tools.browser import browser, chromium_available
 
-from .conftest import NOW
+from .conftest import NOW, Clock, Sleeps, fill, make_settings
 from .smtp_server import free_port, smtp_server
-from .test_delivery import Clock, Sleeps, fill, make_settings
 
 pytestmark = pytest.mark.skipif(
     not chromium_available(),

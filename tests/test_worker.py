@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,9 +24,8 @@ from digest.store import Store
 from digest.subscribers import check_input
 from digest.worker import Worker
 
-from .conftest import NOW
+from .conftest import NOW, THEMES, Clock, Sleeps, fill, make_settings, wait_until
 from .smtp_server import smtp_server
-from .test_delivery import THEMES, Clock, Sleeps, fill, make_settings
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -171,11 +171,26 @@ def prepare(tmp_path: Path, subscribers: int, config: str) -> None:
     store.close()
 
 
-def wait_for(condition, seconds: float = 60) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+def _finished_runs(tmp_path: Path) -> int:
+    store = Store.open(f"sqlite:///{tmp_path / 'digest.sqlite3'}")
+    try:
+        return sum(1 for r in store.recent_runs(1000) if r.finished_at is not None)
+    finally:
+        store.close()
+
+
+def _lines_of(process: subprocess.Popen[str]) -> list[str]:
+    """The process's stderr lines as they come, gathered by a thread that closes the
+    pipe at its end."""
+    lines: list[str] = []
+
+    def gather() -> None:
+        assert process.stderr is not None
+        with process.stderr:
+            lines.extend(iter(process.stderr.readline, ""))
+
+    threading.Thread(target=gather, daemon=True).start()
+    return lines
 
 
 @pytest.mark.slow
@@ -189,8 +204,10 @@ def test_two_workers_started_together_deliver_once_per_subscriber(tmp_path: Path
             )
             for _ in range(2)
         ]
-        wait_for(lambda: len(server.received) >= 300)
-        time.sleep(4)  # two more scheduled runs each: they must find nothing to send
+        wait_until(lambda: len(server.received) >= 300)
+        # Two more scheduled runs after the last message: they must find nothing to send.
+        finished = _finished_runs(tmp_path)
+        wait_until(lambda: _finished_runs(tmp_path) >= finished + 2)
         for process in workers:
             process.send_signal(signal.SIGTERM)
         logs = [process.communicate(timeout=30)[1] for process in workers]
@@ -206,19 +223,22 @@ def test_a_worker_catches_up_a_missed_run_once_at_start(tmp_path: Path) -> None:
     due = datetime.now(UTC) - timedelta(minutes=2)
     prepare(tmp_path, 20, f'[schedule]\ncron = "{due.minute} {due.hour} * * *"\n')
     with smtp_server() as (server, port):
-        for _ in range(2):  # the second start finds the edition delivered
+        for start in range(2):  # the second start finds the edition delivered
             process = subprocess.Popen(
                 [sys.executable, "-m", "digest", "--log-format", "json", "worker"],
                 env=env_for(tmp_path, port), stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
-            time.sleep(3)
+            lines = _lines_of(process)
+            wait_until(lambda lines=lines: any('"worker_started"' in line for line in lines))
+            if start == 0:  # the catch-up run: wait for it to finish
+                wait_until(lambda: _finished_runs(tmp_path) >= 1)
             process.send_signal(signal.SIGTERM)
-            _, log = process.communicate(timeout=30)
+            process.wait(timeout=30)
+            wait_until(lambda p=process: p.stderr is not None and p.stderr.closed)
+            log = "".join(lines)
             assert process.returncode == 0, log
-            events = [
-                json.loads(line)["event"] for line in log.splitlines() if line.startswith("{")
-            ]
-            assert events[0] in ("catching_up", "worker_started")
+            events = [json.loads(line)["event"] for line in lines if line.startswith("{")]
+            assert events[0] == ("catching_up" if start == 0 else "worker_started"), events
     assert len(server.received) == 20
     assert set(len(v) for v in server.by_recipient().values()) == {1}
 
@@ -234,7 +254,7 @@ def test_sigterm_mid_run_leaves_a_consistent_outbox_the_next_run_completes(
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        wait_for(lambda: len(server.received) >= 100)
+        wait_until(lambda: len(server.received) >= 100)
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
         assert process.returncode == 0, err
@@ -272,7 +292,7 @@ def test_sigterm_stops_a_worker_in_the_middle_of_a_slow_fetch(tmp_path: Path) ->
             [sys.executable, "-m", "digest", "worker"],
             env=env_for(tmp_path, port), stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        wait_for(lambda: site.requests)  # the catch-up run is reading the trickling feed
+        wait_until(lambda: site.requests)  # the catch-up run is reading the trickling feed
         process.send_signal(signal.SIGTERM)
         started = time.monotonic()
         _, log = process.communicate(timeout=30)
