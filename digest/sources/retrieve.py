@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -166,16 +166,21 @@ def _fetch(
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise SourceError(label, f"refused to follow a redirect to {url!r} (http(s) only)")
-        with _connection(parts.scheme.lower(), parts.hostname, parts.port, deadline, stop,
-                         label) as (connection, address):  # fmt: skip
+
+        def allowed(address: IpAddress, target: str = url) -> bool:
+            nonlocal origin_is_public
             private = is_private(address, policy.private_networks)
             if origin_is_public is None:
                 origin_is_public = not private  # the operator chose this source
             elif origin_is_public and private:
+                why = f"{address} is private"
                 raise SourceError(
-                    label,
-                    f"refused a redirect from a public address to {url} ({address} is private)",
+                    label, f"refused a redirect from a public address to {target} ({why})"
                 )
+            return True
+
+        with _connection(parts.scheme.lower(), parts.hostname, parts.port, deadline, stop,
+                         label, allowed) as connection:  # fmt: skip
             response = _get(connection, policy, validators, url)
             if response.status in _REDIRECTS:
                 target = response.getheader("Location")
@@ -204,8 +209,11 @@ def _connection(
     deadline: float,
     stop: threading.Event,
     label: str,
-) -> Iterator[tuple[http.client.HTTPConnection, IpAddress]]:
-    """A connection to one resolved address of ``host``, closed at the deadline or a stop."""
+    allowed: Callable[[IpAddress], bool],
+) -> Iterator[http.client.HTTPConnection]:
+    """A connection to one resolved address of ``host`` that ``allowed`` accepts (it is
+    asked before connecting, so nothing reaches an address it refuses), closed at the
+    deadline or a stop."""
     port = port or (443 if scheme == "https" else 80)
     remaining = deadline - time.monotonic()
     try:
@@ -214,6 +222,7 @@ def _connection(
         raise SourceError(label, f"cannot resolve {host}: {e.strerror or e}") from e
     last_error: OSError | None = None
     for family, kind, proto, _, sockaddr in infos:
+        allowed(ipaddress.ip_address(sockaddr[0]))
         raw = socket.socket(family, kind, proto)
         raw.settimeout(max(remaining, 0.001))
         try:
@@ -222,7 +231,6 @@ def _connection(
             raw.close()
             last_error = e
             continue
-        address = ipaddress.ip_address(raw.getpeername()[0])
         connection = _Connected(raw, scheme, host, port)
         finished, cut = threading.Event(), threading.Event()
         watchdog = threading.Thread(
@@ -230,7 +238,7 @@ def _connection(
         )
         watchdog.start()
         try:
-            yield connection, address
+            yield connection
         except (OSError, http.client.HTTPException) as e:
             raise (
                 _why_cut(host, label, stop)
