@@ -884,6 +884,19 @@ class Store:
         with self._transaction() as conn:
             return [_stored_entry(row) for row in conn.execute(query)]
 
+    def entries_by_edition(self, edition_ids: Sequence[int]) -> dict[int, list[StoredEntry]]:
+        """The entries of several editions at once (one query), in first-seen order."""
+        query = (
+            select(entries)
+            .where(entries.c.edition_id.in_(list(edition_ids)))
+            .order_by(entries.c.first_seen, entries.c.id)
+        )
+        found: dict[int, list[StoredEntry]] = {i: [] for i in edition_ids}
+        with self._transaction() as conn:
+            for row in conn.execute(query):
+                found[row.edition_id].append(_stored_entry(row))
+        return found
+
     def queued_deliveries(
         self, edition_id: int, *, after_id: int = 0, limit: int = 500
     ) -> list[tuple[Delivery, Subscriber]]:

@@ -8,27 +8,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, render_template
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask import Flask, Response
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from digest import pipeline
-from digest.config import DEFAULT_DATABASE_URL, Settings, load_settings, with_secret_key
+from digest.config import DEFAULT_DATABASE_URL, load_settings, with_secret_key
 from digest.errors import ConfigError
-from digest.mailer import Transport
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.store import Store
-
-csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
+from digest.web.context import WebContext, csrf, limiter, message_page
+from digest.web.routes import web
 
 #: No inline script or style anywhere: every page works under this policy.
 CONTENT_SECURITY_POLICY = (
@@ -36,17 +31,6 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "object-src 'none'"
 )
-
-
-@dataclass
-class WebContext:
-    """What the views need: settings, the store, a transport factory and the clock."""
-
-    settings: Settings
-    store: Store
-    make_transport: Callable[[], Transport]
-    clock: Callable[[], datetime]
-    themes: list[str]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -96,8 +80,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from digest.web.routes import web
-
     app.register_blueprint(web)
 
     @app.context_processor
@@ -116,7 +98,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError) -> tuple[str, int]:
-        return _message_page(
+        return message_page(
             "This form has expired",
             "Please go back, reload the page and send the form again.",
             status=400,
@@ -138,10 +120,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             if error.code == 413
             else error.description or ""
         )
-        return _message_page(heading, text, status=error.code or 500)
+        return message_page(heading, text, status=error.code or 500)
 
     return app
-
-
-def _message_page(heading: str, *paragraphs: str, status: int) -> tuple[str, int]:
-    return render_template("message.html", heading=heading, paragraphs=paragraphs), status

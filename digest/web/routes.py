@@ -48,7 +48,7 @@ from digest.tokens import (
     read_token,
     unsubscribe_url,
 )
-from digest.web import WebContext, _message_page, csrf, limiter
+from digest.web.context import WebContext, csrf, limiter, message_page
 
 web = Blueprint("web", __name__)
 MAX_TOPIC_CHARS = 5000
@@ -165,16 +165,14 @@ def subscribe() -> tuple[str, int]:
         pipeline.sign_up(context.store, context.settings, context.make_transport(), item,
                          now=context.clock(), channel="web")  # fmt: skip
     except TemporaryFailure:
-        return _message_page(
+        return message_page(
             "We could not send the email",
             "Our mail server did not answer. Please try again in a few minutes.",
             status=503,
         )
     except PermanentFailure as e:
-        return _message_page(
-            "We could not send the email", f"The mail server said: {e}", status=400
-        )
-    return _message_page(
+        return message_page("We could not send the email", f"The mail server said: {e}", status=400)
+    return message_page(
         "Check your inbox",
         f"We sent a message to {item.email}. Open the link in it to confirm.",
         "If nothing arrives within a few minutes, look in your spam folder.",
@@ -378,8 +376,10 @@ def archive_json() -> Response:
     context = _context()
     base = context.settings.base_url
     payload = []
-    for row in _edition_rows(60):
-        entries = context.store.edition_entries(row["edition_id"])
+    rows = _edition_rows(60)
+    carried = context.store.entries_by_edition([row["edition_id"] for row in rows])
+    for row in rows:
+        entries = carried[row["edition_id"]]
         payload.append(
             {
                 "date": row["day"].isoformat(),
@@ -402,10 +402,10 @@ def archive_atom() -> Response:
     """The editions as an Atom feed, for people who prefer a reader."""
     context = _context()
     rows = _edition_rows(60)
+    carried = context.store.entries_by_edition([row["edition_id"] for row in rows])
     for row in rows:
-        entries = context.store.edition_entries(row["edition_id"])
         # Rows stored before the ingest gate may hold characters XML forbids.
-        row["titles"] = [safe_text(s.entry.title) for s in entries[:10]]
+        row["titles"] = [safe_text(s.entry.title) for s in carried[row["edition_id"]][:10]]
     body = render_template(
         "archive.atom.xml",
         editions=rows,
