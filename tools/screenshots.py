@@ -61,7 +61,7 @@ def pages() -> None:
     from werkzeug.serving import make_server
 
     from digest import pipeline
-    from digest.config import load_settings
+    from digest.config import load_settings, with_secret_key
     from digest.mailer import OutboxTransport
     from digest.store import Store
     from digest.subscribers import check_input
@@ -70,13 +70,16 @@ def pages() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, browser() as chromium:
         port = 8765
-        settings = load_settings(
-            resource_path("config", "digest.toml"),
-            environ={
-                "DIGEST_DATABASE_URL": f"sqlite:///{tmp}/pages.sqlite3",
-                "DIGEST_BASE_URL": f"http://127.0.0.1:{port}",
-                "DIGEST_OUTBOX_DIR": f"{tmp}/outbox",
-            },
+        settings = with_secret_key(
+            load_settings(
+                resource_path("config", "digest.toml"),
+                environ={
+                    "DIGEST_DATABASE_URL": f"sqlite:///{tmp}/pages.sqlite3",
+                    "DIGEST_BASE_URL": f"http://127.0.0.1:{port}",
+                    "DIGEST_OUTBOX_DIR": f"{tmp}/outbox",
+                },
+            ),
+            Path(tmp) / "secret_key",
         )
         store = Store.open(settings.database_url)
         subscriber, _ = store.subscribe(
