@@ -120,12 +120,10 @@ class Topic:
         return f"{self.label}: {self.query}" if self.label else self.query
 
 
-SUBSCRIBER_STATES = ("pending", "active", "unsubscribed")
-
-
 @dataclass(frozen=True)
 class Subscriber:
-    """Someone who gets (or asked to get) the digest; only ``active`` ones are mailed."""
+    """Someone who gets (or asked to get) the digest: ``status`` is pending, active or
+    unsubscribed; an active one may be paused (see ``digest.subscriptions``)."""
 
     id: int
     email: str
