@@ -457,21 +457,22 @@ _TRIAL_ID = 0
 def _trials(
     composer: Composer, due: Iterator[tuple[Delivery, Subscriber]]
 ) -> Iterator[tuple[Delivery, Subscriber]]:
-    """One trial message per theme ahead of the real ones, composed and never sent.
+    """A trial message ahead of the first real one of each theme, composed and never sent.
 
     A failure to compose a trial is the run's (a template, a setting), so it
-    stops the run; after them, a failure to compose is that delivery's own.
-    Nothing is composed for an edition with nothing due.
+    stops the run before anyone of that theme is marked; after it, a failure
+    to compose is that delivery's own.  Each trial warms its theme up just
+    when it is first needed, so the first message waits for one theme only.
     """
-    first = next(due, None)
-    if first is None:
-        return
     address = f"trial@{domain_of(composer.settings.sender_address)}"
-    for theme in composer.renderer.themes:
-        trial = Subscriber(id=_TRIAL_ID, email=address, status="active", theme=theme)
-        yield Delivery(_TRIAL_ID, first[0].edition_id, _TRIAL_ID, "queued"), trial
-    yield first
-    yield from due
+    tried: set[str] = set()
+    for delivery, subscriber in due:
+        theme = composer.theme_for(subscriber)
+        if theme not in tried:
+            tried.add(theme)
+            trial = Subscriber(id=_TRIAL_ID, email=address, status="active", theme=theme)
+            yield Delivery(_TRIAL_ID, delivery.edition_id, _TRIAL_ID, "queued"), trial
+        yield delivery, subscriber
 
 
 def _due(
