@@ -14,7 +14,7 @@ import re
 import secrets
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -288,68 +288,22 @@ def load_settings(
         raise ConfigError([f"{path}: invalid TOML: {e}"]) from e
 
     toml = _TomlReader(data, path, problems)
-    limits = SourceLimits(
-        max_title_chars=toml.get("limits", "max_title_chars", 500, _positive_int),
-        max_abstract_chars=toml.get("limits", "max_abstract_chars", 10_000, _positive_int),
-        max_authors=toml.get("limits", "max_authors", 100, _positive_int),
-    )
-    fetch = dict(
-        max_bytes=toml.get("limits", "max_source_bytes", 20_000_000, _whole(1, 2**31 - 1)),
-        timeout=float(toml.get("limits", "fetch_timeout_seconds", 30, _number(_HOUR_SECONDS))),
-        retries=toml.get("limits", "fetch_retries", 2, _whole(0, 10)),
-        private_networks=_networks(toml.get("limits", "private_networks", None, _network_list)),
-    )
+    read = {cls: toml.read(cls) for cls in (Settings, DeliverySettings, WebSettings, SourceLimits)}
+    fetch = toml.read(FetchPolicy)
     settings_from_toml: dict[str, Any] = dict(
-        title=toml.get("digest", "title", "Daily papers", _one_line_text),
-        timezone=toml.get("digest", "timezone", "UTC", _timezone),
-        sender_name=toml.get("sender", "name", "digest", _one_line_text),
-        sender_address=toml.get("sender", "address", "digest@localhost", _email_address),
-        unsubscribe_mailto=toml.get("sender", "unsubscribe_mailto", None, _email_address),
-        schedule=toml.get("schedule", "cron", "0 7 * * *", _cron),
-        misfire_grace_hours=float(
-            toml.get("schedule", "misfire_grace_hours", 6, _number(7 * _DAY_HOURS))
-        ),
-        delivery_mode=toml.get("schedule", "delivery", "fixed", _delivery_mode),
-        theme=toml.get("email", "theme", "light", _theme),
-        abstract_chars=toml.get("email", "abstract_chars", 400, _positive_int),
-        max_entries=toml.get("email", "max_entries", 30, _positive_int),
-        max_html_bytes=toml.get("email", "max_html_bytes", 100_000, _whole(10_000, 10_000_000)),
-        limits=limits,
-        delivery=DeliverySettings(
-            send_empty=toml.get("delivery", "send_empty", False, _boolean),
-            rate_limit=float(
-                toml.get("delivery", "rate_limit_per_second", 0, _number(1e6, zero=True))
-            ),
-            retries=toml.get("delivery", "retries", 3, _whole(1, 100)),
-            retry_delay=float(
-                toml.get("delivery", "retry_delay_seconds", 2, _number(_HOUR_SECONDS, zero=True))
-            ),
-            max_consecutive_failures=toml.get(
-                "delivery", "max_consecutive_failures", 10, _positive_int
-            ),
-            max_attempts=toml.get("delivery", "max_attempts", 3, _whole(1, 100)),
-            max_refused_in_a_row=toml.get("delivery", "max_refused_in_a_row", 5, _whole(1, 1000)),
-            expire_hours=float(toml.get("delivery", "expire_hours", 36, _number(30 * _DAY_HOURS))),
-            lease_seconds=float(
-                toml.get("delivery", "lease_seconds", 300, _number(_DAY_HOURS * _HOUR_SECONDS))
-            ),
-        ),
+        **read[Settings],
+        limits=SourceLimits(**read[SourceLimits]),
+        delivery=DeliverySettings(**read[DeliverySettings]),
         web=WebSettings(
-            confirm_hours=float(toml.get("web", "confirm_hours", 72, _number(365 * _DAY_HOURS))),
-            subscribe_limit_per_ip=toml.get(
-                "web", "subscribe_limit_per_ip", "10 per hour", _rate_limit
-            ),
-            subscribe_limit_per_address=toml.get(
-                "web", "subscribe_limit_per_address", "3 per hour", _rate_limit
-            ),
+            **read[WebSettings],
             ratelimit_storage=env.get("DIGEST_RATELIMIT_STORAGE", "").strip() or "memory://",
         ),
         sources=_read_sources(data.get("sources", []), path, problems),
     )
     toml.report_unknown_keys(known_tables={"sources"})
     if settings_from_toml["delivery_mode"] == "local":
-        fields = settings_from_toml["schedule"].split()
-        if not all(f.isdigit() for f in fields[-5:-3]):
+        cron = settings_from_toml["schedule"].split()
+        if not all(f.isdigit() for f in cron[-5:-3]):
             problems.append(
                 f'{path}: [schedule] delivery = "local" needs a cron with one minute and '
                 f"one hour, such as '0 7 * * *', got {settings_from_toml['schedule']!r}"
@@ -468,6 +422,74 @@ def _delivery_mode(value: Any) -> str | None:
     return None if value in ("fixed", "local") else '"fixed" or "local"'
 
 
+@dataclass(frozen=True)
+class Declared:
+    """One product setting: where it lives in the TOML, which field it fills, how it is
+    checked.  Its default is that field's default, and nowhere else."""
+
+    table: str
+    key: str
+    owner: type
+    field: str
+    check: Check
+    #: Turns a checked TOML value into the field's value (a list into networks, say).
+    convert: Callable[[Any], Any] | None = None
+
+    @property
+    def default(self) -> Any:
+        return next(f.default for f in fields(self.owner) if f.name == self.field)
+
+
+def _declare(owner: type, table: str, *rows: tuple[str, str, Check] | tuple[str, str, Check, Any]):  # type: ignore[no-untyped-def]
+    return tuple(Declared(table, key, owner, name, *rest) for key, name, *rest in rows)
+
+
+def _float(value: Any) -> float:
+    return float(value)
+
+
+#: Every setting of config/digest.toml, once.  A test checks that the shipped file
+#: shows each one with its default.
+TOML_SETTINGS: tuple[Declared, ...] = (
+    *_declare(Settings, "digest",
+        ("title", "title", _one_line_text), ("timezone", "timezone", _timezone)),
+    *_declare(Settings, "sender",
+        ("name", "sender_name", _one_line_text), ("address", "sender_address", _email_address),
+        ("unsubscribe_mailto", "unsubscribe_mailto", _email_address)),
+    *_declare(Settings, "schedule",
+        ("cron", "schedule", _cron),
+        ("misfire_grace_hours", "misfire_grace_hours", _number(7 * _DAY_HOURS), _float),
+        ("delivery", "delivery_mode", _delivery_mode)),
+    *_declare(Settings, "email",
+        ("theme", "theme", _theme), ("abstract_chars", "abstract_chars", _positive_int),
+        ("max_entries", "max_entries", _positive_int),
+        ("max_html_bytes", "max_html_bytes", _whole(10_000, 10_000_000))),
+    *_declare(DeliverySettings, "delivery",
+        ("send_empty", "send_empty", _boolean),
+        ("rate_limit_per_second", "rate_limit", _number(1e6, zero=True), _float),
+        ("retries", "retries", _whole(1, 100)),
+        ("retry_delay_seconds", "retry_delay", _number(_HOUR_SECONDS, zero=True), _float),
+        ("max_consecutive_failures", "max_consecutive_failures", _positive_int),
+        ("max_attempts", "max_attempts", _whole(1, 100)),
+        ("max_refused_in_a_row", "max_refused_in_a_row", _whole(1, 1000)),
+        ("expire_hours", "expire_hours", _number(30 * _DAY_HOURS), _float),
+        ("lease_seconds", "lease_seconds", _number(_DAY_HOURS * _HOUR_SECONDS), _float)),
+    *_declare(WebSettings, "web",
+        ("confirm_hours", "confirm_hours", _number(365 * _DAY_HOURS), _float),
+        ("subscribe_limit_per_ip", "subscribe_limit_per_ip", _rate_limit),
+        ("subscribe_limit_per_address", "subscribe_limit_per_address", _rate_limit)),
+    *_declare(SourceLimits, "limits",
+        ("max_title_chars", "max_title_chars", _positive_int),
+        ("max_abstract_chars", "max_abstract_chars", _positive_int),
+        ("max_authors", "max_authors", _positive_int)),
+    *_declare(FetchPolicy, "limits",
+        ("max_source_bytes", "max_bytes", _whole(1, 2**31 - 1)),
+        ("fetch_timeout_seconds", "timeout", _number(_HOUR_SECONDS), _float),
+        ("fetch_retries", "retries", _whole(0, 10)),
+        ("private_networks", "private_networks", _network_list, _networks)),
+)  # fmt: skip
+
+
 class _TomlReader:
     """Reads typed values from the parsed TOML, collecting one problem line per bad key."""
 
@@ -476,6 +498,16 @@ class _TomlReader:
         self.path = path
         self.problems = problems
         self.known: dict[str, set[str]] = {}
+
+    def read(self, owner: type) -> dict[str, Any]:
+        """The fields of ``owner`` that the TOML sets, checked (defaults where it is silent)."""
+        values = {}
+        for declared in TOML_SETTINGS:
+            if declared.owner is owner:
+                value = self.get(declared.table, declared.key, declared.default, declared.check)
+                convert = declared.convert
+                values[declared.field] = convert(value) if convert and value is not None else value
+        return values
 
     def get(self, table: str, key: str, default: Any, check: Check) -> Any:
         self.known.setdefault(table, set()).add(key)

@@ -93,9 +93,10 @@ class EmailSettings:
 
     newsletter: str
     base_url: str
-    abstract_chars: int = 600
+    #: Both from the settings (``[email]``), which declare their defaults.
+    abstract_chars: int
     #: Gmail clips HTML over about 102 KB and hides the footer; stay under it.
-    max_html_bytes: int = 100_000
+    max_html_bytes: int
     lang: str = "en"
 
 

@@ -111,6 +111,30 @@ def test_dotenv_is_read_and_the_environment_wins(
     assert values["DIGEST_BASE_URL"] == "https://dotenv.example"
 
 
+def test_the_shipped_config_shows_every_setting_with_its_one_default() -> None:
+    import re
+    import tomllib
+
+    from digest.config import TOML_SETTINGS
+
+    text = resource_path("config", "digest.toml").read_text(encoding="utf-8")
+    shipped = tomllib.loads(text)
+    tables = {m.group(1): m.start() for m in re.finditer(r"^\[(\w+)\]$", text, re.M)}
+    for declared in TOML_SETTINGS:
+        where = f"[{declared.table}] {declared.key}"
+        section = shipped.get(declared.table, {})
+        if declared.key in section:
+            assert section[declared.key] == declared.default, where
+        else:  # shown commented out, in its table
+            start = tables[declared.table]
+            assert re.search(rf"^# {declared.key} = ", text[start:], re.M), where
+    keys = {(d.table, d.key) for d in TOML_SETTINGS}
+    assert len(keys) == len(TOML_SETTINGS)
+    for table, section in shipped.items():
+        if table != "sources":
+            assert {(table, k) for k in section} <= keys, table
+
+
 def test_env_example_lists_every_variable_the_code_reads() -> None:
     source = Path(__file__).parents[1].joinpath("digest", "config.py").read_text()
     example = Path(__file__).parents[1].joinpath(".env.example").read_text()

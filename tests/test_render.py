@@ -29,7 +29,12 @@ THEMES = ["light", "dark", "compact"]
 
 
 def renderer(**overrides: object) -> EmailRenderer:
-    settings = EmailSettings(newsletter="Daily papers", base_url="https://digest.example.org")
+    settings = EmailSettings(
+        newsletter="Daily papers",
+        base_url="https://digest.example.org",
+        abstract_chars=600,
+        max_html_bytes=100_000,
+    )
     for name, value in overrides.items():
         object.__setattr__(settings, name, value)
     return EmailRenderer(resource_path("templates"), settings)
@@ -195,7 +200,12 @@ def test_a_new_theme_is_just_a_css_file(tmp_path: Path) -> None:
     (templates / "email" / "themes" / "sepia.css").write_text(
         ".body { color-scheme: light; background-color: #f4ecd8; } .card-title { color: #5b4636; }"
     )
-    settings = EmailSettings(newsletter="Daily papers", base_url="https://digest.example.org")
+    settings = EmailSettings(
+        newsletter="Daily papers",
+        base_url="https://digest.example.org",
+        abstract_chars=600,
+        max_html_bytes=100_000,
+    )
     custom = EmailRenderer(templates, settings)
     assert "sepia" in custom.themes
     with EditionIndex(stored([UNICODE])) as index:
@@ -213,7 +223,12 @@ def test_a_theme_can_start_from_another_with_import(tmp_path: Path) -> None:
     shutil.copytree(resource_path("templates"), templates)
     themes = templates / "email" / "themes"
     (themes / "sepia.css").write_text('@import "light.css";\n.card-title { color: #5b4636; }\n')
-    settings = EmailSettings(newsletter="Daily papers", base_url="https://digest.example.org")
+    settings = EmailSettings(
+        newsletter="Daily papers",
+        base_url="https://digest.example.org",
+        abstract_chars=600,
+        max_html_bytes=100_000,
+    )
     with EditionIndex(stored([UNICODE])) as index:
         everything = index.select([], max_entries=5)
     email = EmailRenderer(templates, settings).render(

@@ -9,8 +9,10 @@ import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from digest.compose import make_renderer
+from digest.config import load_settings
 from digest.models import StoredEntry, Topic
-from digest.render import EmailRenderer, EmailSettings, PersonalLinks
+from digest.render import PersonalLinks
 from digest.resources import resource_path
 from digest.selection import EditionIndex
 from digest.sources import read_source
@@ -27,9 +29,7 @@ def main() -> None:
         str(resource_path("examples", "daily-papers-mar21.txt")), today=now.date()
     )
     stored = [StoredEntry(n, e, "sample", now) for n, e in enumerate(entries.entries)]
-    renderer = EmailRenderer(
-        resource_path("templates"), EmailSettings("Daily papers", "http://localhost:8000")
-    )
+    renderer = make_renderer(load_settings(resource_path("config", "digest.toml"), environ={}))
     links = PersonalLinks(
         "http://localhost:8000/unsubscribe/x", "http://localhost:8000/preferences/x"
     )
@@ -61,7 +61,7 @@ def pages() -> None:
     from werkzeug.serving import make_server
 
     from digest import pipeline
-    from digest.config import load_settings, with_secret_key
+    from digest.config import with_secret_key
     from digest.mailer import OutboxTransport
     from digest.store import Store
     from digest.subscribers import check_input
