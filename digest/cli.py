@@ -37,6 +37,7 @@ from digest.errors import ConfigError, DigestError
 from digest.locking import RUN_LOCK, RunInProgress, describe_holder
 from digest.logs import configure_logging, peak_rss_kb
 from digest.models import IngestReport, SourceReport, Subscriber
+from digest.plan import Skip, Wait
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.schedule import next_run
@@ -509,7 +510,7 @@ def preview(
         raise click.UsageError("give --email or --topic, not both")
     settings = app.signing_settings
     themes = available_themes(resource_path("templates"))
-    subscriber_id, wanted = 0, [parse_topic(t) for t in topics]
+    subscriber, wanted = None, [parse_topic(t) for t in topics]
     with app.store() as store:
         if email:
             subscriber = store.get_subscriber(email)
@@ -517,18 +518,14 @@ def preview(
                 raise DigestError(
                     f"{email} is not a subscriber", hint="see 'digest subscribers list'"
                 )
-            subscriber_id, wanted = subscriber.id, list(subscriber.topics)
+            wanted = list(subscriber.topics)
             theme = theme or subscriber.theme
         theme = check_theme(theme or settings.theme, themes)
         edition_day = day.date() if day else datetime.now(settings.zone).date()
-        rendered, available = pipeline.preview(
-            store,
-            settings,
-            day=edition_day,
-            topics=wanted,
-            theme=theme,
-            subscriber_id=subscriber_id,
-        )
+        rendered, available, decision = pipeline.preview(
+            store, settings, day=edition_day, topics=wanted, theme=theme, now=_utc_now(),
+            subscriber=subscriber,
+        )  # fmt: skip
     html_path = Path(output or f"var/preview/{edition_day.isoformat()}-{theme}.html")
     html_path.parent.mkdir(parents=True, exist_ok=True)
     html_path.write_text(rendered.html, encoding="utf-8")
@@ -542,6 +539,10 @@ def preview(
         f"of {available} in the edition of {edition_day.isoformat()}",
         err=True,
     )
+    if isinstance(decision, Skip):
+        click.echo(f"note: 'digest run' would not send it to {email}: {decision.reason}", err=True)
+    elif isinstance(decision, Wait):
+        click.echo(f"note: {email} gets it at {decision.until:%Y-%m-%d %H:%M %Z}", err=True)
 
 
 @cli.command("run")

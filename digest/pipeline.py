@@ -40,9 +40,9 @@ from digest.models import (
     Subscriber,
     Topic,
 )
-from digest.plan import Skip, Wait, availability
+from digest.plan import Decision, Skip, Wait, availability, decide
 from digest.render import RenderedEmail
-from digest.selection import EditionIndex
+from digest.selection import EditionIndex, Selection
 from digest.sources import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
 from digest.store import Store
 from digest.subscribers import SubscriberInput, format_topics
@@ -468,21 +468,31 @@ def preview(
     day: date,
     topics: Sequence[Topic],
     theme: str,
-    subscriber_id: int = 0,
-) -> tuple[RenderedEmail, int]:
-    """Render what ``topics`` would get from the edition of ``day``, and count its entries.
+    now: datetime,
+    subscriber: Subscriber | None = None,
+) -> tuple[RenderedEmail, int, Decision | None]:
+    """Render what ``topics`` would get from the edition of ``day``, count its entries, and
+    (for a subscriber) say what the decider would do with them at ``now``.
 
     Before the day's edition exists, it is the entries no edition has carried yet.
     """
     edition = store.get_edition(day)
     entries = store.edition_entries(edition.id if edition else None)
+    decision = None
     with EditionIndex(entries) as index:
-        selection = index.select(topics, max_entries=settings.max_entries)
+
+        def select(wanted: tuple[Topic, ...]) -> Selection:
+            return index.select(wanted, max_entries=settings.max_entries)
+
+        selection = select(tuple(topics))
+        if subscriber is not None:
+            edition = edition or Edition(0, day, now, len(entries))
+            decision = decide(edition, subscriber, now, settings.policy, select)
     rendered = make_renderer(settings).render(
         edition_date=day,
         selection=selection,
-        links=personal_links(settings, subscriber_id),
+        links=personal_links(settings, subscriber.id if subscriber else 0),
         theme=theme,
         personal=bool(topics),
     )
-    return rendered, len(entries)
+    return rendered, len(entries), decision

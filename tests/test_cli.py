@@ -397,6 +397,11 @@ def test_preview_writes_html_and_text_and_prints_their_paths(project: Path) -> N
     assert "html: var/preview/" in default.stdout and "-compact.html" in default.stdout
     assert run("preview", "--email", "nobody@example.org").exit_code == 2
     assert run("preview", "--theme", "neon").exit_code == 2
+    assert "note:" not in result.stderr
+    # The preview asks the decider, as run does.
+    run("pause", "ada@example.org")
+    paused = run("preview", "--email", "ada@example.org", "-o", "out/ada.html")
+    assert "note: 'digest run' would not send it to ada@example.org: paused" in paused.stderr
 
 
 def test_run_delivers_to_the_outbox_and_status_shows_it(project: Path) -> None:
