@@ -36,6 +36,7 @@ from digest.config import (
 from digest.errors import ConfigError, DigestError
 from digest.locking import RUN_LOCK, RunInProgress, describe_holder
 from digest.logs import configure_logging, peak_rss_kb
+from digest.mailer import transport_for
 from digest.models import IngestReport, SourceReport, Subscriber
 from digest.plan import Skip, Wait
 from digest.render import available_themes
@@ -294,7 +295,7 @@ def _invite(app: _App, item: SubscriberInput) -> None:
     settings = app.signing_settings
     with app.store() as store:
         subscriber, decision = pipeline.sign_up(
-            store, settings, pipeline.make_transport(settings), item,
+            store, settings, transport_for(settings), item,
             now=datetime.now(UTC), channel="invite",
         )  # fmt: skip
     if decision.mail == "already":
@@ -595,7 +596,7 @@ def run_command(
                         store,
                         settings,
                         now=_utc_now,
-                        transport=pipeline.make_transport(settings),
+                        transport=transport_for(settings),
                         day=edition_day,
                         ingest_sources=not no_ingest,
                         stop=stop,
@@ -728,7 +729,7 @@ def send(app: _App, as_json: bool) -> None:
     with app.store() as store:
         try:
             report = pipeline.run(
-                store, settings, now=_utc_now, transport=pipeline.make_transport(settings),
+                store, settings, now=_utc_now, transport=transport_for(settings),
                 plan=False, stop=stop,
             )  # fmt: skip
         except RunInProgress as e:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from digest.config import DkimSettings, SmtpSettings
+from digest.config import DkimSettings, Settings, SmtpSettings
 from digest.errors import DigestError
 
 
@@ -298,6 +298,13 @@ class OutboxTransport:
             Path(temporary).unlink(missing_ok=True)
             raise TemporaryFailure(f"cannot write {target}: {e.strerror or e}") from e
         return f"written to {target}"
+
+
+def transport_for(settings: Settings) -> Transport:
+    """SMTP when SMTP_HOST is set, else .eml files in the outbox folder."""
+    if settings.smtp.host:
+        return SmtpTransport(settings.smtp)
+    return OutboxTransport(settings.outbox_dir)
 
 
 class DkimSigner:

@@ -28,7 +28,7 @@ from digest.config import Settings, SourceSpec
 from digest.delivery import Clock, DeliveryReport, Sleep, send_edition
 from digest.errors import SourceError
 from digest.locking import RunLock
-from digest.mailer import OutboxTransport, SmtpTransport, Transport
+from digest.mailer import Transport, transport_for
 from digest.message import build_message, domain_of, envelope_address
 from digest.models import (
     Delivery,
@@ -307,7 +307,7 @@ def _send(
         return stop is not None and stop.is_set()
 
     composer = Composer(settings, make_renderer(settings), store.installation_id)
-    extra = [make_transport(settings) for _ in range(settings.smtp.connections - 1)]
+    extra = [transport_for(settings) for _ in range(settings.smtp.connections - 1)]
     with ExitStack() as opened:
         transports = [opened.enter_context(t) for t in [transport, *extra]]
         for queued_edition in planned.pending:
@@ -452,13 +452,6 @@ def send_welcome(
             message,
             message_id,
         )
-
-
-def make_transport(settings: Settings) -> Transport:
-    """SMTP when SMTP_HOST is set, else .eml files in the outbox folder."""
-    if settings.smtp.host:
-        return SmtpTransport(settings.smtp)
-    return OutboxTransport(settings.outbox_dir)
 
 
 def preview(

@@ -22,6 +22,7 @@ from digest.config import Settings
 from digest.errors import DigestError
 from digest.locking import RunInProgress
 from digest.logs import log_event
+from digest.mailer import transport_for
 from digest.schedule import last_due_run, make_trigger, next_run
 from digest.store import Store
 
@@ -56,7 +57,7 @@ class Worker:
                 store,
                 self.settings,
                 now=self.clock,
-                transport=pipeline.make_transport(self.settings),
+                transport=transport_for(self.settings),
                 plan=plan,
                 stop=self.stop,
             )

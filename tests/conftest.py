@@ -14,6 +14,7 @@ import pytest
 
 from digest import pipeline
 from digest.config import Settings, load_settings
+from digest.mailer import transport_for
 from digest.models import StoredEntry
 from digest.store import Store
 from digest.subscribers import check_input
@@ -86,7 +87,7 @@ def fill(store: Store, subscribers: int, *, topics: list[str] | None = None) -> 
 def run(store: Store, settings: Settings, **kwargs: Any) -> pipeline.RunReport:
     kwargs.setdefault("now", Clock())
     kwargs.setdefault("sleep", Sleeps())
-    kwargs.setdefault("transport", pipeline.make_transport(settings))
+    kwargs.setdefault("transport", transport_for(settings))
     return pipeline.run(store, settings, day=DAY, ingest_sources=False, **kwargs)
 
 

@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 from digest import pipeline
-from digest.mailer import OutboxTransport, SessionRefused, TransportError
+from digest.mailer import OutboxTransport, SessionRefused, TransportError, transport_for
 from digest.models import Entry, Topic
 from digest.store import Store
 from digest.subscribers import check_input
@@ -236,7 +236,7 @@ def test_who_unsubscribes_before_sending_is_skipped_and_who_joins_gets_the_next(
                           now=NOW + timedelta(days=1))  # fmt: skip
         tomorrow = pipeline.run(
             store, settings, now=Clock(NOW + timedelta(days=1)), sleep=Sleeps(),
-            transport=pipeline.make_transport(settings), ingest_sources=False,
+            transport=transport_for(settings), ingest_sources=False,
         )  # fmt: skip
     assert tomorrow.edition is not None and tomorrow.edition.entry_count == 1
     assert len(server.by_recipient()["late@example.org"]) == 1
@@ -254,7 +254,7 @@ def test_subscribers_whose_topics_match_nothing_are_skipped(store: Store, tmp_pa
 def test_without_smtp_mail_is_written_as_eml_files(store: Store, tmp_path: Path) -> None:
     fill(store, 2)
     settings = make_settings(tmp_path, None)
-    assert isinstance(pipeline.make_transport(settings), OutboxTransport)
+    assert isinstance(transport_for(settings), OutboxTransport)
     report = run(store, settings)
     files = sorted((tmp_path / "outbox").glob("*.eml"))
     assert report.delivery.sent == 2 and len(files) == 2

@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from digest import pipeline
+from digest.mailer import transport_for
 from digest.models import Edition, Subscriber, Topic
 from digest.plan import NOTHING_NEW, PAUSED, Policy, Send, Skip, Wait, decide, due_at
 from digest.selection import Section, Selection
@@ -71,7 +72,7 @@ def test_dry_run_agrees_with_run_on_paused_readers_local_times_and_empty_selecti
     settings = replace(make_settings(tmp_path, None), delivery_mode="local", schedule="0 7 * * *")
     dry = pipeline.dry_run(store, settings, now=Clock(NOW), day=DAY)
     real = pipeline.run(store, settings, now=Clock(NOW), day=DAY, ingest_sources=False,
-                        sleep=Sleeps(), transport=pipeline.make_transport(settings))  # fmt: skip
+                        sleep=Sleeps(), transport=transport_for(settings))  # fmt: skip
     counted = lambda r: (r.delivery.sent, r.delivery.skipped, r.delivery.waiting)  # noqa: E731
     assert counted(dry) == counted(real) == (4, 2, 1)  # 3 + Tokyo; paused, nothing; LA waits
     edition = store.get_edition(DAY)

@@ -19,6 +19,7 @@ import pytest
 from digest import pipeline
 from digest.locking import RUN_LOCK, RunInProgress, RunLock
 from digest.logs import JsonFormatter, KeyValueFormatter, log_event
+from digest.mailer import transport_for
 from digest.schedule import last_due_run, make_trigger, next_run
 from digest.store import Store
 from digest.subscribers import check_input
@@ -124,12 +125,12 @@ def test_local_delivery_waits_for_each_subscribers_own_morning(
     day = date(2026, 11, 28)
     # 07:00 UTC: past 07:00 in Tokyo (16:00), not yet in Los Angeles (23:00 the day before).
     first = pipeline.run(store, settings, now=Clock(utc(2026, 11, 28, 7)), day=day,
-                         transport=pipeline.make_transport(settings), ingest_sources=False,
+                         transport=transport_for(settings), ingest_sources=False,
                          sleep=Sleeps())  # fmt: skip
     assert (first.delivery.sent, first.delivery.waiting, first.still_queued) == (1, 1, 1)
     assert first.ok  # waiting for a local morning is not a failure
     later = pipeline.run(store, settings, now=Clock(utc(2026, 11, 28, 15, 30)), day=day,
-                         transport=pipeline.make_transport(settings), plan=False,
+                         transport=transport_for(settings), plan=False,
                          sleep=Sleeps())  # fmt: skip
     assert (later.delivery.sent, later.still_queued) == (1, 0)
 

@@ -16,9 +16,9 @@ from flask import Flask, Response
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from digest import pipeline
 from digest.config import DEFAULT_DATABASE_URL, load_settings, with_secret_key
 from digest.errors import ConfigError
+from digest.mailer import transport_for
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.store import Store
@@ -47,9 +47,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         for problem in e.problems:
             print(f"digest: config error: {problem}", file=sys.stderr)
         raise SystemExit(2) from e
-    make_transport = config.pop("DIGEST_TRANSPORT", None) or (
-        lambda: pipeline.make_transport(settings)
-    )
+    make_transport = config.pop("DIGEST_TRANSPORT", None) or (lambda: transport_for(settings))
     clock = config.pop("DIGEST_CLOCK", None) or (lambda: datetime.now(UTC))
     app = Flask(
         __name__,

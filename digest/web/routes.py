@@ -23,6 +23,7 @@ from flask import (
 )
 
 from digest import pipeline
+from digest.compose import personal_links
 from digest.mailer import PermanentFailure, TemporaryFailure
 from digest.models import Subscriber, Topic
 from digest.render import long_date, paper_view
@@ -209,7 +210,7 @@ def confirm(token: str) -> tuple[str, int]:
     if subscriber is None:
         abort(400, description="This link is not valid.")
     if not may_confirm(subscriber, request_.left_at):
-        links = pipeline.personal_links(context.settings, subscriber.id)
+        links = personal_links(context.settings, subscriber.id)
         return _form_page(
             "message.html", heading="This link was already used", form={},
             paragraphs=["Your subscription is already confirmed, or you have left since."],
@@ -221,7 +222,7 @@ def confirm(token: str) -> tuple[str, int]:
     context.store.confirm_subscriber(
         subscriber.id, left_at=request_.left_at, topics=topics, theme=theme, now=context.clock()
     )
-    links = pipeline.personal_links(context.settings, subscriber.id)
+    links = personal_links(context.settings, subscriber.id)
     return _form_page(
         "message.html", heading="You are subscribed", form={},
         paragraphs=[f"{subscriber.email} will get the next edition."],
@@ -319,7 +320,7 @@ def unsubscribe(token: str) -> Any:
         context.store.unsubscribe_by_id(subscriber.id, now=context.clock(), channel="one-click")
         return Response("unsubscribed\n", status=200, mimetype="text/plain")
     if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
-        links = pipeline.personal_links(context.settings, subscriber.id)
+        links = personal_links(context.settings, subscriber.id)
         return _form_page(
             "unsubscribe.html", email=subscriber.email, preferences_url=links.preferences_url
         )
