@@ -48,6 +48,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.sql import Select
 
+from digest.dedupe import Known, dedupe
 from digest.errors import StorageError
 from digest.models import (
     Delivery,
@@ -389,54 +390,27 @@ class Store:
     ) -> AddResult:
         """Store the entries not seen before, in one transaction; count new and seen.
 
-        An entry is already seen when its arXiv id is stored, or when its
-        normalised title is stored and at most one side has an id.  A seen
-        entry that brings an id the stored one lacked fills it in.  With
+        Which entries are new, and which fill in a stored one, is
+        ``digest.dedupe``'s decision; here it is read and written.  With
         ``dry_run`` nothing is kept.
         """
-        new = seen = 0
         now = now.astimezone(UTC)
-        fresh: list[Entry] = []
-        # Known keys map to a row id, or to None for an entry of this batch not yet inserted.
-        fresh_by_title: dict[str, int] = {}
         with self._transaction(rollback=dry_run) as conn:
-            by_id, by_title = self._known(conn, batch)
-            for entry in batch:
-                key = entry.title_key
-                if entry.arxiv_id and entry.arxiv_id in by_id:
-                    seen += 1
-                    continue
-                known = by_title.get(key)
-                if known is not None and (entry.arxiv_id is None or known[1] is None):
-                    seen += 1
-                    if entry.arxiv_id:
-                        row_id = known[0]
-                        if row_id is None:
-                            index = fresh_by_title[key]
-                            fresh[index] = fresh[index].filled_from(entry)
-                        else:
-                            self._enrich(conn, row_id, entry)
-                        by_id[entry.arxiv_id] = row_id
-                        by_title[key] = (row_id, entry.arxiv_id)
-                    continue
-                new += 1
-                fresh.append(entry)
-                if entry.arxiv_id:
-                    by_id[entry.arxiv_id] = None
-                if key not in by_title:
-                    by_title[key] = (None, entry.arxiv_id)
-                    fresh_by_title[key] = len(fresh) - 1
-            if fresh:
-                conn.execute(entries.insert(), [_row_of(e, source=source, now=now) for e in fresh])
-        return AddResult(new=new, seen=seen, fresh=tuple(fresh))
+            decided = dedupe(batch, *self._known(conn, batch))
+            for row_id, fillers in decided.enrich.items():
+                self._enrich(conn, row_id, fillers)
+            if decided.fresh:
+                rows = [_row_of(e, source=source, now=now) for e in decided.fresh]
+                conn.execute(entries.insert(), rows)
+        return AddResult(new=len(decided.fresh), seen=decided.seen, fresh=decided.fresh)
 
     def _known(
         self, conn: Connection, batch: Sequence[Entry]
-    ) -> tuple[dict[str, int | None], dict[str, tuple[int | None, str | None]]]:
+    ) -> tuple[dict[str, int], dict[str, Known]]:
         ids = sorted({e.arxiv_id for e in batch if e.arxiv_id})
         keys = sorted({e.title_key for e in batch})
-        by_id: dict[str, int | None] = {}
-        by_title: dict[str, tuple[int | None, str | None]] = {}
+        by_id: dict[str, int] = {}
+        by_title: dict[str, Known] = {}
         for chunk in _chunks(ids, 500):
             query = select(entries.c.arxiv_id, entries.c.id).where(entries.c.arxiv_id.in_(chunk))
             by_id.update({row.arxiv_id: row.id for row in conn.execute(query)})
@@ -448,9 +422,11 @@ class Store:
                 by_title.setdefault(row.title_key, (row.id, row.arxiv_id))
         return by_id, by_title
 
-    def _enrich(self, conn: Connection, row_id: int, entry: Entry) -> None:
+    def _enrich(self, conn: Connection, row_id: int, fillers: Sequence[Entry]) -> None:
         stored = _stored_entry(conn.execute(select(entries).where(entries.c.id == row_id)).one())
-        filled = stored.entry.filled_from(entry)
+        filled = stored.entry
+        for entry in fillers:
+            filled = filled.filled_from(entry)
         row = _row_of(filled, source=stored.source, now=stored.first_seen)
         conn.execute(entries.update().where(entries.c.id == row_id).values(**row))
 
