@@ -29,9 +29,9 @@ from vocabulary import topic_queries
 
 from digest import pipeline
 from digest.config import SourceSpec
+from digest.ingest import SourceLimits
 from digest.render import available_themes
 from digest.resources import resource_path
-from digest.sources import SourceLimits
 from digest.store import Store
 from digest.subscribers import read_csv
 
@@ -181,7 +181,7 @@ def naive_peer(database: str, port: int, count: int) -> float:
     from markupsafe import Markup
 
     from digest.render import paper_view
-    from digest.selection import EditionIndex
+    from digest.select.index import EditionIndex
 
     store = Store.open(database)
     edition = store.get_edition(date.fromisoformat(DAY))

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from digest import pipeline
 from digest.config import SourceSpec
-from digest.sources import SourceLimits, read_source
+from digest.ingest import SourceLimits, read_source
 from digest.store import Store
 
 ABSTRACT = (

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from vocabulary import topic_queries
 
+from digest.ingest import read_source
 from digest.models import StoredEntry
-from digest.selection import EditionIndex
-from digest.sources import read_source
+from digest.select.index import EditionIndex
 from digest.subscribers import parse_topics
 
 ROOT = Path(__file__).parents[1]

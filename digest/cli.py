@@ -33,16 +33,16 @@ from digest.config import (
     load_settings,
     with_secret_key,
 )
+from digest.deliver.transports import transport_for
 from digest.errors import ConfigError, DigestError
 from digest.locking import RUN_LOCK, RunInProgress, describe_holder
 from digest.logs import configure_logging, peak_rss_kb
-from digest.mailer import transport_for
 from digest.models import IngestReport, SourceReport, Subscriber
 from digest.plan import Skip, Wait
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.schedule import next_run
-from digest.selection import EditionIndex
+from digest.select.index import EditionIndex
 from digest.store import Store
 from digest.subscribers import (
     RowProblem,

@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from digest.errors import ConfigError
+from digest.ingest import FORMATS, SourceLimits
+from digest.ingest.retrieve import FetchPolicy, IpNetwork, is_url
 from digest.plan import Policy
 from digest.resources import resource_path
-from digest.sources import FORMATS, SourceLimits
-from digest.sources.retrieve import FetchPolicy, IpNetwork, is_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite3"
 #: The shortest SECRET_KEY accepted: it signs every link in every email.
@@ -43,7 +43,7 @@ class SourceSpec:
 
     name: str
     location: str
-    #: One of ``digest.sources.FORMATS``; None: detected from the content.
+    #: One of ``digest.ingest.FORMATS``; None: detected from the content.
     format: str | None = None
 
 

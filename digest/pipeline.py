@@ -17,19 +17,20 @@ from time import sleep as _sleep
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from digest.compose import (
+from digest.config import Settings, SourceSpec
+from digest.deliver.compose import (
     Composer,
     compose_message,
     envelope_for,
     make_renderer,
     personal_links,
 )
-from digest.config import Settings, SourceSpec
-from digest.delivery import Clock, DeliveryReport, Sleep, send_edition
+from digest.deliver.message import build_message, domain_of, envelope_address
+from digest.deliver.sender import Clock, DeliveryReport, Sleep, send_edition
+from digest.deliver.transports import Transport, transport_for
 from digest.errors import SourceError
+from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
 from digest.locking import RunLock
-from digest.mailer import Transport, transport_for
-from digest.message import build_message, domain_of, envelope_address
 from digest.models import (
     Delivery,
     Edition,
@@ -42,8 +43,7 @@ from digest.models import (
 )
 from digest.plan import Decision, Skip, Wait, availability, decide
 from digest.render import RenderedEmail
-from digest.selection import EditionIndex, Selection
-from digest.sources import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
+from digest.select.index import EditionIndex, Selection
 from digest.store import Store
 from digest.subscribers import SubscriberInput, format_topics
 from digest.subscriptions import SignUp, left_stamp

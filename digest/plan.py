@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from digest.models import Edition, Subscriber, Topic
-from digest.selection import Selection
+from digest.select.index import Selection
 
 #: What selecting for a subscriber's topics gives (an edition's index, bound).
 Select = Callable[[tuple[Topic, ...]], Selection]

@@ -30,7 +30,7 @@ from markupsafe import Markup, escape
 
 from digest import tokens
 from digest.models import StoredEntry
-from digest.selection import Selection
+from digest.select.index import Selection
 
 _SLOT = re.compile(r"%%DIGEST_(\w+)%%")
 _COLOR_SCHEME = re.compile(r"(?<![-\w])color-scheme:\s*([a-z ]+)")

@@ -48,8 +48,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.sql import Select
 
-from digest.dedupe import Known, dedupe
 from digest.errors import StorageError
+from digest.ingest.dedupe import Known, dedupe
 from digest.models import (
     Delivery,
     Edition,
@@ -391,7 +391,7 @@ class Store:
         """Store the entries not seen before, in one transaction; count new and seen.
 
         Which entries are new, and which fill in a stored one, is
-        ``digest.dedupe``'s decision; here it is read and written.  With
+        ``digest.ingest.dedupe``'s decision; here it is read and written.  With
         ``dry_run`` nothing is kept.
         """
         now = now.astimezone(UTC)

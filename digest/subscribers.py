@@ -23,8 +23,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
 from digest.models import Subscriber, Topic
+from digest.select.topics import FIELDS, QueryError, parse_query
 from digest.subscriptions import STATES
-from digest.topics import FIELDS, QueryError, parse_query
 
 CSV_COLUMNS = ("email", "name", "topics", "theme", "timezone", "status")
 MAX_TOPICS = 20

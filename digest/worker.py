@@ -19,10 +19,10 @@ from apscheduler.triggers.cron import CronTrigger
 
 from digest import pipeline
 from digest.config import Settings
+from digest.deliver.transports import transport_for
 from digest.errors import DigestError
 from digest.locking import RunInProgress
 from digest.logs import log_event
-from digest.mailer import transport_for
 from digest.schedule import last_due_run, make_trigger, next_run
 from digest.store import Store
 

@@ -14,7 +14,7 @@ import pytest
 
 from digest import pipeline
 from digest.config import Settings, load_settings
-from digest.mailer import transport_for
+from digest.deliver.transports import transport_for
 from digest.models import StoredEntry
 from digest.store import Store
 from digest.subscribers import check_input
@@ -73,7 +73,7 @@ def make_settings(tmp_path: Path, port: int | None, **env: str) -> Settings:
 
 
 def fill(store: Store, subscribers: int, *, topics: list[str] | None = None) -> None:
-    from digest.sources import read_source
+    from digest.ingest import read_source
 
     entries = read_source(str(SAMPLE_DUMP), today=TODAY).entries
     store.add_entries(entries, source="sample", now=NOW)
@@ -102,7 +102,7 @@ def wait_until(condition: Callable[[], object], seconds: float = 60) -> None:
 @pytest.fixture(scope="session")
 def sample_stored() -> list[StoredEntry]:
     """The sample dump and the Hugging Face sample as stored entries, ids from 1."""
-    from digest.sources import read_source
+    from digest.ingest import read_source
 
     entries = read_source(str(SAMPLE_DUMP), today=TODAY).entries
     entries += read_source(str(HF_JSON), today=TODAY).entries

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.dedupe import dedupe
+from digest.ingest.dedupe import dedupe
 from digest.models import Entry
 
 

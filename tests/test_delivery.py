@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 from digest import pipeline
-from digest.mailer import OutboxTransport, SessionRefused, TransportError, transport_for
+from digest.deliver.transports import OutboxTransport, SessionRefused, TransportError, transport_for
 from digest.models import Entry, Topic
 from digest.store import Store
 from digest.subscribers import check_input
@@ -444,7 +444,7 @@ def test_each_accepted_message_is_recorded_before_the_next_can_be_accepted(
 
 
 def test_lines_starting_with_a_dot_arrive_intact(tmp_path: Path) -> None:
-    from digest.mailer import SmtpTransport
+    from digest.deliver.transports import SmtpTransport
 
     message = b"Subject: dots\r\n\r\n.\r\n..two\r\n.x\r\nlast line .\r\n"
     with smtp_server() as (server, port):
@@ -498,7 +498,7 @@ def test_two_installations_with_one_key_never_share_a_message_id(tmp_path: Path)
 def test_changes_committed_during_a_send_apply_to_the_next_composed_message(
     any_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_child: bool
 ) -> None:
-    from digest import delivery
+    from digest.deliver import sender as delivery
 
     store = any_store
     monkeypatch.setattr(delivery, "COMPOSE_IN_A_PROCESS_FROM", 100 if in_child else 10**9)

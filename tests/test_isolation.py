@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from digest.deliver.message import envelope_address
 from digest.errors import DigestError
-from digest.message import envelope_address
+from digest.ingest import parse_source
 from digest.models import Topic
-from digest.sources import parse_source
 from digest.store import Store
 from digest.subscribers import SubscriberError, SubscriberInput, check_input
 

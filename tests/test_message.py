@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.message import Envelope, build_message, message_id_for, one_line
+from digest.deliver.message import Envelope, build_message, message_id_for, one_line
 from digest.render import RenderedEmail, SharedHtml
 
 ENVELOPE = Envelope(

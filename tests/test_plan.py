@@ -9,10 +9,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from digest import pipeline
-from digest.mailer import transport_for
+from digest.deliver.transports import transport_for
 from digest.models import Edition, Subscriber, Topic
 from digest.plan import NOTHING_NEW, PAUSED, Policy, Send, Skip, Wait, decide, due_at
-from digest.selection import Section, Selection
+from digest.select.index import Section, Selection
 from digest.store import Store
 from digest.subscribers import check_input
 
@@ -22,7 +22,7 @@ EDITION = Edition(id=1, day=date(2026, 11, 28), created_at=NOW, entry_count=3)
 
 
 def selecting(count: int):  # type: ignore[no-untyped-def]
-    from digest.selection import Match
+    from digest.select.index import Match
 
     def select(_topics: tuple[Topic, ...]) -> Selection:
         return Selection((Section("x", tuple(Match(None, 1.0) for _ in range(count))),))  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ import pytest
 from digest.models import Entry, StoredEntry, Topic
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, inline_css, shorten
 from digest.resources import resource_path
-from digest.selection import EditionIndex
+from digest.select.index import EditionIndex
 
 from .conftest import NOW
 

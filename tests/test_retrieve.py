@@ -16,8 +16,8 @@ import pytest
 from digest import pipeline
 from digest.config import SourceSpec
 from digest.errors import SourceError
-from digest.sources import FetchPolicy, SourceLimits, Validators, retrieve
-from digest.sources.retrieve import is_private
+from digest.ingest import FetchPolicy, SourceLimits, Validators, retrieve
+from digest.ingest.retrieve import is_private
 from digest.store import Store
 
 from .conftest import ARXIV_RSS, JSON_FEED, NOW

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from digest.ingest import read_source
 from digest.models import Entry, StoredEntry, Topic
-from digest.selection import EditionIndex
-from digest.sources import read_source
+from digest.select.index import EditionIndex
 
 from .conftest import HF_JSON, NOW, SAMPLE_DUMP, TODAY
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.errors import SourceError
-from digest.sources import FetchPolicy, SourceLimits, detect_format, parse_source, read_source
-from digest.sources.dump import parse_date_line, parse_dump
+from digest.ingest import FetchPolicy, SourceLimits, detect_format, parse_source, read_source
+from digest.ingest.sources.dump import parse_date_line, parse_dump
 
 from .conftest import ARXIV_ATOM, ARXIV_RSS, HF_JSON, OWN_DUMP, SAMPLE_DUMP, TODAY
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from digest.errors import StorageError
+from digest.ingest import parse_source, read_source
+from digest.ingest.clean import EntryLimits, clean_entry, safe_text
 from digest.models import Entry
-from digest.sources import parse_source, read_source
-from digest.sources.clean import EntryLimits, clean_entry, safe_text
 from digest.store import Store
 
 from .conftest import ARXIV_RSS, HF_JSON, NOW, OWN_DUMP, SAMPLE_DUMP, TODAY

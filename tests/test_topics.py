@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from digest.models import Entry, StoredEntry
-from digest.selection import EditionIndex
-from digest.topics import And, Not, Or, QueryError, Term, compile_fts5, parse_query
+from digest.select.index import EditionIndex
+from digest.select.topics import And, Not, Or, QueryError, Term, compile_fts5, parse_query
 
 
 def test_words_are_all_required() -> None:

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from digest import pipeline
 from digest.config import Settings
-from digest.mailer import OutboxTransport, PermanentFailure, TemporaryFailure
+from digest.deliver.transports import OutboxTransport, PermanentFailure, TemporaryFailure
 from digest.models import Entry
 from digest.store import Store
 from digest.subscribers import check_input

@@ -15,7 +15,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from digest import pipeline
-from digest.mailer import SmtpTransport
+from digest.deliver.transports import SmtpTransport
 from digest.models import Entry
 from digest.store import Store
 from digest.web import create_app

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest import pipeline
+from digest.deliver.transports import transport_for
 from digest.locking import RUN_LOCK, RunInProgress, RunLock
 from digest.logs import JsonFormatter, KeyValueFormatter, log_event
-from digest.mailer import transport_for
 from digest.schedule import last_due_run, make_trigger, next_run
 from digest.store import Store
 from digest.subscribers import check_input

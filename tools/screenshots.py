@@ -9,13 +9,13 @@ import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from digest.compose import make_renderer
 from digest.config import load_settings
+from digest.deliver.compose import make_renderer
+from digest.ingest import read_source
 from digest.models import StoredEntry, Topic
 from digest.render import PersonalLinks
 from digest.resources import resource_path
-from digest.selection import EditionIndex
-from digest.sources import read_source
+from digest.select.index import EditionIndex
 from tools.browser import browser
 
 OUT = Path("screenshots")
@@ -62,7 +62,7 @@ def pages() -> None:
 
     from digest import pipeline
     from digest.config import with_secret_key
-    from digest.mailer import OutboxTransport
+    from digest.deliver.transports import OutboxTransport
     from digest.store import Store
     from digest.subscribers import check_input
     from digest.tokens import preferences_url

@@ -17,8 +17,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from digest.config import DEFAULT_DATABASE_URL, load_settings, with_secret_key
+from digest.deliver.transports import transport_for
 from digest.errors import ConfigError
-from digest.mailer import transport_for
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.store import Store

@@ -12,7 +12,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from digest.config import Settings
-from digest.mailer import Transport
+from digest.deliver.transports import Transport
 from digest.store import Store
 
 csrf = CSRFProtect()

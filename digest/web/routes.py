@@ -23,12 +23,12 @@ from flask import (
 )
 
 from digest import pipeline
-from digest.compose import personal_links
-from digest.mailer import PermanentFailure, TemporaryFailure
+from digest.deliver.compose import personal_links
+from digest.deliver.transports import PermanentFailure, TemporaryFailure
+from digest.ingest.clean import safe_text
 from digest.models import Subscriber, Topic
 from digest.render import long_date, paper_view
-from digest.selection import EditionIndex
-from digest.sources.clean import safe_text
+from digest.select.index import EditionIndex
 from digest.subscribers import (
     MAX_TOPICS,
     SubscriberError,

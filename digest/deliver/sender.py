@@ -6,7 +6,7 @@ answer to the next MAIL FROM), so a crash or kill at any moment followed by
 a rerun delivers every remaining subscriber exactly once; the only possible
 repeat is the one message in flight at the kill, and it carries the same
 Message-ID.  Large editions are composed in a child process
-(``digest.compose``) while this one talks to the mail server.
+(``digest.deliver.compose``) while this one talks to the mail server.
 """
 
 from __future__ import annotations
@@ -23,20 +23,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from digest.compose import Composed, Composer, Jobs, compose_message, serve
 from digest.config import DeliverySettings
-from digest.errors import DigestError
-from digest.mailer import (
+from digest.deliver.compose import Composed, Composer, Jobs, compose_message, serve
+from digest.deliver.message import domain_of, envelope_address
+from digest.deliver.transports import (
     OutcomeUnknown,
     PermanentFailure,
     SessionRefused,
     TemporaryFailure,
     Transport,
 )
-from digest.message import domain_of, envelope_address
+from digest.errors import DigestError
 from digest.models import Delivery, Edition, StoredEntry, Subscriber
 from digest.plan import NOTHING_NEW, Policy, Skip, Wait, availability
-from digest.selection import EditionIndex
+from digest.select.index import EditionIndex
 from digest.store import Store
 
 Clock = Callable[[], datetime]

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from digest.identity import arxiv_id_from
+from digest.ingest.dates import iso_date
 from digest.models import Entry, ParsedSource
-from digest.sources.dates import iso_date
 
 
 def parse_hf_json(data: bytes) -> ParsedSource:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from digest.models import StoredEntry, Topic
-from digest.topics import compile_fts5, parse_query
+from digest.select.topics import compile_fts5, parse_query
 
 #: Between two authors, so that a phrase never runs from one name into the next.
 _AUTHOR_BREAK = " authorbreak "

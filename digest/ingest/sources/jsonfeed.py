@@ -9,9 +9,9 @@ import json
 from typing import Any
 
 from digest.identity import arxiv_id_from
+from digest.ingest.dates import iso_date
+from digest.ingest.sources.feeds import html_to_text
 from digest.models import Entry, ParsedSource
-from digest.sources.dates import iso_date
-from digest.sources.feeds import html_to_text
 
 VERSION_PREFIX = "https://jsonfeed.org/version/"
 

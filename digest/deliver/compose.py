@@ -16,15 +16,15 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 
 from digest.config import Settings
+from digest.deliver.message import Envelope, build_message, domain_of, message_id_for
+from digest.deliver.transports import DkimSigner
 from digest.errors import DigestError
 from digest.logs import peak_rss_kb
-from digest.mailer import DkimSigner
-from digest.message import Envelope, build_message, domain_of, message_id_for
 from digest.models import Edition, StoredEntry, Subscriber, Topic
 from digest.plan import Decision, Send, Skip, decide
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 from digest.resources import resource_path
-from digest.selection import EditionIndex, Selection
+from digest.select.index import EditionIndex, Selection
 from digest.tokens import preferences_url, unsubscribe_url
 
 #: What composing a delivery gave: the message (None when the decider said to
