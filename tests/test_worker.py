@@ -18,7 +18,7 @@ import pytest
 
 from digest import pipeline
 from digest.deliver.transports import transport_for
-from digest.locking import RUN_LOCK, RunInProgress, RunLock
+from digest.locking import RUN_LOCK
 from digest.logs import JsonFormatter, KeyValueFormatter, log_event
 from digest.schedule import last_due_run, make_trigger, next_run
 from digest.store import Store
@@ -82,31 +82,6 @@ def test_catch_up_after_downtime_sends_once(store: Store, tmp_path: Path) -> Non
     assert worker.due_now(NOW) is None  # delivered: nothing more to catch up
     assert worker.run_job() is not None
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3
-
-
-def test_the_lock_keeps_a_second_run_out_and_frees_on_expiry_or_death(store: Store) -> None:
-    clock = Clock(NOW)
-    with RunLock(store, clock=clock, holder="elsewhere:123:a"):
-        with pytest.raises(RunInProgress, match="process 123 on elsewhere"):
-            RunLock(store, clock=clock).__enter__()
-        # A run holding the lock makes pipeline.run refuse without sending anything.
-        with pytest.raises(RunInProgress):
-            pipeline.run(store, make_settings(Path("/tmp"), None), now=clock, transport=None)  # type: ignore[arg-type]
-    # A lease whose holder died elsewhere expires after its ttl.
-    store.acquire_lock(RUN_LOCK, "gone:1:x", now=NOW, ttl=timedelta(minutes=2))
-    with RunLock(store, clock=Clock(NOW + timedelta(minutes=3))) as taken:
-        assert store.lock_holder(RUN_LOCK, now=NOW + timedelta(minutes=3)) == taken.holder
-    # A holder on this machine whose process is gone is taken over at once.
-    import socket
-
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    store.acquire_lock(
-        RUN_LOCK, f"{socket.gethostname()}:{dead}:y", now=NOW, ttl=timedelta(hours=1)
-    )
-    with RunLock(store, clock=Clock(NOW)):
-        pass
-    assert store.lock_holder(RUN_LOCK, now=NOW) is None
 
 
 def test_local_delivery_waits_for_each_subscribers_own_morning(
