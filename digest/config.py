@@ -159,13 +159,7 @@ class Settings:
     @property
     def is_local(self) -> bool:
         """Whether DIGEST_BASE_URL is a loopback address (a demo or a developer's machine)."""
-        host = (urlsplit(self.base_url).hostname or "").lower()
-        if host == "localhost" or host.endswith(".localhost"):
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return _is_local_host(self.base_url)
 
     def source_problems(self) -> list[str]:
         """Sources that cannot work as configured (a file that is not there)."""
@@ -590,6 +584,20 @@ def _seconds(env: Mapping[str, str], name: str, default: float, problems: list[s
     return seconds
 
 
+def _is_local_host(url: str, *, private_too: bool = False) -> bool:
+    """Whether a URL's host is this machine (or, with ``private_too``, any non-public one)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if not host:
+        return private_too
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global if private_too else address.is_loopback
+
+
 def _ehlo_name(value: str | None, base_url: str, problems: list[str]) -> str | None:
     """SMTP_EHLO_NAME, else the base URL's host when it is public, else None (the FQDN)."""
     if value:
@@ -598,12 +606,7 @@ def _ehlo_name(value: str | None, base_url: str, problems: list[str]) -> str | N
             return None
         return value
     host = (urlsplit(base_url).hostname or "").lower()
-    local = host in ("", "localhost") or host.endswith(".localhost")
-    try:
-        local = local or not ipaddress.ip_address(host).is_global
-    except ValueError:
-        pass
-    if local or "." not in host:
+    if _is_local_host(base_url, private_too=True) or "." not in host:
         return None
     try:
         return host.encode("idna").decode("ascii")

@@ -386,7 +386,8 @@ def send_edition(
                     interrupted = report.interrupted = True
                     break
                 is_trial = delivery.id == _TRIAL_ID
-                if not is_trial and _skipped_if_gone(
+                # Only a child composes ahead: its subscribers were read again after.
+                if (in_child and not is_trial) and _skipped_if_gone(
                     store, edition, delivery, subscriber, clock, report, composer.policy
                 ):
                     item = None
