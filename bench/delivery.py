@@ -34,6 +34,7 @@ from digest.render import available_themes
 from digest.resources import resource_path
 from digest.store import Store
 from digest.subscribers import read_csv
+from digest.subscriptions import operator_imports
 
 DAY = "2026-11-28"
 
@@ -55,7 +56,8 @@ def prepare(database: str, subscribers: int, without_topics: float) -> None:
                          themes[n % len(themes)]])  # fmt: skip
     rows, problems = read_csv(buffer.getvalue(), themes=themes)
     assert not problems, problems[:3]
-    store.import_subscribers([item for _, item in rows], now=datetime.now(UTC))
+    changes = [(item.email, operator_imports(item)) for _, item in rows]
+    store.amend_subscribers(changes, now=datetime.now(UTC), channel="import")
     store.close()
 
 

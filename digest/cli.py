@@ -37,7 +37,7 @@ from digest.deliver.transports import transport_for
 from digest.errors import ConfigError, DigestError
 from digest.locking import RUN_LOCK, RunInProgress, describe_holder
 from digest.logs import configure_logging, peak_rss_kb
-from digest.models import IngestReport, SourceReport, Subscriber
+from digest.models import STATES, IngestReport, SourceReport, Subscriber
 from digest.plan import Skip, Wait
 from digest.render import available_themes
 from digest.resources import resource_path
@@ -56,7 +56,14 @@ from digest.subscribers import (
     read_csv,
     write_csv,
 )
-from digest.subscriptions import STATES, ConsentRefused
+from digest.subscriptions import (
+    ConsentRefused,
+    import_result,
+    leaves,
+    operator_adds,
+    operator_imports,
+    pauses,
+)
 from digest.worker import Worker
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
@@ -277,10 +284,14 @@ def subscribe(
         return
     with app.store() as store:
         try:
-            subscriber, created = store.subscribe(item, now=datetime.now(UTC))
+            amended = store.amend_subscriber(
+                item.email, operator_adds(item), now=datetime.now(UTC), channel="cli"
+            )
         except ConsentRefused as e:
             _refused(e)
-    verb = "subscribed" if created else "updated"
+    subscriber = amended.subscriber
+    assert subscriber is not None
+    verb = "subscribed" if amended.before is None else "updated"
     topic_note = ", ".join(str(t) for t in subscriber.topics) or "every new paper"
     click.echo(f"{verb} {subscriber.email} ({subscriber.state}; topics: {topic_note})")
 
@@ -294,11 +305,11 @@ def _refused(error: ConsentRefused) -> NoReturn:
 def _invite(app: _App, item: SubscriberInput) -> None:
     settings = app.signing_settings
     with app.store() as store:
-        subscriber, decision = pipeline.sign_up(
+        subscriber, mail = pipeline.sign_up(
             store, settings, transport_for(settings), item,
             now=datetime.now(UTC), channel="invite",
         )  # fmt: skip
-    if decision.mail == "already":
+    if mail == "already":
         click.echo(f"{subscriber.email} is {subscriber.state} already; told them so")
     else:
         click.echo(f"invited {subscriber.email}: they stay {subscriber.state} until they confirm")
@@ -310,7 +321,9 @@ def _invite(app: _App, item: SubscriberInput) -> None:
 def unsubscribe(app: _App, email: str) -> None:
     """Stop mailing a subscriber; the row stays so they are never mailed again."""
     with app.store() as store:
-        subscriber = store.unsubscribe(email, now=datetime.now(UTC), channel="cli")
+        subscriber = store.amend_subscriber(
+            email, leaves, now=datetime.now(UTC), channel="cli"
+        ).subscriber
     click.echo(f"unsubscribed {_known(subscriber, email).email}")
 
 
@@ -332,7 +345,9 @@ def resume(app: _App, email: str) -> None:
 
 def _set_paused(app: _App, email: str, *, paused: bool) -> None:
     with app.store() as store:
-        found = store.set_paused(email, paused=paused, now=datetime.now(UTC))
+        found = store.amend_subscriber(
+            email, pauses(paused), now=datetime.now(UTC), channel="cli"
+        ).subscriber
     subscriber = _known(found, email)
     if subscriber.status != "active":
         click.echo(f"digest: {subscriber.email} is {subscriber.state}: nothing to change", err=True)
@@ -407,7 +422,11 @@ def subscribers_import(app: _App, csv_file: BinaryIO, as_json: bool) -> None:
     except UnreadableCsv as e:
         raise DigestError(f"{csv_file.name}:{e.line}: {e.reason}; nothing was imported") from e
     with app.store() as store:
-        result = store.import_subscribers([item for _, item in rows], now=datetime.now(UTC))
+        items = [item for _, item in rows]
+        amended = store.amend_subscribers(
+            [(i.email, operator_imports(i)) for i in items], now=datetime.now(UTC), channel="import"
+        )
+    result = import_result(items, amended)
     seconds = time.monotonic() - started
     line_of = {item.email: line for line, item in rows}
     problems += [

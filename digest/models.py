@@ -120,6 +120,10 @@ class Topic:
         return f"{self.label}: {self.query}" if self.label else self.query
 
 
+#: A subscriber's states, as a person names them: ``paused`` is active and paused.
+STATES = ("pending", "active", "paused", "unsubscribed")
+
+
 @dataclass(frozen=True)
 class Subscriber:
     """Someone who gets (or asked to get) the digest: ``status`` is pending, active or

@@ -30,6 +30,7 @@ from digest.deliver.sender import Clock, DeliveryReport, Sleep, send_edition
 from digest.deliver.transports import Transport, transport_for
 from digest.errors import SourceError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
+from digest.ingest.dedupe import dedupe
 from digest.locking import RunLock
 from digest.models import (
     Delivery,
@@ -46,7 +47,7 @@ from digest.render import RenderedEmail
 from digest.select.index import EditionIndex, Selection
 from digest.store import Store
 from digest.subscribers import SubscriberInput, format_topics
-from digest.subscriptions import SignUp, left_stamp
+from digest.subscriptions import left_stamp, sign_up_mail, signs_up
 from digest.tokens import ConfirmRequest, confirm_url
 
 ProgressCallback = Callable[[SourceReport], None]
@@ -123,7 +124,9 @@ def _ingest_one(
         )  # fmt: skip
     except SourceError as e:
         return SourceReport(source=spec.name, error=e.reason)
-    added = store.add_entries(parsed.entries, source=spec.name, now=now, dry_run=dry_run)
+    added = store.add_entries(
+        parsed.entries, source=spec.name, now=now, decide=dedupe, dry_run=dry_run
+    )
     if fresh is not None:
         fresh.extend(added.fresh)
     if not dry_run and retrieved.validators != known:
@@ -383,21 +386,25 @@ def sign_up(
     *,
     now: datetime,
     channel: str,
-) -> tuple[Subscriber, SignUp]:
-    """A sign-up (web form, or an operator's invite): record it, then mail the person.
+) -> tuple[Subscriber, str]:
+    """A sign-up (web form, or an operator's invite): record it, then mail the person;
+    return the subscriber and what was mailed ("confirm" or "already").
 
     Nothing comes back to life here: someone who left stays unsubscribed,
     row untouched, until they open the link; their choices travel in it.
     Raises ``TemporaryFailure`` or ``PermanentFailure`` when the mail did not go out.
     """
-    subscriber, decision = store.request_subscription(item, now=now, channel=channel)
+    amended = store.amend_subscriber(item.email, signs_up(item), now=now, channel=channel)
+    subscriber = amended.subscriber
+    assert subscriber is not None  # a sign-up always leaves a row
+    mail = sign_up_mail(amended.before)
     request = ConfirmRequest(subscriber.id)
     if subscriber.status == "unsubscribed":
         topics = format_topics(item.topics) if item.topics is not None else None
         request = ConfirmRequest(subscriber.id, left_stamp(subscriber), topics, item.theme)
-    send_welcome(settings, transport, subscriber, already=decision.mail == "already",
+    send_welcome(settings, transport, subscriber, already=mail == "already",
                  request=request, now=now)  # fmt: skip
-    return subscriber, decision
+    return subscriber, mail
 
 
 def send_welcome(

@@ -22,9 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
-from digest.models import Subscriber, Topic
+from digest.models import STATES, Subscriber, Topic
 from digest.select.topics import FIELDS, QueryError, parse_query
-from digest.subscriptions import STATES
 
 CSV_COLUMNS = ("email", "name", "topics", "theme", "timezone", "status")
 MAX_TOPICS = 20

@@ -1,24 +1,26 @@
-"""Consent rules: what each channel may do to a subscriber's state.
+"""Consent rules: what each channel may do to a subscriber.
 
-Pure: takes the subscriber as stored and what a channel asks, returns the
-state to store or a refusal.  The reader owns their consent: whoever left
-(by link, one-click, mailto, or later a complaint or a bounce) comes back
-only through their own confirmed opt-in.  An operator's command, an import
-or a demo never brings them back, and never changes their row.
+Pure: a rule takes the subscriber as stored (None: an unknown address) and
+the time, and returns the ``Change`` to store, or None to leave the row
+exactly as it is; the store runs the rule inside the transaction that reads
+and writes the row.  The reader owns their consent: whoever left (by link,
+one-click, mailto, or later a complaint or a bounce) comes back only through
+their own confirmed opt-in.  An operator's command, an import or a demo never
+brings them back, and never changes their row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from digest.errors import DigestError
-from digest.models import Subscriber
+from digest.models import Subscriber, Topic
+from digest.subscribers import SubscriberInput
 
 #: Who changed a subscriber's state, as the history records it.
 CHANNELS = ("web", "confirm", "one-click", "link", "preferences", "cli", "import", "invite")
-
-#: The states an operator may name (CLI, CSV ``status``): ``paused`` is active and paused.
-STATES = ("pending", "active", "paused", "unsubscribed")
 
 
 class ConsentRefused(DigestError):
@@ -32,27 +34,31 @@ class ConsentRefused(DigestError):
 
 
 @dataclass(frozen=True)
+class Change:
+    """A subscriber as they are to be stored (id 0: a new one), and a note for the history."""
+
+    subscriber: Subscriber
+    detail: str | None = None
+
+
+#: A consent rule: (the subscriber as stored, now) -> what to store, or None for nothing.
+Rule = Callable[[Subscriber | None, datetime], Change | None]
+
+
+@dataclass(frozen=True)
 class State:
-    """What to store: the status and the pause."""
+    """A status and a pause: what a state name stands for."""
 
     status: str
     paused: bool = False
 
-    @property
-    def name(self) -> str:
-        return "paused" if self.status == "active" and self.paused else self.status
-
-
-def state_of(subscriber: Subscriber) -> State:
-    return State(subscriber.status, subscriber.paused)
-
 
 def named(state: str) -> State:
-    """The state a name in ``STATES`` stands for."""
+    """The state a name in ``models.STATES`` stands for."""
     return State("active", True) if state == "paused" else State(state)
 
 
-def operator_add(current: Subscriber | None, requested: str | None) -> State:
+def operator_state(current: Subscriber | None, requested: str | None) -> State:
     """The state after an operator adds or updates someone (``digest subscribe``, a CSV row).
 
     A new address takes the requested state (active by default).  For a
@@ -66,30 +72,72 @@ def operator_add(current: Subscriber | None, requested: str | None) -> State:
         return wanted
     if current.status == "unsubscribed":
         if wanted.status == "unsubscribed":
-            return state_of(current)
+            return State("unsubscribed")
         raise ConsentRefused(current)
     if wanted.status == "unsubscribed":
         return wanted
     return State("active", current.paused or wanted.paused)
 
 
-@dataclass(frozen=True)
-class SignUp:
-    """What a sign-up (web form or an operator's invite) does."""
+def operator_adds(item: SubscriberInput) -> Rule:
+    """An operator adds or updates someone: the state as ``operator_state`` says.
 
-    #: The state to store, or None to leave the row exactly as it is.
-    store: State | None
-    #: "confirm": mail a confirmation link; "already": mail a note that they get it already.
-    mail: str
+    The row of someone who left never changes, not even its fields.
+    """
+
+    def rule(current: Subscriber | None, now: datetime) -> Change | None:
+        state = operator_state(current, item.status)
+        if current is None:
+            return Change(with_state(new_subscriber(item), state, now))
+        if current.status == "unsubscribed":
+            return None
+        return Change(with_state(with_input(current, item, email=item.email), state, now))
+
+    return rule
 
 
-def sign_up(current: Subscriber | None) -> SignUp:
-    """What a sign-up does: nothing changes until the person confirms."""
-    if current is None or current.status == "pending":
-        return SignUp(State("pending"), "confirm")
-    if current.status == "unsubscribed":
-        return SignUp(None, "confirm")  # the row stays as they left it until they confirm
-    return SignUp(None, "already")
+def signs_up(item: SubscriberInput) -> Rule:
+    """A sign-up (web form or an operator's invite): nothing changes until they confirm.
+
+    A new or pending address becomes pending with these choices; an active
+    one, and one that left, are left exactly as they are: a stranger must
+    not change someone's topics, nor bring back someone who left.
+    """
+
+    def rule(current: Subscriber | None, now: datetime) -> Change | None:
+        if current is None:
+            return Change(with_state(new_subscriber(item), State("pending"), now))
+        if current.status == "pending":
+            return Change(with_input(current, item))
+        return None
+
+    return rule
+
+
+def sign_up_mail(before: Subscriber | None) -> str:
+    """What a sign-up mails: "confirm" (a confirmation link) or "already" (they get it)."""
+    return "already" if before is not None and before.status == "active" else "confirm"
+
+
+def confirms(left_at: str | None, topics: Sequence[Topic] | None, theme: str | None) -> Rule:
+    """A confirmation link is followed: activate whom ``may_confirm`` accepts.
+
+    ``topics`` and ``theme`` are what a returning reader asked for (None
+    keeps the stored ones).
+    """
+
+    def rule(current: Subscriber | None, now: datetime) -> Change | None:
+        if current is None or not may_confirm(current, left_at):
+            return None
+        detail = "opted in again" if current.status == "unsubscribed" else "confirmed"
+        chosen = replace(
+            current,
+            topics=current.topics if topics is None else tuple(topics),
+            theme=current.theme if theme is None else theme,
+        )
+        return Change(with_state(chosen, State("active"), now), detail)
+
+    return rule
 
 
 def may_confirm(current: Subscriber, left_at: str | None) -> bool:
@@ -106,11 +154,119 @@ def may_confirm(current: Subscriber, left_at: str | None) -> bool:
     return False
 
 
+def chooses(
+    *, topics: Sequence[Topic], theme: str | None, timezone: str | None, paused: bool
+) -> Rule:
+    """A reader saves their preferences page; only an active reader can pause."""
+
+    def rule(current: Subscriber | None, now: datetime) -> Change | None:
+        if current is None:
+            return None
+        chosen = replace(current, topics=tuple(topics), theme=theme, timezone=timezone)
+        if current.status == "active":
+            chosen = replace(chosen, paused=paused)
+        return Change(chosen)
+
+    return rule
+
+
+def pauses(paused: bool) -> Rule:
+    """An operator pauses or resumes an active subscriber (nobody else changes)."""
+
+    def rule(current: Subscriber | None, now: datetime) -> Change | None:
+        if current is None or current.status != "active":
+            return None
+        return Change(replace(current, paused=paused))
+
+    return rule
+
+
+def leaves(current: Subscriber | None, now: datetime) -> Change | None:
+    """Someone unsubscribes, by any channel: the row stays, marked with when they left."""
+    if current is None or current.status == "unsubscribed":
+        return None
+    return Change(with_state(current, State("unsubscribed"), now))
+
+
 def left_stamp(subscriber: Subscriber) -> str | None:
     """When a subscriber left, as a confirmation link records it (None: they have not)."""
     return _stamp(subscriber) if subscriber.status == "unsubscribed" else None
 
 
+def new_subscriber(item: SubscriberInput) -> Subscriber:
+    """A subscriber not stored yet, as an input describes them."""
+    return with_input(Subscriber(id=0, email=item.email, status="pending"), item)
+
+
+def with_input(
+    current: Subscriber, item: SubscriberInput, *, email: str | None = None
+) -> Subscriber:
+    """``current`` with the fields an input sets: None in the input leaves a field as it is."""
+    return replace(
+        current,
+        email=email or current.email,
+        name=current.name if item.name is None else item.name,
+        topics=current.topics if item.topics is None else item.topics,
+        theme=current.theme if item.theme is None else item.theme,
+        timezone=current.timezone if item.timezone is None else item.timezone,
+    )
+
+
+def with_state(current: Subscriber, state: State, now: datetime) -> Subscriber:
+    """``current`` in another state; when they left is kept while they stay away."""
+    left = current.unsubscribed_at if current.status == "unsubscribed" else now
+    return replace(
+        current,
+        status=state.status,
+        paused=state.paused,
+        unsubscribed_at=left if state.status == "unsubscribed" else None,
+    )
+
+
 def _stamp(subscriber: Subscriber) -> str | None:
     left = subscriber.unsubscribed_at
     return left.isoformat() if left is not None else "unknown"
+
+
+def operator_imports(item: SubscriberInput) -> Rule:
+    """A row of an operator's import: as ``operator_adds``, but someone who left is
+    passed over (and reported by ``import_result``) instead of stopping the import."""
+    adds = operator_adds(item)
+
+    def rule(current: Subscriber | None, now: datetime) -> Change | None:
+        try:
+            return adds(current, now)
+        except ConsentRefused:
+            return None
+
+    return rule
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What a bulk import did: rows created, rows updated, unsubscribed rows kept so,
+    and the addresses refused because they left (their rows untouched)."""
+
+    created: int = 0
+    updated: int = 0
+    kept_unsubscribed: int = 0
+    refused: tuple[str, ...] = ()
+
+
+def import_result(
+    items: Sequence[SubscriberInput],
+    outcomes: Sequence[tuple[Subscriber | None, Subscriber | None]],
+) -> ImportResult:
+    """Sum up an import from each row's subscriber before and after (None: unchanged)."""
+    created = updated = kept = 0
+    refused: list[str] = []
+    for item, (before, after) in zip(items, outcomes, strict=True):
+        if before is None:
+            created += 1
+        elif after is not None:
+            updated += 1
+        elif named(item.status or "active").status == "unsubscribed":
+            kept += 1  # a suppression row for someone who left: nothing changes
+        else:
+            refused.append(item.email)
+    return ImportResult(created, updated, kept, tuple(refused))

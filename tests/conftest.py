@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from digest import pipeline
+from digest import pipeline, subscriptions
 from digest.config import Settings, load_settings
 from digest.deliver.transports import transport_for
-from digest.models import StoredEntry
+from digest.ingest.dedupe import dedupe
+from digest.models import StoredEntry, Subscriber
 from digest.store import Store
-from digest.subscribers import check_input
+from digest.subscribers import SubscriberInput, check_input
 
 DATA = Path(__file__).parent / "data"
 SAMPLE_DUMP = DATA / "daily-papers-mar21.txt"
@@ -76,12 +77,59 @@ def fill(store: Store, subscribers: int, *, topics: list[str] | None = None) -> 
     from digest.ingest import read_source
 
     entries = read_source(str(SAMPLE_DUMP), today=TODAY).entries
-    store.add_entries(entries, source="sample", now=NOW)
+    store.add_entries(entries, decide=dedupe, source="sample", now=NOW)
     items = [
         check_input(f"reader{n}@example.org", name=f"Reader {n}", topics=topics, themes=THEMES)
         for n in range(subscribers)
     ]
-    store.import_subscribers(items, now=NOW)
+    import_subscribers(store, items)
+
+
+# The consent operations as the CLI and the web app run them: a rule of
+# digest.subscriptions, applied by the store.
+
+
+def subscribe(
+    store: Store, item: SubscriberInput, *, now: datetime = NOW
+) -> tuple[Subscriber, bool]:
+    """An operator adds or updates someone; returns them and whether they are new."""
+    amended = store.amend_subscriber(
+        item.email, subscriptions.operator_adds(item), now=now, channel="cli"
+    )
+    assert amended.subscriber is not None
+    return amended.subscriber, amended.before is None
+
+
+def sign_up(store: Store, item: SubscriberInput, *, now: datetime = NOW) -> Subscriber:
+    """Someone signs up on the web (without the mail)."""
+    amended = store.amend_subscriber(
+        item.email, subscriptions.signs_up(item), now=now, channel="web"
+    )
+    assert amended.subscriber is not None
+    return amended.subscriber
+
+
+def unsubscribe(
+    store: Store, email: str, *, now: datetime = NOW, channel: str = "cli"
+) -> Subscriber | None:
+    """Someone leaves; None when the address is unknown."""
+    return store.amend_subscriber(email, subscriptions.leaves, now=now, channel=channel).subscriber
+
+
+def set_paused(store: Store, email: str, *, paused: bool, now: datetime = NOW) -> Subscriber | None:
+    """An operator pauses or resumes someone; None when the address is unknown."""
+    rule = subscriptions.pauses(paused)
+    return store.amend_subscriber(email, rule, now=now, channel="cli").subscriber
+
+
+def import_subscribers(
+    store: Store, items: list[SubscriberInput], *, now: datetime = NOW
+) -> subscriptions.ImportResult:
+    """An operator imports rows, as ``digest subscribers import`` does."""
+    changes = [(item.email, subscriptions.operator_imports(item)) for item in items]
+    return subscriptions.import_result(
+        items, store.amend_subscribers(changes, now=now, channel="import")
+    )
 
 
 def run(store: Store, settings: Settings, **kwargs: Any) -> pipeline.RunReport:

@@ -14,12 +14,27 @@ import trustme
 
 from digest import pipeline
 from digest.deliver.transports import OutboxTransport, SessionRefused, TransportError, transport_for
+from digest.ingest.dedupe import dedupe
 from digest.models import Entry, Topic
 from digest.store import Store
 from digest.subscribers import check_input
+from digest.subscriptions import chooses
 from digest.tokens import read_token
 
-from .conftest import DAY, NOW, THEMES, Clock, Sleeps, fill, make_settings, run, wait_until
+from .conftest import (
+    DAY,
+    NOW,
+    THEMES,
+    Clock,
+    Sleeps,
+    fill,
+    make_settings,
+    run,
+    set_paused,
+    subscribe,
+    unsubscribe,
+    wait_until,
+)
 from .smtp_server import free_port, smtp_server
 
 
@@ -27,7 +42,7 @@ def test_every_active_subscriber_gets_one_message_with_the_right_headers(
     store: Store, tmp_path: Path
 ) -> None:
     fill(store, 3)
-    store.subscribe(check_input("zoe@example.org", name="Zoë Ünicode", themes=THEMES), now=NOW)
+    subscribe(store, check_input("zoe@example.org", name="Zoë Ünicode", themes=THEMES), now=NOW)
     with smtp_server() as (server, port):
         settings = make_settings(tmp_path, port)
         report = run(store, settings)
@@ -225,15 +240,15 @@ def test_who_unsubscribes_before_sending_is_skipped_and_who_joins_gets_the_next(
 ) -> None:
     fill(store, 3)
     store.create_edition(DAY, now=NOW)
-    store.unsubscribe("reader0@example.org", now=NOW, channel="cli")
-    store.subscribe(check_input("late@example.org", themes=THEMES), now=NOW)
+    unsubscribe(store, "reader0@example.org", now=NOW, channel="cli")
+    subscribe(store, check_input("late@example.org", themes=THEMES), now=NOW)
     with smtp_server() as (server, port):
         settings = make_settings(tmp_path, port)
         report = run(store, settings)
         assert (report.delivery.sent, report.delivery.skipped) == (2, 1)
         assert "late@example.org" not in server.by_recipient()
-        store.add_entries([Entry(title="Tomorrow's Paper", abstract="New.")], source="x",
-                          now=NOW + timedelta(days=1))  # fmt: skip
+        new = [Entry(title="Tomorrow's Paper", abstract="New.")]
+        store.add_entries(new, decide=dedupe, source="x", now=NOW + timedelta(days=1))
         tomorrow = pipeline.run(
             store, settings, now=Clock(NOW + timedelta(days=1)), sleep=Sleeps(),
             transport=transport_for(settings), ingest_sources=False,
@@ -273,8 +288,8 @@ def test_a_dry_run_changes_nothing(store: Store, tmp_path: Path) -> None:
 
 def test_feed_text_cannot_add_or_split_a_header(store: Store, tmp_path: Path) -> None:
     hostile = Entry(title="Evil\r\nBcc: victim@example.org\r\nSubject: pwned", abstract="x")
-    store.add_entries([hostile], source="feed", now=NOW)
-    store.subscribe(check_input("ada@example.org", name="Ada", themes=THEMES), now=NOW)
+    store.add_entries([hostile], decide=dedupe, source="feed", now=NOW)
+    subscribe(store, check_input("ada@example.org", name="Ada", themes=THEMES), now=NOW)
     with smtp_server() as (server, port):
         run(store, make_settings(tmp_path, port))
     (received,) = server.received
@@ -513,14 +528,13 @@ def test_changes_committed_during_a_send_apply_to_the_next_composed_message(
         if accepted == 2 and not changed:
             changed = True
             later = NOW + timedelta(minutes=1)
-            web.unsubscribe("reader85@example.org", now=later, channel="one-click")
-            web.set_paused("reader90@example.org", paused=True, now=later, channel="preferences")
-            reader = web.get_subscriber("reader95@example.org")
-            assert reader is not None
-            fair = [Topic("title:fairness", "Fair")]
-            web.update_preferences(
-                reader.id, topics=fair, theme="compact", timezone=None, paused=False, now=later
-            )
+            unsubscribe(web, "reader85@example.org", now=later, channel="one-click")
+            set_paused(web, "reader90@example.org", paused=True, now=later)
+            fair = chooses(
+                topics=[Topic("title:fairness", "Fair")], theme="compact", timezone=None,
+                paused=False,
+            )  # fmt: skip
+            web.amend_subscriber("reader95@example.org", fair, now=later, channel="preferences")
 
     try:
         with smtp_server() as (server, port):

@@ -20,11 +20,23 @@ from hypothesis import strategies as st
 from digest.deliver.message import envelope_address
 from digest.errors import DigestError
 from digest.ingest import parse_source
+from digest.ingest.dedupe import dedupe
 from digest.models import Topic
 from digest.store import Store
 from digest.subscribers import SubscriberError, SubscriberInput, check_input
 
-from .conftest import DAY, NOW, THEMES, TODAY, empty_postgres, fill, make_settings, run
+from .conftest import (
+    DAY,
+    NOW,
+    THEMES,
+    TODAY,
+    empty_postgres,
+    fill,
+    import_subscribers,
+    make_settings,
+    run,
+    subscribe,
+)
 from .smtp_server import smtp_server
 
 #: Rows no longer accepted at the edge, as an older version or a hand edit left them.
@@ -44,7 +56,7 @@ def store(any_store: Store) -> Store:
 
 def _add_legacy(store: Store, items: list[SubscriberInput]) -> None:
     for item in items:
-        store.subscribe(item, now=NOW)
+        subscribe(store, item, now=NOW)
 
 
 def test_each_bad_row_fails_alone_and_everyone_else_gets_one_message(
@@ -52,8 +64,8 @@ def test_each_bad_row_fails_alone_and_everyone_else_gets_one_message(
 ) -> None:
     fill(store, 3)
     _add_legacy(store, list(LEGACY_ROWS.values()))
-    store.import_subscribers(
-        [check_input(f"after{n}@example.org", themes=THEMES) for n in range(3)], now=NOW
+    import_subscribers(
+        store, [check_input(f"after{n}@example.org", themes=THEMES) for n in range(3)], now=NOW
     )
     with smtp_server() as (server, port):
         report = run(store, make_settings(tmp_path, port))
@@ -151,7 +163,7 @@ def test_generated_entries_and_people_never_stop_a_run(
     try:
         data = json.dumps([{"paper": e} for e in entries]).encode()
         parsed = parse_source(data, name="generated.json", today=TODAY)
-        store.add_entries(parsed.entries, source="generated.json", now=NOW)
+        store.add_entries(parsed.entries, decide=dedupe, source="generated.json", now=NOW)
         accepted: set[str] = set()
         for number, (local, name, queries) in enumerate(people):
             try:
@@ -160,7 +172,7 @@ def test_generated_entries_and_people_never_stop_a_run(
                 )
             except SubscriberError:
                 continue  # refused at the edge, with a reason
-            store.subscribe(item, now=NOW)  # whatever validation passes must store
+            subscribe(store, item, now=NOW)  # whatever validation passes must store
             accepted.add(item.email)
         event(f"{min(len(accepted), 3)} or more people accepted")
         legacy = list(LEGACY_ROWS.values())[: len(people) % 4]

@@ -16,7 +16,18 @@ from digest.select.index import Section, Selection
 from digest.store import Store
 from digest.subscribers import check_input
 
-from .conftest import DAY, NOW, THEMES, Clock, Sleeps, fill, make_settings
+from .conftest import (
+    DAY,
+    NOW,
+    THEMES,
+    Clock,
+    Sleeps,
+    fill,
+    make_settings,
+    set_paused,
+    subscribe,
+    unsubscribe,
+)
 
 EDITION = Edition(id=1, day=date(2026, 11, 28), created_at=NOW, entry_count=3)
 
@@ -66,9 +77,9 @@ def test_dry_run_agrees_with_run_on_paused_readers_local_times_and_empty_selecti
         check_input("gone@example.org", themes=THEMES),
     ]
     for item in extra:
-        store.subscribe(item, now=NOW)
-    store.set_paused("paused@example.org", paused=True, now=NOW)
-    store.unsubscribe("gone@example.org", now=NOW, channel="cli")
+        subscribe(store, item, now=NOW)
+    set_paused(store, "paused@example.org", paused=True, now=NOW)
+    unsubscribe(store, "gone@example.org", now=NOW, channel="cli")
     settings = replace(make_settings(tmp_path, None), delivery_mode="local", schedule="0 7 * * *")
     dry = pipeline.dry_run(store, settings, now=Clock(NOW), day=DAY)
     real = pipeline.run(store, settings, now=Clock(NOW), day=DAY, ingest_sources=False,

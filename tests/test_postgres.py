@@ -14,7 +14,8 @@ from alembic import command
 from sqlalchemy import create_engine, text
 
 from digest.errors import StorageError
-from digest.store import SCHEMA_REVISION, Store, _alembic_config
+from digest.store import SCHEMA_REVISION, Store
+from digest.store.base import alembic_config as _alembic_config
 
 from .conftest import DAY, NOW, empty_postgres, fill, wait_until
 from .smtp_server import smtp_server

@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 from digest.errors import StorageError
 from digest.ingest import parse_source, read_source
 from digest.ingest.clean import EntryLimits, clean_entry, safe_text
+from digest.ingest.dedupe import dedupe
 from digest.models import Entry
 from digest.store import Store
 
@@ -28,8 +29,8 @@ def store(any_store: Store) -> Store:
 
 def test_the_sample_stored_twice_gives_73_new_then_0(store: Store) -> None:
     entries = read_source(str(SAMPLE_DUMP), today=TODAY).entries
-    first = store.add_entries(entries, source="dump", now=NOW)
-    second = store.add_entries(entries, source="dump", now=NOW + timedelta(days=1))
+    first = store.add_entries(entries, decide=dedupe, source="dump", now=NOW)
+    second = store.add_entries(entries, decide=dedupe, source="dump", now=NOW + timedelta(days=1))
     assert (first.new, first.seen) == (73, 0)
     assert (second.new, second.seen) == (0, 73)
     assert store.count_entries() == 73
@@ -46,7 +47,7 @@ def test_entries_come_back_as_they_went_in(store: Store) -> None:
         upvotes=12,
         categories=("cs.LG",),
     )
-    store.add_entries([entry], source="feed", now=NOW)
+    store.add_entries([entry], decide=dedupe, source="feed", now=NOW)
     (stored,) = store.list_entries()
     assert stored.entry == entry
     assert stored.source == "feed"
@@ -62,8 +63,8 @@ def test_the_same_paper_with_and_without_an_id_is_one_entry(store: Store) -> Non
         hf_url="https://huggingface.co/papers/2107.11170",
         authors=("Lazar Atanackovic",),
     )
-    assert store.add_entries([titled], source="dump", now=NOW).new == 1
-    assert store.add_entries([with_id], source="hf", now=NOW).seen == 1
+    assert store.add_entries([titled], decide=dedupe, source="dump", now=NOW).new == 1
+    assert store.add_entries([with_id], decide=dedupe, source="hf", now=NOW).seen == 1
     (stored,) = store.list_entries()
     # The id the dump lacked is filled in; the first-seen text stays.
     assert stored.entry.arxiv_id == "2107.11170"
@@ -71,40 +72,44 @@ def test_the_same_paper_with_and_without_an_id_is_one_entry(store: Store) -> Non
     assert stored.entry.authors == ("Lazar Atanackovic",)
     assert stored.entry.abstract == "From the dump."
     # Seen again by title only, or by id only, it stays one paper.
-    assert store.add_entries([titled], source="dump", now=NOW).seen == 1
+    assert store.add_entries([titled], decide=dedupe, source="dump", now=NOW).seen == 1
     renamed = Entry(title="Bias Loss (v2 title)", arxiv_id="2107.11170v2")
-    assert store.add_entries([renamed], source="feed", now=NOW).seen == 1
+    assert store.add_entries([renamed], decide=dedupe, source="feed", now=NOW).seen == 1
     assert store.count_entries() == 1
 
 
 def test_two_papers_with_one_title_but_different_ids_are_two(store: Store) -> None:
     a = Entry(title="Attention Is All You Need", arxiv_id="1706.03762")
     b = Entry(title="Attention is all you need", arxiv_id="2501.00001")
-    assert store.add_entries([a, b], source="feed", now=NOW).new == 2
+    assert store.add_entries([a, b], decide=dedupe, source="feed", now=NOW).new == 2
 
 
 def test_duplicates_within_one_batch_count_once(store: Store) -> None:
     entries = [Entry(title="Same Paper"), Entry(title="same  paper"), Entry(title="Other")]
-    result = store.add_entries(entries, source="feed", now=NOW)
+    result = store.add_entries(entries, decide=dedupe, source="feed", now=NOW)
     assert (result.new, result.seen) == (2, 1)
 
 
 def test_cross_source_dedupe_of_the_real_samples(store: Store) -> None:
     hf = read_source(str(HF_JSON), today=TODAY).entries
-    store.add_entries(hf[:5], source="hf", now=NOW)
+    store.add_entries(hf[:5], decide=dedupe, source="hf", now=NOW)
     # The same papers as title-only dump entries (as a page dump would list them).
     as_dump = [Entry(title=e.title.upper(), abstract=e.abstract) for e in hf]
-    result = store.add_entries(as_dump, source="dump", now=NOW)
+    result = store.add_entries(as_dump, decide=dedupe, source="dump", now=NOW)
     assert (result.new, result.seen) == (15, 5)
 
 
 def test_one_paper_in_three_formats_is_stored_once(store: Store) -> None:
     # The warm-start paper is in the HF JSON and the arXiv RSS with its id, and in the
     # page dump under another spelling with no id; Lanternfish is in the JSON and the dump.
-    hf = store.add_entries(read_source(str(HF_JSON), today=TODAY).entries, source="hf", now=NOW)
-    rss = store.add_entries(read_source(str(ARXIV_RSS), today=TODAY).entries, source="rss", now=NOW)
+    hf = store.add_entries(
+        read_source(str(HF_JSON), today=TODAY).entries, decide=dedupe, source="hf", now=NOW
+    )
+    rss = store.add_entries(
+        read_source(str(ARXIV_RSS), today=TODAY).entries, decide=dedupe, source="rss", now=NOW
+    )
     dump = store.add_entries(
-        read_source(str(OWN_DUMP), today=TODAY).entries, source="dump", now=NOW
+        read_source(str(OWN_DUMP), today=TODAY).entries, decide=dedupe, source="dump", now=NOW
     )
     assert (hf.new, rss.new, rss.seen, dump.new, dump.seen) == (20, 1, 1, 1, 2)
     assert store.count_entries() == 22
@@ -114,18 +119,19 @@ def test_a_failing_batch_leaves_the_database_as_it_was(store: Store) -> None:
     good = Entry(title="Good Paper")
     broken = Entry(title="Broken Paper", published="not a date")  # type: ignore[arg-type]
     with pytest.raises(StorageError):
-        store.add_entries([good, broken], source="feed", now=NOW)
+        store.add_entries([good, broken], decide=dedupe, source="feed", now=NOW)
     assert store.count_entries() == 0
 
 
 def test_list_entries_since_a_time(store: Store) -> None:
-    store.add_entries([Entry(title="Old")], source="a", now=NOW)
-    store.add_entries([Entry(title="New")], source="a", now=NOW + timedelta(days=1))
+    store.add_entries([Entry(title="Old")], decide=dedupe, source="a", now=NOW)
+    store.add_entries([Entry(title="New")], decide=dedupe, source="a", now=NOW + timedelta(days=1))
     assert [s.entry.title for s in store.list_entries(since=NOW + timedelta(hours=1))] == ["New"]
 
 
 def test_the_schema_revision_the_code_expects_is_the_newest_migration() -> None:
-    from digest.store import SCHEMA_REVISION, _migrations
+    from digest.store import SCHEMA_REVISION
+    from digest.store.base import migrations as _migrations
 
     assert _migrations().get_current_head() == SCHEMA_REVISION
 
@@ -162,7 +168,7 @@ def test_a_missing_sqlite_folder_is_an_error_unless_asked_for(tmp_path: Path) ->
 
 def test_an_id_later_in_the_same_batch_fills_in_the_title_only_entry(store: Store) -> None:
     batch = [Entry(title="One Paper"), Entry(title="ONE PAPER", arxiv_id="2606.00002v1")]
-    result = store.add_entries(batch, source="mixed", now=NOW)
+    result = store.add_entries(batch, decide=dedupe, source="mixed", now=NOW)
     assert (result.new, result.seen) == (1, 1)
     (stored,) = store.list_entries()
     assert stored.entry.arxiv_id == "2606.00002"
@@ -191,7 +197,7 @@ def test_a_hostile_item_never_stops_the_rest_of_its_source(store: Store, case: s
     good = '{"paper": {"id": "2611.00001", "title": "Good paper", "summary": "Fine."}}'
     data = f"[{good}, {HOSTILE_ITEMS[case]}, {good.replace('00001', '00009')}]".encode()
     parsed = parse_source(data, name="hostile.json", today=TODAY)
-    result = store.add_entries(parsed.entries, source="hostile.json", now=NOW)
+    result = store.add_entries(parsed.entries, decide=dedupe, source="hostile.json", now=NOW)
     stored = store.list_entries()
     assert {"2611.00001", "2611.00009"} <= {s.entry.arxiv_id for s in stored}
     # The hostile item is either stored made safe, or dropped with a warning naming it.
@@ -234,7 +240,7 @@ def test_any_entry_the_gate_passes_stores_and_reads_back(  # noqa: PLR0913
     except ValueError:
         assert not safe_text(title).strip()  # only an entry with no title is refused
         return
-    result = store.add_entries([entry], source="generated", now=NOW)
+    result = store.add_entries([entry], decide=dedupe, source="generated", now=NOW)
     assert result.new + result.seen == 1  # new, or the same paper as an earlier example
     if result.new:
         assert any(s.entry.title == entry.title for s in store.list_entries())

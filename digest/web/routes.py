@@ -40,7 +40,7 @@ from digest.subscribers import (
     parse_topic,
     parse_topics,
 )
-from digest.subscriptions import may_confirm
+from digest.subscriptions import chooses, confirms, leaves, may_confirm
 from digest.tokens import (
     ConfirmRequest,
     TokenError,
@@ -219,9 +219,8 @@ def confirm(token: str) -> tuple[str, int]:
     if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
         return _form_page("confirm.html", email=subscriber.email)
     topics, theme = _requested(request_)
-    context.store.confirm_subscriber(
-        subscriber.id, left_at=request_.left_at, topics=topics, theme=theme, now=context.clock()
-    )
+    rule = confirms(request_.left_at, topics, theme)
+    context.store.amend_subscriber(subscriber.id, rule, now=context.clock(), channel="confirm")
     links = personal_links(context.settings, subscriber.id)
     return _form_page(
         "message.html", heading="You are subscribed", form={},
@@ -264,11 +263,12 @@ def preferences(token: str) -> tuple[str, int]:
             "paused": bool(request.form.get("paused")),
         }
         if not errors:
-            context.store.update_preferences(
-                subscriber.id, topics=topics, theme=theme, timezone=zone or None,
-                paused=form["paused"], now=context.clock(),
-            )  # fmt: skip
-            subscriber = context.store.get_subscriber_by_id(subscriber.id) or subscriber
+            rule = chooses(topics=topics, theme=theme, timezone=zone or None,
+                           paused=form["paused"])  # fmt: skip
+            amended = context.store.amend_subscriber(
+                subscriber.id, rule, now=context.clock(), channel="preferences"
+            )
+            subscriber = amended.subscriber or subscriber
             saved = True
     else:
         form = {
@@ -317,14 +317,16 @@ def unsubscribe(token: str) -> Any:
         csrf.protect()
     subscriber = _subscriber_from("unsubscribe", token)
     if one_click:
-        context.store.unsubscribe_by_id(subscriber.id, now=context.clock(), channel="one-click")
+        context.store.amend_subscriber(
+            subscriber.id, leaves, now=context.clock(), channel="one-click"
+        )
         return Response("unsubscribed\n", status=200, mimetype="text/plain")
     if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
         links = personal_links(context.settings, subscriber.id)
         return _form_page(
             "unsubscribe.html", email=subscriber.email, preferences_url=links.preferences_url
         )
-    context.store.unsubscribe_by_id(subscriber.id, now=context.clock(), channel="link")
+    context.store.amend_subscriber(subscriber.id, leaves, now=context.clock(), channel="link")
     return _form_page(
         "message.html", heading="You are unsubscribed", form={},
         paragraphs=[f"{subscriber.email} will get no more emails from {context.settings.title}."],

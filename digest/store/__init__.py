@@ -1,0 +1,31 @@
+"""The one package that owns the SQL, one module per domain over one schema.
+
+Storage makes no product decisions: where one is needed inside a
+transaction (which entries are new, what consent allows), the caller passes
+the pure rule in.  It goes through SQLAlchemy Core; backend-specific SQL
+stays here.  Every SQLAlchemy error is wrapped in ``StorageError``.
+"""
+
+from __future__ import annotations
+
+from digest.store.deliveries import DeliveriesMixin
+from digest.store.editions import EditionsMixin
+from digest.store.entries import AddResult, EntriesMixin
+from digest.store.locks import LocksMixin
+from digest.store.runs import RunRecord, RunsMixin
+from digest.store.schema import SCHEMA_REVISION, metadata
+from digest.store.subscribers import Amended, SubscriberEvent, SubscribersMixin
+
+__all__ = [
+    "SCHEMA_REVISION",
+    "AddResult",
+    "Amended",
+    "RunRecord",
+    "Store",
+    "SubscriberEvent",
+    "metadata",
+]
+
+
+class Store(EntriesMixin, SubscribersMixin, EditionsMixin, DeliveriesMixin, LocksMixin, RunsMixin):
+    """Access to digest's database; open it with ``Store.open(url)``."""

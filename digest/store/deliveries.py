@@ -1,0 +1,286 @@
+"""Deliveries: the outbox of each edition, with leases so that several senders share it.
+
+Each delivery is marked once: a delivery already sent, failed or skipped
+never changes again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql import Select
+
+from digest.errors import StorageError
+from digest.models import Delivery, Subscriber
+from digest.store.base import StoreBase, first_line
+from digest.store.schema import DELIVERY_STATES, deliveries, editions, subscribers
+from digest.store.subscribers import subscriber_of
+
+
+class DeliveriesMixin(StoreBase):
+    def queued_deliveries(
+        self, edition_id: int, *, after_id: int = 0, limit: int = 500
+    ) -> list[tuple[Delivery, Subscriber]]:
+        """Return a page of an edition's queued deliveries with their subscribers, by id."""
+        query = (
+            _delivery_with_subscriber()
+            .where(*_queued_after(edition_id, after_id))
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        with self._transaction() as conn:
+            rows = conn.execute(query).all()
+        return [(delivery_of(row), delivery_subscriber(row)) for row in rows]
+
+    def claim_deliveries(
+        self,
+        edition_id: int,
+        *,
+        holder: str,
+        now: datetime,
+        lease: timedelta,
+        after_id: int = 0,
+        limit: int = 100,
+        exclusive: bool = False,
+    ) -> list[tuple[Delivery, Subscriber]]:
+        """Claim a batch of an edition's queued deliveries for ``lease``; return them.
+
+        Senders on several machines share the queue: on PostgreSQL the batch
+        is picked with ``FOR UPDATE SKIP LOCKED``, and deliveries another
+        sender holds are passed over until its lease runs out (it may have
+        died).  ``exclusive`` (one sender under the run lock, as on SQLite)
+        ignores leases: whoever held them is gone.  Only ids above ``after_id``
+        are claimed, so a sender never retries in one run what it deferred.
+        """
+        now = now.astimezone(UTC)
+        candidates = (
+            select(deliveries.c.id)
+            .where(*_queued_after(edition_id, after_id))
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        if not exclusive:
+            candidates = candidates.where(
+                or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now)
+            )
+        if self.dialect == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        with self._transaction() as conn:
+            ids = [row.id for row in conn.execute(candidates)]
+            if not ids:
+                return []
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(ids))
+                .values(claimed_by=holder, claimed_until=now + lease)
+            )
+            rows = conn.execute(
+                _delivery_with_subscriber()
+                .where(deliveries.c.id.in_(ids))
+                .order_by(deliveries.c.id)
+            ).all()
+        return [(delivery_of(row), delivery_subscriber(row)) for row in rows]
+
+    def release_claims(self, holder: str) -> None:
+        """Give back the queued deliveries a sender claimed but did not send."""
+        with self._transaction() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.claimed_by == holder, deliveries.c.status == "queued")
+                .values(claimed_by=None, claimed_until=None)
+            )
+
+    def mark_sent(self, delivery_id: int, *, message_id: str, reply: str, now: datetime) -> None:
+        """Record that the server accepted a delivery's message."""
+        self._mark(delivery_id, "sent", detail=reply, message_id=message_id, now=now)
+
+    def mark_failed(self, delivery_id: int, *, reason: str, now: datetime) -> None:
+        """Record that a delivery failed for good (e.g. the server refused the address)."""
+        self._mark(delivery_id, "failed", detail=reason, now=now)
+
+    def mark_skipped(self, delivery_id: int, *, reason: str, now: datetime) -> None:
+        """Record that a delivery was not sent on purpose (nothing matched, unsubscribed)."""
+        self._mark(delivery_id, "skipped", detail=reason, now=now)
+
+    def mark_deferred(self, delivery_id: int, *, reason: str, now: datetime) -> None:
+        """Record a temporary failure: the delivery stays queued for the next run."""
+        self._mark(delivery_id, "queued", detail=reason, now=now)
+
+    def mark_unknown(
+        self, delivery_id: int, *, reason: str, max_attempts: int, now: datetime
+    ) -> bool:
+        """Record a try whose outcome is unknown; after ``max_attempts`` of them the
+        delivery is failed, never sent again.  Returns whether it was given up."""
+        with self._transaction() as conn:
+            tries = conn.scalar(
+                select(deliveries.c.unknown_outcomes).where(deliveries.c.id == delivery_id)
+            )
+            tries = int(tries or 0) + 1
+            given_up = tries >= max_attempts
+            detail = f"outcome unknown after {tries} attempts: {reason}" if given_up else reason
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id, deliveries.c.status == "queued")
+                .values(
+                    status="failed" if given_up else "queued", detail=detail[:2000],
+                    attempts=deliveries.c.attempts + 1, unknown_outcomes=tries,
+                    updated_at=now.astimezone(UTC), claimed_by=None, claimed_until=None,
+                )
+            )  # fmt: skip
+        return given_up
+
+    def _mark(
+        self,
+        delivery_id: int,
+        status: str,
+        *,
+        detail: str,
+        now: datetime,
+        message_id: str | None = None,
+    ) -> None:
+        # Called once per message at the mail server's pace: one prepared
+        # statement on a connection kept by each sending thread, one commit.
+        conn = self._thread_connection()
+        try:
+            with self._one_at_a_time:
+                conn.execute(
+                    _MARK,
+                    {
+                        "delivery_id": delivery_id,
+                        "new_status": status,
+                        "new_detail": detail[:2000],
+                        "new_message_id": message_id,
+                        "now": now.astimezone(UTC),
+                    },
+                )
+                conn.commit()
+        except SQLAlchemyError as e:
+            conn.rollback()
+            raise StorageError(self.url, first_line(e)) from e
+
+    def count_queued(
+        self, edition_ids: Sequence[int], *, unclaimed_at: datetime | None = None
+    ) -> int:
+        """Return how many deliveries of these editions are still queued.
+
+        With ``unclaimed_at``, those another sender holds at that time are not counted.
+        """
+        query = select(func.count()).where(
+            deliveries.c.status == "queued", deliveries.c.edition_id.in_(list(edition_ids))
+        )
+        if unclaimed_at is not None:
+            query = query.where(
+                or_(
+                    deliveries.c.claimed_until.is_(None),
+                    deliveries.c.claimed_until < unclaimed_at.astimezone(UTC),
+                )
+            )
+        with self._transaction() as conn:
+            return int(conn.scalar(query) or 0)
+
+    def expire_queued(self, *, created_before: datetime, reason: str, now: datetime) -> int:
+        """Mark failed the queued deliveries of editions created before a time; count them."""
+        old = select(editions.c.id).where(editions.c.created_at < created_before.astimezone(UTC))
+        with self._transaction() as conn:
+            result = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.status == "queued", deliveries.c.edition_id.in_(old))
+                .values(status="failed", detail=reason, updated_at=now.astimezone(UTC))
+            )
+        return int(result.rowcount or 0)
+
+    def delivery_counts(self, edition_id: int) -> dict[str, int]:
+        """Return how many of an edition's deliveries are in each state."""
+        query = (
+            select(deliveries.c.status, func.count())
+            .where(deliveries.c.edition_id == edition_id)
+            .group_by(deliveries.c.status)
+        )
+        with self._transaction() as conn:
+            counts = {status: int(n) for status, n in conn.execute(query)}
+        return {status: counts.get(status, 0) for status in DELIVERY_STATES}
+
+    def failures(self, edition_id: int, *, limit: int = 50) -> list[tuple[str, str]]:
+        """Return (address, reason) for an edition's failed deliveries."""
+        query = (
+            select(subscribers.c.email, deliveries.c.detail)
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(deliveries.c.edition_id == edition_id, deliveries.c.status == "failed")
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        with self._transaction() as conn:
+            return [(row.email, row.detail or "") for row in conn.execute(query)]
+
+    def list_deliveries(self, edition_id: int, *, status: str | None = None) -> list[Delivery]:
+        """Return an edition's deliveries, optionally in one state, by id."""
+        query = select(deliveries).where(deliveries.c.edition_id == edition_id)
+        if status is not None:
+            query = query.where(deliveries.c.status == status)
+        with self._transaction() as conn:
+            return [delivery_of(row) for row in conn.execute(query.order_by(deliveries.c.id))]
+
+
+# Only a queued delivery changes: a delivery already marked is never marked again.
+_MARK = (
+    deliveries.update()
+    .where(deliveries.c.id == bindparam("delivery_id"), deliveries.c.status == "queued")
+    .values(
+        status=bindparam("new_status"),
+        detail=bindparam("new_detail"),
+        message_id=func.coalesce(bindparam("new_message_id"), deliveries.c.message_id),
+        attempts=deliveries.c.attempts + 1,
+        updated_at=bindparam("now"),
+        # Whatever the outcome the claim ends: a deferred delivery is free again.
+        claimed_by=None,
+        claimed_until=None,
+    )
+)
+
+
+def _queued_after(edition_id: int, after_id: int) -> tuple[Any, ...]:
+    return (
+        deliveries.c.edition_id == edition_id,
+        deliveries.c.status == "queued",
+        deliveries.c.id > after_id,
+    )
+
+
+def _delivery_with_subscriber() -> Select[Any]:
+    return select(
+        deliveries,
+        subscribers.c.email,
+        subscribers.c.status.label("subscriber_status"),
+        subscribers.c.name,
+        subscribers.c.topics,
+        subscribers.c.theme,
+        subscribers.c.timezone,
+        subscribers.c.paused,
+        subscribers.c.unsubscribed_at,
+        subscribers.c.updated_at.label("subscriber_updated_at"),
+    ).join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+
+
+def delivery_of(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        edition_id=row.edition_id,
+        subscriber_id=row.subscriber_id,
+        status=row.status,
+        attempts=row.attempts,
+        message_id=row.message_id,
+        detail=row.detail,
+    )
+
+
+def delivery_subscriber(row: Any) -> Subscriber:
+    return subscriber_of(
+        row,
+        subscriber_id=row.subscriber_id,
+        status=row.subscriber_status,
+        updated_at=row.subscriber_updated_at,
+    )

@@ -1,0 +1,153 @@
+"""The schema: every table digest keeps, as readable text (migrations follow it)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+#: The Alembic revision of the schema below; a test checks it is the newest migration.
+SCHEMA_REVISION = "0004"
+
+metadata = MetaData()
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # arxiv:<id> or title:<normalised title>: see digest.identity.
+    Column("fingerprint", String(600), nullable=False, unique=True),
+    Column("arxiv_id", String(40), unique=True),
+    Column("title_key", String(600), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("abstract", Text, nullable=False),
+    Column("authors", JSON, nullable=False),
+    Column("url", Text),
+    Column("pdf_url", Text),
+    Column("hf_url", Text),
+    Column("categories", JSON, nullable=False),
+    Column("upvotes", Integer),
+    Column("published", Date),
+    Column("source", String(200), nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False, index=True),
+    # The edition that carried this entry; NULL until an edition takes it.
+    Column("edition_id", Integer, ForeignKey("editions.id"), index=True),
+)
+
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("day", Date, nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("entry_count", Integer, nullable=False),
+)
+
+DELIVERY_STATES = ("queued", "sent", "failed", "skipped")
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("edition_id", Integer, ForeignKey("editions.id"), nullable=False),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    # Tries that were sent but never answered: the message may have arrived.
+    Column("unknown_outcomes", Integer, nullable=False, default=0, server_default="0"),
+    Column("message_id", String(300)),
+    # The server's reply for a sent message, or why it failed or was skipped.
+    Column("detail", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # A sender's lease on a queued delivery, so that several can share a queue.
+    Column("claimed_by", String(300)),
+    Column("claimed_until", DateTime(timezone=True)),
+    UniqueConstraint("edition_id", "subscriber_id", name="one_delivery_per_edition"),
+    Index("deliveries_by_state", "edition_id", "status", "id"),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    # The address case-folded: two spellings of one mailbox are one subscriber.
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("name", String(200)),
+    Column("status", String(16), nullable=False, index=True),
+    Column("topics", JSON, nullable=False),
+    Column("theme", String(64)),
+    Column("timezone", String(64)),
+    # A paused subscriber stays active but gets no editions until resumed.
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("unsubscribed_at", DateTime(timezone=True)),
+)
+
+# Every change of a subscriber's state: when, to what, through which channel.
+subscriber_events = Table(
+    "subscriber_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("detail", Text),
+    Index("subscriber_events_by_subscriber", "subscriber_id", "id"),
+)
+
+# Per source, what its server said identifies the version it last sent (conditional GET).
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row: this installation's random id, made with the database.
+installation = Table(
+    "installation",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per named lock: who holds it and until when (a lease, renewed while
+# the holder works), so that one run at a time works across machines on any
+# backend.
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(300), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("holder", String(300), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("finished_at", DateTime(timezone=True)),
+    # running, ok, partial (some failed or queued), interrupted, error
+    Column("outcome", String(16), nullable=False),
+    Column("summary", Text),
+)

@@ -1,0 +1,244 @@
+"""Subscribers and the history of their states.
+
+Whether a change is allowed is the consent rule's to say
+(``digest.subscriptions``): the store reads the row, runs the rule it is
+given inside the same transaction, and writes what the rule returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sqlalchemy import Connection, bindparam, func, select
+
+from digest.models import STATES, Subscriber, Topic
+from digest.store.base import StoreBase, aware, chunks
+from digest.store.schema import subscriber_events, subscribers
+from digest.subscribers import email_key
+
+if TYPE_CHECKING:
+    from digest.subscriptions import Change
+
+#: A consent rule (``digest.subscriptions.Rule``): the row as stored, now -> what to store.
+Rule = Callable[[Subscriber | None, datetime], "Change | None"]
+
+
+class Amended(NamedTuple):
+    """One subscriber before and after a rule ran (``after`` None: nothing changed)."""
+
+    before: Subscriber | None
+    after: Subscriber | None
+
+    @property
+    def subscriber(self) -> Subscriber | None:
+        """The subscriber as stored now."""
+        return self.after or self.before
+
+
+@dataclass(frozen=True)
+class SubscriberEvent:
+    """One change of a subscriber's state, for ``digest subscribers show``."""
+
+    at: datetime
+    state: str
+    channel: str
+    detail: str | None = None
+
+
+class SubscribersMixin(StoreBase):
+    def amend_subscriber(
+        self, who: str | int, rule: Rule, *, now: datetime, channel: str
+    ) -> Amended:
+        """Run a consent rule on one subscriber (an address, or an id) and store its change."""
+        where = subscribers.c.id == who if isinstance(who, int) else _by_address(who)
+        with self._transaction() as conn:
+            row = conn.execute(select(subscribers).where(where)).first()
+            current = subscriber_of(row) if row is not None else None
+            [amended] = _apply(conn, [(current, rule)], now=now.astimezone(UTC), channel=channel)
+        return amended
+
+    def amend_subscribers(
+        self, changes: Sequence[tuple[str, Rule]], *, now: datetime, channel: str
+    ) -> list[Amended]:
+        """Run a rule per address on many subscribers, in one transaction (an import)."""
+        now = now.astimezone(UTC)
+        amended: list[Amended] = []
+        with self._transaction() as conn:
+            for chunk in chunks(changes):
+                keys = [email_key(email) for email, _ in chunk]
+                query = select(subscribers).where(subscribers.c.email_key.in_(keys))
+                stored = {row.email_key: subscriber_of(row) for row in conn.execute(query)}
+                pairs = [
+                    (stored.get(key), rule) for key, (_, rule) in zip(keys, chunk, strict=True)
+                ]
+                amended += _apply(conn, pairs, now=now, channel=channel)
+        return amended
+
+    def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
+        """Return a subscriber by id, if any."""
+        with self._transaction() as conn:
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+        return subscriber_of(row) if row is not None else None
+
+    def get_subscriber(self, email: str) -> Subscriber | None:
+        """Return the subscriber with this address (any spelling of it), if any."""
+        with self._transaction() as conn:
+            row = conn.execute(select(subscribers).where(_by_address(email))).first()
+        return subscriber_of(row) if row is not None else None
+
+    def changed_subscribers(self, known: Sequence[Subscriber]) -> dict[int, Subscriber]:
+        """Those of ``known`` whose rows changed since they were read, as stored now.
+
+        One small query when nothing changed (the usual case), two otherwise.
+        """
+        stamps = {s.id: s.updated_at for s in known}
+        if not stamps:
+            return {}
+        with self._transaction() as conn:
+            query = select(subscribers.c.id, subscribers.c.updated_at)
+            rows = conn.execute(query.where(subscribers.c.id.in_(list(stamps))))
+            changed = [i for i, at in rows if stamps[i] is None or aware(at) != stamps[i]]
+            if not changed:
+                return {}
+            rows = conn.execute(select(subscribers).where(subscribers.c.id.in_(changed)))
+            return {row.id: subscriber_of(row) for row in rows}
+
+    def subscriber_history(self, subscriber_id: int) -> list[SubscriberEvent]:
+        """Every recorded change of a subscriber's state, oldest first."""
+        query = (
+            select(subscriber_events)
+            .where(subscriber_events.c.subscriber_id == subscriber_id)
+            .order_by(subscriber_events.c.id)
+        )
+        with self._transaction() as conn:
+            return [
+                SubscriberEvent(aware(row.at), row.state, row.channel, row.detail)
+                for row in conn.execute(query)
+            ]
+
+    def iter_subscribers(
+        self, *, state: str | None = None, page: int = 1000
+    ) -> Iterator[Subscriber]:
+        """Yield subscribers in id order, a page at a time, without holding a transaction.
+
+        ``state`` is one of ``models.STATES``: ``active`` leaves out the paused.
+        """
+        last_id = 0
+        while True:
+            query = select(subscribers).where(subscribers.c.id > last_id)
+            if state is not None:
+                status = "active" if state == "paused" else state
+                query = query.where(subscribers.c.status == status)
+                if status == "active":
+                    query = query.where(subscribers.c.paused.is_(state == "paused"))
+            with self._transaction() as conn:
+                rows = conn.execute(query.order_by(subscribers.c.id).limit(page)).all()
+            yield from (subscriber_of(row) for row in rows)
+            if len(rows) < page:
+                return
+            last_id = rows[-1].id
+
+    def count_subscribers(self) -> dict[str, int]:
+        """Return how many subscribers are in each state, paused ones apart from active."""
+        query = select(subscribers.c.status, subscribers.c.paused, func.count()).group_by(
+            subscribers.c.status, subscribers.c.paused
+        )
+        counts = dict.fromkeys(STATES, 0)
+        with self._transaction() as conn:
+            for status, paused, n in conn.execute(query):
+                counts[Subscriber(0, "", status, paused=bool(paused)).state] += int(n)
+        return counts
+
+
+def _apply(
+    conn: Connection,
+    pairs: Sequence[tuple[Subscriber | None, Rule]],
+    *,
+    now: datetime,
+    channel: str,
+) -> list[Amended]:
+    """Run each rule on its subscriber and write the changes: inserts, updates, history."""
+    results = [(current, rule(current, now)) for current, rule in pairs]
+    new = [change for before, change in results if before is None and change is not None]
+    if new:
+        conn.execute(subscribers.insert(), [_row(c.subscriber, now, created=True) for c in new])
+        keys = [email_key(c.subscriber.email) for c in new]
+        query = select(subscribers.c.email_key, subscribers.c.id)
+        ids = dict(conn.execute(query.where(subscribers.c.email_key.in_(keys))).all())
+    updates = [
+        _row(change.subscriber, now) | {"row_id": before.id}
+        for before, change in results
+        if before is not None and change is not None
+    ]
+    if updates:
+        columns = {name: bindparam(name) for name in updates[0] if name != "row_id"}
+        statement = subscribers.update().where(subscribers.c.id == bindparam("row_id"))
+        conn.execute(statement.values(columns), updates)
+    amended: list[Amended] = []
+    events: list[dict[str, Any]] = []
+    for before, change in results:
+        if change is None:
+            amended.append(Amended(before, None))
+            continue
+        row_id = before.id if before is not None else ids[email_key(change.subscriber.email)]
+        after = replace(change.subscriber, id=row_id, updated_at=now)
+        amended.append(Amended(before, after))
+        if before is None or before.state != after.state:
+            events.append(
+                {"subscriber_id": row_id, "at": now, "state": after.state,
+                 "channel": channel, "detail": change.detail}
+            )  # fmt: skip
+    if events:
+        conn.execute(subscriber_events.insert(), events)
+    return amended
+
+
+def _by_address(email: str) -> Any:
+    return subscribers.c.email_key == email_key(email)
+
+
+def _row(subscriber: Subscriber, now: datetime, *, created: bool = False) -> dict[str, Any]:
+    row = {
+        "email": subscriber.email,
+        "email_key": email_key(subscriber.email),
+        "name": subscriber.name,
+        "status": subscriber.status,
+        "topics": topics_json(subscriber.topics),
+        "theme": subscriber.theme,
+        "timezone": subscriber.timezone,
+        "paused": subscriber.paused,
+        "updated_at": now,
+        "unsubscribed_at": subscriber.unsubscribed_at,
+    }
+    return row | {"created_at": now} if created else row
+
+
+def topics_json(topics: Sequence[Topic]) -> list[dict[str, str | None]]:
+    """Topics as the ``topics`` column stores them."""
+    return [{"query": t.query, "label": t.label} for t in topics]
+
+
+def subscriber_of(
+    row: Any,
+    *,
+    subscriber_id: int | None = None,
+    status: str | None = None,
+    updated_at: datetime | None = None,
+) -> Subscriber:
+    """A subscriber from a row of ``subscribers`` (or of a join, naming its id, status and
+    last change)."""
+    return Subscriber(
+        id=row.id if subscriber_id is None else subscriber_id,
+        email=row.email,
+        status=row.status if status is None else status,
+        name=row.name,
+        topics=tuple(Topic(query=t["query"], label=t.get("label")) for t in row.topics or ()),
+        theme=row.theme,
+        timezone=row.timezone,
+        paused=bool(row.paused),
+        unsubscribed_at=aware(row.unsubscribed_at) if row.unsubscribed_at else None,
+        updated_at=aware(row.updated_at if updated_at is None else updated_at),
+    )
