@@ -27,7 +27,7 @@ from digest.deliver.compose import (
 )
 from digest.deliver.message import build_message, domain_of, envelope_address
 from digest.deliver.sender import Clock, DeliveryReport, Sleep, send_edition
-from digest.deliver.transports import Transport, transport_for
+from digest.deliver.transports import Envelope, Transport, transport_for
 from digest.errors import SourceError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
 from digest.ingest.dedupe import dedupe
@@ -453,12 +453,12 @@ def send_welcome(
     envelope = envelope_for(settings, subscriber, links)
     message = build_message(rendered, envelope, message_id=message_id, sent_at=now)
     with transport:
-        transport.send(
+        route = Envelope(
             envelope_address(settings.sender_address),
             envelope_address(subscriber.email),
-            message,
             message_id,
         )
+        transport.send(route, message)
 
 
 def preview(

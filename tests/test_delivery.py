@@ -13,7 +13,13 @@ import pytest
 import trustme
 
 from digest import pipeline
-from digest.deliver.transports import OutboxTransport, SessionRefused, TransportError, transport_for
+from digest.deliver.transports import (
+    Envelope,
+    OutboxTransport,
+    SessionRefused,
+    TransportError,
+    transport_for,
+)
 from digest.ingest.dedupe import dedupe
 from digest.models import Entry, Topic
 from digest.store import Store
@@ -464,8 +470,8 @@ def test_lines_starting_with_a_dot_arrive_intact(tmp_path: Path) -> None:
     message = b"Subject: dots\r\n\r\n.\r\n..two\r\n.x\r\nlast line .\r\n"
     with smtp_server() as (server, port):
         with SmtpTransport(make_settings(tmp_path, port).smtp) as transport:
-            reply = transport.send("a@example.org", "b@example.org", message, "<m@example.org>")
-            transport.send("a@example.org", "c@example.org", message.rstrip(b"\r\n"), "<n@x>")
+            reply = transport.send(Envelope("a@example.org", "b@example.org", "<m@x>"), message)
+            transport.send(Envelope("a@example.org", "c@example.org", "<n@x>"), message.rstrip())
     assert reply.startswith("250 ")
     assert [item.data for item in server.received] == [message, message.rstrip(b"\r\n") + b"\r\n"]
 

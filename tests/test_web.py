@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from digest import pipeline
 from digest.config import Settings
-from digest.deliver.transports import OutboxTransport, PermanentFailure, TemporaryFailure
+from digest.deliver.transports import Envelope, OutboxTransport, PermanentFailure, TemporaryFailure
 from digest.ingest.dedupe import dedupe
 from digest.models import Entry
 from digest.store import Store
@@ -42,10 +42,10 @@ class RecordingTransport(OutboxTransport):
 
     failure: Exception | None = None
 
-    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> str:
+    def send(self, envelope: Envelope, message: bytes) -> str:
         if self.failure is not None:
             raise self.failure
-        return super().send(sender, recipient, message, message_id)
+        return super().send(envelope, message)
 
 
 @pytest.fixture

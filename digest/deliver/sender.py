@@ -1,9 +1,8 @@
 """Send an edition's queued deliveries: claim, compose, send, record.
 
 Each delivery is recorded in the database after the server accepts it and
-before the next message can be accepted (the write overlaps the server's
-answer to the next MAIL FROM), so a crash or kill at any moment followed by
-a rerun delivers every remaining subscriber exactly once; the only possible
+before the sender hands over its next message, so a crash or kill at any
+moment followed by a rerun delivers every remaining subscriber exactly once; the only possible
 repeat is the one message in flight at the kill, and it carries the same
 Message-ID.  Large editions are composed in a child process
 (``digest.deliver.compose``) while this one talks to the mail server.
@@ -27,6 +26,7 @@ from digest.config import DeliverySettings
 from digest.deliver.compose import Composed, Composer, Jobs, compose_message, serve
 from digest.deliver.message import domain_of, envelope_address
 from digest.deliver.transports import (
+    Envelope,
     OutcomeUnknown,
     PermanentFailure,
     SessionRefused,
@@ -88,9 +88,8 @@ class _RateLimiter:
 class _Outgoing:
     delivery: Delivery
     subscriber: Subscriber
+    envelope: Envelope
     message: bytes
-    message_id: str
-    recipient: str
 
 
 class _Senders:
@@ -98,8 +97,8 @@ class _Senders:
 
     The main thread brings the next messages (composed here or in the child
     process) while the senders wait on the mail server, so composing costs
-    no time at the server's pace.  Each sender records a delivery before its
-    next message can be accepted.
+    no time at the server's pace.  Each sender records a delivery before it
+    sends its next message.
     """
 
     def __init__(
@@ -176,62 +175,32 @@ class _Senders:
             return
 
     def _run(self, transport: Transport) -> None:
-        # The delivery sent last is recorded while the server answers the
-        # next one's MAIL FROM, which hides the database write; it is always
-        # recorded before the next message can be accepted, so at most one
-        # accepted message is ever unrecorded, as with recording at once.
-        unrecorded: Callable[[], None] | None = None
-        try:
-            while True:
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    unrecorded = _settled(unrecorded)  # nothing to overlap it with
-                    item = self.queue.get()
-                if item is None:
-                    break
-                if self.halt.is_set():
-                    continue
-                previous, unrecorded = unrecorded, None
-                try:
-                    unrecorded = self._deliver(transport, item, previous)
-                except BaseException as e:  # noqa: BLE001 - handed to the main thread
-                    self.error = self.error or e
-                    self.halt.set()
-        finally:
+        while (item := self.queue.get()) is not None:
+            if self.halt.is_set():
+                continue
             try:
-                _settled(unrecorded)
+                self._deliver(transport, item)
             except BaseException as e:  # noqa: BLE001 - handed to the main thread
                 self.error = self.error or e
                 self.halt.set()
 
-    def _deliver(
-        self, transport: Transport, item: _Outgoing, previous: Callable[[], None] | None
-    ) -> Callable[[], None] | None:
-        """Send one message, retrying temporary failures; return how to record its success.
-
-        ``previous`` (recording the delivery before) runs during the first attempt.
-        """
+    def _deliver(self, transport: Transport, item: _Outgoing) -> None:
+        """Send one message, retrying temporary failures, and record how it went."""
         policy, report = self.policy, self.report
-        if self.limiter.interval:
-            previous = _settled(previous)  # the limiter may sleep: record first
         reason = ""
         for attempt in range(policy.retries):
             with self.lock:
                 self.limiter.wait()
             started = time.perf_counter()
-            meanwhile, previous = previous, None
             try:
-                reply = transport.send(
-                    self.sender, item.recipient, item.message, item.message_id, meanwhile=meanwhile
-                )
+                reply = transport.send(item.envelope, item.message)
             except PermanentFailure as e:
                 self._refused(item, str(e))
-                return None
+                return
             except OutcomeUnknown as e:
                 # Sent, never answered: it may have arrived, so no retry in this run.
                 self._unknown(item, str(e))
-                return None
+                return
             except TemporaryFailure as e:
                 reason = str(e)
                 with self.lock:
@@ -252,13 +221,12 @@ class _Senders:
                 report.add_time("send", time.perf_counter() - started)
             with self.lock:
                 self.consecutive_failures = 0
-            return lambda: self._record_sent(item, reply)
-        _settled(previous)
+            self._record_sent(item, reply)
+            return
         self.store.mark_deferred(item.delivery.id, reason=reason, now=self.clock())
         with self.lock:
             report.deferred += 1
             self._delivered()
-        return None
 
     def _refused(self, item: _Outgoing, reason: str) -> None:
         """A recipient refused for good: failed, unless it may be the server refusing us."""
@@ -309,7 +277,7 @@ class _Senders:
     def _record_sent(self, item: _Outgoing, reply: str) -> None:
         started = time.perf_counter()
         self.store.mark_sent(
-            item.delivery.id, message_id=item.message_id, reply=reply, now=self.clock()
+            item.delivery.id, message_id=item.envelope.message_id, reply=reply, now=self.clock()
         )
         self.report.add_time("record", time.perf_counter() - started)
         with self.lock:
@@ -324,13 +292,6 @@ class _Senders:
         """Tell the progress display one more delivery is done (hold ``lock``)."""
         if self.on_delivery:
             self.on_delivery()
-
-
-def _settled(task: Callable[[], None] | None) -> None:
-    """Run a pending task now, if there is one; always None, for ``pending = _settled(pending)``."""
-    if task is not None:
-        task()
-    return None
 
 
 def send_edition(
@@ -540,13 +501,8 @@ def _record_outcome(
         store.mark_skipped(delivery.id, reason=skipped or NOTHING_NEW, now=clock())
         report.skipped += 1
         return None
-    return _Outgoing(
-        delivery=delivery,
-        subscriber=subscriber,
-        message=message,
-        message_id=message_id,
-        recipient=envelope_address(subscriber.email),
-    )
+    envelope = Envelope(senders.sender, envelope_address(subscriber.email), message_id)
+    return _Outgoing(delivery, subscriber, envelope, message)
 
 
 Composing = Callable[

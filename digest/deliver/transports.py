@@ -15,8 +15,9 @@ import smtplib
 import socket
 import ssl
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -49,6 +50,15 @@ class OutcomeUnknown(TemporaryFailure):
     """The message was sent but no answer came: it may or may not have been accepted."""
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """Where a message goes: MAIL FROM, RCPT TO (ASCII, checked), and its Message-ID."""
+
+    sender: str
+    recipient: str
+    message_id: str
+
+
 class Transport(Protocol):
     """Something that delivers message bytes; used as a context manager."""
 
@@ -56,20 +66,8 @@ class Transport(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
-    def send(
-        self,
-        sender: str,
-        recipient: str,
-        message: bytes,
-        message_id: str,
-        *,
-        meanwhile: Callable[[], None] | None = None,
-    ) -> str:
-        """Deliver one message; return the server's reply (or where it was written).
-
-        ``meanwhile`` is called exactly once, before the message can be
-        delivered, whatever happens.
-        """
+    def send(self, envelope: Envelope, message: bytes) -> str:
+        """Deliver one message; return the server's reply (or where it was written)."""
         ...
 
 
@@ -171,46 +169,23 @@ class SmtpTransport:
             return TemporaryFailure(f"cannot connect to {where}: {error}")
         return error
 
-    def send(
-        self,
-        sender: str,
-        recipient: str,
-        message: bytes,
-        message_id: str,
-        *,
-        meanwhile: Callable[[], None] | None = None,
-    ) -> str:
-        """Send one message with MAIL, RCPT and DATA; return the server's reply to DATA.
-
-        ``meanwhile`` runs while the server answers MAIL FROM, before anything
-        can be accepted: the caller records its previous delivery there, so
-        the database write costs no time at the server's pace.
-        """
-        once = _Once(meanwhile)
-        try:
-            if self._smtp is None:
-                self._smtp = self._connect()
-            smtp = self._smtp
-            # smtplib's mail(), rcpt() and data() would parse the addresses
-            # again and run a regular expression over the whole message; the
-            # addresses are checked (ASCII) already, and dot-stuffing is a replace.
-            with self._talking():
-                smtp.putcmd("mail", f"FROM:<{sender}>")
-            try:
-                once()
-            except BaseException:
-                self._drop()  # the answer to MAIL FROM is still unread
-                raise
-            with self._talking():
-                self._expect(smtp.getreply(), (250,), "MAIL FROM", recipient)
-                smtp.putcmd("rcpt", f"TO:<{recipient}>")
-                self._expect(smtp.getreply(), (250, 251), "RCPT TO", recipient)
-                smtp.putcmd("data")
-                self._expect(smtp.getreply(), (354,), "DATA", recipient)
-                smtp.send(_dot_stuffed(message))
-            code, reply = self._expect(self._final_reply(smtp), (250,), "end of DATA", recipient)
-        finally:
-            once()
+    def send(self, envelope: Envelope, message: bytes) -> str:
+        """Send one message with MAIL, RCPT and DATA; return the server's reply to DATA."""
+        if self._smtp is None:
+            self._smtp = self._connect()
+        smtp, recipient = self._smtp, envelope.recipient
+        # smtplib's mail(), rcpt() and data() would parse the addresses again
+        # and run a regular expression over the whole message; the addresses
+        # are checked (ASCII) already, and dot-stuffing is a replace.
+        with self._talking():
+            smtp.putcmd("mail", f"FROM:<{envelope.sender}>")
+            self._expect(smtp.getreply(), (250,), "MAIL FROM", recipient)
+            smtp.putcmd("rcpt", f"TO:<{recipient}>")
+            self._expect(smtp.getreply(), (250, 251), "RCPT TO", recipient)
+            smtp.putcmd("data")
+            self._expect(smtp.getreply(), (354,), "DATA", recipient)
+            smtp.send(_dot_stuffed(message))
+        code, reply = self._expect(self._final_reply(smtp), (250,), "end of DATA", recipient)
         return f"{code} {_text(reply)}"
 
     def _final_reply(self, smtp: smtplib.SMTP) -> tuple[int, bytes]:
@@ -275,19 +250,10 @@ class OutboxTransport:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(
-        self,
-        sender: str,
-        recipient: str,
-        message: bytes,
-        message_id: str,
-        *,
-        meanwhile: Callable[[], None] | None = None,
-    ) -> str:
+    def send(self, envelope: Envelope, message: bytes) -> str:
         """Write the message to ``folder/<message id>.eml`` atomically; return the path."""
-        _Once(meanwhile)()
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", message_id.strip("<>")) + ".eml"
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", envelope.message_id.strip("<>")) + ".eml"
         target = self.folder / name
         descriptor, temporary = tempfile.mkstemp(dir=self.folder, suffix=".part")
         try:
@@ -336,18 +302,6 @@ class DkimSigner:
                 f"DKIM signing failed: {e}", hint="check DKIM_PRIVATE_KEY_FILE"
             ) from e
         return bytes(signature) + message
-
-
-class _Once:
-    """A task that runs at most once, however often it is called."""
-
-    def __init__(self, task: Callable[[], None] | None) -> None:
-        self.task = task
-
-    def __call__(self) -> None:
-        task, self.task = self.task, None
-        if task is not None:
-            task()
 
 
 def _dot_stuffed(message: bytes) -> bytes:
