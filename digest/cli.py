@@ -8,7 +8,6 @@ storage error.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import signal
@@ -943,19 +942,6 @@ def _progress(length: int, label: str, *, enabled: bool = True) -> Iterator[Call
         yield lambda: bar.update(1)
 
 
-def _limit_malloc_arenas() -> None:
-    """Keep glibc to two malloc arenas.
-
-    Each sender thread would otherwise grow an arena of its own (64 MB
-    heaps), and resident memory with it; two arenas cost no measurable speed.
-    """
-    try:
-        ctypes.CDLL(None).mallopt(-8, 2)  # -8 is M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to tune
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``digest`` console script."""
-    _limit_malloc_arenas()
     cli.main(args=argv, prog_name="digest")

@@ -9,9 +9,7 @@ Work that does not depend on the subscriber is done once per edition and
 theme and cached: the page shell is rendered and inlined once with slots
 for the personal parts, and each paper's card (and its text block) is
 rendered and inlined once.  A subscriber's email is then assembled from
-those pieces, which keeps premailer out of the per-subscriber loop; the
-HTML is handed over in pieces so that the shared ones (``SharedHtml``) are
-encoded once too.
+those pieces, which keeps premailer out of the per-subscriber loop.
 """
 
 from __future__ import annotations
@@ -108,32 +106,15 @@ class PersonalLinks:
     preferences_url: str
 
 
-class SharedHtml(str):
-    """A piece of HTML that many emails carry (a paper's card, a section header).
-
-    It ends with a line end, so it starts a line wherever it is put, and an
-    encoder may reuse what it made of it for the next email.
-    """
-
-    __slots__ = ()
-
-
 @dataclass(frozen=True)
 class RenderedEmail:
-    """A rendered digest: ``shown`` papers are in it, ``cut`` more were left out.
-
-    The HTML comes in pieces, some of them ``SharedHtml``; ``html`` joins them.
-    """
+    """A rendered digest: ``shown`` papers are in it, ``cut`` more were left out."""
 
     subject: str
-    html_parts: tuple[str, ...]
+    html: str
     text: str
     shown: int
     cut: int
-
-    @property
-    def html(self) -> str:
-        return "".join(self.html_parts)
 
 
 @dataclass(frozen=True)
@@ -184,21 +165,19 @@ def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
 
 @dataclass(frozen=True)
 class _Block:
-    html: SharedHtml
+    html: str
     size: int  # in bytes, for the size budget
 
 
 def _block(html: str) -> _Block:
-    shared = SharedHtml(html if html.endswith("\n") else html + "\n")
-    return _Block(shared, len(shared.encode()))
+    html = html if html.endswith("\n") else html + "\n"
+    return _Block(html, len(html.encode()))
 
 
 @dataclass(frozen=True)
 class _Shell:
-    """The inlined page in runs of whole lines, before and after the papers.
-
-    A run without slots is SharedHtml; one with slots is filled per email.
-    """
+    """The inlined page in runs of whole lines, before and after the papers; the runs
+    with slots are filled per email."""
 
     head: tuple[str, ...]
     tail: tuple[str, ...]
@@ -206,16 +185,14 @@ class _Shell:
 
 
 def _line_runs(html: str) -> tuple[str, ...]:
-    """Cut HTML into runs of whole lines; the runs without a slot are SharedHtml."""
+    """Cut HTML into runs of whole lines, apart where they have a slot."""
     runs: list[str] = []
     for line in html.splitlines(keepends=True):
         if runs and ("%%DIGEST_" in line) == ("%%DIGEST_" in runs[-1]):
             runs[-1] += line
         else:
             runs.append(line)
-    return tuple(
-        SharedHtml(run) if "%%DIGEST_" not in run and run.endswith("\n") else run for run in runs
-    )
+    return tuple(runs)
 
 
 @dataclass
@@ -319,11 +296,11 @@ class EmailRenderer:
         )
 
         def filled(run: str) -> str:
-            if isinstance(run, SharedHtml):
+            if "%%DIGEST_" not in run:
                 return run
             return _SLOT.sub(lambda m: str(values[m[1]]), run)
 
-        html_parts = (*map(filled, shell.head), *blocks, *map(filled, shell.tail))
+        html = "".join((*map(filled, shell.head), *blocks, *map(filled, shell.tail)))
         text = look.env.get_template("digest.txt").render(
             newsletter=self.settings.newsletter,
             date_label=long_date(edition_date),
@@ -338,7 +315,7 @@ class EmailRenderer:
             unsubscribe_url=links.unsubscribe_url,
         )
         return RenderedEmail(
-            subject=subject, html_parts=html_parts, text=_tidy_text(text), shown=shown, cut=more
+            subject=subject, html=html, text=_tidy_text(text), shown=shown, cut=more
         )
 
     def notice(
@@ -367,9 +344,7 @@ class EmailRenderer:
             look.env.get_template("notice.html").render(css=Markup(look.css), **values)
         )
         text = look.env.get_template("notice.txt").render(**values)
-        return RenderedEmail(
-            subject=subject, html_parts=(html,), text=_tidy_text(text), shown=0, cut=0
-        )
+        return RenderedEmail(subject=subject, html=html, text=_tidy_text(text), shown=0, cut=0)
 
     def _assemble(
         self, look: _Theme, selection: Selection, *, budget: int

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.deliver.message import Envelope, build_message, message_id_for, one_line
-from digest.render import RenderedEmail, SharedHtml
+from digest.render import RenderedEmail
 
 ENVELOPE = Envelope(
     sender_name="Daily papers",
@@ -33,9 +33,7 @@ def parse(raw: bytes) -> email.message.EmailMessage:
 
 @given(subject=text, name=text, body=text)
 def test_any_subject_name_and_body_round_trip(subject: str, name: str, body: str) -> None:
-    rendered = RenderedEmail(
-        subject=subject, html_parts=(f"<p>{body}</p>",), text=body, shown=1, cut=0
-    )
+    rendered = RenderedEmail(subject=subject, html=f"<p>{body}</p>", text=body, shown=1, cut=0)
     envelope = Envelope(**{**ENVELOPE.__dict__, "recipient_name": name})
     raw = build_message(rendered, envelope, message_id="<a@example.org>", sent_at=SENT)
     assert raw.isascii()
@@ -55,24 +53,20 @@ def test_any_subject_name_and_body_round_trip(subject: str, name: str, body: str
 line = st.text(alphabet=st.sampled_from(" \t=.\r\nab\u00e9\u2014<>"), max_size=120)
 
 
-@given(pieces=st.lists(st.tuples(line, st.booleans()), max_size=6))
-def test_html_in_shared_pieces_encodes_as_the_whole_would(
-    pieces: list[tuple[str, bool]],
-) -> None:
-    parts = tuple(SharedHtml(text + "\n") if shared else text for text, shared in pieces)
-    whole = RenderedEmail(subject="s", html_parts=("".join(parts),), text="t", shown=1, cut=0)
-    split = RenderedEmail(subject="s", html_parts=parts, text="t", shown=1, cut=0)
-    expected = build_message(whole, ENVELOPE, message_id="<a@example.org>", sent_at=SENT)
-    for _ in range(2):  # the second time from the encoded pieces kept
-        assert (
-            build_message(split, ENVELOPE, message_id="<a@example.org>", sent_at=SENT) == expected
-        )
+@given(html=st.lists(line, max_size=6).map("\n".join))
+def test_any_html_arrives_as_it_was_rendered(html: str) -> None:
+    rendered = RenderedEmail(subject="s", html=html, text="t", shown=1, cut=0)
+    raw = build_message(rendered, ENVELOPE, message_id="<a@example.org>", sent_at=SENT)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    body = message.get_body(("html",))
+    assert body is not None
+    sent = body.get_content().replace("\r\n", "\n")
+    expected = html.replace("\r\n", "\n").replace("\r", "\n")
+    assert sent.rstrip("\n") == expected.rstrip("\n")
 
 
 def test_header_lines_are_folded_under_78_characters() -> None:
-    rendered = RenderedEmail(
-        subject="word " * 40, html_parts=("<p>x</p>",), text="x", shown=1, cut=0
-    )
+    rendered = RenderedEmail(subject="word " * 40, html="<p>x</p>", text="x", shown=1, cut=0)
     raw = build_message(rendered, ENVELOPE, message_id="<a@example.org>", sent_at=SENT)
     head = raw.split(b"\r\n\r\n")[0]
     # Only a single word longer than a line (a URL with its token) may run over.
@@ -82,7 +76,7 @@ def test_header_lines_are_folded_under_78_characters() -> None:
 
 def test_nothing_can_add_a_header() -> None:
     evil = "Hi\r\nBcc: victim@example.org\nX-Evil: 1"
-    rendered = RenderedEmail(subject=evil, html_parts=("x",), text="x", shown=1, cut=0)
+    rendered = RenderedEmail(subject=evil, html="x", text="x", shown=1, cut=0)
     envelope = Envelope(**{**ENVELOPE.__dict__, "recipient_name": evil, "sender_name": evil})
     message = parse(build_message(rendered, envelope, message_id="<a@example.org>", sent_at=SENT))
     assert message["Bcc"] is None and message["X-Evil"] is None

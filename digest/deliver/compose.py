@@ -16,8 +16,13 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 
 from digest.config import Settings
-from digest.deliver.message import Envelope, build_message, domain_of, message_id_for
-from digest.deliver.transports import DkimSigner
+from digest.deliver.message import (
+    DkimSigner,
+    Envelope,
+    build_message,
+    domain_of,
+    message_id_for,
+)
 from digest.errors import DigestError
 from digest.logs import peak_rss_kb
 from digest.models import Edition, StoredEntry, Subscriber, Topic

@@ -1,7 +1,8 @@
 """Build the email message of one delivery: headers, a text and an HTML part, as bytes.
 
-Pure: no sockets and no clock (the date is passed in).  Every header value
-is one line: nothing from a feed or a subscriber can add or split a header.
+Pure: no sockets and no clock (the date is passed in); a DKIM signer reads
+its key once, when it is made.  Every header value is one line: nothing
+from a feed or a subscriber can add or split a header.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
-from digest.render import RenderedEmail, SharedHtml
+from digest.config import DkimSettings
+from digest.errors import DigestError
+from digest.render import RenderedEmail
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
@@ -131,8 +133,8 @@ def build_message(
     return b"".join(
         (
             "".join(headers).encode("ascii"),
-            b"\r\n--" + mark + b"\r\n" + _part("text/plain", (rendered.text,)),
-            b"\r\n--" + mark + b"\r\n" + _part("text/html", rendered.html_parts),
+            b"\r\n--" + mark + b"\r\n" + _part("text/plain", rendered.text),
+            b"\r\n--" + mark + b"\r\n" + _part("text/html", rendered.html),
             b"\r\n--" + mark + b"--\r\n",
         )
     )
@@ -168,44 +170,46 @@ def _address_header(name: str, display_name: str, address: str) -> str:
     return _fold(f"{name}: {formataddr((one_line(display_name), address), charset='utf-8')}")
 
 
-def _part(content_type: str, pieces: tuple[str, ...]) -> bytes:
-    """A quoted-printable MIME part of the pieces of text, joined."""
+def _part(content_type: str, text: str) -> bytes:
+    """A quoted-printable MIME part of the text, with CRLF line ends."""
     return (
         f'Content-Type: {content_type}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode() + b"".join(_quoted_printable(pieces)).rstrip(b"\r\n")
-
-
-#: What each shared piece of HTML (a card, a section header) is once encoded.
-_ENCODED: dict[SharedHtml, bytes] = {}
-_ENCODED_LIMIT = 4_000
-
-
-def _quoted_printable(pieces: tuple[str, ...]) -> Iterator[bytes]:
-    """Encode the pieces as one text with CRLF line ends, reusing shared pieces' encodings.
-
-    Quoted-printable encodes each line on its own, so a piece that starts
-    and ends a line can be encoded alone and its bytes reused.
-    """
-    waiting: list[str] = []
-    for piece in pieces:
-        if isinstance(piece, SharedHtml) and piece.endswith("\n") and not waiting:
-            encoded = _ENCODED.get(piece)
-            if encoded is None:
-                if len(_ENCODED) >= _ENCODED_LIMIT:
-                    _ENCODED.clear()  # a new edition: keep memory flat
-                encoded = _ENCODED[piece] = _encode(piece)
-            yield encoded
-            continue
-        waiting.append(piece)
-        if piece.endswith("\n"):
-            yield _encode("".join(waiting))
-            waiting.clear()
-    if waiting:
-        yield _encode("".join(waiting) + "\n")
+    ).encode() + _encode(text if text.endswith("\n") else text + "\n").rstrip(b"\r\n")
 
 
 def _encode(text: str) -> bytes:
     body = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()
     # Soft line breaks follow the style of the first line end: CRLF here.
     return binascii.b2a_qp(body, istext=True)
+
+
+class DkimSigner:
+    """Adds a DKIM-Signature that covers the list headers too."""
+
+    HEADERS = (
+        b"from", b"to", b"subject", b"date", b"message-id", b"list-id",
+        b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type",
+    )  # fmt: skip
+
+    def __init__(self, settings: DkimSettings, default_domain: str) -> None:
+        import dkim
+
+        if settings.private_key_file is None or not settings.selector:
+            raise ValueError("DKIM needs a private key file and a selector")
+        self._dkim = dkim
+        self.key = settings.private_key_file.read_bytes()
+        self.selector = settings.selector.encode()
+        self.domain = (settings.domain or default_domain).encode()
+
+    def sign(self, message: bytes) -> bytes:
+        """Return the message with a DKIM-Signature header in front."""
+        try:
+            signature = self._dkim.sign(
+                message, self.selector, self.domain, self.key, include_headers=list(self.HEADERS)
+            )
+        except self._dkim.DKIMException as e:
+            raise DigestError(
+                f"DKIM signing failed: {e}", hint="check DKIM_PRIVATE_KEY_FILE"
+            ) from e
+        return bytes(signature) + message

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -325,11 +324,6 @@ def send_edition(
         on_delivery=on_delivery,
     )  # fmt: skip
     interrupted = False
-    # A sender thread woken by the server's reply must not wait for the
-    # composing thread's 5 ms GIL slice: a short switch interval keeps the
-    # connection busy.
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.0002)
     try:
         entries = store.edition_entries(edition.id)
         lease = timedelta(seconds=composer.settings.delivery.lease_seconds)
@@ -366,7 +360,6 @@ def send_edition(
         try:
             senders.finish(drop_queued=interrupted or report.stopped is not None)
         finally:
-            sys.setswitchinterval(switch_interval)
             store.release_claims(holder)
 
 

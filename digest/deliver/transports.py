@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from digest.config import DkimSettings, Settings, SmtpSettings
+from digest.config import Settings, SmtpSettings
 from digest.errors import DigestError
 
 
@@ -271,37 +271,6 @@ def transport_for(settings: Settings) -> Transport:
     if settings.smtp.host:
         return SmtpTransport(settings.smtp)
     return OutboxTransport(settings.outbox_dir)
-
-
-class DkimSigner:
-    """Adds a DKIM-Signature that covers the list headers too."""
-
-    HEADERS = (
-        b"from", b"to", b"subject", b"date", b"message-id", b"list-id",
-        b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type",
-    )  # fmt: skip
-
-    def __init__(self, settings: DkimSettings, default_domain: str) -> None:
-        import dkim
-
-        if settings.private_key_file is None or not settings.selector:
-            raise ValueError("DKIM needs a private key file and a selector")
-        self._dkim = dkim
-        self.key = settings.private_key_file.read_bytes()
-        self.selector = settings.selector.encode()
-        self.domain = (settings.domain or default_domain).encode()
-
-    def sign(self, message: bytes) -> bytes:
-        """Return the message with a DKIM-Signature header in front."""
-        try:
-            signature = self._dkim.sign(
-                message, self.selector, self.domain, self.key, include_headers=list(self.HEADERS)
-            )
-        except self._dkim.DKIMException as e:
-            raise TransportError(
-                f"DKIM signing failed: {e}", hint="check DKIM_PRIVATE_KEY_FILE"
-            ) from e
-        return bytes(signature) + message
 
 
 def _dot_stuffed(message: bytes) -> bytes:
