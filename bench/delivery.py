@@ -27,14 +27,13 @@ from pathlib import Path
 from sink import Sink
 from vocabulary import topic_queries
 
-from digest import pipeline
+from digest import accounts, pipeline
 from digest.config import SourceSpec
 from digest.ingest import SourceLimits
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.store import Store
 from digest.subscribers import read_csv
-from digest.subscriptions import operator_imports
 
 DAY = "2026-11-28"
 
@@ -56,8 +55,7 @@ def prepare(database: str, subscribers: int, without_topics: float) -> None:
                          themes[n % len(themes)]])  # fmt: skip
     rows, problems = read_csv(buffer.getvalue(), themes=themes)
     assert not problems, problems[:3]
-    changes = [(item.email, operator_imports(item)) for _, item in rows]
-    store.amend_subscribers(changes, now=datetime.now(UTC), channel="import")
+    accounts.import_rows(store, rows, [], now=datetime.now(UTC))
     store.close()
 
 

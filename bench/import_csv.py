@@ -14,18 +14,18 @@ from datetime import UTC, datetime
 
 from vocabulary import topic_queries
 
+from digest import accounts
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.store import Store
 from digest.subscribers import SubscriberInput, read_csv
-from digest.subscriptions import ImportResult, import_result, operator_imports
+from digest.subscriptions import ImportResult
 
 
 def import_rows(store: Store, items: list[SubscriberInput]) -> ImportResult:
     """What ``digest subscribers import`` does with the rows it read."""
-    changes = [(item.email, operator_imports(item)) for item in items]
-    amended = store.amend_subscribers(changes, now=datetime.now(UTC), channel="import")
-    return import_result(items, amended)
+    rows = list(enumerate(items, start=2))
+    return accounts.import_rows(store, rows, [], now=datetime.now(UTC)).result
 
 
 def main() -> None:

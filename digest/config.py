@@ -281,6 +281,8 @@ def load_settings(
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{path}: invalid TOML: {e}"]) from e
 
+    env_problems: list[str] = []
+    from_env = _read_env(env, env_problems)
     toml = _TomlReader(data, path, problems)
     read = {cls: toml.read(cls) for cls in (Settings, DeliverySettings, WebSettings, SourceLimits)}
     fetch = toml.read(FetchPolicy)
@@ -288,10 +290,7 @@ def load_settings(
         **read[Settings],
         limits=SourceLimits(**read[SourceLimits]),
         delivery=DeliverySettings(**read[DeliverySettings]),
-        web=WebSettings(
-            **read[WebSettings],
-            ratelimit_storage=env.get("DIGEST_RATELIMIT_STORAGE", "").strip() or "memory://",
-        ),
+        web=WebSettings(**read[WebSettings], **from_env.get(WebSettings, {})),
         sources=_read_sources(data.get("sources", []), path, problems),
     )
     toml.report_unknown_keys(known_tables={"sources"})
@@ -302,11 +301,18 @@ def load_settings(
                 f'{path}: [schedule] delivery = "local" needs a cron with one minute and '
                 f"one hour, such as '0 7 * * *', got {settings_from_toml['schedule']!r}"
             )
-    env_settings = _read_env(env, problems)
+    problems += env_problems
     if problems:
         raise ConfigError(problems)
-    policy = FetchPolicy(contact=env_settings["base_url"], **fetch)
-    return Settings(config_path=path, fetch=policy, **settings_from_toml, **env_settings)
+    top = from_env.get(Settings, {})
+    return Settings(
+        config_path=path,
+        fetch=FetchPolicy(contact=top.get("base_url", Settings.base_url), **fetch),
+        smtp=SmtpSettings(**from_env.get(SmtpSettings, {})),
+        dkim=DkimSettings(**from_env.get(DkimSettings, {})),
+        **settings_from_toml,
+        **top,
+    )
 
 
 # -- validation helpers: each returns None when the value is fine, else what is expected.
@@ -569,21 +575,6 @@ def _read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec
     return tuple(specs)
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, problems: list[str]) -> float:
-    """A number of seconds from the environment, finite and at most an hour."""
-    value = env.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if _number(_HOUR_SECONDS)(seconds):
-        problems.append(f"{name}: expected seconds above 0 up to 3,600, got {value!r}")
-        return default
-    return seconds
-
-
 def _is_local_host(url: str, *, private_too: bool = False) -> bool:
     """Whether a URL's host is this machine (or, with ``private_too``, any non-public one)."""
     host = (urlsplit(url).hostname or "").lower()
@@ -596,32 +587,6 @@ def _is_local_host(url: str, *, private_too: bool = False) -> bool:
     except ValueError:
         return False
     return not address.is_global if private_too else address.is_loopback
-
-
-def _ehlo_name(value: str | None, base_url: str, problems: list[str]) -> str | None:
-    """SMTP_EHLO_NAME, else the base URL's host when it is public, else None (the FQDN)."""
-    if value:
-        if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f.:]+\]", value):
-            problems.append(f"SMTP_EHLO_NAME: expected a host name, got {value!r}")
-            return None
-        return value
-    host = (urlsplit(base_url).hostname or "").lower()
-    if _is_local_host(base_url, private_too=True) or "." not in host:
-        return None
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-
-
-def _secret_key(value: str | None, problems: list[str]) -> str:
-    if value and len(value) < MIN_SECRET_KEY_CHARS:
-        problems.append(
-            f"SECRET_KEY: expected at least {MIN_SECRET_KEY_CHARS} characters, got "
-            f"{len(value)}; {_MAKE_A_KEY}"
-        )
-        return ""
-    return value or ""
 
 
 def _database_problem(url: str) -> str | None:
@@ -649,69 +614,156 @@ def _database_problem(url: str) -> str | None:
     return None
 
 
-def _existing_file(env: Mapping[str, str], name: str, problems: list[str]) -> Path | None:
-    value = env.get(name, "").strip()
-    if not value:
-        return None
+# -- the environment: deployment and secrets, each variable declared once.
+# A parser takes the variable's text (never empty) and returns the field's
+# value, or raises ValueError saying what it expected.
+
+
+def _env_text(value: str) -> str:
+    return value
+
+
+def _env_seconds(value: str) -> float:
+    """Seconds above 0, up to an hour."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if _number(_HOUR_SECONDS)(seconds):
+        raise ValueError("seconds above 0 up to 3,600")
+    return seconds
+
+
+def _env_whole(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        if not (value.isdigit() and low <= int(value) <= high):
+            raise ValueError(f"a number from {low} to {high}")
+        return int(value)
+
+    return parse
+
+
+def _env_port(value: str) -> int:
+    if not (value.isdigit() and 0 < int(value) < 65536):
+        raise ValueError("a port number (1-65535)")
+    return int(value)
+
+
+def _env_security(value: str) -> str:
+    if value.lower() not in SMTP_SECURITY_PORTS:
+        raise ValueError("starttls, ssl or none")
+    return value.lower()
+
+
+def _env_file(value: str) -> Path:
     if not Path(value).is_file():
-        problems.append(f"{name}: no such file: {value}")
-        return None
+        raise ValueError("an existing file")
     return Path(value)
 
 
-def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
-    def text(name: str) -> str | None:
-        value = env.get(name, "").strip()
-        return value or None
+def _env_base_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("an http(s) URL")
+    return value.rstrip("/")
 
-    security = (text("SMTP_SECURITY") or "starttls").lower()
-    if security not in SMTP_SECURITY_PORTS:
-        problems.append(f"SMTP_SECURITY: expected starttls, ssl or none, got {security!r}")
-        security = "starttls"
-    port = SMTP_SECURITY_PORTS[security]
-    if text("SMTP_PORT"):
-        port_text = text("SMTP_PORT") or ""
-        if port_text.isdigit() and 0 < int(port_text) < 65536:
-            port = int(port_text)
-        else:
-            problems.append(f"SMTP_PORT: expected a port number (1-65535), got {port_text!r}")
-    timeout = _seconds(env, "SMTP_TIMEOUT", 30.0, problems)
-    data_timeout = _seconds(env, "SMTP_DATA_TIMEOUT", 600.0, problems)
-    connections = 1
-    if text("SMTP_CONNECTIONS"):
-        value = text("SMTP_CONNECTIONS") or ""
-        if value.isdigit() and 1 <= int(value) <= 64:
-            connections = int(value)
-        else:
-            problems.append(f"SMTP_CONNECTIONS: expected a number from 1 to 64, got {value!r}")
-    ca_file = _existing_file(env, "SMTP_CA_FILE", problems)
-    dkim_key = _existing_file(env, "DKIM_PRIVATE_KEY_FILE", problems)
-    if dkim_key and not text("DKIM_SELECTOR"):
+
+def _env_database_url(value: str) -> str:
+    problem = _database_problem(value) if value != DEFAULT_DATABASE_URL else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _env_secret_key(value: str) -> str:
+    if len(value) < MIN_SECRET_KEY_CHARS:
+        raise ValueError(
+            f"at least {MIN_SECRET_KEY_CHARS} characters, got {len(value)}; {_MAKE_A_KEY}"
+        )
+    return value
+
+
+def _env_ehlo_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f.:]+\]", value):
+        raise ValueError("a host name")
+    return value
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable: the field it fills and how its text is read.  Its
+    default is that field's default, and nowhere else; ``.env.example`` shows it."""
+
+    name: str
+    owner: type
+    field: str
+    parse: Callable[[str], Any]
+    #: Kept exactly as given (a password may start or end with a space).
+    raw: bool = False
+    #: Never shown in a message.
+    secret: bool = False
+    #: The default follows from other settings (shown empty in ``.env.example``).
+    derived: bool = False
+
+    @property
+    def default(self) -> Any:
+        found = next(f for f in fields(self.owner) if f.name == self.field)
+        return found.default
+
+
+#: Every variable digest reads besides DIGEST_CONFIG (see ``default_config_path``).
+ENV_SETTINGS: tuple[EnvVar, ...] = (
+    EnvVar("DIGEST_DATABASE_URL", Settings, "database_url", _env_database_url),
+    EnvVar("DIGEST_BASE_URL", Settings, "base_url", _env_base_url),
+    EnvVar("SECRET_KEY", Settings, "secret_key", _env_secret_key, secret=True),
+    EnvVar("DIGEST_OUTBOX_DIR", Settings, "outbox_dir", Path),
+    EnvVar("SMTP_HOST", SmtpSettings, "host", _env_text),
+    EnvVar("SMTP_PORT", SmtpSettings, "port", _env_port, derived=True),
+    EnvVar("SMTP_USERNAME", SmtpSettings, "username", _env_text),
+    EnvVar("SMTP_PASSWORD", SmtpSettings, "password", _env_text, raw=True, secret=True),
+    EnvVar("SMTP_SECURITY", SmtpSettings, "security", _env_security),
+    EnvVar("SMTP_TIMEOUT", SmtpSettings, "timeout", _env_seconds),
+    EnvVar("SMTP_CA_FILE", SmtpSettings, "ca_file", _env_file),
+    EnvVar("SMTP_CONNECTIONS", SmtpSettings, "connections", _env_whole(1, 64)),
+    EnvVar("SMTP_DATA_TIMEOUT", SmtpSettings, "data_timeout", _env_seconds),
+    EnvVar("SMTP_EHLO_NAME", SmtpSettings, "ehlo_name", _env_ehlo_name, derived=True),
+    EnvVar("DKIM_PRIVATE_KEY_FILE", DkimSettings, "private_key_file", _env_file),
+    EnvVar("DKIM_SELECTOR", DkimSettings, "selector", _env_text),
+    EnvVar("DKIM_DOMAIN", DkimSettings, "domain", _env_text),
+    EnvVar("DIGEST_RATELIMIT_STORAGE", WebSettings, "ratelimit_storage", _env_text),
+)
+
+
+def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[type, dict[str, Any]]:
+    """The fields each settings class takes from the environment, checked."""
+    found: dict[type, dict[str, Any]] = {}
+    given: set[str] = set()
+    for var in ENV_SETTINGS:
+        text = env.get(var.name, "")
+        text = text if var.raw else text.strip()
+        if not text:
+            continue
+        given.add(var.name)
+        try:
+            found.setdefault(var.owner, {})[var.field] = var.parse(text)
+        except ValueError as e:
+            problems.append(f"{var.name}: expected {e}" + ("" if var.secret else f", got {text!r}"))
+    smtp = found.setdefault(SmtpSettings, {})
+    smtp.setdefault("port", SMTP_SECURITY_PORTS[smtp.get("security", "starttls")])
+    base_url = found.get(Settings, {}).get("base_url", Settings.base_url)
+    if "SMTP_EHLO_NAME" not in given:
+        smtp["ehlo_name"] = _public_host(base_url)
+    dkim = found.get(DkimSettings, {})
+    if dkim.get("private_key_file") and not dkim.get("selector"):
         problems.append("DKIM_SELECTOR: required when DKIM_PRIVATE_KEY_FILE is set")
-    base_url = (text("DIGEST_BASE_URL") or "http://localhost:8000").rstrip("/")
-    if not base_url.startswith(("http://", "https://")):
-        problems.append(f"DIGEST_BASE_URL: expected an http(s) URL, got {base_url!r}")
-    database_url = text("DIGEST_DATABASE_URL") or DEFAULT_DATABASE_URL
-    if database_url != DEFAULT_DATABASE_URL and (problem := _database_problem(database_url)):
-        problems.append(f"DIGEST_DATABASE_URL: {problem}")
-    return dict(
-        database_url=database_url,
-        base_url=base_url,
-        secret_key=_secret_key(text("SECRET_KEY"), problems),
-        smtp=SmtpSettings(
-            host=text("SMTP_HOST"),
-            port=port,
-            username=text("SMTP_USERNAME"),
-            password=env.get("SMTP_PASSWORD") or None,
-            security=security,
-            timeout=timeout,
-            ca_file=ca_file,
-            connections=connections,
-            data_timeout=data_timeout,
-            ehlo_name=_ehlo_name(text("SMTP_EHLO_NAME"), base_url, problems),
-        ),
-        dkim=DkimSettings(
-            private_key_file=dkim_key, selector=text("DKIM_SELECTOR"), domain=text("DKIM_DOMAIN")
-        ),
-        outbox_dir=Path(text("DIGEST_OUTBOX_DIR") or "var/outbox"),
-    )
+    return found
+
+
+def _public_host(base_url: str) -> str | None:
+    """The base URL's host when it is public, for EHLO (else None: this machine's FQDN)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if _is_local_host(base_url, private_too=True) or "." not in host:
+        return None
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None

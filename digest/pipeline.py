@@ -14,24 +14,16 @@ from datetime import date, datetime, timedelta
 from threading import Event
 from time import perf_counter
 from time import sleep as _sleep
-from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 from digest.config import Settings, SourceSpec
-from digest.deliver.compose import (
-    Composer,
-    compose_message,
-    envelope_for,
-    make_renderer,
-    personal_links,
-)
-from digest.deliver.message import build_message, domain_of, envelope_address
+from digest.deliver.compose import Composer, ComposeSettings, compose_message, personal_links
 from digest.deliver.sender import Clock, DeliveryReport, Sleep, send_edition
-from digest.deliver.transports import Envelope, Transport, transport_for
+from digest.deliver.transports import Transport, transport_for
 from digest.errors import SourceError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
 from digest.ingest.dedupe import dedupe
-from digest.locking import RunLock
+from digest.locking import RUN_LOCK, RunLock
 from digest.models import (
     Delivery,
     Edition,
@@ -44,11 +36,9 @@ from digest.models import (
 )
 from digest.plan import Decision, Skip, Wait, availability, decide
 from digest.render import RenderedEmail
+from digest.schedule import next_run
 from digest.select.index import EditionIndex, Selection
-from digest.store import Store
-from digest.subscribers import SubscriberInput, format_topics
-from digest.subscriptions import left_stamp, sign_up_mail, signs_up
-from digest.tokens import ConfirmRequest, confirm_url
+from digest.store import RunRecord, Store
 
 ProgressCallback = Callable[[SourceReport], None]
 
@@ -171,7 +161,13 @@ class RunReport:
         return "ok" if self.ok else "partial"
 
     def summary(self) -> str:
+        """The run in one line, as ``digest run`` ends and ``digest status`` recalls it."""
         delivery = self.delivery
+        if self.dry_run:
+            return (
+                f"would send {delivery.sent}, fail {delivery.failed}, skip {delivery.skipped}"
+                + (f" ({delivery.waiting} waiting for local time)" if delivery.waiting else "")
+            )
         return (
             f"sent {delivery.sent}, failed {delivery.failed}, skipped {delivery.skipped}, "
             f"still queued {self.still_queued}"
@@ -309,13 +305,14 @@ def _send(
             return True
         return stop is not None and stop.is_set()
 
-    composer = Composer(settings, make_renderer(settings), store.installation_id)
+    composer = Composer(ComposeSettings.of(settings), store.installation_id)
     extra = [transport_for(settings) for _ in range(settings.smtp.connections - 1)]
     with ExitStack() as opened:
         transports = [opened.enter_context(t) for t in [transport, *extra]]
         for queued_edition in planned.pending:
             send_edition(
-                store, queued_edition, composer=composer, transports=transports, clock=now,
+                store, queued_edition, composer=composer, delivery=settings.delivery,
+                transports=transports, clock=now,
                 sleep=sleep, report=report, on_delivery=on_delivery, should_stop=should_stop,
                 holder=holder, exclusive=lock is not None,
             )  # fmt: skip
@@ -348,7 +345,7 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
         recipients = list(store.iter_subscribers(state="active"))
         recipients += store.iter_subscribers(state="paused")  # planned, then skipped
     report = DeliveryReport()
-    composer = Composer(settings, make_renderer(settings), store.installation_id)
+    composer = Composer(ComposeSettings.of(settings), store.installation_id)
     with EditionIndex(entries) as index:
         for subscriber in recipients:
             # The decider, as the send path asks it: first who may be mailed now,
@@ -378,121 +375,96 @@ def _all_queued(store: Store, edition_id: int) -> Iterator[tuple[Delivery, Subsc
         after = page[-1][0].id
 
 
-def sign_up(
-    store: Store,
-    settings: Settings,
-    transport: Transport,
-    item: SubscriberInput,
-    *,
-    now: datetime,
-    channel: str,
-) -> tuple[Subscriber, str]:
-    """A sign-up (web form, or an operator's invite): record it, then mail the person;
-    return the subscriber and what was mailed ("confirm" or "already").
+@dataclass(frozen=True)
+class Preview:
+    """What topics would get from an edition, and (for a subscriber) what the decider says."""
 
-    Nothing comes back to life here: someone who left stays unsubscribed,
-    row untouched, until they open the link; their choices travel in it.
-    Raises ``TemporaryFailure`` or ``PermanentFailure`` when the mail did not go out.
-    """
-    amended = store.amend_subscriber(item.email, signs_up(item), now=now, channel=channel)
-    subscriber = amended.subscriber
-    assert subscriber is not None  # a sign-up always leaves a row
-    mail = sign_up_mail(amended.before)
-    request = ConfirmRequest(subscriber.id)
-    if subscriber.status == "unsubscribed":
-        topics = format_topics(item.topics) if item.topics is not None else None
-        request = ConfirmRequest(subscriber.id, left_stamp(subscriber), topics, item.theme)
-    send_welcome(settings, transport, subscriber, already=mail == "already",
-                 request=request, now=now)  # fmt: skip
-    return subscriber, mail
-
-
-def send_welcome(
-    settings: Settings,
-    transport: Transport,
-    subscriber: Subscriber,
-    *,
-    already: bool,
-    request: ConfirmRequest,
-    now: datetime,
-) -> None:
-    """Email a sign-up: the confirmation link, or (already subscribed) their preferences link.
-
-    Raises ``TemporaryFailure`` or ``PermanentFailure`` when the mail did not go out.
-    """
-    renderer = make_renderer(settings)
-    links = personal_links(settings, subscriber.id)
-    if already:
-        rendered = renderer.notice(
-            subject=f"{settings.title}: you are already subscribed",
-            heading="You are already subscribed",
-            paragraphs=[
-                f"Someone (probably you) asked to subscribe {subscriber.email} to "
-                f"{settings.title}. This address already gets it, so nothing changed.",
-                "To change your topics or theme, or to pause, use your preferences page.",
-            ],
-            action_text="Open my preferences",
-            action_url=links.preferences_url,
-            footer="If you did not ask for this, you can ignore this email.",
-        )
-    else:
-        rendered = renderer.notice(
-            subject=f"{settings.title}: confirm your subscription",
-            heading="Confirm your subscription",
-            paragraphs=[
-                f"Someone (probably you) asked to send {settings.title} to {subscriber.email}.",
-                f"Open the link below to confirm. It works for "
-                f"{settings.web.confirm_hours:g} hours.",
-            ],
-            action_text="Confirm my subscription",
-            action_url=confirm_url(settings.base_url, settings.secret_key, subscriber.id, request),
-            footer="If you did not ask for this, ignore this email: nothing will be sent.",
-        )
-    domain = domain_of(settings.sender_address)
-    message_id = f"<notice.{uuid4().hex}@{domain}>"
-    envelope = envelope_for(settings, subscriber, links)
-    message = build_message(rendered, envelope, message_id=message_id, sent_at=now)
-    with transport:
-        route = Envelope(
-            envelope_address(settings.sender_address),
-            envelope_address(subscriber.email),
-            message_id,
-        )
-        transport.send(route, message)
+    day: date
+    #: Whether that day's edition exists (if not, the papers waiting for the next one).
+    published: bool
+    available: int
+    selection: Selection
+    #: Whether the selection comes from topics (else it is the whole edition).
+    personal: bool
+    decision: Decision | None
 
 
 def preview(
     store: Store,
     settings: Settings,
     *,
-    day: date,
+    day: date | None,
     topics: Sequence[Topic],
-    theme: str,
     now: datetime,
     subscriber: Subscriber | None = None,
-) -> tuple[RenderedEmail, int, Decision | None]:
-    """Render what ``topics`` would get from the edition of ``day``, count its entries, and
-    (for a subscriber) say what the decider would do with them at ``now``.
+) -> Preview:
+    """Select what ``topics`` would get from the edition of ``day`` (None: the latest),
+    and for a subscriber ask the decider what ``run`` would do with them at ``now``.
 
-    Before the day's edition exists, it is the entries no edition has carried yet.
+    Before that edition exists, it is the entries no edition has carried yet.
     """
-    edition = store.get_edition(day)
+    edition = store.get_edition(day) if day else next(iter(store.recent_editions(1)), None)
     entries = store.edition_entries(edition.id if edition else None)
-    decision = None
     with EditionIndex(entries) as index:
 
         def select(wanted: tuple[Topic, ...]) -> Selection:
             return index.select(wanted, max_entries=settings.max_entries)
 
         selection = select(tuple(topics))
+        planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)
+        decision = None
         if subscriber is not None:
-            edition = edition or Edition(0, day, now, len(entries))
-            decision = decide(edition, subscriber, now, settings.policy, select)
-    rendered = make_renderer(settings).render(
-        edition_date=day,
-        selection=selection,
-        links=personal_links(settings, subscriber.id if subscriber else 0),
-        theme=theme,
-        personal=bool(topics),
+            decision = decide(planned, subscriber, now, settings.policy, select)
+    return Preview(
+        planned.day, edition is not None, len(entries), selection, bool(topics), decision
     )
-    return rendered, len(entries), decision
+
+
+def render_preview(
+    settings: Settings, found: Preview, *, theme: str, subscriber: Subscriber | None
+) -> RenderedEmail:
+    """The email a preview's selection makes, as ``run`` would render it."""
+    compose = ComposeSettings.of(settings)
+    return Composer(compose, "preview").renderer.render(
+        edition_date=found.day,
+        selection=found.selection,
+        links=personal_links(compose, subscriber.id if subscriber else 0),
+        theme=theme,
+        personal=found.personal,
+    )
+
+
+@dataclass(frozen=True)
+class EditionStatus:
+    """One edition's deliveries by state, and its failures with their reasons."""
+
+    edition: Edition
+    deliveries: dict[str, int]
+    failures: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``digest status`` shows: subscribers, the schedule, runs, recent editions."""
+
+    subscribers: dict[str, int]
+    next_run: datetime | None
+    #: Who holds the run lock now, if anyone.
+    running: str | None
+    last_run: RunRecord | None
+    editions: list[EditionStatus]
+
+
+def status(store: Store, settings: Settings, *, editions: int, now: datetime) -> Status:
+    """The installation's state, read in a few queries."""
+    recent = [
+        EditionStatus(e, store.delivery_counts(e.id), store.failures(e.id))
+        for e in store.recent_editions(editions)
+    ]
+    return Status(
+        subscribers=store.count_subscribers(),
+        next_run=next_run(settings.schedule, settings.zone, now),
+        running=store.lock_holder(RUN_LOCK, now=now),
+        last_run=next(iter(store.recent_runs(1)), None),
+        editions=recent,
+    )

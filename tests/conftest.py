@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from digest import pipeline, subscriptions
+from digest import accounts, pipeline, subscriptions
 from digest.config import Settings, load_settings
 from digest.deliver.transports import transport_for
 from digest.ingest.dedupe import dedupe
@@ -85,23 +85,15 @@ def fill(store: Store, subscribers: int, *, topics: list[str] | None = None) -> 
     import_subscribers(store, items)
 
 
-# The consent operations as the CLI and the web app run them: a rule of
-# digest.subscriptions, applied by the store.
-
-
 def subscribe(
     store: Store, item: SubscriberInput, *, now: datetime = NOW
 ) -> tuple[Subscriber, bool]:
-    """An operator adds or updates someone; returns them and whether they are new."""
-    amended = store.amend_subscriber(
-        item.email, subscriptions.operator_adds(item), now=now, channel="cli"
-    )
-    assert amended.subscriber is not None
-    return amended.subscriber, amended.before is None
+    """An operator adds or updates someone, as ``digest subscribe`` does."""
+    return accounts.add(store, item, now=now)
 
 
 def sign_up(store: Store, item: SubscriberInput, *, now: datetime = NOW) -> Subscriber:
-    """Someone signs up on the web (without the mail)."""
+    """Someone signs up on the web (the mail left out)."""
     amended = store.amend_subscriber(
         item.email, subscriptions.signs_up(item), now=now, channel="web"
     )
@@ -112,24 +104,19 @@ def sign_up(store: Store, item: SubscriberInput, *, now: datetime = NOW) -> Subs
 def unsubscribe(
     store: Store, email: str, *, now: datetime = NOW, channel: str = "cli"
 ) -> Subscriber | None:
-    """Someone leaves; None when the address is unknown."""
-    return store.amend_subscriber(email, subscriptions.leaves, now=now, channel=channel).subscriber
+    return accounts.leave(store, email, now=now, channel=channel)
 
 
 def set_paused(store: Store, email: str, *, paused: bool, now: datetime = NOW) -> Subscriber | None:
-    """An operator pauses or resumes someone; None when the address is unknown."""
-    rule = subscriptions.pauses(paused)
-    return store.amend_subscriber(email, rule, now=now, channel="cli").subscriber
+    return accounts.set_paused(store, email, paused=paused, now=now)
 
 
 def import_subscribers(
     store: Store, items: list[SubscriberInput], *, now: datetime = NOW
 ) -> subscriptions.ImportResult:
     """An operator imports rows, as ``digest subscribers import`` does."""
-    changes = [(item.email, subscriptions.operator_imports(item)) for item in items]
-    return subscriptions.import_result(
-        items, store.amend_subscribers(changes, now=now, channel="import")
-    )
+    rows = list(enumerate(items, start=2))
+    return accounts.import_rows(store, rows, [], now=now).result
 
 
 def run(store: Store, settings: Settings, **kwargs: Any) -> pipeline.RunReport:

@@ -12,10 +12,11 @@ import signal
 import threading
 import time
 import traceback
+from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
 
-from digest.config import Settings
+from digest.config import DkimSettings, Settings
 from digest.deliver.message import (
     DkimSigner,
     Envelope,
@@ -26,7 +27,7 @@ from digest.deliver.message import (
 from digest.errors import DigestError
 from digest.logs import peak_rss_kb
 from digest.models import Edition, StoredEntry, Subscriber, Topic
-from digest.plan import Decision, Send, Skip, decide
+from digest.plan import Decision, Policy, Send, Skip, decide
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 from digest.resources import resource_path
 from digest.select.index import EditionIndex, Selection
@@ -41,7 +42,47 @@ Composed = tuple[bytes | None, str, float, float, str | None, str | None]
 Jobs = list[tuple[Subscriber, datetime]]
 
 
-def personal_links(settings: Settings, subscriber_id: int) -> PersonalLinks:
+@dataclass(frozen=True)
+class ComposeSettings:
+    """What composing needs: who a message is from, how its links are signed, its look,
+    and what the decider weighs (all the composing process is given)."""
+
+    title: str
+    sender_name: str
+    sender_address: str
+    unsubscribe_mailto: str
+    base_url: str
+    secret_key: str = field(repr=False)
+    theme: str
+    max_entries: int
+    email: EmailSettings
+    policy: Policy
+    dkim: DkimSettings
+
+    @classmethod
+    def of(cls, settings: Settings) -> ComposeSettings:
+        """The part of the settings that composing uses."""
+        return cls(
+            title=settings.title,
+            sender_name=settings.sender_name,
+            sender_address=settings.sender_address,
+            unsubscribe_mailto=settings.unsubscribe_mailto or settings.sender_address,
+            base_url=settings.base_url,
+            secret_key=settings.secret_key,
+            theme=settings.theme,
+            max_entries=settings.max_entries,
+            email=EmailSettings(
+                newsletter=settings.title,
+                base_url=settings.base_url,
+                abstract_chars=settings.abstract_chars,
+                max_html_bytes=settings.max_html_bytes,
+            ),
+            policy=settings.policy,
+            dkim=settings.dkim,
+        )
+
+
+def personal_links(settings: ComposeSettings, subscriber_id: int) -> PersonalLinks:
     """The signed unsubscribe and preferences links of one subscriber."""
     return PersonalLinks(
         unsubscribe_url=unsubscribe_url(settings.base_url, settings.secret_key, subscriber_id),
@@ -49,7 +90,9 @@ def personal_links(settings: Settings, subscriber_id: int) -> PersonalLinks:
     )
 
 
-def envelope_for(settings: Settings, subscriber: Subscriber, links: PersonalLinks) -> Envelope:
+def envelope_for(
+    settings: ComposeSettings, subscriber: Subscriber, links: PersonalLinks
+) -> Envelope:
     """Who a message to this subscriber is from and to, and its unsubscribe links."""
     return Envelope(
         sender_name=settings.sender_name,
@@ -58,16 +101,18 @@ def envelope_for(settings: Settings, subscriber: Subscriber, links: PersonalLink
         recipient_name=subscriber.name,
         list_name=settings.title,
         unsubscribe_url=links.unsubscribe_url,
-        unsubscribe_mailto=settings.unsubscribe_mailto or settings.sender_address,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
     )
 
 
 class Composer:
     """Turns a subscriber's selection into the bytes of their message (pure, cached per edition)."""
 
-    def __init__(self, settings: Settings, renderer: EmailRenderer, installation: str) -> None:
+    def __init__(
+        self, settings: ComposeSettings, installation: str, renderer: EmailRenderer | None = None
+    ) -> None:
         self.settings = settings
-        self.renderer = renderer
+        self.renderer = renderer or make_renderer(settings.email)
         self.installation = installation
         self.policy = settings.policy
         self.domain = domain_of(settings.sender_address)
@@ -158,22 +203,14 @@ def failure_reason(error: BaseException) -> str:
     return "could not compose: " + " ".join(text.split())[:300]
 
 
-def make_renderer(settings: Settings) -> EmailRenderer:
-    """Build the email renderer from the settings, with the shipped templates."""
-    return EmailRenderer(
-        resource_path("templates"),
-        EmailSettings(
-            newsletter=settings.title,
-            base_url=settings.base_url,
-            abstract_chars=settings.abstract_chars,
-            max_html_bytes=settings.max_html_bytes,
-        ),
-    )
+def make_renderer(settings: EmailSettings) -> EmailRenderer:
+    """The email renderer, with the shipped templates."""
+    return EmailRenderer(resource_path("templates"), settings)
 
 
 def serve(
     connection: Connection,
-    settings: Settings,
+    settings: ComposeSettings,
     installation: str,
     edition: Edition,
     entries: list[StoredEntry],
@@ -192,7 +229,7 @@ def serve(
     jobs: queue.SimpleQueue[Jobs | None] = queue.SimpleQueue()
     threading.Thread(target=_receive, args=(connection, jobs), daemon=True).start()
     try:
-        composer = Composer(settings, make_renderer(settings), installation)
+        composer = Composer(settings, installation)
         composer.renderer.prepare(entries)
         with EditionIndex(entries) as index:
             while (batch := jobs.get()) is not None:

@@ -298,6 +298,7 @@ def send_edition(
     edition: Edition,
     *,
     composer: Composer,
+    delivery: DeliverySettings,
     transports: Sequence[Transport],
     clock: Clock,
     sleep: Sleep = time.sleep,
@@ -320,13 +321,13 @@ def send_edition(
     """
     senders = _Senders(
         store, transports, sender=envelope_address(composer.settings.sender_address),
-        policy=composer.settings.delivery, clock=clock, sleep=sleep, report=report,
+        policy=delivery, clock=clock, sleep=sleep, report=report,
         on_delivery=on_delivery,
     )  # fmt: skip
     interrupted = False
     try:
         entries = store.edition_entries(edition.id)
-        lease = timedelta(seconds=composer.settings.delivery.lease_seconds)
+        lease = timedelta(seconds=delivery.lease_seconds)
         claimed = _claimed(store, edition.id, holder, lease, exclusive, clock)
         in_child = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
         # Read subscribers again just before composing; a child composes ahead,

@@ -81,10 +81,17 @@ class EntriesMixin(StoreBase):
             return int(conn.scalar(select(func.count()).select_from(entries)) or 0)
 
     def list_entries(
-        self, *, since: datetime | None = None, until: datetime | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        sources: Sequence[str] | None = None,
     ) -> list[StoredEntry]:
-        """Return stored entries in first-seen order, optionally first seen in [since, until)."""
+        """Return stored entries in first-seen order, optionally first seen in [since, until)
+        and from these sources only."""
         query = select(entries).order_by(entries.c.first_seen, entries.c.id)
+        if sources is not None:
+            query = query.where(entries.c.source.in_(list(sources)))
         if since is not None:
             query = query.where(entries.c.first_seen >= since.astimezone(UTC))
         if until is not None:

@@ -22,13 +22,13 @@ from flask import (
     url_for,
 )
 
-from digest import pipeline
+from digest import accounts, pipeline
 from digest.deliver.compose import personal_links
 from digest.deliver.transports import PermanentFailure, TemporaryFailure
 from digest.ingest.clean import safe_text
 from digest.models import Subscriber, Topic
+from digest.plan import NOTHING_NEW, Skip
 from digest.render import long_date, paper_view
-from digest.select.index import EditionIndex
 from digest.subscribers import (
     MAX_TOPICS,
     SubscriberError,
@@ -163,7 +163,7 @@ def subscribe() -> tuple[str, int]:
         return _form_page("index.html", 400, form=form, errors=errors, sample=[], sample_day=None)
     item = type(item)(email=item.email, topics=tuple(topics), theme=item.theme)
     try:
-        pipeline.sign_up(context.store, context.settings, context.make_transport(), item,
+        accounts.sign_up(context.store, context.settings, context.make_transport(), item,
                          now=context.clock(), channel="web")  # fmt: skip
     except TemporaryFailure:
         return message_page(
@@ -277,29 +277,32 @@ def preferences(token: str) -> tuple[str, int]:
             "timezone": subscriber.timezone or "",
             "paused": subscriber.paused,
         }
-    preview, preview_day, preview_cut = _preview(subscriber.topics)
     return _form_page(
         "preferences.html", 400 if errors else 200, subscriber=subscriber, form=form,
-        errors=errors, saved=saved, timezones=_TIMEZONES, preview=preview,
-        preview_day=preview_day, preview_cut=preview_cut,
+        errors=errors, saved=saved, timezones=_TIMEZONES, **_preview(subscriber),
         unsubscribe_action=unsubscribe_url("", context.settings.secret_key, subscriber.id),
     )  # fmt: skip
 
 
-def _preview(topics: tuple[Topic, ...]) -> tuple[list[dict[str, Any]] | None, date | None, int]:
-    """What the latest edition (before the first one: the papers waiting) would bring."""
+def _preview(subscriber: Subscriber) -> dict[str, Any]:
+    """What the latest edition (before the first one: the papers waiting) would bring,
+    and what the decider says of it."""
     context = _context()
-    editions = context.store.recent_editions(1)
-    entries = context.store.edition_entries(editions[0].id if editions else None)
-    if not entries:
-        return None, None, 0
-    with EditionIndex(entries) as index:
-        selection = index.select(topics, max_entries=context.settings.max_entries)
+    found = pipeline.preview(
+        context.store, context.settings, day=None, topics=subscriber.topics,
+        now=context.clock(), subscriber=subscriber,
+    )  # fmt: skip
     sections = [
         {"label": s.label, "titles": [m.entry.entry.title for m in s.matches]}
-        for s in selection.sections
+        for s in found.selection.sections
     ]
-    return sections, editions[0].day if editions else None, selection.cut
+    reason = found.decision.reason if isinstance(found.decision, Skip) else None
+    return {
+        "preview": sections if found.available else None,
+        "preview_day": found.day if found.published else None,
+        "preview_cut": found.selection.cut,
+        "preview_note": reason if reason != NOTHING_NEW else None,
+    }
 
 
 @web.route("/unsubscribe/<token>", methods=["GET", "POST"])

@@ -1,0 +1,118 @@
+"""What readers and operators do to a subscription, end to end: the consent rule
+(``digest.subscriptions``) applied by the store, and the mail it calls for.
+
+The CLI and the web app call these, so each action has one path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from digest import subscriptions
+from digest.config import Settings
+from digest.deliver.compose import ComposeSettings
+from digest.deliver.notices import sign_up_notice
+from digest.deliver.transports import Transport
+from digest.models import Subscriber
+from digest.store import Store
+from digest.subscribers import RowProblem, SubscriberInput, format_topics
+from digest.tokens import ConfirmRequest
+
+
+def add(store: Store, item: SubscriberInput, *, now: datetime) -> tuple[Subscriber, bool]:
+    """An operator adds or updates someone; returns them and whether they are new.
+
+    Raises ``ConsentRefused`` for someone who left.
+    """
+    amended = store.amend_subscriber(
+        item.email, subscriptions.operator_adds(item), now=now, channel="cli"
+    )
+    assert amended.subscriber is not None  # an operator's add always leaves a row
+    return amended.subscriber, amended.before is None
+
+
+def sign_up(
+    store: Store,
+    settings: Settings,
+    transport: Transport,
+    item: SubscriberInput,
+    *,
+    now: datetime,
+    channel: str,
+) -> tuple[Subscriber, str]:
+    """A sign-up (web form, or an operator's invite): record it, then mail the person;
+    return the subscriber and what was mailed ("confirm" or "already").
+
+    Nothing comes back to life here: someone who left stays unsubscribed,
+    row untouched, until they open the link; their choices travel in it.
+    Raises ``TemporaryFailure`` or ``PermanentFailure`` when the mail did not go out.
+    """
+    amended = store.amend_subscriber(
+        item.email, subscriptions.signs_up(item), now=now, channel=channel
+    )
+    subscriber = amended.subscriber
+    assert subscriber is not None  # a sign-up always leaves a row
+    mail = subscriptions.sign_up_mail(amended.before)
+    request = ConfirmRequest(subscriber.id)
+    if subscriber.status == "unsubscribed":
+        topics = format_topics(item.topics) if item.topics is not None else None
+        left = subscriptions.left_stamp(subscriber)
+        request = ConfirmRequest(subscriber.id, left, topics, item.theme)
+    envelope, message = sign_up_notice(
+        ComposeSettings.of(settings), subscriber, already=mail == "already", request=request,
+        confirm_hours=settings.web.confirm_hours, now=now,
+    )  # fmt: skip
+    with transport:
+        transport.send(envelope, message)
+    return subscriber, mail
+
+
+def leave(store: Store, who: str | int, *, now: datetime, channel: str) -> Subscriber | None:
+    """Someone unsubscribes (an address, or an id from a signed link); None: unknown."""
+    return store.amend_subscriber(who, subscriptions.leaves, now=now, channel=channel).subscriber
+
+
+def set_paused(store: Store, email: str, *, paused: bool, now: datetime) -> Subscriber | None:
+    """An operator pauses or resumes someone; None when the address is unknown."""
+    rule = subscriptions.pauses(paused)
+    return store.amend_subscriber(email, rule, now=now, channel="cli").subscriber
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did, and every row it could not take, by line."""
+
+    result: subscriptions.ImportResult
+    problems: tuple[RowProblem, ...]
+    rows: int
+
+    @property
+    def skipped(self) -> int:
+        """Rows left out (a note on the header alone skips nothing when rows went in)."""
+        return sum(1 for p in self.problems if p.line > 1 or not self.rows)
+
+
+def import_rows(
+    store: Store,
+    rows: Sequence[tuple[int, SubscriberInput]],
+    problems: Sequence[RowProblem],
+    *,
+    now: datetime,
+) -> ImportReport:
+    """An operator imports checked CSV rows (line, input) in one transaction; the rows
+    of someone who left are reported with the ``problems`` the check found."""
+    items = [item for _, item in rows]
+    changes = [(item.email, subscriptions.operator_imports(item)) for item in items]
+    result = subscriptions.import_result(
+        items, store.amend_subscribers(changes, now=now, channel="import")
+    )
+    line_of = {item.email: line for line, item in rows}
+    refused = [
+        RowProblem(line_of[email], f"{email} unsubscribed; left unchanged (only they can opt in "
+                   "again: 'digest subscribe --invite')")
+        for email in result.refused
+    ]  # fmt: skip
+    found = tuple(sorted([*problems, *refused], key=lambda p: p.line))
+    return ImportReport(result, found, len(rows))

@@ -1,0 +1,342 @@
+"""How the ``digest`` command shows its results: text for people, JSON for scripts,
+and one progress display.
+
+Everything a command prints goes through here, so the words for one thing
+(a run's summary, a failure) are written once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+from digest.accounts import ImportReport
+from digest.locking import describe_holder
+from digest.logs import peak_rss_kb
+from digest.models import IngestReport, SourceReport, Subscriber
+from digest.pipeline import Preview, RunReport, Status
+from digest.plan import Skip, Wait
+from digest.render import RenderedEmail
+from digest.select.index import Match
+from digest.store import SubscriberEvent
+from digest.subscribers import format_topics
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+
+
+class Progress:
+    """A progress bar on stderr, shown only on a terminal (never under cron or --json)."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar: Any = None
+
+    def start(self, total: int) -> None:
+        if self.enabled and total > 1:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+
+    def advance(self, *_done: object) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@contextmanager
+def progress(label: str, *, enabled: bool = True, total: int = 0) -> Iterator[Progress]:
+    """A progress display for the ``with`` block; ``total`` starts it at once."""
+    shown = Progress(label, enabled)
+    shown.start(total)
+    try:
+        yield shown
+    finally:
+        shown.finish()
+
+
+def echo_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, default=_json_default, ensure_ascii=False))
+
+
+def problem(text: str) -> None:
+    """One line on stderr, as every problem is told."""
+    click.echo(f"digest: {text}", err=True)
+
+
+# -- ingest and run
+
+
+def ingest(report: IngestReport, seconds: float, total: int, url: str, *, as_json: bool) -> int:
+    """Show an ingest; return its exit code."""
+    if as_json:
+        echo_json(_ingest_json(report, seconds, total))
+    else:
+        for source in report.sources:
+            _source_line(source)
+        failed = sum(1 for s in report.sources if not s.ok)
+        click.echo(
+            f"ingest: {len(report.sources)} sources, {report.total('read')} read, "
+            f"{report.total('new')} new, {report.total('seen')} already seen, {failed} failed "
+            f"in {seconds:.2f}s; {total} papers in {url}"
+        )
+    _source_failures(report)
+    return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+def _source_line(source: SourceReport) -> None:
+    if source.unchanged:
+        click.echo(f"{source.source}: unchanged since the last fetch")
+    elif source.ok:
+        click.echo(
+            f"{source.source}: {source.format}, read {source.read}, new {source.new}, "
+            f"already seen {source.seen}"
+            + (f", skipped {source.skipped} re-announcements" if source.skipped else "")
+            + (f", {len(source.warnings)} warnings" if source.warnings else "")
+        )
+        for warning in source.warnings:
+            click.echo(f"  warning: {warning}")
+    else:
+        click.echo(f"{source.source}: FAILED: {source.error}")
+
+
+def _source_failures(report: IngestReport) -> None:
+    for failed in (s for s in report.sources if not s.ok):
+        problem(f"error: {failed.source}: {failed.error}")
+
+
+def run(report: RunReport, seconds: float, *, as_json: bool) -> int:
+    """Show a run's report and failures; return the exit code it deserves."""
+    if as_json:
+        echo_json(_run_json(report, seconds))
+    else:
+        _run_text(report, seconds)
+    if report.delivery.interrupted:
+        problem("stopped on request; the rest stays queued for the next run")
+        return EXIT_OK
+    if report.ingest:
+        _source_failures(report.ingest)
+    if report.delivery.stopped:
+        problem(f"error: {report.delivery.stopped}")
+    for address, reason in report.delivery.failures[:20]:
+        problem(f"failed: {address}: {reason}")
+    return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+def _run_text(report: RunReport, seconds: float) -> None:
+    if report.ingest:
+        ingested = report.ingest
+        click.echo(
+            f"ingest: {ingested.total('new')} new of {ingested.total('read')} read "
+            f"from {len(ingested.sources)} sources"
+        )
+    if report.edition is not None:
+        click.echo(f"edition {report.day}: {report.edition.entry_count} papers")
+    elif report.ingest is not None:  # 'digest send' builds no edition: nothing to say
+        click.echo(f"edition {report.day}: nothing new since the last edition")
+    rate = report.delivery.sent / seconds if seconds > 0 else 0.0
+    click.echo(
+        f"run{' (dry run)' if report.dry_run else ''}: {report.summary()} "
+        f"in {seconds:.1f}s ({rate:.1f} messages/s)"
+    )
+
+
+def _run_json(report: RunReport, seconds: float) -> dict[str, Any]:
+    delivery = report.delivery
+    return {
+        "ok": report.ok,
+        "dry_run": report.dry_run,
+        "day": report.day,
+        "seconds": round(seconds, 3),
+        "ingest": _ingest_json(report.ingest, seconds, None) if report.ingest else None,
+        "edition": asdict(report.edition) if report.edition else None,
+        "sent": delivery.sent,
+        "failed": delivery.failed,
+        "skipped": delivery.skipped,
+        "deferred": delivery.deferred,
+        "expired": delivery.expired,
+        "waiting": delivery.waiting,
+        "interrupted": delivery.interrupted,
+        "still_queued": report.still_queued,
+        "stopped": delivery.stopped,
+        "failures": [{"email": a, "reason": r} for a, r in delivery.failures],
+        "messages_per_second": round(delivery.sent / seconds, 2) if seconds > 0 else None,
+        "stage_seconds": {stage: round(t, 3) for stage, t in delivery.seconds.items()},
+        # This process and the composing child (when there was one), together.
+        "peak_rss_mb": round((peak_rss_kb() + delivery.composer_peak_rss_kb) / 1024, 1),
+    }
+
+
+def _ingest_json(report: IngestReport, seconds: float, total: int | None) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "started": report.started,
+        "seconds": round(seconds, 3),
+        "totals": {name: report.total(name) for name in ("read", "new", "seen", "skipped")}
+        | {"failed": sum(1 for s in report.sources if not s.ok), "stored": total},
+        "sources": [asdict(s) | {"warnings": list(s.warnings)} for s in report.sources],
+    }
+
+
+# -- subscribers
+
+
+def subscriber_line(subscriber: Subscriber) -> None:
+    topics = format_topics(subscriber.topics) or "(every new paper)"
+    click.echo(f"{subscriber.email}\t{subscriber.state}\t{topics}")
+
+
+def subscribers(found: list[Subscriber], counts: dict[str, int], *, as_json: bool) -> None:
+    if as_json:
+        echo_json({"counts": counts, "subscribers": [_subscriber_json(s) for s in found]})
+        return
+    for subscriber in found:
+        subscriber_line(subscriber)
+    click.echo(", ".join(f"{n} {state}" for state, n in counts.items()), err=True)
+
+
+def history(subscriber: Subscriber, events: list[SubscriberEvent]) -> None:
+    subscriber_line(subscriber)
+    for event in events:
+        detail = f" ({event.detail})" if event.detail else ""
+        click.echo(f"  {event.at:%Y-%m-%d %H:%M:%S}Z  {event.state:<12} by {event.channel}{detail}")
+
+
+def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
+    moments = {
+        name: moment.isoformat() if moment else None
+        for name, moment in (
+            ("unsubscribed_at", subscriber.unsubscribed_at),
+            ("updated_at", subscriber.updated_at),
+        )
+    }
+    return (
+        asdict(subscriber)
+        | moments
+        | {"state": subscriber.state, "topics": [asdict(t) for t in subscriber.topics]}
+    )
+
+
+def imported(report: ImportReport, file_name: str, seconds: float, *, as_json: bool) -> int:
+    """Show an import; return its exit code (1 when a row was skipped)."""
+    result = report.result
+    if as_json:
+        echo_json(
+            asdict(result)
+            | {
+                "skipped": report.skipped,
+                "seconds": round(seconds, 3),
+                "problems": [asdict(p) for p in report.problems],
+            }
+        )
+    else:
+        for found in report.problems:
+            click.echo(f"{file_name}:{found.line}: {found.reason}", err=True)
+        click.echo(
+            f"import: {result.created} created, {result.updated} updated, "
+            f"{result.kept_unsubscribed} kept unsubscribed, {report.skipped} rows skipped "
+            f"in {seconds:.2f}s"
+        )
+    return EXIT_PARTIAL if report.skipped else EXIT_OK
+
+
+# -- what a query or a reader gets
+
+
+def matches(query: str, searched: int, found: list[Match], limit: int, *, as_json: bool) -> None:
+    if as_json:
+        echo_json(
+            {
+                "query": query,
+                "searched": searched,
+                "matched": len(found),
+                "matches": [
+                    {
+                        "score": round(m.score, 4),
+                        "title": m.entry.entry.title,
+                        "source": m.entry.source,
+                    }
+                    for m in found[:limit]
+                ],  # fmt: skip
+            }
+        )
+        return
+    for match in found[:limit]:
+        click.echo(f"{match.score:7.2f}  {match.entry.entry.title}")
+    click.echo(f"match: {len(found)} of {searched} entries match {query!r}", err=True)
+
+
+def preview(
+    found: Preview, rendered: RenderedEmail, html: str, text: str, email: str | None
+) -> None:
+    click.echo(f"subject: {rendered.subject}")
+    click.echo(f"html: {html} ({len(rendered.html.encode()):,} bytes)")
+    click.echo(f"text: {text}")
+    click.echo(
+        f"preview: {rendered.shown} papers shown, {rendered.cut} more counted, "
+        f"of {found.available} in the edition of {found.day.isoformat()}",
+        err=True,
+    )
+    if isinstance(found.decision, Skip):
+        click.echo(
+            f"note: 'digest run' would not send it to {email}: {found.decision.reason}", err=True
+        )
+    elif isinstance(found.decision, Wait):
+        click.echo(f"note: {email} gets it at {found.decision.until:%Y-%m-%d %H:%M %Z}", err=True)
+
+
+# -- status
+
+
+def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> None:
+    last = asdict(found.last_run) if found.last_run else None
+    running = describe_holder(found.running) if found.running else None
+    editions = [
+        {
+            "edition": asdict(e.edition),
+            "deliveries": e.deliveries,
+            "failures": [{"email": email, "reason": reason} for email, reason in e.failures],
+        }
+        for e in found.editions
+    ]
+    if as_json:
+        echo_json(
+            {"subscribers": found.subscribers, "next_run": found.next_run, "running": running,
+             "last_run": last, "editions": editions}
+        )  # fmt: skip
+        return
+    click.echo("subscribers: " + ", ".join(f"{n} {s}" for s, n in found.subscribers.items()))
+    upcoming = found.next_run.isoformat() if found.next_run else "never"
+    click.echo(f"schedule: {schedule!r} in {timezone}; next run {upcoming}")
+    if running:
+        click.echo(f"running now: {running}")
+    if last:
+        click.echo(
+            f"last run: {last['outcome']} at {last['started_at']:%Y-%m-%d %H:%M:%S %Z}"
+            + (f": {last['summary']}" if last["summary"] else "")
+        )
+    if not editions:
+        click.echo("no editions yet: run 'digest run'")
+    for row in found.editions:
+        click.echo(
+            f"{row.edition.day}: {row.edition.entry_count} papers; "
+            + ", ".join(f"{n} {state}" for state, n in row.deliveries.items())
+        )
+        for email, reason in row.failures:
+            click.echo(f"  failed: {email}: {reason}")
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {value!r}")

@@ -1,0 +1,74 @@
+"""The mails that are not digests: a sign-up's confirmation link, or a note that the
+address gets the digest already.
+
+Pure but for the message id's randomness: takes the subscriber and the
+link's contents, returns the envelope and the bytes to hand a transport.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import uuid4
+
+from digest.deliver.compose import ComposeSettings, envelope_for, make_renderer, personal_links
+from digest.deliver.message import build_message, domain_of, envelope_address
+from digest.deliver.transports import Envelope
+from digest.models import Subscriber
+from digest.render import RenderedEmail
+from digest.tokens import ConfirmRequest, confirm_url
+
+
+def sign_up_notice(
+    settings: ComposeSettings,
+    subscriber: Subscriber,
+    *,
+    already: bool,
+    request: ConfirmRequest,
+    confirm_hours: float,
+    now: datetime,
+) -> tuple[Envelope, bytes]:
+    """The mail a sign-up gets: the confirmation link, or (already subscribed) their
+    preferences link."""
+    if already:
+        rendered = _already_subscribed(settings, subscriber)
+    else:
+        rendered = _confirm(settings, subscriber, request, confirm_hours)
+    message_id = f"<notice.{uuid4().hex}@{domain_of(settings.sender_address)}>"
+    headers = envelope_for(settings, subscriber, personal_links(settings, subscriber.id))
+    message = build_message(rendered, headers, message_id=message_id, sent_at=now)
+    sender, recipient = (
+        envelope_address(settings.sender_address),
+        envelope_address(subscriber.email),
+    )
+    return Envelope(sender, recipient, message_id), message
+
+
+def _already_subscribed(settings: ComposeSettings, subscriber: Subscriber) -> RenderedEmail:
+    return make_renderer(settings.email).notice(
+        subject=f"{settings.title}: you are already subscribed",
+        heading="You are already subscribed",
+        paragraphs=[
+            f"Someone (probably you) asked to subscribe {subscriber.email} to "
+            f"{settings.title}. This address already gets it, so nothing changed.",
+            "To change your topics or theme, or to pause, use your preferences page.",
+        ],
+        action_text="Open my preferences",
+        action_url=personal_links(settings, subscriber.id).preferences_url,
+        footer="If you did not ask for this, you can ignore this email.",
+    )
+
+
+def _confirm(
+    settings: ComposeSettings, subscriber: Subscriber, request: ConfirmRequest, hours: float
+) -> RenderedEmail:
+    return make_renderer(settings.email).notice(
+        subject=f"{settings.title}: confirm your subscription",
+        heading="Confirm your subscription",
+        paragraphs=[
+            f"Someone (probably you) asked to send {settings.title} to {subscriber.email}.",
+            f"Open the link below to confirm. It works for {hours:g} hours.",
+        ],
+        action_text="Confirm my subscription",
+        action_url=confirm_url(settings.base_url, settings.secret_key, subscriber.id, request),
+        footer="If you did not ask for this, ignore this email: nothing will be sent.",
+    )
