@@ -1,4 +1,4 @@
-"""The self-service web pages: a thin Flask shell over the store and the pipeline.
+"""The self-service web pages: a thin Flask shell, one blueprint per area.
 
 ``create_app(test_config=None)`` builds the app (flaskr's factory pattern);
 ``digest serve`` runs it for development and gunicorn in production
@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response
-from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
 
 from digest.config import DEFAULT_DATABASE_URL, load_settings, with_secret_key
 from digest.deliver.transports import transport_for
@@ -22,8 +20,11 @@ from digest.errors import ConfigError
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.store import Store
-from digest.web.context import WebContext, csrf, limiter, message_page
-from digest.web.routes import web
+from digest.web.archive import archive
+from digest.web.context import WebContext, csrf, limiter
+from digest.web.errors import errors
+from digest.web.preferences import preferences
+from digest.web.subscription import subscription
 
 #: No inline script or style anywhere: every page works under this policy.
 CONTENT_SECURITY_POLICY = (
@@ -78,7 +79,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    app.register_blueprint(web)
+    for blueprint in (subscription, preferences, archive, errors):
+        app.register_blueprint(blueprint)
 
     @app.context_processor
     def globals_for_templates() -> dict[str, Any]:
@@ -93,31 +95,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         response.headers["X-Frame-Options"] = "DENY"
         response.headers.setdefault("Cache-Control", "no-store")
         return response
-
-    @app.errorhandler(CSRFError)
-    def csrf_failed(error: CSRFError) -> tuple[str, int]:
-        return message_page(
-            "This form has expired",
-            "Please go back, reload the page and send the form again.",
-            status=400,
-        )
-
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[str, int]:
-        titles = {
-            404: "Page not found",
-            405: "Not allowed",
-            413: "That was too much text",
-            429: "Too many attempts",
-        }
-        heading = titles.get(error.code or 500, error.name)
-        text = (
-            "Please wait a while and try again."
-            if error.code == 429
-            else "Please shorten what you typed and try again."
-            if error.code == 413
-            else error.description or ""
-        )
-        return message_page(heading, text, status=error.code or 500)
 
     return app

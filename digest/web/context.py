@@ -1,19 +1,25 @@
-"""What every view shares: the app's context, CSRF protection, rate limits, message pages."""
+"""What every view shares: the app's context, CSRF protection, rate limits, and pages."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
+from typing import Any
 
-from flask import render_template
+from flask import abort, current_app, render_template
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from digest.config import Settings
+from digest.deliver.compose import ComposeSettings, personal_links
 from digest.deliver.transports import Transport
+from digest.models import Subscriber
+from digest.render import PersonalLinks
 from digest.store import Store
+from digest.tokens import TokenError, read_token
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
@@ -29,7 +35,41 @@ class WebContext:
     clock: Callable[[], datetime]
     themes: list[str]
 
+    @cached_property
+    def compose(self) -> ComposeSettings:
+        return ComposeSettings.of(self.settings)
+
+    def links(self, subscriber_id: int) -> PersonalLinks:
+        """A subscriber's signed preferences and unsubscribe links."""
+        return personal_links(self.compose, subscriber_id)
+
+
+def context() -> WebContext:
+    """The app's context, for the view at hand."""
+    found: WebContext = current_app.extensions["digest"]
+    return found
+
+
+def page(template: str, status: int = 200, **values: Any) -> tuple[str, int]:
+    """A page of the site, with the themes and no errors unless given."""
+    values.setdefault("themes", context().themes)
+    values.setdefault("errors", [])
+    return render_template(template, **values), status
+
 
 def message_page(heading: str, *paragraphs: str, status: int) -> tuple[str, int]:
     """A page that says one thing: a heading and a few paragraphs."""
     return render_template("message.html", heading=heading, paragraphs=paragraphs), status
+
+
+def subscriber_from(purpose: str, token: str) -> Subscriber:
+    """The subscriber a link token names; 400 for a forged or unknown one."""
+    found = context()
+    try:
+        subscriber_id = read_token(found.settings.secret_key, purpose, token)
+    except TokenError:
+        subscriber_id = 0
+    subscriber = found.store.get_subscriber_by_id(subscriber_id) if subscriber_id else None
+    if subscriber is None:
+        abort(400, description="This link is not valid. Please use the link from your email.")
+    return subscriber

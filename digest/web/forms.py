@@ -1,0 +1,128 @@
+"""What the forms send, checked: each parser returns the values, the form to show
+again, and one message per problem."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from digest.models import Subscriber, Topic
+from digest.subscribers import (
+    MAX_TOPICS,
+    SubscriberError,
+    SubscriberInput,
+    check_input,
+    check_theme,
+    check_timezone,
+    email_key,
+    normalize_email,
+    parse_topic,
+    parse_topics,
+)
+from digest.tokens import ConfirmRequest
+
+MAX_TOPIC_CHARS = 5000
+
+Form = MultiDict[str, str]
+
+
+def topic_lines(text: str) -> tuple[list[Topic], list[str]]:
+    """Parse one topic per line; return the topics and one message per bad line."""
+    if len(text) > MAX_TOPIC_CHARS:
+        return [], [f"Topics are limited to {MAX_TOPIC_CHARS} characters."]
+    topics, errors = [], []
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > MAX_TOPICS:
+        errors.append(f"At most {MAX_TOPICS} topics.")
+    for number, line in enumerate(lines[:MAX_TOPICS], start=1):
+        try:
+            topics.append(parse_topic(line))
+        except SubscriberError as e:
+            errors.append(f"Topic {number}: {e.message}")
+    return topics, errors
+
+
+def address_key(form: Form) -> str:
+    """One mailbox, one limit: the address as validation normalises it (NFKC, IDNA, case)."""
+    typed = (form.get("email") or "")[:320]
+    try:
+        mailbox = email_key(normalize_email(typed))
+    except SubscriberError:
+        mailbox = unicodedata.normalize("NFKC", typed).strip().casefold()
+    return "address:" + mailbox[:320]
+
+
+def sign_up_form(
+    form: Form, *, default_theme: str, themes: list[str]
+) -> tuple[SubscriberInput | None, dict[str, Any], list[str]]:
+    """The subscribe form: the sign-up it asks for (None when anything is wrong)."""
+    shown = {
+        "email": (form.get("email") or "")[:254],
+        "topics": (form.get("topics") or "")[:MAX_TOPIC_CHARS],
+        "theme": form.get("theme") or default_theme,
+    }
+    topics, errors = topic_lines(form.get("topics") or "")
+    try:
+        item = check_input(form.get("email") or "", theme=shown["theme"], themes=themes)
+    except SubscriberError as e:
+        return None, shown, [e.message, *errors]
+    if errors:
+        return None, shown, errors
+    return SubscriberInput(item.email, topics=tuple(topics), theme=item.theme), shown, []
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What a reader chose on their preferences page."""
+
+    topics: list[Topic]
+    theme: str
+    timezone: str | None
+    paused: bool
+
+
+def preferences_form(
+    form: Form, *, default_theme: str, themes: list[str]
+) -> tuple[Choices | None, dict[str, Any], list[str]]:
+    """The preferences form: the choices (None when anything is wrong)."""
+    topics, errors = topic_lines(form.get("topics") or "")
+    theme = form.get("theme") or default_theme
+    zone = (form.get("timezone") or "").strip()
+    try:
+        check_theme(theme, themes)
+        if zone:
+            check_timezone(zone)
+    except SubscriberError as e:
+        errors.append(e.message)
+    shown = {
+        "topics": (form.get("topics") or "")[:MAX_TOPIC_CHARS],
+        "theme": theme,
+        "timezone": zone[:64],
+        "paused": bool(form.get("paused")),
+    }
+    choices = Choices(topics, theme, zone or None, shown["paused"])
+    return (None if errors else choices), shown, errors
+
+
+def preferences_shown(subscriber: Subscriber, default_theme: str) -> dict[str, Any]:
+    """The preferences form as a subscriber's stored choices fill it."""
+    return {
+        "topics": "\n".join(str(t) for t in subscriber.topics),
+        "theme": subscriber.theme or default_theme,
+        "timezone": subscriber.timezone or "",
+        "paused": subscriber.paused,
+    }
+
+
+def returning_choices(
+    request: ConfirmRequest, themes: list[str]
+) -> tuple[tuple[Topic, ...] | None, str | None]:
+    """The topics and theme a returning reader asked for, checked again (they may be old)."""
+    try:
+        topics = parse_topics(request.topics) if request.topics is not None else None
+    except SubscriberError:
+        topics = None
+    return topics, request.theme if request.theme in themes else None

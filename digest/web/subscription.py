@@ -1,0 +1,161 @@
+"""Joining and leaving: the home page and its form, the confirmation link, and the
+unsubscribe page with RFC 8058 one-click.
+
+Only POST changes anything: mail scanners open (GET) every link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request, url_for
+
+from digest import accounts
+from digest.deliver.transports import PermanentFailure, TemporaryFailure
+from digest.models import Subscriber
+from digest.render import long_date
+from digest.subscriptions import confirms, may_confirm
+from digest.tokens import ConfirmRequest, TokenError, read_confirm_token
+from digest.web.archive import latest_papers
+from digest.web.context import context, csrf, limiter, message_page, page, subscriber_from
+from digest.web.forms import address_key, returning_choices, sign_up_form, topic_lines
+
+subscription = Blueprint("subscription", __name__)
+
+
+@subscription.get("/")
+def index() -> tuple[str, int]:
+    """What the digest is, a sample of the latest edition, and the subscribe form."""
+    day, sample = latest_papers(5)
+    form = {"email": "", "topics": "", "theme": context().settings.theme}
+    return page("index.html", sample=sample, sample_day=long_date(day) if day else None, form=form)
+
+
+@subscription.post("/subscribe")
+@limiter.limit(lambda: context().settings.web.subscribe_limit_per_ip)
+@limiter.limit(
+    lambda: context().settings.web.subscribe_limit_per_address,
+    key_func=lambda: address_key(request.form),
+)
+def subscribe() -> tuple[str, int]:
+    """Create a pending subscriber and mail the confirmation link.
+
+    The answer is the same whether or not the address was known, so the
+    page never tells anyone who subscribes.
+    """
+    found = context()
+    item, form, errors = sign_up_form(
+        request.form, default_theme=found.settings.theme, themes=found.themes
+    )
+    if item is None:
+        return page("index.html", 400, form=form, errors=errors, sample=[], sample_day=None)
+    try:
+        accounts.sign_up(found.store, found.settings, found.make_transport(), item,
+                         now=found.clock(), channel="web")  # fmt: skip
+    except (TemporaryFailure, PermanentFailure) as e:
+        return _not_sent(e)
+    return message_page(
+        "Check your inbox",
+        f"We sent a message to {item.email}. Open the link in it to confirm.",
+        "If nothing arrives within a few minutes, look in your spam folder.",
+        status=200,
+    )
+
+
+def _not_sent(error: Exception) -> tuple[str, int]:
+    if isinstance(error, PermanentFailure):
+        return message_page(
+            "We could not send the email", f"The mail server said: {error}", status=400
+        )
+    return message_page(
+        "We could not send the email",
+        "Our mail server did not answer. Please try again in a few minutes.",
+        status=503,
+    )
+
+
+@subscription.post("/api/check-query")
+@csrf.exempt
+def check_query() -> Response:
+    """Check topic lines as they are typed (the form checks them again on submit)."""
+    topics, errors = topic_lines(request.form.get("topics") or "")
+    return jsonify(ok=not errors, errors=errors, count=len(topics))
+
+
+@subscription.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> tuple[str, int]:
+    """GET shows a button (link scanners only GET); POST activates the subscription."""
+    found = context()
+    asked = _confirm_request(token)
+    if not isinstance(asked, ConfirmRequest):
+        return asked
+    subscriber = found.store.get_subscriber_by_id(asked.subscriber_id)
+    if subscriber is None:
+        abort(400, description="This link is not valid.")
+    if not may_confirm(subscriber, asked.left_at):
+        return _already_used(subscriber)
+    if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
+        return page("confirm.html", email=subscriber.email)
+    rule = confirms(asked.left_at, *returning_choices(asked, found.themes))
+    found.store.amend_subscriber(subscriber.id, rule, now=found.clock(), channel="confirm")
+    return page(
+        "message.html", heading="You are subscribed", form={},
+        paragraphs=[f"{subscriber.email} will get the next edition."],
+        link={"href": found.links(subscriber.id).preferences_url,
+              "text": "Choose topics, theme and timezone"},
+    )  # fmt: skip
+
+
+def _confirm_request(token: str) -> ConfirmRequest | tuple[str, int]:
+    """What a confirmation link asks, or the page that says it expired or is forged."""
+    settings = context().settings
+    try:
+        return read_confirm_token(
+            settings.secret_key, token, max_age_seconds=int(settings.web.confirm_hours * 3600)
+        )
+    except TokenError as e:
+        heading = "This link has expired" if e.expired else "This link is not valid"
+        form = {"email": "", "topics": "", "theme": settings.theme}
+        return page(
+            "message.html", 400, heading=heading, form=form, ask_again=True,
+            paragraphs=["Ask for a new confirmation link below."],
+        )  # fmt: skip
+
+
+def _already_used(subscriber: Subscriber) -> tuple[str, int]:
+    return page(
+        "message.html", heading="This link was already used", form={},
+        paragraphs=["Your subscription is already confirmed, or you have left since."],
+        link={"href": context().links(subscriber.id).preferences_url,
+              "text": "Open my preferences"},
+    )  # fmt: skip
+
+
+@subscription.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt
+def unsubscribe(token: str) -> Any:
+    """GET shows one button; POST unsubscribes.
+
+    A POST whose body is ``List-Unsubscribe=One-Click`` (RFC 8058, what
+    Gmail and Yahoo send) unsubscribes at once: no cookie, no CSRF token, no
+    redirect, 200.  Idempotent; a bad token gets 400 and changes nothing.
+    """
+    found = context()
+    one_click = request.method == "POST" and request.form.get("List-Unsubscribe") == "One-Click"
+    if request.method == "POST" and not one_click:
+        csrf.protect()
+    subscriber = subscriber_from("unsubscribe", token)
+    if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
+        return page(
+            "unsubscribe.html", email=subscriber.email,
+            preferences_url=found.links(subscriber.id).preferences_url,
+        )  # fmt: skip
+    channel = "one-click" if one_click else "link"
+    accounts.leave(found.store, subscriber.id, now=found.clock(), channel=channel)
+    if one_click:
+        return Response("unsubscribed\n", status=200, mimetype="text/plain")
+    return page(
+        "message.html", heading="You are unsubscribed", form={},
+        paragraphs=[f"{subscriber.email} will get no more emails from {found.settings.title}."],
+        link={"href": url_for("subscription.index"), "text": "Subscribe again"},
+    )  # fmt: skip
