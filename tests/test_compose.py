@@ -1,0 +1,72 @@
+"""Composing: a selection into the bytes of one message, with the narrow settings
+the composing process gets, and one delivery's failure kept to itself."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import pickle
+from dataclasses import fields, replace
+from datetime import date
+from pathlib import Path
+
+from digest.deliver.compose import Composer, ComposeSettings, compose_message
+from digest.models import Edition, StoredEntry, Subscriber, Topic
+from digest.select.index import EditionIndex
+
+from .conftest import NOW, make_settings
+
+EDITION = Edition(id=3, day=date(2026, 11, 28), created_at=NOW, entry_count=0)
+ADA = Subscriber(id=7, email="ada@example.org", status="active", name="Ada",
+                 topics=(Topic("title:fairness", "Fairness"),))  # fmt: skip
+
+
+def composer(tmp_path: Path) -> Composer:
+    return Composer(ComposeSettings.of(make_settings(tmp_path, None)), "installation-1")
+
+
+def test_the_composing_process_gets_only_what_composing_uses(tmp_path: Path) -> None:
+    settings = ComposeSettings.of(make_settings(tmp_path, None))
+    assert pickle.loads(pickle.dumps(settings)) == settings  # it travels to the child
+    names = {f.name for f in fields(settings)}
+    assert not names & {"database_url", "smtp", "delivery", "sources", "web"}
+    assert "secret_key" not in repr(settings)
+
+
+def test_a_message_carries_its_stable_id_and_the_readers_links(
+    tmp_path: Path, sample_stored: list[StoredEntry]
+) -> None:
+    made = composer(tmp_path)
+    with EditionIndex(sample_stored) as index:
+        first = compose_message(made, EDITION, index, ADA, NOW)
+        again = compose_message(composer(tmp_path), EDITION, index, ADA, NOW)
+    message, message_id, *_, skipped, failure = first
+    assert message is not None and (skipped, failure) == (None, None)
+    assert message_id == again[1]  # a rerun sends the same Message-ID
+    parsed = email.message_from_bytes(message, policy=email.policy.default)
+    assert parsed["Message-ID"] == message_id and parsed["To"] == "Ada <ada@example.org>"
+    assert made.links(ADA.id).unsubscribe_url in parsed["List-Unsubscribe"]
+
+
+def test_nothing_on_their_topics_is_a_skip_with_the_deciders_reason(
+    tmp_path: Path, sample_stored: list[StoredEntry]
+) -> None:
+    nobody = replace(ADA, topics=(Topic("title:zzzunheardof"),))
+    with EditionIndex(sample_stored) as index:
+        message, _, _, _, skipped, failure = compose_message(
+            composer(tmp_path), EDITION, index, nobody, NOW
+        )
+    assert message is None and failure is None and skipped == "nothing new on their topics"
+
+
+def test_a_delivery_that_cannot_be_composed_fails_alone(
+    tmp_path: Path, sample_stored: list[StoredEntry]
+) -> None:
+    unsendable = replace(ADA, email="ädä@example.org")  # no SMTPUTF8: no message can carry it
+    with EditionIndex(sample_stored) as index:
+        message, _, _, _, _, failure = compose_message(
+            composer(tmp_path), EDITION, index, unsendable, NOW
+        )
+        fine = compose_message(composer(tmp_path), EDITION, index, ADA, NOW)
+    assert message is None and failure is not None and failure.startswith("could not compose: ")
+    assert fine[0] is not None
