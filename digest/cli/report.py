@@ -145,9 +145,10 @@ def _run_text(report: RunReport, seconds: float) -> None:
     elif report.ingest is not None:  # 'digest send' builds no edition: nothing to say
         click.echo(f"edition {report.day}: nothing new since the last edition")
     rate = report.delivery.sent / seconds if seconds > 0 else 0.0
+    pace = "" if report.dry_run else f" ({rate:.1f} messages/s)"
     click.echo(
         f"run{' (dry run)' if report.dry_run else ''}: {report.summary()} "
-        f"in {seconds:.1f}s ({rate:.1f} messages/s)"
+        f"in {seconds:.1f}s{pace}"
     )
 
 
