@@ -282,18 +282,7 @@ class EmailRenderer:
         more = selection.cut + cut_by_size
         if not shown:
             blocks = [look.env.get_template("empty.html").render(edition_url=edition_url)]
-        values["more"] = (
-            Markup(
-                self._slotted(
-                    look,
-                    "more.html",
-                    count_label=f"{more} more {'paper' if more == 1 else 'papers'}",
-                    edition_url=edition_url,
-                )
-            )
-            if more
-            else Markup("")
-        )
+        values["more"] = self._more(look, more, edition_url)
 
         def filled(run: str) -> str:
             if "%%DIGEST_" not in run:
@@ -302,21 +291,29 @@ class EmailRenderer:
 
         html = "".join((*map(filled, shell.head), *blocks, *map(filled, shell.tail)))
         text = look.env.get_template("digest.txt").render(
-            newsletter=self.settings.newsletter,
-            date_label=long_date(edition_date),
-            count_label=count_label,
-            sections=[
-                {"label": label, "papers": [self._paper_text(look, stored) for stored in papers]}
-                for label, papers in shown_sections
-            ],
-            more=more,
-            edition_url=edition_url,
-            preferences_url=links.preferences_url,
+            newsletter=self.settings.newsletter, date_label=long_date(edition_date),
+            count_label=count_label, sections=self._text_sections(look, shown_sections),
+            more=more, edition_url=edition_url, preferences_url=links.preferences_url,
             unsubscribe_url=links.unsubscribe_url,
-        )
+        )  # fmt: skip
         return RenderedEmail(
             subject=subject, html=html, text=_tidy_text(text), shown=shown, cut=more
         )
+
+    def _more(self, look: _Theme, more: int, edition_url: str) -> Markup:
+        """The "and N more" block, or nothing."""
+        if not more:
+            return Markup("")
+        label = f"{more} more {'paper' if more == 1 else 'papers'}"
+        return Markup(self._slotted(look, "more.html", count_label=label, edition_url=edition_url))
+
+    def _text_sections(
+        self, look: _Theme, shown: list[tuple[str, list[StoredEntry]]]
+    ) -> list[dict[str, object]]:
+        return [
+            {"label": label, "papers": [self._paper_text(look, stored) for stored in papers]}
+            for label, papers in shown
+        ]
 
     def notice(
         self,
