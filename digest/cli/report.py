@@ -147,8 +147,7 @@ def _run_text(report: RunReport, seconds: float) -> None:
     rate = report.delivery.sent / seconds if seconds > 0 else 0.0
     pace = "" if report.dry_run else f" ({rate:.1f} messages/s)"
     click.echo(
-        f"run{' (dry run)' if report.dry_run else ''}: {report.summary()} "
-        f"in {seconds:.1f}s{pace}"
+        f"run{' (dry run)' if report.dry_run else ''}: {report.summary()} in {seconds:.1f}s{pace}"
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -91,6 +92,9 @@ class _Outgoing:
     message: bytes
 
 
+_SWITCH_INTERVAL = 0.0002
+
+
 class _Senders:
     """Sender threads, one per transport (SMTP connection), fed from a bounded queue.
 
@@ -131,6 +135,12 @@ class _Senders:
         #: An error no retry can fix (bad login, TLS refused), re-raised by ``finish``.
         self.error: BaseException | None = None
         self.queue: queue.Queue[_Outgoing | None] = queue.Queue(maxsize=32 * len(transports))
+        # A sender woken by the server's reply must not wait out the composing
+        # thread's 5 ms GIL slice: while the senders run, threads switch often.
+        # (N=10,000, one connection, three alternating pairs: 0.785/0.898/0.943
+        # of the ceiling with it, 0.797/0.807/0.860 without.)
+        self.switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(_SWITCH_INTERVAL)
         self.threads = [
             threading.Thread(target=self._run, args=(t,), name=f"sender-{n}", daemon=True)
             for n, t in enumerate(transports)
@@ -152,16 +162,19 @@ class _Senders:
         """Wait for the senders; with ``drop_queued`` what is not in flight stays queued."""
         if drop_queued:
             self.halt.set()
-        for _ in self.threads:
-            while True:
-                try:
-                    self.queue.put(None, timeout=0.1)
-                    break
-                except queue.Full:
-                    if self.halt.is_set():
-                        self._drain()
-        for thread in self.threads:
-            thread.join()
+        try:
+            for _ in self.threads:
+                while True:
+                    try:
+                        self.queue.put(None, timeout=0.1)
+                        break
+                    except queue.Full:
+                        if self.halt.is_set():
+                            self._drain()
+            for thread in self.threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(self.switch_interval)
         if self.error is not None:
             raise self.error
         self._settle_refused()  # fewer than the limit, and none accepted: their own refusals
