@@ -134,7 +134,7 @@ class Settings:
     #: subscriber's own timezone.
     delivery_mode: str = "fixed"
     theme: str = "light"
-    abstract_chars: int = 400
+    abstract_chars: int = 160
     max_entries: int = 30
     #: Gmail clips HTML over about 102 KB, hiding the footer: cut cards before that.
     max_html_bytes: int = 100_000

@@ -14,14 +14,17 @@ those pieces, which keeps premailer out of the per-subscriber loop.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import textwrap
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import quote_plus
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
@@ -29,6 +32,7 @@ from markupsafe import Markup, escape
 from digest import tokens
 from digest.models import StoredEntry
 from digest.select.index import Selection
+from digest.texmath import plain_text
 
 _SLOT = re.compile(r"%%DIGEST_(\w+)%%")
 _COLOR_SCHEME = re.compile(r"(?<![-\w])color-scheme:\s*([a-z ]+)")
@@ -36,7 +40,7 @@ _IMPORT = re.compile(r"""\s*@import\s+(?:url\()?["']([\w-]+)\.css["']\)?\s*;\s*$
 _FRAGMENT_OPEN = '<table class="fragment-root">'
 _FRAGMENT_SPLIT = "<tr><td>%%DIGEST_SPLIT%%</td></tr>"
 _FRAGMENT_SPLIT_OUT = re.compile(r"<tr>\s*<td>%%DIGEST_SPLIT%%</td>\s*</tr>")
-_MAX_AUTHORS = 5
+_MAX_AUTHORS = 3
 _SECTION_CACHE_SIZE = 2_000
 _TEXT_WIDTH = 72
 
@@ -76,6 +80,16 @@ def shorten(text: str, limit: int) -> str:
     if " " in cut[limit // 2 :]:
         cut = cut[: cut.rfind(" ")]
     return cut.rstrip(" ,;:.-") + "\u2026"
+
+
+def _anchor(label: str) -> str:
+    """The id of a topic's section, for the contents at the top (the same for a label)."""
+    return "topic-" + hashlib.sha1(label.encode(), usedforsecurity=False).hexdigest()[:10]
+
+
+def _title_search(title: str) -> str:
+    """arXiv's search for a title, for a paper no source linked."""
+    return "https://arxiv.org/search/?searchtype=title&query=" + quote_plus(title[:300])
 
 
 def safe_url(url: str | None) -> str | None:
@@ -140,24 +154,30 @@ class PaperView:
 
 
 def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
-    """Prepare one stored entry for the templates."""
+    """Prepare one stored entry for the templates: TeX as text, and a link on every
+    paper (a title search on arXiv when no source gave one)."""
     entry = stored.entry
     authors = ", ".join(entry.authors[:_MAX_AUTHORS])
     if len(entry.authors) > _MAX_AUTHORS:
         authors += " et al."
-    url = safe_url(entry.url) or (
+    title = plain_text(entry.title)
+    known = safe_url(entry.url) or (
         f"https://arxiv.org/abs/{entry.arxiv_id}" if entry.arxiv_id else None
     )
     links = [
-        ("arXiv", url if entry.arxiv_id else None),
+        ("arXiv", known if entry.arxiv_id else None),
         ("PDF", safe_url(entry.pdf_url)),
         ("Hugging Face", safe_url(entry.hf_url)),
     ]
+    url = known or safe_url(entry.hf_url) or _title_search(title)
+    if url not in (href for _, href in links):  # the text part carries every link the HTML has
+        links.insert(0, ("Read" if known else "Find on arXiv", url))
+    abstract = plain_text(entry.abstract) if entry.abstract else ""
     return PaperView(
-        title=entry.title,
+        title=title,
         url=url,
         authors=authors,
-        abstract=shorten(entry.abstract, abstract_chars) if entry.abstract else "",
+        abstract=shorten(abstract, abstract_chars) if abstract else "",
         links=tuple((label, href) for label, href in links if href),
         upvotes=entry.upvotes,
     )
@@ -219,6 +239,7 @@ class EmailRenderer:
         self.settings = settings
         self.themes = available_themes(templates_dir)
         self._themes: dict[str, _Theme] = {}
+        self._capacities: dict[str, int] = {}
         self._papers: dict[int, PaperView] = {}
         self._edition_entries: tuple[StoredEntry, ...] = ()
 
@@ -263,14 +284,19 @@ class EmailRenderer:
             " on your topics" if personal else ""
         )
         subject = self._subject(look, edition_date, total, personal)
-        titles = [m.entry.entry.title for s in selection.sections for m in s.matches[:1]]
-        titles += [m.entry.entry.title for s in selection.sections for m in s.matches[1:3]]
+        titles = [
+            plain_text(m.entry.entry.title) for s in selection.sections for m in s.matches[:1]
+        ]
+        titles += [
+            plain_text(m.entry.entry.title) for s in selection.sections for m in s.matches[1:3]
+        ]
         values = {
             "subject": escape(subject),
             "preheader": escape(shorten(" \u00b7 ".join(titles[:3]), 140) or count_label),
             "count": escape(count_label),
             "preferences_url": escape(links.preferences_url),
             "unsubscribe_url": escape(links.unsubscribe_url),
+            "contents": self._contents(look, selection),
         }
         shell = self._shell(look, edition_date, edition_url)
         fixed = shell.size + sum(len(str(v).encode()) for v in values.values())
@@ -282,7 +308,7 @@ class EmailRenderer:
         more = selection.cut + cut_by_size
         if not shown:
             blocks = [look.env.get_template("empty.html").render(edition_url=edition_url)]
-        values["more"] = self._more(look, more, edition_url)
+        values["more"] = self._more(look, more, edition_url, personal)
 
         def filled(run: str) -> str:
             if "%%DIGEST_" not in run:
@@ -293,19 +319,36 @@ class EmailRenderer:
         text = look.env.get_template("digest.txt").render(
             newsletter=self.settings.newsletter, date_label=long_date(edition_date),
             count_label=count_label, sections=self._text_sections(look, shown_sections),
-            more=more, edition_url=edition_url, preferences_url=links.preferences_url,
+            more=more, on_topics=" on your topics" if personal else "",
+            edition_url=edition_url, preferences_url=links.preferences_url,
             unsubscribe_url=links.unsubscribe_url,
         )  # fmt: skip
         return RenderedEmail(
             subject=subject, html=html, text=_tidy_text(text), shown=shown, cut=more
         )
 
-    def _more(self, look: _Theme, more: int, edition_url: str) -> Markup:
+    def _contents(self, look: _Theme, selection: Selection) -> Markup:
+        """The topics at the top, each with its count and a link to its section (two or
+        more topics; one needs no contents)."""
+        labelled = [s for s in selection.sections if s.label and s.matches]
+        if len(labelled) < 2:
+            return Markup("")
+        rows = (
+            self._slotted(look, "contents.html", anchor="#" + _anchor(s.label), label=s.label,
+                          count=f"{len(s.matches)} {'paper' if len(s.matches) == 1 else 'papers'}")
+            for s in labelled
+        )  # fmt: skip
+        return Markup("".join(rows))
+
+    def _more(self, look: _Theme, more: int, edition_url: str, personal: bool) -> Markup:
         """The "and N more" block, or nothing."""
         if not more:
             return Markup("")
         label = f"{more} more {'paper' if more == 1 else 'papers'}"
-        return Markup(self._slotted(look, "more.html", count_label=label, edition_url=edition_url))
+        return Markup(
+            self._slotted(look, "more.html", count_label=label, edition_url=edition_url,
+                          on_topics=" on your topics" if personal else "")
+        )  # fmt: skip
 
     def _text_sections(
         self, look: _Theme, shown: list[tuple[str, list[StoredEntry]]]
@@ -392,6 +435,16 @@ class EmailRenderer:
         self._inline_cards(look)
         return look
 
+    def capacity(self, theme: str) -> int:
+        """How many times ``max_entries`` a theme carries: a titles-only theme says more
+        in its ``theme.toml`` (``papers = 3``), the others carry it once."""
+        found = self._capacities.get(theme)
+        if found is None:
+            settings = self.templates_dir / "email" / "themes" / theme / "theme.toml"
+            papers = tomllib.loads(settings.read_text())["papers"] if settings.is_file() else 1
+            found = self._capacities[theme] = max(1, min(int(papers), 10))
+        return found
+
     def _shell(self, look: _Theme, edition_date: date, edition_url: str) -> _Shell:
         """The inlined page, before and after the papers; the papers start a line."""
         shell = look.shells.get(edition_date)
@@ -451,7 +504,7 @@ class EmailRenderer:
     def _section_html(self, look: _Theme, label: str) -> _Block:
         header = look.sections.get(label)
         if header is None:
-            header = _block(self._slotted(look, "section.html", label=label))
+            header = _block(self._slotted(look, "section.html", label=label, anchor=_anchor(label)))
             if len(look.sections) >= _SECTION_CACHE_SIZE:
                 look.sections.clear()  # labels are free text: keep memory flat
             look.sections[label] = header

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -91,3 +91,11 @@ def test_message_ids_are_stable_per_edition_and_subscriber() -> None:
     assert first != message_id_for("k", "i", 2, date(2026, 3, 22), 7, "example.org")
     assert first != message_id_for("k", "other", 1, date(2026, 3, 21), 7, "example.org")
     assert first.startswith("<20260321.7.") and first.endswith("@example.org>")
+
+
+def test_a_message_id_host_is_fully_qualified_even_at_localhost() -> None:
+    local = message_id_for("k" * 40, "install", 1, date(2026, 11, 28), 7, "localhost")
+    assert local.endswith("@localhost.localdomain>")
+    assert message_id_for("k" * 40, "install", 1, date(2026, 11, 28), 7, "example.org").endswith(
+        "@example.org>"
+    )

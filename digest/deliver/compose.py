@@ -130,8 +130,10 @@ class Composer:
     ) -> Decision:
         """Ask the decider about this subscriber, selecting from this edition's index."""
 
+        room = self.settings.max_entries * self.renderer.capacity(self.theme_for(subscriber))
+
         def select(topics: tuple[Topic, ...]) -> Selection:
-            return index.select(topics, max_entries=self.settings.max_entries)
+            return index.select(topics, max_entries=room)
 
         return decide(edition, subscriber, now, self.policy, select)
 

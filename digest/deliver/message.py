@@ -88,7 +88,13 @@ def message_id_for(
     tag = hmac.new(
         secret_key.encode(), f"{installation}:{edition_id}:{subscriber_id}".encode(), hashlib.sha256
     ).hexdigest()[:20]
-    return f"<{day:%Y%m%d}.{subscriber_id}.{tag}@{domain}>"
+    return f"<{day:%Y%m%d}.{subscriber_id}.{tag}@{message_id_host(domain)}>"
+
+
+def message_id_host(domain: str) -> str:
+    """The host part of a Message-ID: fully qualified even for a sender at ``localhost``
+    (filters mark down a Message-ID whose host has no dot)."""
+    return domain if "." in domain.strip(".") else f"{domain.strip('.') or 'digest'}.localdomain"
 
 
 @lru_cache(maxsize=64)  # the same for every message of a run

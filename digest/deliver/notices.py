@@ -11,7 +11,7 @@ from datetime import datetime
 from uuid import uuid4
 
 from digest.deliver.compose import ComposeSettings, envelope_for, make_renderer, personal_links
-from digest.deliver.message import build_message, domain_of, envelope_address
+from digest.deliver.message import build_message, domain_of, envelope_address, message_id_host
 from digest.deliver.transports import Envelope
 from digest.models import Subscriber
 from digest.render import RenderedEmail
@@ -33,7 +33,7 @@ def sign_up_notice(
         rendered = _already_subscribed(settings, subscriber)
     else:
         rendered = _confirm(settings, subscriber, request, confirm_hours)
-    message_id = f"<notice.{uuid4().hex}@{domain_of(settings.sender_address)}>"
+    message_id = f"<notice.{uuid4().hex}@{message_id_host(domain_of(settings.sender_address))}>"
     headers = envelope_for(settings, subscriber, personal_links(settings, subscriber.id))
     message = build_message(rendered, headers, message_id=message_id, sent_at=now)
     sender, recipient = (
