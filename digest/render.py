@@ -142,6 +142,13 @@ class PaperView:
     links: tuple[tuple[str, str], ...]
     upvotes: int | None
 
+    @property
+    def title_link(self) -> tuple[str, str] | None:
+        """The title's link when no action carries it, so the text part has it too."""
+        if self.url is None or any(href == self.url for _, href in self.links):
+            return None
+        return ("Read" if "arxiv.org/search/" not in self.url else "Find on arXiv", self.url)
+
     @cached_property
     def title_wrapped(self) -> str:
         return textwrap.fill(self.title, _TEXT_WIDTH, subsequent_indent="  ")
@@ -170,8 +177,6 @@ def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
         ("Hugging Face", safe_url(entry.hf_url)),
     ]
     url = known or safe_url(entry.hf_url) or _title_search(title)
-    if url not in (href for _, href in links):  # the text part carries every link the HTML has
-        links.insert(0, ("Read" if known else "Find on arXiv", url))
     abstract = plain_text(entry.abstract) if entry.abstract else ""
     return PaperView(
         title=title,

@@ -244,3 +244,17 @@ def test_a_theme_can_start_from_another_with_import(tmp_path: Path) -> None:
         EmailRenderer(templates, settings).render(
             edition_date=EDITION, selection=everything, links=LINKS, theme="sepia"
         )
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_every_paper_is_linked_and_the_text_part_has_every_link_of_the_html(
+    sample_stored: list[StoredEntry], theme: str
+) -> None:
+    import html as html_module
+
+    email = render_topics(sample_stored, [Topic("title:fairness", "Fair"), Topic("rlhf")], theme)
+    cards = email.html.count('class="card"')
+    assert cards == email.shown and email.html.count('class="card-link"') == cards
+    hrefs = {html_module.unescape(h) for h in re.findall(r'href="([^"]+)"', email.html)}
+    missing = {h for h in hrefs if not h.startswith("#") and h not in email.text}
+    assert not missing, sorted(missing)[:3]
