@@ -391,9 +391,17 @@ def test_the_archive_pages_and_feeds_escape_feed_text(
     assert "&lt;script&gt;" in atom.get_data(as_text=True)
     import xml.etree.ElementTree as ElementTree
 
-    ElementTree.fromstring(atom.get_data())
+    parsed = ElementTree.fromstring(atom.get_data())
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    assert parsed.find("a:author/a:name", ns) is not None  # RFC 4287 wants an author
+    [entry] = parsed.findall("a:entry", ns)
+    content = entry.find("a:content", ns)
+    assert content is not None and content.text is not None
+    assert content.text.count("<li>") == 3  # every paper of the edition, not ten titles
     feed = client.get("/archive.json").get_json()
     assert feed["editions"][0]["url"] == "https://digest.example.org/archive/2026-11-28"
+    paper = next(p for p in feed["editions"][0]["papers"] if p["arxiv_id"] == "2606.00001")
+    assert set(paper) >= {"abstract", "authors", "links", "upvotes"}
     assert client.get("/archive/2026-01-01").status_code == 404
     assert client.get("/archive/not-a-date").status_code == 404
     home = client.get("/").get_data(as_text=True)

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, render_template
 
 from digest.ingest.clean import safe_text
+from digest.models import StoredEntry
 from digest.render import PaperView, long_date, paper_view
 from digest.tokens import edition_url
 from digest.web.context import context, page
@@ -75,14 +76,24 @@ def as_json() -> Response:
         {
             "date": row["day"].isoformat(),
             "url": edition_url(found.settings.base_url, row["day"]),
-            "papers": [
-                {"title": s.entry.title, "url": paper_view(s, 0).url, "arxiv_id": s.entry.arxiv_id}
-                for s in carried[row["edition_id"]]
-            ],
+            "papers": [_paper_json(s) for s in carried[row["edition_id"]]],
         }
         for row in rows
     ]
     return jsonify(editions=editions)
+
+
+def _paper_json(stored: StoredEntry) -> dict[str, Any]:
+    entry, view = stored.entry, paper_view(stored, 0)
+    return {
+        "title": entry.title,
+        "url": view.url,
+        "arxiv_id": entry.arxiv_id,
+        "abstract": entry.abstract,
+        "authors": list(entry.authors),
+        "links": {label: href for label, href in view.links},
+        "upvotes": entry.upvotes,
+    }
 
 
 @archive.get("/archive.atom")
@@ -92,7 +103,12 @@ def as_atom() -> Response:
     carried = context().store.entries_by_edition([row["edition_id"] for row in rows])
     for row in rows:
         # Rows stored before the ingest gate may hold characters XML forbids.
-        row["titles"] = [safe_text(s.entry.title) for s in carried[row["edition_id"]][:10]]
+        papers = [paper_view(s, 0) for s in carried[row["edition_id"]]]
+        row["titles"] = [safe_text(p.title) for p in papers[:10]]
+        row["papers"] = [
+            {"title": safe_text(p.title), "url": p.url, "authors": safe_text(p.authors)}
+            for p in papers
+        ]
     body = render_template(
         "archive.atom.xml", editions=rows, base_url=context().settings.base_url,
         updated=rows[0]["updated"] if rows else datetime(2000, 1, 1).isoformat() + "Z",
