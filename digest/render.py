@@ -189,14 +189,40 @@ def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
 
 
 @dataclass(frozen=True)
+class WireSize:
+    """The bytes a piece of HTML takes on the wire, as quoted-printable and as base64:
+    the message builder sends the part in whichever is smaller."""
+
+    quoted_printable: int = 0
+    base64: int = 0
+
+    def __add__(self, other: WireSize) -> WireSize:
+        return WireSize(self.quoted_printable + other.quoted_printable, self.base64 + other.base64)
+
+    @property
+    def sent(self) -> int:
+        return min(self.quoted_printable, self.base64)
+
+
+def wire_size(text: str) -> WireSize:
+    """An estimate, a little generous, of ``text``'s size in each transfer encoding."""
+    raw = text.encode()
+    escaped = sum(1 for byte in raw if byte > 126 or byte == 61)  # each becomes =XX
+    quoted = len(raw) + 2 * escaped
+    # A soft line break (=CRLF) every 75 characters, and CRLF line ends.
+    quoted += 3 * (quoted // 75) + text.count("\n")
+    return WireSize(quoted, -(-len(raw) // 57) * 78)
+
+
+@dataclass(frozen=True)
 class _Block:
     html: str
-    size: int  # in bytes, for the size budget
+    size: WireSize  # for the size budget
 
 
 def _block(html: str) -> _Block:
     html = html if html.endswith("\n") else html + "\n"
-    return _Block(html, len(html.encode()))
+    return _Block(html, wire_size(html))
 
 
 @dataclass(frozen=True)
@@ -206,7 +232,7 @@ class _Shell:
 
     head: tuple[str, ...]
     tail: tuple[str, ...]
-    size: int  # in bytes, slots left empty
+    size: WireSize  # slots left empty
 
 
 def _line_runs(html: str) -> tuple[str, ...]:
@@ -304,11 +330,9 @@ class EmailRenderer:
             "contents": self._contents(look, selection),
         }
         shell = self._shell(look, edition_date, edition_url)
-        fixed = shell.size + sum(len(str(v).encode()) for v in values.values())
-        more_room = 600  # the "and N more" block, measured generously
-        blocks, shown_sections, cut_by_size = self._assemble(
-            look, selection, budget=self.settings.max_html_bytes - fixed - more_room
-        )
+        # The "and N more" block, measured generously.
+        fixed = shell.size + wire_size("".join(map(str, values.values())) + "x" * 600)
+        blocks, shown_sections, cut_by_size = self._assemble(look, selection, fixed=fixed)
         shown = sum(len(papers) for _, papers in shown_sections)
         more = selection.cut + cut_by_size
         if not shown:
@@ -392,19 +416,20 @@ class EmailRenderer:
         return RenderedEmail(subject=subject, html=html, text=_tidy_text(text), shown=0, cut=0)
 
     def _assemble(
-        self, look: _Theme, selection: Selection, *, budget: int
+        self, look: _Theme, selection: Selection, *, fixed: WireSize
     ) -> tuple[list[str], list[tuple[str, list[StoredEntry]]], int]:
-        """Pick the cards that fit in the size budget, best first, in topic order."""
+        """Pick the cards that fit in the size budget on the wire (``max_html_bytes``,
+        with ``fixed`` taken), best first, in topic order."""
         blocks: list[str] = []
         shown: list[tuple[str, list[StoredEntry]]] = []
-        used = cut = 0
+        used, cut, budget = fixed, 0, self.settings.max_html_bytes
         for section in selection.sections:
             header = self._section_html(look, section.label) if section.label else None
             papers: list[StoredEntry] = []
             for match in section.matches:
                 card = self._card_html(look, match.entry)
-                extra = card.size + (header.size if header and not papers else 0)
-                if cut or used + extra > budget:
+                extra = card.size + (header.size if header and not papers else WireSize())
+                if cut or (used + extra).sent > budget:
                     cut += 1
                     continue
                 if not papers and header:
@@ -466,7 +491,7 @@ class EmailRenderer:
             )
             head, _, tail = inline_css(page).partition("%%DIGEST_sections%%")
             head = head if head.endswith("\n") else head + "\n"
-            size = len(_SLOT.sub("", head + tail).encode())
+            size = wire_size(_SLOT.sub("", head + tail))
             shell = _Shell(_line_runs(head), _line_runs(tail), size)
             look.shells[edition_date] = shell
         return shell

@@ -258,3 +258,41 @@ def test_every_paper_is_linked_and_the_text_part_has_every_link_of_the_html(
     hrefs = {html_module.unescape(h) for h in re.findall(r'href="([^"]+)"', email.html)}
     missing = {h for h in hrefs if not h.startswith("#") and h not in email.text}
     assert not missing, sorted(missing)[:3]
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize(
+    "alphabet", ["汉字漢字かなカナ한글", "abcdefghij klmnop"], ids=["cjk", "ascii"]
+)
+def test_every_theme_stays_under_the_budget_on_the_wire(theme: str, alphabet: str) -> None:
+    import email
+    import email.policy
+    import random
+
+    from digest.deliver.message import Envelope, build_message
+
+    rng = random.Random(7)
+
+    def words(n: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(n))
+
+    papers = [
+        Entry(title=words(60), abstract=words(900), authors=(words(6), words(8)),
+              arxiv_id=f"2611.{n:05d}")
+        for n in range(90)
+    ]  # fmt: skip
+    budget = 40_000
+    email_ = render_topics(stored(papers), [], theme, max_html_bytes=budget, max_entries=90)
+    envelope = Envelope("Daily", "digest@example.org", "ada@example.org", None, "Daily papers",
+                        "https://x.example/u", "u@example.org")  # fmt: skip
+    raw = build_message(email_, envelope, message_id="<m@example.org>", sent_at=NOW)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    html = message.get_body(("html",))
+    assert html is not None
+    on_the_wire = html.get_payload(decode=False)
+    assert isinstance(on_the_wire, str) and len(on_the_wire.encode()) <= budget
+    assert email_.shown > 0 and email_.cut > 0  # the budget did cut
+    if alphabet.isascii():
+        assert html["Content-Transfer-Encoding"] == "quoted-printable"
+    else:
+        assert html["Content-Transfer-Encoding"] == "base64"

@@ -7,6 +7,7 @@ from a feed or a subscriber can add or split a header.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
 import hmac
@@ -177,15 +178,25 @@ def _address_header(name: str, display_name: str, address: str) -> str:
 
 
 def _part(content_type: str, text: str) -> bytes:
-    """A quoted-printable MIME part of the text, with CRLF line ends."""
+    """A MIME part of the text with CRLF line ends, in whichever transfer encoding is
+    smaller on the wire: quoted-printable (mostly ASCII) or base64 (CJK, say)."""
+    body = _encode(text if text.endswith("\n") else text + "\n").rstrip(b"\r\n")
+    encoding = "quoted-printable"
+    raw = _crlf(text).encode()
+    if len(body) > -(-len(raw) // 57) * 78:
+        body, encoding = base64.encodebytes(raw).replace(b"\n", b"\r\n").rstrip(b"\r\n"), "base64"
     return (
         f'Content-Type: {content_type}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode() + _encode(text if text.endswith("\n") else text + "\n").rstrip(b"\r\n")
+        f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
+    ).encode() + body
+
+
+def _crlf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
 
 
 def _encode(text: str) -> bytes:
-    body = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()
+    body = _crlf(text).encode()
     # Soft line breaks follow the style of the first line end: CRLF here.
     return binascii.b2a_qp(body, istext=True)
 
