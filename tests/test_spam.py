@@ -1,0 +1,68 @@
+"""What spam filters see: every kind of message digest sends scores 0.0 or less with
+SpamAssassin's local tests (``spamassassin -t -L``), where it is installed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from digest.deliver.compose import Composer, ComposeSettings, compose_message
+from digest.deliver.notices import sign_up_notice
+from digest.models import Edition, StoredEntry, Subscriber, Topic
+from digest.select.index import EditionIndex
+from digest.tokens import ConfirmRequest
+
+from .conftest import DAY, NOW, THEMES, make_settings
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("spamassassin") is None,
+        reason="SpamAssassin not installed (apt-get install spamassassin; .ci/run does it)",
+    ),
+]
+
+
+def score(message: bytes) -> tuple[float, str]:
+    """SpamAssassin's score of a message with its local tests, and its report."""
+    result = subprocess.run(
+        ["spamassassin", "-t", "-L"], input=message, capture_output=True, timeout=120, check=False
+    )
+    report = result.stdout.decode("utf-8", "replace")
+    found = re.search(r"Content analysis details:\s+\((-?[\d.]+) points", report)
+    assert found, report[-2000:]
+    return float(found.group(1)), report[report.index("Content analysis") :]
+
+
+def messages(tmp_path: Path, stored: list[StoredEntry]) -> dict[str, bytes]:
+    settings = ComposeSettings.of(make_settings(tmp_path, None))
+    composer = Composer(settings, "installation")
+    edition = Edition(1, DAY, NOW, len(stored))
+    found: dict[str, bytes] = {}
+    with EditionIndex(stored) as index:
+        for theme in THEMES:
+            fair = (Topic("title:fairness", "Fairness"),)
+            reader = Subscriber(1, "ada@example.org", "active", theme=theme, topics=fair)
+            message = compose_message(composer, edition, index, reader, NOW)[0]
+            assert message is not None
+            found[f"digest-{theme}"] = message
+    pending = Subscriber(2, "new@example.org", "pending")
+    for already in (False, True):
+        _, notice = sign_up_notice(
+            settings, pending, already=already, request=ConfirmRequest(2), confirm_hours=72,
+            now=NOW,
+        )  # fmt: skip
+        found["already" if already else "confirm"] = notice
+    return found
+
+
+def test_every_kind_of_message_scores_zero_or_less(
+    tmp_path: Path, sample_stored: list[StoredEntry]
+) -> None:
+    scores = {name: score(raw) for name, raw in messages(tmp_path, sample_stored).items()}
+    high = {name: report for name, (points, report) in scores.items() if points > 0.0}
+    assert not high, high
