@@ -6,6 +6,7 @@ The CLI and the web app call these, so each action has one path.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,12 +14,16 @@ from datetime import datetime
 from digest import subscriptions
 from digest.config import Settings
 from digest.deliver.compose import ComposeSettings
-from digest.deliver.notices import sign_up_notice
-from digest.deliver.transports import Transport
-from digest.models import Subscriber
+from digest.deliver.notices import sign_up_notice, welcome_notice
+from digest.deliver.transports import PermanentFailure, TemporaryFailure, Transport
+from digest.models import Subscriber, Topic
+from digest.plan import due_at
+from digest.schedule import next_run
 from digest.store import Store
 from digest.subscribers import RowProblem, SubscriberInput, format_topics
 from digest.tokens import ConfirmRequest
+
+log = logging.getLogger(__name__)
 
 
 def add(store: Store, item: SubscriberInput, *, now: datetime) -> tuple[Subscriber, bool]:
@@ -62,11 +67,46 @@ def sign_up(
         request = ConfirmRequest(subscriber.id, left, topics, item.theme)
     envelope, message = sign_up_notice(
         ComposeSettings.of(settings), subscriber, already=mail == "already", request=request,
-        confirm_hours=settings.web.confirm_hours, now=now,
+        confirm_hours=settings.web.confirm_hours, topics=item.topics or subscriber.topics,
+        now=now,
     )  # fmt: skip
     with transport:
         transport.send(envelope, message)
     return subscriber, mail
+
+
+def confirm(
+    store: Store,
+    settings: Settings,
+    transport: Transport,
+    request: ConfirmRequest,
+    *,
+    topics: Sequence[Topic] | None,
+    theme: str | None,
+    now: datetime,
+) -> Subscriber | None:
+    """A confirmation link is followed (POST): activate whom the link may bring in, with
+    the topics and theme they asked for, and mail a welcome saying when the first edition
+    comes.  Returns the subscriber activated, or None when the link changed nothing.
+
+    A welcome that cannot be sent is logged: the subscription stands.
+    """
+    rule = subscriptions.confirms(request.left_at, topics, theme)
+    amended = store.amend_subscriber(request.subscriber_id, rule, now=now, channel="confirm")
+    if amended.after is None:
+        return None
+    first = next_run(settings.schedule, settings.zone, now)
+    if first is not None and settings.delivery_mode == "local":
+        first = due_at(first.date(), amended.after, settings.policy)
+    envelope, message = welcome_notice(
+        ComposeSettings.of(settings), amended.after, first=first, now=now
+    )
+    try:
+        with transport:
+            transport.send(envelope, message)
+    except (TemporaryFailure, PermanentFailure) as e:
+        log.warning("welcome mail to %s not sent: %s", amended.after.email, e)
+    return amended.after
 
 
 def leave(store: Store, who: str | int, *, now: datetime, channel: str) -> Subscriber | None:

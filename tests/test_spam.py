@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from digest.deliver.compose import Composer, ComposeSettings, compose_message
-from digest.deliver.notices import sign_up_notice
+from digest.deliver.notices import sign_up_notice, welcome_notice
 from digest.models import Edition, StoredEntry, Subscriber, Topic
 from digest.select.index import EditionIndex
 from digest.tokens import ConfirmRequest
@@ -54,9 +54,11 @@ def messages(tmp_path: Path, stored: list[StoredEntry]) -> dict[str, bytes]:
     for already in (False, True):
         _, notice = sign_up_notice(
             settings, pending, already=already, request=ConfirmRequest(2), confirm_hours=72,
-            now=NOW,
+            topics=(Topic("rlhf"),), now=NOW,
         )  # fmt: skip
         found["already" if already else "confirm"] = notice
+    reader = Subscriber(3, "ada@example.org", "active", topics=(Topic("rlhf"),))
+    found["welcome"] = welcome_notice(settings, reader, first=NOW, now=NOW)[1]
     return found
 
 

@@ -96,6 +96,12 @@ def sent_messages(tmp_path: Path) -> list[str]:
     return [p.read_text() for p in sorted((tmp_path / "outbox").glob("*.eml"))]
 
 
+def quopri_text(message: str) -> str:
+    import quopri
+
+    return " ".join(quopri.decodestring(message.encode()).decode().split())
+
+
 def link_in(message: str, kind: str) -> str:
     import quopri
 
@@ -136,6 +142,7 @@ def test_subscribe_then_confirm_activates(
     assert [str(t) for t in subscriber.topics] == ["Fairness: title:fairness", "rlhf"]
     (message,) = sent_messages(tmp_path)
     assert "Subject: Daily papers: confirm your subscription" in message
+    assert "the papers on Fairness; rlhf" in quopri_text(message)  # the topics, recapped
     path = link_in(message, "confirm")
     # A GET (a link scanner) changes nothing: it shows a button.
     page = client.get(path)
@@ -144,6 +151,8 @@ def test_subscribe_then_confirm_activates(
     confirmed = client.post(path, data={"csrf_token": csrf_from(client, path)})
     assert "You are subscribed" in confirmed.get_data(as_text=True)
     assert store.get_subscriber("ada@example.org").status == "active"  # type: ignore[union-attr]
+    welcome = [m for m in sent_messages(tmp_path) if "Subject: Welcome to Daily papers" in m]
+    assert len(welcome) == 1 and "The first edition comes" in quopri_text(welcome[0])
     # Replayed: a clear page, nothing changes.
     replay = client.get(path)
     assert "already used" in replay.get_data(as_text=True)

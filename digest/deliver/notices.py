@@ -7,13 +7,14 @@ link's contents, returns the envelope and the bytes to hand a transport.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import uuid4
 
 from digest.deliver.compose import ComposeSettings, envelope_for, make_renderer, personal_links
 from digest.deliver.message import build_message, domain_of, envelope_address, message_id_host
 from digest.deliver.transports import Envelope
-from digest.models import Subscriber
+from digest.models import Subscriber, Topic
 from digest.render import RenderedEmail
 from digest.tokens import ConfirmRequest, confirm_url
 
@@ -25,14 +26,47 @@ def sign_up_notice(
     already: bool,
     request: ConfirmRequest,
     confirm_hours: float,
+    topics: Sequence[Topic],
     now: datetime,
 ) -> tuple[Envelope, bytes]:
-    """The mail a sign-up gets: the confirmation link, or (already subscribed) their
-    preferences link."""
+    """The mail a sign-up gets: the confirmation link with the topics chosen, or
+    (already subscribed) their preferences link."""
     if already:
         rendered = _already_subscribed(settings, subscriber)
     else:
-        rendered = _confirm(settings, subscriber, request, confirm_hours)
+        rendered = _confirm(settings, subscriber, request, confirm_hours, topics)
+    return _sent(settings, subscriber, rendered, now)
+
+
+def welcome_notice(
+    settings: ComposeSettings, subscriber: Subscriber, *, first: datetime | None, now: datetime
+) -> tuple[Envelope, bytes]:
+    """The mail after confirming: what they will get, and when the first edition comes."""
+    when = f"The first edition comes {first:%A, %B %-d, at %H:%M %Z}." if first else ""
+    rendered = make_renderer(settings.email).notice(
+        subject=f"Welcome to {settings.title}",
+        heading="You are subscribed",
+        paragraphs=[p for p in (
+            f"{subscriber.email} will get {settings.title}: {_topics_line(subscriber.topics)}.",
+            when,
+            "Change your topics, theme or timezone, or pause, on your preferences page.",
+        ) if p],
+        action_text="Open my preferences",
+        action_url=personal_links(settings, subscriber.id).preferences_url,
+        footer="Every email has a one-click unsubscribe link.",
+    )  # fmt: skip
+    return _sent(settings, subscriber, rendered, now)
+
+
+def _topics_line(topics: Sequence[Topic]) -> str:
+    if not topics:
+        return "every new paper (no topics chosen yet)"
+    return "the papers on " + "; ".join(t.label or t.query for t in topics)
+
+
+def _sent(
+    settings: ComposeSettings, subscriber: Subscriber, rendered: RenderedEmail, now: datetime
+) -> tuple[Envelope, bytes]:
     message_id = f"<notice.{uuid4().hex}@{message_id_host(domain_of(settings.sender_address))}>"
     headers = envelope_for(settings, subscriber, personal_links(settings, subscriber.id))
     message = build_message(rendered, headers, message_id=message_id, sent_at=now)
@@ -59,14 +93,19 @@ def _already_subscribed(settings: ComposeSettings, subscriber: Subscriber) -> Re
 
 
 def _confirm(
-    settings: ComposeSettings, subscriber: Subscriber, request: ConfirmRequest, hours: float
+    settings: ComposeSettings,
+    subscriber: Subscriber,
+    request: ConfirmRequest,
+    hours: float,
+    topics: Sequence[Topic],
 ) -> RenderedEmail:
     return make_renderer(settings.email).notice(
         subject=f"{settings.title}: confirm your subscription",
         heading="Confirm your subscription",
         paragraphs=[
-            f"Someone (probably you) asked to send {settings.title} to {subscriber.email}.",
-            f"Open the link below to confirm. It works for {hours:g} hours.",
+            f"Someone (probably you) asked to send {settings.title} to {subscriber.email}: "
+            f"{_topics_line(topics)}.",
+            f"Press the button below to confirm. It works for {hours:g} hours.",
         ],
         action_text="Confirm my subscription",
         action_url=confirm_url(settings.base_url, settings.secret_key, subscriber.id, request),

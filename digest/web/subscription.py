@@ -14,7 +14,7 @@ from digest import accounts
 from digest.deliver.transports import PermanentFailure, TemporaryFailure
 from digest.models import Subscriber
 from digest.render import long_date
-from digest.subscriptions import confirms, may_confirm
+from digest.subscriptions import may_confirm
 from digest.tokens import ConfirmRequest, TokenError, read_confirm_token
 from digest.web.archive import latest_papers
 from digest.web.context import context, csrf, limiter, message_page, page, subscriber_from
@@ -96,8 +96,9 @@ def confirm(token: str) -> tuple[str, int]:
         return _already_used(subscriber)
     if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
         return page("confirm.html", email=subscriber.email)
-    rule = confirms(asked.left_at, *returning_choices(asked, found.themes))
-    found.store.amend_subscriber(subscriber.id, rule, now=found.clock(), channel="confirm")
+    topics, theme = returning_choices(asked, found.themes)
+    accounts.confirm(found.store, found.settings, found.make_transport(), asked, topics=topics,
+                     theme=theme, now=found.clock())  # fmt: skip
     return page(
         "message.html", heading="You are subscribed", form={},
         paragraphs=[f"{subscriber.email} will get the next edition."],
