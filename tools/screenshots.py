@@ -9,8 +9,9 @@ import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from digest import accounts
 from digest.config import load_settings
-from digest.deliver.compose import make_renderer
+from digest.deliver.compose import ComposeSettings, make_renderer
 from digest.ingest import read_source
 from digest.models import StoredEntry, Topic
 from digest.render import PersonalLinks
@@ -29,7 +30,8 @@ def main() -> None:
         str(resource_path("examples", "daily-papers-mar21.txt")), today=now.date()
     )
     stored = [StoredEntry(n, e, "sample", now) for n, e in enumerate(entries.entries)]
-    renderer = make_renderer(load_settings(resource_path("config", "digest.toml"), environ={}))
+    settings = load_settings(resource_path("config", "digest.toml"), environ={})
+    renderer = make_renderer(ComposeSettings.of(settings).email)
     links = PersonalLinks(
         "http://localhost:8000/unsubscribe/x", "http://localhost:8000/preferences/x"
     )
@@ -82,7 +84,8 @@ def pages() -> None:
             Path(tmp) / "secret_key",
         )
         store = Store.open(settings.database_url)
-        subscriber, _ = store.subscribe(
+        subscriber, _ = accounts.add(
+            store,
             check_input("ada@example.org", topics=["Fairness: title:fairness"], themes=["light"]),
             now=datetime.now(UTC),
         )
