@@ -201,7 +201,7 @@ def naive_peer(database: str, port: int, count: int) -> float:
                 for section in selection.sections for m in section.matches
             )  # fmt: skip
             values = {
-                "subject": "Daily papers", "preheader": "", "count": "", "more": "",
+                "subject": "Daily papers", "preheader": "", "count": "", "more": "", "contents": "",
                 "sections": Markup(cards), "preferences_url": "#", "unsubscribe_url": "#",
             }  # fmt: skip
             html = env.get_template("layout.html").render(
