@@ -397,18 +397,22 @@ def preview(
     topics: Sequence[Topic],
     now: datetime,
     subscriber: Subscriber | None = None,
+    theme: str | None = None,
 ) -> Preview:
-    """Select what ``topics`` would get from the edition of ``day`` (None: the latest),
-    and for a subscriber ask the decider what ``run`` would do with them at ``now``.
+    """Select what ``topics`` would get from the edition of ``day`` (None: the latest)
+    in ``theme``, and for a subscriber ask the decider what ``run`` would do at ``now``.
 
     Before that edition exists, it is the entries no edition has carried yet.
     """
     edition = store.get_edition(day) if day else next(iter(store.recent_editions(1)), None)
     entries = store.edition_entries(edition.id if edition else None)
+    # As run composes it: a titles-only theme carries more papers.
+    renderer = Composer(ComposeSettings.of(settings), "preview").renderer
+    room = settings.max_entries * renderer.capacity(theme or settings.theme)
     with EditionIndex(entries) as index:
 
         def select(wanted: tuple[Topic, ...]) -> Selection:
-            return index.select(wanted, max_entries=settings.max_entries)
+            return index.select(wanted, max_entries=room)
 
         selection = select(tuple(topics))
         planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)

@@ -71,3 +71,13 @@ def test_a_dry_run_words_its_summary_as_what_would_happen(store: Store, tmp_path
     report = pipeline.dry_run(store, settings, now=lambda: NOW, day=DAY)
     assert report.summary() == "would send 2, fail 0, skip 0"
     assert not list((tmp_path / "outbox").glob("*.eml"))
+
+
+def test_a_titles_only_theme_previews_as_many_papers_as_run_sends(
+    store: Store, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, None)
+    fill(store, 0)
+    cards = pipeline.preview(store, settings, day=DAY, topics=(), now=NOW, theme="light")
+    titles = pipeline.preview(store, settings, day=DAY, topics=(), now=NOW, theme="compact")
+    assert cards.selection.count == settings.max_entries < titles.selection.count

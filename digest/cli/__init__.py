@@ -444,11 +444,11 @@ def preview(
     with app.store() as store:
         subscriber = _named(store, email) if email else None
         wanted = list(subscriber.topics) if subscriber else [parse_topic(t) for t in topics]
+        look = check_theme(theme or (subscriber and subscriber.theme) or settings.theme, _themes())
         found = pipeline.preview(
             store, settings, day=day.date() if day else _utc_now().astimezone(settings.zone).date(),
-            topics=wanted, now=_utc_now(), subscriber=subscriber,
+            topics=wanted, now=_utc_now(), subscriber=subscriber, theme=look,
         )  # fmt: skip
-    look = check_theme(theme or (subscriber and subscriber.theme) or settings.theme, _themes())
     rendered = pipeline.render_preview(settings, found, theme=look, subscriber=subscriber)
     html = Path(output or f"var/preview/{found.day.isoformat()}-{look}.html")
     html.parent.mkdir(parents=True, exist_ok=True)

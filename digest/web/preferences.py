@@ -52,7 +52,7 @@ def _preview(subscriber: Subscriber) -> dict[str, Any]:
     found = context()
     seen = pipeline.preview(
         found.store, found.settings, day=None, topics=subscriber.topics,
-        now=found.clock(), subscriber=subscriber,
+        now=found.clock(), subscriber=subscriber, theme=subscriber.theme,
     )  # fmt: skip
     sections = [
         {"label": s.label, "titles": [m.entry.entry.title for m in s.matches]}
