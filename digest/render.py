@@ -41,6 +41,7 @@ _FRAGMENT_OPEN = '<table class="fragment-root">'
 _FRAGMENT_SPLIT = "<tr><td>%%DIGEST_SPLIT%%</td></tr>"
 _FRAGMENT_SPLIT_OUT = re.compile(r"<tr>\s*<td>%%DIGEST_SPLIT%%</td>\s*</tr>")
 _MAX_AUTHORS = 3
+_GITHUB = re.compile(r"(?:https?://)?github\.com/([A-Za-z0-9-]{1,39})/([A-Za-z0-9_.-]{1,100})")
 _SECTION_CACHE_SIZE = 2_000
 _TEXT_WIDTH = 72
 
@@ -80,6 +81,13 @@ def shorten(text: str, limit: int) -> str:
     if " " in cut[limit // 2 :]:
         cut = cut[: cut.rfind(" ")]
     return cut.rstrip(" ,;:.-") + "\u2026"
+
+
+def code_url(abstract: str) -> str | None:
+    """The first GitHub repository an abstract names, as a link (the sentence's full stop
+    is not part of it)."""
+    found = _GITHUB.search(abstract)
+    return f"https://github.com/{found[1]}/{found[2].rstrip('.')}" if found else None
 
 
 def _anchor(label: str) -> str:
@@ -175,6 +183,7 @@ def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
         ("arXiv", known if entry.arxiv_id else None),
         ("PDF", safe_url(entry.pdf_url)),
         ("Hugging Face", safe_url(entry.hf_url)),
+        ("Code", code_url(entry.abstract)),
     ]
     url = known or safe_url(entry.hf_url) or _title_search(title)
     abstract = plain_text(entry.abstract) if entry.abstract else ""

@@ -296,3 +296,13 @@ def test_every_theme_stays_under_the_budget_on_the_wire(theme: str, alphabet: st
         assert html["Content-Transfer-Encoding"] == "quoted-printable"
     else:
         assert html["Content-Transfer-Encoding"] == "base64"
+
+
+def test_a_card_links_the_code_an_abstract_names() -> None:
+    paper = Entry(
+        title="Rationales", abstract="Code at https://github.com/lab/pref-learn. More text.",
+        arxiv_id="2611.00042",
+    )  # fmt: skip
+    email = render_topics(stored([paper]), [], "light")
+    assert 'href="https://github.com/lab/pref-learn"' in email.html
+    assert "Code: https://github.com/lab/pref-learn\n" in email.text
