@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from threading import Event
 from types import FrameType
 
+from apscheduler.events import EVENT_SCHEDULER_STARTED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
@@ -130,14 +131,21 @@ class Worker:
         def shut_down(signum: int, _frame: FrameType | None) -> None:
             log_event(log, "worker_stopping", signal=signal.Signals(signum).name)
             self.stop.set()
-            scheduler.shutdown(wait=True)
+            if scheduler.running:  # else it stops the moment it starts (below)
+                scheduler.shutdown(wait=True)
 
+        def started(_event: object) -> None:
+            if self.stop.is_set():  # a signal came before the scheduler ran
+                scheduler.shutdown(wait=False)
+                return
+            log_event(
+                log, "worker_started", schedule=settings.schedule, timezone=settings.timezone,
+                delivery=settings.delivery_mode,
+                next_run=(next_run(settings.schedule, settings.zone, now) or now).isoformat(),
+            )  # fmt: skip
+
+        scheduler.add_listener(started, EVENT_SCHEDULER_STARTED)
         signal.signal(signal.SIGTERM, shut_down)
         signal.signal(signal.SIGINT, shut_down)
-        log_event(
-            log, "worker_started", schedule=settings.schedule, timezone=settings.timezone,
-            delivery=settings.delivery_mode,
-            next_run=(next_run(settings.schedule, settings.zone, now) or now).isoformat(),
-        )  # fmt: skip
         scheduler.start()
         log_event(log, "worker_stopped")
