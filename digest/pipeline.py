@@ -17,7 +17,13 @@ from time import sleep as _sleep
 from zoneinfo import ZoneInfo
 
 from digest.config import Settings, SourceSpec
-from digest.deliver.compose import Composer, ComposeSettings, compose_message, personal_links
+from digest.deliver.compose import (
+    Composer,
+    ComposeSettings,
+    compose_message,
+    make_renderer,
+    personal_links,
+)
 from digest.deliver.sender import Clock, DeliveryReport, Sleep, send_edition
 from digest.deliver.transports import Transport, transport_for
 from digest.errors import SourceError
@@ -407,7 +413,7 @@ def preview(
     edition = store.get_edition(day) if day else next(iter(store.recent_editions(1)), None)
     entries = store.edition_entries(edition.id if edition else None)
     # As run composes it: a titles-only theme carries more papers.
-    renderer = Composer(ComposeSettings.of(settings), "preview").renderer
+    renderer = make_renderer(ComposeSettings.of(settings).email)
     room = settings.max_entries * renderer.capacity(theme or settings.theme)
     with EditionIndex(entries) as index:
 
@@ -429,7 +435,7 @@ def render_preview(
 ) -> RenderedEmail:
     """The email a preview's selection makes, as ``run`` would render it."""
     compose = ComposeSettings.of(settings)
-    return Composer(compose, "preview").renderer.render(
+    return make_renderer(compose.email).render(
         edition_date=found.day,
         selection=found.selection,
         links=personal_links(compose, subscriber.id if subscriber else 0),

@@ -180,25 +180,17 @@ def _address_header(name: str, display_name: str, address: str) -> str:
 def _part(content_type: str, text: str) -> bytes:
     """A MIME part of the text with CRLF line ends, in whichever transfer encoding is
     smaller on the wire: quoted-printable (mostly ASCII) or base64 (CJK, say)."""
-    body = _encode(text if text.endswith("\n") else text + "\n").rstrip(b"\r\n")
-    encoding = "quoted-printable"
-    raw = _crlf(text).encode()
+    text = text if text.endswith("\n") else text + "\n"
+    raw = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()
+    # Soft line breaks follow the style of the first line end: CRLF here.
+    body, encoding = binascii.b2a_qp(raw, istext=True).rstrip(b"\r\n"), "quoted-printable"
     if len(body) > -(-len(raw) // 57) * 78:
-        body, encoding = base64.encodebytes(raw).replace(b"\n", b"\r\n").rstrip(b"\r\n"), "base64"
+        body = base64.encodebytes(raw).replace(b"\n", b"\r\n").rstrip(b"\r\n")
+        encoding = "base64"
     return (
         f'Content-Type: {content_type}; charset="utf-8"\r\n'
         f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
     ).encode() + body
-
-
-def _crlf(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-
-
-def _encode(text: str) -> bytes:
-    body = _crlf(text).encode()
-    # Soft line breaks follow the style of the first line end: CRLF here.
-    return binascii.b2a_qp(body, istext=True)
 
 
 class DkimSigner:
