@@ -25,6 +25,14 @@ class Entry:
     published: date | None = None
     upvotes: int | None = None
     categories: tuple[str, ...] = ()
+    #: A one-sentence summary the source wrote (Hugging Face's ``ai_summary``).
+    summary: str = ""
+    #: The paper's code repository as the source names it (Hugging Face's ``githubRepo``).
+    code_url: str | None = None
+    #: The code repository's stars, when the source counts them.
+    stars: int | None = None
+    #: The organisation the paper is published under, when the source names one.
+    organization: str | None = None
 
     def __post_init__(self) -> None:
         # One paper, one id: versions (v2) and prefixes (arXiv:) never split identity.
@@ -40,7 +48,8 @@ class Entry:
         return title_key(self.title)
 
     def filled_from(self, other: Entry) -> Entry:
-        """Return this entry with the id, links, authors and upvotes it lacks taken from other."""
+        """Return this entry with what it lacks (the id, links, authors, counts, summary and
+        organisation) taken from other."""
         return replace(
             self,
             arxiv_id=self.arxiv_id or other.arxiv_id,
@@ -50,6 +59,10 @@ class Entry:
             authors=self.authors or other.authors,
             upvotes=self.upvotes if self.upvotes is not None else other.upvotes,
             categories=self.categories or other.categories,
+            summary=self.summary or other.summary,
+            code_url=self.code_url or other.code_url,
+            stars=self.stars if self.stars is not None else other.stars,
+            organization=self.organization or other.organization,
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -523,8 +524,13 @@ def hf_item(paper: Paper) -> dict[str, object]:
     if paper.project:
         inner["projectPage"] = paper.project
     if paper.organization:
-        inner["organization"] = {"_id": _hex_id("org", paper.organization),
-                                 "name": paper.organization}  # fmt: skip
+        handle = re.sub(r"[^a-z0-9]+", "-", paper.organization.lower()).strip("-")
+        inner["organization"] = {
+            "_id": _hex_id("org", paper.organization),
+            "name": handle,
+            "fullname": paper.organization,
+            "avatar": f"https://cdn-avatars.example.org/{handle}.png",
+        }
     outer: dict[str, object] = {
         "paper": inner,
         "publishedAt": f"{paper.published}T18:00:00.000Z",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -236,6 +237,29 @@ def test_hugging_face_json_keeps_ids_upvotes_authors_and_links() -> None:
     assert all("\n" not in e.abstract for e in parsed.entries)
     rubato = next(e for e in parsed.entries if e.title.startswith("Rubato"))
     assert "performance, and transfers" in rubato.abstract
+    # What Hugging Face says beyond the abstract: a TL;DR, the code and its stars, the lab.
+    assert first.summary.startswith("Leaderboards rank language models")
+    assert all(e.summary for e in parsed.entries)
+    assert rubato.code_url == "https://github.com/halvorsen/rubato" and rubato.stars == 18
+    coded = [e for e in parsed.entries if e.code_url]
+    assert len(coded) == 11 and all(e.stars is not None for e in coded)
+    assert {e.organization for e in parsed.entries} >= {"Quennell Lab", "Università di Esempio"}
+
+
+def test_hugging_face_extras_of_the_wrong_type_are_left_out() -> None:
+    item = {
+        "paper": {"id": "2611.00001", "title": "T", "ai_summary": ["no"], "githubRepo": 7,
+                  "githubStars": True, "organization": "Lab"},
+        "organization": {"name": "handle-only"},
+    }  # fmt: skip
+    (entry,) = parse(json.dumps([item])).entries
+    assert (entry.summary, entry.code_url, entry.stars) == ("", None, None)
+    assert entry.organization == "handle-only"
+    hostile = {"paper": {"id": "2611.00002", "title": "T", "githubRepo": "javascript:alert(1)",
+                         "ai_summary": "line\r\nBcc: x@example.org " + "x" * 5000}}  # fmt: skip
+    (entry,) = parse(json.dumps([hostile])).entries
+    assert entry.code_url is None
+    assert "\n" not in entry.summary and len(entry.summary) <= 600
 
 
 def test_bad_items_in_hf_json_are_skipped_with_a_warning() -> None:

@@ -46,6 +46,10 @@ def test_entries_come_back_as_they_went_in(store: Store) -> None:
         published=date(2026, 3, 21),
         upvotes=12,
         categories=("cs.LG",),
+        summary="A TL;DR with 汉字.",
+        code_url="https://github.com/example/repo",
+        stars=3,
+        organization="Université d'Exemple",
     )
     store.add_entries([entry], decide=dedupe, source="feed", now=NOW)
     (stored,) = store.list_entries()
@@ -76,6 +80,25 @@ def test_the_same_paper_with_and_without_an_id_is_one_entry(store: Store) -> Non
     renamed = Entry(title="Bias Loss (v2 title)", arxiv_id="2107.11170v2")
     assert store.add_entries([renamed], decide=dedupe, source="feed", now=NOW).seen == 1
     assert store.count_entries() == 1
+
+
+def test_a_later_source_brings_the_tldr_code_stars_and_organisation(store: Store) -> None:
+    titled = Entry(title="Rubato: Expressive Timing", abstract="From the dump.")
+    from_hf = Entry(
+        title="Rubato: expressive timing",
+        arxiv_id="2611.20118",
+        summary="Rubato learns expressive timing.",
+        code_url="https://github.com/halvorsen/rubato",
+        stars=18,
+        organization="Example Humanities Lab",
+    )
+    store.add_entries([titled], decide=dedupe, source="dump", now=NOW)
+    store.add_entries([from_hf], decide=dedupe, source="hf", now=NOW)
+    (stored,) = store.list_entries()
+    assert stored.entry.summary == "Rubato learns expressive timing."
+    assert stored.entry.code_url == "https://github.com/halvorsen/rubato"
+    assert (stored.entry.stars, stored.entry.organization) == (18, "Example Humanities Lab")
+    assert stored.entry.abstract == "From the dump."
 
 
 def test_two_papers_with_one_title_but_different_ids_are_two(store: Store) -> None:

@@ -27,6 +27,8 @@ MAX_URL_CHARS = 2_000
 MAX_AUTHOR_CHARS = 200
 MAX_CATEGORIES = 20
 MAX_CATEGORY_CHARS = 64
+MAX_SUMMARY_CHARS = 600
+MAX_ORGANIZATION_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,10 @@ def clean_entry(entry: Entry, limits: EntryLimits) -> tuple[Entry, list[str]]:
         arxiv_id=_arxiv_id(entry.arxiv_id),
         upvotes=_count(entry.upvotes),
         categories=categories[:MAX_CATEGORIES],
+        summary=_shorten(_one_line(_text(entry.summary)), MAX_SUMMARY_CHARS),
+        code_url=_url(entry.code_url),
+        stars=_count(entry.stars),
+        organization=_shorten(_one_line(_text(entry.organization)), MAX_ORGANIZATION_CHARS) or None,
     )
     return cleaned, notes
 

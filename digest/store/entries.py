@@ -140,6 +140,10 @@ def entry_row(entry: Entry, *, source: str, now: datetime) -> dict[str, Any]:
         "hf_url": entry.hf_url,
         "categories": list(entry.categories),
         "upvotes": entry.upvotes,
+        "summary": entry.summary,
+        "code_url": entry.code_url,
+        "stars": entry.stars,
+        "organization": entry.organization,
         "published": entry.published,
         "source": source,
         "first_seen": now,
@@ -159,5 +163,9 @@ def stored_entry(row: Any) -> StoredEntry:
         published=row.published,
         upvotes=row.upvotes,
         categories=tuple(row.categories or ()),
+        summary=row.summary,
+        code_url=row.code_url,
+        stars=row.stars,
+        organization=row.organization,
     )
     return StoredEntry(id=row.id, entry=entry, source=row.source, first_seen=aware(row.first_seen))

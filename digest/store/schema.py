@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 metadata = MetaData()
 
@@ -39,6 +39,11 @@ entries = Table(
     Column("hf_url", Text),
     Column("categories", JSON, nullable=False),
     Column("upvotes", Integer),
+    # A one-sentence summary from the source (Hugging Face's ai_summary), or "".
+    Column("summary", Text, nullable=False, server_default=""),
+    Column("code_url", Text),
+    Column("stars", Integer),
+    Column("organization", String(200)),
     Column("published", Date),
     Column("source", String(200), nullable=False),
     Column("first_seen", DateTime(timezone=True), nullable=False, index=True),

@@ -108,7 +108,6 @@ def _entry_from(item: Any) -> Entry:
         raise ValueError("no title")
     summary = paper.get("summary") or item.get("summary") or ""
     arxiv_id = arxiv_id_from(str(paper.get("id") or ""))
-    upvotes = paper.get("upvotes")
     return Entry(
         title=title,
         abstract=summary if isinstance(summary, str) else "",
@@ -122,5 +121,25 @@ def _entry_from(item: Any) -> Entry:
         hf_url=f"https://huggingface.co/papers/{arxiv_id}" if arxiv_id else None,
         arxiv_id=arxiv_id,
         published=iso_date(paper.get("publishedAt") or item.get("publishedAt")),
-        upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) else None,
+        upvotes=_count(paper.get("upvotes")),
+        summary=_text(paper.get("ai_summary")),
+        code_url=_text(paper.get("githubRepo")) or None,
+        stars=_count(paper.get("githubStars")),
+        organization=_organization(paper.get("organization"))
+        or _organization(item.get("organization")),
     )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _organization(value: Any) -> str | None:
+    """The organisation's full name (``{"name": "caltech", "fullname": "California ..."}``)."""
+    if not isinstance(value, dict):
+        return None
+    return _text(value.get("fullname")) or _text(value.get("name")) or None

@@ -58,9 +58,13 @@ def _entry_from(item: Any, feed_authors: tuple[str, ...]) -> Entry:
     url = item.get("url") if isinstance(item.get("url"), str) else None
     arxiv_id = arxiv_id_from(url) or arxiv_id_from(str(item.get("id") or ""))
     tags = item.get("tags")
+    summary = item.get("summary")
     return Entry(
         title=title,
         abstract=text,
+        # JSON Feed's summary is "a plain text sentence or two"; it is the abstract when
+        # there is no content, and no summary of itself then.
+        summary=summary if isinstance(summary, str) and summary != text else "",
         authors=_authors(item) or feed_authors,
         url=url,
         arxiv_id=arxiv_id,
