@@ -134,7 +134,8 @@ class Settings:
     #: subscriber's own timezone.
     delivery_mode: str = "fixed"
     theme: str = "light"
-    abstract_chars: int = 160
+    #: How much of the abstract a card shows below its one-sentence TL;DR (0: none).
+    abstract_chars: int = 0
     max_entries: int = 30
     #: Gmail clips HTML over about 102 KB, hiding the footer: cut cards before that.
     max_html_bytes: int = 100_000
@@ -461,7 +462,7 @@ TOML_SETTINGS: tuple[Declared, ...] = (
         ("misfire_grace_hours", "misfire_grace_hours", _number(7 * _DAY_HOURS), _float),
         ("delivery", "delivery_mode", _delivery_mode)),
     *_declare(Settings, "email",
-        ("theme", "theme", _theme), ("abstract_chars", "abstract_chars", _positive_int),
+        ("theme", "theme", _theme), ("abstract_chars", "abstract_chars", _whole(0, 1_000_000)),
         ("max_entries", "max_entries", _positive_int),
         ("max_html_bytes", "max_html_bytes", _whole(10_000, 10_000_000))),
     *_declare(DeliverySettings, "delivery",

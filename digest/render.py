@@ -32,6 +32,7 @@ from markupsafe import Markup, escape
 from digest import tokens
 from digest.models import StoredEntry
 from digest.select.index import Selection
+from digest.summary import one_sentence
 from digest.texmath import plain_text
 
 _SLOT = re.compile(r"%%DIGEST_(\w+)%%")
@@ -41,6 +42,8 @@ _FRAGMENT_OPEN = '<table class="fragment-root">'
 _FRAGMENT_SPLIT = "<tr><td>%%DIGEST_SPLIT%%</td></tr>"
 _FRAGMENT_SPLIT_OUT = re.compile(r"<tr>\s*<td>%%DIGEST_SPLIT%%</td>\s*</tr>")
 _MAX_AUTHORS = 3
+#: A TL;DR is one sentence; a long one is cut to about two lines on a phone.
+_TLDR_CHARS = 140
 _GITHUB = re.compile(r"(?:https?://)?github\.com/([A-Za-z0-9-]{1,39})/([A-Za-z0-9_.-]{1,100})")
 _SECTION_CACHE_SIZE = 2_000
 _TEXT_WIDTH = 72
@@ -146,9 +149,19 @@ class PaperView:
     title: str
     url: str | None
     authors: str
+    #: One sentence saying what the paper does: the source's own, or the abstract's best.
+    tldr: str
     abstract: str
     links: tuple[tuple[str, str], ...]
     upvotes: int | None
+    #: The code repository's stars, shown beside its link when the source counts them.
+    stars: int | None = None
+    organization: str | None = None
+
+    @property
+    def byline(self) -> str:
+        """The authors and the organisation, in one line."""
+        return " \u00b7 ".join(part for part in (self.authors, self.organization) if part)
 
     @property
     def title_link(self) -> tuple[str, str] | None:
@@ -162,6 +175,10 @@ class PaperView:
         return textwrap.fill(self.title, _TEXT_WIDTH, subsequent_indent="  ")
 
     @cached_property
+    def tldr_wrapped(self) -> str:
+        return textwrap.fill(self.tldr, _TEXT_WIDTH, initial_indent="  ", subsequent_indent="  ")
+
+    @cached_property
     def abstract_wrapped(self) -> str:
         return textwrap.fill(
             self.abstract, _TEXT_WIDTH, initial_indent="  ", subsequent_indent="  "
@@ -169,8 +186,11 @@ class PaperView:
 
 
 def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
-    """Prepare one stored entry for the templates: TeX as text, and a link on every
-    paper (a title search on arXiv when no source gave one)."""
+    """Prepare one stored entry for the templates: TeX as text, a TL;DR, and a link on
+    every paper (a title search on arXiv when no source gave one).
+
+    ``abstract_chars`` is how much of the abstract shows below the TL;DR (0: none).
+    """
     entry = stored.entry
     authors = ", ".join(entry.authors[:_MAX_AUTHORS])
     if len(entry.authors) > _MAX_AUTHORS:
@@ -183,17 +203,21 @@ def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
         ("arXiv", known if entry.arxiv_id else None),
         ("PDF", safe_url(entry.pdf_url)),
         ("Hugging Face", safe_url(entry.hf_url)),
-        ("Code", code_url(entry.abstract)),
+        ("Code", safe_url(entry.code_url) or code_url(entry.abstract)),
     ]
     url = known or safe_url(entry.hf_url) or _title_search(title)
     abstract = plain_text(entry.abstract) if entry.abstract else ""
+    tldr = plain_text(entry.summary) if entry.summary else one_sentence(abstract, title)
     return PaperView(
         title=title,
         url=url,
         authors=authors,
-        abstract=shorten(abstract, abstract_chars) if abstract else "",
+        tldr=shorten(tldr, _TLDR_CHARS),
+        abstract=shorten(abstract, abstract_chars) if abstract and abstract_chars else "",
         links=tuple((label, href) for label, href in links if href),
         upvotes=entry.upvotes,
+        stars=entry.stars if entry.code_url else None,
+        organization=entry.organization,
     )
 
 

@@ -161,7 +161,10 @@ def test_abstracts_are_shortened_on_a_word_boundary() -> None:
     email = render_topics(
         stored([Entry(title="T", abstract="word " * 200)]), [], "light", abstract_chars=50
     )
-    assert "word word\u2026" in email.html and "word " * 20 not in email.html
+    abstract = re.search(r'<p class="card-abstract"[^>]*>([^<]*)</p>', email.html)
+    assert abstract and abstract[1].endswith("word word\u2026") and len(abstract[1]) <= 50
+    tldr = re.search(r'<p class="card-tldr"[^>]*>([^<]*)</p>', email.html)
+    assert tldr and tldr[1].endswith("word\u2026") and len(tldr[1]) <= 140
 
 
 def test_the_largest_edition_stays_under_the_size_budget(sample_stored: list[StoredEntry]) -> None:
@@ -306,3 +309,27 @@ def test_a_card_links_the_code_an_abstract_names() -> None:
     email = render_topics(stored([paper]), [], "light")
     assert 'href="https://github.com/lab/pref-learn"' in email.html
     assert "Code: https://github.com/lab/pref-learn\n" in email.text
+
+
+def test_a_card_leads_with_the_sources_tldr_and_shows_code_stars_and_organisation(
+    sample_stored: list[StoredEntry],
+) -> None:
+    email = render_topics(sample_stored, [Topic("title:toolatlas")], "light", abstract_chars=0)
+    atlas = next(s.entry for s in sample_stored if s.entry.title.startswith("ToolAtlas"))
+    assert atlas.summary and atlas.summary in email.html.replace("&#39;", "'")
+    assert 'class="card-abstract"' not in email.html  # abstract_chars = 0: the TL;DR alone
+    assert 'href="https://github.com/desrosiers/toolatlas"' in email.html
+    assert "&#9733;&nbsp;31" in email.html or "\u2605\xa031" in email.html
+    assert "et al. \u00b7 Northwind AI" in email.html
+    assert "  Code: https://github.com/desrosiers/toolatlas\n" in email.text
+    assert "et al. \u00b7 Northwind AI\n" in email.text
+
+
+def test_without_a_tldr_from_the_source_the_card_shows_the_abstracts_telling_sentence() -> None:
+    paper = Entry(
+        title="Sparse routing",
+        abstract="Mixture models are popular. We propose sparse routing for experts. It is fast.",
+    )
+    email = render_topics(stored([paper]), [], "light", abstract_chars=0)
+    assert re.search(r'class="card-tldr"[^>]*>We propose sparse routing for experts\.<', email.html)
+    assert "  We propose sparse routing for experts.\n" in email.text

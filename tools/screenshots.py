@@ -35,7 +35,8 @@ def main() -> None:
     links = PersonalLinks(
         "http://localhost:8000/unsubscribe/x", "http://localhost:8000/preferences/x"
     )
-    topics = [Topic("title:fairness", "Fairness"), Topic("rlhf OR dpo", "Alignment")]
+    # Ada's topics in `make demo`: 30 papers in two sections.
+    topics = [Topic("rlhf OR dpo OR alignment", "Alignment"), Topic("title:fairness", "Fairness")]
     with EditionIndex(stored) as index, browser() as chromium, tempfile.TemporaryDirectory() as tmp:
         selection = index.select(topics, max_entries=30)
         for theme in renderer.themes:
@@ -52,8 +53,9 @@ def main() -> None:
                     page.goto(page_file.as_uri())
                     target = OUT / f"email-{theme}-{size}-{scheme}.png"
                     page.screenshot(path=str(target), full_page=False)
+                    tall = page.evaluate("document.documentElement.scrollHeight")
                     page.close()
-                    print(target)
+                    print(f"{target}  ({email.shown} papers, {tall:,} px tall)")
 
 
 def pages() -> None:

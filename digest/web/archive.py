@@ -18,6 +18,9 @@ from digest.web.context import context, page
 
 archive = Blueprint("archive", __name__)
 
+#: A web page has room for the abstract that an email leaves to a link.
+_PAGE_ABSTRACT_CHARS = 2_000
+
 
 def latest_papers(limit: int) -> tuple[date | None, list[PaperView]]:
     """The latest edition's most upvoted papers, for the home page."""
@@ -27,8 +30,7 @@ def latest_papers(limit: int) -> tuple[date | None, list[PaperView]]:
         return None, []
     entries = found.store.edition_entries(editions[0].id)
     entries.sort(key=lambda s: -(s.entry.upvotes or 0))
-    chars = found.settings.abstract_chars
-    return editions[0].day, [paper_view(s, chars) for s in entries[:limit]]
+    return editions[0].day, [paper_view(s, 0) for s in entries[:limit]]
 
 
 def _edition_rows(limit: int = 366) -> list[dict[str, Any]]:
@@ -61,8 +63,7 @@ def edition(day: str) -> tuple[str, int]:
     shown = found.store.get_edition(wanted)
     if shown is None:
         abort(404, description="There is no edition for that day.")
-    chars = found.settings.abstract_chars
-    papers = [paper_view(s, chars) for s in found.store.edition_entries(shown.id)]
+    papers = [paper_view(s, _PAGE_ABSTRACT_CHARS) for s in found.store.edition_entries(shown.id)]
     return page("edition.html", label=long_date(wanted), papers=papers, form={})
 
 
@@ -89,10 +90,13 @@ def _paper_json(stored: StoredEntry) -> dict[str, Any]:
         "title": entry.title,
         "url": view.url,
         "arxiv_id": entry.arxiv_id,
+        "tldr": view.tldr,
         "abstract": entry.abstract,
         "authors": list(entry.authors),
+        "organization": entry.organization,
         "links": {label: href for label, href in view.links},
         "upvotes": entry.upvotes,
+        "stars": view.stars,
     }
 
 
