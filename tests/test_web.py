@@ -407,10 +407,20 @@ def test_the_archive_pages_and_feeds_escape_feed_text(
     content = entry.find("a:content", ns)
     assert content is not None and content.text is not None
     assert content.text.count("<li>") == 3  # every paper of the edition, not ten titles
+    # The content is HTML: feed text in it is escaped once more than the XML needs.
+    assert "<script>" not in content.text and "&lt;script&gt;" in content.text
     feed = client.get("/archive.json").get_json()
     assert feed["editions"][0]["url"] == "https://digest.example.org/archive/2026-11-28"
     paper = next(p for p in feed["editions"][0]["papers"] if p["arxiv_id"] == "2606.00001")
-    assert set(paper) >= {"abstract", "authors", "links", "upvotes"}
+    assert set(paper) >= {
+        "tldr",
+        "abstract",
+        "authors",
+        "organization",
+        "links",
+        "upvotes",
+        "stars",
+    }
     assert client.get("/archive/2026-01-01").status_code == 404
     assert client.get("/archive/not-a-date").status_code == 404
     home = client.get("/").get_data(as_text=True)

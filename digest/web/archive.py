@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, render_template
+from markupsafe import Markup
 
 from digest.ingest.clean import safe_text
 from digest.models import StoredEntry
@@ -100,6 +101,21 @@ def _paper_json(stored: StoredEntry) -> dict[str, Any]:
     }
 
 
+def _papers_html(papers: list[PaperView]) -> Markup:
+    """An edition's papers as the HTML of its Atom entry (the template escapes it again,
+    for the XML)."""
+    items = (
+        Markup('<li><a href="{}">{}</a>{}{}</li>').format(
+            p.url or "",
+            safe_text(p.title),
+            Markup(" \u2014 {}").format(safe_text(p.byline)) if p.byline else "",
+            Markup("<br>{}").format(safe_text(p.tldr)) if p.tldr else "",
+        )
+        for p in papers
+    )
+    return Markup("<ul>{}</ul>").format(Markup("").join(items))
+
+
 @archive.get("/archive.atom")
 def as_atom() -> Response:
     """The editions as an Atom feed, for people who prefer a reader."""
@@ -109,10 +125,7 @@ def as_atom() -> Response:
         # Rows stored before the ingest gate may hold characters XML forbids.
         papers = [paper_view(s, 0) for s in carried[row["edition_id"]]]
         row["titles"] = [safe_text(p.title) for p in papers[:10]]
-        row["papers"] = [
-            {"title": safe_text(p.title), "url": p.url, "authors": safe_text(p.authors)}
-            for p in papers
-        ]
+        row["content"] = str(_papers_html(papers))  # plain text to the template: escaped
     body = render_template(
         "archive.atom.xml", editions=rows, base_url=context().settings.base_url,
         updated=rows[0]["updated"] if rows else datetime(2000, 1, 1).isoformat() + "Z",
