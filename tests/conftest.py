@@ -126,6 +126,18 @@ def run(store: Store, settings: Settings, **kwargs: Any) -> pipeline.RunReport:
     return pipeline.run(store, settings, day=DAY, ingest_sources=False, **kwargs)
 
 
+def message_text(raw: str | bytes) -> str:
+    """The decoded text of every text part of a message, whatever its transfer encoding."""
+    import email
+    import email.policy
+
+    data = raw.encode() if isinstance(raw, str) else raw
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    return "\n".join(
+        part.get_content() for part in message.walk() if part.get_content_maintype() == "text"
+    )
+
+
 def wait_until(condition: Callable[[], object], seconds: float = 60) -> None:
     """Wait until ``condition()`` is true, failing after ``seconds``; never a fixed sleep."""
     deadline = time.monotonic() + seconds

@@ -30,6 +30,8 @@ class Received:
     data: bytes
     #: The name the client gave in EHLO.
     helo: str = ""
+    #: What MAIL FROM said after the address (BODY=8BITMIME, say).
+    options: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> EmailMessage:
@@ -54,6 +56,8 @@ class Recorder:
     answer_delay: float = 0.0
     #: the reply to MAIL FROM, instead of 250 (a server refusing our sender)
     refuse_sender: str | None = None
+    #: whether EHLO offers 8BITMIME (aiosmtpd does; some servers do not)
+    offer_8bitmime: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
@@ -70,6 +74,12 @@ class Recorder:
                     return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [r for r in responses if self.offer_8bitmime or r != "250-8BITMIME"]
 
     async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -96,7 +106,7 @@ class Recorder:
                 self.before_accept(len(self.received))
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
-                         session.host_name or "")
+                         session.host_name or "", list(envelope.mail_options))
             )  # fmt: skip
         return "250 2.0.0 queued as " + str(len(self.received))
 

@@ -304,6 +304,30 @@ def test_feed_text_cannot_add_or_split_a_header(store: Store, tmp_path: Path) ->
     assert received.recipients == ["ada@example.org"]
 
 
+@pytest.mark.parametrize("offered", [True, False], ids=["8bitmime", "7bit-only"])
+def test_an_edition_in_cjk_goes_as_8bit_only_to_a_server_that_offers_it(
+    store: Store, tmp_path: Path, offered: bool
+) -> None:
+    papers = [
+        Entry(title=f"\u6f22\u5b57\u306e\u8ad6\u6587 {n}", abstract="\u6f22\u5b57" * 300)
+        for n in range(5)
+    ]
+    store.add_entries(papers, decide=dedupe, source="feed", now=NOW)
+    subscribe(store, check_input("ada@example.org", themes=THEMES), now=NOW)
+    with smtp_server() as (server, port):
+        server.offer_8bitmime = offered
+        run(store, make_settings(tmp_path, port))
+    (received,) = server.received
+    html = received.message.get_body(("html",))
+    assert html is not None and "\u6f22\u5b57\u306e\u8ad6\u6587 4" in html.get_content()
+    if offered:
+        assert received.options == ["BODY=8BITMIME"]
+        assert html["Content-Transfer-Encoding"] == "8bit"
+    else:
+        assert received.options == [] and received.data.isascii()
+        assert html["Content-Transfer-Encoding"] == "base64"
+
+
 def test_old_queued_deliveries_expire_instead_of_arriving_late(
     store: Store, tmp_path: Path
 ) -> None:

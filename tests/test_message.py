@@ -31,12 +31,18 @@ def parse(raw: bytes) -> email.message.EmailMessage:
     return message
 
 
-@given(subject=text, name=text, body=text)
-def test_any_subject_name_and_body_round_trip(subject: str, name: str, body: str) -> None:
+@given(subject=text, name=text, body=text, eight_bit=st.booleans())
+def test_any_subject_name_and_body_round_trip(
+    subject: str, name: str, body: str, eight_bit: bool
+) -> None:
     rendered = RenderedEmail(subject=subject, html=f"<p>{body}</p>", text=body, shown=1, cut=0)
     envelope = Envelope(**{**ENVELOPE.__dict__, "recipient_name": name})
-    raw = build_message(rendered, envelope, message_id="<a@example.org>", sent_at=SENT)
-    assert raw.isascii()
+    raw = build_message(
+        rendered, envelope, message_id="<a@example.org>", sent_at=SENT, eight_bit=eight_bit
+    )
+    # Only a server that offers 8BITMIME is sent anything but ASCII, and headers never.
+    assert raw.isascii() or eight_bit
+    assert raw.partition(b"\r\n\r\n")[0].isascii()
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     assert raw.count(b"\n") == raw.count(b"\r\n")
     message = parse(raw)
@@ -51,12 +57,17 @@ def test_any_subject_name_and_body_round_trip(subject: str, name: str, body: str
 
 
 line = st.text(alphabet=st.sampled_from(" \t=.\r\nab\u00e9\u2014<>"), max_size=120)
+#: Sometimes longer than SMTP's 998 bytes, which then needs an encoding.
+long_line = st.integers(0, 1100).map(lambda n: "ab\u00e9= " * (n // 5))
 
 
-@given(html=st.lists(line, max_size=6).map("\n".join))
-def test_any_html_arrives_as_it_was_rendered(html: str) -> None:
+@given(html=st.lists(line | long_line, max_size=6).map("\n".join), eight_bit=st.booleans())
+def test_any_html_arrives_as_it_was_rendered(html: str, eight_bit: bool) -> None:
     rendered = RenderedEmail(subject="s", html=html, text="t", shown=1, cut=0)
-    raw = build_message(rendered, ENVELOPE, message_id="<a@example.org>", sent_at=SENT)
+    raw = build_message(
+        rendered, ENVELOPE, message_id="<a@example.org>", sent_at=SENT, eight_bit=eight_bit
+    )
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     message = email.message_from_bytes(raw, policy=email.policy.default)
     body = message.get_body(("html",))
     assert body is not None
@@ -99,3 +110,20 @@ def test_a_message_id_host_is_fully_qualified_even_at_localhost() -> None:
     assert message_id_for("k" * 40, "install", 1, date(2026, 11, 28), 7, "example.org").endswith(
         "@example.org>"
     )
+
+
+def test_each_part_goes_in_the_smallest_encoding_the_server_takes() -> None:
+    def encodings(html: str, text: str, eight_bit: bool) -> list[str]:
+        rendered = RenderedEmail(subject="s", html=html, text=text, shown=1, cut=0)
+        raw = build_message(
+            rendered, ENVELOPE, message_id="<a@example.org>", sent_at=SENT, eight_bit=eight_bit
+        )
+        return [str(part["Content-Transfer-Encoding"]) for part in parse(raw).iter_parts()]
+
+    cjk = "<p>" + "\u6f22\u5b57\u304b\u306a" * 30 + "</p>\n"
+    assert encodings(cjk * 20, "plain text", False) == ["7bit", "base64"]
+    assert encodings(cjk * 20, "plain text", True) == ["7bit", "8bit"]
+    accented = "<p>caf\u00e9 = na\u00efve</p>\n" * 20
+    assert encodings(accented, "caf\u00e9", False) == ["quoted-printable", "quoted-printable"]
+    # A line too long for SMTP is encoded even where 8-bit could go as it is.
+    assert encodings("x" * 2000, "\u00e9" * 600, True) == ["base64", "quoted-printable"]

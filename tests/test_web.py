@@ -30,6 +30,7 @@ from .conftest import (
     fill,
     import_subscribers,
     make_settings,
+    message_text,
     set_paused,
     sign_up,
     unsubscribe,
@@ -96,16 +97,12 @@ def sent_messages(tmp_path: Path) -> list[str]:
     return [p.read_text() for p in sorted((tmp_path / "outbox").glob("*.eml"))]
 
 
-def quopri_text(message: str) -> str:
-    import quopri
-
-    return " ".join(quopri.decodestring(message.encode()).decode().split())
+def plain_text_of(message: str) -> str:
+    return " ".join(message_text(message).split())
 
 
 def link_in(message: str, kind: str) -> str:
-    import quopri
-
-    text = quopri.decodestring(message.encode()).decode()
+    text = message_text(message)
     match = re.search(rf"https://digest\.example\.org/{kind}/[\w.-]+", text)
     assert match, text[:2000]
     return match.group(0).removeprefix("https://digest.example.org")
@@ -142,7 +139,7 @@ def test_subscribe_then_confirm_activates(
     assert [str(t) for t in subscriber.topics] == ["Fairness: title:fairness", "rlhf"]
     (message,) = sent_messages(tmp_path)
     assert "Subject: Daily papers: confirm your subscription" in message
-    assert "the papers on Fairness; rlhf" in quopri_text(message)  # the topics, recapped
+    assert "the papers on Fairness; rlhf" in plain_text_of(message)  # the topics, recapped
     path = link_in(message, "confirm")
     # A GET (a link scanner) changes nothing: it shows a button.
     page = client.get(path)
@@ -152,7 +149,7 @@ def test_subscribe_then_confirm_activates(
     assert "You are subscribed" in confirmed.get_data(as_text=True)
     assert store.get_subscriber("ada@example.org").status == "active"  # type: ignore[union-attr]
     welcome = [m for m in sent_messages(tmp_path) if "Subject: Welcome to Daily papers" in m]
-    assert len(welcome) == 1 and "The first edition comes" in quopri_text(welcome[0])
+    assert len(welcome) == 1 and "The first edition comes" in plain_text_of(welcome[0])
     # Replayed: a clear page, nothing changes.
     replay = client.get(path)
     assert "already used" in replay.get_data(as_text=True)

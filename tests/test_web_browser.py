@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import quopri
 import re
 import threading
 import urllib.request
@@ -22,7 +21,7 @@ from digest.store import Store
 from digest.web import create_app
 from tools.browser import browser, chromium_available
 
-from .conftest import NOW, Clock, Sleeps, fill, make_settings
+from .conftest import NOW, Clock, Sleeps, fill, make_settings, message_text
 from .smtp_server import free_port, smtp_server
 
 pytestmark = pytest.mark.skipif(
@@ -32,7 +31,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def decoded(data: bytes) -> str:
-    return quopri.decodestring(data).decode("utf-8", "replace")
+    return message_text(data)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
 
@@ -58,6 +58,9 @@ class ComposeSettings:
     email: EmailSettings
     policy: Policy
     dkim: DkimSettings
+    #: Whether every mail server of the run offers 8BITMIME, so that a part may go as
+    #: raw UTF-8 (asked of the transports by the sender; not a configuration).
+    eight_bit: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> ComposeSettings:
@@ -164,8 +167,16 @@ class Composer:
         self, rendered: RenderedEmail, subscriber: Subscriber, *, message_id: str, sent_at: datetime
     ) -> bytes:
         envelope = envelope_for(self.settings, subscriber, self.links(subscriber.id))
-        message = build_message(rendered, envelope, message_id=message_id, sent_at=sent_at)
+        message = build_message(
+            rendered, envelope, message_id=message_id, sent_at=sent_at,
+            eight_bit=self.settings.eight_bit,
+        )  # fmt: skip
         return self.signer.sign(message) if self.signer else message
+
+    def sending_8bit(self) -> Composer:
+        """This composer for servers that all offer 8BITMIME (the renderer is shared)."""
+        settings = replace(self.settings, eight_bit=True)
+        return Composer(settings, self.installation, renderer=self.renderer)
 
 
 def compose_message(

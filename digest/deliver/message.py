@@ -106,9 +106,17 @@ def list_id(list_name: str, domain: str) -> str:
 
 
 def build_message(
-    rendered: RenderedEmail, envelope: Envelope, *, message_id: str, sent_at: datetime
+    rendered: RenderedEmail,
+    envelope: Envelope,
+    *,
+    message_id: str,
+    sent_at: datetime,
+    eight_bit: bool = False,
 ) -> bytes:
     """Return the message as bytes with CRLF line ends, ready for SMTP or a .eml file.
+
+    With ``eight_bit`` (the server offers 8BITMIME) a part may go as raw UTF-8;
+    the transport then says ``BODY=8BITMIME``.
 
     Headers are folded and RFC 2047-encoded here, and the multipart/alternative
     body (text first, then HTML) assembled with C-speed quoted-printable: the
@@ -140,8 +148,8 @@ def build_message(
     return b"".join(
         (
             "".join(headers).encode("ascii"),
-            b"\r\n--" + mark + b"\r\n" + _part("text/plain", rendered.text),
-            b"\r\n--" + mark + b"\r\n" + _part("text/html", rendered.html),
+            b"\r\n--" + mark + b"\r\n" + _part("text/plain", rendered.text, eight_bit),
+            b"\r\n--" + mark + b"\r\n" + _part("text/html", rendered.html, eight_bit),
             b"\r\n--" + mark + b"--\r\n",
         )
     )
@@ -177,16 +185,26 @@ def _address_header(name: str, display_name: str, address: str) -> str:
     return _fold(f"{name}: {formataddr((one_line(display_name), address), charset='utf-8')}")
 
 
-def _part(content_type: str, text: str) -> bytes:
-    """A MIME part of the text with CRLF line ends, in whichever transfer encoding is
-    smaller on the wire: quoted-printable (mostly ASCII) or base64 (CJK, say)."""
+#: The longest line SMTP carries, without its CRLF (RFC 5321 4.5.3.1.6).
+_MAX_LINE = 998
+
+
+def _part(content_type: str, text: str, eight_bit: bool = False) -> bytes:
+    """A MIME part of the text with CRLF line ends, in the transfer encoding that is
+    smallest on the wire and that the server takes: the text as it is (7bit for ASCII,
+    8bit where the server offers 8BITMIME) when its lines are short enough, else
+    quoted-printable (mostly ASCII) or base64 (CJK, say)."""
     text = text if text.endswith("\n") else text + "\n"
     raw = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()
-    # Soft line breaks follow the style of the first line end: CRLF here.
-    body, encoding = binascii.b2a_qp(raw, istext=True).rstrip(b"\r\n"), "quoted-printable"
-    if len(body) > -(-len(raw) // 57) * 78:
-        body = base64.encodebytes(raw).replace(b"\n", b"\r\n").rstrip(b"\r\n")
-        encoding = "base64"
+    ascii_only = raw.isascii()
+    if (ascii_only or eight_bit) and max(map(len, raw.split(b"\r\n"))) <= _MAX_LINE:
+        body, encoding = raw.rstrip(b"\r\n"), "7bit" if ascii_only else "8bit"
+    else:
+        # Soft line breaks follow the style of the first line end: CRLF here.
+        body, encoding = binascii.b2a_qp(raw, istext=True).rstrip(b"\r\n"), "quoted-printable"
+        if len(body) > -(-len(raw) // 57) * 78:
+            body = base64.encodebytes(raw).replace(b"\n", b"\r\n").rstrip(b"\r\n")
+            encoding = "base64"
     return (
         f'Content-Type: {content_type}; charset="utf-8"\r\n'
         f"Content-Transfer-Encoding: {encoding}\r\n\r\n"

@@ -10,6 +10,7 @@ Message-ID.  Large editions are composed in a child process
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import queue
 import sys
@@ -347,6 +348,10 @@ def send_edition(
         # so its messages are checked as they come back instead.
         fresh = claimed if in_child else _as_stored_now(store, claimed)
         due = _due(fresh, edition, composer.policy, report, store, clock)
+        first = next(due, None)
+        if first is not None and _all_take_8bit(transports):
+            composer = composer.sending_8bit()
+        due = itertools.chain([first] if first else [], due)
         with _composing(store, composer, edition, entries, report, in_child=in_child) as compose:
             for delivery, subscriber, outcome in compose(_trials(composer, due), clock):
                 if senders.halt.is_set():
@@ -375,6 +380,15 @@ def send_edition(
             senders.finish(drop_queued=interrupted or report.stopped is not None)
         finally:
             store.release_claims(holder)
+
+
+def _all_take_8bit(transports: Sequence[Transport]) -> bool:
+    """Whether every transport takes 8-bit parts; a server out of reach just now is sent
+    7-bit messages (its sender retries it as usual)."""
+    try:
+        return all(transport.takes_8bit() for transport in transports)
+    except TemporaryFailure:
+        return False
 
 
 def _claimed(

@@ -70,6 +70,10 @@ class Transport(Protocol):
         """Deliver one message; return the server's reply (or where it was written)."""
         ...
 
+    def takes_8bit(self) -> bool:
+        """Whether a message may have raw 8-bit UTF-8 parts (SMTP's 8BITMIME)."""
+        ...
+
 
 class SmtpTransport:
     """One SMTP connection reused for a whole batch, reconnecting when the server drops it."""
@@ -169,16 +173,31 @@ class SmtpTransport:
             return TemporaryFailure(f"cannot connect to {where}: {error}")
         return error
 
+    def takes_8bit(self) -> bool:
+        """Whether the server offers 8BITMIME (connecting to ask, if need be)."""
+        if self._smtp is None:
+            self._smtp = self._connect()
+        return self._smtp.has_extn("8bitmime")
+
     def send(self, envelope: Envelope, message: bytes) -> str:
         """Send one message with MAIL, RCPT and DATA; return the server's reply to DATA."""
         if self._smtp is None:
             self._smtp = self._connect()
         smtp, recipient = self._smtp, envelope.recipient
+        body = ""
+        if not message.isascii():
+            if not smtp.has_extn("8bitmime"):
+                raise TransportError(
+                    f"SMTP server {self.settings.host}:{self.settings.port} stopped offering "
+                    "8BITMIME during the run",
+                    hint="run again: digest asks the server before composing",
+                )
+            body = " BODY=8BITMIME"
         # smtplib's mail(), rcpt() and data() would parse the addresses again
         # and run a regular expression over the whole message; the addresses
         # are checked (ASCII) already, and dot-stuffing is a replace.
         with self._talking():
-            smtp.putcmd("mail", f"FROM:<{envelope.sender}>")
+            smtp.putcmd("mail", f"FROM:<{envelope.sender}>{body}")
             self._expect(smtp.getreply(), (250,), "MAIL FROM", recipient)
             smtp.putcmd("rcpt", f"TO:<{recipient}>")
             self._expect(smtp.getreply(), (250, 251), "RCPT TO", recipient)
@@ -249,6 +268,10 @@ class OutboxTransport:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+    def takes_8bit(self) -> bool:
+        """A file takes any bytes."""
+        return True
 
     def send(self, envelope: Envelope, message: bytes) -> str:
         """Write the message to ``folder/<message id>.eml`` atomically; return the path."""
