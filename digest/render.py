@@ -223,8 +223,11 @@ def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
 
 @dataclass(frozen=True)
 class WireSize:
-    """The bytes a piece of HTML takes on the wire, as quoted-printable and as base64:
-    the message builder sends the part in whichever is smaller."""
+    """The bytes a piece of HTML takes on the wire, as quoted-printable and as base64.
+
+    The message builder sends the part in whichever is smaller, or unencoded
+    (7bit, 8bit), which is smaller still: the budget holds for any server.
+    """
 
     quoted_printable: int = 0
     base64: int = 0
@@ -237,10 +240,14 @@ class WireSize:
         return min(self.quoted_printable, self.base64)
 
 
+#: The bytes quoted-printable writes as =XX: "=" and everything above "~".
+_QP_ESCAPED = b"=" + bytes(range(127, 256))
+
+
 def wire_size(text: str) -> WireSize:
     """An estimate, a little generous, of ``text``'s size in each transfer encoding."""
     raw = text.encode()
-    escaped = sum(1 for byte in raw if byte > 126 or byte == 61)  # each becomes =XX
+    escaped = len(raw) - len(raw.translate(None, _QP_ESCAPED))  # each becomes =XX
     quoted = len(raw) + 2 * escaped
     # A soft line break (=CRLF) every 75 characters, and CRLF line ends.
     quoted += 3 * (quoted // 75) + text.count("\n")
@@ -455,20 +462,28 @@ class EmailRenderer:
         with ``fixed`` taken), best first, in topic order."""
         blocks: list[str] = []
         shown: list[tuple[str, list[StoredEntry]]] = []
-        used, cut, budget = fixed, 0, self.settings.max_html_bytes
+        cut, budget = 0, self.settings.max_html_bytes
+        # Two sums, not WireSize objects: this runs for every card of every email.
+        quoted, base64 = fixed.quoted_printable, fixed.base64
         for section in selection.sections:
             header = self._section_html(look, section.label) if section.label else None
             papers: list[StoredEntry] = []
             for match in section.matches:
+                if cut:
+                    cut += 1
+                    continue
                 card = self._card_html(look, match.entry)
-                extra = card.size + (header.size if header and not papers else WireSize())
-                if cut or (used + extra).sent > budget:
+                more_quoted, more_base64 = card.size.quoted_printable, card.size.base64
+                if header and not papers:
+                    more_quoted += header.size.quoted_printable
+                    more_base64 += header.size.base64
+                if min(quoted + more_quoted, base64 + more_base64) > budget:
                     cut += 1
                     continue
                 if not papers and header:
                     blocks.append(header.html)
                 blocks.append(card.html)
-                used += extra
+                quoted, base64 = quoted + more_quoted, base64 + more_base64
                 papers.append(match.entry)
             if papers:
                 shown.append((section.label, papers))

@@ -195,7 +195,9 @@ def _part(content_type: str, text: str, eight_bit: bool = False) -> bytes:
     8bit where the server offers 8BITMIME) when its lines are short enough, else
     quoted-printable (mostly ASCII) or base64 (CJK, say)."""
     text = text if text.endswith("\n") else text + "\n"
-    raw = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode()
+    if "\r" in text:  # rendered text has none; a source's might
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    raw = text.encode().replace(b"\n", b"\r\n")  # bytes.replace is the faster
     ascii_only = raw.isascii()
     if (ascii_only or eight_bit) and max(map(len, raw.split(b"\r\n"))) <= _MAX_LINE:
         body, encoding = raw.rstrip(b"\r\n"), "7bit" if ascii_only else "8bit"
