@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast lint format bench screenshots clean
+.PHONY: demo test test-fast lint format bench eval screenshots clean
 
 # (Re)create the virtualenv and install digest with its test extras whenever
 # pyproject.toml changes.
@@ -49,6 +49,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/selection.py
 	$(BIN)/python bench/import_csv.py
 	$(BIN)/python bench/delivery.py --peer --connections 1,2,4
+
+# The learned ranking against bm25 alone and a random order, on five days of
+# real arXiv listings read in place (DIGEST_EVAL_DATA, default ../shared/eval/arxiv-days).
+eval: $(STAMP)
+	$(BIN)/python bench/eval_ranking.py
 
 # PNGs of each email theme at phone and desktop widths, light and dark,
 # in headless Chromium (Debian's chromium package).

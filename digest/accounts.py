@@ -6,8 +6,9 @@ The CLI and the web app call these, so each action has one path.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from digest.config import Settings
 from digest.deliver.compose import ComposeSettings
 from digest.deliver.notices import sign_up_notice, welcome_notice
 from digest.deliver.transports import PermanentFailure, TemporaryFailure, Transport
+from digest.likes import NamedPaper, library, recency_weight
 from digest.models import Subscriber, Topic
 from digest.plan import due_at
 from digest.schedule import next_run
@@ -148,6 +150,12 @@ def import_rows(
     result = subscriptions.import_result(
         items, store.amend_subscribers(changes, now=now, channel="import")
     )
+    refused_now = set(result.refused)
+    for item in items:
+        if item.likes and item.email not in refused_now:
+            subscriber = store.get_subscriber(item.email)
+            if subscriber is not None:
+                like(store, subscriber.id, item.likes, now=now)
     line_of = {item.email: line for line, item in rows}
     refused = [
         RowProblem(line_of[email], f"{email} unsubscribed; left unchanged (only they can opt in "
@@ -156,3 +164,54 @@ def import_rows(
     ]  # fmt: skip
     found = tuple(sorted([*problems, *refused], key=lambda p: p.line))
     return ImportReport(result, found, len(rows))
+
+
+def like(
+    store: Store, subscriber_id: int, papers: Sequence[str | NamedPaper], *, now: datetime,
+    kind: str = "like",
+) -> int:  # fmt: skip
+    """Record papers a reader likes (ids they typed, or their library, weighted by
+    recency); return how many were new or changed."""
+    changed = 0
+    for named in papers:
+        paper = named if isinstance(named, str) else named.paper
+        year = None if isinstance(named, str) else named.year
+        weight = recency_weight(year, now.date())
+        changed += store.set_feedback(subscriber_id, paper, vote=1, kind=kind, now=now,
+                                      weight=weight)  # fmt: skip
+    return changed
+
+
+@dataclass(frozen=True)
+class LibraryReport:
+    """What importing a reader's library did: papers read, found stored, skipped."""
+
+    papers: int
+    matched: int
+    problems: tuple[str, ...]
+
+
+def import_library(
+    store: Store, subscriber_id: int, data: bytes, *, now: datetime
+) -> LibraryReport:
+    """A reader's BibTeX or RIS library as liked papers; papers digest has not seen
+    wait for them to arrive."""
+    papers, problems = library(data)
+    like(store, subscriber_id, papers, now=now, kind="library")
+    matched = len(store.entries_named([p.paper for p in papers]))
+    return LibraryReport(len(papers), matched, tuple(problems))
+
+
+def with_likes(
+    store: Store, subscribers: Iterable[Subscriber]
+) -> Iterator[tuple[Subscriber, list[str]]]:
+    """Each subscriber with the papers they like (for the CSV export), a page at a time."""
+    page: list[Subscriber] = []
+    for subscriber in itertools.chain(subscribers, [None]):
+        if subscriber is not None:
+            page.append(subscriber)
+        if page and (subscriber is None or len(page) == 500):
+            marks = store.feedback_of([s.id for s in page])
+            for each in page:
+                yield each, [f.paper for f in marks[each.id] if f.vote > 0]
+            page = []

@@ -92,6 +92,22 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class LearningSettings:
+    """What digest learns from readers' votes, and how it uses it."""
+
+    #: "More like this" and "Less like this" links on every card.
+    feedback_links: bool = True
+    #: Papers at most in a reader's "Recommended for you" section (0: none).
+    recommend_papers: int = 5
+    #: How sure the reader's model must be (0 to 1) that a paper outside their topics
+    #: is wanted before it is recommended.
+    recommend_above: float = 0.6
+    #: How much the reader's model orders the papers of a topic (0: bm25 alone, 1: the
+    #: model alone).
+    blend: float = 0.5
+
+
+@dataclass(frozen=True)
 class DkimSettings:
     """DKIM signing, on when a private key is configured."""
 
@@ -148,6 +164,7 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    learning: LearningSettings = field(default_factory=LearningSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     outbox_dir: Path = Path("var/outbox")
     web: WebSettings = field(default_factory=lambda: WebSettings())
@@ -285,12 +302,16 @@ def load_settings(
     env_problems: list[str] = []
     from_env = _read_env(env, env_problems)
     toml = _TomlReader(data, path, problems)
-    read = {cls: toml.read(cls) for cls in (Settings, DeliverySettings, WebSettings, SourceLimits)}
+    read = {
+        cls: toml.read(cls)
+        for cls in (Settings, DeliverySettings, LearningSettings, WebSettings, SourceLimits)
+    }
     fetch = toml.read(FetchPolicy)
     settings_from_toml: dict[str, Any] = dict(
         **read[Settings],
         limits=SourceLimits(**read[SourceLimits]),
         delivery=DeliverySettings(**read[DeliverySettings]),
+        learning=LearningSettings(**read[LearningSettings]),
         web=WebSettings(**read[WebSettings], **from_env.get(WebSettings, {})),
         sources=_read_sources(data.get("sources", []), path, problems),
     )
@@ -475,6 +496,11 @@ TOML_SETTINGS: tuple[Declared, ...] = (
         ("max_refused_in_a_row", "max_refused_in_a_row", _whole(1, 1000)),
         ("expire_hours", "expire_hours", _number(30 * _DAY_HOURS), _float),
         ("lease_seconds", "lease_seconds", _number(_DAY_HOURS * _HOUR_SECONDS), _float)),
+    *_declare(LearningSettings, "learning",
+        ("feedback_links", "feedback_links", _boolean),
+        ("recommend_papers", "recommend_papers", _whole(0, 100)),
+        ("recommend_above", "recommend_above", _number(1.0, zero=True), _float),
+        ("blend", "blend", _number(1.0, zero=True), _float)),
     *_declare(WebSettings, "web",
         ("confirm_hours", "confirm_hours", _number(365 * _DAY_HOURS), _float),
         ("subscribe_limit_per_ip", "subscribe_limit_per_ip", _rate_limit),

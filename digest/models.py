@@ -182,3 +182,17 @@ class Delivery:
     message_id: str | None = None
     #: The server's reply when sent; why, when failed, skipped or deferred.
     detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What a reader said of a paper: ``vote`` +1 (more like this, liked) or -1 (less)."""
+
+    subscriber_id: int
+    #: The paper's identity (``arxiv:<id>`` or ``title:<key>``, see ``digest.identity``).
+    paper: str
+    vote: int
+    #: vote (from an email or a page), like (named by the reader), library (imported)
+    kind: str
+    updated_at: datetime
+    weight: float = 1.0

@@ -7,6 +7,7 @@ opens a socket by itself, and tests drive every path.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from time import perf_counter
 from time import sleep as _sleep
 from zoneinfo import ZoneInfo
 
+from digest import learning
 from digest.config import Settings, SourceSpec
 from digest.deliver.compose import (
     Composer,
@@ -47,6 +49,8 @@ from digest.select.index import EditionIndex, Selection
 from digest.store import RunRecord, Store
 
 ProgressCallback = Callable[[SourceReport], None]
+
+log = logging.getLogger(__name__)
 
 
 def ingest(
@@ -272,6 +276,11 @@ def _plan_edition(
         else None
     )
     planning = perf_counter()
+    if plan:  # readers' models are refitted before their papers are chosen
+        learned = learning.refresh(store, now=started)
+        if learned.fitted:
+            log.info("learning_refreshed", extra={"fitted": learned.fitted,
+                     "space": learned.space_version, "new_space": learned.new_space})  # fmt: skip
     edition = (
         store.create_edition(day, now=started, allow_empty=settings.delivery.send_empty)
         if plan
@@ -311,7 +320,8 @@ def _send(
             return True
         return stop is not None and stop.is_set()
 
-    composer = Composer(ComposeSettings.of(settings), store.installation_id)
+    composer = Composer(ComposeSettings.of(settings), store.installation_id,
+                        space=learning.current_space(store))  # fmt: skip
     extra = [transport_for(settings) for _ in range(settings.smtp.connections - 1)]
     with ExitStack() as opened:
         transports = [opened.enter_context(t) for t in [transport, *extra]]
@@ -351,9 +361,14 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
         recipients = list(store.iter_subscribers(state="active"))
         recipients += store.iter_subscribers(state="paused")  # planned, then skipped
     report = DeliveryReport()
-    composer = Composer(ComposeSettings.of(settings), store.installation_id)
+    composer = Composer(ComposeSettings.of(settings), store.installation_id,
+                        space=learning.current_space(store))  # fmt: skip
+    models: dict[int, bytes] = {}
     with EditionIndex(entries) as index:
-        for subscriber in recipients:
+        for number, subscriber in enumerate(recipients):
+            if composer.space is not None and number % 500 == 0:  # the models, a page at a time
+                page = [s.id for s in recipients[number : number + 500]]
+                models = store.models_of(page, composer.space.version)
             # The decider, as the send path asks it: first who may be mailed now,
             # then (composing) what their topics select.
             blocked = availability(edition, subscriber, started, composer.policy)
@@ -362,7 +377,7 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
                 report.skipped += isinstance(blocked, Skip)
                 continue
             message, _, _, _, _, failure = compose_message(
-                composer, edition, index, subscriber, started
+                composer, edition, index, subscriber, started, models.get(subscriber.id)
             )
             if failure is not None:
                 report.failed += 1
@@ -412,13 +427,18 @@ def preview(
     """
     edition = store.get_edition(day) if day else next(iter(store.recent_editions(1)), None)
     entries = store.edition_entries(edition.id if edition else None)
-    # As run composes it: a titles-only theme carries more papers.
-    renderer = make_renderer(ComposeSettings.of(settings).email)
-    room = settings.max_entries * renderer.capacity(theme or settings.theme)
+    # As run composes it: a titles-only theme carries more papers, and a reader's
+    # own model ranks their papers and recommends others.
+    composer = Composer(ComposeSettings.of(settings), store.installation_id,
+                        space=learning.current_space(store))  # fmt: skip
+    room = settings.max_entries * composer.renderer.capacity(theme or settings.theme)
+    model = None
+    if subscriber is not None and composer.space is not None:
+        model = store.models_of([subscriber.id], composer.space.version).get(subscriber.id)
     with EditionIndex(entries) as index:
 
         def select(wanted: tuple[Topic, ...]) -> Selection:
-            return index.select(wanted, max_entries=room)
+            return index.select(wanted, max_entries=room, affinity=composer.affinity(index, model))
 
         selection = select(tuple(topics))
         planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)

@@ -19,8 +19,8 @@ import logging
 import re
 import textwrap
 import tomllib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -31,11 +31,14 @@ from markupsafe import Markup, escape
 
 from digest import tokens
 from digest.models import StoredEntry
-from digest.select.index import Selection
+from digest.select.index import Match, Selection
 from digest.summary import one_sentence
 from digest.texmath import plain_text
 
 _SLOT = re.compile(r"%%DIGEST_(\w+)%%")
+_FEEDBACK_SLOT = re.compile(r"%%FEEDBACK_(\d+)%%")
+#: What a feedback link takes on the wire beyond its slot, for the size budget.
+_FEEDBACK_ALLOWANCE = 2 * 100
 _COLOR_SCHEME = re.compile(r"(?<![-\w])color-scheme:\s*([a-z ]+)")
 _IMPORT = re.compile(r"""\s*@import\s+(?:url\()?["']([\w-]+)\.css["']\)?\s*;\s*$""")
 _FRAGMENT_OPEN = '<table class="fragment-root">'
@@ -121,6 +124,8 @@ class EmailSettings:
     #: Gmail clips HTML over about 102 KB and hides the footer; stay under it.
     max_html_bytes: int
     lang: str = "en"
+    #: "More like this" and "Less like this" on every card.
+    feedback_links: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,8 @@ class PersonalLinks:
 
     unsubscribe_url: str
     preferences_url: str
+    #: A paper's feedback page for this reader, by entry id (None: no feedback links).
+    feedback_url: Callable[[int], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,8 @@ class PaperView:
     #: The code repository's stars, shown beside its link when the source counts them.
     stars: int | None = None
     organization: str | None = None
+    #: Where this reader's feedback link goes: a slot each email fills in ("" for none).
+    feedback: str = ""
 
     @property
     def byline(self) -> str:
@@ -262,7 +271,10 @@ class _Block:
 
 def _block(html: str) -> _Block:
     html = html if html.endswith("\n") else html + "\n"
-    return _Block(html, wire_size(html))
+    size = wire_size(html)
+    if "%%FEEDBACK_" in html:  # each email puts the reader's own links in
+        size += wire_size("x" * _FEEDBACK_ALLOWANCE)
+    return _Block(html, size)
 
 
 @dataclass(frozen=True)
@@ -385,6 +397,9 @@ class EmailRenderer:
             return _SLOT.sub(lambda m: str(values[m[1]]), run)
 
         html = "".join((*map(filled, shell.head), *blocks, *map(filled, shell.tail)))
+        feedback = links.feedback_url or (lambda _: edition_url)
+        if self.settings.feedback_links:
+            html = _FEEDBACK_SLOT.sub(lambda m: str(escape(feedback(int(m[1])))), html)
         text = look.env.get_template("digest.txt").render(
             newsletter=self.settings.newsletter, date_label=long_date(edition_date),
             count_label=count_label, sections=self._text_sections(look, shown_sections),
@@ -392,6 +407,8 @@ class EmailRenderer:
             edition_url=edition_url, preferences_url=links.preferences_url,
             unsubscribe_url=links.unsubscribe_url,
         )  # fmt: skip
+        if self.settings.feedback_links:
+            text = _FEEDBACK_SLOT.sub(lambda m: feedback(int(m[1])), text)
         return RenderedEmail(
             subject=subject, html=html, text=_tidy_text(text), shown=shown, cut=more
         )
@@ -420,10 +437,17 @@ class EmailRenderer:
         )  # fmt: skip
 
     def _text_sections(
-        self, look: _Theme, shown: list[tuple[str, list[StoredEntry]]]
+        self, look: _Theme, shown: list[tuple[str, list[Match]]]
     ) -> list[dict[str, object]]:
         return [
-            {"label": label, "papers": [self._paper_text(look, stored) for stored in papers]}
+            {
+                "label": label,
+                "papers": [
+                    self._paper_text(look, m.entry)
+                    + (f"  Because: {m.reason}\n" if m.reason else "")
+                    for m in papers
+                ],
+            }
             for label, papers in shown
         ]
 
@@ -457,22 +481,25 @@ class EmailRenderer:
 
     def _assemble(
         self, look: _Theme, selection: Selection, *, fixed: WireSize
-    ) -> tuple[list[str], list[tuple[str, list[StoredEntry]]], int]:
+    ) -> tuple[list[str], list[tuple[str, list[Match]]], int]:
         """Pick the cards that fit in the size budget on the wire (``max_html_bytes``,
         with ``fixed`` taken), best first, in topic order."""
         blocks: list[str] = []
-        shown: list[tuple[str, list[StoredEntry]]] = []
+        shown: list[tuple[str, list[Match]]] = []
         cut, budget = 0, self.settings.max_html_bytes
         # Two sums, not WireSize objects: this runs for every card of every email.
         quoted, base64 = fixed.quoted_printable, fixed.base64
         for section in selection.sections:
             header = self._section_html(look, section.label) if section.label else None
-            papers: list[StoredEntry] = []
+            papers: list[Match] = []
             for match in section.matches:
                 if cut:
                     cut += 1
                     continue
                 card = self._card_html(look, match.entry)
+                if match.reason:  # a recommended paper says why it is there
+                    why = _block(self._slotted(look, "why.html", reason=match.reason))
+                    card = _Block(why.html + card.html, why.size + card.size)
                 more_quoted, more_base64 = card.size.quoted_printable, card.size.base64
                 if header and not papers:
                     more_quoted += header.size.quoted_printable
@@ -484,7 +511,7 @@ class EmailRenderer:
                     blocks.append(header.html)
                 blocks.append(card.html)
                 quoted, base64 = quoted + more_quoted, base64 + more_base64
-                papers.append(match.entry)
+                papers.append(match)
             if papers:
                 shown.append((section.label, papers))
         return blocks, shown, cut
@@ -568,6 +595,8 @@ class EmailRenderer:
         view = self._papers.get(stored.id)
         if view is None:
             view = paper_view(stored, self.settings.abstract_chars)
+            if self.settings.feedback_links:
+                view = replace(view, feedback=f"%%FEEDBACK_{stored.id}%%")
             self._papers[stored.id] = view
         return view
 

@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import DigestError
+from digest.likes import typed_likes
 from digest.models import STATES, Subscriber, Topic
 from digest.select.topics import FIELDS, QueryError, parse_query
 
-CSV_COLUMNS = ("email", "name", "topics", "theme", "timezone", "status")
+CSV_COLUMNS = ("email", "name", "topics", "theme", "timezone", "status", "likes")
 MAX_TOPICS = 20
 MAX_LABEL_CHARS = 60
 MAX_NAME_CHARS = 100
@@ -60,6 +61,8 @@ class SubscriberInput:
     theme: str | None = None
     timezone: str | None = None
     status: str | None = None
+    #: Papers the reader likes, by identity (``arxiv:<id>``); None: none given.
+    likes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,7 @@ def _read_rows(
                 theme=check_theme(row["theme"].strip(), themes) if row.get("theme") else None,
                 timezone=check_timezone(row["timezone"].strip()) if row.get("timezone") else None,
                 status=_check_status((row.get("status") or "").strip().lower()),
+                likes=_likes(row.get("likes") or ""),
             )
         except SubscriberError as e:
             problems.append(RowProblem(line, e.message))
@@ -279,6 +283,16 @@ def _read_rows(
         first_line[key] = line
         good.append((line, item))
     return good, problems
+
+
+def _likes(cell: str) -> tuple[str, ...] | None:
+    """The liked papers of a ``likes`` cell (arXiv ids, separated by spaces)."""
+    if not cell.strip():
+        return None
+    papers, problems = typed_likes(cell)
+    if problems:
+        raise SubscriberError("", f"likes: {problems[0]}")
+    return tuple(papers)
 
 
 #: A cell a spreadsheet would run as a formula (OWASP's list), after any quotes we added.
@@ -299,12 +313,16 @@ def restore_cell(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and _FORMULA.match(cell[1:]) else cell
 
 
-def write_csv(subscribers: Iterable[Subscriber]) -> Iterator[str]:
-    """Yield CSV text, header first, that ``read_csv`` reads back; formulas are neutralised."""
+def write_csv(subscribers: Iterable[tuple[Subscriber, Sequence[str]]]) -> Iterator[str]:
+    """Yield CSV text, header first, that ``read_csv`` reads back; formulas are neutralised.
+
+    Each subscriber comes with the papers they like; those named by arXiv id
+    go in the ``likes`` column (a like known only by title cannot be written).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for subscriber in subscribers:
+    for subscriber, likes in subscribers:
         writer.writerow(
             neutralise_cell(cell)
             for cell in (
@@ -314,6 +332,7 @@ def write_csv(subscribers: Iterable[Subscriber]) -> Iterator[str]:
                 subscriber.theme or "",
                 subscriber.timezone or "",
                 subscriber.state,
+                " ".join(p.removeprefix("arxiv:") for p in likes if p.startswith("arxiv:")),
             )
         )
         yield buffer.getvalue()

@@ -24,6 +24,7 @@ EDITION = date(2026, 3, 21)
 LINKS = PersonalLinks(
     unsubscribe_url="https://digest.example.org/unsubscribe/TOKEN",
     preferences_url="https://digest.example.org/preferences/TOKEN",
+    feedback_url=lambda entry_id: f"https://digest.example.org/feedback/1.{entry_id}.SIGNED",
 )
 THEMES = ["light", "dark", "compact"]
 
@@ -34,6 +35,7 @@ def renderer(**overrides: object) -> EmailRenderer:
         base_url="https://digest.example.org",
         abstract_chars=600,
         max_html_bytes=100_000,
+        feedback_links=True,
     )
     for name, value in overrides.items():
         object.__setattr__(settings, name, value)

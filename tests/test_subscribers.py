@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from digest import accounts
 from digest.models import Topic
 from digest.store import Store
 from digest.subscribers import (
@@ -115,7 +116,7 @@ def test_export_round_trips_with_import(store: Store) -> None:
     subscribe(store, check_input("fay@example.org", themes=THEMES), now=NOW)
     unsubscribe(store, "erin@example.org", now=NOW, channel="cli")
     set_paused(store, "ada@example.org", paused=True, now=NOW)
-    exported = "".join(write_csv(store.iter_subscribers()))
+    exported = "".join(write_csv(accounts.with_likes(store, store.iter_subscribers())))
     again, problems = read_csv(exported, themes=THEMES)
     assert problems == []
     by_email = {s.email: s for s in store.iter_subscribers()}
@@ -197,7 +198,7 @@ def test_formula_like_cells_are_neutralised_in_the_file_and_survive_a_round_trip
                        themes=THEMES)  # fmt: skip
     subscribe(store, item, now=NOW)
     subscribe(store, check_input("-dash@example.org", name="@SUM(1)", themes=THEMES), now=NOW)
-    exported = "".join(write_csv(store.iter_subscribers()))
+    exported = "".join(write_csv(accounts.with_likes(store, store.iter_subscribers())))
     cells = [cell for row in csv.reader(io.StringIO(exported)) for cell in row]
     assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
     assert "'" + formula in cells
@@ -219,3 +220,17 @@ def test_listing_pages_through_many_subscribers(store: Store) -> None:
     items = [check_input(f"user{n}@example.org", themes=THEMES) for n in range(2500)]
     assert import_subscribers(store, items, now=NOW).created == 2500
     assert len(list(store.iter_subscribers(state="active", page=1000))) == 2500
+
+
+def test_liked_papers_round_trip_through_the_csv(store: Store) -> None:
+    text = "email,likes\nada@example.org,2611.00001 arXiv:2611.00002\nbob@example.org,soup\n"
+    rows, problems = read_csv(text, themes=THEMES)
+    assert [p.line for p in problems] == [3] and "likes: 'soup'" in problems[0].reason
+    import_subscribers(store, [item for _, item in rows], now=NOW)
+    ada = store.get_subscriber("ada@example.org")
+    assert ada is not None
+    marks = store.feedback_of([ada.id])[ada.id]
+    assert {m.paper for m in marks} == {"arxiv:2611.00001", "arxiv:2611.00002"}
+    exported = "".join(write_csv(accounts.with_likes(store, store.iter_subscribers())))
+    again, _ = read_csv(exported, themes=THEMES)
+    assert [item.likes for _, item in again] == [("arxiv:2611.00001", "arxiv:2611.00002")]

@@ -440,3 +440,65 @@ def test_paused_subscribers_get_nothing(settings: Settings, store: Store, tmp_pa
         ingest_sources=False, transport=OutboxTransport(tmp_path / "p"),
     )  # fmt: skip
     assert report.delivery.sent == 1
+
+
+def test_feedback_links_change_nothing_until_the_reader_posts(
+    client: FlaskClient, settings: Settings, store: Store
+) -> None:
+    from digest.tokens import feedback_url
+
+    reader, _ = add_subscriber(store, check_input("ada@example.org", themes=THEMES), now=NOW)
+    store.add_entries([Entry(title="Sparse <b>routing</b>", arxiv_id="2611.00077")],
+                      decide=dedupe, source="feed", now=NOW)  # fmt: skip
+    (paper,) = store.list_entries()
+    path = feedback_url("", settings.secret_key, reader.id, paper.id)
+    # What a mail scanner does: GET and HEAD, with either vote.
+    for method in (client.get, client.head):
+        for vote in ("more", "less"):
+            assert method(f"{path}?v={vote}").status_code == 200
+    assert store.feedback_of([reader.id])[reader.id] == []
+    page = client.get(f"{path}?v=less").get_data(as_text=True)
+    assert "Sparse &lt;b&gt;routing&lt;/b&gt;" in page
+    assert client.post(path, data={"vote": "more"}).status_code == 400  # no CSRF token
+    token = csrf_from(client, path)
+    for vote, stored in (("more", 1), ("more", 1), ("less", -1)):
+        assert client.post(path, data={"vote": vote, "csrf_token": token}).status_code == 200
+        (mark,) = store.feedback_of([reader.id])[reader.id]
+        assert (mark.vote, mark.paper) == (stored, "arxiv:2611.00077")
+    # The preferences page lists it, and takes it back.
+    prefs = preferences_url("", settings.secret_key, reader.id)
+    shown = client.get(prefs).get_data(as_text=True)
+    assert "Less like this</span> Sparse &lt;b&gt;routing&lt;/b&gt;" in shown
+    client.post(f"{prefs}/marked", data={"paper": "arxiv:2611.00077", "csrf_token": token})
+    assert store.feedback_of([reader.id])[reader.id] == []
+    # A forged or altered link shows nothing and records nothing.
+    for forged in (path[:-3] + "xyz", path.replace(f"/{reader.id}.", f"/{reader.id + 1}.")):
+        assert client.get(forged).status_code == 404
+        assert client.post(forged, data={"vote": "more", "csrf_token": token}).status_code == 404
+    assert store.feedback_of([reader.id])[reader.id] == []
+
+
+def test_readers_name_liked_papers_and_import_a_library_on_their_page(
+    client: FlaskClient, settings: Settings, store: Store
+) -> None:
+    import io
+
+    reader, _ = add_subscriber(store, check_input("ada@example.org", themes=THEMES), now=NOW)
+    prefs = preferences_url("", settings.secret_key, reader.id)
+    token = csrf_from(client, prefs)
+    bad = client.post(prefs, data={"csrf_token": token, "likes": "2611.00001 soup"})
+    assert bad.status_code == 400 and "&#39;soup&#39; is not an arXiv id" in bad.get_data(True)
+    assert store.feedback_of([reader.id])[reader.id] == []
+    client.post(prefs, data={"csrf_token": token, "likes": "2611.00001, arXiv:2611.00002"})
+    marks = store.feedback_of([reader.id])[reader.id]
+    assert {(m.paper, m.kind) for m in marks} == {("arxiv:2611.00001", "like"),
+                                                  ("arxiv:2611.00002", "like")}  # fmt: skip
+    bibtex = b"@article{a, title={A Liked Paper}, eprint={2611.00003}, year={2026}}\n"
+    bibtex += b"% a library of some size: well over the 32 KB other forms may send\n" * 3000
+    done = client.post(
+        f"{prefs}/library",
+        data={"csrf_token": token, "library": (io.BytesIO(bibtex), "mine.bib")},
+        content_type="multipart/form-data",
+    )
+    assert done.status_code == 200 and "1 papers from mine.bib" in done.get_data(as_text=True)
+    assert len(store.feedback_of([reader.id])[reader.id]) == 3

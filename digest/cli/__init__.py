@@ -34,6 +34,7 @@ from digest.config import (
 )
 from digest.deliver.transports import transport_for
 from digest.errors import ConfigError, DigestError
+from digest.likes import typed_likes
 from digest.locking import RunInProgress
 from digest.logs import configure_logging
 from digest.models import STATES, Subscriber
@@ -221,6 +222,13 @@ def ingest(
 @click.option("--theme", help="Email theme (light, dark, compact, ...).")
 @click.option("--timezone", help="The subscriber's timezone, such as Europe/Paris.")
 @click.option(
+    "--like",
+    "likes",
+    multiple=True,
+    metavar="ARXIV_ID",
+    help="A paper they like (arXiv id or URL), to learn from; repeat for several.",
+)
+@click.option(
     "--invite",
     is_flag=True,
     help="Mail a confirmation link instead: nothing changes until the person confirms.",
@@ -233,6 +241,7 @@ def subscribe(
     topics: tuple[str, ...],
     theme: str | None,
     timezone: str | None,
+    likes: tuple[str, ...],
     invite: bool,
 ) -> None:
     """Add a subscriber (active at once), or update one.
@@ -246,6 +255,9 @@ def subscribe(
         email, name=name, topics=list(topics) if topics else None, theme=theme,
         timezone=timezone, themes=_themes(),
     )  # fmt: skip
+    liked, problems = typed_likes(" ".join(likes))
+    if problems:
+        raise click.BadParameter("; ".join(problems), param_hint="--like")
     if invite:
         return _invite(app, item)
     with app.store() as store:
@@ -253,9 +265,11 @@ def subscribe(
             subscriber, created = accounts.add(store, item, now=_utc_now())
         except ConsentRefused as e:
             _refused(e)
+        accounts.like(store, subscriber.id, liked, now=_utc_now())
     topic_note = ", ".join(str(t) for t in subscriber.topics) or "every new paper"
     verb = "subscribed" if created else "updated"
-    click.echo(f"{verb} {subscriber.email} ({subscriber.state}; topics: {topic_note})")
+    like_note = f"; {len(liked)} liked" if liked else ""
+    click.echo(f"{verb} {subscriber.email} ({subscriber.state}; topics: {topic_note}{like_note})")
 
 
 def _refused(error: ConsentRefused) -> NoReturn:
@@ -377,6 +391,36 @@ def subscribers_import(app: _App, csv_file: BinaryIO, as_json: bool) -> None:
     sys.exit(report.imported(done, csv_file.name, time.monotonic() - started, as_json=as_json))
 
 
+@cli.group("likes")
+def likes_group() -> None:
+    """Papers readers like, which their ranking learns from."""
+
+
+@likes_group.command("import")
+@click.argument("email")
+@click.argument("library_file", type=click.File("rb"), metavar="FILE.bib|FILE.ris")
+@click.pass_obj
+def likes_import(app: _App, email: str, library_file: BinaryIO) -> None:
+    """Take a reader's library (BibTeX or RIS from Zotero, Mendeley, Google Scholar) as
+    papers they like: arXiv ids from eprint, URL and DOI fields, the rest by title."""
+    with app.store() as store:
+        subscriber = _named(store, email)
+        try:
+            report = accounts.import_library(store, subscriber.id, library_file.read(),
+                                             now=_utc_now())  # fmt: skip
+        except ValueError as e:
+            problem(f"{library_file.name}: {e}")
+            raise SystemExit(EXIT_PARTIAL) from e
+    for line in report.problems:
+        click.echo(f"{library_file.name}: {line}", err=True)
+    click.echo(
+        f"{subscriber.email}: {report.papers} papers liked from {library_file.name}, "
+        f"{report.matched} of them already in digest (the rest count once they arrive)"
+    )
+    if report.problems:
+        raise SystemExit(EXIT_PARTIAL)
+
+
 @subscribers_group.command("export")
 @click.argument(
     "csv_file", type=click.File("w", encoding="utf-8"), default="-", metavar="[FILE.csv]"
@@ -385,7 +429,7 @@ def subscribers_import(app: _App, csv_file: BinaryIO, as_json: bool) -> None:
 def subscribers_export(app: _App, csv_file: TextIO) -> None:
     """Write every subscriber (unsubscribed ones included) as CSV that import reads back."""
     with app.store() as store:
-        for chunk in write_csv(store.iter_subscribers()):
+        for chunk in write_csv(accounts.with_likes(store, store.iter_subscribers())):
             csv_file.write(chunk)
 
 

@@ -15,8 +15,9 @@ import traceback
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
-from digest.config import DkimSettings, Settings
+from digest.config import DkimSettings, LearningSettings, Settings
 from digest.deliver.message import (
     DkimSigner,
     Envelope,
@@ -30,16 +31,22 @@ from digest.models import Edition, StoredEntry, Subscriber, Topic
 from digest.plan import Decision, Policy, Send, Skip, decide
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 from digest.resources import resource_path
-from digest.select.index import EditionIndex, Selection
-from digest.tokens import preferences_url, unsubscribe_url
+from digest.select.index import Affinity, EditionIndex, Selection
+from digest.tokens import feedback_url, preferences_url, unsubscribe_url
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from digest.select.learned import FeatureSpace
 
 #: What composing a delivery gave: the message (None when the decider said to
 #: skip it, or it could not be composed) and its id, the seconds spent
 #: rendering and building, why it is skipped, and why it could not be composed.
 Composed = tuple[bytes | None, str, float, float, str | None, str | None]
 
-#: A batch of work for the composing process: subscribers and their Date header.
-Jobs = list[tuple[Subscriber, datetime]]
+#: A batch of work for the composing process: subscribers, their Date header, and
+#: their model's bytes (None for a reader without feedback).
+Jobs = list[tuple[Subscriber, datetime, bytes | None]]
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class ComposeSettings:
     email: EmailSettings
     policy: Policy
     dkim: DkimSettings
+    learning: LearningSettings
     #: Whether every mail server of the run offers 8BITMIME, so that a part may go as
     #: raw UTF-8 (asked of the transports by the sender; not a configuration).
     eight_bit: bool = False
@@ -79,17 +87,24 @@ class ComposeSettings:
                 base_url=settings.base_url,
                 abstract_chars=settings.abstract_chars,
                 max_html_bytes=settings.max_html_bytes,
+                feedback_links=settings.learning.feedback_links,
             ),
             policy=settings.policy,
             dkim=settings.dkim,
+            learning=settings.learning,
         )
 
 
 def personal_links(settings: ComposeSettings, subscriber_id: int) -> PersonalLinks:
     """The signed unsubscribe and preferences links of one subscriber."""
+
+    def feedback(entry_id: int) -> str:
+        return feedback_url(settings.base_url, settings.secret_key, subscriber_id, entry_id)
+
     return PersonalLinks(
         unsubscribe_url=unsubscribe_url(settings.base_url, settings.secret_key, subscriber_id),
         preferences_url=preferences_url(settings.base_url, settings.secret_key, subscriber_id),
+        feedback_url=feedback if settings.learning.feedback_links else None,
     )
 
 
@@ -112,9 +127,16 @@ class Composer:
     """Turns a subscriber's selection into the bytes of their message (pure, cached per edition)."""
 
     def __init__(
-        self, settings: ComposeSettings, installation: str, renderer: EmailRenderer | None = None
+        self,
+        settings: ComposeSettings,
+        installation: str,
+        renderer: EmailRenderer | None = None,
+        space: FeatureSpace | None = None,
     ) -> None:
         self.settings = settings
+        #: The feature space readers' models are over (None: nobody has given feedback).
+        self.space = space
+        self._vectors: tuple[EditionIndex, np.ndarray] | None = None
         self.renderer = renderer or make_renderer(settings.email)
         self.installation = installation
         self.policy = settings.policy
@@ -129,16 +151,52 @@ class Composer:
         return subscriber.theme if subscriber.theme in themes else self.settings.theme
 
     def decide(
-        self, edition: Edition, subscriber: Subscriber, index: EditionIndex, now: datetime
+        self,
+        edition: Edition,
+        subscriber: Subscriber,
+        index: EditionIndex,
+        now: datetime,
+        model: bytes | None = None,
     ) -> Decision:
-        """Ask the decider about this subscriber, selecting from this edition's index."""
+        """Ask the decider about this subscriber, selecting from this edition's index
+        (ranked with the reader's ``model`` when they have one)."""
 
         room = self.settings.max_entries * self.renderer.capacity(self.theme_for(subscriber))
 
         def select(topics: tuple[Topic, ...]) -> Selection:
-            return index.select(topics, max_entries=room)
+            return index.select(topics, max_entries=room, affinity=self.affinity(index, model))
 
         return decide(edition, subscriber, now, self.policy, select)
+
+    def affinity(self, index: EditionIndex, model: bytes | None) -> Affinity | None:
+        """What a reader's model says of the edition's papers, and which it recommends."""
+        if model is None or self.space is None:
+            return None
+        import numpy as np
+
+        from digest.select.learned import ReaderModel
+
+        if self._vectors is None or self._vectors[0] is not index:
+            self._vectors = (index, self.space.vectors([s.entry for s in index.entries]))
+        vectors = self._vectors[1]
+        reader = ReaderModel.load(self.space.version, model)
+        scores = reader.scores(vectors)
+        ids = [s.id for s in index.entries]
+        learning = self.settings.learning
+        # The model's probability above recommend_above, as its score (a logit).
+        above = float(np.log(learning.recommend_above / max(1e-9, 1 - learning.recommend_above)))
+        recommended: list[tuple[int, str]] = []
+        for row in np.argsort(-scores)[: 4 * learning.recommend_papers]:
+            if scores[row] < above or len(recommended) == learning.recommend_papers * 2:
+                break
+            reasons = reader.reasons(vectors[row], self.space)
+            recommended.append((ids[row], ", ".join(reasons)))
+        return Affinity(
+            scores={entry_id: float(score) for entry_id, score in zip(ids, scores, strict=True)},
+            recommended=tuple(recommended),
+            blend=learning.blend,
+            recommend=learning.recommend_papers,
+        )
 
     def render(
         self, edition: Edition, subscriber: Subscriber, selection: Selection
@@ -176,7 +234,7 @@ class Composer:
     def sending_8bit(self) -> Composer:
         """This composer for servers that all offer 8BITMIME (the renderer is shared)."""
         settings = replace(self.settings, eight_bit=True)
-        return Composer(settings, self.installation, renderer=self.renderer)
+        return Composer(settings, self.installation, renderer=self.renderer, space=self.space)
 
 
 def compose_message(
@@ -185,6 +243,7 @@ def compose_message(
     index: EditionIndex,
     subscriber: Subscriber,
     sent_at: datetime,
+    model: bytes | None = None,
 ) -> Composed:
     """Render and build one subscriber's message, or say why not (the decider's reason).
 
@@ -196,7 +255,7 @@ def compose_message(
     rendering = 0.0
     try:
         started = time.perf_counter()
-        decision = composer.decide(edition, subscriber, index, sent_at)
+        decision = composer.decide(edition, subscriber, index, sent_at, model)
         if not isinstance(decision, Send):
             # Who may be mailed now was asked before: here only the selection says no.
             reason = decision.reason if isinstance(decision, Skip) else "not due yet"
@@ -227,6 +286,7 @@ def serve(
     installation: str,
     edition: Edition,
     entries: list[StoredEntry],
+    space: tuple[int, bytes] | None = None,
 ) -> None:
     """The composing process: answer each batch of jobs with its outcomes, in order.
 
@@ -242,12 +302,17 @@ def serve(
     jobs: queue.SimpleQueue[Jobs | None] = queue.SimpleQueue()
     threading.Thread(target=_receive, args=(connection, jobs), daemon=True).start()
     try:
-        composer = Composer(settings, installation)
+        learned = None
+        if space is not None:
+            from digest.select.learned import FeatureSpace
+
+            learned = FeatureSpace.load(*space)
+        composer = Composer(settings, installation, space=learned)
         composer.renderer.prepare(entries)
         with EditionIndex(entries) as index:
             while (batch := jobs.get()) is not None:
                 connection.send(
-                    [compose_message(composer, edition, index, s, at) for s, at in batch]
+                    [compose_message(composer, edition, index, s, at, m) for s, at, m in batch]
                 )
         connection.send(peak_rss_kb())
     except OSError:

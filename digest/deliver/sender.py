@@ -543,6 +543,14 @@ def _composing(
     in_child: bool,
 ) -> Iterator[Composing]:
     """Yield a function that composes deliveries in order, here or in a child process."""
+    space = composer.space
+
+    def models(batch: list[tuple[Delivery, Subscriber]]) -> dict[int, bytes]:
+        """The models of a batch's readers who have one, in one query."""
+        if space is None:
+            return {}
+        return store.models_of([subscriber.id for _, subscriber in batch], space.version)
+
     if not in_child:
         composer.renderer.prepare(entries)
         with EditionIndex(entries) as index:
@@ -550,9 +558,12 @@ def _composing(
             def here(
                 pending: Iterator[tuple[Delivery, Subscriber]], clock: Clock
             ) -> Iterator[tuple[Delivery, Subscriber, Composed]]:
-                for delivery, subscriber in pending:
-                    outcome = compose_message(composer, edition, index, subscriber, clock())
-                    yield delivery, subscriber, outcome
+                for batch in _batches(pending, FRESH_BATCH, first=FRESH_BATCH):
+                    found = models(batch)
+                    for delivery, subscriber in batch:
+                        outcome = compose_message(composer, edition, index, subscriber, clock(),
+                                                  found.get(subscriber.id))  # fmt: skip
+                        yield delivery, subscriber, outcome
 
             yield here
         return
@@ -567,7 +578,8 @@ def _composing(
             waiting: deque[list[tuple[Delivery, Subscriber]]] = deque()
 
             def submit(batch: list[tuple[Delivery, Subscriber]]) -> None:
-                child.send([(subscriber, clock()) for _, subscriber in batch])
+                found = models(batch)
+                child.send([(s, clock(), found.get(s.id)) for _, s in batch])
                 waiting.append(batch)
 
             def settle() -> Iterator[tuple[Delivery, Subscriber, Composed]]:
@@ -606,7 +618,14 @@ class _ComposingProcess:
         self.connection, theirs = context.Pipe()
         self.process = context.Process(
             target=serve,
-            args=(theirs, composer.settings, composer.installation, edition, entries),
+            args=(
+                theirs,
+                composer.settings,
+                composer.installation,
+                edition,
+                entries,
+                (composer.space.version, composer.space.dump()) if composer.space else None,
+            ),
             name="digest-compose",
         )
         self.process.daemon = True

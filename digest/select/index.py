@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from digest.models import StoredEntry, Topic
 from digest.select.topics import compile_fts5, parse_query
@@ -31,6 +31,40 @@ class Match:
 
     entry: StoredEntry
     score: float
+    #: Why a recommended paper is there ("score distillation, 3d"); empty otherwise.
+    reason: str = ""
+
+
+#: The label of the section of papers a reader's model recommends.
+RECOMMENDED = "Recommended for you"
+
+
+@dataclass(frozen=True)
+class Affinity:
+    """What a reader's model says of the edition's papers: a score per entry id (higher
+    is more wanted), and why, for the papers it would recommend (best first)."""
+
+    scores: Mapping[int, float]
+    recommended: tuple[tuple[int, str], ...] = ()
+    #: How much the model orders a topic's papers (0: bm25 alone, 1: the model alone).
+    blend: float = 0.5
+    #: Recommended papers at most (those of ``recommended`` that no topic took).
+    recommend: int = 5
+
+
+def blended(matches: Sequence[Match], affinity: Affinity) -> list[Match]:
+    """A topic's matches in the order of their bm25 rank and model rank, blended."""
+    if len(matches) < 2 or not affinity.blend:
+        return list(matches)
+    by_model = sorted(
+        range(len(matches)), key=lambda i: -affinity.scores.get(matches[i].entry.id, 0.0)
+    )
+    model_rank = {i: rank for rank, i in enumerate(by_model)}
+    weight = affinity.blend
+    order = sorted(
+        range(len(matches)), key=lambda i: ((1 - weight) * i + weight * model_rank[i], i)
+    )
+    return [matches[i] for i in order]
 
 
 @dataclass(frozen=True)
@@ -120,10 +154,23 @@ class EditionIndex:
         )
         return [term for (term,) in rows]
 
-    def select(self, topics: Sequence[Topic], *, max_entries: int) -> Selection:
-        """Return a subscriber's sections: an entry appears once, under its first topic."""
+    def select(
+        self, topics: Sequence[Topic], *, max_entries: int, affinity: Affinity | None = None
+    ) -> Selection:
+        """Return a subscriber's sections: an entry appears once, under its first topic.
+
+        With a reader's ``affinity`` each topic's papers are ordered by bm25 and
+        the model together, and the papers it recommends that no topic took
+        follow in a section of their own.
+        """
         if not topics:
-            everything = self._everything[:max_entries]
+            # No topics and a model: the learned ranking alone chooses.
+            ordered = (
+                blended(self._everything, replace(affinity, blend=1.0))
+                if affinity
+                else self._everything
+            )
+            everything = tuple(ordered[:max_entries])
             whole = (Section("", everything),) if everything else ()
             return Selection(whole, cut=len(self._everything) - len(everything))
         taken: set[int] = set()
@@ -132,10 +179,21 @@ class EditionIndex:
         cut = 0
         for topic in topics:
             fresh = [m for m in self.search(topic.query) if m.entry.id not in taken]
+            if affinity:
+                fresh = blended(fresh, affinity)
             taken.update(m.entry.id for m in fresh)
             shown, rest = fresh[:room], fresh[room:]
             room -= len(shown)
             cut += len(rest)
             if shown:
                 sections.append(Section(topic.label or topic.query, tuple(shown)))
+        if affinity and affinity.recommended:
+            by_id = {s.id: s for s in self.entries}
+            recommended = tuple(
+                Match(by_id[entry_id], affinity.scores.get(entry_id, 0.0), reason)
+                for entry_id, reason in affinity.recommended
+                if entry_id not in taken and entry_id in by_id
+            )[: affinity.recommend]
+            if recommended:
+                sections.append(Section(RECOMMENDED, recommended))
         return Selection(tuple(sections), cut=cut)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from digest.store.deliveries import DeliveriesMixin
 from digest.store.editions import EditionsMixin
 from digest.store.entries import AddResult, EntriesMixin
+from digest.store.feedback import FeedbackMixin
 from digest.store.locks import LocksMixin
 from digest.store.runs import RunRecord, RunsMixin
 from digest.store.schema import SCHEMA_REVISION, metadata
@@ -27,5 +28,8 @@ __all__ = [
 ]
 
 
-class Store(EntriesMixin, SubscribersMixin, EditionsMixin, DeliveriesMixin, LocksMixin, RunsMixin):
+class Store(
+    EntriesMixin, SubscribersMixin, EditionsMixin, DeliveriesMixin, LocksMixin, RunsMixin,
+    FeedbackMixin,
+):  # fmt: skip
     """Access to digest's database; open it with ``Store.open(url)``."""

@@ -75,6 +75,12 @@ class EntriesMixin(StoreBase):
             if not updated.rowcount:
                 conn.execute(source_state.insert().values(source=source, **values))
 
+    def get_entry(self, entry_id: int) -> StoredEntry | None:
+        """The stored entry with this row id, or None."""
+        with self._transaction() as conn:
+            row = conn.execute(select(entries).where(entries.c.id == entry_id)).first()
+        return stored_entry(row) if row is not None else None
+
     def count_entries(self) -> int:
         """Return how many distinct papers the seen-list holds."""
         with self._transaction() as conn:

@@ -8,9 +8,11 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -19,7 +21,7 @@ from sqlalchemy import (
 )
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 metadata = MetaData()
 
@@ -155,4 +157,42 @@ runs = Table(
     # running, ok, partial (some failed or queued), interrupted, error
     Column("outcome", String(16), nullable=False),
     Column("summary", Text),
+)
+
+# What a reader said of a paper: +1 (more like this, a liked paper) or -1 (less like
+# this).  The paper is named by arXiv id or normalised title (digest.identity), so a
+# like can wait for a paper not stored yet.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("paper", String(600), nullable=False),
+    Column("vote", Integer, nullable=False),
+    # vote (from an email or a page), like (named by the reader), library (imported)
+    Column("kind", String(16), nullable=False),
+    Column("weight", Float, nullable=False, default=1.0),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("subscriber_id", "paper", name="one_vote_per_paper"),
+)
+
+# The TF-IDF feature spaces, newest last; readers' models name the one they use.
+feature_spaces = Table(
+    "feature_spaces",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("fitted_at", DateTime(timezone=True), nullable=False),
+    Column("papers", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# Each reader's model, fitted from their feedback as it was at feedback_at.
+reader_models = Table(
+    "reader_models",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("space_version", Integer, nullable=False),
+    Column("feedback_at", DateTime(timezone=True), nullable=False),
+    Column("fitted_at", DateTime(timezone=True), nullable=False),
+    Column("data", LargeBinary, nullable=False),
 )

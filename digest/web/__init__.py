@@ -12,17 +12,19 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from digest.config import DEFAULT_DATABASE_URL, load_settings, with_secret_key
 from digest.deliver.transports import transport_for
 from digest.errors import ConfigError
+from digest.likes import MAX_LIBRARY_BYTES
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.store import Store
 from digest.web.archive import archive
 from digest.web.context import WebContext, csrf, limiter
 from digest.web.errors import errors
+from digest.web.feedback import feedback
 from digest.web.preferences import preferences
 from digest.web.subscription import subscription
 
@@ -76,10 +78,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         clock=clock,
         themes=available_themes(resource_path("templates")),
     )
+
+    @app.before_request  # before the CSRF check, which reads the form
+    def room_for_a_library() -> None:
+        if request.endpoint == "preferences.library":
+            request.max_content_length = MAX_LIBRARY_BYTES  # the one form that takes a file
+
     csrf.init_app(app)
     limiter.init_app(app)
 
-    for blueprint in (subscription, preferences, archive, errors):
+    for blueprint in (subscription, preferences, feedback, archive, errors):
         app.register_blueprint(blueprint)
 
     @app.context_processor

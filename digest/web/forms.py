@@ -114,6 +114,7 @@ def preferences_shown(subscriber: Subscriber, default_theme: str) -> dict[str, A
         "theme": subscriber.theme or default_theme,
         "timezone": subscriber.timezone or "",
         "paused": subscriber.paused,
+        "likes": "",
     }
 
 

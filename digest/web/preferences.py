@@ -6,14 +6,15 @@ from __future__ import annotations
 import zoneinfo
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, abort, request
 
-from digest import pipeline
+from digest import accounts, pipeline
+from digest.likes import typed_likes
 from digest.models import Subscriber
 from digest.plan import NOTHING_NEW, Skip
 from digest.subscriptions import chooses
 from digest.tokens import unsubscribe_url
-from digest.web.context import context, page, subscriber_from
+from digest.web.context import context, message_page, page, subscriber_from
 from digest.web.forms import preferences_form, preferences_shown
 
 preferences = Blueprint("preferences", __name__)
@@ -31,7 +32,12 @@ def edit(token: str) -> tuple[str, int]:
         choices, form, errors = preferences_form(
             request.form, default_theme=found.settings.theme, themes=found.themes
         )
-        if choices is not None:
+        liked, problems = typed_likes(request.form.get("likes", "")[:20_000])
+        errors += problems
+        form["likes"] = request.form.get("likes", "")[:20_000]
+        if choices is not None and not problems:
+            accounts.like(found.store, subscriber.id, liked, now=found.clock())
+            form["likes"] = ""
             rule = chooses(topics=choices.topics, theme=choices.theme,
                            timezone=choices.timezone, paused=choices.paused)  # fmt: skip
             amended = found.store.amend_subscriber(
@@ -42,8 +48,60 @@ def edit(token: str) -> tuple[str, int]:
         "preferences.html", 400 if errors else 200, subscriber=subscriber, form=form,
         errors=errors, saved=request.method == "POST" and not errors, timezones=_TIMEZONES,
         unsubscribe_action=unsubscribe_url("", found.settings.secret_key, subscriber.id),
-        **_preview(subscriber),
+        marked=_marked(subscriber), **_preview(subscriber),
     )  # fmt: skip
+
+
+@preferences.post("/preferences/<token>/marked")
+def unmark(token: str) -> tuple[str, int]:
+    """Take back a vote or a like, from the list of marked papers."""
+    found = context()
+    subscriber = subscriber_from("preferences", token)
+    paper = request.form.get("paper", "")[:600]
+    if not paper:
+        abort(400, description="Which paper?")
+    found.store.set_feedback(subscriber.id, paper, vote=0, kind="vote", now=found.clock())
+    return edit(token)
+
+
+@preferences.post("/preferences/<token>/library")
+def library(token: str) -> tuple[str, int]:
+    """A library exported from Zotero, Mendeley or Google Scholar, as liked papers."""
+    found = context()
+    subscriber = subscriber_from("preferences", token)
+    upload = request.files.get("library")
+    if upload is None or not upload.filename:
+        abort(400, description="Choose a BibTeX (.bib) or RIS (.ris) file.")
+    try:
+        report = accounts.import_library(found.store, subscriber.id, upload.read(),
+                                         now=found.clock())  # fmt: skip
+    except ValueError as e:
+        abort(400, description=str(e))
+    return message_page(
+        "Library imported",
+        f"{report.papers} papers from {upload.filename} are now papers you like; "
+        f"{report.matched} of them are already in the archive, and the rest count once "
+        "they arrive.",
+        *report.problems[:5],
+        status=200,
+    )
+
+
+def _marked(subscriber: Subscriber) -> list[dict[str, Any]]:
+    """The papers a reader voted on or liked, newest first, with their titles when stored."""
+    store = context().store
+    marks = store.feedback_of([subscriber.id])[subscriber.id]
+    named = store.entries_named([f.paper for f in marks])
+    return [
+        {
+            "paper": f.paper,
+            "title": named[f.paper].entry.title if f.paper in named else f.paper,
+            "waiting": f.paper not in named,
+            "vote": "more" if f.vote > 0 else "less",
+            "kind": f.kind,
+        }
+        for f in reversed(marks)
+    ]
 
 
 def _preview(subscriber: Subscriber) -> dict[str, Any]:
@@ -55,7 +113,7 @@ def _preview(subscriber: Subscriber) -> dict[str, Any]:
         now=found.clock(), subscriber=subscriber, theme=subscriber.theme,
     )  # fmt: skip
     sections = [
-        {"label": s.label, "titles": [m.entry.entry.title for m in s.matches]}
+        {"label": s.label, "papers": [(m.entry.entry.title, m.reason) for m in s.matches]}
         for s in seen.selection.sections
     ]
     reason = seen.decision.reason if isinstance(seen.decision, Skip) else None

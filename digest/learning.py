@@ -1,0 +1,104 @@
+"""The learning stage, before planning: keep the feature space fresh and refit the models
+of readers whose feedback changed.
+
+I/O at the edge of ``digest.select.learned`` (the numbers): this module reads
+papers and votes from the store, asks the pure fitting functions, and stores
+the results, versioned, so that every sender of an installation (several on
+PostgreSQL) ranks with the same models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from digest.models import Feedback
+from digest.store import Store
+
+if TYPE_CHECKING:  # numpy is imported only once someone has given feedback
+    import numpy as np
+
+    from digest.select.learned import FeatureSpace, ReaderModel
+
+#: The papers a feature space is fitted over: the most recent ones.
+CORPUS_PAPERS = 20_000
+#: A new feature space is fitted when the seen-list has grown by this much since.
+REFRESH_GROWTH = 0.25
+#: Papers sampled as every reader's weak negatives.
+BACKGROUND_PAPERS = 200
+#: Readers fitted per batch (their feedback read in one query).
+BATCH = 100
+
+
+@dataclass(frozen=True)
+class LearnReport:
+    """What the learning stage did."""
+
+    space_version: int | None = None
+    new_space: bool = False
+    fitted: int = 0
+
+
+def current_space(store: Store) -> FeatureSpace | None:
+    """The feature space readers' models are fitted over (None before any feedback)."""
+    latest = store.latest_feature_space()
+    if latest is None:
+        return None
+    from digest.select.learned import FeatureSpace
+
+    return FeatureSpace.load(latest[0], latest[2])
+
+
+def refresh(store: Store, *, now: datetime) -> LearnReport:
+    """Refit what changed: the feature space when the corpus grew, then each reader whose
+    feedback changed since their model (all of them over a new space)."""
+    latest = store.latest_feature_space()
+    if not store.readers_to_fit(latest[0] if latest else -1):
+        return LearnReport(space_version=latest[0] if latest else None)
+    from digest.select.learned import FeatureSpace, fit_space
+
+    papers = store.count_entries()
+    new_space = latest is None or papers >= latest[1] * (1 + REFRESH_GROWTH)
+    if new_space:
+        corpus = [s.entry for s in store.recent_entries(CORPUS_PAPERS)]
+        space = fit_space(corpus, version=0)
+        space = replace(
+            space, version=store.add_feature_space(space.dump(), papers=papers, now=now)
+        )
+    else:
+        assert latest is not None
+        space = FeatureSpace.load(latest[0], latest[2])
+    readers = store.readers_to_fit(space.version)
+    background = space.vectors([s.entry for s in store.sample_entries(BACKGROUND_PAPERS)])
+    for start in range(0, len(readers), BATCH):
+        batch = readers[start : start + BATCH]
+        feedback = store.feedback_of([reader for reader, _ in batch])
+        models = []
+        for reader, feedback_at in batch:
+            model = fit_from(store, space, feedback[reader], background)
+            models.append((reader, space.version, feedback_at, model.dump() if model else None))
+        store.save_models(models, now=now)
+    return LearnReport(space_version=space.version, new_space=new_space, fitted=len(readers))
+
+
+def fit_from(
+    store: Store, space: FeatureSpace, feedback: Sequence[Feedback], background: np.ndarray
+) -> ReaderModel | None:
+    """One reader's model from their feedback on the papers that are stored (a like of a
+    paper not seen yet waits for it)."""
+    import numpy as np
+
+    from digest.select.learned import fit_reader
+
+    named = store.entries_named([f.paper for f in feedback])
+    liked = [f for f in feedback if f.vote > 0 and f.paper in named]
+    disliked = [f for f in feedback if f.vote < 0 and f.paper in named]
+    return fit_reader(
+        space,
+        space.vectors([named[f.paper].entry for f in liked]),
+        space.vectors([named[f.paper].entry for f in disliked]),
+        background,
+        positive_weights=np.array([f.weight for f in liked], dtype=np.float32),
+    ) if liked else None  # fmt: skip

@@ -1,0 +1,240 @@
+"""What each reader wants, learned from their votes: TF-IDF features and a linear model.
+
+Pure: papers and votes in, numbers out; no database and no clock.  The
+feature space is TF-IDF over title and abstract (1-2-grams, sublinear tf,
+the settings of arxiv-sanity-lite), plus the categories and authors as a
+group of their own at a lower weight, so that the words carry most of the
+signal.  A reader's model is a logistic regression (scikit-learn) on their
+positives ("more like this", liked papers), their negatives ("less like
+this", weighted high) and a sample of other papers as weak negatives.
+
+Fitting imports scikit-learn; scoring needs only numpy, so a run that
+sends never pays for the import unless it fits.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from digest.models import Entry
+
+#: Words too common to tell papers apart (with scikit-learn's list in mind, shortened).
+STOP_WORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each
+    few for from further had has have having he her here hers him his how i if in into is
+    it its itself just me more most my no nor not now of off on once only or other our ours
+    out over own same she should so some such than that the their theirs them then there
+    these they this those through to too under until up very was we were what when where
+    which while who whom why will with would you your via using based show shows shown
+    propose proposed paper approach method methods results new novel use used work study
+    however while well also et al e g i e""".split()
+)
+_TOKEN = re.compile(r"\b[a-z][a-z0-9_]+\b")
+#: How much the categories and authors weigh against the words.
+META_WEIGHT = 0.4
+#: Coefficients a reader's model keeps (the largest in size); the rest are ~0.
+KEEP_COEFFICIENTS = 1_500
+
+
+def words_of(entry: Entry) -> list[str]:
+    """The terms of a paper's title and abstract: words and two-word phrases."""
+    tokens = [
+        t for t in _TOKEN.findall(f"{entry.title} {entry.abstract}".lower()) if t not in STOP_WORDS
+    ]
+    return tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+
+
+def meta_of(entry: Entry) -> list[str]:
+    """A paper's categories and authors, as terms of their own."""
+    return [f"cat:{c.lower()}" for c in entry.categories] + [
+        f"by:{' '.join(a.lower().split())}" for a in entry.authors[:20]
+    ]
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """Terms and their inverse document frequencies, fitted over the stored papers."""
+
+    version: int
+    terms: tuple[str, ...]
+    idf: np.ndarray  # float32, one per term
+    #: Where the category and author terms start (the word terms come first).
+    meta_from: int
+    index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", {t: n for n, t in enumerate(self.terms)})
+
+    @property
+    def size(self) -> int:
+        return len(self.terms)
+
+    def vectors(self, entries: Sequence[Entry]) -> np.ndarray:
+        """The papers as rows of unit-length TF-IDF vectors (dense, float32)."""
+        matrix = np.zeros((len(entries), self.size), dtype=np.float32)
+        index = self.index
+        for row, entry in enumerate(entries):
+            for group, weight in ((words_of(entry), 1.0), (meta_of(entry), META_WEIGHT)):
+                counts = Counter(index[t] for t in group if t in index)
+                if not counts:
+                    continue
+                columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+                tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32))
+                values = tf * self.idf[columns]
+                norm = float(np.linalg.norm(values))
+                matrix[row, columns] = weight * values / norm
+        return matrix
+
+    def dump(self) -> bytes:
+        """The space as bytes for the database (no pickle: terms and numbers only)."""
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            terms=np.array(self.terms, dtype=np.str_),
+            idf=self.idf,
+            meta_from=np.array([self.meta_from]),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def load(cls, version: int, data: bytes) -> FeatureSpace:
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+            return cls(
+                version=version,
+                terms=tuple(str(t) for t in saved["terms"]),
+                idf=saved["idf"].astype(np.float32),
+                meta_from=int(saved["meta_from"][0]),
+            )
+
+
+def fit_space(entries: Sequence[Entry], *, version: int, max_terms: int = 20_000) -> FeatureSpace:
+    """Choose the terms and their weights from the stored papers.
+
+    As arxiv-sanity-lite: terms in at least 5 papers (fewer for a small
+    corpus) and at most 10% of them (half, for a small corpus), the 20,000
+    most frequent, smooth idf.
+    """
+    count = len(entries)
+    min_df = max(1, min(5, count // 200))
+    max_df = 0.1 if count >= 2_000 else 0.5
+    words = _document_frequencies(words_of(e) for e in entries)
+    metas = _document_frequencies(meta_of(e) for e in entries)
+    kept = [t for t, df in words.most_common() if min_df <= df <= max(1, max_df * count)]
+    kept = kept[:max_terms]
+    kept_meta = [t for t, df in metas.most_common() if df >= min_df][: max_terms // 4]
+    terms = tuple(kept + kept_meta)
+    frequency = [words[t] for t in kept] + [metas[t] for t in kept_meta]
+    idf = np.array([math.log((1 + count) / (1 + df)) + 1.0 for df in frequency], dtype=np.float32)
+    return FeatureSpace(version=version, terms=terms, idf=idf, meta_from=len(kept))
+
+
+def _document_frequencies(documents: Iterable[list[str]]) -> Counter[str]:
+    frequencies: Counter[str] = Counter()
+    for terms in documents:
+        frequencies.update(set(terms))
+    return frequencies
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    """One reader's linear model over a feature space: the largest coefficients only."""
+
+    space_version: int
+    columns: np.ndarray  # int32
+    weights: np.ndarray  # float32
+    intercept: float
+
+    def scores(self, vectors: np.ndarray) -> np.ndarray:
+        """How much the reader would want each paper (higher is more), one per row."""
+        scores: np.ndarray = vectors[:, self.columns] @ self.weights + self.intercept
+        return scores
+
+    def reasons(self, vector: np.ndarray, space: FeatureSpace, *, count: int = 3) -> list[str]:
+        """The terms that raise this paper's score the most, for "because: ..."."""
+        contributions = vector[self.columns] * self.weights
+        best = np.argsort(-contributions)[:count]
+        found = []
+        for position in best:
+            if contributions[position] <= 0:
+                break
+            term = space.terms[int(self.columns[position])]
+            found.append(term.split(":", 1)[1] if term.startswith(("cat:", "by:")) else term)
+        return found
+
+    def dump(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, columns=self.columns, weights=self.weights,
+                 intercept=np.array([self.intercept]))  # fmt: skip
+        return buffer.getvalue()
+
+    @classmethod
+    def load(cls, space_version: int, data: bytes) -> ReaderModel:
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+            return cls(
+                space_version=space_version,
+                columns=saved["columns"].astype(np.int64),
+                weights=saved["weights"].astype(np.float32),
+                intercept=float(saved["intercept"][0]),
+            )
+
+
+#: How much a "less like this" weighs against a "more like this".
+NEGATIVE_WEIGHT = 3.0
+#: How much each sampled paper (a weak negative) weighs.
+BACKGROUND_WEIGHT = 0.1
+
+
+def fit_reader(
+    space: FeatureSpace,
+    positives: np.ndarray,
+    negatives: np.ndarray,
+    background: np.ndarray,
+    *,
+    positive_weights: np.ndarray | None = None,
+) -> ReaderModel | None:
+    """Fit one reader's model; None without a positive (nothing to learn from)."""
+    if not len(positives):
+        return None
+    from sklearn.linear_model import LogisticRegression  # here: only fitting needs it
+
+    rows = np.vstack([positives, negatives, background]) if len(background) else None
+    if rows is None:
+        rows = np.vstack([positives, negatives]) if len(negatives) else positives
+    labels = np.concatenate(
+        [np.ones(len(positives)), np.zeros(len(negatives)), np.zeros(len(background))]
+    )[: len(rows)]
+    weights = np.concatenate(
+        [
+            positive_weights if positive_weights is not None else np.ones(len(positives)),
+            np.full(len(negatives), NEGATIVE_WEIGHT),
+            np.full(len(background), BACKGROUND_WEIGHT),
+        ]
+    )[: len(rows)]
+    if labels.min() == labels.max():  # positives only: learn against an empty paper
+        rows = np.vstack([rows, np.zeros((1, space.size), dtype=np.float32)])
+        labels, weights = np.append(labels, 0.0), np.append(weights, BACKGROUND_WEIGHT)
+    # Both sides weigh the same in all (as class_weight="balanced"), so that a few
+    # votes are not drowned by the sampled papers.
+    positive = labels == 1
+    weights[positive] *= weights[~positive].sum() / weights[positive].sum()
+    from scipy.sparse import csr_matrix
+
+    model = LogisticRegression(C=1.0, max_iter=200, solver="liblinear")
+    model.fit(csr_matrix(rows), labels, sample_weight=weights)
+    coefficients = model.coef_[0].astype(np.float32)
+    keep = np.argsort(-np.abs(coefficients))[:KEEP_COEFFICIENTS]
+    keep = keep[coefficients[keep] != 0]
+    return ReaderModel(
+        space_version=space.version,
+        columns=keep.astype(np.int64),
+        weights=coefficients[keep],
+        intercept=float(model.intercept_[0]),
+    )

@@ -1,0 +1,56 @@
+""" "More like this" and "Less like this": the links on every card of a digest.
+
+Mail scanners open every link in a message, so a GET (or HEAD) only shows a
+page with the choice; the reader's POST records it.  A vote can be changed
+or taken back, and the same vote twice is one vote.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, request
+
+from digest.models import StoredEntry
+from digest.tokens import TokenError, preferences_url, read_feedback_token
+from digest.web.context import context, page
+
+feedback = Blueprint("feedback", __name__)
+
+#: What a vote button says, by the value it posts.
+VOTES = {"more": 1, "less": -1, "clear": 0}
+
+
+def paper_key(stored: StoredEntry) -> str:
+    """How feedback names a paper: its identity, which later sources keep."""
+    return stored.entry.fingerprint
+
+
+@feedback.route("/feedback/<token>", methods=["GET", "POST"])
+def vote(token: str) -> tuple[str, int]:
+    """Show the choice for one paper (GET), or record the reader's (POST)."""
+    found = context()
+    try:
+        subscriber_id, entry_id = read_feedback_token(found.settings.secret_key, token)
+    except TokenError:
+        abort(404, description="This link is not valid. Please use the link from your email.")
+    subscriber = found.store.get_subscriber_by_id(subscriber_id)
+    stored = found.store.get_entry(entry_id)
+    if subscriber is None or stored is None:
+        abort(404, description="This paper or reader is no longer here.")
+    key = paper_key(stored)
+    recorded = None
+    if request.method == "POST":
+        choice = request.form.get("vote", "")
+        if choice not in VOTES:
+            abort(400, description="Choose more or less like this.")
+        found.store.set_feedback(subscriber.id, key, vote=VOTES[choice], kind="vote",
+                                 now=found.clock())  # fmt: skip
+        recorded = choice
+    current = found.store.feedback_of([subscriber.id])[subscriber.id]
+    now_vote = next((f.vote for f in current if f.paper == key), 0)
+    wanted = request.args.get("v", "")
+    return page(
+        "feedback.html", title=stored.entry.title, url=stored.entry.url,
+        current={1: "more", -1: "less"}.get(now_vote), wanted=wanted if wanted in VOTES else "",
+        recorded=recorded,
+        preferences_url=preferences_url("", found.settings.secret_key, subscriber.id),
+    )  # fmt: skip
