@@ -144,7 +144,7 @@ def main() -> None:
                 model = fit_reader(space, space.vectors(liked), space.vectors(disliked),
                                    background)  # fmt: skip
                 assert model is not None
-                scores = model.scores(space.vectors([p.entry for p in papers]))
+                scores = model.scores(space.vectors([p.entry for p in papers]).T.copy())
                 learned = [papers[i] for i in np.argsort(-scores, kind="stable")]
             if number:  # day 1 has no votes yet: the model is judged from day 2 on
                 for name, order in (("learned", learned), ("bm25", by_bm25),

@@ -18,8 +18,6 @@ from digest.models import Feedback
 from digest.store import Store
 
 if TYPE_CHECKING:  # numpy is imported only once someone has given feedback
-    import numpy as np
-
     from digest.select.learned import FeatureSpace, ReaderModel
 
 #: The papers a feature space is fitted over: the most recent ones.
@@ -71,7 +69,11 @@ def refresh(store: Store, *, now: datetime) -> LearnReport:
         assert latest is not None
         space = FeatureSpace.load(latest[0], latest[2])
     readers = store.readers_to_fit(space.version)
-    background = space.vectors([s.entry for s in store.sample_entries(BACKGROUND_PAPERS)])
+    from scipy.sparse import csr_matrix
+
+    background = csr_matrix(
+        space.vectors([s.entry for s in store.sample_entries(BACKGROUND_PAPERS)])
+    )
     for start in range(0, len(readers), BATCH):
         batch = readers[start : start + BATCH]
         feedback = store.feedback_of([reader for reader, _ in batch])
@@ -84,7 +86,7 @@ def refresh(store: Store, *, now: datetime) -> LearnReport:
 
 
 def fit_from(
-    store: Store, space: FeatureSpace, feedback: Sequence[Feedback], background: np.ndarray
+    store: Store, space: FeatureSpace, feedback: Sequence[Feedback], background: object
 ) -> ReaderModel | None:
     """One reader's model from their feedback on the papers that are stored (a like of a
     paper not seen yet waits for it)."""

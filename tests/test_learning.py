@@ -137,14 +137,14 @@ def test_a_model_ranks_what_a_reader_liked_above_the_rest_and_says_why() -> None
                        space.vectors(corpus[::3]))  # fmt: skip
     assert model is not None
     fresh = day_of_papers(2)
-    vectors = space.vectors(fresh)
+    vectors = np.ascontiguousarray(space.vectors(fresh).T)
     scores = model.scores(vectors)
     best = [fresh[i].title for i in np.argsort(-scores)[:8]]
     assert all("optimization" in t for t in best), best
     worst = [fresh[i].title for i in np.argsort(scores)[:8]]
     assert all("fairness" in t for t in worst), worst
     top = int(np.argmax(scores))
-    assert set(model.reasons(vectors[top], space)) <= set(WORDS["optimization"].split()) | {
+    assert set(model.reasons(vectors, top, space)) <= set(WORDS["optimization"].split()) | {
         f"{a} {b}" for a in WORDS["optimization"].split() for b in WORDS["optimization"].split()
     }
     # It survives its own bytes (the database keeps no pickles).

@@ -177,22 +177,24 @@ class Composer:
         from digest.select.learned import ReaderModel
 
         if self._vectors is None or self._vectors[0] is not index:
-            self._vectors = (index, self.space.vectors([s.entry for s in index.entries]))
-        vectors = self._vectors[1]
+            vectors = self.space.vectors([s.entry for s in index.entries])
+            self._vectors = (index, np.ascontiguousarray(vectors.T))
+        columns_first = self._vectors[1]
         reader = ReaderModel.load(self.space.version, model)
-        scores = reader.scores(vectors)
+        scores = reader.scores(columns_first)
         ids = [s.id for s in index.entries]
         learning = self.settings.learning
         # The model's probability above recommend_above, as its score (a logit).
         above = float(np.log(learning.recommend_above / max(1e-9, 1 - learning.recommend_above)))
         recommended: list[tuple[int, str]] = []
-        for row in np.argsort(-scores)[: 4 * learning.recommend_papers]:
-            if scores[row] < above or len(recommended) == learning.recommend_papers * 2:
+        # Twice as many as shown: some will be in the reader's topics already.
+        for row in np.argsort(-scores)[: 2 * learning.recommend_papers]:
+            if scores[row] < above:
                 break
-            reasons = reader.reasons(vectors[row], self.space)
+            reasons = reader.reasons(columns_first, int(row), self.space)
             recommended.append((ids[row], ", ".join(reasons)))
         return Affinity(
-            scores={entry_id: float(score) for entry_id, score in zip(ids, scores, strict=True)},
+            scores=dict(zip(ids, scores.tolist(), strict=True)),
             recommended=tuple(recommended),
             blend=learning.blend,
             recommend=learning.recommend_papers,

@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ _TOKEN = re.compile(r"\b[a-z][a-z0-9_]+\b")
 #: How much the categories and authors weigh against the words.
 META_WEIGHT = 0.4
 #: Coefficients a reader's model keeps (the largest in size); the rest are ~0.
-KEEP_COEFFICIENTS = 1_500
+KEEP_COEFFICIENTS = 1_000
 
 
 def words_of(entry: Entry) -> list[str]:
@@ -148,21 +149,27 @@ class ReaderModel:
     """One reader's linear model over a feature space: the largest coefficients only."""
 
     space_version: int
-    columns: np.ndarray  # int32
-    weights: np.ndarray  # float32
+    columns: np.ndarray  # int32, the terms kept
+    weights: np.ndarray  # float32, one per term kept
     intercept: float
 
-    def scores(self, vectors: np.ndarray) -> np.ndarray:
-        """How much the reader would want each paper (higher is more), one per row."""
-        scores: np.ndarray = vectors[:, self.columns] @ self.weights + self.intercept
+    def scores(self, columns_first: np.ndarray) -> np.ndarray:
+        """How much the reader would want each paper (higher is more).
+
+        ``columns_first`` is the papers' vectors transposed (one row per term,
+        as ``FeatureSpace.vectors(...).T`` in C order): the model's terms are
+        then whole rows, which is what makes scoring cheap per reader.
+        """
+        scores: np.ndarray = self.weights @ columns_first[self.columns] + self.intercept
         return scores
 
-    def reasons(self, vector: np.ndarray, space: FeatureSpace, *, count: int = 3) -> list[str]:
-        """The terms that raise this paper's score the most, for "because: ..."."""
-        contributions = vector[self.columns] * self.weights
-        best = np.argsort(-contributions)[:count]
+    def reasons(
+        self, columns_first: np.ndarray, paper: int, space: FeatureSpace, *, count: int = 3
+    ) -> list[str]:
+        """The terms that raise one paper's score the most, for "because: ..."."""
+        contributions = columns_first[self.columns, paper] * self.weights
         found = []
-        for position in best:
+        for position in np.argsort(-contributions)[:count]:
             if contributions[position] <= 0:
                 break
             term = space.terms[int(self.columns[position])]
@@ -170,20 +177,21 @@ class ReaderModel:
         return found
 
     def dump(self) -> bytes:
-        buffer = io.BytesIO()
-        np.savez(buffer, columns=self.columns, weights=self.weights,
-                 intercept=np.array([self.intercept]))  # fmt: skip
-        return buffer.getvalue()
+        """The model as bytes: a count, the term numbers, the weights and the intercept
+        (no pickle, and read back without a copy)."""
+        count = np.array([len(self.columns)], dtype="<i4").tobytes()
+        return b"".join(
+            (count, self.columns.astype("<i4").tobytes(), self.weights.astype("<f4").tobytes(),
+             np.array([self.intercept], dtype="<f8").tobytes())
+        )  # fmt: skip
 
     @classmethod
     def load(cls, space_version: int, data: bytes) -> ReaderModel:
-        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-            return cls(
-                space_version=space_version,
-                columns=saved["columns"].astype(np.int64),
-                weights=saved["weights"].astype(np.float32),
-                intercept=float(saved["intercept"][0]),
-            )
+        count = int(np.frombuffer(data, dtype="<i4", count=1)[0])
+        columns = np.frombuffer(data, dtype="<i4", count=count, offset=4)
+        weights = np.frombuffer(data, dtype="<f4", count=count, offset=4 + 4 * count)
+        intercept = float(np.frombuffer(data, dtype="<f8", count=1, offset=4 + 8 * count)[0])
+        return cls(space_version, columns, weights, intercept)
 
 
 #: How much a "less like this" weighs against a "more like this".
@@ -196,45 +204,49 @@ def fit_reader(
     space: FeatureSpace,
     positives: np.ndarray,
     negatives: np.ndarray,
-    background: np.ndarray,
+    background: Any,
     *,
     positive_weights: np.ndarray | None = None,
 ) -> ReaderModel | None:
-    """Fit one reader's model; None without a positive (nothing to learn from)."""
+    """Fit one reader's model; None without a positive (nothing to learn from).
+
+    ``background`` (the sampled papers' vectors) may be a scipy sparse
+    matrix, made once for every reader of a refit.
+    """
     if not len(positives):
         return None
+    from scipy import sparse
     from sklearn.linear_model import LogisticRegression  # here: only fitting needs it
 
-    rows = np.vstack([positives, negatives, background]) if len(background) else None
-    if rows is None:
-        rows = np.vstack([positives, negatives]) if len(negatives) else positives
-    labels = np.concatenate(
-        [np.ones(len(positives)), np.zeros(len(negatives)), np.zeros(len(background))]
-    )[: len(rows)]
+    background = sparse.csr_matrix(background)
+    # positives only: learn against an empty paper as well
+    empty = sparse.csr_matrix((0 if len(negatives) or background.shape[0] else 1, space.size),
+                              dtype=np.float32)  # fmt: skip
+    rows = sparse.vstack(
+        [sparse.csr_matrix(positives), sparse.csr_matrix(negatives), background, empty],
+        format="csr",
+    )
+    labels = np.zeros(rows.shape[0])
+    labels[: len(positives)] = 1.0
     weights = np.concatenate(
         [
             positive_weights if positive_weights is not None else np.ones(len(positives)),
             np.full(len(negatives), NEGATIVE_WEIGHT),
-            np.full(len(background), BACKGROUND_WEIGHT),
+            np.full(background.shape[0] + empty.shape[0], BACKGROUND_WEIGHT),
         ]
-    )[: len(rows)]
-    if labels.min() == labels.max():  # positives only: learn against an empty paper
-        rows = np.vstack([rows, np.zeros((1, space.size), dtype=np.float32)])
-        labels, weights = np.append(labels, 0.0), np.append(weights, BACKGROUND_WEIGHT)
+    )
     # Both sides weigh the same in all (as class_weight="balanced"), so that a few
     # votes are not drowned by the sampled papers.
     positive = labels == 1
     weights[positive] *= weights[~positive].sum() / weights[positive].sum()
-    from scipy.sparse import csr_matrix
-
     model = LogisticRegression(C=1.0, max_iter=200, solver="liblinear")
-    model.fit(csr_matrix(rows), labels, sample_weight=weights)
+    model.fit(rows, labels, sample_weight=weights)
     coefficients = model.coef_[0].astype(np.float32)
     keep = np.argsort(-np.abs(coefficients))[:KEEP_COEFFICIENTS]
     keep = keep[coefficients[keep] != 0]
     return ReaderModel(
         space_version=space.version,
-        columns=keep.astype(np.int64),
+        columns=keep.astype(np.int32),
         weights=coefficients[keep],
         intercept=float(model.intercept_[0]),
     )
