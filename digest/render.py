@@ -36,7 +36,6 @@ from digest.summary import one_sentence
 from digest.texmath import plain_text
 
 _SLOT = re.compile(r"%%DIGEST_(\w+)%%")
-_FEEDBACK_SLOT = re.compile(r"%%FEEDBACK_(\d+)%%")
 #: What a feedback link takes on the wire beyond its slot, for the size budget.
 _FEEDBACK_ALLOWANCE = 2 * 100
 _COLOR_SCHEME = re.compile(r"(?<![-\w])color-scheme:\s*([a-z ]+)")
@@ -136,6 +135,22 @@ class PersonalLinks:
     preferences_url: str
     #: A paper's feedback page for this reader, by entry id (None: no feedback links).
     feedback_url: Callable[[int], str] | None = None
+
+
+class _FeedbackLinks:
+    """One email's feedback links, each made once (a card has two, and the text part too)."""
+
+    def __init__(self, url_of: Callable[[int], str]) -> None:
+        self.url_of = url_of
+        self.urls: dict[int, tuple[str, str]] = {}
+
+    def fill(self, slot: str, entry_id: int, block: str, *, html: bool = False) -> str:
+        """The block with its paper's slot replaced by this reader's link."""
+        urls = self.urls.get(entry_id)
+        if urls is None:
+            url = self.url_of(entry_id)
+            urls = self.urls[entry_id] = (url, str(escape(url)))
+        return block.replace(slot, urls[html])
 
 
 @dataclass(frozen=True)
@@ -384,7 +399,14 @@ class EmailRenderer:
         shell = self._shell(look, edition_date, edition_url)
         # The "and N more" block, measured generously.
         fixed = shell.size + wire_size("".join(map(str, values.values())) + "x" * 600)
-        blocks, shown_sections, cut_by_size = self._assemble(look, selection, fixed=fixed)
+        feedback = (
+            _FeedbackLinks(links.feedback_url or (lambda _: edition_url))
+            if self.settings.feedback_links
+            else None
+        )
+        blocks, shown_sections, cut_by_size = self._assemble(
+            look, selection, fixed=fixed, feedback=feedback
+        )
         shown = sum(len(papers) for _, papers in shown_sections)
         more = selection.cut + cut_by_size
         if not shown:
@@ -397,18 +419,14 @@ class EmailRenderer:
             return _SLOT.sub(lambda m: str(values[m[1]]), run)
 
         html = "".join((*map(filled, shell.head), *blocks, *map(filled, shell.tail)))
-        feedback = links.feedback_url or (lambda _: edition_url)
-        if self.settings.feedback_links:
-            html = _FEEDBACK_SLOT.sub(lambda m: str(escape(feedback(int(m[1])))), html)
         text = look.env.get_template("digest.txt").render(
             newsletter=self.settings.newsletter, date_label=long_date(edition_date),
-            count_label=count_label, sections=self._text_sections(look, shown_sections),
+            count_label=count_label,
+            sections=self._text_sections(look, shown_sections, feedback),
             more=more, on_topics=" on your topics" if personal else "",
             edition_url=edition_url, preferences_url=links.preferences_url,
             unsubscribe_url=links.unsubscribe_url,
         )  # fmt: skip
-        if self.settings.feedback_links:
-            text = _FEEDBACK_SLOT.sub(lambda m: feedback(int(m[1])), text)
         return RenderedEmail(
             subject=subject, html=html, text=_tidy_text(text), shown=shown, cut=more
         )
@@ -437,19 +455,18 @@ class EmailRenderer:
         )  # fmt: skip
 
     def _text_sections(
-        self, look: _Theme, shown: list[tuple[str, list[Match]]]
+        self,
+        look: _Theme,
+        shown: list[tuple[str, list[Match]]],
+        feedback: _FeedbackLinks | None,
     ) -> list[dict[str, object]]:
-        return [
-            {
-                "label": label,
-                "papers": [
-                    self._paper_text(look, m.entry)
-                    + (f"  Because: {m.reason}\n" if m.reason else "")
-                    for m in papers
-                ],
-            }
-            for label, papers in shown
-        ]
+        def block(match: Match) -> str:
+            text = self._paper_text(look, match.entry)
+            if feedback is not None:
+                text = feedback.fill(self._paper(match.entry).feedback, match.entry.id, text)
+            return text + (f"  Because: {match.reason}\n" if match.reason else "")
+
+        return [{"label": label, "papers": [block(m) for m in papers]} for label, papers in shown]
 
     def notice(
         self,
@@ -480,7 +497,12 @@ class EmailRenderer:
         return RenderedEmail(subject=subject, html=html, text=_tidy_text(text), shown=0, cut=0)
 
     def _assemble(
-        self, look: _Theme, selection: Selection, *, fixed: WireSize
+        self,
+        look: _Theme,
+        selection: Selection,
+        *,
+        fixed: WireSize,
+        feedback: _FeedbackLinks | None,
     ) -> tuple[list[str], list[tuple[str, list[Match]]], int]:
         """Pick the cards that fit in the size budget on the wire (``max_html_bytes``,
         with ``fixed`` taken), best first, in topic order."""
@@ -509,7 +531,11 @@ class EmailRenderer:
                     continue
                 if not papers and header:
                     blocks.append(header.html)
-                blocks.append(card.html)
+                if feedback is None:
+                    blocks.append(card.html)
+                else:
+                    slot = self._paper(match.entry).feedback
+                    blocks.append(feedback.fill(slot, match.entry.id, card.html, html=True))
                 quoted, base64 = quoted + more_quoted, base64 + more_base64
                 papers.append(match)
             if papers:

@@ -7,6 +7,8 @@ the parent talks to the mail server.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import signal
 import threading
@@ -299,6 +301,10 @@ def serve(
     # finishes its message in flight and closes the pipe, which ends this loop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Composing runs ahead of the senders: when the cores are busy, the mail
+    # server and the sender threads (the pace of the run) go first.
+    with contextlib.suppress(OSError):
+        os.nice(10)
     # Jobs are read by a thread of their own, so that the parent's sends
     # never wait for this process to finish sending outcomes.
     jobs: queue.SimpleQueue[Jobs | None] = queue.SimpleQueue()
