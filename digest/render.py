@@ -45,7 +45,7 @@ _FRAGMENT_SPLIT = "<tr><td>%%DIGEST_SPLIT%%</td></tr>"
 _FRAGMENT_SPLIT_OUT = re.compile(r"<tr>\s*<td>%%DIGEST_SPLIT%%</td>\s*</tr>")
 _MAX_AUTHORS = 3
 #: A TL;DR is one sentence; a long one is cut to about two lines on a phone.
-_TLDR_CHARS = 140
+_TLDR_CHARS = 120
 _GITHUB = re.compile(r"(?:https?://)?github\.com/([A-Za-z0-9-]{1,39})/([A-Za-z0-9_.-]{1,100})")
 _SECTION_CACHE_SIZE = 2_000
 _TEXT_WIDTH = 72
