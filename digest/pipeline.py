@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from threading import Event
 from time import perf_counter
@@ -45,7 +45,7 @@ from digest.models import (
 from digest.plan import Decision, Skip, Wait, availability, decide
 from digest.render import RenderedEmail
 from digest.schedule import next_run
-from digest.select.index import EditionIndex, Selection
+from digest.select.index import EditionIndex, Match, Selection, blended
 from digest.store import RunRecord, Store
 
 ProgressCallback = Callable[[SourceReport], None]
@@ -448,6 +448,33 @@ def preview(
     return Preview(
         planned.day, edition is not None, len(entries), selection, bool(topics), decision
     )
+
+
+def match(
+    store: Store,
+    settings: Settings,
+    query: str,
+    *,
+    since: datetime,
+    sources: Sequence[str] | None = None,
+    subscriber: Subscriber | None = None,
+) -> tuple[int, list[Match]]:
+    """The stored papers a topic query selects, best first: by bm25, or for a reader with
+    a model as their digest orders them, each with why their model wants it."""
+    stored = store.list_entries(since=since, sources=sources)
+    composer = Composer(ComposeSettings.of(settings), store.installation_id,
+                        space=learning.current_space(store))  # fmt: skip
+    model = None
+    if subscriber is not None and composer.space is not None:
+        model = store.models_of([subscriber.id], composer.space.version).get(subscriber.id)
+    with EditionIndex(stored) as index:
+        found = index.search(query)
+        affinity = composer.affinity(index, model) if model else None
+        if affinity is None or model is None:
+            return len(stored), found
+        found = blended(found, affinity)
+        why = composer.reasons(index, model, [m.entry.id for m in found])
+    return len(stored), [replace(m, reason=why.get(m.entry.id, "")) for m in found]
 
 
 def render_preview(

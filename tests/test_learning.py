@@ -269,3 +269,9 @@ def test_votes_change_the_next_days_digest(store: Store, tmp_path: Path) -> None
     preview_text = (tmp_path / "preview.txt").read_text()
     assert _section(preview_text, RECOMMENDED) == recommended
     assert learning.refresh(store, now=next_day).fitted == 0  # nothing changed since
+    # `digest match --email` orders as her digest does, and says why.
+    _, found = pipeline.match(store, settings, "study", since=NOW - timedelta(days=1),
+                              subscriber=reader)  # fmt: skip
+    assert "optimization" in found[0].entry.entry.title and found[0].reason
+    _, plain = pipeline.match(store, settings, "study", since=NOW - timedelta(days=1))
+    assert not any(m.reason for m in plain)

@@ -40,7 +40,6 @@ from digest.logs import configure_logging
 from digest.models import STATES, Subscriber
 from digest.render import available_themes
 from digest.resources import resource_path
-from digest.select.index import EditionIndex
 from digest.store import Store
 from digest.subscribers import (
     SubscriberInput,
@@ -438,10 +437,17 @@ def subscribers_export(app: _App, csv_file: TextIO) -> None:
 @click.option("--source", "sources", multiple=True, help="Only entries from this source.")
 @click.option("--days", default=30, show_default=True, help="Search the papers of so many days.")
 @click.option("--limit", default=20, show_default=True, help="Show at most this many.")
+@click.option("--email", help="Order as this reader's digest would, with why their model agrees.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 def match(
-    app: _App, query: str, sources: tuple[str, ...], days: int, limit: int, as_json: bool
+    app: _App,
+    query: str,
+    sources: tuple[str, ...],
+    days: int,
+    limit: int,
+    email: str | None,
+    as_json: bool,
 ) -> None:
     """Show which stored entries a topic query selects, best first, with scores.
 
@@ -452,9 +458,10 @@ def match(
     topic = parse_topic(query)
     since = _utc_now() - timedelta(days=days)
     with app.store() as store:
-        stored = store.list_entries(since=since, sources=sources or None)
-    with EditionIndex(stored) as index:
-        report.matches(topic.query, len(stored), index.search(topic.query), limit, as_json=as_json)
+        reader = _named(store, email) if email else None
+        searched, found = pipeline.match(store, app.settings, topic.query, since=since,
+                                         sources=sources or None, subscriber=reader)  # fmt: skip
+    report.matches(topic.query, searched, found, limit, as_json=as_json)
 
 
 @cli.command()

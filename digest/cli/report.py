@@ -265,6 +265,7 @@ def matches(query: str, searched: int, found: list[Match], limit: int, *, as_jso
                         "score": round(m.score, 4),
                         "title": m.entry.entry.title,
                         "source": m.entry.source,
+                        "because": m.reason or None,
                     }
                     for m in found[:limit]
                 ],  # fmt: skip
@@ -272,7 +273,8 @@ def matches(query: str, searched: int, found: list[Match], limit: int, *, as_jso
         )
         return
     for match in found[:limit]:
-        click.echo(f"{match.score:7.2f}  {match.entry.entry.title}")
+        because = f"  (because: {match.reason})" if match.reason else ""
+        click.echo(f"{match.score:7.2f}  {match.entry.entry.title}{because}")
     click.echo(f"match: {len(found)} of {searched} entries match {query!r}", err=True)
 
 

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -169,6 +170,24 @@ class Composer:
             return index.select(topics, max_entries=room, affinity=self.affinity(index, model))
 
         return decide(edition, subscriber, now, self.policy, select)
+
+    def reasons(
+        self, index: EditionIndex, model: bytes, entry_ids: Sequence[int]
+    ) -> dict[int, str]:
+        """Why the reader's model wants each of these papers (its strongest terms)."""
+        if self.space is None:
+            return {}
+        from digest.select.learned import ReaderModel
+
+        self.affinity(index, model)  # the edition's vectors, made once
+        assert self._vectors is not None
+        reader = ReaderModel.load(self.space.version, model)
+        row_of = {s.id: row for row, s in enumerate(index.entries)}
+        return {
+            entry_id: ", ".join(reader.reasons(self._vectors[1], row_of[entry_id], self.space))
+            for entry_id in entry_ids
+            if entry_id in row_of
+        }
 
     def affinity(self, index: EditionIndex, model: bytes | None) -> Affinity | None:
         """What a reader's model says of the edition's papers, and which it recommends."""
