@@ -471,6 +471,12 @@ def test_feedback_links_change_nothing_until_the_reader_posts(
     assert "Less like this</span> Sparse &lt;b&gt;routing&lt;/b&gt;" in shown
     client.post(f"{prefs}/marked", data={"paper": "arxiv:2611.00077", "csrf_token": token})
     assert store.feedback_of([reader.id])[reader.id] == []
+    # The page's preview marks papers too.
+    assert 'name="paper" value="arxiv:2611.00077"' in shown
+    client.post(f"{prefs}/marked", data={"paper": "arxiv:2611.00077", "vote": "more",
+                                         "csrf_token": token})  # fmt: skip
+    assert [m.vote for m in store.feedback_of([reader.id])[reader.id]] == [1]
+    client.post(f"{prefs}/marked", data={"paper": "arxiv:2611.00077", "csrf_token": token})
     # A forged or altered link shows nothing and records nothing.
     for forged in (path[:-3] + "xyz", path.replace(f"/{reader.id}.", f"/{reader.id + 1}.")):
         assert client.get(forged).status_code == 404

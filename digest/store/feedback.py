@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from digest.models import Feedback, StoredEntry
 from digest.store.base import StoreBase, aware, chunks
@@ -31,11 +32,14 @@ class FeedbackMixin(StoreBase):
             if vote == 0:
                 return bool(conn.execute(feedback.delete().where(where)).rowcount)
             if row is None:
-                conn.execute(
-                    feedback.insert().values(subscriber_id=subscriber_id, paper=paper, **values)
-                )
-                return True
-            if (row.vote, row.weight) == (vote, weight):
+                try:
+                    with conn.begin_nested():  # a double click may have inserted it meanwhile
+                        conn.execute(feedback.insert().values(subscriber_id=subscriber_id,
+                                                              paper=paper, **values))  # fmt: skip
+                    return True
+                except IntegrityError:  # then this vote replaces that one
+                    pass
+            elif (row.vote, row.weight) == (vote, weight):
                 return False
             conn.execute(feedback.update().where(where).values(values))
             return True

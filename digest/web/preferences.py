@@ -15,6 +15,7 @@ from digest.plan import NOTHING_NEW, Skip
 from digest.subscriptions import chooses
 from digest.tokens import unsubscribe_url
 from digest.web.context import context, message_page, page, subscriber_from
+from digest.web.feedback import VOTES, paper_key
 from digest.web.forms import preferences_form, preferences_shown
 
 preferences = Blueprint("preferences", __name__)
@@ -53,14 +54,15 @@ def edit(token: str) -> tuple[str, int]:
 
 
 @preferences.post("/preferences/<token>/marked")
-def unmark(token: str) -> tuple[str, int]:
-    """Take back a vote or a like, from the list of marked papers."""
+def mark(token: str) -> tuple[str, int]:
+    """Mark a paper more or less like what the reader wants, or take a mark back."""
     found = context()
     subscriber = subscriber_from("preferences", token)
     paper = request.form.get("paper", "")[:600]
-    if not paper:
-        abort(400, description="Which paper?")
-    found.store.set_feedback(subscriber.id, paper, vote=0, kind="vote", now=found.clock())
+    vote = VOTES.get(request.form.get("vote", "clear"))
+    if not paper or vote is None:
+        abort(400, description="Which paper, and more or less like it?")
+    found.store.set_feedback(subscriber.id, paper, vote=vote, kind="vote", now=found.clock())
     return edit(token)
 
 
@@ -113,7 +115,10 @@ def _preview(subscriber: Subscriber) -> dict[str, Any]:
         now=found.clock(), subscriber=subscriber, theme=subscriber.theme,
     )  # fmt: skip
     sections = [
-        {"label": s.label, "papers": [(m.entry.entry.title, m.reason) for m in s.matches]}
+        {
+            "label": s.label,
+            "papers": [(m.entry.entry.title, m.reason, paper_key(m.entry)) for m in s.matches],
+        }
         for s in seen.selection.sections
     ]
     reason = seen.decision.reason if isinstance(seen.decision, Skip) else None
