@@ -18,6 +18,7 @@ BENCH = Path(__file__).parent.parent / "bench"
         ("ingest.py", ["--entries", "200"]),
         ("selection.py", ["--subscribers", "200", "--entries", "30"]),
         ("import_csv.py", ["--subscribers", "300"]),
+        ("learning_cost.py", ["--readers", "400", "--voters", "20", "--papers", "300"]),
         ("delivery.py", ["--subscribers", "300", "--peer", "--peer-count", "10"]),
     ],
 )
@@ -35,3 +36,12 @@ def test_each_benchmark_runs_and_ends_with_its_summary_line(
     assert last.startswith("bench "), last
     if script == "delivery.py":
         assert "exactly_once=yes" in last
+
+
+def test_the_ranking_evaluation_says_when_its_data_is_absent(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "eval_ranking.py"), "--data", str(tmp_path / "none")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "no evaluation data at" in done.stderr and "DIGEST_EVAL_DATA" in done.stderr
