@@ -17,8 +17,10 @@ from digest.ingest.clean import EntryLimits, clean_entry, safe_text
 from digest.ingest.dedupe import dedupe
 from digest.models import Entry
 from digest.store import Store
+from digest.store.base import aware
+from digest.subscribers import check_input
 
-from .conftest import ARXIV_RSS, HF_JSON, NOW, OWN_DUMP, SAMPLE_DUMP, TODAY
+from .conftest import ARXIV_RSS, HF_JSON, NOW, OWN_DUMP, SAMPLE_DUMP, TODAY, subscribe
 
 
 @pytest.fixture
@@ -267,3 +269,28 @@ def test_any_entry_the_gate_passes_stores_and_reads_back(  # noqa: PLR0913
     assert result.new + result.seen == 1  # new, or the same paper as an earlier example
     if result.new:
         assert any(s.entry.title == entry.title for s in store.list_entries())
+
+
+def test_a_mark_records_the_same_on_either_backend(any_store: Store) -> None:
+    """SQLite marks through its driver, PostgreSQL through SQLAlchemy: the rows agree."""
+    from sqlalchemy import select
+
+    from digest.store.schema import deliveries
+
+    subscribe(any_store, check_input("ada@example.org", themes=["light"]), now=NOW)
+    any_store.add_entries([Entry(title="A paper")], decide=dedupe, source="feed", now=NOW)
+    edition = any_store.create_edition(NOW.date(), now=NOW)
+    (claimed,) = any_store.claim_deliveries(
+        edition.id, holder="me", now=NOW, lease=timedelta(minutes=5), after_id=0, exclusive=True
+    )
+    later = NOW + timedelta(seconds=3, microseconds=0)
+    any_store.mark_deferred(claimed[0].id, reason="451 try later", now=NOW)
+    any_store.mark_sent(claimed[0].id, message_id="<m@example.org>", reply="250 ok", now=later)
+    any_store.mark_failed(claimed[0].id, reason="late", now=later)  # not queued: no change
+    (delivery,) = any_store.list_deliveries(edition.id)
+    assert (delivery.status, delivery.attempts, delivery.message_id, delivery.detail) == (
+        "sent", 2, "<m@example.org>", "250 ok",
+    )  # fmt: skip
+    with any_store._transaction() as conn:
+        row = conn.execute(select(deliveries).where(deliveries.c.id == delivery.id)).one()
+    assert aware(row.updated_at) == later and row.claimed_by is None and row.claimed_until is None

@@ -6,11 +6,12 @@ never changes again.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import Select
 
@@ -145,6 +146,8 @@ class DeliveriesMixin(StoreBase):
         # Called once per message at the mail server's pace: one prepared
         # statement on a connection kept by each sending thread, one commit.
         conn = self._thread_connection()
+        if self.dialect == "sqlite":
+            return self._mark_sqlite(conn, delivery_id, status, detail, now, message_id)
         try:
             with self._one_at_a_time:
                 conn.execute(
@@ -160,6 +163,23 @@ class DeliveriesMixin(StoreBase):
                 conn.commit()
         except SQLAlchemyError as e:
             conn.rollback()
+            raise StorageError(self.url, first_line(e)) from e
+
+    def _mark_sqlite(
+        self, conn: Connection, delivery_id: int, status: str, detail: str, now: datetime,
+        message_id: str | None,
+    ) -> None:  # fmt: skip
+        """``_mark`` on SQLite, through the driver itself: SQLAlchemy's execution costs as
+        much again as the statement, and this runs while the mail server waits."""
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's form
+        try:
+            with self._one_at_a_time:
+                raw.execute(_MARK_SQLITE, (status, detail[:2000], message_id, stamp, delivery_id))
+                raw.commit()
+        except sqlite3.Error as e:
+            raw.rollback()
             raise StorageError(self.url, first_line(e)) from e
 
     def count_queued(
@@ -239,6 +259,14 @@ _MARK = (
         claimed_by=None,
         claimed_until=None,
     )
+)
+
+
+#: ``_MARK`` as SQLite runs it (a test checks that both record the same).
+_MARK_SQLITE = (
+    "UPDATE deliveries SET status = ?, detail = ?, message_id = coalesce(?, message_id), "
+    "attempts = attempts + 1, updated_at = ?, claimed_by = NULL, claimed_until = NULL "
+    "WHERE id = ? AND status = 'queued'"
 )
 
 
