@@ -63,7 +63,7 @@ def sign_up(
     assert subscriber is not None  # a sign-up always leaves a row
     mail = subscriptions.sign_up_mail(amended.before)
     request = ConfirmRequest(subscriber.id)
-    if subscriber.status == "unsubscribed":
+    if subscriptions.has_left(subscriber):
         topics = format_topics(item.topics) if item.topics is not None else None
         left = subscriptions.left_stamp(subscriber)
         request = ConfirmRequest(subscriber.id, left, topics, item.theme)

@@ -134,13 +134,16 @@ class Topic:
 
 
 #: A subscriber's states, as a person names them: ``paused`` is active and paused.
-STATES = ("pending", "active", "paused", "unsubscribed")
+STATES = ("pending", "active", "paused", "unsubscribed", "bounced", "complained")
+#: The states of someone who is never mailed again until they opt in again themselves:
+#: they left, their address bounced for good, or they reported the digest as spam.
+SUPPRESSED = ("unsubscribed", "bounced", "complained")
 
 
 @dataclass(frozen=True)
 class Subscriber:
-    """Someone who gets (or asked to get) the digest: ``status`` is pending, active or
-    unsubscribed; an active one may be paused (see ``digest.subscriptions``)."""
+    """Someone who gets (or asked to get) the digest: ``status`` is pending, active, or one
+    of ``SUPPRESSED``; an active one may be paused (see ``digest.subscriptions``)."""
 
     id: int
     email: str

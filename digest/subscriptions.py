@@ -16,11 +16,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from digest.errors import DigestError
-from digest.models import Subscriber, Topic
+from digest.models import SUPPRESSED, Subscriber, Topic
 from digest.subscribers import SubscriberInput
 
 #: Who changed a subscriber's state, as the history records it.
-CHANNELS = ("web", "confirm", "one-click", "link", "preferences", "cli", "import", "invite")
+CHANNELS = (
+    "web", "confirm", "one-click", "link", "preferences", "cli", "import", "invite",
+    "bounce", "complaint", "mailto",
+)  # fmt: skip
 
 
 class ConsentRefused(DigestError):
@@ -30,7 +33,17 @@ class ConsentRefused(DigestError):
 
     def __init__(self, subscriber: Subscriber) -> None:
         self.email = subscriber.email
-        super().__init__(f"{subscriber.email} unsubscribed; left unchanged")
+        super().__init__(f"{subscriber.email} {_LEFT_HOW[subscriber.status]}; left unchanged")
+
+
+#: How each suppression reads in a message.
+_LEFT_HOW = {"unsubscribed": "unsubscribed", "bounced": "bounced for good",
+             "complained": "reported the digest as spam"}  # fmt: skip
+
+
+def has_left(subscriber: Subscriber) -> bool:
+    """Whether a subscriber is suppressed: never mailed until they opt in again."""
+    return subscriber.status in SUPPRESSED
 
 
 @dataclass(frozen=True)
@@ -70,11 +83,11 @@ def operator_state(current: Subscriber | None, requested: str | None) -> State:
     wanted = named(requested or "active")
     if current is None:
         return wanted
-    if current.status == "unsubscribed":
-        if wanted.status == "unsubscribed":
-            return State("unsubscribed")
+    if has_left(current):
+        if wanted.status in SUPPRESSED:
+            return State(current.status)  # they stay out as they left
         raise ConsentRefused(current)
-    if wanted.status == "unsubscribed":
+    if wanted.status in SUPPRESSED:
         return wanted
     return State("active", current.paused or wanted.paused)
 
@@ -89,7 +102,7 @@ def operator_adds(item: SubscriberInput) -> Rule:
         state = operator_state(current, item.status)
         if current is None:
             return Change(with_state(new_subscriber(item), state, now))
-        if current.status == "unsubscribed":
+        if has_left(current):
             return None
         return Change(with_state(with_input(current, item, email=item.email), state, now))
 
@@ -129,7 +142,7 @@ def confirms(left_at: str | None, topics: Sequence[Topic] | None, theme: str | N
     def rule(current: Subscriber | None, now: datetime) -> Change | None:
         if current is None or not may_confirm(current, left_at):
             return None
-        detail = "opted in again" if current.status == "unsubscribed" else "confirmed"
+        detail = "opted in again" if has_left(current) else "confirmed"
         chosen = replace(
             current,
             topics=current.topics if topics is None else tuple(topics),
@@ -149,7 +162,7 @@ def may_confirm(current: Subscriber, left_at: str | None) -> bool:
     """
     if current.status == "pending":
         return True
-    if current.status == "unsubscribed":
+    if has_left(current):
         return left_at is not None and left_at == _stamp(current)
     return False
 
@@ -183,14 +196,24 @@ def pauses(paused: bool) -> Rule:
 
 def leaves(current: Subscriber | None, now: datetime) -> Change | None:
     """Someone unsubscribes, by any channel: the row stays, marked with when they left."""
-    if current is None or current.status == "unsubscribed":
-        return None
-    return Change(with_state(current, State("unsubscribed"), now))
+    return suppresses("unsubscribed")(current, now)
+
+
+def suppresses(state: str, detail: str | None = None) -> Rule:
+    """The reader's address is suppressed (``SUPPRESSED``): they left, it bounced for
+    good, or they complained.  Someone already suppressed stays as they are."""
+
+    def rule(current: Subscriber | None, now: datetime) -> Change | None:
+        if current is None or has_left(current):
+            return None
+        return Change(with_state(current, State(state), now), detail)
+
+    return rule
 
 
 def left_stamp(subscriber: Subscriber) -> str | None:
     """When a subscriber left, as a confirmation link records it (None: they have not)."""
-    return _stamp(subscriber) if subscriber.status == "unsubscribed" else None
+    return _stamp(subscriber) if has_left(subscriber) else None
 
 
 def new_subscriber(item: SubscriberInput) -> Subscriber:
@@ -214,12 +237,12 @@ def with_input(
 
 def with_state(current: Subscriber, state: State, now: datetime) -> Subscriber:
     """``current`` in another state; when they left is kept while they stay away."""
-    left = current.unsubscribed_at if current.status == "unsubscribed" else now
+    left = current.unsubscribed_at if has_left(current) else now
     return replace(
         current,
         status=state.status,
         paused=state.paused,
-        unsubscribed_at=left if state.status == "unsubscribed" else None,
+        unsubscribed_at=left if state.status in SUPPRESSED else None,
     )
 
 
@@ -265,7 +288,7 @@ def import_result(
             created += 1
         elif after is not None:
             updated += 1
-        elif named(item.status or "active").status == "unsubscribed":
+        elif named(item.status or "active").status in SUPPRESSED:
             kept += 1  # a suppression row for someone who left: nothing changes
         else:
             refused.append(item.email)

@@ -252,7 +252,14 @@ def test_subscribe_list_unsubscribe(project: Path) -> None:
     assert result.exit_code == 0
     assert result.stdout == "subscribed Ada@example.org (active; topics: RL: rlhf OR dpo)\n"
     listed = json.loads(run("subscribers", "list", "--json").stdout)
-    assert listed["counts"] == {"pending": 0, "active": 1, "paused": 0, "unsubscribed": 0}
+    assert listed["counts"] == {
+        "pending": 0,
+        "active": 1,
+        "paused": 0,
+        "unsubscribed": 0,
+        "bounced": 0,
+        "complained": 0,
+    }
     assert listed["subscribers"][0]["topics"] == [{"query": "rlhf OR dpo", "label": "RL"}]
     assert run("pause", "ada@example.org").stdout == "Ada@example.org is paused\n"
     assert run("subscribers", "list").stdout == "Ada@example.org\tpaused\tRL: rlhf OR dpo\n"

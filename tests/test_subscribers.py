@@ -147,7 +147,14 @@ def test_subscribe_update_unsubscribe_and_never_reactivate(store: Store) -> None
     )
     left = unsubscribe(store, "ADA@example.org", now=NOW, channel="one-click")
     assert left is not None and left.status == "unsubscribed"
-    assert store.count_subscribers() == {"pending": 0, "active": 0, "paused": 0, "unsubscribed": 1}
+    assert store.count_subscribers() == {
+        "pending": 0,
+        "active": 0,
+        "paused": 0,
+        "unsubscribed": 1,
+        "bounced": 0,
+        "complained": 0,
+    }
     with pytest.raises(ConsentRefused, match="ada@example.org unsubscribed; left unchanged"):
         subscribe(store, update, now=NOW + timedelta(days=1))
     assert store.get_subscriber("ada@example.org") == left  # every field as they left it
@@ -175,7 +182,14 @@ def test_pause_is_a_state_that_counts_lists_and_stops_nothing_else(store: Store)
         subscribe(store, check_input(f"{name}@example.org", themes=THEMES), now=NOW)
     paused = set_paused(store, "ada@example.org", paused=True, now=NOW)
     assert paused is not None and paused.state == "paused" and paused.status == "active"
-    assert store.count_subscribers() == {"pending": 0, "active": 1, "paused": 1, "unsubscribed": 0}
+    assert store.count_subscribers() == {
+        "pending": 0,
+        "active": 1,
+        "paused": 1,
+        "unsubscribed": 0,
+        "bounced": 0,
+        "complained": 0,
+    }
     assert [s.email for s in store.iter_subscribers(state="paused")] == ["ada@example.org"]
     assert [s.email for s in store.iter_subscribers(state="active")] == ["bob@example.org"]
     # An operator's import saying "active" does not lift a reader's pause; resume does.

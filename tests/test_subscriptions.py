@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.models import Subscriber, Topic
+from digest.models import STATES, SUPPRESSED, Subscriber, Topic
 from digest.subscribers import SubscriberInput
 from digest.subscriptions import (
     ConsentRefused,
@@ -24,6 +25,7 @@ from digest.subscriptions import (
     pauses,
     sign_up_mail,
     signs_up,
+    suppresses,
 )
 
 from .conftest import NOW
@@ -136,7 +138,7 @@ OTHERS_RULES = st.one_of(
             SubscriberInput,
             st.just(LEFT.email),
             name=st.none() | st.text(max_size=5),
-            status=st.sampled_from([None, "pending", "active", "paused", "unsubscribed"]),
+            status=st.sampled_from([None, *STATES]),
         ),
     ).map(lambda rule: _refusal_as_nothing(rule)),
     st.builds(
@@ -147,6 +149,7 @@ OTHERS_RULES = st.one_of(
     st.builds(pauses, st.booleans()),
     st.builds(lambda p: chooses(topics=[], theme="dark", timezone=None, paused=p), st.booleans()),
     st.just(leaves),
+    st.builds(suppresses, st.sampled_from(SUPPRESSED)),  # a bounce, a complaint, a mailto
     st.builds(lambda: confirms(None, None, None)),  # a link from before they left
 )
 
@@ -161,12 +164,26 @@ def _refusal_as_nothing(rule: Rule) -> Rule:
     return refused_or_rule  # type: ignore[return-value]
 
 
-@given(st.lists(OTHERS_RULES, max_size=12))
-def test_nothing_but_their_own_new_link_brings_back_someone_who_left(rules: list[Rule]) -> None:
-    current: Subscriber | None = LEFT
+@given(st.sampled_from(SUPPRESSED), st.lists(OTHERS_RULES, max_size=12))
+def test_nothing_but_their_own_new_link_brings_back_someone_who_left(
+    how: str, rules: list[Rule]
+) -> None:
+    current: Subscriber | None = replace(LEFT, status=how)
     for rule in rules:
         change = rule(current, LATER)
         if change is not None:
-            assert change.subscriber.status == "unsubscribed"
+            assert change.subscriber.status == how  # they stay out, as they left
             current = change.subscriber
     assert current is not None and current.unsubscribed_at == NOW
+
+
+@pytest.mark.parametrize("how", ["bounced", "complained"])
+def test_a_bounce_or_complaint_suppresses_and_only_their_new_link_lifts_it(how: str) -> None:
+    gone = apply(suppresses(how), ADA)
+    assert gone is not None and (gone.status, gone.unsubscribed_at) == (how, LATER)
+    with pytest.raises(ConsentRefused, match="left unchanged"):
+        operator_adds(SubscriberInput(ADA.email, status="active"))(gone, LATER)
+    assert apply(leaves, gone) == gone  # a later unsubscribe keeps why they left
+    assert apply(confirms(None, None, None), gone) == gone
+    back = apply(confirms(left_stamp(gone), None, None), gone)
+    assert back is not None and back.status == "active" and back.unsubscribed_at is None
