@@ -108,6 +108,23 @@ class LearningSettings:
 
 
 @dataclass(frozen=True)
+class InboundSettings:
+    """Mail that comes back: bounces, complaints and mailto unsubscribes."""
+
+    #: The envelope sender, as ``bounces@example.org``: each message goes from
+    #: ``bounces+<token>@example.org`` (VERP), naming its delivery.  Empty: off.
+    bounce_address: str = ""
+    #: The List-Unsubscribe mailto, as ``unsubscribe@example.org``: each message names
+    #: ``unsubscribe+<token>@example.org``.  Empty: the sender's address, as before.
+    unsubscribe_address: str = ""
+    #: Score at which an address is suppressed as bounced (a hard bounce counts 1,
+    #: a soft one 0.5, at most once a day).
+    bounce_threshold: float = 3.0
+    #: Days without a bounce after which an address's score starts again from 0.
+    bounce_decay_days: float = 14.0
+
+
+@dataclass(frozen=True)
 class DkimSettings:
     """DKIM signing, on when a private key is configured."""
 
@@ -165,6 +182,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     learning: LearningSettings = field(default_factory=LearningSettings)
+    inbound: InboundSettings = field(default_factory=InboundSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     outbox_dir: Path = Path("var/outbox")
     web: WebSettings = field(default_factory=lambda: WebSettings())
@@ -304,7 +322,14 @@ def load_settings(
     toml = _TomlReader(data, path, problems)
     read = {
         cls: toml.read(cls)
-        for cls in (Settings, DeliverySettings, LearningSettings, WebSettings, SourceLimits)
+        for cls in (
+            Settings,
+            DeliverySettings,
+            LearningSettings,
+            InboundSettings,
+            WebSettings,
+            SourceLimits,
+        )  # fmt: skip
     }
     fetch = toml.read(FetchPolicy)
     settings_from_toml: dict[str, Any] = dict(
@@ -312,6 +337,7 @@ def load_settings(
         limits=SourceLimits(**read[SourceLimits]),
         delivery=DeliverySettings(**read[DeliverySettings]),
         learning=LearningSettings(**read[LearningSettings]),
+        inbound=InboundSettings(**read[InboundSettings]),
         web=WebSettings(**read[WebSettings], **from_env.get(WebSettings, {})),
         sources=_read_sources(data.get("sources", []), path, problems),
     )
@@ -365,6 +391,11 @@ def _number(high: float, *, zero: bool = False) -> Check:
 
 _positive_int = _whole(1, 1_000_000)
 _DAY_HOURS, _HOUR_SECONDS = 24.0, 3600.0
+
+
+def _optional_address(value: Any) -> str | None:
+    """An email address, or "" for off."""
+    return None if value == "" else _email_address(value)
 
 
 def _boolean(value: Any) -> str | None:
@@ -501,6 +532,11 @@ TOML_SETTINGS: tuple[Declared, ...] = (
         ("recommend_papers", "recommend_papers", _whole(0, 100)),
         ("recommend_above", "recommend_above", _number(1.0, zero=True), _float),
         ("blend", "blend", _number(1.0, zero=True), _float)),
+    *_declare(InboundSettings, "inbound",
+        ("bounce_address", "bounce_address", _optional_address),
+        ("unsubscribe_address", "unsubscribe_address", _optional_address),
+        ("bounce_threshold", "bounce_threshold", _number(100.0), _float),
+        ("bounce_decay_days", "bounce_decay_days", _number(365.0), _float)),
     *_declare(WebSettings, "web",
         ("confirm_hours", "confirm_hours", _number(365 * _DAY_HOURS), _float),
         ("subscribe_limit_per_ip", "subscribe_limit_per_ip", _rate_limit),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from threading import Event
 from time import perf_counter
@@ -498,6 +498,13 @@ class EditionStatus:
     edition: Edition
     deliveries: dict[str, int]
     failures: list[tuple[str, str]]
+    #: What came back about its messages, by kind (hard, soft, complaint, ...).
+    inbound: dict[str, int] = field(default_factory=dict)
+
+    def rate(self, *kinds: str) -> float:
+        """The share of sent messages that came back as one of these kinds."""
+        sent = self.deliveries.get("sent", 0)
+        return sum(self.inbound.get(k, 0) for k in kinds) / sent if sent else 0.0
 
 
 @dataclass(frozen=True)
@@ -515,7 +522,9 @@ class Status:
 def status(store: Store, settings: Settings, *, editions: int, now: datetime) -> Status:
     """The installation's state, read in a few queries."""
     recent = [
-        EditionStatus(e, store.delivery_counts(e.id), store.failures(e.id))
+        EditionStatus(
+            e, store.delivery_counts(e.id), store.failures(e.id), store.inbound_counts(e.id)
+        )  # fmt: skip
         for e in store.recent_editions(editions)
     ]
     return Status(

@@ -33,7 +33,7 @@ from digest.config import (
     with_secret_key,
 )
 from digest.deliver.transports import transport_for
-from digest.errors import ConfigError, DigestError
+from digest.errors import ConfigError, DigestError, StorageError
 from digest.likes import typed_likes
 from digest.locking import RunInProgress
 from digest.logs import configure_logging
@@ -644,6 +644,40 @@ def serve(app: _App, host: str, port: int, debug: bool) -> None:
     from digest.web import create_app
 
     create_app({"DIGEST_SETTINGS": app.signing_settings}).run(host=host, port=port, debug=debug)
+
+
+#: sendmail's exit code for "try again later": the MTA keeps the message and retries.
+EX_TEMPFAIL = 75
+
+
+@cli.command()
+@click.option("--recipient", help="The address the message was delivered to (the MTA's).")
+@click.pass_obj
+def inbound(app: _App, recipient: str | None) -> None:
+    """Read one message that came back (a bounce, a complaint, a mailto unsubscribe) on
+    stdin, as an MTA's pipe delivers it, and act on it.
+
+    Exits 0 when the message was handled or ignored (a message it cannot read
+    is logged with its Message-ID, never bounced back), and 75 (EX_TEMPFAIL)
+    when the database cannot be reached, so that the MTA tries again later.
+    """
+    from digest.inbound.handle import handle
+    from digest.inbound.parse import MAX_MESSAGE_BYTES, read_inbound
+
+    data = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)
+    try:
+        found = read_inbound(data, recipient=recipient)
+    except ValueError as e:
+        problem(f"inbound: refused: {e}")
+        return
+    settings = app.signing_settings
+    try:
+        with app.store() as store:
+            done = handle(store, settings, found, now=_utc_now())
+    except StorageError as e:
+        problem(f"inbound: {e.message}; the mail server will try again")
+        raise SystemExit(EX_TEMPFAIL) from e
+    click.echo(f"inbound: {done.line}")
 
 
 @cli.command()

@@ -307,6 +307,9 @@ def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> Non
         {
             "edition": asdict(e.edition),
             "deliveries": e.deliveries,
+            "came_back": e.inbound,
+            "bounce_rate": round(e.rate("hard", "soft"), 4),
+            "complaint_rate": round(e.rate("complaint"), 4),
             "failures": [{"email": email, "reason": reason} for email, reason in e.failures],
         }
         for e in found.editions
@@ -330,9 +333,14 @@ def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> Non
     if not editions:
         click.echo("no editions yet: run 'digest run'")
     for row in found.editions:
+        came_back = ""
+        if row.inbound:
+            came_back = (f"; bounces {row.rate('hard', 'soft'):.1%}, "
+                         f"complaints {row.rate('complaint'):.2%}")  # fmt: skip
         click.echo(
             f"{row.edition.day}: {row.edition.entry_count} papers; "
             + ", ".join(f"{n} {state}" for state, n in row.deliveries.items())
+            + came_back
         )
         for email, reason in row.failures:
             click.echo(f"  failed: {email}: {reason}")

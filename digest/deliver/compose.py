@@ -20,12 +20,13 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
-from digest.config import DkimSettings, LearningSettings, Settings
+from digest.config import DkimSettings, InboundSettings, LearningSettings, Settings
 from digest.deliver.message import (
     DkimSigner,
     Envelope,
     build_message,
     domain_of,
+    envelope_address,
     message_id_for,
 )
 from digest.errors import DigestError
@@ -35,7 +36,7 @@ from digest.plan import Decision, Policy, Send, Skip, decide
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 from digest.resources import resource_path
 from digest.select.index import Affinity, EditionIndex, Selection
-from digest.tokens import feedback_url, preferences_url, unsubscribe_url
+from digest.tokens import feedback_url, preferences_url, tagged_address, unsubscribe_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,6 +70,7 @@ class ComposeSettings:
     policy: Policy
     dkim: DkimSettings
     learning: LearningSettings
+    inbound: InboundSettings
     #: Whether every mail server of the run offers 8BITMIME, so that a part may go as
     #: raw UTF-8 (asked of the transports by the sender; not a configuration).
     eight_bit: bool = False
@@ -95,6 +97,7 @@ class ComposeSettings:
             policy=settings.policy,
             dkim=settings.dkim,
             learning=settings.learning,
+            inbound=settings.inbound,
         )
 
 
@@ -122,7 +125,26 @@ def envelope_for(
         recipient_name=subscriber.name,
         list_name=settings.title,
         unsubscribe_url=links.unsubscribe_url,
-        unsubscribe_mailto=settings.unsubscribe_mailto,
+        unsubscribe_mailto=(
+            tagged_address(
+                settings.inbound.unsubscribe_address,
+                settings.secret_key,
+                "unsubscribe",
+                subscriber.id,
+            )
+            if settings.inbound.unsubscribe_address
+            else settings.unsubscribe_mailto
+        ),  # fmt: skip
+    )
+
+
+def envelope_sender(settings: ComposeSettings, delivery_id: int) -> str:
+    """MAIL FROM of a delivery: the bounce address tagged with the delivery (VERP) when
+    one is set, so that a bounce says which message it is about; else the sender."""
+    if not settings.inbound.bounce_address:
+        return envelope_address(settings.sender_address)
+    return envelope_address(
+        tagged_address(settings.inbound.bounce_address, settings.secret_key, "bounce", delivery_id)
     )
 
 

@@ -24,7 +24,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from digest.config import DeliverySettings
-from digest.deliver.compose import Composed, Composer, Jobs, compose_message, serve
+from digest.deliver.compose import (
+    Composed,
+    Composer,
+    ComposeSettings,
+    Jobs,
+    compose_message,
+    envelope_sender,
+    serve,
+)
 from digest.deliver.message import domain_of, envelope_address
 from digest.deliver.transports import (
     Envelope,
@@ -110,7 +118,7 @@ class _Senders:
         store: Store,
         transports: Sequence[Transport],
         *,
-        sender: str,
+        compose: ComposeSettings,
         policy: DeliverySettings,
         clock: Clock,
         sleep: Sleep,
@@ -118,7 +126,8 @@ class _Senders:
         on_delivery: Callable[[], None] | None,
     ) -> None:
         self.store = store
-        self.sender = sender
+        #: Whom each message is from on the envelope (``envelope_sender``).
+        self.compose = compose
         self.policy = policy
         self.clock = clock
         self.sleep = sleep
@@ -253,13 +262,20 @@ class _Senders:
                         f"recipients, so it is refusing us: {reason}"
                     )
                 return
-        self._failed(item, reason)
+        self._bounced(item, reason)
 
     def _settle_refused(self) -> None:
         with self.lock:
             held, self.refused_first = self.refused_first, []
         for item, reason in held:
-            self._failed(item, reason)
+            self._bounced(item, reason)
+
+    def _bounced(self, item: _Outgoing, reason: str) -> None:
+        """A recipient refused for good at sending: failed, and a hard bounce for them."""
+        from digest.inbound.handle import refused_at_send
+
+        self._failed(item, reason)
+        refused_at_send(self.store, self.compose.inbound, item.delivery, reason, now=self.clock())
 
     def _failed(self, item: _Outgoing, reason: str) -> None:
         self.store.mark_failed(item.delivery.id, reason=reason, now=self.clock())
@@ -334,7 +350,7 @@ def send_edition(
     skipped and who waits for their local delivery time (left queued).
     """
     senders = _Senders(
-        store, transports, sender=envelope_address(composer.settings.sender_address),
+        store, transports, compose=composer.settings,
         policy=delivery, clock=clock, sleep=sleep, report=report,
         on_delivery=on_delivery,
     )  # fmt: skip
@@ -522,7 +538,8 @@ def _record_outcome(
         store.mark_skipped(delivery.id, reason=skipped or NOTHING_NEW, now=clock())
         report.skipped += 1
         return None
-    envelope = Envelope(senders.sender, envelope_address(subscriber.email), message_id)
+    sender = envelope_sender(senders.compose, delivery.id)
+    envelope = Envelope(sender, envelope_address(subscriber.email), message_id)
     return _Outgoing(delivery, subscriber, envelope, message)
 
 

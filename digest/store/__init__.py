@@ -12,6 +12,7 @@ from digest.store.deliveries import DeliveriesMixin
 from digest.store.editions import EditionsMixin
 from digest.store.entries import AddResult, EntriesMixin
 from digest.store.feedback import FeedbackMixin
+from digest.store.inbound import InboundMixin
 from digest.store.locks import LocksMixin
 from digest.store.runs import RunRecord, RunsMixin
 from digest.store.schema import SCHEMA_REVISION, metadata
@@ -30,6 +31,6 @@ __all__ = [
 
 class Store(
     EntriesMixin, SubscribersMixin, EditionsMixin, DeliveriesMixin, LocksMixin, RunsMixin,
-    FeedbackMixin,
+    FeedbackMixin, InboundMixin,
 ):  # fmt: skip
     """Access to digest's database; open it with ``Store.open(url)``."""

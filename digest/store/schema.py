@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 metadata = MetaData()
 
@@ -195,4 +195,30 @@ reader_models = Table(
     Column("feedback_at", DateTime(timezone=True), nullable=False),
     Column("fitted_at", DateTime(timezone=True), nullable=False),
     Column("data", LargeBinary, nullable=False),
+)
+
+# Each reader's bounce score (digest.inbound.policy): its value, when a bounce last
+# counted, and how much counted that day.
+bounce_scores = Table(
+    "bounce_scores",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("counted_at", DateTime(timezone=True), nullable=False),
+    Column("counted_today", Float, nullable=False),
+)
+
+# What came back: a bounce, a complaint, an unsubscribe by mail, an auto-reply, or
+# a message nobody could read; with the delivery and edition it was about.
+inbound_events = Table(
+    "inbound_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id")),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id")),
+    Column("edition_id", Integer, ForeignKey("editions.id"), index=True),
+    Column("message_id", String(300)),
+    Column("detail", Text),
 )

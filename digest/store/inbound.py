@@ -1,0 +1,68 @@
+"""Bounce scores and what came back (the numbers are ``digest.inbound.policy``'s)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from digest.models import Delivery
+from digest.store.base import StoreBase, aware
+from digest.store.schema import bounce_scores, deliveries, inbound_events
+
+
+class InboundMixin(StoreBase):
+    def get_delivery(self, delivery_id: int) -> Delivery | None:
+        """One delivery by its id, or None."""
+        query = select(deliveries).where(deliveries.c.id == delivery_id)
+        with self._transaction() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return Delivery(row.id, row.edition_id, row.subscriber_id, row.status, row.attempts,
+                        row.message_id, row.detail)  # fmt: skip
+
+    def bounce_score(self, subscriber_id: int) -> tuple[float, datetime | None, float]:
+        """A reader's bounce score: (value, when a bounce last counted, counted that day)."""
+        query = select(bounce_scores).where(bounce_scores.c.subscriber_id == subscriber_id)
+        with self._transaction() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return 0.0, None, 0.0
+        return row.value, aware(row.counted_at), row.counted_today
+
+    def save_bounce_score(
+        self, subscriber_id: int, *, value: float, counted_at: datetime, counted_today: float
+    ) -> None:
+        """Keep a reader's bounce score."""
+        values = {"value": value, "counted_at": counted_at.astimezone(UTC),
+                  "counted_today": counted_today}  # fmt: skip
+        where = bounce_scores.c.subscriber_id == subscriber_id
+        with self._transaction() as conn:
+            if not conn.execute(bounce_scores.update().where(where).values(values)).rowcount:
+                conn.execute(bounce_scores.insert().values(subscriber_id=subscriber_id, **values))
+
+    def record_inbound(
+        self, kind: str, *, now: datetime, subscriber_id: int | None = None,
+        delivery_id: int | None = None, edition_id: int | None = None,
+        message_id: str = "", detail: str = "",
+    ) -> None:  # fmt: skip
+        """Keep what came back, whether it changed anything or not."""
+        with self._transaction() as conn:
+            conn.execute(
+                inbound_events.insert().values(
+                    at=now.astimezone(UTC), kind=kind, subscriber_id=subscriber_id,
+                    delivery_id=delivery_id, edition_id=edition_id,
+                    message_id=message_id[:300] or None, detail=detail[:2000] or None,
+                )
+            )  # fmt: skip
+
+    def inbound_counts(self, edition_id: int) -> dict[str, int]:
+        """How many of each kind came back about an edition's messages."""
+        query = (
+            select(inbound_events.c.kind, func.count())
+            .where(inbound_events.c.edition_id == edition_id)
+            .group_by(inbound_events.c.kind)
+        )
+        with self._transaction() as conn:
+            return {kind: int(count) for kind, count in conn.execute(query)}
