@@ -122,6 +122,11 @@ class InboundSettings:
     bounce_threshold: float = 3.0
     #: Days without a bounce after which an address's score starts again from 0.
     bounce_decay_days: float = 14.0
+    #: How often the worker polls the IMAP mailbox (when INBOUND_IMAP_URL is set).
+    imap_poll_minutes: float = 5.0
+    #: The mailbox bounces and unsubscribes arrive in, as
+    #: ``imaps://user:password@host/INBOX`` (from the environment; it holds a password).
+    imap_url: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -337,7 +342,7 @@ def load_settings(
         limits=SourceLimits(**read[SourceLimits]),
         delivery=DeliverySettings(**read[DeliverySettings]),
         learning=LearningSettings(**read[LearningSettings]),
-        inbound=InboundSettings(**read[InboundSettings]),
+        inbound=InboundSettings(**read[InboundSettings], **from_env.get(InboundSettings, {})),
         web=WebSettings(**read[WebSettings], **from_env.get(WebSettings, {})),
         sources=_read_sources(data.get("sources", []), path, problems),
     )
@@ -536,7 +541,8 @@ TOML_SETTINGS: tuple[Declared, ...] = (
         ("bounce_address", "bounce_address", _optional_address),
         ("unsubscribe_address", "unsubscribe_address", _optional_address),
         ("bounce_threshold", "bounce_threshold", _number(100.0), _float),
-        ("bounce_decay_days", "bounce_decay_days", _number(365.0), _float)),
+        ("bounce_decay_days", "bounce_decay_days", _number(365.0), _float),
+        ("imap_poll_minutes", "imap_poll_minutes", _number(24 * 60.0), _float)),
     *_declare(WebSettings, "web",
         ("confirm_hours", "confirm_hours", _number(365 * _DAY_HOURS), _float),
         ("subscribe_limit_per_ip", "subscribe_limit_per_ip", _rate_limit),
@@ -774,6 +780,15 @@ class EnvVar:
 
 
 #: Every variable digest reads besides DIGEST_CONFIG (see ``default_config_path``).
+def _env_imap_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
+        raise ValueError("a URL such as imaps://user:password@imap.example.org/INBOX")
+    return text
+
+
 ENV_SETTINGS: tuple[EnvVar, ...] = (
     EnvVar("DIGEST_DATABASE_URL", Settings, "database_url", _env_database_url),
     EnvVar("DIGEST_BASE_URL", Settings, "base_url", _env_base_url),
@@ -793,6 +808,7 @@ ENV_SETTINGS: tuple[EnvVar, ...] = (
     EnvVar("DKIM_SELECTOR", DkimSettings, "selector", _env_text),
     EnvVar("DKIM_DOMAIN", DkimSettings, "domain", _env_text),
     EnvVar("DIGEST_RATELIMIT_STORAGE", WebSettings, "ratelimit_storage", _env_text),
+    EnvVar("INBOUND_IMAP_URL", InboundSettings, "imap_url", _env_imap_url, raw=True, secret=True),
 )
 
 

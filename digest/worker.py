@@ -81,6 +81,25 @@ class Worker:
         )  # fmt: skip
         return report
 
+    def poll_job(self) -> None:
+        """Read the inbound mailbox once; log what came back; never raise."""
+        from digest.inbound.handle import from_mailbox
+
+        store = self.open_store()
+        try:
+            polled = from_mailbox(store, self.settings, now=self.clock())
+        except DigestError as e:
+            log_event(log, "inbound_failed", logging.ERROR, error=e.message)
+            return
+        except Exception:
+            log.exception("inbound_crashed")
+            return
+        finally:
+            store.close()
+        if polled.handled or polled.unreadable or polled.left:
+            log_event(log, "inbound_polled", handled=polled.handled,
+                      unreadable=polled.unreadable, left=polled.left)  # fmt: skip
+
     def due_now(self, now: datetime) -> datetime | None:
         """Return the scheduled time of a run that is due but not done, within the grace window."""
         due = last_due_run(self.settings.schedule, self.settings.zone, now, self.grace)
@@ -122,6 +141,9 @@ class Worker:
                 self.run_job, CronTrigger(minute=every_half_hour, timezone=UTC), id="local",
                 kwargs={"plan": False}, **common,
             )  # fmt: skip
+        if settings.inbound.imap_url:
+            scheduler.add_job(self.poll_job, "interval", id="inbound",
+                              minutes=settings.inbound.imap_poll_minutes, **common)  # fmt: skip
         now = self.clock()
         due = self.due_now(now)
         if due is not None:

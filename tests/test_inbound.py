@@ -24,6 +24,7 @@ from digest.subscribers import check_input
 from digest.tokens import tagged_address
 
 from .conftest import DATA, NOW, THEMES, Clock, Sleeps, make_settings, run, subscribe
+from .imap_server import dovecot_available
 from .smtp_server import smtp_server
 
 INBOUND = DATA / "inbound"
@@ -224,3 +225,37 @@ def test_without_a_database_the_mta_is_told_to_try_again(tmp_path: Path) -> None
              "SECRET_KEY": SECRET},
     )  # fmt: skip
     assert result.exit_code == 75, result.output
+
+
+@pytest.mark.skipif(
+    not dovecot_available(),
+    reason="Dovecot not installed (apt-get install dovecot-imapd; .ci/run does it)",
+)
+def test_the_mailbox_is_read_and_each_message_filed(store: Store, tmp_path: Path) -> None:
+    from .imap_server import dovecot, file_into, messages_in
+
+    inbound = InboundSettings(bounce_address="bounces@example.org")
+    subscribe(store, check_input("dead@example.net", themes=THEMES), now=NOW)
+    store.add_entries([Entry(title="A paper")], decide=dedupe, source="feed", now=NOW)
+    with smtp_server() as (server, port):
+        run(store, replace(make_settings(tmp_path, port), inbound=inbound))
+    sender = server.received[0].sender
+    bounce = (INBOUND / "postfix-hard.eml").read_bytes().replace(PLACEHOLDER.encode(),
+                                                                 sender.encode())  # fmt: skip
+    with dovecot() as url:
+        imap_port = int(url.rsplit(":", 1)[1].split("/")[0])
+        file_into(imap_port, bounce)
+        file_into(imap_port, b"Subject: hello\r\n\r\nnot a bounce at all\r\n")
+        file_into(imap_port, bounce.replace(sender.encode(), PLACEHOLDER.encode()))  # forged
+        config = tmp_path / "inbound.toml"
+        config.write_text('[inbound]\nbounce_address = "bounces@example.org"\n')
+        result = CliRunner().invoke(
+            cli, ["--config", str(config), "inbound", "--imap"],
+            env={"DIGEST_DATABASE_URL": store.url, "SECRET_KEY": SECRET, "INBOUND_IMAP_URL": url},
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "1 handled, 2 unreadable, 0 left" in result.output
+        assert (messages_in(imap_port, "INBOX"), messages_in(imap_port, "digest-processed"),
+                messages_in(imap_port, "digest-unreadable")) == (0, 1, 2)  # fmt: skip
+    reader = store.get_subscriber("dead@example.net")
+    assert reader is not None and store.bounce_score(reader.id)[0] == 1.0

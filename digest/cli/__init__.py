@@ -652,17 +652,30 @@ EX_TEMPFAIL = 75
 
 @cli.command()
 @click.option("--recipient", help="The address the message was delivered to (the MTA's).")
+@click.option("--imap", is_flag=True, help="Read the INBOUND_IMAP_URL mailbox instead of stdin.")
 @click.pass_obj
-def inbound(app: _App, recipient: str | None) -> None:
+def inbound(app: _App, recipient: str | None, imap: bool) -> None:
     """Read one message that came back (a bounce, a complaint, a mailto unsubscribe) on
-    stdin, as an MTA's pipe delivers it, and act on it.
+    stdin, as an MTA's pipe delivers it, and act on it; or with --imap every message
+    in the INBOUND_IMAP_URL mailbox, filing each in digest-processed or
+    digest-unreadable.
 
     Exits 0 when the message was handled or ignored (a message it cannot read
     is logged with its Message-ID, never bounced back), and 75 (EX_TEMPFAIL)
     when the database cannot be reached, so that the MTA tries again later.
     """
-    from digest.inbound.handle import handle
+    from digest.inbound.handle import from_mailbox, handle
     from digest.inbound.parse import MAX_MESSAGE_BYTES, read_inbound
+
+    if imap:
+        settings = app.signing_settings
+        if not settings.inbound.imap_url:
+            raise click.UsageError("--imap needs INBOUND_IMAP_URL (see .env.example)")
+        with app.store() as store:
+            polled = from_mailbox(store, settings, now=_utc_now())
+        click.echo(f"inbound: {polled.handled} handled, {polled.unreadable} unreadable, "
+                   f"{polled.left} left for the next poll")  # fmt: skip
+        raise SystemExit(EXIT_PARTIAL if polled.left else 0)
 
     data = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)
     try:

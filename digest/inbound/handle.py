@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from digest.config import InboundSettings, Settings
-from digest.inbound.parse import Inbound
+from digest.errors import StorageError
+from digest.inbound.mailbox import PollReport, Verdict, poll
+from digest.inbound.parse import Inbound, read_inbound
 from digest.inbound.policy import BouncePolicy, BounceScore, outcome
 from digest.models import Delivery, Subscriber
 from digest.store import Store
@@ -31,6 +33,8 @@ class Handled:
 
     line: str
     changed: bool = False
+    #: Whether the message named a reader of ours (by a valid tag).
+    known: bool = True
 
 
 def handle(store: Store, settings: Settings, inbound: Inbound, *, now: datetime) -> Handled:
@@ -49,7 +53,7 @@ def handle(store: Store, settings: Settings, inbound: Inbound, *, now: datetime)
         if subscriber is None:
             log.warning("inbound_ignored", extra={"kind": inbound.kind,
                         "message_id": inbound.message_id, "reason": "no valid tag"})  # fmt: skip
-            return Handled(f"ignored: a {inbound.kind} message with no valid tag")
+            return Handled(f"ignored: a {inbound.kind} message with no valid tag", known=False)
         return Handled(f"ignored: an {inbound.kind} message about {subscriber.email}")
     return _apply(store, settings.inbound, subscriber, inbound.kind, event)
 
@@ -60,7 +64,7 @@ def refused_at_send(
     """A recipient the mail server refused for good while sending: a hard bounce."""
     subscriber = store.get_subscriber_by_id(delivery.subscriber_id)
     if subscriber is None:
-        return Handled("ignored: the reader is gone")
+        return Handled("ignored: the reader is gone", known=False)
     event = {"now": now, "message_id": delivery.message_id or "", "detail": reply,
              "delivery_id": delivery.id, "edition_id": delivery.edition_id}  # fmt: skip
     return _apply(store, settings, subscriber, "hard", event)
@@ -100,3 +104,27 @@ def _tag(inbound: Inbound, settings: Settings, purpose: str, prefix: str) -> int
             except TokenError:
                 continue
     return None
+
+
+def from_mailbox(store: Store, settings: Settings, *, now: datetime) -> PollReport:
+    """Handle every message waiting in the ``INBOUND_IMAP_URL`` mailbox.
+
+    A handled message goes to ``digest-processed``; one that names no reader
+    of ours, or cannot be read, to ``digest-unreadable`` for a person to look
+    at; while the database is down, messages stay for the next poll.
+    """
+    assert settings.inbound.imap_url is not None
+
+    def each(data: bytes) -> Verdict:
+        try:
+            found = read_inbound(data)
+        except ValueError as e:
+            log.warning("inbound_refused", extra={"reason": str(e)})
+            return "unreadable"
+        try:
+            done = handle(store, settings, found, now=now)
+        except StorageError:
+            return "retry"
+        return "unreadable" if found.kind == "unknown" or not done.known else "handled"
+
+    return poll(settings.inbound.imap_url, each)

@@ -1,0 +1,110 @@
+"""Poll an IMAP mailbox for mail that came back, and file each message when done.
+
+I/O only: each message is handed to a callback that says how it went; this
+module moves handled messages to ``digest-processed`` and unreadable ones
+to ``digest-unreadable``, and leaves the rest (the database was down) where
+they are for the next poll.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import re
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from digest.errors import DigestError
+
+PROCESSED = "digest-processed"
+UNREADABLE = "digest-unreadable"
+
+
+class MailboxError(DigestError):
+    """The mailbox could not be reached or read."""
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """How many messages a poll handled, found unreadable, and left for the next one."""
+
+    handled: int = 0
+    unreadable: int = 0
+    left: int = 0
+
+
+#: What the callback says of one message: "handled", "unreadable" or "retry".
+Verdict = str
+
+
+def poll(url: str, each: Callable[[bytes], Verdict], *, timeout: float = 30.0) -> PollReport:
+    """Read every message in the mailbox ``url`` names and file it as ``each`` says."""
+    parts = urlsplit(url)
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    where = f"{parts.hostname}:{parts.port or (993 if parts.scheme == 'imaps' else 143)}"
+    try:
+        imap = _connect(parts.scheme, parts.hostname or "", parts.port, timeout)
+    except (OSError, imaplib.IMAP4.error, ssl.SSLError) as e:
+        raise MailboxError(f"cannot reach the mailbox at {where}: {e}") from e
+    try:
+        try:
+            imap.login(unquote(parts.username or ""), unquote(parts.password or ""))
+        except imaplib.IMAP4.error as e:
+            raise MailboxError(f"the mailbox at {where} refused the login") from e
+        return _file_all(imap, folder, each)
+    except (OSError, imaplib.IMAP4.error) as e:
+        raise MailboxError(f"the mailbox at {where} failed: {e}") from e
+    finally:
+        try:
+            imap.logout()
+        except (OSError, imaplib.IMAP4.error):
+            pass
+
+
+def _connect(scheme: str, host: str, port: int | None, timeout: float) -> imaplib.IMAP4:
+    if scheme == "imaps":
+        return imaplib.IMAP4_SSL(host, port or 993, ssl_context=ssl.create_default_context(),
+                                 timeout=timeout)  # fmt: skip
+    imap = imaplib.IMAP4(host, port or 143, timeout=timeout)
+    if "STARTTLS" in imap.capabilities:
+        imap.starttls(ssl.create_default_context())
+    return imap
+
+
+def _file_all(imap: imaplib.IMAP4, folder: str, each: Callable[[bytes], Verdict]) -> PollReport:
+    for name in (PROCESSED, UNREADABLE):
+        imap.create(name)  # "already exists" is fine
+    status, _ = imap.select(_quoted(folder))
+    if status != "OK":
+        raise imaplib.IMAP4.error(f"no folder {folder!r}")
+    _, listed = imap.capability()  # after the login: the server may offer more now
+    can_move = b"MOVE" in (listed[0] or b"").upper().split()
+    _, found = imap.uid("SEARCH", "ALL")
+    handled = unreadable = left = 0
+    for uid in (found[0] or b"").split():
+        _, fetched = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+        data = next((item[1] for item in fetched if isinstance(item, tuple)), b"")
+        verdict = each(data)
+        if verdict == "retry":
+            left += 1
+            continue
+        _move(imap, uid, PROCESSED if verdict == "handled" else UNREADABLE, can_move)
+        handled += verdict == "handled"
+        unreadable += verdict != "handled"
+    imap.expunge()
+    return PollReport(handled, unreadable, left)
+
+
+def _move(imap: imaplib.IMAP4, uid: bytes, folder: str, can_move: bool) -> None:
+    """MOVE where the server has it (RFC 6851), else copy and delete."""
+    if can_move:
+        imap.uid("MOVE", uid, folder)
+        return
+    imap.uid("COPY", uid, folder)
+    imap.uid("STORE", uid, "+FLAGS", r"(\Deleted)")
+
+
+def _quoted(folder: str) -> str:
+    return folder if re.fullmatch(r"[A-Za-z0-9._/-]+", folder) else '"' + folder.replace(
+        "\\", "\\\\").replace('"', '\\"') + '"'  # fmt: skip
