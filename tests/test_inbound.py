@@ -85,6 +85,10 @@ def test_a_score_rises_by_at_most_one_a_day(events: list[tuple[str, int]]) -> No
         ("postfix-soft.eml", "soft"),
         ("exim-hard.eml", "hard"),
         ("qmail-hard.eml", "hard"),
+        ("sendmail-hard.eml", "hard"),
+        ("exchange-hard.eml", "hard"),
+        ("gmail-hard.eml", "hard"),
+        ("yahoo-hard.eml", "hard"),
         ("arf-complaint.eml", "complaint"),
         ("out-of-office.eml", "autoreply"),
         ("mailto-unsubscribe.eml", "unsubscribe"),
@@ -190,6 +194,13 @@ def test_bounces_complaints_and_mailto_unsubscribes_suppress_their_reader(
     }  # fmt: skip
     edition = store.recent_editions(1)[0]
     assert store.inbound_counts(edition.id) == {"hard": 3, "complaint": 1, "autoreply": 1}
+    config = str(tmp_path / "inbound.toml")
+    shown = CliRunner().invoke(
+        cli, ["--config", config, "subscribers", "show", "dead@example.net"],
+        env={"DIGEST_DATABASE_URL": store.url, "SECRET_KEY": SECRET},
+    )  # fmt: skip
+    assert "bounced      by bounce (5.1.1)" in shown.output
+    assert shown.output.count("came back: hard (5.1.1)") == 3
     # Only the reader still wanted is planned for the next edition.
     next_day = NOW + timedelta(days=1)
     store.add_entries([Entry(title="Another paper", arxiv_id="2611.00002")], decide=dedupe,

@@ -360,10 +360,12 @@ def subscribers_list(app: _App, status: str | None, as_json: bool) -> None:
 @click.argument("email")
 @click.pass_obj
 def subscribers_show(app: _App, email: str) -> None:
-    """Show one subscriber and every change of their state: when, to what, by which channel."""
+    """Show one subscriber, every change of their state (when, to what, by which channel),
+    and what came back about their mail (bounces, complaints)."""
     with app.store() as store:
         subscriber = _known(store.get_subscriber(email), email)
-        report.history(subscriber, store.subscriber_history(subscriber.id))
+        report.history(subscriber, store.subscriber_history(subscriber.id),
+                       store.inbound_of(subscriber.id))  # fmt: skip
 
 
 @subscribers_group.command("import")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime
@@ -205,11 +205,18 @@ def subscribers(found: list[Subscriber], counts: dict[str, int], *, as_json: boo
     click.echo(", ".join(f"{n} {state}" for state, n in counts.items()), err=True)
 
 
-def history(subscriber: Subscriber, events: list[SubscriberEvent]) -> None:
+def history(
+    subscriber: Subscriber,
+    events: list[SubscriberEvent],
+    came_back: Sequence[tuple[datetime, str, str]] = (),
+) -> None:
     subscriber_line(subscriber)
     for event in events:
         detail = f" ({event.detail})" if event.detail else ""
         click.echo(f"  {event.at:%Y-%m-%d %H:%M:%S}Z  {event.state:<12} by {event.channel}{detail}")
+    for at, kind, detail in came_back:
+        why = f" ({detail})" if detail else ""
+        click.echo(f"  {at:%Y-%m-%d %H:%M:%S}Z  came back: {kind}{why}")
 
 
 def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:

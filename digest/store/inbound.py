@@ -57,6 +57,20 @@ class InboundMixin(StoreBase):
                 )
             )  # fmt: skip
 
+    def inbound_of(
+        self, subscriber_id: int, *, limit: int = 200
+    ) -> list[tuple[datetime, str, str]]:
+        """What came back about a reader, newest last: (when, kind, detail)."""
+        query = (
+            select(inbound_events.c.at, inbound_events.c.kind, inbound_events.c.detail)
+            .where(inbound_events.c.subscriber_id == subscriber_id)
+            .order_by(inbound_events.c.id.desc())
+            .limit(limit)
+        )
+        with self._transaction() as conn:
+            rows = conn.execute(query).all()
+        return [(aware(r.at), r.kind, r.detail or "") for r in reversed(rows)]
+
     def inbound_counts(self, edition_id: int) -> dict[str, int]:
         """How many of each kind came back about an edition's messages."""
         query = (
