@@ -23,8 +23,9 @@ from digest.store import Store
 from digest.subscribers import check_input
 from digest.tokens import tagged_address
 
-from .conftest import DATA, NOW, THEMES, Clock, Sleeps, make_settings, run, subscribe
+from .conftest import DATA, NOW, THEMES, Clock, Sleeps, make_settings, run, subscribe, wait_until
 from .imap_server import dovecot_available
+from .mta_server import postfix_available
 from .smtp_server import smtp_server
 
 INBOUND = DATA / "inbound"
@@ -270,3 +271,43 @@ def test_the_mailbox_is_read_and_each_message_filed(store: Store, tmp_path: Path
                 messages_in(imap_port, "digest-unreadable")) == (0, 1, 2)  # fmt: skip
     reader = store.get_subscriber("dead@example.net")
     assert reader is not None and store.bounce_score(reader.id)[0] == 1.0
+
+
+@pytest.mark.skipif(
+    not postfix_available(),
+    reason="Postfix not installed (apt-get install postfix; .ci/run does it)",
+)
+def test_a_dsn_from_a_real_postfix_suppresses_the_reader_and_nobody_else(
+    store: Store, tmp_path: Path
+) -> None:
+    from .mta_server import postfix
+
+    inbound = InboundSettings(bounce_address="bounces@inbound.test", bounce_threshold=1.0)
+    for name in ("dead", "ada"):
+        subscribe(store, check_input(f"{name}@example.net", themes=THEMES), now=NOW)
+    store.add_entries([Entry(title="A paper")], decide=dedupe, source="feed", now=NOW)
+    with postfix() as mta:
+        report = run(store, replace(make_settings(tmp_path, mta.port), inbound=inbound))
+        assert report.delivery.sent == 2  # Postfix took both; it bounces one later
+        wait_until(lambda: list(mta.saved.glob("*.eml")), seconds=60)
+        (dsn,) = mta.saved.glob("*.eml")
+        data = dsn.read_bytes()
+    assert b"message/delivery-status" in data and b"5.1.1" in data  # Postfix's own words
+    found = read_inbound(data)
+    assert found.kind == "hard" and found.failed == ("dead@example.net",)
+    config = tmp_path / "inbound.toml"
+    config.write_text(
+        '[inbound]\nbounce_address = "bounces@inbound.test"\nbounce_threshold = 1.0\n'
+    )
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "inbound", "--recipient", found.tagged[0]], input=data,
+        env={"DIGEST_DATABASE_URL": store.url, "SECRET_KEY": SECRET},
+    )  # fmt: skip
+    assert result.exit_code == 0 and "now bounced" in result.output, result.output
+    # The next edition is planned for everyone else only.
+    next_day = NOW + timedelta(days=1)
+    store.add_entries([Entry(title="Another paper")], decide=dedupe, source="feed", now=next_day)
+    edition = store.create_edition(next_day.date(), now=next_day)
+    planned = {d.subscriber_id for d in store.list_deliveries(edition.id)}
+    ada = store.get_subscriber("ada@example.net")
+    assert ada is not None and planned == {ada.id}
