@@ -517,6 +517,8 @@ class Status:
     running: str | None
     last_run: RunRecord | None
     editions: list[EditionStatus]
+    #: How many editions there are in all (``editions`` shows the latest few).
+    editions_total: int = 0
 
 
 def status(store: Store, settings: Settings, *, editions: int, now: datetime) -> Status:
@@ -533,4 +535,5 @@ def status(store: Store, settings: Settings, *, editions: int, now: datetime) ->
         running=store.lock_holder(RUN_LOCK, now=now),
         last_run=next(iter(store.recent_runs(1)), None),
         editions=recent,
+        editions_total=store.count_editions(),
     )

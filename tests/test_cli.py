@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -368,7 +369,7 @@ def test_import_reports_bad_rows_by_line_and_export_round_trips(project: Path) -
     result = run("subscribers", "import", str(source))
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{source}:3: ")
-    assert "2 created, 0 updated, 0 kept unsubscribed, 1 rows skipped" in result.stdout
+    assert "2 created, 0 updated, 0 kept unsubscribed, 1 row skipped" in result.stdout
     out = project / "out.csv"
     assert run("subscribers", "export", str(out)).exit_code == 0
     again = run("subscribers", "import", "--json", str(out))
@@ -474,3 +475,20 @@ def test_a_second_run_while_one_holds_the_lock_exits_1_without_sending(project: 
         result.stderr
     )
     assert not (project / "var" / "outbox").exists()
+
+
+def test_what_a_new_user_tripped_on(project: Path) -> None:
+    ingested = run("ingest")
+    assert "ingest: 1 source," in ingested.stdout and "1 sources" not in ingested.stdout
+    # A query starting with "-" goes after "--", as the help says.
+    assert 'digest match -- "-survey' in " ".join(run("match", "--help").stdout.split())
+    assert run("match", "--", "-survey alignment").exit_code == 0
+    # A date after today is refused unless asked for.
+    later = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    refused = run("run", "--date", later, "--dry-run")
+    assert refused.exit_code == 2 and "add --force" in refused.stderr
+    assert run("run", "--date", later, "--dry-run", "--force").exit_code in (0, 1)
+    # --editions 0 does not pretend there are none.
+    run("run", "--no-ingest")
+    quiet = run("status", "--editions", "0")
+    assert "no editions yet" not in quiet.stdout and "1 in all" in quiet.stdout

@@ -455,7 +455,9 @@ def match(
 
     Try a filter here before saving it as a topic.  Syntax: words (all must
     match), "exact phrases", OR, -word or NOT word, (parentheses), prefix*,
-    title:word, abstract:word, author:name.
+    title:word, abstract:word, author:name.  A query that starts with "-"
+    goes after "--", so that it is not taken for an option:
+    digest match -- "-survey diffusion".
     """
     topic = parse_topic(query)
     since = _utc_now() - timedelta(days=days)
@@ -519,6 +521,7 @@ def preview(
 )
 @click.option("--dry-run", is_flag=True, help="Plan and render without sending or storing.")
 @click.option("--no-ingest", is_flag=True, help="Do not read the sources first.")
+@click.option("--force", is_flag=True, help="Accept a --date after today (to prepare one).")
 @click.option(
     "--wait",
     "wait_seconds",
@@ -533,6 +536,7 @@ def run_command(
     day: datetime | None,
     dry_run: bool,
     no_ingest: bool,
+    force: bool,
     wait_seconds: float,
     as_json: bool,
 ) -> None:
@@ -547,6 +551,13 @@ def run_command(
     source failed), 2 on a configuration, storage or mail-server login error.
     """
     edition_day = day.date() if day else None
+    today = _utc_now().astimezone(app.settings.zone).date()
+    if edition_day is not None and edition_day > today and not force:
+        raise click.BadParameter(
+            f"{edition_day} is after today ({today}): an edition is for a day that has come; "
+            "add --force to build it anyway",
+            param_hint="--date",
+        )
     if dry_run:
         with app.store() as store:
             started = time.monotonic()

@@ -69,6 +69,11 @@ def echo_json(payload: Any) -> None:
     click.echo(json.dumps(payload, default=_json_default, ensure_ascii=False))
 
 
+def counted(count: int, word: str) -> str:
+    """``1 row``, ``2 rows``: a count with its noun."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
 def problem(text: str) -> None:
     """One line on stderr, as every problem is told."""
     click.echo(f"digest: {text}", err=True)
@@ -86,7 +91,7 @@ def ingest(report: IngestReport, seconds: float, total: int, url: str, *, as_jso
             _source_line(source)
         failed = sum(1 for s in report.sources if not s.ok)
         click.echo(
-            f"ingest: {len(report.sources)} sources, {report.total('read')} read, "
+            f"ingest: {counted(len(report.sources), 'source')}, {report.total('read')} read, "
             f"{report.total('new')} new, {report.total('seen')} already seen, {failed} failed "
             f"in {seconds:.2f}s; {total} papers in {url}"
         )
@@ -138,7 +143,7 @@ def _run_text(report: RunReport, seconds: float) -> None:
         ingested = report.ingest
         click.echo(
             f"ingest: {ingested.total('new')} new of {ingested.total('read')} read "
-            f"from {len(ingested.sources)} sources"
+            f"from {counted(len(ingested.sources), 'source')}"
         )
     if report.edition is not None:
         click.echo(f"edition {report.day}: {report.edition.entry_count} papers")
@@ -251,8 +256,8 @@ def imported(report: ImportReport, file_name: str, seconds: float, *, as_json: b
             click.echo(f"{file_name}:{found.line}: {found.reason}", err=True)
         click.echo(
             f"import: {result.created} created, {result.updated} updated, "
-            f"{result.kept_unsubscribed} kept unsubscribed, {report.skipped} rows skipped "
-            f"in {seconds:.2f}s"
+            f"{result.kept_unsubscribed} kept unsubscribed, "
+            f"{counted(report.skipped, 'row')} skipped in {seconds:.2f}s"
         )
     return EXIT_PARTIAL if report.skipped else EXIT_OK
 
@@ -337,8 +342,10 @@ def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> Non
             f"last run: {last['outcome']} at {last['started_at']:%Y-%m-%d %H:%M:%S %Z}"
             + (f": {last['summary']}" if last["summary"] else "")
         )
-    if not editions:
+    if not editions and not found.editions_total:
         click.echo("no editions yet: run 'digest run'")
+    elif len(editions) < found.editions_total:
+        click.echo(f"editions: {found.editions_total} in all, the last {len(editions)} below")
     for row in found.editions:
         came_back = ""
         if row.inbound:

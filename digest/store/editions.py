@@ -70,6 +70,11 @@ class EditionsMixin(StoreBase):
         with self._transaction() as conn:
             return [edition_of(row) for row in conn.execute(query)]
 
+    def count_editions(self) -> int:
+        """How many editions there are."""
+        with self._transaction() as conn:
+            return int(conn.scalar(select(func.count()).select_from(editions)) or 0)
+
     def editions_with_queued(self) -> list[Edition]:
         """Return the editions that still have queued deliveries, oldest first."""
         queued = select(deliveries.c.edition_id).where(deliveries.c.status == "queued")
