@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import resource
 import sys
 import time
@@ -38,16 +39,25 @@ def _quoted(value: Any) -> str:
     return text
 
 
+#: A terminal's colour codes, which some libraries put in their messages (werkzeug).
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 class KeyValueFormatter(logging.Formatter):
-    """``time LEVEL logger message key=value ...``"""
+    """``time LEVEL logger message key=value ...``; colour codes only on a terminal."""
 
     converter = time.gmtime
+
+    def __init__(self, *, colour: bool = False) -> None:
+        super().__init__()
+        self.colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ")
         fields = _safe(getattr(record, "fields", {}))
         pairs = " ".join(f"{key}={_quoted(value)}" for key, value in fields.items())
-        line = f"{stamp} {record.levelname} {record.name} {record.getMessage()}"
+        message = record.getMessage() if self.colour else _ANSI.sub("", record.getMessage())
+        line = f"{stamp} {record.levelname} {record.name} {message}"
         line = f"{line} {pairs}" if pairs else line
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -64,7 +74,7 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ"),
             "level": record.levelname,
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": _ANSI.sub("", record.getMessage()),
         } | _safe(getattr(record, "fields", {}))
         if record.exc_info:
             payload["traceback"] = self.formatException(record.exc_info)
@@ -74,7 +84,8 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(*, level: int, json_format: bool) -> None:
     """Send digest's logs to stderr, one line per event."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_format else KeyValueFormatter())
+    colour = sys.stderr.isatty()
+    handler.setFormatter(JsonFormatter() if json_format else KeyValueFormatter(colour=colour))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

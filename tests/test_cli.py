@@ -71,6 +71,7 @@ def test_one_broken_source_never_stops_the_others(project: Path) -> None:
         "Expecting property name enclosed in double quotes",
         "digest: error: /no/such/feed.xml: no such file",
     ]
+    assert str(broken) not in result.stdout  # each error told once, on stderr
 
 
 def test_a_header_only_day_exits_zero_with_a_warning(project: Path) -> None:
@@ -139,9 +140,8 @@ def test_config_check_names_sources_that_cannot_work(project: Path) -> None:
     assert result.exit_code == 2
     assert "[[sources]] 'gone': no such file: /no/such/feed.xml" in result.stderr
     ingest = run("ingest")  # one missing source fails itself only, naming its path
-    assert (
-        ingest.exit_code == 1 and "gone: FAILED: no such file: /no/such/feed.xml" in ingest.stdout
-    )
+    assert ingest.exit_code == 1 and "gone: no such file: /no/such/feed.xml" in ingest.stderr
+    assert "gone" not in ingest.stdout.split("ingest:")[0]  # told once, on stderr
     config.write_text('[[sources]]\nlocation = "ftp://example.org/feed"\n', encoding="utf-8")
     result = run("config", "check")
     assert result.exit_code == 2 and "only http(s) URLs are fetched" in result.stderr
@@ -492,3 +492,16 @@ def test_what_a_new_user_tripped_on(project: Path) -> None:
     run("run", "--no-ingest")
     quiet = run("status", "--editions", "0")
     assert "no editions yet" not in quiet.stdout and "1 in all" in quiet.stdout
+
+
+def test_log_lines_carry_colour_codes_only_to_a_terminal() -> None:
+    import logging
+
+    from digest.logs import JsonFormatter, KeyValueFormatter
+
+    record = logging.LogRecord(
+        "werkzeug", logging.INFO, __file__, 1, "\x1b[33mPress CTRL+C to quit\x1b[0m", None, None
+    )
+    assert "\x1b" not in KeyValueFormatter().format(record)
+    assert "\x1b" not in JsonFormatter().format(record)
+    assert "\x1b[33m" in KeyValueFormatter(colour=True).format(record)

@@ -656,7 +656,11 @@ def serve(app: _App, host: str, port: int, debug: bool) -> None:
     """Serve the web pages for development (use gunicorn in production, see the Procfile)."""
     from digest.web import create_app
 
-    create_app({"DIGEST_SETTINGS": app.signing_settings}).run(host=host, port=port, debug=debug)
+    settings = app.signing_settings
+    if not settings.smtp.host:
+        problem(f"serve: SMTP_HOST is not set: confirmation mails are written as .eml files "
+                f"to {settings.outbox_dir}/")  # fmt: skip
+    create_app({"DIGEST_SETTINGS": settings}).run(host=host, port=port, debug=debug)
 
 
 #: sendmail's exit code for "try again later": the MTA keeps the message and retries.

@@ -111,8 +111,7 @@ def _source_line(source: SourceReport) -> None:
         )
         for warning in source.warnings:
             click.echo(f"  warning: {warning}")
-    else:
-        click.echo(f"{source.source}: FAILED: {source.error}")
+    # A failed source is told once, on stderr (_source_failures), where errors go.
 
 
 def _source_failures(report: IngestReport) -> None:
