@@ -521,14 +521,15 @@ class Status:
     editions_total: int = 0
 
 
+def edition_status(store: Store, edition: Edition) -> EditionStatus:
+    """One edition's deliveries by state, failures, and what came back."""
+    return EditionStatus(edition, store.delivery_counts(edition.id), store.failures(edition.id),
+                         store.inbound_counts(edition.id))  # fmt: skip
+
+
 def status(store: Store, settings: Settings, *, editions: int, now: datetime) -> Status:
     """The installation's state, read in a few queries."""
-    recent = [
-        EditionStatus(
-            e, store.delivery_counts(e.id), store.failures(e.id), store.inbound_counts(e.id)
-        )  # fmt: skip
-        for e in store.recent_editions(editions)
-    ]
+    recent = [edition_status(store, e) for e in store.recent_editions(editions)]
     return Status(
         subscribers=store.count_subscribers(),
         next_run=next_run(settings.schedule, settings.zone, now),

@@ -505,3 +505,19 @@ def test_log_lines_carry_colour_codes_only_to_a_terminal() -> None:
     assert "\x1b" not in KeyValueFormatter().format(record)
     assert "\x1b" not in JsonFormatter().format(record)
     assert "\x1b[33m" in KeyValueFormatter(colour=True).format(record)
+
+
+def test_editions_are_listed_and_shown(project: Path) -> None:
+    run("ingest")
+    run("subscribe", "ada@example.org")
+    run("run", "--no-ingest")
+    listed = run("editions", "list")
+    assert listed.exit_code == 0 and "date" in listed.stdout.splitlines()[0]
+    day = listed.stdout.splitlines()[1].split()[0]
+    assert listed.stdout.splitlines()[1].split()[1:3] == ["73", "1"]  # papers, sent
+    shown = run("editions", "show", day)
+    assert shown.exit_code == 0 and "73 papers" in shown.stdout and "1 sent" in shown.stdout
+    as_json = json.loads(run("editions", "show", day, "--json").stdout)
+    assert len(as_json["entries"]) == 73 and as_json["deliveries"]["sent"] == 1
+    missing = run("editions", "show", "2001-01-01")
+    assert missing.exit_code == 1 and "no edition for 2001-01-01" in missing.stderr

@@ -9,6 +9,7 @@ storage error.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -99,6 +100,10 @@ class _DigestGroup(click.Group):
             _fail(e, verbose=verbose)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            # Output piped into `head`, say, which has read enough: stop quietly.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0) from None
         except Exception as e:  # a bug: still one line, the traceback only with -v
             _fail(
                 DigestError(
@@ -661,6 +666,38 @@ def serve(app: _App, host: str, port: int, debug: bool) -> None:
         problem(f"serve: SMTP_HOST is not set: confirmation mails are written as .eml files "
                 f"to {settings.outbox_dir}/")  # fmt: skip
     create_app({"DIGEST_SETTINGS": settings}).run(host=host, port=port, debug=debug)
+
+
+@cli.group("editions")
+def editions_group() -> None:
+    """The editions: what each carried, and how its delivery went."""
+
+
+@editions_group.command("list")
+@click.option("--limit", default=30, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def editions_list(app: _App, limit: int, as_json: bool) -> None:
+    """Each edition with its papers, deliveries by state, bounces and complaints."""
+    with app.store() as store:
+        rows = [pipeline.edition_status(store, e) for e in store.recent_editions(limit)]
+    report.editions(rows, as_json=as_json)
+
+
+@editions_group.command("show")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def editions_show(app: _App, day: datetime, as_json: bool) -> None:
+    """One edition: its papers, its deliveries by state, and every failure with its reason."""
+    with app.store() as store:
+        edition = store.get_edition(day.date())
+        if edition is None:
+            problem(f"no edition for {day.date()} (see 'digest editions list')")
+            raise SystemExit(EXIT_PARTIAL)
+        shown = pipeline.edition_status(store, edition)
+        papers = store.edition_entries(edition.id)
+    report.edition(shown, papers, as_json=as_json)
 
 
 #: sendmail's exit code for "try again later": the MTA keeps the message and retries.

@@ -20,8 +20,8 @@ import click
 from digest.accounts import ImportReport
 from digest.locking import describe_holder
 from digest.logs import peak_rss_kb
-from digest.models import IngestReport, SourceReport, Subscriber
-from digest.pipeline import Preview, RunReport, Status
+from digest.models import IngestReport, SourceReport, StoredEntry, Subscriber
+from digest.pipeline import EditionStatus, Preview, RunReport, Status
 from digest.plan import Skip, Wait
 from digest.render import RenderedEmail
 from digest.select.index import Match
@@ -357,6 +357,52 @@ def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> Non
         )
         for email, reason in row.failures:
             click.echo(f"  failed: {email}: {reason}")
+
+
+def _edition_json(row: EditionStatus) -> dict[str, Any]:
+    return {
+        "day": row.edition.day, "papers": row.edition.entry_count,
+        "deliveries": row.deliveries, "came_back": row.inbound,
+        "bounce_rate": round(row.rate("hard", "soft"), 4),
+        "complaint_rate": round(row.rate("complaint"), 4),
+        "failures": [{"email": email, "reason": reason} for email, reason in row.failures],
+    }  # fmt: skip
+
+
+def editions(rows: Sequence[EditionStatus], *, as_json: bool) -> None:
+    if as_json:
+        echo_json({"editions": [_edition_json(r) for r in rows]})
+        return
+    if not rows:
+        click.echo("no editions yet: run 'digest run'")
+        return
+    click.echo(f"{'date':<10}  {'papers':>6}  {'sent':>6}  {'failed':>6}  {'skipped':>7}  "
+               f"{'queued':>6}  {'bounces':>7}  {'complaints':>10}")  # fmt: skip
+    for row in rows:
+        d = row.deliveries
+        click.echo(
+            f"{row.edition.day!s:<10}  {row.edition.entry_count:>6}  {d.get('sent', 0):>6}  "
+            f"{d.get('failed', 0):>6}  {d.get('skipped', 0):>7}  {d.get('queued', 0):>6}  "
+            f"{row.rate('hard', 'soft'):>7.1%}  {row.rate('complaint'):>10.2%}"
+        )
+
+
+def edition(row: EditionStatus, papers: Sequence[StoredEntry], *, as_json: bool) -> None:
+    if as_json:
+        echo_json(_edition_json(row) | {"entries": [
+            {"title": s.entry.title, "arxiv_id": s.entry.arxiv_id, "source": s.source}
+            for s in papers]})  # fmt: skip
+        return
+    click.echo(f"edition {row.edition.day}: {counted(row.edition.entry_count, 'paper')}")
+    click.echo("deliveries: " + (", ".join(f"{n} {state}" for state, n in row.deliveries.items())
+                                 or "none"))  # fmt: skip
+    if row.inbound:
+        click.echo("came back: " + ", ".join(f"{n} {kind}" for kind, n in row.inbound.items()))
+    for email, reason in row.failures:
+        click.echo(f"  failed: {email}: {reason}")
+    for stored in papers:
+        click.echo(f"  * {stored.entry.title}" + (f" (arXiv:{stored.entry.arxiv_id})"
+                                                  if stored.entry.arxiv_id else ""))  # fmt: skip
 
 
 def _json_default(value: Any) -> str:
