@@ -292,9 +292,10 @@ def test_nobody_but_the_reader_brings_back_someone_who_left(project: Path) -> No
     assert "confirm your subscription" in message.read_text()
     history = run("subscribers", "show", "ada@example.org").stdout.splitlines()
     assert history[0] == "ada@example.org\tunsubscribed\trlhf"
-    assert [line.split()[2:] for line in history[1:]] == [
+    assert [line.split()[2:] for line in history[1:3]] == [
         ["active", "by", "cli"], ["unsubscribed", "by", "cli"],
     ]  # fmt: skip
+    assert history[3].strip().startswith("theme:")
 
 
 def test_bad_input_to_subscribe_is_one_line(project: Path) -> None:
@@ -519,5 +520,7 @@ def test_editions_are_listed_and_shown(project: Path) -> None:
     assert shown.exit_code == 0 and "73 papers" in shown.stdout and "1 sent" in shown.stdout
     as_json = json.loads(run("editions", "show", day, "--json").stdout)
     assert len(as_json["entries"]) == 73 and as_json["deliveries"]["sent"] == 1
+    who = run("subscribers", "show", "ada@example.org").stdout
+    assert f"  {day}  sent     attempts 1  <" in who and "theme: (the default)" in who
     missing = run("editions", "show", "2001-01-01")
     assert missing.exit_code == 1 and "no edition for 2001-01-01" in missing.stderr

@@ -369,8 +369,10 @@ def subscribers_show(app: _App, email: str) -> None:
     and what came back about their mail (bounces, complaints)."""
     with app.store() as store:
         subscriber = _known(store.get_subscriber(email), email)
+        likes = store.feedback_of([subscriber.id])[subscriber.id]
         report.history(subscriber, store.subscriber_history(subscriber.id),
                        store.inbound_of(subscriber.id))  # fmt: skip
+        report.subscriber_details(subscriber, likes, store.deliveries_of(subscriber.id))
 
 
 @subscribers_group.command("import")

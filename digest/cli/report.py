@@ -20,7 +20,14 @@ import click
 from digest.accounts import ImportReport
 from digest.locking import describe_holder
 from digest.logs import peak_rss_kb
-from digest.models import IngestReport, SourceReport, StoredEntry, Subscriber
+from digest.models import (
+    Delivery,
+    Feedback,
+    IngestReport,
+    SourceReport,
+    StoredEntry,
+    Subscriber,
+)
 from digest.pipeline import EditionStatus, Preview, RunReport, Status
 from digest.plan import Skip, Wait
 from digest.render import RenderedEmail
@@ -221,6 +228,21 @@ def history(
     for at, kind, detail in came_back:
         why = f" ({detail})" if detail else ""
         click.echo(f"  {at:%Y-%m-%d %H:%M:%S}Z  came back: {kind}{why}")
+
+
+def subscriber_details(
+    subscriber: Subscriber, marks: Sequence[Feedback], delivered: Sequence[tuple[date, Delivery]]
+) -> None:
+    """What a reader chose, what they said of papers, and every delivery to them."""
+    click.echo(f"  theme: {subscriber.theme or '(the default)'}; "
+               f"timezone: {subscriber.timezone or '(the default)'}")  # fmt: skip
+    liked = sum(1 for m in marks if m.vote > 0)
+    if marks:
+        click.echo(f"  feedback: {liked} more like this or liked, {len(marks) - liked} less")
+    for day, delivery in delivered:
+        said = f": {delivery.detail}" if delivery.detail else ""
+        click.echo(f"  {day}  {delivery.status:<8} attempts {delivery.attempts}  "
+                   f"{delivery.message_id or '-'}{said}")  # fmt: skip
 
 
 def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:

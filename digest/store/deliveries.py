@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select
@@ -243,6 +243,18 @@ class DeliveriesMixin(StoreBase):
             query = query.where(deliveries.c.status == status)
         with self._transaction() as conn:
             return [delivery_of(row) for row in conn.execute(query.order_by(deliveries.c.id))]
+
+    def deliveries_of(self, subscriber_id: int, *, limit: int = 60) -> list[tuple[date, Delivery]]:
+        """A reader's deliveries with their editions' days, newest first."""
+        query = (
+            select(editions.c.day, deliveries)
+            .join(editions, editions.c.id == deliveries.c.edition_id)
+            .where(deliveries.c.subscriber_id == subscriber_id)
+            .order_by(editions.c.day.desc(), deliveries.c.id.desc())
+            .limit(limit)
+        )
+        with self._transaction() as conn:
+            return [(row.day, delivery_of(row)) for row in conn.execute(query)]
 
 
 # Only a queued delivery changes: a delivery already marked is never marked again.
