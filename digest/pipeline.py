@@ -8,6 +8,7 @@ opens a socket by itself, and tests drive every path.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -26,9 +27,10 @@ from digest.deliver.compose import (
     make_renderer,
     personal_links,
 )
+from digest.deliver.message import checked_address, envelope_address, message_id_host
 from digest.deliver.sender import Clock, DeliveryReport, Sleep, send_edition
-from digest.deliver.transports import Transport, transport_for
-from digest.errors import SourceError
+from digest.deliver.transports import Envelope, Transport, transport_for
+from digest.errors import DigestError, SourceError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
 from digest.ingest.dedupe import dedupe
 from digest.locking import RUN_LOCK, RunLock
@@ -42,11 +44,12 @@ from digest.models import (
     Subscriber,
     Topic,
 )
-from digest.plan import Decision, Skip, Wait, availability, decide
+from digest.plan import Decision, Send, Skip, Wait, availability, decide
 from digest.render import RenderedEmail
 from digest.schedule import next_run
 from digest.select.index import EditionIndex, Match, Selection, blended
 from digest.store import RunRecord, Store
+from digest.subscriptions import has_left
 
 ProgressCallback = Callable[[SourceReport], None]
 
@@ -475,6 +478,58 @@ def match(
         found = blended(found, affinity)
         why = composer.reasons(index, model, [m.entry.id for m in found])
     return len(stored), [replace(m, reason=why.get(m.entry.id, "")) for m in found]
+
+
+class SendTestRefused(DigestError):
+    """A test send that must not go: to someone who left, or with nothing to show."""
+
+
+def send_test(
+    store: Store,
+    settings: Settings,
+    transport: Transport,
+    address: str,
+    *,
+    as_reader: Subscriber | None,
+    day: date | None,
+    now: datetime,
+) -> str:
+    """Send ``address`` the digest ``as_reader`` would get (a reader without topics when
+    None) from the edition of ``day`` (None: the latest), with "[test]" in the subject.
+
+    Nothing is recorded as a delivery.  Its links are nobody's: a click on its
+    unsubscribe link changes no reader.  Refused for a suppressed address.
+    """
+    known = store.get_subscriber(address)
+    if known is not None and has_left(known):
+        raise SendTestRefused(f"{address} is {known.state}: digest mails them nothing, "
+                              "not even a test")  # fmt: skip
+    edition = store.get_edition(day) if day else next(iter(store.recent_editions(1)), None)
+    entries = store.edition_entries(edition.id if edition else None)
+    planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)
+    reader = as_reader or Subscriber(id=0, email=address, status="active")
+    composer = Composer(ComposeSettings.of(settings), store.installation_id,
+                        space=learning.current_space(store))  # fmt: skip
+    model = None
+    if as_reader is not None and composer.space is not None:
+        model = store.models_of([as_reader.id], composer.space.version).get(as_reader.id)
+    stand_in = replace(reader, id=0, email=address, status="active", paused=False)
+    with EditionIndex(entries) as index:
+        decision = composer.decide(planned, stand_in, index, now, model)
+    if not isinstance(decision, Send):
+        reason = decision.reason if isinstance(decision, Skip) else "not due yet"
+        raise SendTestRefused(f"{reader.email} would get nothing from {planned.day}: {reason}")
+    rendered = composer.render(planned, stand_in, decision.selection)
+    rendered = replace(rendered, subject="[test] " + rendered.subject)
+    message_id = (
+        f"<test.{now:%Y%m%d%H%M%S}.{secrets.token_hex(6)}@{message_id_host(composer.domain)}>"
+    )
+    message = composer.message(rendered, stand_in, message_id=message_id, sent_at=now)
+    envelope = Envelope(envelope_address(settings.sender_address), checked_address(address),
+                        message_id)  # fmt: skip
+    with transport:
+        transport.send(envelope, message)
+    return f"sent {address} a test of {planned.day} as {reader.email}: {rendered.shown} papers"
 
 
 def render_preview(

@@ -702,3 +702,35 @@ def test_the_ehlo_name_is_the_public_host_of_the_base_url_or_the_setting(
         run(other, make_settings(tmp_path, port, SMTP_EHLO_NAME="mail.example.net"))
     other.close()
     assert [r.helo for r in server.received] == ["digest.example.org", "mail.example.net"]
+
+
+def test_a_test_send_reaches_the_operator_and_records_nothing(store: Store, tmp_path: Path) -> None:
+    from digest import pipeline
+
+    subscribe(store, check_input("ada@example.org", topics=["title:fairness"], themes=THEMES),
+              now=NOW)  # fmt: skip
+    subscribe(store, check_input("gone@example.org", themes=THEMES), now=NOW)
+    unsubscribe(store, "gone@example.org", now=NOW, channel="cli")
+    store.add_entries([Entry(title="Fairness in ranking"), Entry(title="Speech codecs")],
+                      decide=dedupe, source="feed", now=NOW)  # fmt: skip
+    with smtp_server() as (server, port):
+        settings = make_settings(tmp_path, port)
+        ada = store.get_subscriber("ada@example.org")
+        said = pipeline.send_test(store, settings, transport_for(settings), "me@example.org",
+                                  as_reader=ada, day=None, now=NOW)  # fmt: skip
+        assert "1 papers" in said
+        with pytest.raises(pipeline.SendTestRefused, match="unsubscribed"):
+            pipeline.send_test(store, settings, transport_for(settings), "gone@example.org",
+                               as_reader=None, day=None, now=NOW)  # fmt: skip
+    (received,) = server.received
+    assert received.recipients == ["me@example.org"]
+    message = received.message
+    assert str(message["Subject"]).startswith("[test] ")
+    body = message.get_body(("plain",))
+    assert body is not None and "Fairness in ranking" in body.get_content()
+    assert "Speech codecs" not in body.get_content()  # Ada's topics chose
+    # Its links are nobody's: the unsubscribe token names no reader.
+    link = str(message["List-Unsubscribe"]).split("/unsubscribe/", 1)[1].split(">", 1)[0]
+    assert read_token(settings.secret_key, "unsubscribe", link) == 0
+    assert store.count_queued([e.id for e in store.recent_editions(5)]) == 0
+    assert all(not store.list_deliveries(e.id) for e in store.recent_editions(5))

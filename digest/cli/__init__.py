@@ -670,6 +670,34 @@ def serve(app: _App, host: str, port: int, debug: bool) -> None:
     create_app({"DIGEST_SETTINGS": settings}).run(host=host, port=port, debug=debug)
 
 
+@cli.command("send-test")
+@click.argument("address")
+@click.option("--as", "as_email", metavar="EMAIL", help="Send what this reader would get.")
+@click.option(
+    "--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Edition date (default: the latest; before the first, the papers waiting).",
+)  # fmt: skip
+@click.pass_obj
+def send_test(app: _App, address: str, as_email: str | None, day: datetime | None) -> None:
+    """Mail ADDRESS the real digest as a reader would get it (or a reader without
+    topics), with "[test]" in the subject: to check it in your own inbox first.
+
+    ADDRESS need not be on the list; nothing is recorded as a delivery, and its
+    links change no reader.  Refused for an address that left or bounced.
+    """
+    settings = app.signing_settings
+    with app.store() as store:
+        reader = _named(store, as_email) if as_email else None
+        try:
+            said = pipeline.send_test(store, settings, transport_for(settings), address,
+                                      as_reader=reader, day=day.date() if day else None,
+                                      now=_utc_now())  # fmt: skip
+        except pipeline.SendTestRefused as e:
+            problem(e.message)
+            raise SystemExit(EXIT_PARTIAL) from e
+    click.echo(f"send-test: {said}")
+
+
 @cli.group("editions")
 def editions_group() -> None:
     """The editions: what each carried, and how its delivery went."""
