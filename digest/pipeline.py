@@ -323,8 +323,7 @@ def _send(
             return True
         return stop is not None and stop.is_set()
 
-    composer = Composer(ComposeSettings.of(settings), store.installation_id,
-                        space=learning.current_space(store))  # fmt: skip
+    composer = _composer(store, settings)
     extra = [transport_for(settings) for _ in range(settings.smtp.connections - 1)]
     with ExitStack() as opened:
         transports = [opened.enter_context(t) for t in [transport, *extra]]
@@ -364,8 +363,7 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
         recipients = list(store.iter_subscribers(state="active"))
         recipients += store.iter_subscribers(state="paused")  # planned, then skipped
     report = DeliveryReport()
-    composer = Composer(ComposeSettings.of(settings), store.installation_id,
-                        space=learning.current_space(store))  # fmt: skip
+    composer = _composer(store, settings)
     models: dict[int, bytes] = {}
     with EditionIndex(entries) as index:
         for number, subscriber in enumerate(recipients):
@@ -432,12 +430,9 @@ def preview(
     entries = store.edition_entries(edition.id if edition else None)
     # As run composes it: a titles-only theme carries more papers, and a reader's
     # own model ranks their papers and recommends others.
-    composer = Composer(ComposeSettings.of(settings), store.installation_id,
-                        space=learning.current_space(store))  # fmt: skip
+    composer = _composer(store, settings)
     room = settings.max_entries * composer.renderer.capacity(theme or settings.theme)
-    model = None
-    if subscriber is not None and composer.space is not None:
-        model = store.models_of([subscriber.id], composer.space.version).get(subscriber.id)
+    model = _model_of(store, composer, subscriber)
     with EditionIndex(entries) as index:
 
         def select(wanted: tuple[Topic, ...]) -> Selection:
@@ -465,11 +460,8 @@ def match(
     """The stored papers a topic query selects, best first: by bm25, or for a reader with
     a model as their digest orders them, each with why their model wants it."""
     stored = store.list_entries(since=since, sources=sources)
-    composer = Composer(ComposeSettings.of(settings), store.installation_id,
-                        space=learning.current_space(store))  # fmt: skip
-    model = None
-    if subscriber is not None and composer.space is not None:
-        model = store.models_of([subscriber.id], composer.space.version).get(subscriber.id)
+    composer = _composer(store, settings)
+    model = _model_of(store, composer, subscriber)
     with EditionIndex(stored) as index:
         found = index.search(query)
         affinity = composer.affinity(index, model) if model else None
@@ -478,6 +470,19 @@ def match(
         found = blended(found, affinity)
         why = composer.reasons(index, model, [m.entry.id for m in found])
     return len(stored), [replace(m, reason=why.get(m.entry.id, "")) for m in found]
+
+
+def _composer(store: Store, settings: Settings) -> Composer:
+    """The composer as run makes it: with the readers' feature space, if there is one."""
+    return Composer(ComposeSettings.of(settings), store.installation_id,
+                    space=learning.current_space(store))  # fmt: skip
+
+
+def _model_of(store: Store, composer: Composer, reader: Subscriber | None) -> bytes | None:
+    """A reader's model over the composer's feature space, or None."""
+    if reader is None or composer.space is None:
+        return None
+    return store.models_of([reader.id], composer.space.version).get(reader.id)
 
 
 class SendTestRefused(DigestError):
@@ -508,11 +513,8 @@ def send_test(
     entries = store.edition_entries(edition.id if edition else None)
     planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)
     reader = as_reader or Subscriber(id=0, email=address, status="active")
-    composer = Composer(ComposeSettings.of(settings), store.installation_id,
-                        space=learning.current_space(store))  # fmt: skip
-    model = None
-    if as_reader is not None and composer.space is not None:
-        model = store.models_of([as_reader.id], composer.space.version).get(as_reader.id)
+    composer = _composer(store, settings)
+    model = _model_of(store, composer, as_reader)
     stand_in = replace(reader, id=0, email=address, status="active", paused=False)
     with EditionIndex(entries) as index:
         decision = composer.decide(planned, stand_in, index, now, model)

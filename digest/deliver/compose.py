@@ -197,19 +197,18 @@ class Composer:
         self, index: EditionIndex, model: bytes, entry_ids: Sequence[int]
     ) -> dict[int, str]:
         """Why the reader's model wants each of these papers (its strongest terms)."""
-        if self.space is None:
-            return {}
-        from digest.select.learned import ReaderModel
+        affinity = self.affinity(index, model)
+        return {i: affinity.why(i) for i in entry_ids} if affinity else {}
 
-        self.affinity(index, model)  # the edition's vectors, made once
-        assert self._vectors is not None
-        reader = ReaderModel.load(self.space.version, model)
-        row_of = {s.id: row for row, s in enumerate(index.entries)}
-        return {
-            entry_id: ", ".join(reader.reasons(self._vectors[1], row_of[entry_id], self.space))
-            for entry_id in entry_ids
-            if entry_id in row_of
-        }
+    def _columns_first(self, index: EditionIndex) -> np.ndarray:
+        """The edition's vectors, transposed (``ReaderModel.scores``), made once per index."""
+        import numpy as np
+
+        assert self.space is not None
+        if self._vectors is None or self._vectors[0] is not index:
+            vectors = self.space.vectors([s.entry for s in index.entries])
+            self._vectors = (index, np.ascontiguousarray(vectors.T))
+        return self._vectors[1]
 
     def affinity(self, index: EditionIndex, model: bytes | None) -> Affinity | None:
         """What a reader's model says of the edition's papers, and which it recommends."""
@@ -219,26 +218,25 @@ class Composer:
 
         from digest.select.learned import ReaderModel
 
-        if self._vectors is None or self._vectors[0] is not index:
-            vectors = self.space.vectors([s.entry for s in index.entries])
-            self._vectors = (index, np.ascontiguousarray(vectors.T))
-        columns_first = self._vectors[1]
-        reader = ReaderModel.load(self.space.version, model)
+        space, columns_first = self.space, self._columns_first(index)
+        reader = ReaderModel.load(space.version, model)
         scores = reader.scores(columns_first)
         ids = [s.id for s in index.entries]
         learning = self.settings.learning
         # The model's probability above recommend_above, as its score (a logit).
         above = float(np.log(learning.recommend_above / max(1e-9, 1 - learning.recommend_above)))
-        recommended: list[tuple[int, str]] = []
         # Twice as many as shown: some will be in the reader's topics already.
-        for row in np.argsort(-scores)[: 2 * learning.recommend_papers]:
-            if scores[row] < above:
-                break
-            reasons = reader.reasons(columns_first, int(row), self.space)
-            recommended.append((ids[row], ", ".join(reasons)))
+        best = np.argsort(-scores)[: 2 * learning.recommend_papers]
+        recommended = tuple(ids[row] for row in best if scores[row] >= above)
+
+        def why(entry_id: int) -> str:  # asked only of the few papers shown
+            row = ids.index(entry_id)
+            return ", ".join(reader.reasons(columns_first, row, space))
+
         return Affinity(
             scores=dict(zip(ids, scores.tolist(), strict=True)),
-            recommended=tuple(recommended),
+            recommended=recommended,
+            why=why,
             blend=learning.blend,
             recommend=learning.recommend_papers,
         )

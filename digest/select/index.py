@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from digest.models import StoredEntry, Topic
@@ -42,10 +42,12 @@ RECOMMENDED = "Recommended for you"
 @dataclass(frozen=True)
 class Affinity:
     """What a reader's model says of the edition's papers: a score per entry id (higher
-    is more wanted), and why, for the papers it would recommend (best first)."""
+    is more wanted), the papers it would recommend (best first), and why it wants one."""
 
     scores: Mapping[int, float]
-    recommended: tuple[tuple[int, str], ...] = ()
+    recommended: tuple[int, ...] = ()
+    #: Why the model wants a paper ("score distillation, 3d"), asked only of those shown.
+    why: Callable[[int], str] = lambda _: ""
     #: How much the model orders a topic's papers (0: bm25 alone, 1: the model alone).
     blend: float = 0.5
     #: Recommended papers at most (those of ``recommended`` that no topic took).
@@ -189,11 +191,11 @@ class EditionIndex:
                 sections.append(Section(topic.label or topic.query, tuple(shown)))
         if affinity and affinity.recommended:
             by_id = {s.id: s for s in self.entries}
+            chosen = [i for i in affinity.recommended if i not in taken and i in by_id]
             recommended = tuple(
-                Match(by_id[entry_id], affinity.scores.get(entry_id, 0.0), reason)
-                for entry_id, reason in affinity.recommended
-                if entry_id not in taken and entry_id in by_id
-            )[: affinity.recommend]
+                Match(by_id[i], affinity.scores.get(i, 0.0), affinity.why(i))
+                for i in chosen[: affinity.recommend]
+            )
             if recommended:
                 sections.append(Section(RECOMMENDED, recommended))
         return Selection(tuple(sections), cut=cut)

@@ -44,8 +44,10 @@ class FeedbackMixin(StoreBase):
             conn.execute(feedback.update().where(where).values(values))
             return True
 
-    def feedback_of(self, subscriber_ids: Sequence[int]) -> dict[int, list[Feedback]]:
-        """Each reader's feedback, oldest first."""
+    def feedback_of(
+        self, subscriber_ids: Sequence[int], *, paper: str | None = None
+    ) -> dict[int, list[Feedback]]:
+        """Each reader's feedback, oldest first (on one paper only, when ``paper`` is given)."""
         found: dict[int, list[Feedback]] = {i: [] for i in subscriber_ids}
         with self._transaction() as conn:
             for chunk in chunks(sorted(set(subscriber_ids))):
@@ -54,6 +56,8 @@ class FeedbackMixin(StoreBase):
                     .where(feedback.c.subscriber_id.in_(chunk))
                     .order_by(feedback.c.updated_at, feedback.c.id)
                 )
+                if paper is not None:
+                    query = query.where(feedback.c.paper == paper)
                 for row in conn.execute(query):
                     found[row.subscriber_id].append(_feedback(row))
         return found

@@ -45,8 +45,8 @@ def vote(token: str) -> tuple[str, int]:
         found.store.set_feedback(subscriber.id, key, vote=VOTES[choice], kind="vote",
                                  now=found.clock())  # fmt: skip
         recorded = choice
-    current = found.store.feedback_of([subscriber.id])[subscriber.id]
-    now_vote = next((f.vote for f in current if f.paper == key), 0)
+    current = found.store.feedback_of([subscriber.id], paper=key)[subscriber.id]
+    now_vote = current[0].vote if current else 0
     wanted = request.args.get("v", "")
     return page(
         "feedback.html", title=stored.entry.title, url=stored.entry.url,
