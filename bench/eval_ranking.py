@@ -28,7 +28,7 @@ import numpy as np
 from digest.ingest import read_source
 from digest.models import Entry, StoredEntry, Topic
 from digest.select.index import EditionIndex
-from digest.select.learned import fit_reader, fit_space
+from digest.select.learned import PaperVectors, fit_reader, fit_space
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "arxiv-days"
 SHOWN = 10  # papers a reader looks at (and votes on) each day
@@ -144,7 +144,7 @@ def main() -> None:
                 model = fit_reader(space, space.vectors(liked), space.vectors(disliked),
                                    background)  # fmt: skip
                 assert model is not None
-                scores = model.scores(space.vectors([p.entry for p in papers]).T.copy())
+                scores = model.scores(PaperVectors.of(space.vectors([p.entry for p in papers])))
                 learned = [papers[i] for i in np.argsort(-scores, kind="stable")]
             if number:  # day 1 has no votes yet: the model is judged from day 2 on
                 for name, order in (("learned", learned), ("bm25", by_bm25),

@@ -22,7 +22,7 @@ from digest.ingest.dedupe import dedupe
 from digest.likes import library, recency_weight, typed_likes
 from digest.models import Entry
 from digest.select.index import RECOMMENDED, EditionIndex
-from digest.select.learned import FeatureSpace, ReaderModel, fit_reader, fit_space
+from digest.select.learned import FeatureSpace, PaperVectors, ReaderModel, fit_reader, fit_space
 from digest.store import Store
 from digest.subscribers import check_input
 from digest.tokens import TokenError, feedback_token, read_feedback_token
@@ -137,7 +137,7 @@ def test_a_model_ranks_what_a_reader_liked_above_the_rest_and_says_why() -> None
                        space.vectors(corpus[::3]))  # fmt: skip
     assert model is not None
     fresh = day_of_papers(2)
-    vectors = np.ascontiguousarray(space.vectors(fresh).T)
+    vectors = PaperVectors.of(space.vectors(fresh))
     scores = model.scores(vectors)
     best = [fresh[i].title for i in np.argsort(-scores)[:8]]
     assert all("optimization" in t for t in best), best

@@ -39,9 +39,7 @@ from digest.select.index import Affinity, EditionIndex, Selection
 from digest.tokens import feedback_url, preferences_url, tagged_address, unsubscribe_url
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from digest.select.learned import FeatureSpace
+    from digest.select.learned import FeatureSpace, PaperVectors
 
 #: What composing a delivery gave: the message (None when the decider said to
 #: skip it, or it could not be composed) and its id, the seconds spent
@@ -161,7 +159,7 @@ class Composer:
         self.settings = settings
         #: The feature space readers' models are over (None: nobody has given feedback).
         self.space = space
-        self._vectors: tuple[EditionIndex, np.ndarray] | None = None
+        self._vectors: tuple[EditionIndex, PaperVectors] | None = None
         self.renderer = renderer or make_renderer(settings.email)
         self.installation = installation
         self.policy = settings.policy
@@ -200,14 +198,14 @@ class Composer:
         affinity = self.affinity(index, model)
         return {i: affinity.why(i) for i in entry_ids} if affinity else {}
 
-    def _columns_first(self, index: EditionIndex) -> np.ndarray:
-        """The edition's vectors, transposed (``ReaderModel.scores``), made once per index."""
-        import numpy as np
+    def _paper_vectors(self, index: EditionIndex) -> PaperVectors:
+        """The edition's vectors for scoring readers, made once per index."""
+        from digest.select.learned import PaperVectors
 
         assert self.space is not None
         if self._vectors is None or self._vectors[0] is not index:
             vectors = self.space.vectors([s.entry for s in index.entries])
-            self._vectors = (index, np.ascontiguousarray(vectors.T))
+            self._vectors = (index, PaperVectors.of(vectors))
         return self._vectors[1]
 
     def affinity(self, index: EditionIndex, model: bytes | None) -> Affinity | None:
@@ -218,9 +216,9 @@ class Composer:
 
         from digest.select.learned import ReaderModel
 
-        space, columns_first = self.space, self._columns_first(index)
+        space, papers = self.space, self._paper_vectors(index)
         reader = ReaderModel.load(space.version, model)
-        scores = reader.scores(columns_first)
+        scores = reader.scores(papers)
         ids = [s.id for s in index.entries]
         learning = self.settings.learning
         # The model's probability above recommend_above, as its score (a logit).
@@ -231,7 +229,7 @@ class Composer:
 
         def why(entry_id: int) -> str:  # asked only of the few papers shown
             row = ids.index(entry_id)
-            return ", ".join(reader.reasons(columns_first, row, space))
+            return ", ".join(reader.reasons(papers, row, space))
 
         return Affinity(
             scores=dict(zip(ids, scores.tolist(), strict=True)),

@@ -145,6 +145,24 @@ def _document_frequencies(documents: Iterable[list[str]]) -> Counter[str]:
 
 
 @dataclass(frozen=True)
+class PaperVectors:
+    """Some papers' vectors, kept for scoring many readers against them: one row per term
+    that any of the papers has (a model's other terms add nothing), one column per paper."""
+
+    rows: np.ndarray  # float32, C order
+    #: The row of each term of the space, -1 when none of the papers has it.
+    position: np.ndarray  # int32
+
+    @classmethod
+    def of(cls, vectors: np.ndarray) -> PaperVectors:
+        """From ``FeatureSpace.vectors`` (one row per paper)."""
+        present = np.flatnonzero(vectors.any(axis=0))
+        position = np.full(vectors.shape[1], -1, dtype=np.int32)
+        position[present] = np.arange(len(present), dtype=np.int32)
+        return cls(np.ascontiguousarray(vectors[:, present].T), position)
+
+
+@dataclass(frozen=True)
 class ReaderModel:
     """One reader's linear model over a feature space: the largest coefficients only."""
 
@@ -153,26 +171,32 @@ class ReaderModel:
     weights: np.ndarray  # float32, one per term kept
     intercept: float
 
-    def scores(self, columns_first: np.ndarray) -> np.ndarray:
-        """How much the reader would want each paper (higher is more).
-
-        ``columns_first`` is the papers' vectors transposed (one row per term,
-        as ``FeatureSpace.vectors(...).T`` in C order): the model's terms are
-        then whole rows, which is what makes scoring cheap per reader.
-        """
-        scores: np.ndarray = self.weights @ columns_first[self.columns] + self.intercept
+    def scores(self, papers: PaperVectors) -> np.ndarray:
+        """How much the reader would want each paper (higher is more)."""
+        rows = papers.position[self.columns]
+        kept = rows >= 0  # terms of the model that no paper here has add nothing
+        scores: np.ndarray = self.weights[kept] @ papers.rows[rows[kept]] + self.intercept
         return scores
 
     def reasons(
-        self, columns_first: np.ndarray, paper: int, space: FeatureSpace, *, count: int = 3
+        self, papers: PaperVectors, paper: int, space: FeatureSpace, *, count: int = 3
     ) -> list[str]:
         """The terms that raise one paper's score the most, for "because: ..."."""
-        contributions = columns_first[self.columns, paper] * self.weights
+        rows = papers.position[self.columns]
+        kept = rows >= 0
+        columns, contributions = (
+            self.columns[kept],
+            papers.rows[rows[kept], paper] * self.weights[kept],
+        )
+        if len(contributions) > count:  # the few largest, without sorting them all
+            top = np.argpartition(-contributions, count)[:count]
+        else:
+            top = np.arange(len(contributions))
         found = []
-        for position in np.argsort(-contributions)[:count]:
+        for position in top[np.argsort(-contributions[top])]:
             if contributions[position] <= 0:
                 break
-            term = space.terms[int(self.columns[position])]
+            term = space.terms[int(columns[position])]
             found.append(term.split(":", 1)[1] if term.startswith(("cat:", "by:")) else term)
         return found
 
