@@ -562,11 +562,15 @@ def _composing(
     """Yield a function that composes deliveries in order, here or in a child process."""
     space = composer.space
 
+    # Who has a model, read once: a batch without any of them costs no query.
+    modelled = store.readers_with_models(space.version) if space is not None else frozenset()
+
     def models(batch: list[tuple[Delivery, Subscriber]]) -> dict[int, bytes]:
         """The models of a batch's readers who have one, in one query."""
-        if space is None:
+        wanted = [subscriber.id for _, subscriber in batch if subscriber.id in modelled]
+        if space is None or not wanted:
             return {}
-        return store.models_of([subscriber.id for _, subscriber in batch], space.version)
+        return store.models_of(wanted, space.version)
 
     if not in_child:
         composer.renderer.prepare(entries)

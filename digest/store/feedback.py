@@ -146,6 +146,14 @@ class FeedbackMixin(StoreBase):
                     )
                 )  # fmt: skip
 
+    def readers_with_models(self, space_version: int) -> frozenset[int]:
+        """Who has a model over this feature space (ids only: a few bytes a reader)."""
+        query = select(reader_models.c.subscriber_id).where(
+            reader_models.c.space_version == space_version, reader_models.c.data != b""
+        )
+        with self._transaction() as conn:
+            return frozenset(conn.scalars(query))
+
     def models_of(self, subscriber_ids: Sequence[int], space_version: int) -> dict[int, bytes]:
         """The stored models of these readers over this feature space."""
         found: dict[int, bytes] = {}
