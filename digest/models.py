@@ -185,6 +185,8 @@ class Delivery:
     message_id: str | None = None
     #: The server's reply when sent; why, when failed, skipped or deferred.
     detail: str | None = None
+    #: How many times an operator queued it again (each a new message).
+    resends: int = 0
 
 
 @dataclass(frozen=True)

@@ -534,6 +534,33 @@ def send_test(
     return f"sent {address} a test of {planned.day} as {reader.email}: {rendered.shown} papers"
 
 
+class ResendRefused(DigestError):
+    """A resend that must not be queued: to someone who left or paused, of an edition
+    that does not exist, or of a delivery still queued."""
+
+
+def resend(store: Store, reader: Subscriber, day: date, *, now: datetime) -> Delivery:
+    """Queue ``reader``'s copy of the edition of ``day`` again, on purpose; the next
+    run (or ``digest send``) sends it as a new message with a Message-ID of its own.
+
+    Refused for a reader who left (consent is theirs) or paused (they asked for
+    quiet), and for a delivery still queued (its first message is still to come).
+    """
+    if has_left(reader) or reader.paused:
+        state = "paused" if reader.paused and not has_left(reader) else reader.state
+        hint = " (resume them first)" if state == "paused" else ""
+        raise ResendRefused(f"{reader.email} is {state}: digest resends them nothing{hint}")
+    edition = store.get_edition(day)
+    if edition is None:
+        raise ResendRefused(f"no edition for {day} (see 'digest editions list')")
+    queued = store.resend_delivery(edition.id, reader.id, now=now)
+    if queued is None:
+        raise ResendRefused(f"{reader.email}'s delivery of {day} is still queued: "
+                            "'digest send' sends it")  # fmt: skip
+    log.info("delivery_resent", extra={"delivery": queued.id, "resends": queued.resends})
+    return queued
+
+
 def render_preview(
     settings: Settings, found: Preview, *, theme: str, subscriber: Subscriber | None
 ) -> RenderedEmail:

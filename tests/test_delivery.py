@@ -734,3 +734,41 @@ def test_a_test_send_reaches_the_operator_and_records_nothing(store: Store, tmp_
     assert read_token(settings.secret_key, "unsubscribe", link) == 0
     assert store.count_queued([e.id for e in store.recent_editions(5)]) == 0
     assert all(not store.list_deliveries(e.id) for e in store.recent_editions(5))
+
+
+def test_a_resend_goes_once_as_a_new_message_and_never_to_someone_who_left(
+    store: Store, tmp_path: Path
+) -> None:
+    for address in ("ada@example.org", "bob@example.org", "cy@example.org"):
+        subscribe(store, check_input(address, themes=THEMES), now=NOW)
+    store.add_entries([Entry(title="Fairness in ranking")], decide=dedupe, source="feed", now=NOW)
+    with smtp_server() as (server, port):
+        settings = make_settings(tmp_path, port)
+        run(store, settings)
+        ada = store.get_subscriber("ada@example.org")
+        assert ada is not None
+        # Days later, past the queue's expiry: a resend is on purpose, it still goes.
+        later = NOW + timedelta(days=5)
+        queued = pipeline.resend(store, ada, DAY, now=later)
+        assert queued.resends == 1 and queued.status == "queued"
+        with pytest.raises(pipeline.ResendRefused, match="still queued"):
+            pipeline.resend(store, ada, DAY, now=later)
+        unsubscribe(store, "bob@example.org", now=later, channel="web")
+        set_paused(store, "cy@example.org", paused=True, now=later)
+        for address, said in (("bob@example.org", "unsubscribed"), ("cy@example.org", "paused")):
+            reader = store.get_subscriber(address)
+            assert reader is not None
+            with pytest.raises(pipeline.ResendRefused, match=said):
+                pipeline.resend(store, reader, DAY, now=later)
+        with pytest.raises(pipeline.ResendRefused, match="no edition"):
+            pipeline.resend(store, ada, DAY + timedelta(days=1), now=later)
+        for _ in range(2):  # the second run finds nothing more to send
+            run(store, settings, plan=False, now=lambda: later)
+    by_recipient = server.by_recipient()
+    assert len(by_recipient["ada@example.org"]) == 2
+    assert len(by_recipient["bob@example.org"]) == 1 and len(by_recipient["cy@example.org"]) == 1
+    first, again = (m.message["Message-ID"] for m in by_recipient["ada@example.org"])
+    assert first != again and ".r1." in again
+    (delivery,) = [d for d in store.deliveries_of(ada.id)]
+    assert delivery[1].status == "sent" and delivery[1].resends == 1
+    assert delivery[1].message_id == again

@@ -698,6 +698,33 @@ def send_test(app: _App, address: str, as_email: str | None, day: datetime | Non
     click.echo(f"send-test: {said}")
 
 
+@cli.command()
+@click.argument("email")
+@click.option(
+    "--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+    help="The edition to send again.",
+)  # fmt: skip
+@click.option("--now", "send_now", is_flag=True, help="Send it at once instead of at the next run.")
+@click.pass_obj
+def resend(app: _App, email: str, day: datetime, send_now: bool) -> None:
+    """Queue one reader's digest of DATE again, on purpose (say, a filter ate it).
+
+    It goes as a new message with a Message-ID of its own, recorded as a
+    resend; the next run sends it, or --now sends the queue at once.  Refused
+    for a reader who unsubscribed, bounced, complained or paused.
+    """
+    with app.store() as store:
+        try:
+            queued = pipeline.resend(store, _named(store, email), day.date(), now=_utc_now())
+        except pipeline.ResendRefused as e:
+            problem(e.message)
+            raise SystemExit(EXIT_PARTIAL) from e
+    click.echo(f"resend: queued {email}'s digest of {day.date()} again "
+               f"(resend {queued.resends})")  # fmt: skip
+    if send_now:
+        _run(app, as_json=False, plan=False)
+
+
 @cli.group("editions")
 def editions_group() -> None:
     """The editions: what each carried, and how its delivery went."""

@@ -241,7 +241,8 @@ def subscriber_details(
         click.echo(f"  feedback: {liked} more like this or liked, {len(marks) - liked} less")
     for day, delivery in delivered:
         said = f": {delivery.detail}" if delivery.detail else ""
-        click.echo(f"  {day}  {delivery.status:<8} attempts {delivery.attempts}  "
+        again = f"  resent {delivery.resends}x" if delivery.resends else ""
+        click.echo(f"  {day}  {delivery.status:<8} attempts {delivery.attempts}{again}  "
                    f"{delivery.message_id or '-'}{said}")  # fmt: skip
 
 

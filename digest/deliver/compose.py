@@ -46,9 +46,10 @@ if TYPE_CHECKING:
 #: rendering and building, why it is skipped, and why it could not be composed.
 Composed = tuple[bytes | None, str, float, float, str | None, str | None]
 
-#: A batch of work for the composing process: subscribers, their Date header, and
-#: their model's bytes (None for a reader without feedback).
-Jobs = list[tuple[Subscriber, datetime, bytes | None]]
+#: A batch of work for the composing process: subscribers, their Date header,
+#: their model's bytes (None for a reader without feedback), and how many times
+#: their delivery was resent.
+Jobs = list[tuple[Subscriber, datetime, bytes | None, int]]
 
 
 @dataclass(frozen=True)
@@ -256,10 +257,10 @@ class Composer:
             self._links = (subscriber_id, personal_links(self.settings, subscriber_id))
         return self._links[1]
 
-    def message_id(self, edition: Edition, subscriber: Subscriber) -> str:
+    def message_id(self, edition: Edition, subscriber: Subscriber, resends: int = 0) -> str:
         return message_id_for(
             self.settings.secret_key, self.installation, edition.id, edition.day, subscriber.id,
-            self.domain,
+            self.domain, resends,
         )  # fmt: skip
 
     def message(
@@ -285,6 +286,7 @@ def compose_message(
     subscriber: Subscriber,
     sent_at: datetime,
     model: bytes | None = None,
+    resends: int = 0,
 ) -> Composed:
     """Render and build one subscriber's message, or say why not (the decider's reason).
 
@@ -292,7 +294,7 @@ def compose_message(
     (a stored query FTS5 refuses, an address no message can carry) is
     returned as that delivery's failure, never raised at the others.
     """
-    message_id = composer.message_id(edition, subscriber)
+    message_id = composer.message_id(edition, subscriber, resends)
     rendering = 0.0
     try:
         started = time.perf_counter()
@@ -357,7 +359,10 @@ def serve(
         with EditionIndex(entries) as index:
             while (batch := jobs.get()) is not None:
                 connection.send(
-                    [compose_message(composer, edition, index, s, at, m) for s, at, m in batch]
+                    [
+                        compose_message(composer, edition, index, s, at, m, r)
+                        for s, at, m, r in batch
+                    ]
                 )
         connection.send(peak_rss_kb())
     except OSError:

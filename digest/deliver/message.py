@@ -79,17 +79,24 @@ def envelope_address(address: str) -> str:
 
 
 def message_id_for(
-    secret_key: str, installation: str, edition_id: int, day: date, subscriber_id: int, domain: str
+    secret_key: str,
+    installation: str,
+    edition_id: int,
+    day: date,
+    subscriber_id: int,
+    domain: str,
+    resends: int = 0,
 ) -> str:
-    """Return the Message-ID of a delivery: the same for every attempt, so a resend is a repeat.
+    """Return the Message-ID of a delivery: the same for every attempt, so a retry is a
+    repeat that the receiving side can drop; an operator's resend is a new message.
 
     The installation's own id is part of it: two databases (two installations,
     or one rebuilt) never give the same id to different messages.
     """
-    tag = hmac.new(
-        secret_key.encode(), f"{installation}:{edition_id}:{subscriber_id}".encode(), hashlib.sha256
-    ).hexdigest()[:20]
-    return f"<{day:%Y%m%d}.{subscriber_id}.{tag}@{message_id_host(domain)}>"
+    named = f"{installation}:{edition_id}:{subscriber_id}" + (f":{resends}" if resends else "")
+    tag = hmac.new(secret_key.encode(), named.encode(), hashlib.sha256).hexdigest()[:20]
+    again = f"r{resends}." if resends else ""
+    return f"<{day:%Y%m%d}.{subscriber_id}.{again}{tag}@{message_id_host(domain)}>"
 
 
 def message_id_host(domain: str) -> str:

@@ -582,8 +582,10 @@ def _composing(
                 for batch in _batches(pending, FRESH_BATCH, first=FRESH_BATCH):
                     found = models(batch)
                     for delivery, subscriber in batch:
-                        outcome = compose_message(composer, edition, index, subscriber, clock(),
-                                                  found.get(subscriber.id))  # fmt: skip
+                        outcome = compose_message(
+                            composer, edition, index, subscriber, clock(),
+                            found.get(subscriber.id), delivery.resends,
+                        )  # fmt: skip
                         yield delivery, subscriber, outcome
 
             yield here
@@ -600,7 +602,7 @@ def _composing(
 
             def submit(batch: list[tuple[Delivery, Subscriber]]) -> None:
                 found = models(batch)
-                child.send([(s, clock(), found.get(s.id)) for _, s in batch])
+                child.send([(s, clock(), found.get(s.id), d.resends) for d, s in batch])
                 waiting.append(batch)
 
             def settle() -> Iterator[tuple[Delivery, Subscriber, Composed]]:

@@ -182,6 +182,34 @@ class DeliveriesMixin(StoreBase):
             raw.rollback()
             raise StorageError(self.url, first_line(e)) from e
 
+    def resend_delivery(
+        self, edition_id: int, subscriber_id: int, *, now: datetime
+    ) -> Delivery | None:
+        """Queue a reader's copy of an edition again, on purpose: its next message is a
+        new one (``resends`` goes into its Message-ID).  A reader the edition never
+        planned for gets a delivery made now.  None when it is still queued."""
+        now = now.astimezone(UTC)
+        where = (deliveries.c.edition_id == edition_id, deliveries.c.subscriber_id == subscriber_id)
+        again = {
+            "status": "queued", "detail": "queued again by the operator", "updated_at": now,
+            "resends": deliveries.c.resends + 1, "resent_at": now, "unknown_outcomes": 0,
+            "claimed_by": None, "claimed_until": None,
+        }  # fmt: skip
+        with self._transaction() as conn:
+            updated = conn.execute(
+                deliveries.update().where(*where, deliveries.c.status != "queued").values(again)
+            )
+            if not updated.rowcount:
+                if conn.scalar(select(func.count()).where(*where)):
+                    return None  # queued: its next message is the first
+                conn.execute(
+                    deliveries.insert().values(
+                        edition_id=edition_id, subscriber_id=subscriber_id, attempts=0,
+                        **again | {"resends": 1},
+                    )
+                )  # fmt: skip
+            return delivery_of(conn.execute(select(deliveries).where(*where)).one())
+
     def count_queued(
         self, edition_ids: Sequence[int], *, unclaimed_at: datetime | None = None
     ) -> int:
@@ -203,12 +231,18 @@ class DeliveriesMixin(StoreBase):
             return int(conn.scalar(query) or 0)
 
     def expire_queued(self, *, created_before: datetime, reason: str, now: datetime) -> int:
-        """Mark failed the queued deliveries of editions created before a time; count them."""
-        old = select(editions.c.id).where(editions.c.created_at < created_before.astimezone(UTC))
+        """Mark failed the queued deliveries of editions created before a time (a resend:
+        queued again before it); count them."""
+        before = created_before.astimezone(UTC)
+        old = select(editions.c.id).where(editions.c.created_at < before)
         with self._transaction() as conn:
             result = conn.execute(
                 deliveries.update()
-                .where(deliveries.c.status == "queued", deliveries.c.edition_id.in_(old))
+                .where(
+                    deliveries.c.status == "queued",
+                    deliveries.c.edition_id.in_(old),
+                    or_(deliveries.c.resent_at.is_(None), deliveries.c.resent_at < before),
+                )
                 .values(status="failed", detail=reason, updated_at=now.astimezone(UTC))
             )
         return int(result.rowcount or 0)
@@ -314,6 +348,7 @@ def delivery_of(row: Any) -> Delivery:
         attempts=row.attempts,
         message_id=row.message_id,
         detail=row.detail,
+        resends=row.resends,
     )
 
 

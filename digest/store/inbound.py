@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from digest.models import Delivery
 from digest.store.base import StoreBase, aware
+from digest.store.deliveries import delivery_of
 from digest.store.schema import bounce_scores, deliveries, inbound_events
 
 
@@ -19,8 +20,7 @@ class InboundMixin(StoreBase):
             row = conn.execute(query).first()
         if row is None:
             return None
-        return Delivery(row.id, row.edition_id, row.subscriber_id, row.status, row.attempts,
-                        row.message_id, row.detail)  # fmt: skip
+        return delivery_of(row)
 
     def bounce_score(self, subscriber_id: int) -> tuple[float, datetime | None, float]:
         """A reader's bounce score: (value, when a bounce last counted, counted that day)."""

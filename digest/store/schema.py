@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 metadata = MetaData()
 
@@ -81,6 +81,10 @@ deliveries = Table(
     # A sender's lease on a queued delivery, so that several can share a queue.
     Column("claimed_by", String(300)),
     Column("claimed_until", DateTime(timezone=True)),
+    # How many times an operator queued it again on purpose (``digest resend``), and
+    # when last: each resend is a new message with a Message-ID of its own.
+    Column("resends", Integer, nullable=False, default=0, server_default="0"),
+    Column("resent_at", DateTime(timezone=True)),
     UniqueConstraint("edition_id", "subscriber_id", name="one_delivery_per_edition"),
     Index("deliveries_by_state", "edition_id", "status", "id"),
 )
@@ -125,6 +129,18 @@ source_state = Table(
     Column("etag", Text),
     Column("last_modified", Text),
     Column("fetched_at", DateTime(timezone=True), nullable=False),
+)
+
+# Per source, how its last check went: ok, unchanged or failed (with the reason).
+source_checks = Table(
+    "source_checks",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text),
+    Column("read", Integer, nullable=False, default=0, server_default="0"),
+    Column("new", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # One row: this installation's random id, made with the database.
@@ -221,4 +237,28 @@ inbound_events = Table(
     Column("edition_id", Integer, ForeignKey("editions.id"), index=True),
     Column("message_id", String(300)),
     Column("detail", Text),
+)
+
+# The operators who may sign in to /admin (``digest admin add``).
+admins = Table(
+    "admins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False, unique=True),
+    # scrypt, with its parameters and salt (digest.passwords).
+    Column("password_hash", String(300), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_login_at", DateTime(timezone=True)),
+)
+
+# A signed-in admin's session, named by a hash of its cookie's token (so a copy of
+# the database opens none), until it expires or they sign out.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("admin_id", Integer, ForeignKey("admins.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )
