@@ -38,6 +38,7 @@ from digest.models import (
     Delivery,
     Edition,
     Entry,
+    Feedback,
     IngestReport,
     SourceReport,
     StoredEntry,
@@ -48,7 +49,7 @@ from digest.plan import Decision, Send, Skip, Wait, availability, decide
 from digest.render import RenderedEmail
 from digest.schedule import next_run
 from digest.select.index import EditionIndex, Match, Selection, blended
-from digest.store import RunRecord, Store
+from digest.store import RunRecord, SourceCheck, Store, SubscriberEvent
 from digest.subscriptions import has_left
 
 ProgressCallback = Callable[[SourceReport], None]
@@ -96,9 +97,17 @@ def ingest(
             stop=stop,
         )
         reports.append(report)
+        if not dry_run:
+            store.record_source_check(_check_of(report, now))
         if on_source_done:
             on_source_done(report)
     return IngestReport(started=now, sources=tuple(reports))
+
+
+def _check_of(report: SourceReport, now: datetime) -> SourceCheck:
+    outcome = "failed" if not report.ok else "unchanged" if report.unchanged else "ok"
+    detail = report.error or (f"{len(report.warnings)} warnings" if report.warnings else None)
+    return SourceCheck(report.source, now, outcome, detail, report.read, report.new)
 
 
 def _ingest_one(
@@ -193,6 +202,16 @@ class RunReport:
 PLANNING_WAIT_SECONDS = 300.0
 
 
+@dataclass(frozen=True)
+class Planned:
+    """What a run planned, told before it sends: the edition and how many are queued."""
+
+    day: date
+    ingest: IngestReport | None
+    edition: Edition | None
+    queued: int
+
+
 @dataclass
 class _Plan:
     day: date
@@ -214,7 +233,7 @@ def run(
     sleep: Sleep = _sleep,
     stop: Event | None = None,
     lock_wait: float = 0.0,
-    on_planned: Callable[[int], None] | None = None,
+    on_planned: Callable[[Planned], None] | None = None,
     on_delivery: Callable[[], None] | None = None,
 ) -> RunReport:
     """The main job: ingest, build today's edition, deliver every queued digest.
@@ -260,7 +279,7 @@ def _plan_edition(
     day: date | None,
     ingest_sources: bool,
     plan: bool,
-    on_planned: Callable[[int], None] | None,
+    on_planned: Callable[[Planned], None] | None,
     stop: Event | None,
 ) -> _Plan:
     started = now()
@@ -298,7 +317,7 @@ def _plan_edition(
     )
     pending = store.editions_with_queued()
     if on_planned:
-        on_planned(store.count_queued([e.id for e in pending]))
+        on_planned(Planned(day, ingested, edition, store.count_queued([e.id for e in pending])))
     return _Plan(day, ingested, edition, pending, report)
 
 
@@ -621,4 +640,48 @@ def status(store: Store, settings: Settings, *, editions: int, now: datetime) ->
         last_run=next(iter(store.recent_runs(1)), None),
         editions=recent,
         editions_total=store.count_editions(),
+    )
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """A configured source: its last check (None: never read) and what it brought to the
+    latest edition."""
+
+    spec: SourceSpec
+    check: SourceCheck | None
+    in_last_edition: int
+
+
+def sources(store: Store, settings: Settings) -> tuple[date | None, list[SourceHealth]]:
+    """Each configured source's health, with the day of the latest edition."""
+    checks = store.source_checks()
+    latest = next(iter(store.recent_editions(1)), None)
+    brought = store.entries_by_source(latest.id) if latest else {}
+    return latest.day if latest else None, [
+        SourceHealth(spec, checks.get(spec.name), brought.get(spec.name, 0))
+        for spec in settings.sources
+    ]
+
+
+@dataclass(frozen=True)
+class ReaderHistory:
+    """Everything about one reader an operator asks: their state's changes, what came
+    back about their mail, their marks on papers, and every delivery to them."""
+
+    subscriber: Subscriber
+    events: list[SubscriberEvent]
+    came_back: list[tuple[datetime, str, str]]
+    marks: list[Feedback]
+    deliveries: list[tuple[date, Delivery]]
+
+
+def reader_history(store: Store, subscriber: Subscriber) -> ReaderHistory:
+    """One reader's history, for ``digest subscribers show`` and the admin page."""
+    return ReaderHistory(
+        subscriber,
+        store.subscriber_history(subscriber.id),
+        store.inbound_of(subscriber.id),
+        store.feedback_of([subscriber.id])[subscriber.id],
+        store.deliveries_of(subscriber.id),
     )

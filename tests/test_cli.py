@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -263,7 +265,14 @@ def test_subscribe_list_unsubscribe(project: Path) -> None:
     }
     assert listed["subscribers"][0]["topics"] == [{"query": "rlhf OR dpo", "label": "RL"}]
     assert run("pause", "ada@example.org").stdout == "Ada@example.org is paused\n"
-    assert run("subscribers", "list").stdout == "Ada@example.org\tpaused\tRL: rlhf OR dpo\n"
+    table = run("subscribers", "list").stdout.splitlines()
+    assert table[0].split() == ["email", "name", "state", "theme", "created", "last", "sent",
+                                "topics"]  # fmt: skip
+    assert table[1].startswith("Ada@example.org  Ada   paused  dark   ")
+    assert table[1].endswith("  RL: rlhf OR dpo")
+    rows = list(csv.reader(io.StringIO(run("subscribers", "list", "--csv").stdout)))
+    assert rows[1][:4] == ["Ada@example.org", "Ada", "paused", "dark"]
+    assert rows[1][5:] == ["", "RL: rlhf OR dpo"]  # never mailed
     assert "1 paused" in run("status").stdout + run("subscribers", "list").stderr
     assert run("resume", "ada@example.org").stdout == "Ada@example.org is active\n"
     assert run("unsubscribe", "ada@example.org").stdout == "unsubscribed Ada@example.org\n"
@@ -341,7 +350,7 @@ def test_an_unreadable_csv_is_one_line_naming_the_file_and_line(
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"digest: error: {source}:") and problem in line
     assert line.endswith("nothing was imported")
-    assert run("subscribers", "list").stdout == ""
+    assert run("subscribers", "list", "--csv").stdout.splitlines()[1:] == []
 
 
 def test_an_unexpected_error_is_one_line_without_v(
@@ -524,3 +533,57 @@ def test_editions_are_listed_and_shown(project: Path) -> None:
     assert f"  {day}  sent     attempts 1  <" in who and "theme: (the default)" in who
     missing = run("editions", "show", "2001-01-01")
     assert missing.exit_code == 1 and "no edition for 2001-01-01" in missing.stderr
+    csv_rows = list(csv.reader(io.StringIO(run("editions", "list", "--csv").stdout)))
+    assert csv_rows[0][:3] == ["date", "papers", "sent"] and csv_rows[1][:3] == [day, "73", "1"]
+    ada = json.loads(run("subscribers", "show", "ada@example.org", "--json").stdout)
+    assert [e["state"] for e in ada["events"]] == ["active"]
+    assert ada["deliveries"][0]["status"] == "sent" and ada["deliveries"][0]["day"] == day
+
+
+def test_a_run_tells_its_edition_before_sending_and_counts_in_its_table(project: Path) -> None:
+    run("subscribe", "ada@example.org")
+    lines = run("run").stdout.splitlines()
+    assert lines[0].startswith("ingest: 73 new of 73 read from 1 source")
+    assert lines[1].endswith(": 73 papers") and lines[2].startswith("run: sent 1,")
+
+
+def test_sources_list_tells_each_source_s_health(project: Path) -> None:
+    config = project / "config" / "digest.toml"
+    config.write_text(
+        config.read_text() + '[[sources]]\nname = "gone"\nlocation = "missing.txt"\n'
+        '[[sources]]\nname = "later"\nlocation = "later.txt"\n'
+    )  # fmt: skip
+    never = json.loads(run("sources", "list", "--json").stdout)
+    assert [s["last_check"] for s in never["sources"]] == [None, None, None]
+    run("subscribe", "ada@example.org")
+    assert run("run").exit_code == 1  # two sources failed
+    found = {s["name"]: s for s in json.loads(run("sources", "list", "--json").stdout)["sources"]}
+    assert found["sample"]["last_check"]["outcome"] == "ok"
+    assert found["sample"]["last_check"]["new"] == 73 and found["sample"]["in_last_edition"] == 73
+    assert found["gone"]["last_check"]["outcome"] == "failed"
+    assert "missing.txt" in found["gone"]["last_check"]["detail"]
+    table = run("sources", "list").stdout.splitlines()
+    assert table[0].split()[:3] == ["name", "status", "last"]
+    assert table[1].split()[:2] == ["sample", "ok"] and table[2].split()[:2] == ["gone", "failed"]
+    rows = list(csv.reader(io.StringIO(run("sources", "list", "--csv").stdout)))
+    assert rows[2][0:2] == ["gone", "failed"] and rows[2][5] == "0"
+
+
+def test_resend_queues_one_reader_again_and_refuses_who_left(project: Path) -> None:
+    run("subscribe", "ada@example.org")
+    run("subscribe", "bob@example.org")
+    run("run")
+    outbox = project / "var" / "outbox"
+    day = json.loads(run("editions", "list", "--json").stdout)["editions"][0]["day"]
+    resent = run("resend", "ada@example.org", "--date", day, "--now")
+    assert resent.exit_code == 0, resent.output
+    assert resent.stdout.startswith(f"resend: queued ada@example.org's digest of {day} again")
+    assert "run: sent 1," in resent.stdout
+    assert len(list(outbox.glob("*.eml"))) == 3
+    assert "resent 1x" in run("subscribers", "show", "ada@example.org").stdout
+    run("unsubscribe", "bob@example.org")
+    refused = run("resend", "bob@example.org", "--date", day)
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
+    assert "bob@example.org is unsubscribed" in refused.stderr
+    assert "run: sent 0," in run("send").stdout
+    assert len(list(outbox.glob("*.eml"))) == 3

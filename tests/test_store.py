@@ -294,3 +294,19 @@ def test_a_mark_records_the_same_on_either_backend(any_store: Store) -> None:
     with any_store._transaction() as conn:
         row = conn.execute(select(deliveries).where(deliveries.c.id == delivery.id)).one()
     assert aware(row.updated_at) == later and row.claimed_by is None and row.claimed_until is None
+
+
+@given(needle=st.text(alphabet="ab%_\\.@", min_size=1, max_size=4))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_subscriber_search_matches_its_text_literally(any_store: Store, needle: str) -> None:
+    people = {"a_b@x.org": "", "axb@x.org": "", "a%b@x.org": "", "plain@x.org": "Ab\\c"}
+    if not any_store.find_subscribers(limit=1)[1]:
+        for address, name in people.items():
+            subscribe(any_store, check_input(address, name=name, themes=["light"]), now=NOW)
+    total, rows = any_store.find_subscribers(search=needle, limit=100)
+    found = {row.subscriber.email for row in rows}
+    wanted = {a for a, name in people.items() if needle.lower() in f"{a} {name}".lower()}
+    assert found == wanted and total == len(found)
+    assert all(row.created_at == NOW and row.last_sent is None for row in rows)

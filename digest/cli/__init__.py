@@ -41,7 +41,7 @@ from digest.logs import configure_logging
 from digest.models import STATES, Subscriber
 from digest.render import available_themes
 from digest.resources import resource_path
-from digest.store import Store
+from digest.store import Store, SubscriberRow
 from digest.subscribers import (
     SubscriberInput,
     UnreadableCsv,
@@ -351,28 +351,42 @@ def subscribers_group() -> None:
 
 @subscribers_group.command("list")
 @click.option("--status", type=click.Choice(STATES), help="Only subscribers in this state.")
+@click.option("--search", default="", help="Only those with this in their address or name.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV.")
 @click.pass_obj
-def subscribers_list(app: _App, status: str | None, as_json: bool) -> None:
-    """List subscribers with their state (pending, active, paused, unsubscribed) and topics."""
+def subscribers_list(
+    app: _App, status: str | None, search: str, as_json: bool, as_csv: bool
+) -> None:
+    """List subscribers: address, name, state (pending, active, paused, unsubscribed,
+    bounced, complained), theme, when they joined, when last mailed, and topics."""
     with app.store() as store:
-        found = list(store.iter_subscribers(state=status))
+        found = list(_all_subscribers(store, status, search))
         counts = store.count_subscribers()
-    report.subscribers(found, counts, as_json=as_json)
+    report.subscribers(found, counts, as_json=as_json, as_csv=as_csv)
+
+
+def _all_subscribers(store: Store, state: str | None, search: str) -> Iterator[SubscriberRow]:
+    offset, page = 0, 1000
+    while True:
+        _, rows = store.find_subscribers(state=state, search=search, offset=offset, limit=page)
+        yield from rows
+        if len(rows) < page:
+            return
+        offset += page
 
 
 @subscribers_group.command("show")
 @click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
-def subscribers_show(app: _App, email: str) -> None:
-    """Show one subscriber, every change of their state (when, to what, by which channel),
-    and what came back about their mail (bounces, complaints)."""
+def subscribers_show(app: _App, email: str, as_json: bool) -> None:
+    """Show one subscriber: every change of their state (when, to what, by which
+    channel), what came back about their mail (bounces, complaints), their theme,
+    timezone and feedback, and every delivery with the server's reply."""
     with app.store() as store:
-        subscriber = _known(store.get_subscriber(email), email)
-        likes = store.feedback_of([subscriber.id])[subscriber.id]
-        report.history(subscriber, store.subscriber_history(subscriber.id),
-                       store.inbound_of(subscriber.id))  # fmt: skip
-        report.subscriber_details(subscriber, likes, store.deliveries_of(subscriber.id))
+        found = pipeline.reader_history(store, _known(store.get_subscriber(email), email))
+    report.reader(found, as_json=as_json)
 
 
 @subscribers_group.command("import")
@@ -577,17 +591,24 @@ def run_command(
 def _run(app: _App, *, as_json: bool, **options: Any) -> NoReturn:
     """Run the job (``digest run`` and ``digest send``), showing its progress, and exit."""
     settings, started = app.signing_settings, time.monotonic()
+
     with app.store() as store, report.progress("sending", enabled=not as_json) as shown:
+
+        def planned(plan: pipeline.Planned) -> None:
+            if not as_json:
+                report.planned(plan)
+            shown.start(plan.queued)
+
         try:
             done = pipeline.run(
                 store, settings, now=_utc_now, transport=transport_for(settings),
-                stop=_stop_on_signals(), on_planned=shown.start, on_delivery=shown.advance,
+                stop=_stop_on_signals(), on_planned=planned, on_delivery=shown.advance,
                 **options,
             )  # fmt: skip
         except RunInProgress as e:
             problem(e.message)
             sys.exit(EXIT_PARTIAL)
-    sys.exit(report.run(done, time.monotonic() - started, as_json=as_json))
+    sys.exit(report.run(done, time.monotonic() - started, as_json=as_json, told=True))
 
 
 def _utc_now() -> datetime:
@@ -733,12 +754,30 @@ def editions_group() -> None:
 @editions_group.command("list")
 @click.option("--limit", default=30, show_default=True, help="How many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV.")
 @click.pass_obj
-def editions_list(app: _App, limit: int, as_json: bool) -> None:
+def editions_list(app: _App, limit: int, as_json: bool, as_csv: bool) -> None:
     """Each edition with its papers, deliveries by state, bounces and complaints."""
     with app.store() as store:
         rows = [pipeline.edition_status(store, e) for e in store.recent_editions(limit)]
-    report.editions(rows, as_json=as_json)
+    report.editions(rows, as_json=as_json, as_csv=as_csv)
+
+
+@cli.group("sources")
+def sources_group() -> None:
+    """The configured sources and their health."""
+
+
+@sources_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV.")
+@click.pass_obj
+def sources_list(app: _App, as_json: bool, as_csv: bool) -> None:
+    """Each configured source: its last fetch, its status (ok, unchanged, failed with
+    the reason, never) and the entries it brought to the last edition."""
+    with app.store() as store:
+        day, found = pipeline.sources(store, app.settings)
+    report.sources(day, found, as_json=as_json, as_csv=as_csv)
 
 
 @editions_group.command("show")

@@ -7,6 +7,8 @@ Everything a command prints goes through here, so the words for one thing
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -21,19 +23,25 @@ from digest.accounts import ImportReport
 from digest.locking import describe_holder
 from digest.logs import peak_rss_kb
 from digest.models import (
-    Delivery,
-    Feedback,
     IngestReport,
     SourceReport,
     StoredEntry,
     Subscriber,
 )
-from digest.pipeline import EditionStatus, Preview, RunReport, Status
+from digest.pipeline import (
+    EditionStatus,
+    Planned,
+    Preview,
+    ReaderHistory,
+    RunReport,
+    SourceHealth,
+    Status,
+)
 from digest.plan import Skip, Wait
 from digest.render import RenderedEmail
 from digest.select.index import Match
-from digest.store import SubscriberEvent
-from digest.subscribers import format_topics
+from digest.store import SubscriberRow
+from digest.subscribers import format_topics, neutralise_cell
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -48,7 +56,8 @@ class Progress:
 
     def start(self, total: int) -> None:
         if self.enabled and total > 1:
-            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr,
+                                         show_pos=True, show_eta=True)  # fmt: skip
             self.bar.__enter__()
 
     def advance(self, *_done: object) -> None:
@@ -79,6 +88,43 @@ def echo_json(payload: Any) -> None:
 def counted(count: int, word: str) -> str:
     """``1 row``, ``2 rows``: a count with its noun."""
     return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+#: How a state looks on a terminal (click leaves the colour out anywhere else).
+STATE_COLOURS = {
+    "active": "green", "ok": "green", "sent": "green",
+    "pending": "cyan", "queued": "cyan", "unchanged": "bright_black", "skipped": "bright_black",
+    "paused": "yellow",
+    "unsubscribed": "red", "bounced": "red", "complained": "red", "failed": "red",
+}  # fmt: skip
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, as_csv: bool = False,
+          coloured: int | None = None) -> None:  # fmt: skip
+    """Rows under their headers: aligned for people (column ``coloured`` in its state's
+    colour), or CSV for a spreadsheet."""
+    cells = [["" if v is None else _cell(v) for v in row] for row in rows]
+    if as_csv:
+        text = io.StringIO()
+        out = csv.writer(text, lineterminator="\n")
+        out.writerow(headers)
+        out.writerows([neutralise_cell(v) for v in row] for row in cells)  # feed text in it
+        click.echo(text.getvalue(), nl=False)
+        return
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    click.echo(click.style("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+                           .rstrip(), bold=True))  # fmt: skip
+    for row in cells:
+        shown = [v.ljust(w) for v, w in zip(row, widths, strict=True)]
+        if coloured is not None:
+            shown[coloured] = click.style(shown[coloured], fg=STATE_COLOURS.get(row[coloured]))
+        click.echo("  ".join(shown).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    return " ".join(str(value).split())
 
 
 def problem(text: str) -> None:
@@ -126,11 +172,14 @@ def _source_failures(report: IngestReport) -> None:
         problem(f"error: {failed.source}: {failed.error}")
 
 
-def run(report: RunReport, seconds: float, *, as_json: bool) -> int:
-    """Show a run's report and failures; return the exit code it deserves."""
+def run(report: RunReport, seconds: float, *, as_json: bool, told: bool = False) -> int:
+    """Show a run's report and failures (``told``: its plan was shown already, by
+    ``planned``); return the exit code it deserves."""
     if as_json:
         echo_json(_run_json(report, seconds))
     else:
+        if not told:
+            planned(Planned(report.day, report.ingest, report.edition, 0))
         _run_text(report, seconds)
     if report.delivery.interrupted:
         problem("stopped on request; the rest stays queued for the next run")
@@ -144,17 +193,21 @@ def run(report: RunReport, seconds: float, *, as_json: bool) -> int:
     return EXIT_OK if report.ok else EXIT_PARTIAL
 
 
-def _run_text(report: RunReport, seconds: float) -> None:
-    if report.ingest:
-        ingested = report.ingest
+def planned(plan: Planned) -> None:
+    """What a run ingested and which edition it built, as soon as it knows."""
+    if plan.ingest:
+        ingested = plan.ingest
         click.echo(
             f"ingest: {ingested.total('new')} new of {ingested.total('read')} read "
             f"from {counted(len(ingested.sources), 'source')}"
         )
-    if report.edition is not None:
-        click.echo(f"edition {report.day}: {report.edition.entry_count} papers")
-    elif report.ingest is not None:  # 'digest send' builds no edition: nothing to say
-        click.echo(f"edition {report.day}: nothing new since the last edition")
+    if plan.edition is not None:
+        click.echo(f"edition {plan.day}: {counted(plan.edition.entry_count, 'paper')}")
+    elif plan.ingest is not None:  # 'digest send' builds no edition: nothing to say
+        click.echo(f"edition {plan.day}: nothing new since the last edition")
+
+
+def _run_text(report: RunReport, seconds: float) -> None:
     rate = report.delivery.sent / seconds if seconds > 0 else 0.0
     pace = "" if report.dry_run else f" ({rate:.1f} messages/s)"
     click.echo(
@@ -207,39 +260,49 @@ def subscriber_line(subscriber: Subscriber) -> None:
     click.echo(f"{subscriber.email}\t{subscriber.state}\t{topics}")
 
 
-def subscribers(found: list[Subscriber], counts: dict[str, int], *, as_json: bool) -> None:
+def subscribers(
+    found: Sequence[SubscriberRow], counts: dict[str, int], *, as_json: bool, as_csv: bool
+) -> None:
     if as_json:
-        echo_json({"counts": counts, "subscribers": [_subscriber_json(s) for s in found]})
+        echo_json({"counts": counts, "subscribers": [
+            _subscriber_json(r.subscriber) | {"created_at": r.created_at, "last_sent": r.last_sent}
+            for r in found]})  # fmt: skip
         return
-    for subscriber in found:
-        subscriber_line(subscriber)
+    table(
+        ["email", "name", "state", "theme", "created", "last sent", "topics"],
+        [(r.subscriber.email, r.subscriber.name, r.subscriber.state, r.subscriber.theme,
+          r.created_at, r.last_sent, format_topics(r.subscriber.topics) or "(every new paper)")
+         for r in found],
+        as_csv=as_csv, coloured=2,
+    )  # fmt: skip
     click.echo(", ".join(f"{n} {state}" for state, n in counts.items()), err=True)
 
 
-def history(
-    subscriber: Subscriber,
-    events: list[SubscriberEvent],
-    came_back: Sequence[tuple[datetime, str, str]] = (),
-) -> None:
+def reader(found: ReaderHistory, *, as_json: bool) -> None:
+    """One reader, their history and every delivery to them."""
+    subscriber = found.subscriber
+    if as_json:
+        echo_json(_subscriber_json(subscriber) | {
+            "events": [asdict(e) for e in found.events],
+            "came_back": [{"at": at, "kind": kind, "detail": detail}
+                          for at, kind, detail in found.came_back],
+            "feedback": [asdict(m) for m in found.marks],
+            "deliveries": [asdict(d) | {"day": day} for day, d in found.deliveries],
+        })  # fmt: skip
+        return
     subscriber_line(subscriber)
-    for event in events:
+    for event in found.events:
         detail = f" ({event.detail})" if event.detail else ""
         click.echo(f"  {event.at:%Y-%m-%d %H:%M:%S}Z  {event.state:<12} by {event.channel}{detail}")
-    for at, kind, detail in came_back:
+    for at, kind, detail in found.came_back:
         why = f" ({detail})" if detail else ""
         click.echo(f"  {at:%Y-%m-%d %H:%M:%S}Z  came back: {kind}{why}")
-
-
-def subscriber_details(
-    subscriber: Subscriber, marks: Sequence[Feedback], delivered: Sequence[tuple[date, Delivery]]
-) -> None:
-    """What a reader chose, what they said of papers, and every delivery to them."""
     click.echo(f"  theme: {subscriber.theme or '(the default)'}; "
                f"timezone: {subscriber.timezone or '(the default)'}")  # fmt: skip
-    liked = sum(1 for m in marks if m.vote > 0)
-    if marks:
-        click.echo(f"  feedback: {liked} more like this or liked, {len(marks) - liked} less")
-    for day, delivery in delivered:
+    liked = sum(1 for m in found.marks if m.vote > 0)
+    if found.marks:
+        click.echo(f"  feedback: {liked} more like this or liked, {len(found.marks) - liked} less")
+    for day, delivery in found.deliveries:
         said = f": {delivery.detail}" if delivery.detail else ""
         again = f"  resent {delivery.resends}x" if delivery.resends else ""
         click.echo(f"  {day}  {delivery.status:<8} attempts {delivery.attempts}{again}  "
@@ -392,22 +455,42 @@ def _edition_json(row: EditionStatus) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def editions(rows: Sequence[EditionStatus], *, as_json: bool) -> None:
+def editions(rows: Sequence[EditionStatus], *, as_json: bool, as_csv: bool = False) -> None:
     if as_json:
         echo_json({"editions": [_edition_json(r) for r in rows]})
         return
-    if not rows:
+    if not rows and not as_csv:
         click.echo("no editions yet: run 'digest run'")
         return
-    click.echo(f"{'date':<10}  {'papers':>6}  {'sent':>6}  {'failed':>6}  {'skipped':>7}  "
-               f"{'queued':>6}  {'bounces':>7}  {'complaints':>10}")  # fmt: skip
-    for row in rows:
-        d = row.deliveries
-        click.echo(
-            f"{row.edition.day!s:<10}  {row.edition.entry_count:>6}  {d.get('sent', 0):>6}  "
-            f"{d.get('failed', 0):>6}  {d.get('skipped', 0):>7}  {d.get('queued', 0):>6}  "
-            f"{row.rate('hard', 'soft'):>7.1%}  {row.rate('complaint'):>10.2%}"
-        )
+    table(
+        ["date", "papers", "sent", "failed", "skipped", "queued", "bounces", "complaints"],
+        [(r.edition.day, r.edition.entry_count, *(r.deliveries.get(s, 0) for s in
+          ("sent", "failed", "skipped", "queued")),
+          f"{r.rate('hard', 'soft'):.1%}", f"{r.rate('complaint'):.2%}") for r in rows],
+        as_csv=as_csv,
+    )  # fmt: skip
+
+
+def sources(day: date | None, found: Sequence[SourceHealth], *, as_json: bool,
+            as_csv: bool) -> None:  # fmt: skip
+    """Each configured source with its last check and what it brought to the last edition."""
+    if as_json:
+        echo_json({"last_edition": day, "sources": [
+            {"name": h.spec.name, "location": h.spec.location, "format": h.spec.format,
+             "last_check": asdict(h.check) if h.check else None,
+             "in_last_edition": h.in_last_edition} for h in found]})  # fmt: skip
+        return
+    if not found and not as_csv:
+        click.echo("no sources configured: add [[sources]] to the config")
+        return
+    table(
+        ["name", "status", "last fetch", "read", "new", f"in {day or 'last edition'}",
+         "detail", "location"],
+        [(h.spec.name, h.check.outcome if h.check else "never", h.check and h.check.checked_at,
+          h.check and h.check.read, h.check and h.check.new, h.in_last_edition,
+          h.check and h.check.detail, h.spec.location) for h in found],
+        as_csv=as_csv, coloured=1,
+    )  # fmt: skip
 
 
 def edition(row: EditionStatus, papers: Sequence[StoredEntry], *, as_json: bool) -> None:

@@ -16,21 +16,24 @@ from digest.store.inbound import InboundMixin
 from digest.store.locks import LocksMixin
 from digest.store.runs import RunRecord, RunsMixin
 from digest.store.schema import SCHEMA_REVISION, metadata
-from digest.store.subscribers import Amended, SubscriberEvent, SubscribersMixin
+from digest.store.sources import SourceCheck, SourcesMixin
+from digest.store.subscribers import Amended, SubscriberEvent, SubscriberRow, SubscribersMixin
 
 __all__ = [
     "SCHEMA_REVISION",
     "AddResult",
     "Amended",
     "RunRecord",
+    "SourceCheck",
     "Store",
     "SubscriberEvent",
+    "SubscriberRow",
     "metadata",
 ]
 
 
 class Store(
     EntriesMixin, SubscribersMixin, EditionsMixin, DeliveriesMixin, LocksMixin, RunsMixin,
-    FeedbackMixin, InboundMixin,
+    FeedbackMixin, InboundMixin, SourcesMixin,
 ):  # fmt: skip
     """Access to digest's database; open it with ``Store.open(url)``."""

@@ -87,6 +87,8 @@ deliveries = Table(
     Column("resent_at", DateTime(timezone=True)),
     UniqueConstraint("edition_id", "subscriber_id", name="one_delivery_per_edition"),
     Index("deliveries_by_state", "edition_id", "status", "id"),
+    # A reader's history (and when they were last mailed), for the operator.
+    Index("deliveries_by_subscriber", "subscriber_id"),
 )
 
 subscribers = Table(

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, func, select
 
 from digest.models import STATES, Subscriber, Topic
 from digest.store.base import StoreBase, aware, chunks
-from digest.store.schema import subscriber_events, subscribers
+from digest.store.schema import deliveries, subscriber_events, subscribers
 from digest.subscribers import email_key
 
 if TYPE_CHECKING:
@@ -24,6 +24,16 @@ if TYPE_CHECKING:
 
 #: A consent rule (``digest.subscriptions.Rule``): the row as stored, now -> what to store.
 Rule = Callable[[Subscriber | None, datetime], "Change | None"]
+
+
+@dataclass(frozen=True)
+class SubscriberRow:
+    """A subscriber as an operator's list shows them: with when they joined and when
+    digest last mailed them."""
+
+    subscriber: Subscriber
+    created_at: datetime
+    last_sent: datetime | None
 
 
 class Amended(NamedTuple):
@@ -141,6 +151,49 @@ class SubscribersMixin(StoreBase):
                 return
             last_id = rows[-1].id
 
+    def find_subscribers(
+        self, *, state: str | None = None, search: str = "", offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[SubscriberRow]]:
+        """A page of subscribers in id order, in one state and with ``search`` in their
+        address or name if given; and how many match in all."""
+        where = []
+        if state is not None:
+            status = "active" if state == "paused" else state
+            where.append(subscribers.c.status == status)
+            if status == "active":
+                where.append(subscribers.c.paused.is_(state == "paused"))
+        if search.strip():
+            pattern = "%" + _like_escaped(search.strip().lower()[:200]) + "%"
+            where.append(
+                func.lower(subscribers.c.email).like(pattern, escape="\\")
+                | func.lower(func.coalesce(subscribers.c.name, "")).like(pattern, escape="\\")
+            )
+        last_sent = (
+            select(func.max(deliveries.c.updated_at))
+            .where(deliveries.c.subscriber_id == subscribers.c.id, deliveries.c.status == "sent")
+            .scalar_subquery()
+        )
+        query = (
+            select(subscribers, last_sent.label("last_sent"))
+            .where(*where)
+            .order_by(subscribers.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        with self._transaction() as conn:
+            total = int(
+                conn.scalar(select(func.count()).select_from(subscribers).where(*where)) or 0
+            )
+            rows = conn.execute(query).all()
+        return total, [
+            SubscriberRow(
+                subscriber_of(row),
+                aware(row.created_at),
+                aware(row.last_sent) if row.last_sent else None,
+            )  # fmt: skip
+            for row in rows
+        ]
+
     def count_subscribers(self) -> dict[str, int]:
         """Return how many subscribers are in each state, paused ones apart from active."""
         query = select(subscribers.c.status, subscribers.c.paused, func.count()).group_by(
@@ -194,6 +247,11 @@ def _apply(
     if events:
         conn.execute(subscriber_events.insert(), events)
     return amended
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` matched literally by LIKE: its wildcards escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _by_address(email: str) -> Any:

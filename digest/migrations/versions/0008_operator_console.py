@@ -20,6 +20,7 @@ def upgrade() -> None:
     with op.batch_alter_table("deliveries") as batch:
         batch.add_column(sa.Column("resends", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("resent_at", sa.DateTime(timezone=True)))
+    op.create_index("deliveries_by_subscriber", "deliveries", ["subscriber_id"])
     op.create_table(
         "source_checks",
         sa.Column("source", sa.String(200), primary_key=True),
@@ -51,6 +52,7 @@ def downgrade() -> None:
     op.drop_table("admin_sessions")
     op.drop_table("admins")
     op.drop_table("source_checks")
+    op.drop_index("deliveries_by_subscriber", table_name="deliveries")
     with op.batch_alter_table("deliveries") as batch:
         batch.drop_column("resent_at")
         batch.drop_column("resends")
