@@ -116,10 +116,12 @@ def leave(store: Store, who: str | int, *, now: datetime, channel: str) -> Subsc
     return store.amend_subscriber(who, subscriptions.leaves, now=now, channel=channel).subscriber
 
 
-def set_paused(store: Store, email: str, *, paused: bool, now: datetime) -> Subscriber | None:
-    """An operator pauses or resumes someone; None when the address is unknown."""
+def set_paused(
+    store: Store, who: str | int, *, paused: bool, now: datetime, channel: str = "cli"
+) -> Subscriber | None:
+    """An operator pauses or resumes someone (an address or an id); None when unknown."""
     rule = subscriptions.pauses(paused)
-    return store.amend_subscriber(email, rule, now=now, channel="cli").subscriber
+    return store.amend_subscriber(who, rule, now=now, channel=channel).subscriber
 
 
 @dataclass(frozen=True)

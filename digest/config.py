@@ -148,6 +148,11 @@ class WebSettings:
     subscribe_limit_per_ip: str = "10 per hour"
     #: Subscribe attempts allowed per email address.
     subscribe_limit_per_address: str = "3 per hour"
+    #: Admin sign-in attempts allowed per client IP, and per admin address.
+    admin_login_limit_per_ip: str = "10 per 15 minutes"
+    admin_login_limit_per_address: str = "5 per 15 minutes"
+    #: How long an admin stays signed in.
+    admin_session_hours: float = 12.0
     #: Where rate-limit counters live: memory:// (one process) or e.g. redis://.
     ratelimit_storage: str = "memory://"
 
@@ -546,7 +551,10 @@ TOML_SETTINGS: tuple[Declared, ...] = (
     *_declare(WebSettings, "web",
         ("confirm_hours", "confirm_hours", _number(365 * _DAY_HOURS), _float),
         ("subscribe_limit_per_ip", "subscribe_limit_per_ip", _rate_limit),
-        ("subscribe_limit_per_address", "subscribe_limit_per_address", _rate_limit)),
+        ("subscribe_limit_per_address", "subscribe_limit_per_address", _rate_limit),
+        ("admin_login_limit_per_ip", "admin_login_limit_per_ip", _rate_limit),
+        ("admin_login_limit_per_address", "admin_login_limit_per_address", _rate_limit),
+        ("admin_session_hours", "admin_session_hours", _number(24 * 30.0), _float)),
     *_declare(SourceLimits, "limits",
         ("max_title_chars", "max_title_chars", _positive_int),
         ("max_abstract_chars", "max_abstract_chars", _positive_int),

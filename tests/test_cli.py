@@ -587,3 +587,23 @@ def test_resend_queues_one_reader_again_and_refuses_who_left(project: Path) -> N
     assert "bob@example.org is unsubscribed" in refused.stderr
     assert "run: sent 0," in run("send").stdout
     assert len(list(outbox.glob("*.eml"))) == 3
+
+
+def test_admin_add_hashes_the_password_and_refuses_a_short_one(project: Path) -> None:
+    runner = CliRunner()
+    added = runner.invoke(cli, ["admin", "add", "Root@Example.org", "--password-stdin"],
+                          input="a long enough password\n")  # fmt: skip
+    assert added.exit_code == 0 and added.stdout == "admin Root@example.org: added\n"
+    again = runner.invoke(cli, ["admin", "add", "root@example.org"],
+                          input="another long password\nanother long password\n")  # fmt: skip
+    assert again.exit_code == 0 and "new password; their sessions ended" in again.stdout
+    short = runner.invoke(
+        cli, ["admin", "add", "x@example.org", "--password-stdin"], input="short\n"
+    )
+    assert short.exit_code == 1 and "at least 12 characters" in short.stderr
+    bad = runner.invoke(cli, ["admin", "add", "not an address", "--password-stdin"], input="x\n")
+    assert bad.exit_code == 2
+    listed = run("admin", "list").stdout.splitlines()
+    assert listed[0].split() == ["email", "created", "last", "sign-in"]
+    assert listed[1].startswith("Root@example.org") and listed[1].endswith("never")
+    assert len(listed) == 2

@@ -746,6 +746,47 @@ def resend(app: _App, email: str, day: datetime, send_now: bool) -> None:
         _run(app, as_json=False, plan=False)
 
 
+@cli.group("admin")
+def admin_group() -> None:
+    """The accounts that may sign in to the dashboard under /admin."""
+
+
+@admin_group.command("add")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
+@click.pass_obj
+def admin_add(app: _App, email: str, password_stdin: bool) -> None:
+    """Make EMAIL an admin, asking for a password (at least 12 characters); for an
+    admin already there, set a new password and end their sessions."""
+    from digest.passwords import hash_password, password_problem
+    from digest.subscribers import SubscriberError, normalize_email
+
+    try:
+        address = normalize_email(email)
+    except SubscriberError as e:
+        raise click.BadParameter(e.message, param_hint="EMAIL") from e
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    if why := password_problem(password):
+        problem(f"admin add: refused: {why}")
+        raise SystemExit(EXIT_PARTIAL)
+    with app.store() as store:
+        _, new = store.save_admin(address, hash_password(password), now=_utc_now())
+    click.echo(f"admin {address}: " + ("added" if new else "new password; their sessions ended"))
+
+
+@admin_group.command("list")
+@click.pass_obj
+def admin_list(app: _App) -> None:
+    """Every admin, with when they last signed in."""
+    with app.store() as store:
+        found = store.list_admins()
+    report.table(["email", "created", "last sign-in"],
+                 [(a.email, a.created_at, a.last_login_at or "never") for a in found])  # fmt: skip
+
+
 @cli.group("editions")
 def editions_group() -> None:
     """The editions: what each carried, and how its delivery went."""

@@ -8,6 +8,7 @@ stays here.  Every SQLAlchemy error is wrapped in ``StorageError``.
 
 from __future__ import annotations
 
+from digest.store.admins import Admin, AdminsMixin
 from digest.store.deliveries import DeliveriesMixin
 from digest.store.editions import EditionsMixin
 from digest.store.entries import AddResult, EntriesMixin
@@ -20,6 +21,7 @@ from digest.store.sources import SourceCheck, SourcesMixin
 from digest.store.subscribers import Amended, SubscriberEvent, SubscriberRow, SubscribersMixin
 
 __all__ = [
+    "Admin",
     "SCHEMA_REVISION",
     "AddResult",
     "Amended",
@@ -34,6 +36,6 @@ __all__ = [
 
 class Store(
     EntriesMixin, SubscribersMixin, EditionsMixin, DeliveriesMixin, LocksMixin, RunsMixin,
-    FeedbackMixin, InboundMixin, SourcesMixin,
+    FeedbackMixin, InboundMixin, SourcesMixin, AdminsMixin,
 ):  # fmt: skip
     """Access to digest's database; open it with ``Store.open(url)``."""

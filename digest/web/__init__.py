@@ -21,6 +21,7 @@ from digest.likes import MAX_LIBRARY_BYTES
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.store import Store
+from digest.web.admin import admin
 from digest.web.archive import archive
 from digest.web.context import WebContext, csrf, limiter
 from digest.web.errors import errors
@@ -87,7 +88,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    for blueprint in (subscription, preferences, feedback, archive, errors):
+    for blueprint in (subscription, preferences, feedback, archive, admin, errors):
         app.register_blueprint(blueprint)
 
     @app.context_processor
