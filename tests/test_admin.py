@@ -292,3 +292,22 @@ def test_passwords_are_hashed_with_scrypt_and_checked() -> None:
     assert verify_password(PASSWORD, stored) and not verify_password(PASSWORD + "!", stored)
     assert hash_password(PASSWORD) != stored  # salted
     assert not verify_password(PASSWORD, "not a hash") and not verify_password("", "")
+
+
+def test_the_chart_stacks_each_edition_s_states_to_scale() -> None:
+    from datetime import date
+
+    from digest.web.chart import AXIS, HEIGHT, deliveries_chart
+
+    assert deliveries_chart([]).bars == ()
+    chart = deliveries_chart([
+        (date(2026, 11, 2), {"sent": 30, "failed": 10, "skipped": 0, "queued": 0}),
+        (date(2026, 11, 1), {"sent": 10}),
+    ])  # fmt: skip
+    assert chart.largest == 40
+    first, *rest = chart.bars
+    assert first.title == "2026-11-01: 10 sent"  # oldest on the left
+    sent, failed = rest
+    assert (sent.state, failed.state) == ("sent", "failed") and first.x < sent.x
+    assert sent.height == 3 * failed.height and failed.y + failed.height == sent.y
+    assert sent.y + sent.height == HEIGHT - AXIS and failed.y == 0

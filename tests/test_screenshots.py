@@ -30,3 +30,5 @@ def test_make_screenshots_pictures_every_theme_and_page(
             for scheme in ("light", "dark"):
                 assert f"email-{theme}-{size}-{scheme}.png" in pictures
     assert any(name.startswith("page-preferences-") for name in pictures)
+    for page in ("login", "overview", "subscribers", "subscriber", "editions", "sources"):
+        assert f"page-admin-{page}-phone-dark.png" in pictures

@@ -138,3 +138,58 @@ def test_pages_fit_a_phone_and_work_with_the_keyboard(site: tuple[Any, Any, str,
             page.keyboard.press("Tab")
             assert page.evaluate("document.activeElement.textContent") == "Skip to content"
             page.close()
+
+
+def test_an_admin_signs_in_finds_a_reader_pauses_them_and_signs_out(
+    site: tuple[Any, Any, str, Store], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+    from digest.passwords import hash_password
+    from digest.subscribers import check_input
+
+    from .conftest import THEMES, import_subscribers
+
+    _, settings, base, store = site
+    store.save_admin("root@example.org", hash_password("a long enough password"), now=NOW)
+    import_subscribers(store, [check_input(f"reader{n}@example.org", name=f"Reader {n}",
+                                           themes=THEMES) for n in range(30)])  # fmt: skip
+    with browser() as chromium:
+        page = chromium.new_page(viewport={"width": 375, "height": 800})
+        page.goto(base + "/admin/subscribers")  # no session: the sign-in page
+        page.get_by_label("Email").fill("root@example.org")
+        page.get_by_label("Password").fill("a long enough password")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Subscribers").wait_for()  # back where it began
+        page.get_by_label("Address or name").fill("Reader 17")
+        page.get_by_role("button", name="Search").click()
+        page.get_by_role("link", name="reader17@example.org").click()
+        page.get_by_role("heading", name="reader17@example.org").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.get_by_role("button", name="Pause").click()
+        page.get_by_text("reader17@example.org is paused.").wait_for()
+
+        shown = CliRunner().invoke(
+            cli, ["--config", str(settings.config_path), "subscribers", "show",
+                  "reader17@example.org", "--json"],
+            env={"DIGEST_DATABASE_URL": settings.database_url},
+        )  # fmt: skip
+        assert shown.exit_code == 0, shown.output
+        assert '"state": "paused"' in shown.stdout and '"channel": "admin"' in shown.stdout
+
+        from tools.browser import CONTRAST_SCRIPT
+
+        for path in ("/admin/", "/admin/subscribers", page.url, "/admin/editions",
+                     "/admin/sources", "/admin/test-send"):  # fmt: skip
+            for scheme in ("light", "dark"):
+                page.emulate_media(color_scheme=scheme)
+                page.goto(path if path.startswith("http") else base + path)
+                assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+                low = [c for c in page.evaluate(CONTRAST_SCRIPT) if c["ratio"] < c["needed"]]
+                assert not low, (scheme, path, low[:3])
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("heading", name="Sign in").wait_for()
+        page.goto(base + "/admin/")
+        page.get_by_role("heading", name="Sign in").wait_for()  # the session is over

@@ -1,4 +1,5 @@
-"""Write PNG screenshots of each email theme (and, later, the web pages) for a person to look at.
+"""Write PNG screenshots of each email theme and of the web pages, the dashboard included,
+for a person to look at.
 
 Run with `make screenshots`; the pictures go to screenshots/.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from digest import accounts
 from digest.config import load_settings
@@ -67,6 +69,7 @@ def pages() -> None:
     from digest import pipeline
     from digest.config import with_secret_key
     from digest.deliver.transports import OutboxTransport
+    from digest.passwords import hash_password
     from digest.store import Store
     from digest.subscribers import check_input
     from digest.tokens import preferences_url
@@ -94,6 +97,7 @@ def pages() -> None:
         pipeline.run(store, settings, now=lambda: datetime.now(UTC),
                      transport=OutboxTransport(Path(tmp) / "outbox"))  # fmt: skip
         day = store.recent_editions(1)[0].day.isoformat()
+        store.save_admin("admin@example.org", hash_password(ADMIN_PASSWORD), now=datetime.now(UTC))
         store.close()
         app = create_app({"DIGEST_SETTINGS": settings})
         server = make_server("127.0.0.1", port, app, threaded=True)
@@ -104,20 +108,46 @@ def pages() -> None:
             "edition": f"/archive/{day}",
             "preferences": preferences_url("", settings.secret_key, subscriber.id),
         }
+        admin_paths = {
+            "admin-overview": "/admin/",
+            "admin-subscribers": "/admin/subscribers",
+            "admin-subscriber": f"/admin/subscribers/{subscriber.id}",
+            "admin-editions": "/admin/editions",
+            "admin-sources": "/admin/sources",
+            "admin-test-send": "/admin/test-send",
+        }
+        site = f"http://127.0.0.1:{port}"
         try:
-            for name, path in paths.items():
-                for size, (width, height) in SIZES.items():
-                    for scheme in ("light", "dark"):
-                        page = chromium.new_page(
-                            viewport={"width": width, "height": height}, color_scheme=scheme
-                        )
-                        page.goto(f"http://127.0.0.1:{port}{path}")
-                        target = OUT / f"page-{name}-{size}-{scheme}.png"
-                        page.screenshot(path=str(target))
-                        page.close()
-                        print(target)
+            for size, (width, height) in SIZES.items():
+                for scheme in ("light", "dark"):
+                    context = chromium.new_context(
+                        viewport={"width": width, "height": height}, color_scheme=scheme
+                    )
+                    page = context.new_page()
+                    shoot = {**paths, "admin-login": "/admin/login"}
+                    for name, path in shoot.items():
+                        page.goto(site + path)
+                        _picture(page, f"page-{name}-{size}-{scheme}.png")
+                    page.get_by_label("Email").fill("admin@example.org")
+                    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+                    page.get_by_role("button", name="Sign in").click()
+                    page.get_by_role("heading", name="Overview").wait_for()
+                    for name, path in admin_paths.items():
+                        page.goto(site + path)
+                        _picture(page, f"page-{name}-{size}-{scheme}.png")
+                    context.close()
         finally:
             server.shutdown()
+
+
+#: The throwaway database's admin, to picture the dashboard.
+ADMIN_PASSWORD = "screenshots-only-password"
+
+
+def _picture(page: Any, name: str) -> None:
+    target = OUT / name
+    page.screenshot(path=str(target))
+    print(target)
 
 
 if __name__ == "__main__":

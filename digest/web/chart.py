@@ -11,6 +11,7 @@ from datetime import date
 STACKED = ("sent", "failed", "skipped", "queued")
 
 WIDTH, HEIGHT, AXIS = 600.0, 160.0, 18.0
+MIN_SLOTS = 14
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def deliveries_chart(editions: Sequence[tuple[date, Mapping[str, int]]]) -> Char
     largest = max((sum(c.get(s, 0) for s in STACKED) for _, c in shown), default=0)
     if not shown:
         return Chart((), (), 0)
-    slot = WIDTH / len(shown)
+    slot = WIDTH / max(len(shown), MIN_SLOTS)  # one edition is a bar, not a wall
     width = max(slot * 0.7, 1.0)
     scale = (HEIGHT - AXIS) / largest if largest else 0.0
     bars: list[Bar] = []
