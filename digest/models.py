@@ -154,6 +154,8 @@ class Subscriber:
     timezone: str | None = None
     paused: bool = False
     unsubscribed_at: datetime | None = None
+    #: How often they want it: daily, weekly:<day> or threshold:<N> (``digest.cadence``).
+    cadence: str = "daily"
     #: When the row last changed, to tell cheaply whether a copy is stale (not compared).
     updated_at: datetime | None = field(default=None, compare=False)
 

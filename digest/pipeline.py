@@ -45,7 +45,17 @@ from digest.models import (
     Subscriber,
     Topic,
 )
-from digest.plan import Decision, Send, Skip, Wait, availability, decide
+from digest.plan import (
+    GATHERED,
+    Decision,
+    Send,
+    Skip,
+    Wait,
+    availability,
+    decide,
+    gathers,
+    next_email_day,
+)
 from digest.render import RenderedEmail
 from digest.schedule import next_run
 from digest.select.index import EditionIndex, Match, Selection, blended
@@ -185,15 +195,22 @@ class RunReport:
     def summary(self) -> str:
         """The run in one line, as ``digest run`` ends and ``digest status`` recalls it."""
         delivery = self.delivery
+        gathered = (
+            f", {delivery.folded} gathered into later emails (weekly or threshold readers)"
+            if delivery.folded
+            else ""
+        )
         if self.dry_run:
             return (
                 f"would send {delivery.sent}, fail {delivery.failed}, skip {delivery.skipped}"
                 + (f" ({delivery.waiting} waiting for local time)" if delivery.waiting else "")
+                + gathered
             )
         return (
             f"sent {delivery.sent}, failed {delivery.failed}, skipped {delivery.skipped}, "
             f"still queued {self.still_queued}"
             + (f" ({delivery.waiting} waiting for local time)" if delivery.waiting else "")
+            + gathered
             + (f", expired {delivery.expired}" if delivery.expired else "")
         )
 
@@ -384,24 +401,42 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
     report = DeliveryReport()
     composer = _composer(store, settings)
     models: dict[int, bytes] = {}
-    with EditionIndex(entries) as index:
+    periods: dict[int, date] = {}
+    with ExitStack() as opened:
+        index = opened.enter_context(EditionIndex(entries))
+        by_period: dict[date, EditionIndex] = {}
         for number, subscriber in enumerate(recipients):
-            if composer.space is not None and number % 500 == 0:  # the models, a page at a time
-                page = [s.id for s in recipients[number : number + 500]]
-                models = store.models_of(page, composer.space.version)
+            if number % 500 == 0:  # models and periods, a page at a time
+                page = recipients[number : number + 500]
+                if composer.space is not None:
+                    models = store.models_of([s.id for s in page], composer.space.version)
+                periods = store.periods_of([s.id for s in page if gathers(s)])
             # The decider, as the send path asks it: first who may be mailed now,
             # then (composing) what their topics select.
-            blocked = availability(edition, subscriber, started, composer.policy)
+            since = periods.get(subscriber.id)
+            blocked = availability(edition, subscriber, started, composer.policy, since)
             if blocked is not None:
-                report.waiting += isinstance(blocked, Wait)
+                report.folded += isinstance(blocked, Wait) and blocked.gathered
+                report.waiting += isinstance(blocked, Wait) and not blocked.gathered
                 report.skipped += isinstance(blocked, Skip)
                 continue
-            message, _, _, _, _, failure = compose_message(
-                composer, edition, index, subscriber, started, models.get(subscriber.id)
-            )
+            chosen = index
+            if since is not None:
+                if since not in by_period:
+                    # Before the edition is built, its papers are the ones waiting.
+                    papers = store.entries_between(since, day)
+                    papers += entries if edition.id == 0 else []
+                    by_period[since] = opened.enter_context(EditionIndex(papers))
+                chosen = by_period[since]
+            message, _, _, _, skipped, failure = compose_message(
+                composer, edition, chosen, subscriber, started, models.get(subscriber.id),
+                0, since,
+            )  # fmt: skip
             if failure is not None:
                 report.failed += 1
                 report.failures.append((subscriber.email, failure))
+            elif message is None and skipped and skipped.startswith(GATHERED):
+                report.folded += 1
             elif message is None:
                 report.skipped += 1
             else:
@@ -667,16 +702,20 @@ def sources(store: Store, settings: Settings) -> tuple[date | None, list[SourceH
 @dataclass(frozen=True)
 class ReaderHistory:
     """Everything about one reader an operator asks: their state's changes, what came
-    back about their mail, their marks on papers, and every delivery to them."""
+    back about their mail, their marks on papers, every delivery to them, and the day
+    their cadence says the next email is due."""
 
     subscriber: Subscriber
     events: list[SubscriberEvent]
     came_back: list[tuple[datetime, str, str]]
     marks: list[Feedback]
     deliveries: list[tuple[date, Delivery]]
+    next_email: date | None = None
 
 
-def reader_history(store: Store, subscriber: Subscriber) -> ReaderHistory:
+def reader_history(
+    store: Store, settings: Settings, subscriber: Subscriber, *, now: datetime
+) -> ReaderHistory:
     """One reader's history, for ``digest subscribers show`` and the admin page."""
     return ReaderHistory(
         subscriber,
@@ -684,4 +723,14 @@ def reader_history(store: Store, subscriber: Subscriber) -> ReaderHistory:
         store.inbound_of(subscriber.id),
         store.feedback_of([subscriber.id])[subscriber.id],
         store.deliveries_of(subscriber.id),
+        next_email(store, settings, subscriber, now=now),
     )
+
+
+def next_email(
+    store: Store, settings: Settings, subscriber: Subscriber, *, now: datetime
+) -> date | None:
+    """The day a reader's next email is due by their cadence (a threshold reader's may
+    come sooner); None for someone digest is not mailing."""
+    since = store.periods_of([subscriber.id]).get(subscriber.id, now.date())
+    return next_email_day(subscriber, since, now.astimezone(settings.zone).date())

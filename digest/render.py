@@ -320,13 +320,13 @@ class _Theme:
     css: str
     color_scheme: str
     #: The inlined page per edition date, cut where the papers go.
-    shells: dict[date, _Shell] = field(default_factory=dict)
+    shells: dict[tuple[date, str | None], _Shell] = field(default_factory=dict)
     cards: dict[int, _Block] = field(default_factory=dict)
     sections: dict[str, _Block] = field(default_factory=dict)
     fragments: dict[str, str] = field(default_factory=dict)
     #: Each paper's block in the text part (paper.txt), by entry id.
     texts: dict[int, str] = field(default_factory=dict)
-    subjects: dict[tuple[date, int, bool], str] = field(default_factory=dict)
+    subjects: dict[tuple[date, int, bool, str | None], str] = field(default_factory=dict)
 
 
 class EmailRenderer:
@@ -369,19 +369,24 @@ class EmailRenderer:
         links: PersonalLinks,
         theme: str,
         personal: bool = True,
+        period: str | None = None,
     ) -> RenderedEmail:
         """Render one subscriber's digest for the edition of ``edition_date``.
 
         ``personal`` says the selection comes from the subscriber's topics
         (rather than "every new paper"), which the subject and header mention.
+        ``period`` names the days an email of several editions covers ("week of
+        20 April"); it links to the whole archive instead of one edition.
         """
         look = self._theme(theme)
         edition_url = tokens.edition_url(self.settings.base_url, edition_date)
+        if period:
+            edition_url = f"{self.settings.base_url}/archive"
         total = selection.count + selection.cut
         count_label = f"{total} new {'paper' if total == 1 else 'papers'}" + (
             " on your topics" if personal else ""
         )
-        subject = self._subject(look, edition_date, total, personal)
+        subject = self._subject(look, edition_date, total, personal, period)
         titles = [
             plain_text(m.entry.entry.title) for s in selection.sections for m in s.matches[:1]
         ]
@@ -396,7 +401,7 @@ class EmailRenderer:
             "unsubscribe_url": escape(links.unsubscribe_url),
             "contents": self._contents(look, selection),
         }
-        shell = self._shell(look, edition_date, edition_url)
+        shell = self._shell(look, edition_date, edition_url, period)
         # The "and N more" block, measured generously.
         fixed = shell.size + wire_size("".join(map(str, values.values())) + "x" * 600)
         feedback = (
@@ -420,7 +425,8 @@ class EmailRenderer:
 
         html = "".join((*map(filled, shell.head), *blocks, *map(filled, shell.tail)))
         text = look.env.get_template("digest.txt").render(
-            newsletter=self.settings.newsletter, date_label=long_date(edition_date),
+            newsletter=self.settings.newsletter,
+            date_label=_capitalised(period) if period else long_date(edition_date),
             count_label=count_label,
             sections=self._text_sections(look, shown_sections, feedback),
             more=more, on_topics=" on your topics" if personal else "",
@@ -576,9 +582,11 @@ class EmailRenderer:
             found = self._capacities[theme] = max(1, min(int(papers), 10))
         return found
 
-    def _shell(self, look: _Theme, edition_date: date, edition_url: str) -> _Shell:
+    def _shell(
+        self, look: _Theme, edition_date: date, edition_url: str, period: str | None
+    ) -> _Shell:
         """The inlined page, before and after the papers; the papers start a line."""
-        shell = look.shells.get(edition_date)
+        shell = look.shells.get((edition_date, period))
         if shell is None:
             page = look.env.get_template("layout.html").render(
                 lang=self.settings.lang,
@@ -586,7 +594,7 @@ class EmailRenderer:
                 color_scheme=look.color_scheme,
                 css=Markup(look.css),
                 newsletter=self.settings.newsletter,
-                date_label=long_date(edition_date),
+                date_label=_capitalised(period) if period else long_date(edition_date),
                 edition_url=edition_url,
                 slot=lambda name: Markup(f"%%DIGEST_{name}%%"),
             )
@@ -594,16 +602,18 @@ class EmailRenderer:
             head = head if head.endswith("\n") else head + "\n"
             size = wire_size(_SLOT.sub("", head + tail))
             shell = _Shell(_line_runs(head), _line_runs(tail), size)
-            look.shells[edition_date] = shell
+            look.shells[(edition_date, period)] = shell
         return shell
 
-    def _subject(self, look: _Theme, edition_date: date, count: int, personal: bool) -> str:
-        key = (edition_date, count, personal)
+    def _subject(
+        self, look: _Theme, edition_date: date, count: int, personal: bool, period: str | None
+    ) -> str:
+        key = (edition_date, count, personal, period)
         subject = look.subjects.get(key)
         if subject is None:
             rendered = look.env.get_template("subject.txt").render(
                 newsletter=self.settings.newsletter,
-                date_short=f"{edition_date:%b} {edition_date.day}",
+                date_short=period or f"{edition_date:%b} {edition_date.day}",
                 count=count,
                 personal=personal,
             )
@@ -680,6 +690,10 @@ def _theme_css(folder: Path, name: str, importing: tuple[str, ...] = ()) -> str:
         _theme_css(folder, found[1], (*importing, name)) if (found := _IMPORT.match(line)) else line
         for line in lines
     )
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def long_date(day: date) -> str:

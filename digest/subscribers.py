@@ -21,12 +21,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
+from digest.cadence import CadenceError, parse_cadence
 from digest.errors import DigestError
 from digest.likes import typed_likes
 from digest.models import STATES, Subscriber, Topic
 from digest.select.topics import FIELDS, QueryError, parse_query
 
-CSV_COLUMNS = ("email", "name", "topics", "theme", "timezone", "status", "likes")
+CSV_COLUMNS = ("email", "name", "topics", "theme", "timezone", "status", "likes", "cadence")
 MAX_TOPICS = 20
 MAX_LABEL_CHARS = 60
 MAX_NAME_CHARS = 100
@@ -63,6 +64,8 @@ class SubscriberInput:
     status: str | None = None
     #: Papers the reader likes, by identity (``arxiv:<id>``); None: none given.
     likes: tuple[str, ...] | None = None
+    #: How often they want it (``digest.cadence``), as stored text.
+    cadence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,7 @@ def check_input(
     topics: Sequence[str] | None = None,
     theme: str | None = None,
     timezone: str | None = None,
+    cadence: str | None = None,
     themes: Sequence[str],
 ) -> SubscriberInput:
     """Validate what a person or an operator typed about one subscriber."""
@@ -187,7 +191,16 @@ def check_input(
         topics=parsed_topics,
         theme=check_theme(theme, themes) if theme else None,
         timezone=check_timezone(timezone) if timezone else None,
+        cadence=check_cadence(cadence) if cadence else None,
     )
+
+
+def check_cadence(text: str) -> str:
+    """A cadence as stored (``daily``, ``weekly:monday``, ``threshold:10``)."""
+    try:
+        return str(parse_cadence(text))
+    except CadenceError as e:
+        raise SubscriberError(text, str(e)) from e
 
 
 def _check_status(status: str) -> str | None:
@@ -272,6 +285,7 @@ def _read_rows(
                 timezone=check_timezone(row["timezone"].strip()) if row.get("timezone") else None,
                 status=_check_status((row.get("status") or "").strip().lower()),
                 likes=_likes(row.get("likes") or ""),
+                cadence=check_cadence(row["cadence"]) if row.get("cadence") else None,
             )
         except SubscriberError as e:
             problems.append(RowProblem(line, e.message))
@@ -333,6 +347,7 @@ def write_csv(subscribers: Iterable[tuple[Subscriber, Sequence[str]]]) -> Iterat
                 subscriber.timezone or "",
                 subscriber.state,
                 " ".join(p.removeprefix("arxiv:") for p in likes if p.startswith("arxiv:")),
+                subscriber.cadence,
             )
         )
         yield buffer.getvalue()

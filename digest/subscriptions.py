@@ -168,14 +168,16 @@ def may_confirm(current: Subscriber, left_at: str | None) -> bool:
 
 
 def chooses(
-    *, topics: Sequence[Topic], theme: str | None, timezone: str | None, paused: bool
-) -> Rule:
+    *, topics: Sequence[Topic], theme: str | None, timezone: str | None, paused: bool,
+    cadence: str | None = None,
+) -> Rule:  # fmt: skip
     """A reader saves their preferences page; only an active reader can pause."""
 
     def rule(current: Subscriber | None, now: datetime) -> Change | None:
         if current is None:
             return None
-        chosen = replace(current, topics=tuple(topics), theme=theme, timezone=timezone)
+        chosen = replace(current, topics=tuple(topics), theme=theme, timezone=timezone,
+                         cadence=cadence or current.cadence)  # fmt: skip
         if current.status == "active":
             chosen = replace(chosen, paused=paused)
         return Change(chosen)
@@ -232,6 +234,7 @@ def with_input(
         topics=current.topics if item.topics is None else item.topics,
         theme=current.theme if item.theme is None else item.theme,
         timezone=current.timezone if item.timezone is None else item.timezone,
+        cadence=current.cadence if item.cadence is None else item.cadence,
     )
 
 

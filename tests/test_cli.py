@@ -266,13 +266,13 @@ def test_subscribe_list_unsubscribe(project: Path) -> None:
     assert listed["subscribers"][0]["topics"] == [{"query": "rlhf OR dpo", "label": "RL"}]
     assert run("pause", "ada@example.org").stdout == "Ada@example.org is paused\n"
     table = run("subscribers", "list").stdout.splitlines()
-    assert table[0].split() == ["email", "name", "state", "theme", "created", "last", "sent",
-                                "topics"]  # fmt: skip
+    assert table[0].split() == ["email", "name", "state", "theme", "cadence", "created", "last",
+                                "sent", "topics"]  # fmt: skip
     assert table[1].startswith("Ada@example.org  Ada   paused  dark   ")
     assert table[1].endswith("  RL: rlhf OR dpo")
     rows = list(csv.reader(io.StringIO(run("subscribers", "list", "--csv").stdout)))
     assert rows[1][:4] == ["Ada@example.org", "Ada", "paused", "dark"]
-    assert rows[1][5:] == ["", "RL: rlhf OR dpo"]  # never mailed
+    assert rows[1][4] == "daily" and rows[1][6:] == ["", "RL: rlhf OR dpo"]  # never mailed
     assert "1 paused" in run("status").stdout + run("subscribers", "list").stderr
     assert run("resume", "ada@example.org").stdout == "Ada@example.org is active\n"
     assert run("unsubscribe", "ada@example.org").stdout == "unsubscribed Ada@example.org\n"
@@ -436,7 +436,7 @@ def test_run_delivers_to_the_outbox_and_status_shows_it(project: Path) -> None:
     assert (again["sent"], again["still_queued"], again["ok"]) == (0, 0, True)
     status = json.loads(run("status", "--json").stdout)
     assert status["editions"][0]["deliveries"] == {
-        "queued": 0, "sent": 1, "failed": 0, "skipped": 1,
+        "queued": 0, "sent": 1, "failed": 0, "skipped": 1, "folded": 0,
     }  # fmt: skip
     assert "1 sent, 0 failed, 1 skipped" in run("status").stdout
 

@@ -34,6 +34,7 @@ from .conftest import (
     Clock,
     Sleeps,
     fill,
+    import_subscribers,
     make_settings,
     run,
     set_paused,
@@ -772,3 +773,37 @@ def test_a_resend_goes_once_as_a_new_message_and_never_to_someone_who_left(
     (delivery,) = [d for d in store.deliveries_of(ada.id)]
     assert delivery[1].status == "sent" and delivery[1].resends == 1
     assert delivery[1].message_id == again
+
+
+@pytest.mark.slow
+def test_killing_a_real_weekly_send_and_rerunning_mails_each_reader_once(tmp_path: Path) -> None:
+    import subprocess
+
+    database = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    store = Store.open(database)
+    fill(store, 0)
+    # 28 November 2026 is a Saturday: the weekly readers' period email is due.
+    import_subscribers(store, [
+        check_input(f"reader{n}@example.org", cadence="weekly:saturday" if n % 2 else None,
+                    themes=THEMES)
+        for n in range(1600)
+    ])  # fmt: skip
+    store.close()
+    with smtp_server() as (server, port):
+        command, env = real_run(tmp_path, database, port)
+        first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
+        wait_until(lambda: len(server.received) >= 300, seconds=120)
+        first.kill()
+        first.wait()
+        assert len(server.received) < 1600, "the kill should land mid-batch"
+        rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
+        assert rerun.returncode == 0, rerun.stderr
+    by_recipient = server.by_recipient()
+    assert len(by_recipient) == 1600
+    repeats = {a: items for a, items in by_recipient.items() if len(items) > 1}
+    assert len(repeats) <= 1  # only the message in flight, with its Message-ID
+    for items in repeats.values():
+        assert items[0].message["Message-ID"] == items[1].message["Message-ID"]
+    weekly = [items[0].message["Subject"] for a, items in by_recipient.items()
+              if int(a.removeprefix("reader").split("@")[0]) % 2]  # fmt: skip
+    assert all(str(s).startswith("Daily papers, 28 November:") for s in weekly), weekly[:3]

@@ -233,6 +233,12 @@ def ingest(
     help="A paper they like (arXiv id or URL), to learn from; repeat for several.",
 )
 @click.option(
+    "--cadence",
+    metavar="CADENCE",
+    help="daily (the default), weekly:<day> such as weekly:monday, or threshold:<papers> "
+    "(an email once so many new papers match, and at least weekly).",
+)
+@click.option(
     "--invite",
     is_flag=True,
     help="Mail a confirmation link instead: nothing changes until the person confirms.",
@@ -246,6 +252,7 @@ def subscribe(
     theme: str | None,
     timezone: str | None,
     likes: tuple[str, ...],
+    cadence: str | None,
     invite: bool,
 ) -> None:
     """Add a subscriber (active at once), or update one.
@@ -257,7 +264,7 @@ def subscribe(
     """
     item = check_input(
         email, name=name, topics=list(topics) if topics else None, theme=theme,
-        timezone=timezone, themes=_themes(),
+        timezone=timezone, cadence=cadence, themes=_themes(),
     )  # fmt: skip
     liked, problems = typed_likes(" ".join(likes))
     if problems:
@@ -273,7 +280,9 @@ def subscribe(
     topic_note = ", ".join(str(t) for t in subscriber.topics) or "every new paper"
     verb = "subscribed" if created else "updated"
     like_note = f"; {len(liked)} liked" if liked else ""
-    click.echo(f"{verb} {subscriber.email} ({subscriber.state}; topics: {topic_note}{like_note})")
+    rhythm = f"; {subscriber.cadence}" if subscriber.cadence != "daily" else ""
+    click.echo(f"{verb} {subscriber.email} ({subscriber.state}; topics: {topic_note}"
+               f"{rhythm}{like_note})")  # fmt: skip
 
 
 def _refused(error: ConsentRefused) -> NoReturn:
@@ -385,7 +394,8 @@ def subscribers_show(app: _App, email: str, as_json: bool) -> None:
     channel), what came back about their mail (bounces, complaints), their theme,
     timezone and feedback, and every delivery with the server's reply."""
     with app.store() as store:
-        found = pipeline.reader_history(store, _known(store.get_subscriber(email), email))
+        reader = _known(store.get_subscriber(email), email)
+        found = pipeline.reader_history(store, app.settings, reader, now=_utc_now())
     report.reader(found, as_json=as_json)
 
 

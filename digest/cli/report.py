@@ -37,7 +37,7 @@ from digest.pipeline import (
     SourceHealth,
     Status,
 )
-from digest.plan import Skip, Wait
+from digest.plan import Skip, Wait, cadence_of
 from digest.render import RenderedEmail
 from digest.select.index import Match
 from digest.store import SubscriberRow
@@ -269,9 +269,10 @@ def subscribers(
             for r in found]})  # fmt: skip
         return
     table(
-        ["email", "name", "state", "theme", "created", "last sent", "topics"],
+        ["email", "name", "state", "theme", "cadence", "created", "last sent", "topics"],
         [(r.subscriber.email, r.subscriber.name, r.subscriber.state, r.subscriber.theme,
-          r.created_at, r.last_sent, format_topics(r.subscriber.topics) or "(every new paper)")
+          r.subscriber.cadence, r.created_at, r.last_sent,
+          format_topics(r.subscriber.topics) or "(every new paper)")
          for r in found],
         as_csv=as_csv, coloured=2,
     )  # fmt: skip
@@ -288,6 +289,7 @@ def reader(found: ReaderHistory, *, as_json: bool) -> None:
                           for at, kind, detail in found.came_back],
             "feedback": [asdict(m) for m in found.marks],
             "deliveries": [asdict(d) | {"day": day} for day, d in found.deliveries],
+            "next_email": found.next_email,
         })  # fmt: skip
         return
     subscriber_line(subscriber)
@@ -299,6 +301,8 @@ def reader(found: ReaderHistory, *, as_json: bool) -> None:
         click.echo(f"  {at:%Y-%m-%d %H:%M:%S}Z  came back: {kind}{why}")
     click.echo(f"  theme: {subscriber.theme or '(the default)'}; "
                f"timezone: {subscriber.timezone or '(the default)'}")  # fmt: skip
+    click.echo(f"  cadence: {cadence_of(subscriber).describe()}; next email: "
+               f"{found.next_email or 'none (not being mailed)'}")  # fmt: skip
     liked = sum(1 for m in found.marks if m.vote > 0)
     if found.marks:
         click.echo(f"  feedback: {liked} more like this or liked, {len(found.marks) - liked} less")

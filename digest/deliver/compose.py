@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,7 @@ from digest.deliver.message import (
 from digest.errors import DigestError
 from digest.logs import peak_rss_kb
 from digest.models import Edition, StoredEntry, Subscriber, Topic
-from digest.plan import Decision, Policy, Send, Skip, decide
+from digest.plan import Decision, Policy, Send, Skip, decide, gathered_note
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 from digest.resources import resource_path
 from digest.select.index import Affinity, EditionIndex, Selection
@@ -181,16 +181,18 @@ class Composer:
         index: EditionIndex,
         now: datetime,
         model: bytes | None = None,
+        since: date | None = None,
     ) -> Decision:
-        """Ask the decider about this subscriber, selecting from this edition's index
-        (ranked with the reader's ``model`` when they have one)."""
+        """Ask the decider about this subscriber, selecting from this index (the edition's,
+        or for a reader whose period began on ``since``, the period's), ranked with the
+        reader's ``model`` when they have one."""
 
         room = self.settings.max_entries * self.renderer.capacity(self.theme_for(subscriber))
 
         def select(topics: tuple[Topic, ...]) -> Selection:
             return index.select(topics, max_entries=room, affinity=self.affinity(index, model))
 
-        return decide(edition, subscriber, now, self.policy, select)
+        return decide(edition, subscriber, now, self.policy, select, since)
 
     def reasons(
         self, index: EditionIndex, model: bytes, entry_ids: Sequence[int]
@@ -241,14 +243,16 @@ class Composer:
         )
 
     def render(
-        self, edition: Edition, subscriber: Subscriber, selection: Selection
-    ) -> RenderedEmail:
+        self, edition: Edition, subscriber: Subscriber, selection: Selection,
+        since: date | None = None,
+    ) -> RenderedEmail:  # fmt: skip
         return self.renderer.render(
             edition_date=edition.day,
             selection=selection,
             links=self.links(subscriber.id),
             theme=self.theme_for(subscriber),
             personal=bool(subscriber.topics),
+            period=period_label(since, edition.day) if since is not None else None,
         )
 
     def links(self, subscriber_id: int) -> PersonalLinks:
@@ -287,6 +291,7 @@ def compose_message(
     sent_at: datetime,
     model: bytes | None = None,
     resends: int = 0,
+    since: date | None = None,
 ) -> Composed:
     """Render and build one subscriber's message, or say why not (the decider's reason).
 
@@ -298,18 +303,31 @@ def compose_message(
     rendering = 0.0
     try:
         started = time.perf_counter()
-        decision = composer.decide(edition, subscriber, index, sent_at, model)
+        decision = composer.decide(edition, subscriber, index, sent_at, model, since)
         if not isinstance(decision, Send):
             # Who may be mailed now was asked before: here only the selection says no.
-            reason = decision.reason if isinstance(decision, Skip) else "not due yet"
+            if isinstance(decision, Skip):
+                reason = decision.reason
+            else:
+                reason = gathered_note(decision) if decision.gathered else "not due yet"
             return None, message_id, time.perf_counter() - started, 0.0, reason, None
-        rendered = composer.render(edition, subscriber, decision.selection)
+        rendered = composer.render(edition, subscriber, decision.selection, since)
         rendering = time.perf_counter() - started
         started = time.perf_counter()
         message = composer.message(rendered, subscriber, message_id=message_id, sent_at=sent_at)
     except Exception as e:  # noqa: BLE001 - reported as this delivery's failure
         return None, message_id, rendering, 0.0, None, failure_reason(e)
     return message, message_id, rendering, time.perf_counter() - started, None, None
+
+
+def period_label(since: date, through: date) -> str:
+    """The days an email of several editions covers: "14–20 April", "28 March – 3 April"."""
+    start = since + timedelta(days=1)
+    if start >= through:
+        return f"{through.day} {through:%B}"
+    if (start.year, start.month) == (through.year, through.month):
+        return f"{start.day}\u2013{through.day} {through:%B}"
+    return f"{start.day} {start:%B} \u2013 {through.day} {through:%B}"
 
 
 def failure_reason(error: BaseException) -> str:

@@ -18,9 +18,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from digest.config import DeliverySettings
@@ -44,7 +44,16 @@ from digest.deliver.transports import (
 )
 from digest.errors import DigestError
 from digest.models import Delivery, Edition, StoredEntry, Subscriber
-from digest.plan import NOTHING_NEW, Policy, Skip, Wait, availability
+from digest.plan import (
+    GATHERED,
+    NOTHING_NEW,
+    Policy,
+    Skip,
+    Wait,
+    availability,
+    gathered_note,
+    gathers,
+)
 from digest.select.index import EditionIndex
 from digest.store import Store
 
@@ -63,6 +72,8 @@ class DeliveryReport:
     expired: int = 0
     #: Left queued because the subscriber's local delivery time has not come yet.
     waiting: int = 0
+    #: Not mailed on their own: their papers go into the reader's next email (cadence).
+    folded: int = 0
     stopped: str | None = None
     #: True when a stop was asked for (SIGTERM): the rest stays queued on purpose.
     interrupted: bool = False
@@ -197,14 +208,17 @@ class _Senders:
             return
 
     def _run(self, transport: Transport) -> None:
-        while (item := self.queue.get()) is not None:
-            if self.halt.is_set():
-                continue
-            try:
-                self._deliver(transport, item)
-            except BaseException as e:  # noqa: BLE001 - handed to the main thread
-                self.error = self.error or e
-                self.halt.set()
+        try:
+            while (item := self.queue.get()) is not None:
+                if self.halt.is_set():
+                    continue
+                try:
+                    self._deliver(transport, item)
+                except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                    self.error = self.error or e
+                    self.halt.set()
+        finally:
+            self.store.close_thread_connection()  # a worker's next run has threads of its own
 
     def _deliver(self, transport: Transport, item: _Outgoing) -> None:
         """Send one message, retrying temporary failures, and record how it went."""
@@ -363,12 +377,15 @@ def send_edition(
         # Read subscribers again just before composing; a child composes ahead,
         # so its messages are checked as they come back instead.
         fresh = claimed if in_child else _as_stored_now(store, claimed)
-        due = _due(fresh, edition, composer.policy, report, store, clock)
+        periods: dict[int, date] = {}
+        fresh = _with_periods(store, fresh, periods)
+        due = _due(fresh, edition, composer.policy, report, store, clock, periods)
         first = next(due, None)
         if first is not None and _all_take_8bit(transports):
             composer = composer.sending_8bit()
         due = itertools.chain([first] if first else [], due)
-        with _composing(store, composer, edition, entries, report, in_child=in_child) as compose:
+        with _composing(store, composer, edition, entries, report, in_child=in_child,
+                        periods=periods) as compose:  # fmt: skip
             for delivery, subscriber, outcome in compose(_trials(composer, due), clock):
                 if senders.halt.is_set():
                     break
@@ -481,14 +498,36 @@ def _due(
     report: DeliveryReport,
     store: Store,
     clock: Clock,
+    periods: dict[int, date],
 ) -> Iterator[tuple[Delivery, Subscriber]]:
-    """The claimed deliveries worth composing: the decider skips others or leaves them waiting."""
+    """The claimed deliveries worth composing: the decider skips others, leaves them
+    waiting for local time, or folds them into the reader's next email."""
     for delivery, subscriber in claimed:
-        blocked = availability(edition, subscriber, clock(), policy)
-        if isinstance(blocked, Wait):
+        blocked = availability(edition, subscriber, clock(), policy, periods.get(delivery.id))
+        if isinstance(blocked, Wait) and blocked.gathered:
+            store.mark_folded(delivery.id, reason=gathered_note(blocked), now=clock())
+            report.folded += 1
+        elif isinstance(blocked, Wait):
             report.waiting += 1
         elif not _skipped_if_gone(store, edition, delivery, subscriber, clock, report, policy):
             yield delivery, subscriber
+
+
+#: How many claimed deliveries have their readers' periods read in one query.
+PERIOD_BATCH = 64
+
+
+def _with_periods(
+    store: Store, claimed: Iterator[tuple[Delivery, Subscriber]], periods: dict[int, date]
+) -> Iterator[tuple[Delivery, Subscriber]]:
+    """The deliveries, with ``periods`` filled (by delivery id) for readers whose cadence
+    gathers editions: where their period begins.  A resend is the edition alone."""
+    for batch in _batches(claimed, PERIOD_BATCH, first=FRESH_BATCH):
+        wanted = {s.id for d, s in batch if d.resends == 0 and gathers(s)}
+        if wanted:
+            since = store.periods_of(sorted(wanted))
+            periods.update({d.id: since[s.id] for d, s in batch if s.id in wanted})
+        yield from batch
 
 
 def _skipped_if_gone(
@@ -534,6 +573,10 @@ def _record_outcome(
             report.failed += 1
             report.failures.append((subscriber.email, failure))
         return None
+    if message is None and skipped and skipped.startswith(GATHERED):
+        store.mark_folded(delivery.id, reason=skipped, now=clock())
+        report.folded += 1
+        return None
     if message is None:
         store.mark_skipped(delivery.id, reason=skipped or NOTHING_NEW, now=clock())
         report.skipped += 1
@@ -558,8 +601,13 @@ def _composing(
     report: DeliveryReport,
     *,
     in_child: bool,
+    periods: dict[int, date],
 ) -> Iterator[Composing]:
-    """Yield a function that composes deliveries in order, here or in a child process."""
+    """Yield a function that composes deliveries in order, here or in a child process.
+
+    A reader whose period spans several editions is composed here, from an index of
+    the period's papers (one per period start, made when first needed).
+    """
     space = composer.space
 
     # Who has a model, read once: a batch without any of them costs no query.
@@ -572,24 +620,59 @@ def _composing(
             return {}
         return store.models_of(wanted, space.version)
 
-    if not in_child:
-        composer.renderer.prepare(entries)
-        with EditionIndex(entries) as index:
+    with ExitStack() as indexes:
+        by_period: dict[date, EditionIndex] = {}
 
-            def here(
-                pending: Iterator[tuple[Delivery, Subscriber]], clock: Clock
-            ) -> Iterator[tuple[Delivery, Subscriber, Composed]]:
-                for batch in _batches(pending, FRESH_BATCH, first=FRESH_BATCH):
-                    found = models(batch)
-                    for delivery, subscriber in batch:
-                        outcome = compose_message(
-                            composer, edition, index, subscriber, clock(),
-                            found.get(subscriber.id), delivery.resends,
-                        )  # fmt: skip
-                        yield delivery, subscriber, outcome
+        def period_index(since: date) -> EditionIndex:
+            if since not in by_period:
+                papers = store.entries_between(since, edition.day)
+                by_period[since] = indexes.enter_context(EditionIndex(papers))
+            return by_period[since]
 
-            yield here
-        return
+        def composed_here(
+            batch: list[tuple[Delivery, Subscriber]], clock: Clock, index: EditionIndex | None
+        ) -> Iterator[tuple[Delivery, Subscriber, Composed]]:
+            found = models(batch)
+            for delivery, subscriber in batch:
+                since = periods.get(delivery.id)
+                chosen = period_index(since) if since is not None else index
+                assert chosen is not None  # the child composes the rest
+                outcome = compose_message(
+                    composer, edition, chosen, subscriber, clock(), found.get(subscriber.id),
+                    delivery.resends, since,
+                )  # fmt: skip
+                yield delivery, subscriber, outcome
+
+        if not in_child:
+            composer.renderer.prepare(entries)
+            with EditionIndex(entries) as index:
+
+                def here(
+                    pending: Iterator[tuple[Delivery, Subscriber]], clock: Clock
+                ) -> Iterator[tuple[Delivery, Subscriber, Composed]]:
+                    for batch in _batches(pending, FRESH_BATCH, first=FRESH_BATCH):
+                        yield from composed_here(batch, clock, index)
+
+                yield here
+            return
+        yield from _composing_in_child(
+            store, composer, edition, entries, report, models, periods, composed_here
+        )
+
+
+def _composing_in_child(
+    store: Store,
+    composer: Composer,
+    edition: Edition,
+    entries: list[StoredEntry],
+    report: DeliveryReport,
+    models: Callable[[list[tuple[Delivery, Subscriber]]], dict[int, bytes]],
+    periods: dict[int, date],
+    composed_here: Callable[
+        [list[tuple[Delivery, Subscriber]], Clock, EditionIndex | None],
+        Iterator[tuple[Delivery, Subscriber, Composed]],
+    ],
+) -> Iterator[Composing]:
     child = _ComposingProcess(composer, edition, entries)
     try:
 
@@ -621,6 +704,12 @@ def _composing(
                     submit(again)
 
             for batch in _batches(pending, 32):
+                gathering = [(d, s) for d, s in batch if d.id in periods]
+                if gathering:  # a period of several editions is composed here
+                    yield from composed_here(list(_refreshed(store, gathering)), clock, None)
+                    batch = [(d, s) for d, s in batch if d.id not in periods]
+                    if not batch:
+                        continue
                 submit(batch)
                 if len(waiting) == 3:
                     yield from settle()

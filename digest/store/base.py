@@ -132,6 +132,16 @@ class StoreBase:
                 self._connections.append(conn)
         return conn
 
+    def close_thread_connection(self) -> None:
+        """Give back the calling thread's kept connection, if it has one."""
+        conn: Connection | None = getattr(self._local, "connection", None)
+        if conn is None:
+            return
+        self._local.connection = None
+        with self._connections_lock:
+            self._connections.remove(conn)
+        conn.close()
+
     # -- schema
 
     def schema_revision(self) -> str | None:

@@ -17,7 +17,7 @@ from sqlalchemy.sql import Select
 
 from digest.errors import StorageError
 from digest.models import Delivery, Subscriber
-from digest.store.base import StoreBase, first_line
+from digest.store.base import StoreBase, aware, chunks, first_line
 from digest.store.schema import DELIVERY_STATES, deliveries, editions, subscribers
 from digest.store.subscribers import subscriber_of
 
@@ -106,6 +106,28 @@ class DeliveriesMixin(StoreBase):
     def mark_skipped(self, delivery_id: int, *, reason: str, now: datetime) -> None:
         """Record that a delivery was not sent on purpose (nothing matched, unsubscribed)."""
         self._mark(delivery_id, "skipped", detail=reason, now=now)
+
+    def mark_folded(self, delivery_id: int, *, reason: str, now: datetime) -> None:
+        """Record that a delivery's papers wait for the reader's next email (their cadence)."""
+        self._mark(delivery_id, "folded", detail=reason, now=now)
+
+    def periods_of(self, subscriber_ids: Sequence[int]) -> dict[int, date]:
+        """Where each reader's current period begins: the day of the edition they were last
+        mailed, or for someone never mailed, the day before they joined."""
+        last_sent = (
+            select(func.max(editions.c.day))
+            .join(deliveries, deliveries.c.edition_id == editions.c.id)
+            .where(deliveries.c.subscriber_id == subscribers.c.id, deliveries.c.status == "sent")
+            .scalar_subquery()
+        )
+        found: dict[int, date] = {}
+        with self._transaction() as conn:
+            for some in chunks(list(subscriber_ids)):
+                query = select(subscribers.c.id, subscribers.c.created_at, last_sent.label("last"))
+                for row in conn.execute(query.where(subscribers.c.id.in_(some))):
+                    joined = aware(row.created_at).date() - timedelta(days=1)
+                    found[row.id] = row.last or joined
+        return found
 
     def mark_deferred(self, delivery_id: int, *, reason: str, now: datetime) -> None:
         """Record a temporary failure: the delivery stays queued for the next run."""
@@ -334,6 +356,7 @@ def _delivery_with_subscriber() -> Select[Any]:
         subscribers.c.theme,
         subscribers.c.timezone,
         subscribers.c.paused,
+        subscribers.c.cadence,
         subscribers.c.unsubscribed_at,
         subscribers.c.updated_at.label("subscriber_updated_at"),
     ).join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)

@@ -82,6 +82,15 @@ class EditionsMixin(StoreBase):
         with self._transaction() as conn:
             return [edition_of(row) for row in conn.execute(query)]
 
+    def entries_between(self, after: date, through: date) -> list[StoredEntry]:
+        """The entries of every edition of a day after ``after`` up to ``through``: what a
+        reader's email for a longer period gathers, in first-seen order."""
+        days = select(editions.c.id).where(editions.c.day > after, editions.c.day <= through)
+        query = select(entries).where(entries.c.edition_id.in_(days))
+        with self._transaction() as conn:
+            rows = conn.execute(query.order_by(entries.c.first_seen, entries.c.id)).all()
+        return [stored_entry(row) for row in rows]
+
     def edition_entries(self, edition_id: int | None) -> list[StoredEntry]:
         """Return the entries an edition carries (None: no edition yet), in first-seen order."""
         where = (

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 metadata = MetaData()
 
@@ -62,7 +62,8 @@ editions = Table(
     Column("entry_count", Integer, nullable=False),
 )
 
-DELIVERY_STATES = ("queued", "sent", "failed", "skipped")
+# folded: not mailed on its own, its papers go into the reader's next email (cadence).
+DELIVERY_STATES = ("queued", "sent", "failed", "skipped", "folded")
 
 deliveries = Table(
     "deliveries",
@@ -105,6 +106,8 @@ subscribers = Table(
     Column("timezone", String(64)),
     # A paused subscriber stays active but gets no editions until resumed.
     Column("paused", Boolean, nullable=False, default=False),
+    # daily, weekly:<day> or threshold:<N> (digest.cadence).
+    Column("cadence", String(32), nullable=False, default="daily", server_default="daily"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("unsubscribed_at", DateTime(timezone=True)),

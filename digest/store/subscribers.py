@@ -268,6 +268,7 @@ def _row(subscriber: Subscriber, now: datetime, *, created: bool = False) -> dic
         "theme": subscriber.theme,
         "timezone": subscriber.timezone,
         "paused": subscriber.paused,
+        "cadence": subscriber.cadence,
         "updated_at": now,
         "unsubscribed_at": subscriber.unsubscribed_at,
     }
@@ -297,6 +298,7 @@ def subscriber_of(
         theme=row.theme,
         timezone=row.timezone,
         paused=bool(row.paused),
+        cadence=row.cadence,
         unsubscribed_at=aware(row.unsubscribed_at) if row.unsubscribed_at else None,
         updated_at=aware(row.updated_at if updated_at is None else updated_at),
     )

@@ -24,6 +24,7 @@ from digest.deliver.transports import PermanentFailure, TemporaryFailure
 from digest.errors import DigestError
 from digest.models import STATES, Subscriber
 from digest.passwords import decoy_hash, verify_password
+from digest.plan import cadence_of
 from digest.store import Admin
 from digest.subscribers import format_topics
 from digest.subscriptions import has_left
@@ -137,8 +138,10 @@ def subscribers() -> tuple[str, int]:
 def subscriber(subscriber_id: int) -> tuple[str, int]:
     """One reader: their choices, every change of state, what came back, every delivery."""
     reader = _reader(subscriber_id)
-    return _page("admin/subscriber.html", history=pipeline.reader_history(context().store, reader),
-                 topics=format_topics(reader.topics), left=has_left(reader))  # fmt: skip
+    found = context()
+    history = pipeline.reader_history(found.store, found.settings, reader, now=found.clock())
+    return _page("admin/subscriber.html", history=history, topics=format_topics(reader.topics),
+                 left=has_left(reader), cadence=cadence_of(reader).describe())  # fmt: skip
 
 
 @admin.post("/subscribers/<int:subscriber_id>/<any(pause, resume, unsubscribe):action>")

@@ -9,11 +9,13 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from digest.cadence import MAX_THRESHOLD
 from digest.models import Subscriber, Topic
 from digest.subscribers import (
     MAX_TOPICS,
     SubscriberError,
     SubscriberInput,
+    check_cadence,
     check_input,
     check_theme,
     check_timezone,
@@ -82,6 +84,7 @@ class Choices:
     theme: str
     timezone: str | None
     paused: bool
+    cadence: str = "daily"
 
 
 def preferences_form(
@@ -91,19 +94,29 @@ def preferences_form(
     topics, errors = topic_lines(form.get("topics") or "")
     theme = form.get("theme") or default_theme
     zone = (form.get("timezone") or "").strip()
+    kind = form.get("cadence") or "daily"
+    day = (form.get("cadence_day") or "monday")[:12]
+    papers = (form.get("cadence_papers") or "10").strip()[:6]
+    typed = {"weekly": f"weekly:{day}", "threshold": f"threshold:{papers}"}.get(kind, "daily")
+    cadence = "daily"
     try:
         check_theme(theme, themes)
         if zone:
             check_timezone(zone)
     except SubscriberError as e:
         errors.append(e.message)
+    try:
+        cadence = check_cadence(typed)
+    except SubscriberError:
+        errors.append(f"How often: a number of papers from 1 to {MAX_THRESHOLD}, "
+                      "or a day of the week.")  # fmt: skip
     shown = {
         "topics": (form.get("topics") or "")[:MAX_TOPIC_CHARS],
         "theme": theme,
         "timezone": zone[:64],
         "paused": bool(form.get("paused")),
-    }
-    choices = Choices(topics, theme, zone or None, shown["paused"])
+    } | cadence_shown(typed)
+    choices = Choices(topics, theme, zone or None, shown["paused"], cadence)
     return (None if errors else choices), shown, errors
 
 
@@ -115,6 +128,16 @@ def preferences_shown(subscriber: Subscriber, default_theme: str) -> dict[str, A
         "timezone": subscriber.timezone or "",
         "paused": subscriber.paused,
         "likes": "",
+    } | cadence_shown(subscriber.cadence)
+
+
+def cadence_shown(text: str) -> dict[str, str]:
+    """The "how often" fields as a cadence fills them (a bad one shows as typed)."""
+    kind, _, value = text.partition(":")
+    return {
+        "cadence": kind if kind in ("daily", "weekly", "threshold") else "daily",
+        "cadence_day": value if kind == "weekly" else "monday",
+        "cadence_papers": value if kind == "threshold" else "10",
     }
 
 

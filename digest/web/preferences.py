@@ -9,9 +9,10 @@ from typing import Any
 from flask import Blueprint, abort, request
 
 from digest import accounts, pipeline
+from digest.cadence import WEEKDAYS
 from digest.likes import typed_likes
 from digest.models import Subscriber
-from digest.plan import NOTHING_NEW, Skip
+from digest.plan import NOTHING_NEW, Skip, cadence_of
 from digest.subscriptions import chooses
 from digest.tokens import unsubscribe_url
 from digest.web.context import context, message_page, page, subscriber_from
@@ -39,8 +40,8 @@ def edit(token: str) -> tuple[str, int]:
         if choices is not None and not problems:
             accounts.like(found.store, subscriber.id, liked, now=found.clock())
             form["likes"] = ""
-            rule = chooses(topics=choices.topics, theme=choices.theme,
-                           timezone=choices.timezone, paused=choices.paused)  # fmt: skip
+            rule = chooses(topics=choices.topics, theme=choices.theme, timezone=choices.timezone,
+                           paused=choices.paused, cadence=choices.cadence)  # fmt: skip
             amended = found.store.amend_subscriber(
                 subscriber.id, rule, now=found.clock(), channel="preferences"
             )
@@ -49,7 +50,10 @@ def edit(token: str) -> tuple[str, int]:
         "preferences.html", 400 if errors else 200, subscriber=subscriber, form=form,
         errors=errors, saved=request.method == "POST" and not errors, timezones=_TIMEZONES,
         unsubscribe_action=unsubscribe_url("", found.settings.secret_key, subscriber.id),
-        marked=_marked(subscriber), **_preview(subscriber),
+        marked=_marked(subscriber), **_preview(subscriber), weekdays=WEEKDAYS,
+        next_email=pipeline.next_email(found.store, found.settings, subscriber,
+                                       now=found.clock()),
+        cadence=cadence_of(subscriber).describe(),
     )  # fmt: skip
 
 

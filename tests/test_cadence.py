@@ -1,0 +1,262 @@
+"""Each reader's cadence: parsing, the decider's answer, and a simulated month of real
+runs against the test SMTP server, on both backends, with a DST change, a week with
+the worker stopped, and a send stopped half way."""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digest import pipeline
+from digest.cadence import (
+    WEEKDAYS,
+    Cadence,
+    CadenceError,
+    latest_due,
+    parse_cadence,
+    weekly_due,
+)
+from digest.config import Settings, load_settings
+from digest.deliver.transports import transport_for
+from digest.ingest.dedupe import dedupe
+from digest.models import Edition, Entry, Subscriber
+from digest.plan import Policy, Wait, availability, next_email_day
+from digest.store import Store
+from digest.subscribers import check_input
+
+from .conftest import THEMES, Sleeps
+from .conftest import subscribe as add_subscriber
+from .smtp_server import smtp_server
+
+cadences = st.one_of(
+    st.just(Cadence()),
+    st.integers(0, 6).map(lambda d: Cadence("weekly", weekday=d)),
+    st.integers(1, 1000).map(lambda n: Cadence("threshold", papers=n)),
+)
+
+
+@given(cadences)
+def test_a_cadence_reads_back_what_it_writes(cadence: Cadence) -> None:
+    assert parse_cadence(str(cadence)) == cadence
+    assert parse_cadence(str(cadence).upper()) == cadence
+
+
+@given(st.text(max_size=30))
+def test_any_text_is_a_cadence_or_one_clear_error(text: str) -> None:
+    try:
+        parsed = parse_cadence(text)
+    except CadenceError as e:
+        assert "\n" not in str(e) and "cadence" in str(e) or "weekly" in str(e)
+    else:
+        assert parse_cadence(str(parsed)) == parsed
+
+
+def test_cadences_people_type() -> None:
+    assert str(parse_cadence("Weekly:Mon")) == "weekly:monday"
+    assert str(parse_cadence(" threshold:10 ")) == "threshold:10"
+    assert parse_cadence("") == parse_cadence("daily") == Cadence()
+    for wrong in ("weekly", "weekly:m", "weekly:funday", "threshold:0", "threshold:x", "hourly"):
+        with pytest.raises(CadenceError):
+            parse_cadence(wrong)
+
+
+@given(st.integers(0, 6), st.dates(date(2000, 1, 1), date(2100, 1, 1)))
+def test_a_weekly_email_is_due_on_its_day_within_the_week_after_the_last(
+    weekday: int, since: date
+) -> None:
+    due = weekly_due(weekday, since)
+    assert due.weekday() == weekday and since < due <= since + timedelta(days=7)
+    assert latest_due(since) == since + timedelta(days=7)
+
+
+def test_the_decider_folds_an_edition_a_weekly_reader_is_not_due_for() -> None:
+    bob = Subscriber(1, "bob@example.org", "active", cadence="weekly:monday")
+    tuesday = Edition(1, date(2026, 11, 3), datetime(2026, 11, 3, 7, tzinfo=UTC), 5)
+    waited = availability(tuesday, bob, tuesday.created_at, Policy(), since=date(2026, 11, 2))
+    assert isinstance(waited, Wait) and waited.gathered
+    assert waited.until.date() == date(2026, 11, 9)
+    # A resend, or a page with no history, asks about the edition alone.
+    assert availability(tuesday, bob, tuesday.created_at, Policy()) is None
+    assert next_email_day(bob, date(2026, 11, 2), date(2026, 11, 3)) == date(2026, 11, 9)
+    gone = Subscriber(2, "gone@example.org", "unsubscribed", cadence="weekly:monday")
+    assert next_email_day(gone, date(2026, 11, 2), date(2026, 11, 3)) is None
+
+
+# -- a simulated month
+
+START = date(2026, 11, 2)  # a Monday
+STOPPED = {START + timedelta(days=n) for n in range(10, 17)}  # Thu 12 to Wed 18: a Monday too
+FAIRNESS_A_DAY, OTHERS_A_DAY = 4, 1
+
+
+def month_settings(tmp_path: Path, port: int, database: str, **schedule: str) -> Settings:
+    config = tmp_path / "digest.toml"
+    lines = "".join(f'{key} = "{value}"\n' for key, value in schedule.items())
+    config.write_text(
+        '[digest]\ntitle = "Daily papers"\ntimezone = "Europe/Paris"\n'
+        '[sender]\nname = "Daily papers"\naddress = "digest@example.org"\n'
+        f"[schedule]\n{lines}"
+    )
+    return load_settings(config, environ={
+        "DIGEST_BASE_URL": "https://digest.example.org",
+        "SECRET_KEY": "test-secret-key-for-digest-tests-0123456789",
+        "DIGEST_DATABASE_URL": database, "SMTP_SECURITY": "none",
+        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port),
+    })  # fmt: skip
+
+
+def add_papers(store: Store, day: date, at: datetime) -> None:
+    papers = [Entry(title=f"Fairness study {day:%m%d} number {n}", abstract="fairness in ranking")
+              for n in range(FAIRNESS_A_DAY)]  # fmt: skip
+    papers += [Entry(title=f"Speech codec {day:%m%d} number {n}", abstract="audio coding")
+               for n in range(OTHERS_A_DAY)]  # fmt: skip
+    store.add_entries(papers, decide=dedupe, source="feed", now=at)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class StopAfter(threading.Event):
+    """Asks the run to stop once ``deliveries`` are done (0: never), as SIGTERM does."""
+
+    def __init__(self, deliveries: int) -> None:
+        super().__init__()
+        self.deliveries, self.done = deliveries, 0
+
+    def count(self) -> None:
+        self.done += 1
+        if self.deliveries and self.done >= self.deliveries:
+            self.set()
+
+
+def titles_in(item: object) -> list[str]:
+    """The papers an email shows, as its plain-text part lists them."""
+    body = item.message.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
+    return re.findall(r"(?:Fairness study|Speech codec) \d{4} number \d", body)
+
+
+def sent_days(received: list[object], address: str) -> list[date]:
+    found = []
+    for item in received:
+        if address in item.recipients:  # type: ignore[attr-defined]
+            moment = email.utils.parsedate_to_datetime(item.message["Date"])  # type: ignore[attr-defined]
+            found.append(moment.astimezone(ZoneInfo("Europe/Paris")).date())
+    return found
+
+
+def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
+    any_store: Store, tmp_path: Path
+) -> None:
+    store = any_store
+    joined = datetime.combine(START, time(6), tzinfo=UTC)
+    people = {"ada@example.org": None, "bob@example.org": "weekly:monday",
+              "cy@example.org": "threshold:10"}  # fmt: skip
+    people |= {f"weekly{n}@example.org": "weekly:monday" for n in range(4)}
+    for address, cadence in people.items():
+        topics = ["title:fairness"] if address.startswith("cy") else None
+        add_subscriber(store, check_input(address, topics=topics, cadence=cadence,
+                                          themes=THEMES), now=joined)  # fmt: skip
+    with smtp_server() as (server, port):
+        database = store.engine.url.render_as_string(hide_password=False)
+        settings = month_settings(tmp_path, port, database)
+        day = START
+        while day < START + timedelta(days=28):
+            clock = Clock(datetime.combine(day, time(7), tzinfo=UTC))
+            add_papers(store, day, clock.now - timedelta(hours=1))
+            if day in STOPPED:
+                day += timedelta(days=1)
+                continue
+            interrupt = day == date(2026, 11, 23)  # a Monday: stop the weekly send half way
+            stop = StopAfter(3 if interrupt else 0)
+            report = pipeline.run(store, settings, now=clock, transport=transport_for(settings),
+                                  day=day, ingest_sources=False, sleep=Sleeps(), stop=stop,
+                                  on_delivery=stop.count)  # fmt: skip
+            if interrupt:
+                assert report.delivery.interrupted and report.still_queued
+                report = pipeline.run(
+                    store, settings, now=clock, day=day, ingest_sources=False,
+                    transport=transport_for(settings), sleep=Sleeps(),
+                )  # fmt: skip
+            assert report.still_queued == 0, day
+            day += timedelta(days=1)
+    received = server.received
+    run_days = [START + timedelta(days=n) for n in range(28) if START + timedelta(days=n)
+                not in STOPPED]  # fmt: skip
+    assert sent_days(received, "ada@example.org") == run_days  # daily: one a run
+    mondays = [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 19), date(2026, 11, 23)]
+    for address in ["bob@example.org"] + [f"weekly{n}@example.org" for n in range(4)]:
+        assert sent_days(received, address) == mondays, address  # the missed Monday: folded
+    assert sent_days(received, "cy@example.org") == [
+        date(2026, 11, d) for d in (4, 7, 10, 19, 22, 25, 28)
+    ]
+    # Exactly once per reader and period, nothing lost and nothing twice.
+    ids = [item.message["Message-ID"] for item in received]
+    assert len(ids) == len(set(ids))
+    bob = [item for item in received if "bob@example.org" in item.recipients]
+    subjects = [str(item.message["Subject"]) for item in bob]
+    assert subjects[1] == "Daily papers, 3\u20139 November: 35 new papers"
+    assert subjects[2] == "Daily papers, 10\u201319 November: 50 new papers"
+    counted = [int(re.search(r"(\d+) new papers", s).group(1)) for s in subjects]  # type: ignore[union-attr]
+    through_23 = (FAIRNESS_A_DAY + OTHERS_A_DAY) * 22
+    assert sum(counted) == through_23  # every paper up to the last Monday, once
+    shown = [t for item in bob for t in titles_in(item)]
+    assert len(shown) == len(set(shown))  # "and N more" for the rest, never a repeat
+    cy = [t for item in received if "cy@example.org" in item.recipients
+          for t in titles_in(item)]  # fmt: skip
+    assert len(cy) == len(set(cy)) and all(t.startswith("Fairness") for t in cy)
+    # What was folded says where it went; status and the reader's page can tell.
+    bob_row = store.get_subscriber("bob@example.org")
+    assert bob_row is not None
+    states = {d.status for _, d in store.deliveries_of(bob_row.id)}
+    assert states == {"sent", "folded"}
+    folded = [d for _, d in store.deliveries_of(bob_row.id) if d.status == "folded"]
+    assert all(d.detail and d.detail.startswith("gathered into the email of") for d in folded)
+
+
+def test_local_time_holds_across_a_dst_change_for_daily_and_weekly_readers(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'dst.sqlite3'}")
+    first = date(2026, 10, 19)  # a Monday; Paris leaves summer time on Sunday 25 October
+    joined = datetime.combine(first, time(2), tzinfo=UTC)
+    for address, cadence in (("ada@example.org", None), ("bob@example.org", "weekly:monday")):
+        add_subscriber(store, check_input(address, cadence=cadence, timezone="Europe/Paris",
+                                          themes=THEMES), now=joined)  # fmt: skip
+    with smtp_server() as (server, port):
+        database = f"sqlite:///{tmp_path / 'dst.sqlite3'}"
+        settings = month_settings(tmp_path, port, database, delivery="local", cron="0 7 * * *")
+        for n in range(15):
+            day = first + timedelta(days=n)
+            add_papers(store, day, datetime.combine(day, time(1), tzinfo=UTC))
+            # The worker: the edition at 04:00 UTC, then a wake-up every half hour.
+            for half_hours in range(8, 20):
+                clock = Clock(datetime.combine(day, time(0), tzinfo=UTC)
+                              + timedelta(minutes=30 * half_hours))  # fmt: skip
+                pipeline.run(store, settings, now=clock, transport=transport_for(settings),
+                             day=day, ingest_sources=False, sleep=Sleeps(),
+                             plan=half_hours == 8)  # fmt: skip
+    store.close()
+    paris = ZoneInfo("Europe/Paris")
+    for item in server.received:
+        moment = email.utils.parsedate_to_datetime(item.message["Date"]).astimezone(paris)
+        assert time(7) <= moment.time() < time(7, 30), (item.recipients, moment)
+    assert len(sent_days(server.received, "ada@example.org")) == 15
+    assert sent_days(server.received, "bob@example.org") == [
+        date(2026, 10, 19),
+        date(2026, 10, 26),
+        date(2026, 11, 2),
+    ]
+    assert WEEKDAYS[0] == "monday"
