@@ -156,6 +156,9 @@ class Subscriber:
     unsubscribed_at: datetime | None = None
     #: How often they want it: daily, weekly:<day> or threshold:<N> (``digest.cadence``).
     cadence: str = "daily"
+    #: For a weekly or threshold reader, the day of the edition last mailed to them
+    #: (None: not known yet); the store keeps it, ``periods_of`` reads it.
+    period_start: date | None = field(default=None, compare=False)
     #: When the row last changed, to tell cheaply whether a copy is stale (not compared).
     updated_at: datetime | None = field(default=None, compare=False)
 

@@ -410,7 +410,7 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
                 page = recipients[number : number + 500]
                 if composer.space is not None:
                     models = store.models_of([s.id for s in page], composer.space.version)
-                periods = store.periods_of([s.id for s in page if gathers(s)])
+                periods = store.periods_of([s for s in page if gathers(s)])
             # The decider, as the send path asks it: first who may be mailed now,
             # then (composing) what their topics select.
             since = periods.get(subscriber.id)
@@ -657,6 +657,8 @@ class Status:
     editions: list[EditionStatus]
     #: How many editions there are in all (``editions`` shows the latest few).
     editions_total: int = 0
+    #: Active readers by cadence (daily, weekly:monday, threshold:10, ...).
+    cadences: dict[str, int] = field(default_factory=dict)
 
 
 def edition_status(store: Store, edition: Edition) -> EditionStatus:
@@ -675,6 +677,7 @@ def status(store: Store, settings: Settings, *, editions: int, now: datetime) ->
         last_run=next(iter(store.recent_runs(1)), None),
         editions=recent,
         editions_total=store.count_editions(),
+        cadences=store.count_cadences(),
     )
 
 
@@ -732,5 +735,5 @@ def next_email(
 ) -> date | None:
     """The day a reader's next email is due by their cadence (a threshold reader's may
     come sooner); None for someone digest is not mailing."""
-    since = store.periods_of([subscriber.id]).get(subscriber.id, now.date())
+    since = store.periods_of([subscriber]).get(subscriber.id, now.date())
     return next_email_day(subscriber, since, now.astimezone(settings.zone).date())

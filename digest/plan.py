@@ -104,7 +104,7 @@ def availability(
         return Skip(LEFT)
     if subscriber.paused:
         return Skip(PAUSED)
-    cadence = cadence_of(subscriber)
+    cadence = DAILY if subscriber.cadence == "daily" else cadence_of(subscriber)
     if cadence.kind == "weekly" and since is not None:
         due = weekly_due(cadence.weekday, since)
         if edition.day < due:
@@ -127,7 +127,7 @@ def decide(
     if blocked is not None:
         return blocked
     selection = select(subscriber.topics)
-    cadence = cadence_of(subscriber)
+    cadence = DAILY if subscriber.cadence == "daily" else cadence_of(subscriber)
     if cadence.kind == "threshold" and since is not None:
         latest = latest_due(since)
         if selection.count + selection.cut < cadence.papers and edition.day < latest:
@@ -149,8 +149,13 @@ def gathers(subscriber: Subscriber) -> bool:
 
 def cadence_of(subscriber: Subscriber) -> Cadence:
     """A reader's cadence; one stored before a check existed counts as daily."""
+    return cadence_of_text(subscriber.cadence)
+
+
+def cadence_of_text(text: str) -> Cadence:
+    """A stored cadence; an unreadable one counts as daily."""
     try:
-        return _parsed(subscriber.cadence)
+        return _parsed(text)
     except CadenceError:
         return DAILY
 

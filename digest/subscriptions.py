@@ -176,8 +176,8 @@ def chooses(
     def rule(current: Subscriber | None, now: datetime) -> Change | None:
         if current is None:
             return None
-        chosen = replace(current, topics=tuple(topics), theme=theme, timezone=timezone,
-                         cadence=cadence or current.cadence)  # fmt: skip
+        chosen = replace(current, topics=tuple(topics), theme=theme, timezone=timezone)
+        chosen = with_cadence(chosen, cadence or current.cadence)
         if current.status == "active":
             chosen = replace(chosen, paused=paused)
         return Change(chosen)
@@ -227,15 +227,23 @@ def with_input(
     current: Subscriber, item: SubscriberInput, *, email: str | None = None
 ) -> Subscriber:
     """``current`` with the fields an input sets: None in the input leaves a field as it is."""
-    return replace(
+    changed = replace(
         current,
         email=email or current.email,
         name=current.name if item.name is None else item.name,
         topics=current.topics if item.topics is None else item.topics,
         theme=current.theme if item.theme is None else item.theme,
         timezone=current.timezone if item.timezone is None else item.timezone,
-        cadence=current.cadence if item.cadence is None else item.cadence,
     )
+    return with_cadence(changed, current.cadence if item.cadence is None else item.cadence)
+
+
+def with_cadence(current: Subscriber, cadence: str) -> Subscriber:
+    """``current`` with this cadence; a new one forgets where the last period began (the
+    deliveries tell it again), since it was kept only while the cadence gathered."""
+    if cadence == current.cadence:
+        return current
+    return replace(current, cadence=cadence, period_start=None)
 
 
 def with_state(current: Subscriber, state: State, now: datetime) -> Subscriber:

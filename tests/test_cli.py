@@ -607,3 +607,22 @@ def test_admin_add_hashes_the_password_and_refuses_a_short_one(project: Path) ->
     assert listed[0].split() == ["email", "created", "last", "sign-in"]
     assert listed[1].startswith("Root@example.org") and listed[1].endswith("never")
     assert len(listed) == 2
+
+
+def test_cadence_is_set_exported_imported_and_told(project: Path) -> None:
+    added = run("subscribe", "ada@example.org", "--cadence", "Weekly:Mon")
+    assert added.exit_code == 0 and "; weekly:monday)" in added.stdout
+    bad = run("subscribe", "bob@example.org", "--cadence", "hourly")
+    assert bad.exit_code == 2 and "a cadence is daily, weekly:<day>" in bad.stderr
+    run("subscribe", "cy@example.org", "--cadence", "threshold:10")
+    shown = run("subscribers", "show", "ada@example.org").stdout
+    assert "cadence: weekly, on Mondays; next email: " in shown
+    day = json.loads(run("subscribers", "show", "ada@example.org", "--json").stdout)["next_email"]
+    assert datetime.fromisoformat(day).weekday() == 0
+    assert "readers by cadence: 1 threshold:10, 1 weekly:monday" in run("status").stdout
+    exported = run("subscribers", "export").stdout
+    assert exported.splitlines()[0].endswith(",cadence")
+    assert "weekly:monday" in exported and "threshold:10" in exported
+    (project / "list.csv").write_text(exported.replace("weekly:monday", "daily"))
+    assert run("subscribers", "import", str(project / "list.csv")).exit_code == 0
+    assert "cadence: daily" in run("subscribers", "show", "ada@example.org").stdout

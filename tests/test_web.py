@@ -370,6 +370,30 @@ def test_preferences_change_topics_theme_timezone_and_pause(
     assert client.get("/preferences/forged").status_code == 400
 
 
+def test_a_reader_chooses_how_often_and_sees_when_the_next_email_comes(
+    client: FlaskClient, settings: Settings, store: Store
+) -> None:
+    subscriber, _ = add_subscriber(store, check_input("ada@example.org", themes=THEMES), now=NOW)
+    path = preferences_url("", settings.secret_key, subscriber.id)
+    page = client.get(path).get_data(as_text=True)
+    assert 'value="daily" checked' in page and "Now: daily." in page
+    form = {"csrf_token": csrf_from(client, path), "topics": "", "theme": "light"}
+    weekly = client.post(path, data=form | {"cadence": "weekly", "cadence_day": "monday"})
+    assert weekly.status_code == 200
+    text = weekly.get_data(as_text=True)
+    # Ada joined on Saturday 28 November: her first weekly email is on Monday the 30th.
+    assert "Now: weekly, on Mondays." in text and "due on Monday 30 November" in text
+    assert store.get_subscriber("ada@example.org").cadence == "weekly:monday"  # type: ignore[union-attr]
+    client.post(path, data=form | {"cadence": "threshold", "cadence_papers": "12"})
+    assert store.get_subscriber("ada@example.org").cadence == "threshold:12"  # type: ignore[union-attr]
+    for papers in ("0", "x", "99999"):
+        bad = client.post(path, data=form | {"cadence": "threshold", "cadence_papers": papers})
+        assert bad.status_code == 400 and "How often" in bad.get_data(as_text=True)
+    wrong_day = client.post(path, data=form | {"cadence": "weekly", "cadence_day": "funday"})
+    assert wrong_day.status_code == 400
+    assert store.get_subscriber("ada@example.org").cadence == "threshold:12"  # type: ignore[union-attr]
+
+
 def test_the_archive_pages_and_feeds_escape_feed_text(
     client: FlaskClient, settings: Settings, store: Store, tmp_path: Path
 ) -> None:

@@ -110,6 +110,8 @@ class _Outgoing:
     subscriber: Subscriber
     envelope: Envelope
     message: bytes
+    #: For an email of several editions, the day its reader's next period begins.
+    period_day: date | None = None
 
 
 _SWITCH_INTERVAL = 0.0002
@@ -320,8 +322,9 @@ class _Senders:
     def _record_sent(self, item: _Outgoing, reply: str) -> None:
         started = time.perf_counter()
         self.store.mark_sent(
-            item.delivery.id, message_id=item.envelope.message_id, reply=reply, now=self.clock()
-        )
+            item.delivery.id, message_id=item.envelope.message_id, reply=reply, now=self.clock(),
+            period_day=item.period_day,
+        )  # fmt: skip
         self.report.add_time("record", time.perf_counter() - started)
         with self.lock:
             self.report.sent += 1
@@ -399,7 +402,9 @@ def send_edition(
                 ):
                     item = None
                 else:
-                    item = _record_outcome(store, delivery, subscriber, outcome, clock, senders)
+                    gathered = edition.day if delivery.id in periods else None
+                    item = _record_outcome(store, delivery, subscriber, outcome, clock, senders,
+                                           gathered)  # fmt: skip
                 if is_trial:
                     continue
                 if item is None:
@@ -502,19 +507,29 @@ def _due(
 ) -> Iterator[tuple[Delivery, Subscriber]]:
     """The claimed deliveries worth composing: the decider skips others, leaves them
     waiting for local time, or folds them into the reader's next email."""
+    folded: list[tuple[int, str]] = []
     for delivery, subscriber in claimed:
         blocked = availability(edition, subscriber, clock(), policy, periods.get(delivery.id))
         if isinstance(blocked, Wait) and blocked.gathered:
-            store.mark_folded(delivery.id, reason=gathered_note(blocked), now=clock())
-            report.folded += 1
+            folded.append((delivery.id, gathered_note(blocked)))
+            if len(folded) == FOLD_BATCH:
+                store.mark_folded(folded, now=clock())
+                report.folded += len(folded)
+                folded.clear()
         elif isinstance(blocked, Wait):
             report.waiting += 1
         elif not _skipped_if_gone(store, edition, delivery, subscriber, clock, report, policy):
             yield delivery, subscriber
+    store.mark_folded(folded, now=clock())
+    report.folded += len(folded)
 
 
 #: How many claimed deliveries have their readers' periods read in one query.
 PERIOD_BATCH = 64
+
+#: How many folded deliveries are recorded in one transaction (one not recorded yet
+#: when a run stops stays queued, and is folded again by the next).
+FOLD_BATCH = 500
 
 
 def _with_periods(
@@ -523,9 +538,9 @@ def _with_periods(
     """The deliveries, with ``periods`` filled (by delivery id) for readers whose cadence
     gathers editions: where their period begins.  A resend is the edition alone."""
     for batch in _batches(claimed, PERIOD_BATCH, first=FRESH_BATCH):
-        wanted = {s.id for d, s in batch if d.resends == 0 and gathers(s)}
+        wanted = {s.id: s for d, s in batch if d.resends == 0 and gathers(s)}
         if wanted:
-            since = store.periods_of(sorted(wanted))
+            since = store.periods_of(list(wanted.values()))
             periods.update({d.id: since[s.id] for d, s in batch if s.id in wanted})
         yield from batch
 
@@ -555,6 +570,7 @@ def _record_outcome(
     outcome: Composed,
     clock: Clock,
     senders: _Senders,
+    period_day: date | None,
 ) -> _Outgoing | None:
     message, message_id, rendering, building, skipped, failure = outcome
     report = senders.report
@@ -574,7 +590,7 @@ def _record_outcome(
             report.failures.append((subscriber.email, failure))
         return None
     if message is None and skipped and skipped.startswith(GATHERED):
-        store.mark_folded(delivery.id, reason=skipped, now=clock())
+        store.mark_folded([(delivery.id, skipped)], now=clock())
         report.folded += 1
         return None
     if message is None:
@@ -583,7 +599,7 @@ def _record_outcome(
         return None
     sender = envelope_sender(senders.compose, delivery.id)
     envelope = Envelope(sender, envelope_address(subscriber.email), message_id)
-    return _Outgoing(delivery, subscriber, envelope, message)
+    return _Outgoing(delivery, subscriber, envelope, message, period_day)
 
 
 Composing = Callable[

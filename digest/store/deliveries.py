@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, case, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import Select
 
@@ -95,9 +95,15 @@ class DeliveriesMixin(StoreBase):
                 .values(claimed_by=None, claimed_until=None)
             )
 
-    def mark_sent(self, delivery_id: int, *, message_id: str, reply: str, now: datetime) -> None:
-        """Record that the server accepted a delivery's message."""
-        self._mark(delivery_id, "sent", detail=reply, message_id=message_id, now=now)
+    def mark_sent(
+        self, delivery_id: int, *, message_id: str, reply: str, now: datetime,
+        period_day: date | None = None,
+    ) -> None:  # fmt: skip
+        """Record that the server accepted a delivery's message.  ``period_day`` (for a
+        weekly or threshold reader) is the day of its edition: their next period begins
+        there, recorded in the same transaction."""
+        self._mark(delivery_id, "sent", detail=reply, message_id=message_id, now=now,
+                   period_day=period_day)  # fmt: skip
 
     def mark_failed(self, delivery_id: int, *, reason: str, now: datetime) -> None:
         """Record that a delivery failed for good (e.g. the server refused the address)."""
@@ -107,13 +113,36 @@ class DeliveriesMixin(StoreBase):
         """Record that a delivery was not sent on purpose (nothing matched, unsubscribed)."""
         self._mark(delivery_id, "skipped", detail=reason, now=now)
 
-    def mark_folded(self, delivery_id: int, *, reason: str, now: datetime) -> None:
-        """Record that a delivery's papers wait for the reader's next email (their cadence)."""
-        self._mark(delivery_id, "folded", detail=reason, now=now)
+    def mark_folded(self, folded: Sequence[tuple[int, str]], *, now: datetime) -> None:
+        """Record that these deliveries' papers wait for their readers' next emails (their
+        cadence), each with its note, in one transaction."""
+        if not folded:
+            return
+        if self.dialect == "sqlite":  # through the driver, as _mark_sqlite says why
+            stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            with self._transaction() as conn:
+                raw = conn.connection.dbapi_connection
+                assert raw is not None
+                raw.executemany(_MARK_SQLITE, [("folded", note[:2000], None, stamp, delivery_id)
+                                               for delivery_id, note in folded])  # fmt: skip
+            return
+        rows = [
+            {"delivery_id": delivery_id, "new_status": "folded", "new_detail": note[:2000],
+             "new_message_id": None, "now": now.astimezone(UTC)}
+            for delivery_id, note in folded
+        ]  # fmt: skip
+        with self._transaction() as conn:
+            conn.execute(_MARK, rows)
 
-    def periods_of(self, subscriber_ids: Sequence[int]) -> dict[int, date]:
+    def periods_of(self, readers: Sequence[Subscriber]) -> dict[int, date]:
         """Where each reader's current period begins: the day of the edition they were last
-        mailed, or for someone never mailed, the day before they joined."""
+        mailed, or for someone never mailed, the day before they joined.  Kept on the
+        reader's row while their cadence gathers; read from the deliveries otherwise."""
+        found = {r.id: r.period_start for r in readers if r.period_start is not None}
+        unknown = [r.id for r in readers if r.period_start is None]
+        return found | self._periods_from_deliveries(unknown) if unknown else found
+
+    def _periods_from_deliveries(self, subscriber_ids: Sequence[int]) -> dict[int, date]:
         last_sent = (
             select(func.max(editions.c.day))
             .join(deliveries, deliveries.c.edition_id == editions.c.id)
@@ -164,12 +193,14 @@ class DeliveriesMixin(StoreBase):
         detail: str,
         now: datetime,
         message_id: str | None = None,
+        period_day: date | None = None,
     ) -> None:
         # Called once per message at the mail server's pace: one prepared
         # statement on a connection kept by each sending thread, one commit.
         conn = self._thread_connection()
         if self.dialect == "sqlite":
-            return self._mark_sqlite(conn, delivery_id, status, detail, now, message_id)
+            return self._mark_sqlite(conn, delivery_id, status, detail, now, message_id,
+                                     period_day)  # fmt: skip
         try:
             with self._one_at_a_time:
                 conn.execute(
@@ -182,6 +213,8 @@ class DeliveriesMixin(StoreBase):
                         "now": now.astimezone(UTC),
                     },
                 )
+                if period_day is not None:
+                    conn.execute(_PERIOD, {"delivery_id": delivery_id, "day": period_day})
                 conn.commit()
         except SQLAlchemyError as e:
             conn.rollback()
@@ -189,7 +222,7 @@ class DeliveriesMixin(StoreBase):
 
     def _mark_sqlite(
         self, conn: Connection, delivery_id: int, status: str, detail: str, now: datetime,
-        message_id: str | None,
+        message_id: str | None, period_day: date | None,
     ) -> None:  # fmt: skip
         """``_mark`` on SQLite, through the driver itself: SQLAlchemy's execution costs as
         much again as the statement, and this runs while the mail server waits."""
@@ -199,6 +232,8 @@ class DeliveriesMixin(StoreBase):
         try:
             with self._one_at_a_time:
                 raw.execute(_MARK_SQLITE, (status, detail[:2000], message_id, stamp, delivery_id))
+                if period_day is not None:
+                    raw.execute(_PERIOD_SQLITE, (period_day.isoformat(), delivery_id))
                 raw.commit()
         except sqlite3.Error as e:
             raw.rollback()
@@ -338,6 +373,30 @@ _MARK_SQLITE = (
 )
 
 
+# A weekly or threshold reader was mailed an edition: their next period begins on its
+# day (never earlier: a resend of an older edition leaves it).
+_PERIOD = (
+    subscribers.update()
+    .where(
+        subscribers.c.id
+        == select(deliveries.c.subscriber_id)
+        .where(deliveries.c.id == bindparam("delivery_id"))
+        .scalar_subquery()
+    )
+    .values(
+        period_start=case(
+            (subscribers.c.period_start > bindparam("day"), subscribers.c.period_start),
+            else_=bindparam("day"),
+        )
+    )
+)
+
+_PERIOD_SQLITE = (
+    "UPDATE subscribers SET period_start = max(coalesce(period_start, ?1), ?1) "
+    "WHERE id = (SELECT subscriber_id FROM deliveries WHERE id = ?2)"
+)
+
+
 def _queued_after(edition_id: int, after_id: int) -> tuple[Any, ...]:
     return (
         deliveries.c.edition_id == edition_id,
@@ -357,6 +416,7 @@ def _delivery_with_subscriber() -> Select[Any]:
         subscribers.c.timezone,
         subscribers.c.paused,
         subscribers.c.cadence,
+        subscribers.c.period_start,
         subscribers.c.unsubscribed_at,
         subscribers.c.updated_at.label("subscriber_updated_at"),
     ).join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)

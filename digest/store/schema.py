@@ -108,6 +108,10 @@ subscribers = Table(
     Column("paused", Boolean, nullable=False, default=False),
     # daily, weekly:<day> or threshold:<N> (digest.cadence).
     Column("cadence", String(32), nullable=False, default="daily", server_default="daily"),
+    # For a weekly or threshold reader, the day of the edition last mailed to them: where
+    # their next email's period begins.  NULL: not known yet (read from the deliveries);
+    # kept only while their cadence gathers, so that a daily reader's send costs nothing.
+    Column("period_start", Date),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("unsubscribed_at", DateTime(timezone=True)),

@@ -194,6 +194,17 @@ class SubscribersMixin(StoreBase):
             for row in rows
         ]
 
+    def count_cadences(self) -> dict[str, int]:
+        """How many active readers have each cadence, the most common first."""
+        query = (
+            select(subscribers.c.cadence, func.count())
+            .where(subscribers.c.status == "active")
+            .group_by(subscribers.c.cadence)
+        )
+        with self._transaction() as conn:
+            counts = {cadence: int(n) for cadence, n in conn.execute(query)}
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
     def count_subscribers(self) -> dict[str, int]:
         """Return how many subscribers are in each state, paused ones apart from active."""
         query = select(subscribers.c.status, subscribers.c.paused, func.count()).group_by(
@@ -269,6 +280,7 @@ def _row(subscriber: Subscriber, now: datetime, *, created: bool = False) -> dic
         "timezone": subscriber.timezone,
         "paused": subscriber.paused,
         "cadence": subscriber.cadence,
+        "period_start": subscriber.period_start,
         "updated_at": now,
         "unsubscribed_at": subscriber.unsubscribed_at,
     }
@@ -299,6 +311,7 @@ def subscriber_of(
         timezone=row.timezone,
         paused=bool(row.paused),
         cadence=row.cadence,
+        period_start=row.period_start,
         unsubscribed_at=aware(row.unsubscribed_at) if row.unsubscribed_at else None,
         updated_at=aware(row.updated_at if updated_at is None else updated_at),
     )

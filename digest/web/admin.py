@@ -24,7 +24,7 @@ from digest.deliver.transports import PermanentFailure, TemporaryFailure
 from digest.errors import DigestError
 from digest.models import STATES, Subscriber
 from digest.passwords import decoy_hash, verify_password
-from digest.plan import cadence_of
+from digest.plan import cadence_of, cadence_of_text
 from digest.store import Admin
 from digest.subscribers import format_topics
 from digest.subscriptions import has_left
@@ -113,8 +113,9 @@ def overview() -> tuple[str, int]:
     _, sources = pipeline.sources(found.store, found.settings)
     chart = deliveries_chart([(e.edition.day, e.deliveries) for e in status.editions])
     failing = [s for s in sources if s.check and s.check.outcome == "failed"]
+    cadences = [(cadence_of_text(c).describe(), n) for c, n in status.cadences.items()]
     return _page("admin/overview.html", installation=status, chart=chart, states=STACKED,
-                 failing=failing)  # fmt: skip
+                 failing=failing, cadences=cadences)  # fmt: skip
 
 
 @admin.get("/subscribers")

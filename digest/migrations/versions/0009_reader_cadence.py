@@ -20,8 +20,10 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("cadence", sa.String(32), nullable=False, server_default="daily")
         )
+        batch.add_column(sa.Column("period_start", sa.Date))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("subscribers") as batch:
+        batch.drop_column("period_start")
         batch.drop_column("cadence")
