@@ -19,6 +19,7 @@ from time import sleep as _sleep
 from zoneinfo import ZoneInfo
 
 from digest import learning
+from digest.cadence import weekly_due
 from digest.config import Settings, SourceSpec
 from digest.deliver.compose import (
     Composer,
@@ -52,6 +53,7 @@ from digest.plan import (
     Skip,
     Wait,
     availability,
+    cadence_of_text,
     decide,
     gathers,
     next_email_day,
@@ -659,6 +661,8 @@ class Status:
     editions_total: int = 0
     #: Active readers by cadence (daily, weekly:monday, threshold:10, ...).
     cadences: dict[str, int] = field(default_factory=dict)
+    #: For each weekly cadence, the day its readers' next email is due.
+    weekly_next: dict[str, date] = field(default_factory=dict)
 
 
 def edition_status(store: Store, edition: Edition) -> EditionStatus:
@@ -670,6 +674,9 @@ def edition_status(store: Store, edition: Edition) -> EditionStatus:
 def status(store: Store, settings: Settings, *, editions: int, now: datetime) -> Status:
     """The installation's state, read in a few queries."""
     recent = [edition_status(store, e) for e in store.recent_editions(editions)]
+    cadences = store.count_cadences()
+    today = now.astimezone(settings.zone).date()
+    weekly = {c: cadence_of_text(c) for c in cadences if c.startswith("weekly:")}
     return Status(
         subscribers=store.count_subscribers(),
         next_run=next_run(settings.schedule, settings.zone, now),
@@ -677,7 +684,10 @@ def status(store: Store, settings: Settings, *, editions: int, now: datetime) ->
         last_run=next(iter(store.recent_runs(1)), None),
         editions=recent,
         editions_total=store.count_editions(),
-        cadences=store.count_cadences(),
+        cadences=cadences,
+        weekly_next={
+            c: weekly_due(w.weekday, today - timedelta(days=1)) for c, w in weekly.items()
+        },
     )
 
 

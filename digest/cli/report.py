@@ -418,16 +418,20 @@ def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> Non
     if as_json:
         echo_json(
             {"subscribers": found.subscribers, "next_run": found.next_run, "running": running,
-             "last_run": last, "editions": editions, "cadences": found.cadences}
+             "last_run": last, "editions": editions, "cadences": found.cadences,
+             "weekly_next": found.weekly_next}
         )  # fmt: skip
         return
     click.echo("subscribers: " + ", ".join(f"{n} {s}" for s, n in found.subscribers.items()))
     upcoming = found.next_run.isoformat() if found.next_run else "never"
     click.echo(f"schedule: {schedule!r} in {timezone}; next run {upcoming}")
     if set(found.cadences) - {"daily"}:
-        click.echo(
-            "readers by cadence: " + ", ".join(f"{n} {c}" for c, n in found.cadences.items())
-        )
+        shown = [
+            f"{n} {c}" + (f" (next {found.weekly_next[c]:%a %Y-%m-%d})" if c in found.weekly_next
+                          else "")
+            for c, n in found.cadences.items()
+        ]  # fmt: skip
+        click.echo("readers by cadence: " + ", ".join(shown))
     if running:
         click.echo(f"running now: {running}")
     if last:

@@ -529,7 +529,7 @@ PERIOD_BATCH = 64
 
 #: How many folded deliveries are recorded in one transaction (one not recorded yet
 #: when a run stops stays queued, and is folded again by the next).
-FOLD_BATCH = 500
+FOLD_BATCH = 5000
 
 
 def _with_periods(
