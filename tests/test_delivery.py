@@ -395,35 +395,41 @@ def real_run(tmp_path: Path, database: str, port: int) -> tuple[list[str], dict[
     return [sys.executable, "-m", "digest", "run", "--no-ingest", "--date", "2026-11-28"], env
 
 
-@pytest.mark.slow
-def test_killing_a_real_run_mid_batch_and_rerunning_delivers_everyone_exactly_once(
-    tmp_path: Path,
-) -> None:
+def kill_mid_batch_and_rerun(tmp_path: Path, database: str, readers: int, kill_at: int) -> Any:
+    """Kill a real `digest run` once ``kill_at`` messages arrived, run it again, and
+    check that every reader got one message (only the one in flight at the kill may
+    come twice, with its Message-ID); return what each address received."""
     import subprocess
 
-    database = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
-    store = Store.open(database)
-    fill(store, 2000)
-    store.close()
     with smtp_server() as (server, port):
         command, env = real_run(tmp_path, database, port)
         first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
-        wait_until(lambda: len(server.received) >= 400, seconds=120)
+        wait_until(lambda: len(server.received) >= kill_at, seconds=120)
         first.kill()
         first.wait()
-        killed_at = len(server.received)
-        assert 400 <= killed_at < 2000, "the kill should land mid-batch"
+        assert kill_at <= len(server.received) < readers, "the kill should land mid-batch"
         rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
         assert rerun.returncode == 0, rerun.stderr
         assert "still queued 0" in rerun.stdout
     by_recipient = server.by_recipient()
-    assert len(by_recipient) == 2000
+    assert len(by_recipient) == readers
     repeats = {address: items for address, items in by_recipient.items() if len(items) > 1}
-    # Only the message in flight at the kill may arrive twice, with the same Message-ID.
     assert len(repeats) <= 1
     for items in repeats.values():
         assert len(items) == 2
         assert items[0].message["Message-ID"] == items[1].message["Message-ID"]
+    return by_recipient
+
+
+@pytest.mark.slow
+def test_killing_a_real_run_mid_batch_and_rerunning_delivers_everyone_exactly_once(
+    tmp_path: Path,
+) -> None:
+    database = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    store = Store.open(database)
+    fill(store, 2000)
+    store.close()
+    kill_mid_batch_and_rerun(tmp_path, database, 2000, kill_at=400)
 
 
 def _children(pid: int) -> list[int]:
@@ -777,8 +783,6 @@ def test_a_resend_goes_once_as_a_new_message_and_never_to_someone_who_left(
 
 @pytest.mark.slow
 def test_killing_a_real_weekly_send_and_rerunning_mails_each_reader_once(tmp_path: Path) -> None:
-    import subprocess
-
     database = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
     store = Store.open(database)
     fill(store, 0)
@@ -789,21 +793,7 @@ def test_killing_a_real_weekly_send_and_rerunning_mails_each_reader_once(tmp_pat
         for n in range(1600)
     ])  # fmt: skip
     store.close()
-    with smtp_server() as (server, port):
-        command, env = real_run(tmp_path, database, port)
-        first = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
-        wait_until(lambda: len(server.received) >= 300, seconds=120)
-        first.kill()
-        first.wait()
-        assert len(server.received) < 1600, "the kill should land mid-batch"
-        rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
-        assert rerun.returncode == 0, rerun.stderr
-    by_recipient = server.by_recipient()
-    assert len(by_recipient) == 1600
-    repeats = {a: items for a, items in by_recipient.items() if len(items) > 1}
-    assert len(repeats) <= 1  # only the message in flight, with its Message-ID
-    for items in repeats.values():
-        assert items[0].message["Message-ID"] == items[1].message["Message-ID"]
+    by_recipient = kill_mid_batch_and_rerun(tmp_path, database, 1600, kill_at=300)
     weekly = [items[0].message["Subject"] for a, items in by_recipient.items()
               if int(a.removeprefix("reader").split("@")[0]) % 2]  # fmt: skip
     assert all(str(s).startswith("Daily papers, 28 November:") for s in weekly), weekly[:3]
