@@ -165,8 +165,9 @@ def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
     people = {"ada@example.org": None, "bob@example.org": "weekly:monday",
               "cy@example.org": "threshold:10"}  # fmt: skip
     people |= {f"weekly{n}@example.org": "weekly:monday" for n in range(4)}
+    people["dee@example.org"] = "weekly:monday"  # her topic never matches
     for address, cadence in people.items():
-        topics = ["title:fairness"] if address.startswith("cy") else None
+        topics = {"cy": ["title:fairness"], "de": ["title:quantum"]}.get(address[:2])
         add_subscriber(store, check_input(address, topics=topics, cadence=cadence,
                                           themes=THEMES), now=joined)  # fmt: skip
     with smtp_server() as (server, port):
@@ -224,6 +225,11 @@ def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
     assert states == {"sent", "folded"}
     folded = [d for _, d in store.deliveries_of(bob_row.id) if d.status == "folded"]
     assert all(d.detail and d.detail.startswith("gathered into the email of") for d in folded)
+    # A period that found nothing still closes: nothing mailed, but weekly, not daily.
+    dee = store.get_subscriber("dee@example.org")
+    assert dee is not None and sent_days(received, "dee@example.org") == []
+    skipped = sorted(day for day, d in store.deliveries_of(dee.id) if d.status == "skipped")
+    assert skipped == mondays and dee.period_start == date(2026, 11, 23)
 
 
 def test_local_time_holds_across_a_dst_change_for_daily_and_weekly_readers(

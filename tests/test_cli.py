@@ -581,12 +581,16 @@ def test_resend_queues_one_reader_again_and_refuses_who_left(project: Path) -> N
     assert "run: sent 1," in resent.stdout
     assert len(list(outbox.glob("*.eml"))) == 3
     assert "resent 1x" in run("subscribers", "show", "ada@example.org").stdout
+    again = json.loads(run("resend", "ada@example.org", "--date", day, "--json").stdout)
+    assert again["resends"] == 2 and again["status"] == "queued"
+    run("send")
+    assert len(list(outbox.glob("*.eml"))) == 4
     run("unsubscribe", "bob@example.org")
     refused = run("resend", "bob@example.org", "--date", day)
     assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
     assert "bob@example.org is unsubscribed" in refused.stderr
     assert "run: sent 0," in run("send").stdout
-    assert len(list(outbox.glob("*.eml"))) == 3
+    assert len(list(outbox.glob("*.eml"))) == 4
 
 
 def test_admin_add_hashes_the_password_and_refuses_a_short_one(project: Path) -> None:

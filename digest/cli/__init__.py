@@ -736,8 +736,9 @@ def send_test(app: _App, address: str, as_email: str | None, day: datetime | Non
     help="The edition to send again.",
 )  # fmt: skip
 @click.option("--now", "send_now", is_flag=True, help="Send it at once instead of at the next run.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (without --now).")
 @click.pass_obj
-def resend(app: _App, email: str, day: datetime, send_now: bool) -> None:
+def resend(app: _App, email: str, day: datetime, send_now: bool, as_json: bool) -> None:
     """Queue one reader's digest of DATE again, on purpose (say, a filter ate it).
 
     It goes as a new message with a Message-ID of its own, recorded as a
@@ -750,6 +751,10 @@ def resend(app: _App, email: str, day: datetime, send_now: bool) -> None:
         except pipeline.ResendRefused as e:
             problem(e.message)
             raise SystemExit(EXIT_PARTIAL) from e
+    if as_json and not send_now:
+        report.echo_json({"email": email, "day": day.date(), "delivery": queued.id,
+                          "resends": queued.resends, "status": queued.status})  # fmt: skip
+        return
     click.echo(f"resend: queued {email}'s digest of {day.date()} again "
                f"(resend {queued.resends})")  # fmt: skip
     if send_now:

@@ -594,7 +594,10 @@ def _record_outcome(
         report.folded += 1
         return None
     if message is None:
-        store.mark_skipped(delivery.id, reason=skipped or NOTHING_NEW, now=clock())
+        # A period that found nothing closes all the same: a weekly reader waits a week.
+        closed = period_day if skipped in (None, NOTHING_NEW) else None
+        store.mark_skipped(delivery.id, reason=skipped or NOTHING_NEW, now=clock(),
+                           period_day=closed)  # fmt: skip
         report.skipped += 1
         return None
     sender = envelope_sender(senders.compose, delivery.id)

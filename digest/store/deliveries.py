@@ -109,9 +109,13 @@ class DeliveriesMixin(StoreBase):
         """Record that a delivery failed for good (e.g. the server refused the address)."""
         self._mark(delivery_id, "failed", detail=reason, now=now)
 
-    def mark_skipped(self, delivery_id: int, *, reason: str, now: datetime) -> None:
-        """Record that a delivery was not sent on purpose (nothing matched, unsubscribed)."""
-        self._mark(delivery_id, "skipped", detail=reason, now=now)
+    def mark_skipped(
+        self, delivery_id: int, *, reason: str, now: datetime, period_day: date | None = None
+    ) -> None:
+        """Record that a delivery was not sent on purpose (nothing matched, unsubscribed).
+        ``period_day``: a weekly or threshold reader's period closed with nothing to mail,
+        and their next one begins on that day (as ``mark_sent`` records it)."""
+        self._mark(delivery_id, "skipped", detail=reason, now=now, period_day=period_day)
 
     def mark_folded(self, folded: Sequence[tuple[int, str]], *, now: datetime) -> None:
         """Record that these deliveries' papers wait for their readers' next emails (their
@@ -373,8 +377,8 @@ _MARK_SQLITE = (
 )
 
 
-# A weekly or threshold reader was mailed an edition: their next period begins on its
-# day (never earlier: a resend of an older edition leaves it).
+# A weekly or threshold reader's period closed with an edition (mailed, or with nothing
+# to mail): their next period begins on its day, never earlier.
 _PERIOD = (
     subscribers.update()
     .where(
