@@ -139,7 +139,7 @@ def test_every_admin_page_shows_with_a_session(
 
 
 def test_sign_in_sets_a_strict_cookie_and_sign_out_ends_the_session(
-    client: FlaskClient, clock: Clock
+    client: FlaskClient, clock: Clock, store: Store
 ) -> None:
     assert sign_in(client, password="wrong password!").status_code == 401
     unknown = sign_in(client, email="nobody@example.org")
@@ -156,6 +156,12 @@ def test_sign_in_sets_a_strict_cookie_and_sign_out_ends_the_session(
     assert client.get("/admin/").status_code == 303
     client.set_cookie(ADMIN_COOKIE, token.value, path="/admin")  # replayed: ended for good
     assert client.get("/admin/").status_code == 303
+    # Taking the account away ends its sessions at once.
+    sign_in(client)
+    assert client.get("/admin/").status_code == 200
+    store.remove_admin("root@example.org")
+    assert client.get("/admin/").status_code == 303
+    store.save_admin("root@example.org", hash_password(PASSWORD), now=NOW)
     # A session ends by itself after admin_session_hours.
     sign_in(client)
     assert client.get("/admin/").status_code == 200

@@ -611,6 +611,10 @@ def test_admin_add_hashes_the_password_and_refuses_a_short_one(project: Path) ->
     assert listed[0].split() == ["email", "created", "last", "sign-in"]
     assert listed[1].startswith("Root@example.org") and listed[1].endswith("never")
     assert len(listed) == 2
+    assert run("admin", "remove", "ROOT@example.org").exit_code == 0
+    assert run("admin", "list").stdout.splitlines()[1:] == []
+    gone = run("admin", "remove", "root@example.org")
+    assert gone.exit_code == 1 and "is not an admin" in gone.stderr
 
 
 def test_cadence_is_set_exported_imported_and_told(project: Path) -> None:

@@ -792,6 +792,19 @@ def admin_add(app: _App, email: str, password_stdin: bool) -> None:
     click.echo(f"admin {address}: " + ("added" if new else "new password; their sessions ended"))
 
 
+@admin_group.command("remove")
+@click.argument("email")
+@click.pass_obj
+def admin_remove(app: _App, email: str) -> None:
+    """Take EMAIL's admin account away; their sessions end at once."""
+    with app.store() as store:
+        removed = store.remove_admin(email)
+    if not removed:
+        problem(f"admin remove: {email} is not an admin (see 'digest admin list')")
+        raise SystemExit(EXIT_PARTIAL)
+    click.echo(f"admin {email}: removed; their sessions ended")
+
+
 @admin_group.command("list")
 @click.pass_obj
 def admin_list(app: _App) -> None:

@@ -48,6 +48,17 @@ class AdminsMixin(StoreBase):
             row = conn.execute(select(admins).where(admins.c.email_key == email_key(email))).first()
         return _admin_of(row) if row is not None else None
 
+    def remove_admin(self, email: str) -> bool:
+        """Take someone's admin account away, ending their sessions; whether there was one."""
+        with self._transaction() as conn:
+            row = conn.execute(select(admins.c.id).where(admins.c.email_key == email_key(email)))
+            found = row.first()
+            if found is None:
+                return False
+            conn.execute(admin_sessions.delete().where(admin_sessions.c.admin_id == found.id))
+            conn.execute(admins.delete().where(admins.c.id == found.id))
+        return True
+
     def list_admins(self) -> list[Admin]:
         """Every admin, oldest first."""
         with self._transaction() as conn:
