@@ -310,3 +310,11 @@ def test_a_subscriber_search_matches_its_text_literally(any_store: Store, needle
     wanted = {a for a, name in people.items() if needle.lower() in f"{a} {name}".lower()}
     assert found == wanted and total == len(found)
     assert all(row.created_at == NOW and row.last_sent is None for row in rows)
+
+
+def test_a_subscriber_search_folds_case_beyond_ascii(any_store: Store) -> None:
+    subscribe(any_store, check_input("orjan@x.org", name="Örjan Åström", themes=["light"]),
+              now=NOW)  # fmt: skip
+    assert [r.subscriber.email for r in any_store.find_subscribers(search="åSTRÖM")[1]] == [
+        "orjan@x.org"
+    ]
