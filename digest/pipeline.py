@@ -29,7 +29,7 @@ from digest.deliver.compose import (
     personal_links,
 )
 from digest.deliver.message import checked_address, envelope_address, message_id_host
-from digest.deliver.sender import Clock, DeliveryReport, Sleep, send_edition
+from digest.deliver.sender import Clock, DeliveryReport, PeriodIndexes, Sleep, send_edition
 from digest.deliver.transports import Envelope, Transport, transport_for
 from digest.errors import DigestError, SourceError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
@@ -47,7 +47,6 @@ from digest.models import (
     Topic,
 )
 from digest.plan import (
-    GATHERED,
     Decision,
     Send,
     Skip,
@@ -56,6 +55,7 @@ from digest.plan import (
     cadence_of_text,
     decide,
     gathers,
+    is_gathered,
     next_email_day,
 )
 from digest.render import RenderedEmail
@@ -404,9 +404,9 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
     composer = _composer(store, settings)
     models: dict[int, bytes] = {}
     periods: dict[int, date] = {}
-    with ExitStack() as opened:
-        index = opened.enter_context(EditionIndex(entries))
-        by_period: dict[date, EditionIndex] = {}
+    # Before the edition is built, its papers are the ones waiting.
+    waiting = entries if edition.id == 0 else []
+    with EditionIndex(entries) as index, PeriodIndexes(store, day, waiting) as period_index:
         for number, subscriber in enumerate(recipients):
             if number % 500 == 0:  # models and periods, a page at a time
                 page = recipients[number : number + 500]
@@ -422,14 +422,7 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
                 report.waiting += isinstance(blocked, Wait) and not blocked.gathered
                 report.skipped += isinstance(blocked, Skip)
                 continue
-            chosen = index
-            if since is not None:
-                if since not in by_period:
-                    # Before the edition is built, its papers are the ones waiting.
-                    papers = store.entries_between(since, day)
-                    papers += entries if edition.id == 0 else []
-                    by_period[since] = opened.enter_context(EditionIndex(papers))
-                chosen = by_period[since]
+            chosen = period_index(since) if since is not None else index
             message, _, _, _, skipped, failure = compose_message(
                 composer, edition, chosen, subscriber, started, models.get(subscriber.id),
                 0, since,
@@ -437,7 +430,7 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
             if failure is not None:
                 report.failed += 1
                 report.failures.append((subscriber.email, failure))
-            elif message is None and skipped and skipped.startswith(GATHERED):
+            elif message is None and is_gathered(skipped):
                 report.folded += 1
             elif message is None:
                 report.skipped += 1

@@ -104,7 +104,7 @@ def availability(
         return Skip(LEFT)
     if subscriber.paused:
         return Skip(PAUSED)
-    cadence = DAILY if subscriber.cadence == "daily" else cadence_of(subscriber)
+    cadence = cadence_of(subscriber)
     if cadence.kind == "weekly" and since is not None:
         due = weekly_due(cadence.weekday, since)
         if edition.day < due:
@@ -127,7 +127,7 @@ def decide(
     if blocked is not None:
         return blocked
     selection = select(subscriber.topics)
-    cadence = DAILY if subscriber.cadence == "daily" else cadence_of(subscriber)
+    cadence = cadence_of(subscriber)
     if cadence.kind == "threshold" and since is not None:
         latest = latest_due(since)
         if selection.count + selection.cut < cadence.papers and edition.day < latest:
@@ -142,14 +142,20 @@ def gathered_note(wait: Wait) -> str:
     return f"{GATHERED}{wait.until:%Y-%m-%d}"
 
 
+def is_gathered(reason: str | None) -> bool:
+    """Whether a reason not to mail is that the papers wait for a later email."""
+    return reason is not None and reason.startswith(GATHERED)
+
+
 def gathers(subscriber: Subscriber) -> bool:
     """Whether the reader's email may carry several editions (not a daily reader)."""
-    return subscriber.cadence != "daily" and cadence_of(subscriber).gathers
+    return cadence_of(subscriber).gathers
 
 
 def cadence_of(subscriber: Subscriber) -> Cadence:
     """A reader's cadence; one stored before a check existed counts as daily."""
-    return cadence_of_text(subscriber.cadence)
+    # Most readers are daily, and this is asked of each one at every edition.
+    return DAILY if subscriber.cadence == "daily" else cadence_of_text(subscriber.cadence)
 
 
 def cadence_of_text(text: str) -> Cadence:

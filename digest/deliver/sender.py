@@ -45,7 +45,6 @@ from digest.deliver.transports import (
 from digest.errors import DigestError
 from digest.models import Delivery, Edition, StoredEntry, Subscriber
 from digest.plan import (
-    GATHERED,
     NOTHING_NEW,
     Policy,
     Skip,
@@ -53,6 +52,7 @@ from digest.plan import (
     availability,
     gathered_note,
     gathers,
+    is_gathered,
 )
 from digest.select.index import EditionIndex
 from digest.store import Store
@@ -589,7 +589,7 @@ def _record_outcome(
             report.failed += 1
             report.failures.append((subscriber.email, failure))
         return None
-    if message is None and skipped and skipped.startswith(GATHERED):
+    if message is None and is_gathered(skipped):
         store.mark_folded([(delivery.id, skipped)], now=clock())
         report.folded += 1
         return None
@@ -639,14 +639,7 @@ def _composing(
             return {}
         return store.models_of(wanted, space.version)
 
-    with ExitStack() as indexes:
-        by_period: dict[date, EditionIndex] = {}
-
-        def period_index(since: date) -> EditionIndex:
-            if since not in by_period:
-                papers = store.entries_between(since, edition.day)
-                by_period[since] = indexes.enter_context(EditionIndex(papers))
-            return by_period[since]
+    with PeriodIndexes(store, edition.day) as period_index:
 
         def composed_here(
             batch: list[tuple[Delivery, Subscriber]], clock: Clock, index: EditionIndex | None
@@ -677,6 +670,29 @@ def _composing(
         yield from _composing_in_child(
             store, composer, edition, entries, report, models, periods, composed_here
         )
+
+
+class PeriodIndexes:
+    """The index of each period's papers (the editions after ``since`` up to
+    ``through``, and ``waiting``: the papers of an edition not built yet), made when a
+    reader of that period is first composed, and closed together."""
+
+    def __init__(self, store: Store, through: date, waiting: Sequence[StoredEntry] = ()) -> None:
+        self.store, self.through, self.waiting = store, through, list(waiting)
+        self._opened = ExitStack()
+        self._by_since: dict[date, EditionIndex] = {}
+
+    def __call__(self, since: date) -> EditionIndex:
+        if since not in self._by_since:
+            papers = self.store.entries_between(since, self.through) + self.waiting
+            self._by_since[since] = self._opened.enter_context(EditionIndex(papers))
+        return self._by_since[since]
+
+    def __enter__(self) -> PeriodIndexes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._opened.close()
 
 
 def _composing_in_child(

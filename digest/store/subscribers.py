@@ -138,12 +138,7 @@ class SubscribersMixin(StoreBase):
         """
         last_id = 0
         while True:
-            query = select(subscribers).where(subscribers.c.id > last_id)
-            if state is not None:
-                status = "active" if state == "paused" else state
-                query = query.where(subscribers.c.status == status)
-                if status == "active":
-                    query = query.where(subscribers.c.paused.is_(state == "paused"))
+            query = select(subscribers).where(subscribers.c.id > last_id, *_in_state(state))
             with self._transaction() as conn:
                 rows = conn.execute(query.order_by(subscribers.c.id).limit(page)).all()
             yield from (subscriber_of(row) for row in rows)
@@ -156,12 +151,7 @@ class SubscribersMixin(StoreBase):
     ) -> tuple[int, list[SubscriberRow]]:
         """A page of subscribers in id order, in one state and with ``search`` in their
         address or name if given; and how many match in all."""
-        where = []
-        if state is not None:
-            status = "active" if state == "paused" else state
-            where.append(subscribers.c.status == status)
-            if status == "active":
-                where.append(subscribers.c.paused.is_(state == "paused"))
+        where = _in_state(state)
         if search.strip():
             pattern = "%" + _like_escaped(search.strip().lower()[:200]) + "%"
             where.append(
@@ -258,6 +248,18 @@ def _apply(
     if events:
         conn.execute(subscriber_events.insert(), events)
     return amended
+
+
+def _in_state(state: str | None) -> list[Any]:
+    """The conditions for subscribers in one of ``models.STATES`` (None: any): an active
+    subscriber is either active or paused."""
+    if state is None:
+        return []
+    status = "active" if state == "paused" else state
+    where = [subscribers.c.status == status]
+    if status == "active":
+        where.append(subscribers.c.paused.is_(state == "paused"))
+    return where
 
 
 def _like_escaped(text: str) -> str:
