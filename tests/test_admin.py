@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
 from digest import pipeline
@@ -317,3 +319,20 @@ def test_the_chart_stacks_each_edition_s_states_to_scale() -> None:
     assert (sent.state, failed.state) == ("sent", "failed") and first.x < sent.x
     assert sent.height == 3 * failed.height and failed.y + failed.height == sent.y
     assert sent.y + sent.height == HEIGHT - AXIS and failed.y == 0
+
+
+@given(wanted=st.one_of(st.text(max_size=60), st.from_regex(r"\A[/\\]{1,3}[\w.:@%\\/-]{0,40}\Z")))
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_after_sign_in_any_next_stays_on_this_dashboard(app: Flask, wanted: str) -> None:
+    from urllib.parse import urlsplit
+
+    with app.test_request_context("/admin/login", method="POST", data={"next": wanted}):
+        from digest.web.admin import _safe_next
+
+        found = _safe_next()
+    if found is not None:
+        parts = urlsplit(found)
+        assert found.startswith("/admin") and not parts.scheme and not parts.netloc
+        assert "\\" not in found and found.isprintable() and not found.startswith("//")

@@ -266,9 +266,9 @@ def _safe_next() -> str | None:
     """Where to go after signing in: only a path of this dashboard, never another site."""
     wanted = (request.values.get("next") or "")[:500]
     parts = urlsplit(wanted)
-    ok = (
-        wanted.startswith("/admin") and not parts.scheme and not parts.netloc and "\\" not in wanted
-    )
+    # Browsers drop tabs and newlines from a URL and read a backslash as "/": none pass.
+    ok = wanted.startswith("/admin") and not parts.scheme and not parts.netloc
+    ok = ok and wanted.isprintable() and not any(c in wanted for c in " \\")
     return wanted if ok else None
 
 
