@@ -115,7 +115,9 @@ class InboundSettings:
     #: ``bounces+<token>@example.org`` (VERP), naming its delivery.  Empty: off.
     bounce_address: str = ""
     #: The List-Unsubscribe mailto, as ``unsubscribe@example.org``: each message names
-    #: ``unsubscribe+<token>@example.org``.  Empty: the sender's address, as before.
+    #: ``unsubscribe+<token>@example.org``.  Empty: the bounce address, tagged for
+    #: the reader.  With no bounce address either, no mailto is offered: nothing
+    #: would read it.
     unsubscribe_address: str = ""
     #: Score at which an address is suppressed as bounced (a hard bounce counts 1,
     #: a soft one 0.5, at most once a day).
@@ -127,6 +129,11 @@ class InboundSettings:
     #: The mailbox bounces and unsubscribes arrive in, as
     #: ``imaps://user:password@host/INBOX`` (from the environment; it holds a password).
     imap_url: str | None = field(default=None, repr=False)
+
+    @property
+    def unsubscribe_mailbox(self) -> str:
+        """The address whose tagged form List-Unsubscribe offers, or "" for none."""
+        return self.unsubscribe_address or self.bounce_address
 
 
 @dataclass(frozen=True)
@@ -168,8 +175,6 @@ class Settings:
     timezone: str = "UTC"
     sender_name: str = "digest"
     sender_address: str = "digest@localhost"
-    #: Address for List-Unsubscribe's mailto: link (default: the sender address).
-    unsubscribe_mailto: str | None = None
     #: Cron expression of the worker's run (five fields, or six with seconds first).
     schedule: str = "0 7 * * *"
     misfire_grace_hours: float = 6.0
@@ -258,6 +263,11 @@ class Settings:
         if self.smtp.host is None:
             notes.append(
                 f"SMTP_HOST is not set: mail is written as .eml files to {self.outbox_dir}"
+            )
+        if not self.inbound.unsubscribe_mailbox:
+            notes.append(
+                "[inbound] is off: readers can unsubscribe only by the link in each email "
+                "(set bounce_address to read bounces, complaints and mailto unsubscribes)"
             )
         return notes
 
@@ -517,8 +527,7 @@ TOML_SETTINGS: tuple[Declared, ...] = (
     *_declare(Settings, "digest",
         ("title", "title", _one_line_text), ("timezone", "timezone", _timezone)),
     *_declare(Settings, "sender",
-        ("name", "sender_name", _one_line_text), ("address", "sender_address", _email_address),
-        ("unsubscribe_mailto", "unsubscribe_mailto", _email_address)),
+        ("name", "sender_name", _one_line_text), ("address", "sender_address", _email_address)),
     *_declare(Settings, "schedule",
         ("cron", "schedule", _cron),
         ("misfire_grace_hours", "misfire_grace_hours", _number(7 * _DAY_HOURS), _float),
@@ -567,6 +576,13 @@ TOML_SETTINGS: tuple[Declared, ...] = (
 )  # fmt: skip
 
 
+#: Keys that were replaced, and what replaced them.
+_MOVED = {
+    ("sender", "unsubscribe_mailto"): "[inbound] unsubscribe_address, which digest reads "
+    "(a mailto nothing reads loses the unsubscribes of Apple Mail and Outlook readers)",
+}
+
+
 class _TomlReader:
     """Reads typed values from the parsed TOML, collecting one problem line per bad key."""
 
@@ -611,7 +627,9 @@ class _TomlReader:
                 self.problems.append(f"{self.path}: [{table}]: unknown table (a typo?)")
                 continue
             for key in section if isinstance(section, dict) else ():
-                if key not in self.known[table]:
+                if (table, key) in _MOVED:
+                    self.problems.append(f"{self.path}: [{table}] {key}: now {_MOVED[table, key]}")
+                elif key not in self.known[table]:
                     self.problems.append(f"{self.path}: [{table}] {key}: unknown key (a typo?)")
 
 

@@ -46,7 +46,12 @@ class SourceError(DigestError):
 class StorageError(DigestError):
     """The database could not be opened, migrated or written."""
 
-    def __init__(self, url: str, reason: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, url: str, reason: str, *, hint: str | None = None, transient: bool = True
+    ) -> None:
         self.url = url
         self.reason = reason
+        #: Whether trying again later may work (the database is down or busy), rather
+        #: than the data itself being refused.
+        self.transient = transient
         super().__init__(f"database {url}: {reason}", hint=hint)

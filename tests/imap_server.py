@@ -27,18 +27,19 @@ def dovecot_available() -> bool:
 
 
 @contextmanager
-def dovecot() -> Iterator[str]:
+def dovecot(capabilities: str | None = None) -> Iterator[str]:
     """Run Dovecot on a free loopback port; yield the ``imap://`` URL of its mailbox.
 
-    Its files are in a folder of their own that Dovecot's users can enter (pytest's
-    temporary folders are root's alone).
+    ``capabilities`` replaces what it offers after login (a server without MOVE,
+    say).  Its files are in a folder of their own that Dovecot's users can enter
+    (pytest's temporary folders are root's alone).
     """
     with tempfile.TemporaryDirectory(prefix="digest-dovecot-") as made:
         os.chmod(made, 0o755)
-        yield from _serving(Path(made))
+        yield from _serving(Path(made), capabilities)
 
 
-def _serving(folder: Path) -> Iterator[str]:
+def _serving(folder: Path, capabilities: str | None) -> Iterator[str]:
     port = free_port()
     nobody = pwd.getpwnam("nobody")
     for sub in ("run", "state", "mail", "home"):
@@ -75,6 +76,7 @@ service imap-login {{
     port = 0
   }}
 }}
+{f"imap_capability = {capabilities}" if capabilities else ""}
 service anvil {{
   chroot =
 }}

@@ -13,12 +13,13 @@ from sqlalchemy import create_engine, text
 
 from digest.errors import StorageError
 from digest.ingest import parse_source, read_source
-from digest.ingest.clean import EntryLimits, clean_entry, safe_text
+from digest.ingest.clean import EntryLimits, clean_entry
 from digest.ingest.dedupe import dedupe
 from digest.models import Entry
 from digest.store import Store
 from digest.store.base import aware
 from digest.subscribers import check_input
+from digest.text import safe_text
 
 from .conftest import ARXIV_RSS, HF_JSON, NOW, OWN_DUMP, SAMPLE_DUMP, TODAY, subscribe
 

@@ -867,6 +867,8 @@ def editions_show(app: _App, day: datetime, as_json: bool) -> None:
 
 #: sendmail's exit code for "try again later": the MTA keeps the message and retries.
 EX_TEMPFAIL = 75
+#: sendmail's exit code for "this message is refused": too big to read.
+EX_DATAERR = 65
 
 
 @cli.command()
@@ -879,15 +881,16 @@ def inbound(app: _App, recipient: str | None, imap: bool) -> None:
     in the INBOUND_IMAP_URL mailbox, filing each in digest-processed or
     digest-unreadable.
 
-    Exits 0 when the message was handled or ignored (a message it cannot read
-    is logged with its Message-ID, never bounced back), and 75 (EX_TEMPFAIL)
+    Exits 0 when the message was handled or ignored, whatever it holds (a
+    message it cannot read is logged with its Message-ID, never bounced back);
+    65 (EX_DATAERR) for a message over the size cap; and 75 (EX_TEMPFAIL) only
     when the database cannot be reached, so that the MTA tries again later.
     """
-    from digest.inbound.handle import from_mailbox, handle
-    from digest.inbound.parse import MAX_MESSAGE_BYTES, read_inbound
+    from digest.inbound.handle import from_mailbox, verdict
+    from digest.inbound.parse import MAX_MESSAGE_BYTES
 
+    settings = app.signing_settings
     if imap:
-        settings = app.signing_settings
         if not settings.inbound.imap_url:
             raise click.UsageError("--imap needs INBOUND_IMAP_URL (see .env.example)")
         with app.store() as store:
@@ -898,18 +901,14 @@ def inbound(app: _App, recipient: str | None, imap: bool) -> None:
 
     data = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)
     try:
-        found = read_inbound(data, recipient=recipient)
-    except ValueError as e:
-        problem(f"inbound: refused: {e}")
-        return
-    settings = app.signing_settings
-    try:
         with app.store() as store:
-            done = handle(store, settings, found, now=_utc_now())
-    except StorageError as e:
-        problem(f"inbound: {e.message}; the mail server will try again")
-        raise SystemExit(EX_TEMPFAIL) from e
-    click.echo(f"inbound: {done.line}")
+            said, line = verdict(store, settings, data, recipient=recipient, now=_utc_now())
+    except StorageError as e:  # the database cannot even be opened
+        said, line = "retry", f"{e.message}; the mail server will try again"
+    if said in ("retry", "refused"):
+        problem(f"inbound: {line}")
+        raise SystemExit(EX_TEMPFAIL if said == "retry" else EX_DATAERR)
+    click.echo(f"inbound: {line}")
 
 
 @cli.command()

@@ -60,7 +60,6 @@ class ComposeSettings:
     title: str
     sender_name: str
     sender_address: str
-    unsubscribe_mailto: str
     base_url: str
     secret_key: str = field(repr=False)
     theme: str
@@ -81,7 +80,6 @@ class ComposeSettings:
             title=settings.title,
             sender_name=settings.sender_name,
             sender_address=settings.sender_address,
-            unsubscribe_mailto=settings.unsubscribe_mailto or settings.sender_address,
             base_url=settings.base_url,
             secret_key=settings.secret_key,
             theme=settings.theme,
@@ -126,13 +124,13 @@ def envelope_for(
         unsubscribe_url=links.unsubscribe_url,
         unsubscribe_mailto=(
             tagged_address(
-                settings.inbound.unsubscribe_address,
+                settings.inbound.unsubscribe_mailbox,
                 settings.secret_key,
                 "unsubscribe",
                 subscriber.id,
             )
-            if settings.inbound.unsubscribe_address
-            else settings.unsubscribe_mailto
+            if settings.inbound.unsubscribe_mailbox
+            else None
         ),  # fmt: skip
     )
 

@@ -35,7 +35,8 @@ class Envelope:
     recipient_name: str | None
     list_name: str
     unsubscribe_url: str
-    unsubscribe_mailto: str
+    #: A mailto digest reads (``[inbound]``), or None: then only the link is offered.
+    unsubscribe_mailto: str | None
 
 
 def one_line(value: str) -> str:
@@ -70,6 +71,14 @@ def checked_address(address: str) -> str:
             "addresses only (an internationalised domain is fine)"
         )
     return sendable
+
+
+def _unsubscribe_links(envelope: Envelope) -> str:
+    links = f"<{one_line(envelope.unsubscribe_url)}>"
+    if envelope.unsubscribe_mailto:
+        mailto = envelope_address(envelope.unsubscribe_mailto)
+        links += f", <mailto:{mailto}?subject=unsubscribe>"
+    return links
 
 
 def envelope_address(address: str) -> str:
@@ -140,11 +149,7 @@ def build_message(
         _text_header("Date", format_datetime(sent_at)),
         _text_header("Message-ID", one_line(message_id)),
         _text_header("List-Id", list_id(envelope.list_name, domain)),
-        _text_header(
-            "List-Unsubscribe",
-            f"<{one_line(envelope.unsubscribe_url)}>, "
-            f"<mailto:{envelope_address(envelope.unsubscribe_mailto)}?subject=unsubscribe>",
-        ),
+        _text_header("List-Unsubscribe", _unsubscribe_links(envelope)),
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
         "Auto-Submitted: auto-generated\r\n",
         "X-Auto-Response-Suppress: OOF, AutoReply\r\n",

@@ -15,11 +15,12 @@ from typing import Any
 from digest.config import InboundSettings, Settings
 from digest.errors import StorageError
 from digest.inbound.mailbox import PollReport, Verdict, poll
-from digest.inbound.parse import Inbound, read_inbound
-from digest.inbound.policy import BouncePolicy, BounceScore, outcome
+from digest.inbound.parse import Inbound, TooBig, read_inbound
+from digest.inbound.policy import BouncePolicy, BounceScore, outcome, status_of
 from digest.models import Delivery, Subscriber
 from digest.store import Store
 from digest.subscriptions import suppresses
+from digest.text import printable
 from digest.tokens import TokenError, read_tagged_address
 
 log = logging.getLogger(__name__)
@@ -39,23 +40,44 @@ class Handled:
 
 def handle(store: Store, settings: Settings, inbound: Inbound, *, now: datetime) -> Handled:
     """Act on one message that came back."""
-    delivery_id = _tag(inbound, settings, "bounce", "bounces+")
-    reader_id = _tag(inbound, settings, "unsubscribe", "unsubscribe+")
+    delivery_id = _tag(inbound.tagged, settings.secret_key, "bounce")
+    reader_id = _tag(inbound.tagged, settings.secret_key, "unsubscribe")
     delivery = store.get_delivery(delivery_id) if delivery_id is not None else None
     subscriber_id = delivery.subscriber_id if delivery is not None else reader_id
     subscriber = store.get_subscriber_by_id(subscriber_id) if subscriber_id else None
-    event = {"now": now, "message_id": inbound.message_id, "detail": inbound.detail,
-             "delivery_id": delivery.id if delivery else None,
-             "edition_id": delivery.edition_id if delivery else None}  # fmt: skip
-    if subscriber is None or inbound.kind in ("autoreply", "unknown"):
-        kind = inbound.kind if subscriber else "unknown"
-        store.record_inbound(kind, subscriber_id=subscriber.id if subscriber else None, **event)
+    kind = inbound.kind
+    if (
+        kind not in ("complaint", "autoreply")
+        and _tag((inbound.addressed_to,), settings.secret_key, "unsubscribe") is not None
+    ):
+        kind = "unsubscribe"  # a mail to the List-Unsubscribe address, whatever it says
+    event = Event(now, inbound.message_id, inbound.detail, delivery)
+    if subscriber is None or kind in ("autoreply", "unknown"):
+        store.record_inbound(kind if subscriber else "unknown",
+                             subscriber_id=subscriber.id if subscriber else None,
+                             **event.columns())  # fmt: skip
         if subscriber is None:
-            log.warning("inbound_ignored", extra={"kind": inbound.kind,
-                        "message_id": inbound.message_id, "reason": "no valid tag"})  # fmt: skip
-            return Handled(f"ignored: a {inbound.kind} message with no valid tag", known=False)
-        return Handled(f"ignored: an {inbound.kind} message about {subscriber.email}")
-    return _apply(store, settings.inbound, subscriber, inbound.kind, event)
+            log.warning("inbound_ignored", extra={"fields": {"kind": kind,
+                        "message_id": inbound.message_id, "reason": "no valid tag"}})  # fmt: skip
+            return Handled(f"ignored: a {kind} message with no valid tag", known=False)
+        return Handled(f"ignored: an {kind} message about {subscriber.email}")
+    return _apply(store, settings.inbound, subscriber, kind, inbound.status, event)
+
+
+@dataclass(frozen=True)
+class Event:
+    """What is kept of one message that came back, whatever it does."""
+
+    now: datetime
+    message_id: str
+    detail: str
+    delivery: Delivery | None
+
+    def columns(self) -> dict[str, Any]:
+        return {"now": self.now, "message_id": printable(self.message_id),
+                "detail": printable(self.detail, 2000),
+                "delivery_id": self.delivery.id if self.delivery else None,
+                "edition_id": self.delivery.edition_id if self.delivery else None}  # fmt: skip
 
 
 def refused_at_send(
@@ -65,45 +87,67 @@ def refused_at_send(
     subscriber = store.get_subscriber_by_id(delivery.subscriber_id)
     if subscriber is None:
         return Handled("ignored: the reader is gone", known=False)
-    event = {"now": now, "message_id": delivery.message_id or "", "detail": reply,
-             "delivery_id": delivery.id, "edition_id": delivery.edition_id}  # fmt: skip
-    return _apply(store, settings, subscriber, "hard", event)
+    event = Event(now, delivery.message_id or "", reply, delivery)
+    return _apply(store, settings, subscriber, "hard", status_of(reply), event)
 
 
 def _apply(
-    store: Store, settings: InboundSettings, subscriber: Subscriber, kind: str,
-    event: dict[str, Any],
+    store: Store, settings: InboundSettings, subscriber: Subscriber, kind: str, status: str,
+    event: Event,
 ) -> Handled:  # fmt: skip
-    """Score (or suppress) a reader for what came back, and keep the event."""
-    now: datetime = event["now"]
+    """Score (or suppress) a reader for what came back, and keep the event: one transaction."""
     stored = BounceScore(*store.bounce_score(subscriber.id))
     policy = BouncePolicy(settings.bounce_threshold, settings.bounce_decay_days)
-    decided = outcome(kind, stored, now, policy)
-    if decided.score.counted_at is not None and decided.score != stored:
-        store.save_bounce_score(subscriber.id, value=decided.score.value,
-                                counted_at=decided.score.counted_at,
-                                counted_today=decided.score.counted_today)  # fmt: skip
-    store.record_inbound(kind, subscriber_id=subscriber.id, **event)
-    changed = False
-    if decided.suppress is not None:
-        rule = suppresses(decided.suppress, event["detail"] or None)
-        channel = _CHANNEL[decided.suppress]
-        changed = (
-            store.amend_subscriber(subscriber.id, rule, now=now, channel=channel).after is not None
-        )
-    state = f"; now {decided.suppress}" if changed else ""
+    decided = outcome(kind, stored, event.now, policy, status=status)
+    suppress = decided.suppress
+    changed = store.apply_inbound(
+        kind, subscriber_id=subscriber.id,
+        score=decided.score if decided.score != stored else None,
+        rule=suppresses(suppress, printable(event.detail, 2000) or None) if suppress else None,
+        channel=_CHANNEL[suppress] if suppress else "", **event.columns(),
+    )  # fmt: skip
+    state = f"; now {suppress}" if changed else ""
     return Handled(f"{kind} for {subscriber.email}: score {decided.score.value:g}{state}", changed)
 
 
-def _tag(inbound: Inbound, settings: Settings, purpose: str, prefix: str) -> int | None:
-    """The number the message's first valid tag of this purpose names, or None."""
-    for address in inbound.tagged:
-        if address.startswith(prefix):
-            try:
-                return read_tagged_address(address, settings.secret_key, purpose)
-            except TokenError:
-                continue
+def _tag(tagged: tuple[str, ...], secret_key: str, purpose: str) -> int | None:
+    """The number the first tag signed for ``purpose`` names, or None.  The signature
+    alone says what a tag is for: the local part is whatever the settings made it."""
+    for address in tagged:
+        if not address:
+            continue
+        try:
+            return read_tagged_address(address, secret_key, purpose)
+        except TokenError:
+            continue
     return None
+
+
+def verdict(
+    store: Store, settings: Settings, data: bytes, *, recipient: str | None = None,
+    now: datetime,
+) -> tuple[Verdict, str]:  # fmt: skip
+    """Read and act on one message, whatever it holds: what to do with it and one line.
+
+    The boundary of one message: "retry" only while the database is unreachable,
+    "refused" for a message too big to read, "unreadable" for one that names
+    nobody of ours (or that the database will not take), else "handled".
+    """
+    try:
+        found = read_inbound(data, recipient=recipient)
+    except TooBig as e:
+        log.warning("inbound_refused", extra={"fields": {"reason": str(e)}})
+        return "refused", f"refused: {e}"
+    try:
+        done = handle(store, settings, found, now=now)
+    except StorageError as e:
+        if e.transient:
+            return "retry", f"{e.message}; the mail server will try again"
+        log.warning("inbound_not_stored", extra={"fields": {
+            "message_id": found.message_id, "reason": printable(e.reason)}})  # fmt: skip
+        return "unreadable", f"not stored: {printable(e.reason)}"
+    unreadable = found.kind == "unknown" or not done.known
+    return ("unreadable" if unreadable else "handled"), done.line
 
 
 def from_mailbox(store: Store, settings: Settings, *, now: datetime) -> PollReport:
@@ -115,16 +159,4 @@ def from_mailbox(store: Store, settings: Settings, *, now: datetime) -> PollRepo
     """
     assert settings.inbound.imap_url is not None
 
-    def each(data: bytes) -> Verdict:
-        try:
-            found = read_inbound(data)
-        except ValueError as e:
-            log.warning("inbound_refused", extra={"reason": str(e)})
-            return "unreadable"
-        try:
-            done = handle(store, settings, found, now=now)
-        except StorageError:
-            return "retry"
-        return "unreadable" if found.kind == "unknown" or not done.known else "handled"
-
-    return poll(settings.inbound.imap_url, each)
+    return poll(settings.inbound.imap_url, lambda data: verdict(store, settings, data, now=now)[0])

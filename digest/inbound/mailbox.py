@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from digest.errors import DigestError
+from digest.inbound.parse import MAX_MESSAGE_BYTES
 
 PROCESSED = "digest-processed"
 UNREADABLE = "digest-unreadable"
@@ -34,7 +35,8 @@ class PollReport:
     left: int = 0
 
 
-#: What the callback says of one message: "handled", "unreadable" or "retry".
+#: What the callback says of one message: "handled", "unreadable", "refused" (filed as
+#: unreadable) or "retry".
 Verdict = str
 
 
@@ -79,30 +81,36 @@ def _file_all(imap: imaplib.IMAP4, folder: str, each: Callable[[bytes], Verdict]
     if status != "OK":
         raise imaplib.IMAP4.error(f"no folder {folder!r}")
     _, listed = imap.capability()  # after the login: the server may offer more now
-    can_move = b"MOVE" in (listed[0] or b"").upper().split()
-    _, found = imap.uid("SEARCH", "ALL")
+    offered = set((listed[0] or b"").upper().split())
+    # A message flagged \Deleted by an earlier poll that could not expunge is done with.
+    _, found = imap.uid("SEARCH", "UNDELETED")
     handled = unreadable = left = 0
     for uid in (found[0] or b"").split():
-        _, fetched = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+        # One byte more than the cap: enough to tell a message too big, never more.
+        _, fetched = imap.uid("FETCH", uid, f"(BODY.PEEK[]<0.{MAX_MESSAGE_BYTES + 1}>)")
         data = next((item[1] for item in fetched if isinstance(item, tuple)), b"")
         verdict = each(data)
         if verdict == "retry":
             left += 1
             continue
-        _move(imap, uid, PROCESSED if verdict == "handled" else UNREADABLE, can_move)
+        _move(imap, uid, PROCESSED if verdict == "handled" else UNREADABLE, offered)
         handled += verdict == "handled"
         unreadable += verdict != "handled"
-    imap.expunge()
     return PollReport(handled, unreadable, left)
 
 
-def _move(imap: imaplib.IMAP4, uid: bytes, folder: str, can_move: bool) -> None:
-    """MOVE where the server has it (RFC 6851), else copy and delete."""
-    if can_move:
+def _move(imap: imaplib.IMAP4, uid: bytes, folder: str, offered: set[bytes]) -> None:
+    """MOVE where the server has it (RFC 6851), else copy, flag and expunge this one
+    message (UID EXPUNGE, RFC 4315, where offered), so no poll reads it twice."""
+    if b"MOVE" in offered:
         imap.uid("MOVE", uid, folder)
         return
     imap.uid("COPY", uid, folder)
     imap.uid("STORE", uid, "+FLAGS", r"(\Deleted)")
+    if b"UIDPLUS" in offered:
+        imap.uid("EXPUNGE", uid)
+    else:
+        imap.expunge()
 
 
 def _quoted(folder: str) -> str:

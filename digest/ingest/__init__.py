@@ -12,13 +12,14 @@ from dataclasses import replace
 from datetime import date
 
 from digest.errors import SourceError
-from digest.ingest.clean import EntryLimits, clean_entry, safe_text
+from digest.ingest.clean import EntryLimits, clean_entry
 from digest.ingest.retrieve import FetchPolicy, Retrieved, Validators, retrieve
 from digest.ingest.sources.dump import parse_dump
 from digest.ingest.sources.feeds import parse_feed
 from digest.ingest.sources.hfjson import parse_hf_json
 from digest.ingest.sources.jsonfeed import parse_json_feed
 from digest.models import ParsedSource
+from digest.text import safe_text
 
 __all__ = [
     "FORMATS", "FetchPolicy", "Retrieved", "SourceLimits", "Validators", "detect_format",

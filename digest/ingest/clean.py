@@ -14,10 +14,8 @@ from dataclasses import dataclass, replace
 
 from digest.identity import arxiv_id_from
 from digest.models import Entry
+from digest.text import is_clean_line, safe_text
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-# Everything outside XML 1.0's Char production, and the C1 controls, which no title needs.
-_FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SPACE_RUN = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n\s*\n")
 
@@ -38,11 +36,6 @@ class EntryLimits:
     max_title_chars: int = 500
     max_abstract_chars: int = 10_000
     max_authors: int = 100
-
-
-def safe_text(text: str) -> str:
-    """Return text with lone surrogates replaced and XML-forbidden characters dropped."""
-    return _FORBIDDEN.sub("", _SURROGATE.sub("\ufffd", text))
 
 
 def clean_entry(entry: Entry, limits: EntryLimits) -> tuple[Entry, list[str]]:
@@ -102,7 +95,7 @@ def _url(url: str | None) -> str | None:
     if not isinstance(url, str):
         return None
     url = url.strip()
-    if len(url) > MAX_URL_CHARS or _FORBIDDEN.search(url) or _SURROGATE.search(url):
+    if len(url) > MAX_URL_CHARS or not is_clean_line(url) or not safe_text(url) == url:
         return None
     return url if url.lower().startswith(("http://", "https://")) else None
 

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from digest.errors import StorageError
 from digest.store.schema import SCHEMA_REVISION, installation
@@ -113,7 +119,7 @@ class StoreBase:
                 else:
                     transaction.commit()
         except SQLAlchemyError as e:
-            raise StorageError(self.url, first_line(e)) from e
+            raise StorageError(self.url, first_line(e), transient=is_transient(e)) from e
 
     def _thread_connection(self) -> Connection:
         """A connection kept by the calling thread, for writes at the mail server's pace."""
@@ -194,6 +200,12 @@ def chunks(values: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
     """``values`` in slices small enough for one ``IN (...)``."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def is_transient(error: SQLAlchemyError) -> bool:
+    """Whether a database error may pass (the server is down, busy or locked), rather
+    than being the data's fault (a NUL in text, a broken constraint)."""
+    return isinstance(error, OperationalError | InterfaceError) or not isinstance(error, DBAPIError)
 
 
 def first_line(error: Exception) -> str:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from digest.models import Delivery
 from digest.store.base import StoreBase, aware
 from digest.store.deliveries import delivery_of
-from digest.store.schema import bounce_scores, deliveries, inbound_events
+from digest.store.schema import bounce_scores, deliveries, inbound_events, subscribers
+from digest.store.subscribers import Rule, apply_rules, subscriber_of
+
+if TYPE_CHECKING:
+    from digest.inbound.policy import BounceScore
 
 
 class InboundMixin(StoreBase):
@@ -49,13 +54,35 @@ class InboundMixin(StoreBase):
     ) -> None:  # fmt: skip
         """Keep what came back, whether it changed anything or not."""
         with self._transaction() as conn:
-            conn.execute(
-                inbound_events.insert().values(
-                    at=now.astimezone(UTC), kind=kind, subscriber_id=subscriber_id,
-                    delivery_id=delivery_id, edition_id=edition_id,
-                    message_id=message_id[:300] or None, detail=detail[:2000] or None,
-                )
-            )  # fmt: skip
+            _insert_event(conn, kind, now=now, subscriber_id=subscriber_id,
+                          delivery_id=delivery_id, edition_id=edition_id,
+                          message_id=message_id, detail=detail)  # fmt: skip
+
+    def apply_inbound(
+        self, kind: str, *, now: datetime, subscriber_id: int, score: BounceScore | None,
+        rule: Rule | None, channel: str, delivery_id: int | None = None,
+        edition_id: int | None = None, message_id: str = "", detail: str = "",
+    ) -> bool:  # fmt: skip
+        """Keep what came back about a reader with its new score (if it changed) and
+        its consent rule (if any), in one transaction; whether the reader's state changed."""
+        with self._transaction() as conn:
+            if score is not None and score.counted_at is not None:
+                values = {"value": score.value, "counted_at": score.counted_at.astimezone(UTC),
+                          "counted_today": score.counted_today}  # fmt: skip
+                where = bounce_scores.c.subscriber_id == subscriber_id
+                if not conn.execute(bounce_scores.update().where(where).values(values)).rowcount:
+                    conn.execute(bounce_scores.insert().values(subscriber_id=subscriber_id,
+                                                               **values))  # fmt: skip
+            _insert_event(conn, kind, now=now, subscriber_id=subscriber_id,
+                          delivery_id=delivery_id, edition_id=edition_id,
+                          message_id=message_id, detail=detail)  # fmt: skip
+            if rule is None:
+                return False
+            row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+            current = subscriber_of(row) if row is not None else None
+            moment = now.astimezone(UTC)
+            [amended] = apply_rules(conn, [(current, rule)], now=moment, channel=channel)
+        return amended.after is not None
 
     def inbound_of(
         self, subscriber_id: int, *, limit: int = 200
@@ -80,3 +107,16 @@ class InboundMixin(StoreBase):
         )
         with self._transaction() as conn:
             return {kind: int(count) for kind, count in conn.execute(query)}
+
+
+def _insert_event(
+    conn: Connection, kind: str, *, now: datetime, subscriber_id: int | None,
+    delivery_id: int | None, edition_id: int | None, message_id: str, detail: str,
+) -> None:  # fmt: skip
+    conn.execute(
+        inbound_events.insert().values(
+            at=now.astimezone(UTC), kind=kind, subscriber_id=subscriber_id,
+            delivery_id=delivery_id, edition_id=edition_id,
+            message_id=message_id[:300] or None, detail=detail[:2000] or None,
+        )
+    )  # fmt: skip

@@ -67,7 +67,8 @@ class SubscribersMixin(StoreBase):
         with self._transaction() as conn:
             row = conn.execute(select(subscribers).where(where)).first()
             current = subscriber_of(row) if row is not None else None
-            [amended] = _apply(conn, [(current, rule)], now=now.astimezone(UTC), channel=channel)
+            moment = now.astimezone(UTC)
+            [amended] = apply_rules(conn, [(current, rule)], now=moment, channel=channel)
         return amended
 
     def amend_subscribers(
@@ -84,7 +85,7 @@ class SubscribersMixin(StoreBase):
                 pairs = [
                     (stored.get(key), rule) for key, (_, rule) in zip(keys, chunk, strict=True)
                 ]
-                amended += _apply(conn, pairs, now=now, channel=channel)
+                amended += apply_rules(conn, pairs, now=now, channel=channel)
         return amended
 
     def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
@@ -207,7 +208,7 @@ class SubscribersMixin(StoreBase):
         return counts
 
 
-def _apply(
+def apply_rules(
     conn: Connection,
     pairs: Sequence[tuple[Subscriber | None, Rule]],
     *,

@@ -11,9 +11,9 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, render_template
 from markupsafe import Markup
 
-from digest.ingest.clean import safe_text
 from digest.models import StoredEntry
 from digest.render import PaperView, long_date, paper_view
+from digest.text import safe_text
 from digest.tokens import edition_url
 from digest.web.context import context, page
 
