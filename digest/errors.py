@@ -38,9 +38,12 @@ class SourceError(DigestError):
     """A source could not be read or parsed."""
 
     def __init__(self, source: str, reason: str) -> None:
+        from digest.text import printable
+
+        # A server's words reach terminals, logs and the database: one printable line.
         self.source = source
-        self.reason = reason
-        super().__init__(f"{source}: {reason}")
+        self.reason = printable(reason, 500)
+        super().__init__(f"{source}: {self.reason}")
 
 
 class StorageError(DigestError):

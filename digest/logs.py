@@ -17,6 +17,8 @@ import sys
 import time
 from typing import Any
 
+from digest.text import printable
+
 _SECRET_WORDS = ("password", "token", "secret", "key")
 
 
@@ -34,6 +36,8 @@ def _safe(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _quoted(value: Any) -> str:
     text = str(value)
+    if not text.isprintable():  # a control in a field is shown escaped, never obeyed
+        return json.dumps(text)
     if not text or any(c.isspace() or c in '"=' for c in text):
         return json.dumps(text, ensure_ascii=False)
     return text
@@ -41,6 +45,15 @@ def _quoted(value: Any) -> str:
 
 #: A terminal's colour codes, which some libraries put in their messages (werkzeug).
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _shown(message: str, *, colour: bool) -> str:
+    """A message as one printable line; with ``colour``, colour codes are kept."""
+    if not colour:
+        return printable(_ANSI.sub("", message), 10_000)
+    pieces = _ANSI.split(message)
+    codes = _ANSI.findall(message) + [""]
+    return "".join(printable(p, 10_000) + c for p, c in zip(pieces, codes, strict=True))
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -56,7 +69,7 @@ class KeyValueFormatter(logging.Formatter):
         stamp = self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ")
         fields = _safe(getattr(record, "fields", {}))
         pairs = " ".join(f"{key}={_quoted(value)}" for key, value in fields.items())
-        message = record.getMessage() if self.colour else _ANSI.sub("", record.getMessage())
+        message = _shown(record.getMessage(), colour=self.colour)
         line = f"{stamp} {record.levelname} {record.name} {message}"
         line = f"{line} {pairs}" if pairs else line
         if record.exc_info:
@@ -74,7 +87,7 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%SZ"),
             "level": record.levelname,
             "logger": record.name,
-            "event": _ANSI.sub("", record.getMessage()),
+            "event": _shown(record.getMessage(), colour=False),
         } | _safe(getattr(record, "fields", {}))
         if record.exc_info:
             payload["traceback"] = self.formatException(record.exc_info)

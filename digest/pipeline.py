@@ -31,7 +31,7 @@ from digest.deliver.compose import (
 from digest.deliver.message import checked_address, envelope_address, message_id_host
 from digest.deliver.sender import Clock, DeliveryReport, PeriodIndexes, Sleep, send_edition
 from digest.deliver.transports import Envelope, Transport, transport_for
-from digest.errors import DigestError, SourceError
+from digest.errors import DigestError, SourceError, StorageError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
 from digest.ingest.dedupe import dedupe
 from digest.locking import RUN_LOCK, RunLock
@@ -63,6 +63,7 @@ from digest.schedule import next_run
 from digest.select.index import EditionIndex, Match, Selection, blended
 from digest.store import RunRecord, SourceCheck, Store, SubscriberEvent
 from digest.subscriptions import has_left
+from digest.text import printable
 
 ProgressCallback = Callable[[SourceReport], None]
 
@@ -146,19 +147,23 @@ def _ingest_one(
             retrieved.data, name=spec.name, today=today, edition_date=edition_date,
             limits=limits, kind=spec.format,
         )  # fmt: skip
+        added = store.add_entries(
+            parsed.entries, source=spec.name, now=now, decide=dedupe, dry_run=dry_run
+        )
+        if not dry_run and retrieved.validators != known:
+            # Only once the entries are stored: a crash before this fetches them again.
+            store.save_source_validators(
+                spec.name, etag=retrieved.validators.etag,
+                last_modified=retrieved.validators.last_modified, now=now,
+            )  # fmt: skip
     except SourceError as e:
         return SourceReport(source=spec.name, error=e.reason)
-    added = store.add_entries(
-        parsed.entries, source=spec.name, now=now, decide=dedupe, dry_run=dry_run
-    )
+    except StorageError as e:
+        if e.transient:
+            raise  # the database is down: no source can be stored
+        return SourceReport(source=spec.name, error=f"not stored: {printable(e.reason)}")
     if fresh is not None:
         fresh.extend(added.fresh)
-    if not dry_run and retrieved.validators != known:
-        # Only once the entries are stored: a crash before this fetches them again.
-        store.save_source_validators(
-            spec.name, etag=retrieved.validators.etag,
-            last_modified=retrieved.validators.last_modified, now=now,
-        )  # fmt: skip
     return SourceReport(
         source=spec.name,
         format=parsed.format,

@@ -42,6 +42,7 @@ from digest.render import RenderedEmail
 from digest.select.index import Match
 from digest.store import SubscriberRow
 from digest.subscribers import format_topics, neutralise_cell
+from digest.text import printable
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -124,12 +125,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, as_csv: bool
 def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M}"
-    return " ".join(str(value).split())
+    return printable(value, 10_000)  # rows stored before the gates may hold controls
 
 
 def problem(text: str) -> None:
-    """One line on stderr, as every problem is told."""
-    click.echo(f"digest: {text}", err=True)
+    """One line on stderr, as every problem is told: nothing in it steers a terminal."""
+    click.echo(f"digest: {printable(text, 10_000)}", err=True)
 
 
 # -- ingest and run

@@ -247,10 +247,10 @@ class _OneLine(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.WARNING:
             reason = type(record.exc_info[1]).__name__ if record.exc_info else ""
-            log.debug("bounce_detector_failed", extra={"fields": {
-                "detector": printable(record.args[0] if isinstance(record.args, tuple) and record.args
-                                  else "", 80),
-                "error": reason}})  # fmt: skip
+            args = record.args if isinstance(record.args, tuple) else ()
+            detector = printable(args[0] if args else "", 80)
+            log.debug("bounce_detector_failed",
+                      extra={"fields": {"detector": detector, "error": reason}})  # fmt: skip
 
 
 _flufl = logging.getLogger("flufl.bounce")

@@ -103,7 +103,9 @@ def parse_source(
             raise ValueError("the source is empty")
         kind = kind or detect_format(data)
         if kind == "dump":
-            parsed = parse_dump(_decode_text(data), today=today, edition_date=edition_date)
+            text = _decode_text(data)
+            parsed = parse_dump(text, today=today, edition_date=edition_date)
+            parsed = _without_bad_bytes(parsed, text)
         else:
             parsed = _PARSERS[kind](data)
     except ValueError as e:
@@ -143,8 +145,24 @@ def read_source(
 
 
 def _decode_text(data: bytes) -> str:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"not UTF-8 text (bad byte at offset {e.start})") from e
+    """A dump's text; a byte that is not UTF-8 stands as a lone surrogate, for
+    ``_without_bad_bytes`` to drop the entry that holds it."""
+    text = data.decode("utf-8-sig", "surrogateescape")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _without_bad_bytes(parsed: ParsedSource, text: str) -> ParsedSource:
+    """The entries whose text was UTF-8; ``ValueError`` when none was."""
+    first = _BAD_BYTE.search(text)
+    if first is None:
+        return parsed
+    bad = [_BAD_BYTE.search(e.title + e.abstract) is not None for e in parsed.entries]
+    if all(bad):
+        raise ValueError(f"not UTF-8 text (bad byte at offset {first.start()})")
+    good = tuple(e for e, is_bad in zip(parsed.entries, bad, strict=True) if not is_bad)
+    notes = tuple(f"{safe_text(e.title)[:40]!r}: not UTF-8 text; skipped"
+                  for e, is_bad in zip(parsed.entries, bad, strict=True) if is_bad)  # fmt: skip
+    return replace(parsed, entries=good, warnings=parsed.warnings + notes)

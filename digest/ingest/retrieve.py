@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import os
 import socket
 import ssl
+import stat
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ from urllib.parse import urljoin, urlsplit
 
 from digest import __version__
 from digest.errors import SourceError
+from digest.text import printable
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -42,14 +45,45 @@ def is_url(location: str) -> bool:
     return "://" in location
 
 
+#: IPv6 prefixes whose last 32 bits are an IPv4 address: NAT64's well-known and
+#: local-use prefixes (RFC 6052, 8215) and the deprecated IPv4-compatible form.
+_EMBEDDING_IPV4 = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, compatible, NAT64, 6to4, Teredo)."""
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    if any(address in network for network in _EMBEDDING_IPV4):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_private(address: IpAddress, private_networks: tuple[IpNetwork, ...] | None = None) -> bool:
     """Whether an address is internal: loopback, private, link-local (cloud metadata
-    lives there), shared, reserved or multicast; or in ``private_networks`` when given."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    lives there), site-local, shared, reserved or multicast, in any IPv6 form that
+    carries an IPv4 address; or in ``private_networks`` when given."""
+    candidates: list[IpAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(address)
+        if inner is not None:
+            candidates.append(inner)
     if private_networks is not None:
-        return any(address in network for network in private_networks)
-    return not address.is_global or address.is_multicast
+        return any(a in network for a in candidates for network in private_networks)
+    return any(
+        not a.is_global
+        or a.is_multicast
+        or (isinstance(a, ipaddress.IPv6Address) and a.is_site_local)
+        for a in candidates
+    )
 
 
 @dataclass(frozen=True)
@@ -111,19 +145,32 @@ def retrieve(
         scheme = location.split("://", 1)[0].lower()
         if scheme not in ("http", "https"):
             raise SourceError(label, f"unsupported URL scheme {scheme!r} (use http or https)")
-        return _fetch_with_retries(location, label, policy, validators, stop or threading.Event())
+        try:
+            return _fetch_with_retries(location, label, policy, validators,
+                                       stop or threading.Event())  # fmt: skip
+        except (ValueError, LookupError, OSError, http.client.HTTPException) as e:
+            # Whatever a server (or one it redirects to) sends fails this source alone.
+            raise SourceError(label, f"{location}: {type(e).__name__}: {e}") from e
     return Retrieved(_read_file(location, label, policy.max_bytes))
 
 
 def _read_file(location: str, label: str, max_bytes: int) -> bytes:
+    """A regular file's bytes, at most ``max_bytes`` of them counted as read (a device
+    says its size is 0); a FIFO or a device is refused without blocking on it."""
     path = Path(location).expanduser()
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise SourceError(label, f"{path} is a directory, not a file")
-        if size > max_bytes:
-            raise SourceError(label, f"{path} is {size:,} bytes, over the {max_bytes:,}-byte limit")
-        return path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as file:
+            if stat.S_ISDIR(os.fstat(descriptor).st_mode):
+                raise SourceError(label, f"{path} is a directory, not a file")
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise SourceError(label, f"{path} is not a regular file (a pipe or a device?)")
+            data = file.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise SourceError(label, f"{path} is over the {max_bytes:,}-byte limit")
+        return data
+    except IsADirectoryError as e:
+        raise SourceError(label, f"{path} is a directory, not a file") from e
     except FileNotFoundError as e:
         where = "" if label == location else f": {path}"
         raise SourceError(label, f"no such file{where}") from e
@@ -181,23 +228,21 @@ def _fetch(
 
         with _connection(parts.scheme.lower(), parts.hostname, parts.port, deadline, stop,
                          label, allowed) as connection:  # fmt: skip
-            response = _get(connection, policy, validators, url)
-            if response.status in _REDIRECTS:
-                target = response.getheader("Location")
-                if not target:
-                    raise SourceError(label, f"{url}: HTTP {response.status} without a Location")
-                url = urljoin(url, target.strip())
-                continue
-            if response.status == 304:
-                return Retrieved(None, validators or Validators())
-            if response.status == 429 or response.status >= 500:
-                raise _Retryable(f"HTTP {response.status} {response.reason}",
-                                 _retry_after(response.getheader("Retry-After")))  # fmt: skip
-            if response.status >= 400:
-                raise SourceError(label, f"{url}: HTTP {response.status} {response.reason}")
-            data = _body(response, policy.max_bytes, url, label)
-            return Retrieved(data, Validators(response.getheader("ETag"),
-                                              response.getheader("Last-Modified")))  # fmt: skip
+            # Closed whatever happens: an unread response keeps the socket open.
+            with closing(_get(connection, policy, validators, url)) as response:
+                if response.status in _REDIRECTS:
+                    url = _redirect_target(url, response.getheader("Location"), label)
+                    continue
+                if response.status == 304:
+                    return Retrieved(None, validators or Validators())
+                said = f"HTTP {response.status} {printable(response.reason, 100)}"
+                if response.status == 429 or response.status >= 500:
+                    raise _Retryable(said, _retry_after(response.getheader("Retry-After")))
+                if response.status >= 400:
+                    raise SourceError(label, f"{url}: {said}")
+                data = _body(response, policy.max_bytes, url, label)
+                etag, modified = response.getheader("ETag"), response.getheader("Last-Modified")
+                return Retrieved(data, Validators(_validator(etag), _validator(modified)))
     raise SourceError(label, f"{url}: more than {policy.max_redirects} redirects")
 
 
@@ -220,6 +265,8 @@ def _connection(
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as e:
         raise SourceError(label, f"cannot resolve {host}: {e.strerror or e}") from e
+    except UnicodeError as e:  # a label over 63 characters, an empty label
+        raise SourceError(label, f"cannot resolve {host}: not a host name") from e
     last_error: OSError | None = None
     for family, kind, proto, _, sockaddr in infos:
         allowed(ipaddress.ip_address(sockaddr[0]))
@@ -362,14 +409,36 @@ class _Inflate:
         return out
 
 
+def _redirect_target(url: str, target: str | None, label: str) -> str:
+    """Where a redirect leads, or ``SourceError`` when its Location is no http(s) URL."""
+    if not target:
+        raise SourceError(label, f"{url}: a redirect without a Location")
+    try:
+        joined = urljoin(url, target.strip())
+        parts = urlsplit(joined)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as e:
+        raise SourceError(label, f"{url}: refused a redirect to a malformed URL {target!r}") from e
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise SourceError(label, f"refused to follow a redirect to {target!r} (http(s) only)")
+    return joined
+
+
+def _validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified worth sending back: printable ASCII of a sane length."""
+    if value is None or len(value) > 512 or not (value.isascii() and value.isprintable()):
+        return None
+    return value
+
+
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # "²" is a digit to str.isdigit
+        return float(value[:8])
     try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        wait = parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
-    return max(moment.timestamp() - time.time(), 0.0)
+    return max(wait, 0.0)

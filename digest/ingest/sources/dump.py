@@ -57,6 +57,9 @@ def parse_dump(text: str, *, today: date, edition_date: date | None = None) -> P
         raise ValueError("the source is empty")
     header_end, page_date = _find_header(paragraphs, today)
     warnings: list[str] = []
+    if page_date is None and header_end and _looks_like_a_date(paragraphs[header_end - 1].text):
+        line = paragraphs[header_end - 1]
+        warnings.append(f"line {line.line}: {line.text[:30]!r} is not a real date")
     if edition_date is not None:
         page_date = edition_date
     elif page_date is None:
@@ -94,6 +97,12 @@ def parse_dump(text: str, *, today: date, edition_date: date | None = None) -> P
 def could_be_title(text: str) -> bool:
     """Tell whether a paragraph may be a paper title (short, at most one sentence break)."""
     return len(text) <= MAX_TITLE_CHARS and len(_SENTENCE_BREAK.findall(text)) < 2
+
+
+def _looks_like_a_date(text: str) -> bool:
+    """Whether a line is shaped as a date line (``Feb 30``), real date or not."""
+    match = _DATE_LINE.match(text.strip())
+    return bool(match) and match["month"].lower() in _MONTHS  # type: ignore[index]
 
 
 def parse_date_line(text: str, today: date) -> date | None:
@@ -141,9 +150,8 @@ def _paragraphs(text: str) -> list[_Paragraph]:
 def _find_header(paragraphs: list[_Paragraph], today: date) -> tuple[int, date | None]:
     """Return where the entries start and the page's date, if it has a date line."""
     for index, paragraph in enumerate(paragraphs[:_HEADER_SPAN]):
-        found = parse_date_line(paragraph.text, today)
-        if found is not None:
-            return index + 1, found
+        if _looks_like_a_date(paragraph.text):  # a date line ends the header, real or not
+            return index + 1, parse_date_line(paragraph.text, today)
     index = 0
     while index < len(paragraphs) and paragraphs[index].text.casefold() in _HEADER_PHRASES:
         index += 1

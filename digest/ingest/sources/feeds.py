@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from digest.identity import arxiv_id_from
+from digest.ingest.sources import each_item
 from digest.models import Entry, ParsedSource
 
 _ARXIV_ABSTRACT = re.compile(
@@ -33,29 +34,37 @@ def parse_feed(data: bytes) -> ParsedSource:
         warnings.append(
             f"feed is not well-formed ({parsed.get('bozo_exception')}); read what parsed"
         )
-    entries: list[Entry] = []
     skipped = 0
-    for number, item in enumerate(parsed.entries, start=1):
-        summary = _text_of(item.get("summary_detail") or {}, item.get("summary", ""))
-        announce = item.get("arxiv_announce_type")
-        marker = _ARXIV_ABSTRACT.match(summary)
-        if marker:
-            announce = announce or marker["type"]
-            summary = summary[marker.end() :]
-        if announce and announce.strip().lower() != "new":
+    wanted = []
+    for item in parsed.entries:
+        if _is_new(item):
+            wanted.append(item)
+        else:
             skipped += 1
-            continue
-        title = _text_of(item.get("title_detail") or {}, item.get("title", ""))
-        if not title.strip():
-            warnings.append(f"item {number}: no title; skipped")
-            continue
-        entries.append(_entry_from(item, title, summary))
+    entries, problems = each_item(wanted, _entry_from)
+    warnings += problems
     return ParsedSource(
         format="feed", entries=tuple(entries), warnings=tuple(warnings), skipped=skipped
     )
 
 
-def _entry_from(item: Any, title: str, summary: str) -> Entry:
+def _is_new(item: Any) -> bool:
+    """Whether an item announces a new paper (arXiv's feeds also list replacements)."""
+    summary = _text_of(item.get("summary_detail") or {}, item.get("summary", ""))
+    announce = item.get("arxiv_announce_type")
+    marker = _ARXIV_ABSTRACT.match(summary) if isinstance(summary, str) else None
+    announce = announce or (marker["type"] if marker else None)
+    return not (announce and str(announce).strip().lower() != "new")
+
+
+def _entry_from(item: Any) -> Entry:
+    summary = _text_of(item.get("summary_detail") or {}, item.get("summary", ""))
+    marker = _ARXIV_ABSTRACT.match(summary)
+    if marker:
+        summary = summary[marker.end() :]
+    title = _text_of(item.get("title_detail") or {}, item.get("title", ""))
+    if not title.strip():
+        raise ValueError("no title")
     arxiv_id = arxiv_id_from(item.get("id")) or arxiv_id_from(item.get("link"))
     url = _http_or_none(item.get("link"))
     pdf_url = None
@@ -86,7 +95,11 @@ def _authors_of(item: Any) -> tuple[str, ...]:
 
 
 def _date_of(parsed: time.struct_time | None) -> date | None:
-    return date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday) if parsed else None
+    """The date a feed gives, or None when it is none (year 0, a 30th of February)."""
+    try:
+        return date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday) if parsed else None
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 def _http_or_none(url: str | None) -> str | None:

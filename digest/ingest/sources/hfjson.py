@@ -5,96 +5,22 @@ Pure: takes bytes, returns entries.  ``paper.id`` is the arXiv id.
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterator
 from typing import Any
 
 from digest.identity import arxiv_id_from
 from digest.ingest.dates import iso_date
+from digest.ingest.sources import each_item
+from digest.ingest.sources.jsontext import decode_utf8, loads_each
 from digest.models import Entry, ParsedSource
 
 
 def parse_hf_json(data: bytes) -> ParsedSource:
     """Parse a daily_papers response into entries; bad items become warnings."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"JSON is not UTF-8 (bad byte at offset {e.start})") from e
-    entries: list[Entry] = []
-    warnings: list[str] = []
-    try:
-        for number, item in enumerate(_items(text), start=1):
-            try:
-                if isinstance(item, RecursionError):
-                    raise ValueError("nested too deeply")
-                entries.append(_entry_from(item))
-            except (TypeError, ValueError, KeyError, AttributeError) as e:
-                warnings.append(f"item {number}: {e}; skipped")
-    except json.JSONDecodeError as e:
-        raise ValueError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
-    return ParsedSource(format="hf-json", entries=tuple(entries), warnings=tuple(warnings))
-
-
-_DECODER = json.JSONDecoder()
-_SPACE = re.compile(r"[ \t\n\r]*")
-
-
-def _items(text: str) -> Iterator[Any]:
-    """Decode the top-level list one item at a time.
-
-    An item nested deeper than the decoder can go is yielded as its
-    ``RecursionError`` and skipped, so that it costs only itself.
-    """
-    at = _SPACE.match(text).end()  # type: ignore[union-attr]
-    if not text.startswith("[", at):
-        _DECODER.decode(text)  # invalid JSON raises here, with its position
+    items = loads_each(decode_utf8(data))
+    if not isinstance(items, list):
         raise ValueError('JSON is not a list of daily papers (expected [ {"paper": ...}, ... ])')
-    at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
-    if text.startswith("]", at):
-        return _end(text, at + 1)
-    while True:
-        try:
-            item, at = _DECODER.raw_decode(text, at)
-        except RecursionError as e:
-            item, at = e, _end_of_value(text, at)
-        yield item
-        at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
-        if text.startswith("]", at):
-            return _end(text, at + 1)
-        if not text.startswith(",", at):
-            raise json.JSONDecodeError("Expecting ',' delimiter", text, at)
-        at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
-
-
-def _end(text: str, at: int) -> None:
-    at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
-    if at != len(text):
-        raise json.JSONDecodeError("Extra data", text, at)
-
-
-def _end_of_value(text: str, at: int) -> int:
-    """Where the bracketed value starting at ``at`` ends, found without recursion."""
-    depth = 0
-    in_string = escaped = False
-    for index in range(at, len(text)):
-        char = text[index]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-            if depth == 0:
-                return index + 1
-    raise json.JSONDecodeError("Unterminated array or object", text, len(text))
+    entries, warnings = each_item(items, _entry_from)
+    return ParsedSource(format="hf-json", entries=entries, warnings=warnings)
 
 
 def _entry_from(item: Any) -> Entry:

@@ -5,12 +5,13 @@ Pure: takes bytes, returns entries.  Bad items become warnings.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from digest.identity import arxiv_id_from
 from digest.ingest.dates import iso_date
+from digest.ingest.sources import each_item
 from digest.ingest.sources.feeds import html_to_text
+from digest.ingest.sources.jsontext import decode_utf8, loads_each
 from digest.models import Entry, ParsedSource
 
 VERSION_PREFIX = "https://jsonfeed.org/version/"
@@ -22,27 +23,16 @@ def is_json_feed(data: Any) -> bool:
 
 
 def parse_json_feed(data: bytes) -> ParsedSource:
-    """Parse a JSON Feed into entries."""
-    try:
-        feed = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise ValueError(f"JSON is not UTF-8 (bad byte at offset {e.start})") from e
-    except json.JSONDecodeError as e:
-        raise ValueError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+    """Parse a JSON Feed into entries; bad items become warnings."""
+    feed = loads_each(decode_utf8(data))
     if not is_json_feed(feed):
         raise ValueError(f"not a JSON Feed (no version starting {VERSION_PREFIX})")
     items = feed.get("items")
     if not isinstance(items, list):
         raise ValueError("a JSON Feed needs an items list")
     feed_authors = _authors(feed)
-    entries: list[Entry] = []
-    warnings: list[str] = []
-    for number, item in enumerate(items, start=1):
-        try:
-            entries.append(_entry_from(item, feed_authors))
-        except (TypeError, ValueError, AttributeError) as e:
-            warnings.append(f"item {number}: {e}; skipped")
-    return ParsedSource(format="json-feed", entries=tuple(entries), warnings=tuple(warnings))
+    entries, warnings = each_item(items, lambda item: _entry_from(item, feed_authors))
+    return ParsedSource(format="json-feed", entries=entries, warnings=warnings)
 
 
 def _entry_from(item: Any, feed_authors: tuple[str, ...]) -> Entry:
