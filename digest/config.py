@@ -868,7 +868,9 @@ def _public_host(base_url: str) -> str | None:
     host = (urlsplit(base_url).hostname or "").lower()
     if _is_local_host(base_url, private_too=True) or "." not in host:
         return None
+    from digest.address import AddressError, ascii_domain
+
     try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:
+        return ascii_domain(host)
+    except AddressError:
         return None

@@ -19,6 +19,7 @@ from time import sleep as _sleep
 from zoneinfo import ZoneInfo
 
 from digest import learning
+from digest.address import Address
 from digest.cadence import weekly_due
 from digest.config import Settings, SourceSpec
 from digest.deliver.compose import (
@@ -547,7 +548,7 @@ def send_test(
     store: Store,
     settings: Settings,
     transport: Transport,
-    address: str,
+    address: Address,
     *,
     as_reader: Subscriber | None,
     day: date | None,
@@ -559,17 +560,17 @@ def send_test(
     Nothing is recorded as a delivery.  Its links are nobody's: a click on its
     unsubscribe link changes no reader.  Refused for a suppressed address.
     """
-    known = store.get_subscriber(address)
+    known = store.get_subscriber(address.mailbox)  # by its key: every spelling is one
     if known is not None and has_left(known):
         raise SendTestRefused(f"{address} is {known.state}: digest mails them nothing, "
                               "not even a test")  # fmt: skip
     edition = store.get_edition(day) if day else next(iter(store.recent_editions(1)), None)
     entries = store.edition_entries(edition.id if edition else None)
     planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)
-    reader = as_reader or Subscriber(id=0, email=address, status="active")
+    reader = as_reader or Subscriber(id=0, email=address.mailbox, status="active")
     composer = _composer(store, settings)
     model = _model_of(store, composer, as_reader)
-    stand_in = replace(reader, id=0, email=address, status="active", paused=False)
+    stand_in = replace(reader, id=0, email=address.mailbox, status="active", paused=False)
     with EditionIndex(entries) as index:
         decision = composer.decide(planned, stand_in, index, now, model)
     if not isinstance(decision, Send):
@@ -581,7 +582,7 @@ def send_test(
         f"<test.{now:%Y%m%d%H%M%S}.{secrets.token_hex(6)}@{message_id_host(composer.domain)}>"
     )
     message = composer.message(rendered, stand_in, message_id=message_id, sent_at=now)
-    envelope = Envelope(envelope_address(settings.sender_address), checked_address(address),
+    envelope = Envelope(envelope_address(settings.sender_address), checked_address(address.wire),
                         message_id)  # fmt: skip
     with transport:
         transport.send(envelope, message)

@@ -19,8 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
-
+from digest.address import MAX_ADDRESS_CHARS, AddressError, address_key, parse_address
 from digest.cadence import CadenceError, parse_cadence
 from digest.errors import DigestError
 from digest.likes import typed_likes
@@ -31,7 +30,7 @@ CSV_COLUMNS = ("email", "name", "topics", "theme", "timezone", "status", "likes"
 MAX_TOPICS = 20
 MAX_LABEL_CHARS = 60
 MAX_NAME_CHARS = 100
-MAX_EMAIL_CHARS = 254
+MAX_EMAIL_CHARS = MAX_ADDRESS_CHARS
 
 
 class SubscriberError(DigestError):
@@ -77,24 +76,16 @@ class RowProblem:
 
 
 def normalize_email(address: str) -> str:
-    """Validate an address (syntax, length, a domain) and return it with the domain lower-cased."""
-    address = address.strip()
-    if not address:
-        raise SubscriberError("", "an email address is required")
-    if len(address) > MAX_EMAIL_CHARS:
-        raise SubscriberError(address[:40] + "...", f"longer than {MAX_EMAIL_CHARS} characters")
+    """The address as stored (``digest.address``): ``SubscriberError`` when it is none."""
     try:
-        # No SMTPUTF8: digest's messages carry ASCII addresses only (see the README).
-        result = validate_email(address, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as e:
-        raise SubscriberError(address, str(e)) from e
-    return result.normalized
+        return parse_address(address).mailbox
+    except AddressError as e:
+        raise SubscriberError(e.value, e.reason) from e
 
 
 def email_key(address: str) -> str:
-    """The key that makes two spellings of one mailbox one subscriber (of a normalised address:
-    ``normalize_email`` has made the domain NFKC and lower case)."""
-    return address.casefold()
+    """The key that makes two spellings of one mailbox one subscriber (``Address.key``)."""
+    return address_key(address)
 
 
 def check_name(name: str) -> str | None:

@@ -269,6 +269,12 @@ def test_resend_and_test_send_from_the_dashboard(
     bad = post(client, "/admin/test-send", address="me@example.org", day="yesterday",
                **{"as": "nobody@example.org"})  # fmt: skip
     assert bad.status_code == 400 and "not a subscriber" in bad.get_data(as_text=True)
+    # Another spelling of a reader who left is that reader; text that is no address is a
+    # form error, never a 500.
+    for spelling in ("ada@\uff45xample.org", "ADA@Example.ORG", "not-an-address", "jos\u00e9@x.org",
+                     "ada@exam\u00adple.org"):  # fmt: skip
+        refused = post(client, "/admin/test-send", address=spelling)
+        assert refused.status_code == 400, spelling
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == before + 1
 
 

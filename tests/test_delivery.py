@@ -13,6 +13,7 @@ import pytest
 import trustme
 
 from digest import pipeline
+from digest.address import parse_address
 from digest.deliver.transports import (
     Envelope,
     OutboxTransport,
@@ -723,11 +724,12 @@ def test_a_test_send_reaches_the_operator_and_records_nothing(store: Store, tmp_
     with smtp_server() as (server, port):
         settings = make_settings(tmp_path, port)
         ada = store.get_subscriber("ada@example.org")
-        said = pipeline.send_test(store, settings, transport_for(settings), "me@example.org",
+        me, gone = parse_address("me@example.org"), parse_address("gone@example.org")
+        said = pipeline.send_test(store, settings, transport_for(settings), me,
                                   as_reader=ada, day=None, now=NOW)  # fmt: skip
         assert "1 papers" in said
         with pytest.raises(pipeline.SendTestRefused, match="unsubscribed"):
-            pipeline.send_test(store, settings, transport_for(settings), "gone@example.org",
+            pipeline.send_test(store, settings, transport_for(settings), gone,
                                as_reader=None, day=None, now=NOW)  # fmt: skip
     (received,) = server.received
     assert received.recipients == ["me@example.org"]

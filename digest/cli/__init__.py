@@ -716,11 +716,14 @@ def send_test(app: _App, address: str, as_email: str | None, day: datetime | Non
     ADDRESS need not be on the list; nothing is recorded as a delivery, and its
     links change no reader.  Refused for an address that left or bounced.
     """
+    from digest.address import parse_address
+
     settings = app.signing_settings
+    recipient = parse_address(address)  # a bad one: one line, exit 2
     with app.store() as store:
         reader = _named(store, as_email) if as_email else None
         try:
-            said = pipeline.send_test(store, settings, transport_for(settings), address,
+            said = pipeline.send_test(store, settings, transport_for(settings), recipient,
                                       as_reader=reader, day=day.date() if day else None,
                                       now=_utc_now())  # fmt: skip
         except pipeline.SendTestRefused as e:

@@ -18,6 +18,7 @@ from email.header import Header
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
+from digest.address import AddressError, ascii_domain
 from digest.config import DkimSettings
 from digest.errors import DigestError
 from digest.render import RenderedEmail
@@ -45,16 +46,12 @@ def one_line(value: str) -> str:
 
 
 def domain_of(address: str) -> str:
-    """Return the domain of an address, IDNA-encoded for headers and the envelope."""
-    return _idna(address.rpartition("@")[2].lower())
-
-
-@lru_cache(maxsize=4096)  # per message, but a list has few domains
-def _idna(domain: str) -> str:
+    """Return the domain of an address as headers and the envelope carry it (IDNA 2008)."""
+    domain = address.rpartition("@")[2]
     try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return domain
+        return ascii_domain(domain)
+    except AddressError:
+        return domain.lower()  # refused by ``checked_address`` where it matters
 
 
 #: What an address may hold in a message digest writes: printable ASCII, no
@@ -82,7 +79,7 @@ def _unsubscribe_links(envelope: Envelope) -> str:
 
 
 def envelope_address(address: str) -> str:
-    """Return the address for SMTP commands: the domain IDNA-encoded."""
+    """Return the address for SMTP commands: the domain in IDNA 2008 A-labels."""
     local, _, domain = address.rpartition("@")
     return f"{local}@{domain_of(address)}" if local else address
 

@@ -20,6 +20,7 @@ from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from digest import accounts, pipeline
+from digest.address import AddressError, parse_address
 from digest.deliver.transports import PermanentFailure, TemporaryFailure
 from digest.errors import DigestError
 from digest.models import STATES, Subscriber
@@ -223,12 +224,14 @@ def test_send() -> tuple[str, int]:
             errors.append(f"{form['as']} is not a subscriber.")
         if form["day"] and day is None:
             errors.append("The date is YYYY-MM-DD, or empty for the latest edition.")
-        if not form["address"]:
-            errors.append("Which address should get the test?")
+        try:
+            recipient = parse_address(form["address"])
+        except AddressError as e:
+            errors.append(f"Not an address digest can mail: {e.reason}")
         if not errors:
             try:
                 said = pipeline.send_test(found.store, found.settings, found.make_transport(),
-                                          form["address"], as_reader=reader, day=day,
+                                          recipient, as_reader=reader, day=day,
                                           now=found.clock())  # fmt: skip
             except (DigestError, TemporaryFailure, PermanentFailure) as e:
                 errors.append(str(getattr(e, "message", e)))

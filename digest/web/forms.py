@@ -9,6 +9,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from digest.address import AddressError, parse_address
 from digest.cadence import MAX_THRESHOLD
 from digest.models import Subscriber, Topic
 from digest.subscribers import (
@@ -19,8 +20,6 @@ from digest.subscribers import (
     check_input,
     check_theme,
     check_timezone,
-    email_key,
-    normalize_email,
     parse_topic,
     parse_topics,
 )
@@ -51,8 +50,8 @@ def address_key(form: Form) -> str:
     """One mailbox, one limit: the address as validation normalises it (NFKC, IDNA, case)."""
     typed = (form.get("email") or "")[:320]
     try:
-        mailbox = email_key(normalize_email(typed))
-    except SubscriberError:
+        mailbox = parse_address(typed).key
+    except AddressError:
         mailbox = unicodedata.normalize("NFKC", typed).strip().casefold()
     return "address:" + mailbox[:320]
 
