@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from digest.identity import arxiv_id_from, fingerprint
+from digest.text import TextError, checked, first_control, printable
 
 _SEPARATORS = re.compile(r"[\s,;]+")
 _ARXIV_DOI = re.compile(r"10\.48550/arxiv\.(\S+)", re.IGNORECASE)
@@ -30,6 +31,18 @@ class NamedPaper:
     paper: str
     title: str = ""
     year: int | None = None
+
+
+def checked_paper(text: str) -> str:
+    """A paper as a reader's form names it (``arxiv:<id>`` or ``title:<title>``), or
+    ``ValueError``: a key that holds a control character or names no paper."""
+    try:
+        paper = checked("paper", text, limit=600)
+    except TextError as e:
+        raise ValueError(e.message) from e
+    if not paper.startswith(("arxiv:", "title:")) or len(paper) < 7:
+        raise ValueError(f"paper: {printable(paper, 40)!r} names no paper")
+    return paper
 
 
 def arxiv_id_in(text: str) -> str | None:
@@ -71,6 +84,9 @@ def library(data: bytes) -> tuple[list[NamedPaper], list[str]]:
         found = next((i for f in fields if f and (i := arxiv_id_in(f))), None)
         if not found and not title.strip():
             problems.append(f"entry {number}: no title and no arXiv id; skipped")
+            continue
+        if first_control(title, whitespace=True) is not None:
+            problems.append(f"entry {number}: the title holds a control character; skipped")
             continue
         paper = fingerprint(title, found)
         if paper not in seen:

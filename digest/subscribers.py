@@ -25,10 +25,13 @@ from digest.errors import DigestError
 from digest.likes import typed_likes
 from digest.models import STATES, Subscriber, Topic
 from digest.select.topics import FIELDS, QueryError, parse_query
+from digest.text import TextError, checked, printable
 
 CSV_COLUMNS = ("email", "name", "topics", "theme", "timezone", "status", "likes", "cadence")
 MAX_TOPICS = 20
 MAX_LABEL_CHARS = 60
+#: A topic, label and query: more than any query needs.
+MAX_ONE_TOPIC_CHARS = 1_000
 MAX_NAME_CHARS = 100
 MAX_EMAIL_CHARS = MAX_ADDRESS_CHARS
 
@@ -89,11 +92,17 @@ def email_key(address: str) -> str:
 
 
 def check_name(name: str) -> str | None:
-    """Return a cleaned display name (one line, capped), or None when blank."""
-    cleaned = " ".join("".join(c if c.isprintable() else " " for c in name).split())
-    if len(cleaned) > MAX_NAME_CHARS:
-        raise SubscriberError(cleaned[:40] + "...", f"name longer than {MAX_NAME_CHARS} characters")
+    """Return a display name (one line, spaces folded, capped), or None when blank."""
+    cleaned = " ".join(_checked("name", name, MAX_NAME_CHARS).split())
     return cleaned or None
+
+
+def _checked(field: str, text: str, limit: int) -> str:
+    """``digest.text.checked``, its error told as a subscriber's."""
+    try:
+        return checked(field, text, limit=limit)
+    except TextError as e:
+        raise SubscriberError(printable(text, 40), e.message) from e
 
 
 def check_timezone(zone: str) -> str:
@@ -114,7 +123,7 @@ def check_theme(theme: str, themes: Sequence[str]) -> str:
 
 def parse_topic(text: str) -> Topic:
     """Parse ``LABEL: QUERY`` or ``QUERY`` into a checked topic."""
-    text = text.strip()
+    text = _checked("topic", text, MAX_ONE_TOPIC_CHARS)
     label = None
     head, separator, rest = text.partition(": ")
     if separator and head.strip().lower() not in FIELDS and not any(c in head for c in '"()'):

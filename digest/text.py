@@ -20,8 +20,12 @@ from digest.errors import DigestError
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: Everything outside XML 1.0's Char production, and the C1 controls, which no text needs.
 _FORBIDDEN = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-#: What a one-line value may not hold: every control (C0, DEL, C1) and the line separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: What a value a person gives may not hold: every control (C0, DEL, C1), the line
+#: separators, lone surrogates and the two non-characters.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+_CONTROL_BUT_SPACE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]"
+)
 _NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]+")
 
 
@@ -50,17 +54,22 @@ def printable(text: object, limit: int = 300) -> str:
 
 def is_clean_line(text: str) -> bool:
     """Whether ``text`` holds no control, line break or lone surrogate (a URL, a key)."""
-    return not (_CONTROL.search(text) or _SURROGATE.search(text))
+    return first_control(text) is None
 
 
-def checked(field: str, text: str, *, limit: int, lines: bool = False) -> str:
+def first_control(text: str, *, whitespace: bool = False) -> int | None:
+    """Where the first character no typed value may hold is (tab, CR and LF allowed
+    with ``whitespace``), or None."""
+    found = (_CONTROL_BUT_SPACE if whitespace else _CONTROL).search(text)
+    return found.start() if found else None
+
+
+def checked(field: str, text: str, *, limit: int, whitespace: bool = False) -> str:
     """``text`` stripped, or ``TextError`` naming ``field`` when it holds a control
-    character (a line break too, unless ``lines``) or is longer than ``limit``."""
-    found = _CONTROL.search(text.replace("\n", "").replace("\r", "") if lines else text)
-    if found:
-        raise TextError(field, f"holds a control character (U+{ord(found.group()):04X})")
-    if _SURROGATE.search(text) or "\ufffe" in text or "\uffff" in text:
-        raise TextError(field, "holds a character that is not text")
+    character (tab, CR or LF too, unless ``whitespace``) or is longer than ``limit``."""
+    at = first_control(text, whitespace=whitespace)
+    if at is not None:
+        raise TextError(field, f"control character U+{ord(text[at]):04X} is not allowed")
     text = text.strip()
     if len(text) > limit:
         raise TextError(field, f"longer than {limit:,} characters")

@@ -342,3 +342,12 @@ def test_after_sign_in_any_next_stays_on_this_dashboard(app: Flask, wanted: str)
         parts = urlsplit(found)
         assert found.startswith("/admin") and not parts.scheme and not parts.netloc
         assert "\\" not in found and found.isprintable() and not found.startswith("//")
+
+
+def test_numbers_and_text_in_paths_and_queries_are_bounded(client: FlaskClient) -> None:
+    sign_in(client)
+    for path in ("/admin/subscribers/99999999999999999999", "/admin/subscribers/2147483648",
+                 "/admin/subscribers/0", "/admin/subscribers/-1"):  # fmt: skip
+        assert client.get(path).status_code == 404, path
+    assert client.get("/admin/subscribers?q=a%00b").status_code == 400
+    assert client.get("/admin/subscribers?q=a%1b%5d0").status_code == 400

@@ -275,3 +275,11 @@ def test_votes_change_the_next_days_digest(store: Store, tmp_path: Path) -> None
     assert "optimization" in found[0].entry.entry.title and found[0].reason
     _, plain = pipeline.match(store, settings, "study", since=NOW - timedelta(days=1))
     assert not any(m.reason for m in plain)
+
+
+def test_a_library_title_with_a_control_character_costs_its_entry() -> None:
+    bibtex = (b"@article{a, title={Good one}, year={2024}}\n"
+              b"@article{b, title={Bad\x00one}, year={2024}}\n")  # fmt: skip
+    papers, problems = library(bibtex)
+    assert [p.title for p in papers] == ["Good one"]
+    assert any("control character" in p for p in problems)

@@ -7,9 +7,11 @@ import io
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest import accounts
-from digest.models import Topic
+from digest.models import Subscriber, Topic
 from digest.store import Store
 from digest.subscribers import (
     SubscriberError,
@@ -21,6 +23,7 @@ from digest.subscribers import (
     write_csv,
 )
 from digest.subscriptions import ConsentRefused
+from digest.text import first_control
 
 from .conftest import NOW, import_subscribers, set_paused, subscribe, unsubscribe
 
@@ -78,8 +81,11 @@ def test_a_bad_topic_is_refused_when_saved() -> None:
 
 
 def test_names_are_one_line() -> None:
-    item = check_input("a@example.org", name="Ada\r\nBcc: x@example.org", themes=THEMES)
-    assert item.name == "Ada Bcc: x@example.org"
+    with pytest.raises(SubscriberError, match="name: control character"):
+        check_input("a@example.org", name="Ada\r\nBcc: x@example.org", themes=THEMES)
+    assert check_input("a@example.org", name="  Ada   Lovelace ", themes=THEMES).name == (
+        "Ada Lovelace"
+    )
 
 
 CSV = """email,name,topics,theme,timezone
@@ -248,3 +254,41 @@ def test_liked_papers_round_trip_through_the_csv(store: Store) -> None:
     exported = "".join(write_csv(accounts.with_likes(store, store.iter_subscribers())))
     again, _ = read_csv(exported, themes=THEMES)
     assert [item.likes for _, item in again] == [("arxiv:2611.00001", "arxiv:2611.00002")]
+
+
+# -- one text gate for whatever a person types: refused with the field named, or kept whole
+
+_TYPED = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"])
+    | st.sampled_from(
+        ["\x00", "\x1b", "\x07", "\x7f", "\x85", "\x9b", "\t", "\u2028", "é", ";", ":", '"']
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=_TYPED, label=_TYPED)
+def test_typed_text_is_refused_with_its_field_or_survives_export_and_import(
+    name: str, label: str
+) -> None:
+    try:
+        item = check_input("ada@example.org", name=name, topics=[f"{label}: diffusion"],
+                           themes=THEMES)  # fmt: skip
+    except SubscriberError as e:
+        assert any(word in e.message for word in ("name", "topic", "label", "query")), e.message
+        return
+    assert first_control((item.name or "") + str(item.topics)) is None
+    stored = Subscriber(id=1, email=item.email, status="active", name=item.name,
+                        topics=item.topics or ())  # fmt: skip
+    rows, problems = read_csv("".join(write_csv([(stored, [])])), themes=THEMES)
+    assert problems == []
+    assert [(r.name, r.topics) for _, r in rows] == [(item.name, item.topics)]
+
+
+@pytest.mark.parametrize("bad", ["Ann\x1b]0;x\x07", "A\x00B", "Bell\x07", "Del\x7f", "C1\x9b"])
+def test_a_control_character_in_a_name_or_label_is_refused(bad: str) -> None:
+    with pytest.raises(SubscriberError, match="name: control character"):
+        check_input("ada@example.org", name=bad, themes=THEMES)
+    with pytest.raises(SubscriberError, match="topic: control character"):
+        check_input("ada@example.org", topics=[f"{bad}: diffusion"], themes=THEMES)

@@ -501,6 +501,11 @@ def test_feedback_links_change_nothing_until_the_reader_posts(
                                          "csrf_token": token})  # fmt: skip
     assert [m.vote for m in store.feedback_of([reader.id])[reader.id]] == [1]
     client.post(f"{prefs}/marked", data={"paper": "arxiv:2611.00077", "csrf_token": token})
+    # A paper key is held to the text rules: a control character or no key is refused.
+    for paper in ("arxiv:2611\x0000077", "title:a\x1bb", "anything", ""):
+        refused = client.post(f"{prefs}/marked", data={"paper": paper, "vote": "more",
+                                                       "csrf_token": token})  # fmt: skip
+        assert refused.status_code == 400, paper
     # A forged or altered link shows nothing and records nothing.
     for forged in (path[:-3] + "xyz", path.replace(f"/{reader.id}.", f"/{reader.id + 1}.")):
         assert client.get(forged).status_code == 404

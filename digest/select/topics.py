@@ -9,11 +9,11 @@ reaches a query engine; every word is quoted when compiled to FTS5.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from digest.errors import DigestError
+from digest.text import first_control
 
 FIELDS = {"title": "title", "abstract": "abstract", "author": "authors", "authors": "authors"}
 MAX_QUERY_CHARS = 500
@@ -88,15 +88,13 @@ def parse_query(query: str) -> Node:
 
 def _refuse_unprintable(query: str) -> None:
     """Refuse control characters and lone surrogates, which no topic needs and FTS5 chokes on."""
-    for index, char in enumerate(query):
-        if char in "\t\n\r":
-            continue
-        if unicodedata.category(char) in ("Cc", "Cs") or char in "\ufffe\uffff":
-            raise QueryError(
-                query.encode("unicode_escape").decode("ascii"),
-                index + 1,
-                f"control character U+{ord(char):04X} is not allowed",
-            )
+    index = first_control(query, whitespace=True)
+    if index is not None:
+        raise QueryError(
+            query.encode("unicode_escape").decode("ascii"),
+            index + 1,
+            f"control character U+{ord(query[index]):04X} is not allowed",
+        )
 
 
 def _no_expansion(_prefix: str) -> list[str]:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.routing import IntegerConverter
 
 from digest.config import DEFAULT_DATABASE_URL, load_settings, with_secret_key
 from digest.deliver.transports import transport_for
@@ -35,6 +36,14 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "object-src 'none'"
 )
+
+
+class IdConverter(IntegerConverter):
+    """A row id in a path: a whole number a 32-bit column holds (PostgreSQL's integer);
+    any other number is no page (404), never an overflow in the database."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, min=1, max=2**31 - 1)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -70,6 +79,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
     )
     app.config.update(config)
+    app.url_map.converters["id"] = IdConverter
     app.extensions["digest"] = WebContext(
         settings=settings,
         store=Store.open(

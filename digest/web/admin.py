@@ -29,6 +29,7 @@ from digest.plan import cadence_of, cadence_of_text
 from digest.store import Admin
 from digest.subscribers import format_topics
 from digest.subscriptions import has_left
+from digest.text import first_control
 from digest.web.chart import STACKED, deliveries_chart
 from digest.web.context import context, limiter, page
 from digest.web.forms import address_key
@@ -124,6 +125,8 @@ def subscribers() -> tuple[str, int]:
     """Subscribers, searched by address or name and filtered by state, a page at a time."""
     found = context()
     search = (request.args.get("q") or "")[:200]
+    if first_control(search) is not None:
+        abort(400, description="A search is text without control characters.")
     state = request.args.get("state") or None
     if state not in (None, *STATES):
         abort(400, description="No such state.")
@@ -136,7 +139,7 @@ def subscribers() -> tuple[str, int]:
                  counts=found.store.count_subscribers())  # fmt: skip
 
 
-@admin.get("/subscribers/<int:subscriber_id>")
+@admin.get("/subscribers/<id:subscriber_id>")
 def subscriber(subscriber_id: int) -> tuple[str, int]:
     """One reader: their choices, every change of state, what came back, every delivery."""
     reader = _reader(subscriber_id)
@@ -146,7 +149,7 @@ def subscriber(subscriber_id: int) -> tuple[str, int]:
                  left=has_left(reader), cadence=cadence_of(reader).describe())  # fmt: skip
 
 
-@admin.post("/subscribers/<int:subscriber_id>/<any(pause, resume, unsubscribe):action>")
+@admin.post("/subscribers/<id:subscriber_id>/<any(pause, resume, unsubscribe):action>")
 def act_on(subscriber_id: int, action: str) -> Response:
     """Pause, resume or unsubscribe a reader.  Nothing here brings back someone who
     left: only they can, by confirming again."""
@@ -164,7 +167,7 @@ def act_on(subscriber_id: int, action: str) -> Response:
     return redirect(url_for("admin.subscriber", subscriber_id=reader.id), 303)
 
 
-@admin.post("/subscribers/<int:subscriber_id>/resend")
+@admin.post("/subscribers/<id:subscriber_id>/resend")
 def resend(subscriber_id: int) -> Response:
     """Queue one delivery again, as ``digest resend`` does; the next run sends it."""
     found = context()

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, request
 
 from digest import accounts, pipeline
 from digest.cadence import WEEKDAYS
-from digest.likes import typed_likes
+from digest.likes import checked_paper, typed_likes
 from digest.models import Subscriber
 from digest.plan import NOTHING_NEW, Skip, cadence_of
 from digest.subscriptions import chooses
@@ -62,8 +62,11 @@ def mark(token: str) -> tuple[str, int]:
     """Mark a paper more or less like what the reader wants, or take a mark back."""
     found = context()
     subscriber = subscriber_from("preferences", token)
-    paper = request.form.get("paper", "")[:600]
     vote = VOTES.get(request.form.get("vote", "clear"))
+    try:
+        paper = checked_paper(request.form.get("paper", "")[:600])
+    except ValueError:
+        paper = ""
     if not paper or vote is None:
         abort(400, description="Which paper, and more or less like it?")
     found.store.set_feedback(subscriber.id, paper, vote=vote, kind="vote", now=found.clock())
