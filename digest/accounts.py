@@ -10,7 +10,7 @@ import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from digest import subscriptions
 from digest.config import Settings
@@ -50,30 +50,39 @@ def sign_up(
     channel: str,
 ) -> tuple[Subscriber, str]:
     """A sign-up (web form, or an operator's invite): record it, then mail the person;
-    return the subscriber and what was mailed ("confirm" or "already").
+    return the subscriber and what was mailed ("confirm", "already", or "withheld" when
+    this address was mailed a sign-up note too recently: ``notice_interval``).
 
-    Nothing comes back to life here: someone who left stays unsubscribed,
-    row untouched, until they open the link; their choices travel in it.
-    Raises ``TemporaryFailure`` or ``PermanentFailure`` when the mail did not go out.
+    Nothing changes for a known address until its owner opens the link: someone who
+    left stays as they left, and a pending sign-up keeps its choices; the choices of
+    this sign-up travel in its own link.  Raises ``TemporaryFailure`` or
+    ``PermanentFailure`` when the mail did not go out (a row this sign-up made goes).
     """
     amended = store.amend_subscriber(
         item.email, subscriptions.signs_up(item), now=now, channel=channel
     )
     subscriber = amended.subscriber
     assert subscriber is not None  # a sign-up always leaves a row
-    mail = subscriptions.sign_up_mail(amended.before)
-    request = ConfirmRequest(subscriber.id)
-    if subscriptions.has_left(subscriber):
-        topics = format_topics(item.topics) if item.topics is not None else None
-        left = subscriptions.left_stamp(subscriber)
-        request = ConfirmRequest(subscriber.id, left, topics, item.theme)
+    before = amended.before
+    interval = subscriptions.notice_interval(before) if before is not None else timedelta(0)
+    if not store.claim_notice(subscriber.id, now=now, interval=interval):
+        return subscriber, "withheld"
+    mail = subscriptions.sign_up_mail(before)
+    topics = format_topics(item.topics) if item.topics is not None else None
+    request = ConfirmRequest(subscriber.id, subscriptions.left_stamp(subscriber), topics,
+                             item.theme)  # fmt: skip
     envelope, message = sign_up_notice(
         ComposeSettings.of(settings), subscriber, already=mail == "already", request=request,
         confirm_hours=settings.web.confirm_hours, topics=item.topics or subscriber.topics,
         now=now,
     )  # fmt: skip
-    with transport:
-        transport.send(envelope, message)
+    try:
+        with transport:
+            transport.send(envelope, message)
+    except (TemporaryFailure, PermanentFailure):
+        if before is None:
+            store.forget_sign_up(subscriber.id)  # no pending row for an address never reached
+        raise
     return subscriber, mail
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from digest.errors import DigestError
 from digest.models import SUPPRESSED, Subscriber, Topic
@@ -120,9 +120,7 @@ def signs_up(item: SubscriberInput) -> Rule:
     def rule(current: Subscriber | None, now: datetime) -> Change | None:
         if current is None:
             return Change(with_state(new_subscriber(item), State("pending"), now))
-        if current.status == "pending":
-            return Change(with_input(current, item))
-        return None
+        return None  # a later sign-up's choices travel only in its own link
 
     return rule
 
@@ -130,6 +128,23 @@ def signs_up(item: SubscriberInput) -> Rule:
 def sign_up_mail(before: Subscriber | None) -> str:
     """What a sign-up mails: "confirm" (a confirmation link) or "already" (they get it)."""
     return "already" if before is not None and before.status == "active" else "confirm"
+
+
+#: How long after one sign-up mail to an address the next may go, whoever asks: a
+#: stranger must not be able to use digest to mail someone, least of all someone who
+#: left.  (The sign-up page's rate limits come on top.)
+NOTICE_INTERVALS = {
+    "pending": timedelta(minutes=10),
+    "active": timedelta(days=1),
+    "unsubscribed": timedelta(days=7),
+    "bounced": timedelta(days=7),
+    "complained": timedelta(days=30),
+}
+
+
+def notice_interval(subscriber: Subscriber) -> timedelta:
+    """The least time between two sign-up mails to this subscriber's address."""
+    return NOTICE_INTERVALS.get(subscriber.status, timedelta(0))
 
 
 def confirms(left_at: str | None, topics: Sequence[Topic] | None, theme: str | None) -> Rule:

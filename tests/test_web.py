@@ -19,8 +19,10 @@ from digest.ingest.dedupe import dedupe
 from digest.models import Entry
 from digest.store import Store
 from digest.subscribers import check_input
+from digest.subscriptions import suppresses
 from digest.tokens import confirm_url, make_token, preferences_url, unsubscribe_url
 from digest.web import create_app
+from digest.web.context import limiter
 
 from .conftest import (
     NOW,
@@ -213,12 +215,63 @@ def test_subscribe_attempts_are_rate_limited_per_address(client: FlaskClient) ->
     assert subscribe(client, "other@example.org").status_code == 200
 
 
-def test_a_mail_server_failure_says_so(client: FlaskClient, transport: RecordingTransport) -> None:
+def test_a_mail_server_failure_says_so_calmly_and_keeps_no_row(
+    client: FlaskClient, transport: RecordingTransport, store: Store
+) -> None:
     transport.failure = TemporaryFailure("connection refused")
     assert subscribe(client, "a@example.org").status_code == 503
-    transport.failure = PermanentFailure("RCPT TO: 550 no such user")
+    transport.failure = PermanentFailure("RCPT TO: 550 5.1.1 <b@example.org>: no such user here")
     response = subscribe(client, "b@example.org")
-    assert response.status_code == 400 and "550 no such user" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "check it for typos" in page
+    assert "550" not in page and "no such user" not in page  # the relay's words are its own
+    assert list(store.iter_subscribers()) == []
+
+
+@pytest.mark.parametrize(("how", "days"), [("unsubscribed", 7), ("bounced", 7), ("complained", 30)])
+def test_a_stranger_cannot_make_digest_mail_someone_who_left(
+    app: Flask, client: FlaskClient, store: Store, tmp_path: Path, how: str, days: int
+) -> None:
+    add_subscriber(store, check_input("gone@example.org", themes=THEMES), now=NOW)
+    store.amend_subscriber("gone@example.org", suppresses(how), now=NOW, channel="test")
+    clock = app.extensions["digest"].clock
+    for hours in (0, 1, 2, 24 * days - 1):
+        clock.now = NOW + timedelta(hours=hours)
+        limiter.reset()  # the page's own limit aside
+        assert subscribe(client, "gone@example.org").status_code == 200
+    assert len(sent_messages(tmp_path)) == 1  # one confirmation mail, whoever asked
+    clock.now = NOW + timedelta(days=days, hours=1)
+    assert subscribe(client, "gone@example.org").status_code == 200
+    assert len(sent_messages(tmp_path)) == 2
+    assert store.get_subscriber("gone@example.org").state == how  # type: ignore[union-attr]
+
+
+def test_a_pending_sign_up_keeps_its_choices_until_its_owner_confirms(
+    app: Flask, client: FlaskClient, store: Store, tmp_path: Path
+) -> None:
+    assert subscribe(client, "eve@example.org", "Vision: diffusion").status_code == 200
+    clock = app.extensions["digest"].clock
+    clock.now = NOW + timedelta(minutes=11)
+    assert subscribe(client, "eve@example.org", "Spam: casino", "dark").status_code == 200
+    pending = store.get_subscriber("eve@example.org")
+    assert pending is not None and [str(t) for t in pending.topics] == ["Vision: diffusion"]
+    (hers,) = [m for m in sent_messages(tmp_path) if "Vision" in plain_text_of(m)]
+    (strangers,) = [m for m in sent_messages(tmp_path) if "Spam" in plain_text_of(m)]
+    path = link_in(hers, "confirm")
+    client.post(path, data={"csrf_token": csrf_from(client, path)})
+    active = store.get_subscriber("eve@example.org")
+    assert active is not None and active.state == "active"
+    assert [str(t) for t in active.topics] == ["Vision: diffusion"] and active.theme != "dark"
+    # The stranger's choices travel only in the stranger's link, now used up.
+    assert "already used" in client.get(link_in(strangers, "confirm")).get_data(as_text=True)
+
+
+def test_a_filled_honeypot_mails_nobody(client: FlaskClient, store: Store, tmp_path: Path) -> None:
+    token = csrf_from(client)
+    form = {"email": "victim@example.org", "website": "http://spam.example", "csrf_token": token}
+    response = client.post("/subscribe", data=form)
+    assert response.status_code == 200 and "Check your inbox" in response.get_data(as_text=True)
+    assert list(store.iter_subscribers()) == [] and sent_messages(tmp_path) == []
 
 
 def test_expired_and_forged_confirm_tokens(

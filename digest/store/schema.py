@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 metadata = MetaData()
 
@@ -97,7 +97,7 @@ subscribers = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("email", String(320), nullable=False),
-    # The address case-folded: two spellings of one mailbox are one subscriber.
+    # digest.address's key: two spellings of one mailbox are one subscriber.
     Column("email_key", String(320), nullable=False, unique=True),
     Column("name", String(200)),
     Column("status", String(16), nullable=False, index=True),
@@ -115,6 +115,9 @@ subscribers = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("unsubscribed_at", DateTime(timezone=True)),
+    # When a sign-up last mailed this address (a confirmation link, or "you get it
+    # already"): the next waits out ``subscriptions.notice_interval``.
+    Column("notice_sent_at", DateTime(timezone=True)),
 )
 
 # Every change of a subscriber's state: when, to what, through which channel.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, func, select
@@ -70,6 +70,31 @@ class SubscribersMixin(StoreBase):
             moment = now.astimezone(UTC)
             [amended] = apply_rules(conn, [(current, rule)], now=moment, channel=channel)
         return amended
+
+    def claim_notice(self, subscriber_id: int, *, now: datetime, interval: timedelta) -> bool:
+        """Take the right to mail a sign-up notice to this subscriber now: whether no other
+        went out within ``interval`` (one statement, so two requests cannot both win)."""
+        now = now.astimezone(UTC)
+        column = subscribers.c.notice_sent_at
+        statement = (
+            subscribers.update()
+            .where(subscribers.c.id == subscriber_id)
+            .where(column.is_(None) | (column <= now - interval))
+            .values(notice_sent_at=now)
+        )
+        with self._transaction() as conn:
+            return bool(conn.execute(statement).rowcount)
+
+    def forget_sign_up(self, subscriber_id: int) -> None:
+        """Remove a pending row nobody confirmed whose sign-up mail could not go out."""
+        pending = select(subscribers.c.id).where(
+            subscribers.c.id == subscriber_id, subscribers.c.status == "pending"
+        )
+        with self._transaction() as conn:
+            if conn.execute(pending).first() is not None:
+                conn.execute(subscriber_events.delete().where(
+                    subscriber_events.c.subscriber_id == subscriber_id))  # fmt: skip
+                conn.execute(subscribers.delete().where(subscribers.c.id == subscriber_id))
 
     def amend_subscribers(
         self, changes: Sequence[tuple[str, Rule]], *, now: datetime, channel: str

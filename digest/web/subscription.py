@@ -49,14 +49,25 @@ def subscribe() -> tuple[str, int]:
     )
     if item is None:
         return page("index.html", 400, form=form, errors=errors, sample=[], sample_day=None)
+    if request.form.get(HONEYPOT):  # a field people never see: a bot filled it in
+        return _check_your_inbox(item.email)
     try:
         accounts.sign_up(found.store, found.settings, found.make_transport(), item,
                          now=found.clock(), channel="web")  # fmt: skip
     except (TemporaryFailure, PermanentFailure) as e:
         return _not_sent(e)
+    # The same page when the mail was withheld: it never tells who is subscribed.
+    return _check_your_inbox(item.email)
+
+
+#: The name of the sign-up form's hidden field (a honeypot).
+HONEYPOT = "website"
+
+
+def _check_your_inbox(email: str) -> tuple[str, int]:
     return message_page(
         "Check your inbox",
-        f"We sent a message to {item.email}. Open the link in it to confirm.",
+        f"We sent a message to {email}. Open the link in it to confirm.",
         "If nothing arrives within a few minutes, look in your spam folder.",
         status=200,
     )
@@ -64,8 +75,12 @@ def subscribe() -> tuple[str, int]:
 
 def _not_sent(error: Exception) -> tuple[str, int]:
     if isinstance(error, PermanentFailure):
+        # Not the server's words: they may name other systems, and any visitor sees this.
         return message_page(
-            "We could not send the email", f"The mail server said: {error}", status=400
+            "We could not send the email",
+            "The mail server would not take mail for this address. Please check it for "
+            "typos, or use another address.",
+            status=400,
         )
     return message_page(
         "We could not send the email",
