@@ -155,6 +155,9 @@ class WebSettings:
     subscribe_limit_per_ip: str = "10 per hour"
     #: Subscribe attempts allowed per email address.
     subscribe_limit_per_address: str = "3 per hour"
+    #: Requests to any page allowed per client IP (the sign-up and sign-in limits come
+    #: on top): no visitor can slow the site for the others.
+    public_limit_per_ip: str = "300 per minute"
     #: Admin sign-in attempts allowed per client IP, and per admin address.
     admin_login_limit_per_ip: str = "10 per 15 minutes"
     admin_login_limit_per_address: str = "5 per 15 minutes"
@@ -561,6 +564,7 @@ TOML_SETTINGS: tuple[Declared, ...] = (
         ("confirm_hours", "confirm_hours", _number(365 * _DAY_HOURS), _float),
         ("subscribe_limit_per_ip", "subscribe_limit_per_ip", _rate_limit),
         ("subscribe_limit_per_address", "subscribe_limit_per_address", _rate_limit),
+        ("public_limit_per_ip", "public_limit_per_ip", _rate_limit),
         ("admin_login_limit_per_ip", "admin_login_limit_per_ip", _rate_limit),
         ("admin_login_limit_per_address", "admin_login_limit_per_address", _rate_limit),
         ("admin_session_hours", "admin_session_hours", _number(24 * 30.0), _float)),

@@ -4,8 +4,9 @@ Pure.  Two gates, one alphabet:
 
 - ``printable`` for text digest only reports (a server's reason phrase, an
   error, a bounce's Subject or Message-ID): whatever comes in, what comes
-  out is one line that stores on SQLite and PostgreSQL alike, fits in
-  XML 1.0, and cannot steer a terminal.
+  out is one line of printable characters (no controls, no bidi overrides)
+  that stores on SQLite and PostgreSQL alike, fits in XML 1.0, and cannot
+  steer a terminal.
 - ``checked`` for text a person gives (a topic's label, a name, a paper key,
   a CSV cell, an admin's input): a control character is refused with the
   field named, before anything is stored.
@@ -26,7 +27,6 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]
 _CONTROL_BUT_SPACE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]"
 )
-_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]+")
 
 
 class TextError(DigestError):
@@ -48,7 +48,10 @@ def printable(text: object, limit: int = 300) -> str:
     controls and line breaks become spaces, runs of space one space."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    line = " ".join(_NOT_ONE_LINE.sub(" ", str(text)).split())
+    text = str(text)
+    if not text.isprintable():  # controls, format characters (bidi overrides), separators
+        text = "".join(c if c.isprintable() else " " for c in text)
+    line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

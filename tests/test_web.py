@@ -484,8 +484,10 @@ def test_the_archive_pages_and_feeds_escape_feed_text(
     # The content is HTML: feed text in it is escaped once more than the XML needs.
     assert "<script>" not in content.text and "&lt;script&gt;" in content.text
     feed = client.get("/archive.json").get_json()
-    assert feed["editions"][0]["url"] == "https://digest.example.org/archive/2026-11-28"
-    paper = next(p for p in feed["editions"][0]["papers"] if p["arxiv_id"] == "2606.00001")
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert feed["items"][0]["url"] == "https://digest.example.org/archive/2026-11-28"
+    papers = feed["items"][0]["_digest"]["papers"]
+    paper = next(p for p in papers if p["arxiv_id"] == "2606.00001")
     assert set(paper) >= {
         "tldr",
         "abstract",
@@ -590,3 +592,60 @@ def test_readers_name_liked_papers_and_import_a_library_on_their_page(
     )
     assert done.status_code == 200 and "1 papers from mine.bib" in done.get_data(as_text=True)
     assert len(store.feedback_of([reader.id])[reader.id]) == 3
+
+
+def test_the_public_feeds_are_paged_small_cached_and_valid(
+    client: FlaskClient, store: Store
+) -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    long = "word " * 2_000
+    for day in range(20):  # 20 editions of 300 papers with the longest fields
+        when = NOW - timedelta(days=20 - day)
+        batch = [Entry(title=f"Paper {day}.{n} " + "t" * 400, abstract=long,
+                       authors=tuple(f"Author {a}" for a in range(100)),
+                       url=f"https://example.org/{day}/{n}\x01") for n in range(300)]  # fmt: skip
+        store.add_entries(batch, decide=dedupe, source="x", now=when)
+        store.create_edition(when.date(), now=when)
+    for path, key in (("/archive.json", "next_url"), ("/archive.atom", "next")):
+        seen: list[str] = []
+        url: str | None = path
+        while url:
+            response = client.get(url)
+            assert response.status_code == 200
+            assert len(response.get_data()) < 2_000_000
+            assert response.headers["Cache-Control"].startswith("public")
+            assert client.get(url, headers={"If-None-Match": response.headers["ETag"]}
+                              ).status_code == 304  # fmt: skip
+            if key == "next_url":
+                feed = response.get_json()
+                assert feed["version"].endswith("/1.1") and all("id" in i for i in feed["items"])
+                seen += [item["id"] for item in feed["items"]]
+                url = feed.get("next_url")
+            else:
+                parsed = ElementTree.fromstring(response.get_data())  # well-formed, controls too
+                ns = {"a": "http://www.w3.org/2005/Atom"}
+                seen += [
+                    e.findtext("a:id", namespaces=ns) or "" for e in parsed.findall("a:entry", ns)
+                ]
+                link = parsed.find("a:link[@rel='next']", ns)
+                url = link.get("href") if link is not None else None
+            url = url.removeprefix("https://digest.example.org") if url else None
+        assert len(seen) == len(set(seen)) == 20, path
+    assert client.get("/archive.json?before=not-a-day").status_code == 404
+
+
+def test_every_public_page_is_rate_limited_per_ip(settings: Settings) -> None:
+    from dataclasses import replace
+
+    tight = replace(settings, web=replace(settings.web, public_limit_per_ip="5 per minute"))
+    app = create_app({"TESTING": True, "DIGEST_SETTINGS": tight, "DIGEST_CLOCK": Clock(NOW)})
+    try:
+        client = app.test_client()
+        paths = ("/", "/archive", "/archive.json", "/archive.atom", "/", "/")
+        statuses = [client.get(path).status_code for path in paths]
+        assert statuses[:5] == [200] * 5 and statuses[5] == 429
+        with client.get("/static/site.css") as css:  # what a page loads with it
+            assert css.status_code == 200
+    finally:
+        app.extensions["digest"].store.close()

@@ -298,8 +298,10 @@ def _invite(app: _App, item: SubscriberInput) -> None:
             store, settings, transport_for(settings), item, now=_utc_now(), channel="invite"
         )
     if mail == "withheld":
-        problem(f"{subscriber.email} was sent a sign-up note recently; not mailed again "
-                "(a {subscriber.state} address gets at most one a while, whoever asks)")
+        problem(
+            f"{subscriber.email} was sent a sign-up note recently; not mailed again "
+            "(a {subscriber.state} address gets at most one a while, whoever asks)"
+        )
         raise SystemExit(EXIT_PARTIAL)
     if mail == "already":
         click.echo(f"{subscriber.email} is {subscriber.state} already; told them so")

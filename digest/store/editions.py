@@ -64,9 +64,11 @@ class EditionsMixin(StoreBase):
             row = conn.execute(select(editions).where(editions.c.day == day)).first()
         return edition_of(row) if row is not None else None
 
-    def recent_editions(self, limit: int = 7) -> list[Edition]:
-        """Return the latest editions, newest first."""
+    def recent_editions(self, limit: int = 7, *, before: date | None = None) -> list[Edition]:
+        """Return the latest editions (of days before ``before``, when given), newest first."""
         query = select(editions).order_by(editions.c.day.desc()).limit(limit)
+        if before is not None:
+            query = query.where(editions.c.day < before)
         with self._transaction() as conn:
             return [edition_of(row) for row in conn.execute(query)]
 

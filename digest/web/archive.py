@@ -5,13 +5,16 @@ No personal data here: these are the pages a digest's "view in browser" opens.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, render_template
+from flask import Blueprint, Response, abort, jsonify, render_template, request
 from markupsafe import Markup
 
-from digest.models import StoredEntry
+from digest.models import Edition, StoredEntry
 from digest.render import PaperView, long_date, paper_view
 from digest.text import safe_text
 from digest.tokens import edition_url
@@ -68,32 +71,116 @@ def edition(day: str) -> tuple[str, int]:
     return page("edition.html", label=long_date(wanted), papers=papers, form={})
 
 
+#: Editions on one page of the JSON Feed and the Atom feed (a week), and papers at most
+#: of one edition in them (the edition's page has them all): a page stays well under
+#: 2 MB at any archive size.
+FEED_PAGE_EDITIONS = 7
+FEED_EDITION_PAPERS = 60
+_FEED_ABSTRACT_CHARS = 800
+_FEED_AUTHORS = 10
+#: Feed readers poll: they may keep a page this long, and ask again with its ETag.
+_FEED_CACHE = "public, max-age=300"
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """One page of the public feeds: its editions, and the day the next page starts
+    before (None on the last page)."""
+
+    editions: list[Edition]
+    before: date | None
+    next_before: date | None
+
+    def etag(self, kind: str) -> str:
+        seen = "|".join(f"{e.id}:{e.day}:{e.entry_count}:{e.created_at.isoformat()}"
+                        for e in self.editions)  # fmt: skip
+        return hashlib.sha256(f"{kind}|{self.before}|{seen}".encode()).hexdigest()[:32]
+
+
+def _feed_page() -> FeedPage:
+    """The page ``?before=YYYY-MM-DD`` asks for (the newest without it); 404 for a bad one."""
+    asked = request.args.get("before")
+    before = None
+    if asked is not None:
+        try:
+            before = date.fromisoformat(asked[:10])
+        except ValueError:
+            abort(404)
+    found = context().store.recent_editions(FEED_PAGE_EDITIONS + 1, before=before)
+    shown = found[:FEED_PAGE_EDITIONS]
+    return FeedPage(shown, before, shown[-1].day if len(found) > len(shown) else None)
+
+
+def _feed_response(kind: str, build: Callable[[FeedPage], Response]) -> Response:
+    """A feed page with its validators: a reader that has it gets a 304 at once."""
+    shown = _feed_page()
+    tag = shown.etag(kind)
+    if request.if_none_match.contains(tag):
+        response = Response(status=304)
+    else:
+        response = build(shown)
+    response.set_etag(tag)
+    response.headers["Cache-Control"] = _FEED_CACHE
+    return response
+
+
+def _page_url(path: str, before: date | None) -> str:
+    base = context().settings.base_url
+    return f"{base}{path}" + (f"?before={before.isoformat()}" if before else "")
+
+
 @archive.get("/archive.json")
 def as_json() -> Response:
-    """The editions as JSON, with their papers' titles and links."""
+    """The editions as a JSON Feed 1.1, a week a page (``next_url``), each item an
+    edition with its papers under ``_digest``."""
+    return _feed_response("json", _json_feed)
+
+
+def _json_feed(shown: FeedPage) -> Response:
     found = context()
-    rows = _edition_rows(60)
-    carried = found.store.entries_by_edition([row["edition_id"] for row in rows])
-    editions = [
-        {
-            "date": row["day"].isoformat(),
-            "url": edition_url(found.settings.base_url, row["day"]),
-            "papers": [_paper_json(s) for s in carried[row["edition_id"]]],
-        }
-        for row in rows
-    ]
-    return jsonify(editions=editions)
+    carried = found.store.entries_by_edition([e.id for e in shown.editions])
+    title = found.settings.title
+    items = []
+    for edition in shown.editions:
+        papers = carried[edition.id]
+        shown_papers = papers[:FEED_EDITION_PAPERS]
+        url = edition_url(found.settings.base_url, edition.day)
+        items.append({
+            "id": url,
+            "url": url,
+            "title": f"{title}, {long_date(edition.day)}",
+            "content_text": "\n".join(safe_text(s.entry.title) for s in shown_papers),
+            "date_published": edition.created_at.isoformat(),
+            "_digest": {
+                "date": edition.day.isoformat(),
+                "papers_total": len(papers),
+                "papers": [_paper_json(s) for s in shown_papers],
+            },
+        })  # fmt: skip
+    feed: dict[str, Any] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": title,
+        "home_page_url": f"{found.settings.base_url}/archive",
+        "feed_url": _page_url("/archive.json", shown.before),
+        "items": items,
+    }
+    if shown.next_before is not None:
+        feed["next_url"] = _page_url("/archive.json", shown.next_before)
+    response = jsonify(feed)
+    response.mimetype = "application/feed+json"
+    return response
 
 
 def _paper_json(stored: StoredEntry) -> dict[str, Any]:
     entry, view = stored.entry, paper_view(stored, 0)
+    abstract = safe_text(entry.abstract)
     return {
-        "title": entry.title,
+        "title": safe_text(entry.title),
         "url": view.url,
         "arxiv_id": entry.arxiv_id,
         "tldr": view.tldr,
-        "abstract": entry.abstract,
-        "authors": list(entry.authors),
+        "abstract": abstract[:_FEED_ABSTRACT_CHARS],
+        "authors": [safe_text(a) for a in entry.authors[:_FEED_AUTHORS]],
         "organization": entry.organization,
         "links": {label: href for label, href in view.links},
         "upvotes": entry.upvotes,
@@ -101,33 +188,49 @@ def _paper_json(stored: StoredEntry) -> dict[str, Any]:
     }
 
 
-def _papers_html(papers: list[PaperView]) -> Markup:
+def _papers_html(papers: list[PaperView], total: int, more_url: str) -> Markup:
     """An edition's papers as the HTML of its Atom entry (the template escapes it again,
     for the XML)."""
     items = (
         Markup('<li><a href="{}">{}</a>{}{}</li>').format(
-            p.url or "",
+            safe_text(p.url or ""),
             safe_text(p.title),
             Markup(" \u2014 {}").format(safe_text(p.byline)) if p.byline else "",
             Markup("<br>{}").format(safe_text(p.tldr)) if p.tldr else "",
         )
         for p in papers
     )
-    return Markup("<ul>{}</ul>").format(Markup("").join(items))
+    more = (Markup('<p><a href="{}">and {} more</a></p>').format(more_url, total - len(papers))
+            if total > len(papers) else "")  # fmt: skip
+    return Markup("<ul>{}</ul>{}").format(Markup("").join(items), more)
 
 
 @archive.get("/archive.atom")
 def as_atom() -> Response:
-    """The editions as an Atom feed, for people who prefer a reader."""
-    rows = _edition_rows(60)
-    carried = context().store.entries_by_edition([row["edition_id"] for row in rows])
-    for row in rows:
+    """The editions as an Atom feed, a week a page (RFC 5005's ``rel="next"``)."""
+    return _feed_response("atom", _atom_feed)
+
+
+def _atom_feed(shown: FeedPage) -> Response:
+    found = context()
+    carried = found.store.entries_by_edition([e.id for e in shown.editions])
+    rows = []
+    for edition in shown.editions:
         # Rows stored before the ingest gate may hold characters XML forbids.
-        papers = [paper_view(s, 0) for s in carried[row["edition_id"]]]
-        row["titles"] = [safe_text(p.title) for p in papers[:10]]
-        row["content"] = str(_papers_html(papers))  # plain text to the template: escaped
+        stored = carried[edition.id]
+        papers = [paper_view(s, 0) for s in stored[:FEED_EDITION_PAPERS]]
+        url = edition_url(found.settings.base_url, edition.day)
+        rows.append({
+            "day": edition.day, "label": long_date(edition.day),
+            "entry_count": edition.entry_count, "updated": edition.created_at.isoformat(),
+            "titles": [safe_text(p.title) for p in papers[:10]],
+            # plain text to the template: escaped
+            "content": str(_papers_html(papers, len(stored), url)),
+        })  # fmt: skip
     body = render_template(
-        "archive.atom.xml", editions=rows, base_url=context().settings.base_url,
+        "archive.atom.xml", editions=rows, base_url=found.settings.base_url,
+        self_url=_page_url("/archive.atom", shown.before),
+        next_url=_page_url("/archive.atom", shown.next_before) if shown.next_before else None,
         updated=rows[0]["updated"] if rows else datetime(2000, 1, 1).isoformat() + "Z",
     )  # fmt: skip
     return Response(body, mimetype="application/atom+xml")

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from flask import abort, current_app, render_template
+from flask import abort, current_app, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -22,7 +22,12 @@ from digest.store import Store
 from digest.tokens import TokenError, read_token
 
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
+limiter = Limiter(
+    key_func=get_remote_address,
+    # Per client across every page but the stylesheets and script a page loads with it.
+    application_limits=[lambda: context().settings.web.public_limit_per_ip],
+    application_limits_exempt_when=lambda: request.endpoint == "static",
+)
 
 
 @dataclass
