@@ -27,6 +27,18 @@ def test_the_shipped_config_loads_with_an_empty_environment() -> None:
     (source,) = settings.sources
     assert Path(source.location).is_file()  # resolved relative to the config file
     assert settings.warnings()  # no SECRET_KEY, no SMTP_HOST: said, not fatal
+    assert any("unsubscribe only by the link" in w for w in settings.warnings())
+
+
+def test_the_unsubscribe_mailto_is_one_key_that_digest_reads(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text('[sender]\nunsubscribe_mailto = "u@example.org"\n')
+    with pytest.raises(ConfigError, match="now \\[inbound\\] unsubscribe_address"):
+        load_settings(config, environ={})
+    config.write_text('[inbound]\nbounce_address = "bounces@example.org"\n')
+    inbound = load_settings(config, environ={}).inbound
+    assert inbound.unsubscribe_mailbox == "bounces@example.org"  # tagged per reader
+    assert not any("unsubscribe only" in w for w in load_settings(config, environ={}).warnings())
 
 
 def test_an_empty_config_file_gets_every_default(tmp_path: Path) -> None:
