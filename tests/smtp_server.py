@@ -56,6 +56,10 @@ class Recorder:
     answer_delay: float = 0.0
     #: the reply to MAIL FROM, instead of 250 (a server refusing our sender)
     refuse_sender: str | None = None
+    #: recipient -> the reply to the end of DATA of a message to them (too big, content)
+    refuse_data: dict[str, str] = field(default_factory=dict)
+    #: the reply to the end of DATA of every message, when set
+    refuse_data_all: str | None = None
     #: whether EHLO offers 8BITMIME (aiosmtpd does; some servers do not)
     offer_8bitmime: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -98,6 +102,11 @@ class Recorder:
 
     def _accept(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
+            refused = self.refuse_data_all or next(
+                (self.refuse_data[r] for r in envelope.rcpt_tos if r in self.refuse_data), None
+            )
+            if refused is not None:
+                return refused
             self.data_commands += 1
             if self.data_commands in self.drop_at:
                 server.transport.close()

@@ -21,6 +21,7 @@ from digest.deliver.transports import (
     TransportError,
     transport_for,
 )
+from digest.errors import DigestError
 from digest.ingest.dedupe import dedupe
 from digest.models import Entry, Topic
 from digest.store import Store
@@ -168,7 +169,7 @@ def test_a_wrong_password_stops_the_run_with_a_hint(store: Store, tmp_path: Path
     assert raised.value.hint == "check SMTP_USERNAME and SMTP_PASSWORD"
 
 
-def test_a_temporary_refusal_is_retried_with_backoff(store: Store, tmp_path: Path) -> None:
+def test_a_temporary_refusal_is_retried_later_in_the_run(store: Store, tmp_path: Path) -> None:
     fill(store, 3)
     sleeps = Sleeps()
     with smtp_server() as (server, port):
@@ -176,8 +177,57 @@ def test_a_temporary_refusal_is_retried_with_backoff(store: Store, tmp_path: Pat
         settings = make_settings(tmp_path, port)
         report = run(store, settings, sleep=sleeps)
     assert report.delivery.sent == 3 and report.ok
-    assert sleeps == [2.0, 4.0]
+    assert sleeps == [4.0, 8.0]  # a round for what was deferred, each waiting once
     assert len(server.by_recipient()["reader1@example.org"]) == 1
+
+
+def test_greylisting_costs_one_wait_a_round_never_one_a_reader(
+    store: Store, tmp_path: Path
+) -> None:
+    fill(store, 30)
+    sleeps = Sleeps()
+    with smtp_server() as (server, port):
+        for n in range(30):  # every recipient greylisted once, as a greylisting server does
+            server.refuse[f"reader{n}@example.org"] = ("451 4.7.1 greylisted, come back", 1)
+        report = run(store, make_settings(tmp_path, port), sleep=sleeps)
+    assert report.delivery.sent == 30 and report.ok and not report.delivery.stopped
+    assert sleeps == [4.0]
+    assert all(len(m) == 1 for m in server.by_recipient().values())
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [("552 5.3.4 message too big", "too big"), ("554 5.7.1 rejected by content filter", "content")],
+)
+def test_one_refused_message_fails_alone_and_the_run_goes_on(
+    store: Store, tmp_path: Path, reply: str, why: str
+) -> None:
+    fill(store, 30)
+    with smtp_server() as (server, port):
+        server.refuse_data["reader0@example.org"] = reply
+        report = run(store, make_settings(tmp_path, port))
+    assert report.delivery.sent == 29 and report.delivery.failed == 1, why
+    assert not report.delivery.stopped
+    failed = store.get_subscriber("reader0@example.org")
+    assert failed is not None and failed.state == "active"  # the message, not the reader
+
+
+def test_stale_addresses_at_the_head_of_the_queue_fail_alone(store: Store, tmp_path: Path) -> None:
+    fill(store, 30)
+    with smtp_server() as (server, port):
+        for n in range(6):
+            server.refuse[f"reader{n}@example.org"] = ("550 5.1.1 user unknown", None)
+        report = run(store, make_settings(tmp_path, port))
+    assert report.delivery.sent == 24 and report.delivery.failed == 6
+    assert not report.delivery.stopped
+
+
+def test_several_messages_refused_in_a_row_stop_the_session(store: Store, tmp_path: Path) -> None:
+    fill(store, 30)
+    with smtp_server() as (server, port):
+        server.refuse_data_all = "554 5.7.1 our policy refuses your mail"
+        with pytest.raises(DigestError, match="refused 5 messages in a row"):
+            run(store, make_settings(tmp_path, port))
 
 
 def test_retries_run_out_and_the_delivery_stays_queued(store: Store, tmp_path: Path) -> None:
@@ -648,7 +698,8 @@ def test_a_server_that_refuses_every_recipient_is_refusing_us(store: Store, tmp_
     fill(store, 20)
     with smtp_server() as (server, port):
         for n in range(20):
-            server.refuse[f"reader{n}@example.org"] = ("550 5.1.1 mailbox unavailable", None)
+            # Not a 5.1.x or 5.2.x: a refusal of us (relaying), not of a mailbox.
+            server.refuse[f"reader{n}@example.org"] = ("554 5.7.1 relay access denied", None)
         with pytest.raises(SessionRefused, match="refused each of the first 5 recipients"):
             run(store, make_settings(tmp_path, port))
     assert _queued(store) == 20  # none of the five was marked failed

@@ -35,7 +35,9 @@ from digest.deliver.compose import (
 )
 from digest.deliver.message import domain_of, envelope_address
 from digest.deliver.transports import (
+    Deferred,
     Envelope,
+    MessageRefused,
     OutcomeUnknown,
     PermanentFailure,
     SessionRefused,
@@ -43,6 +45,7 @@ from digest.deliver.transports import (
     Transport,
 )
 from digest.errors import DigestError
+from digest.inbound.policy import names_the_mailbox, status_of
 from digest.models import Delivery, Edition, StoredEntry, Subscriber
 from digest.plan import (
     NOTHING_NEW,
@@ -153,6 +156,12 @@ class _Senders:
         #: since many in a row mean the server refuses us, not them.
         self.refused_first: list[tuple[_Outgoing, str]] = []
         self.accepted_any = False
+        #: Messages refused in a row at the end of DATA, naming no recipient.
+        self.messages_refused = 0
+        #: Messages a server answered 4xx (greylisting): tried again once all the others
+        #: have been, after one wait for all of them; how often each was tried.
+        self.later: list[_Outgoing] = []
+        self.tries: dict[int, int] = {}
         #: Set to make every sender stop after its message in flight.
         self.halt = threading.Event()
         #: An error no retry can fix (bad login, TLS refused), re-raised by ``finish``.
@@ -186,6 +195,7 @@ class _Senders:
         if drop_queued:
             self.halt.set()
         try:
+            self._try_later_again()
             for _ in self.threads:
                 while True:
                     try:
@@ -202,23 +212,43 @@ class _Senders:
             raise self.error
         self._settle_refused()  # fewer than the limit, and none accepted: their own refusals
 
+    def _try_later_again(self) -> None:
+        """Send again what a server deferred (4xx), in rounds: each round waits once for
+        all of them, so greylisting costs one wait, never one per reader."""
+        for round_number in itertools.count(1):
+            self.queue.join()  # every message handed out so far has been tried
+            with self.lock:
+                due, self.later = self.later, []
+            if not due or self.halt.is_set():
+                return
+            self.sleep(self.policy.retry_delay * 2**round_number)
+            for item in due:
+                if not self.put(item):
+                    return
+
     def _drain(self) -> None:
         try:
             while True:
                 self.queue.get_nowait()
+                self.queue.task_done()
         except queue.Empty:
             return
 
     def _run(self, transport: Transport) -> None:
         try:
-            while (item := self.queue.get()) is not None:
-                if self.halt.is_set():
-                    continue
+            while True:
+                item = self.queue.get()
                 try:
+                    if item is None:
+                        return
+                    if self.halt.is_set():
+                        continue
                     self._deliver(transport, item)
                 except BaseException as e:  # noqa: BLE001 - handed to the main thread
                     self.error = self.error or e
                     self.halt.set()
+                finally:
+                    self.queue.task_done()
         finally:
             self.store.close_thread_connection()  # a worker's next run has threads of its own
 
@@ -232,12 +262,18 @@ class _Senders:
             started = time.perf_counter()
             try:
                 reply = transport.send(item.envelope, item.message)
+            except MessageRefused as e:
+                self._message_refused(item, str(e))
+                return
             except PermanentFailure as e:
                 self._refused(item, str(e))
                 return
             except OutcomeUnknown as e:
                 # Sent, never answered: it may have arrived, so no retry in this run.
                 self._unknown(item, str(e))
+                return
+            except Deferred as e:
+                self._deferred(item, str(e))
                 return
             except TemporaryFailure as e:
                 reason = str(e)
@@ -266,8 +302,42 @@ class _Senders:
             report.deferred += 1
             self._delivered()
 
+    def _deferred(self, item: _Outgoing, reason: str) -> None:
+        """A 4xx answer about this message: the server is up; try it again later in the
+        run (``_try_later_again``), or in the next run once the tries are spent."""
+        with self.lock:
+            self.consecutive_failures = 0
+            tries = self.tries[item.delivery.id] = self.tries.get(item.delivery.id, 0) + 1
+            if tries < self.policy.retries:
+                self.later.append(item)
+                return
+        self.store.mark_deferred(item.delivery.id, reason=reason, now=self.clock())
+        with self.lock:
+            self.report.deferred += 1
+            self._delivered()
+
+    def _message_refused(self, item: _Outgoing, reason: str) -> None:
+        """One message refused for good (its size, its content): it fails, and the run
+        goes on; only several messages refused in a row mean the server refuses our mail."""
+        with self.lock:
+            self.consecutive_failures = 0
+            self.messages_refused += 1
+            refused = self.messages_refused
+        self._failed(item, reason)
+        if refused >= self.policy.max_refused_in_a_row:
+            raise SessionRefused(
+                f"the server refused {refused} messages in a row, naming no recipient, so it "
+                f"is refusing our mail: {reason}"
+            )
+
     def _refused(self, item: _Outgoing, reason: str) -> None:
-        """A recipient refused for good: failed, unless it may be the server refusing us."""
+        """A recipient refused for good: failed, unless it may be the server refusing us
+        (a refusal that names the mailbox, 5.1.x or 5.2.x, is always about the reader)."""
+        if names_the_mailbox(status_of(reason)):
+            with self.lock:
+                self.consecutive_failures = 0
+            self._bounced(item, reason)
+            return
         with self.lock:
             self.consecutive_failures = 0
             if not self.accepted_any:
@@ -331,6 +401,7 @@ class _Senders:
             self._delivered()
             first = not self.accepted_any
             self.accepted_any = True
+            self.messages_refused = 0
         if first:
             self._settle_refused()
 

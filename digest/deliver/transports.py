@@ -33,6 +33,16 @@ class PermanentFailure(Exception):
     """The server refused this message or recipient for good; the reason is its words."""
 
 
+class MessageRefused(PermanentFailure):
+    """The server refused this message (its size, its content) at the end of DATA, naming
+    no recipient: that message fails; the recipient and the session are not in question."""
+
+
+class Deferred(TemporaryFailure):
+    """The server answered 4xx to this recipient or message (greylisting, a full
+    mailbox): it is up and talking, and asks us to try this one again later."""
+
+
 class TransportError(DigestError):
     """No message can be sent with these settings (credentials, TLS, DKIM key)."""
 
@@ -326,14 +336,16 @@ def _raise_for(code: int, reply: bytes | str, command: str, recipient: str) -> N
         raise SessionRefused(f"the server is closing the session: {words}")
     if command == "RCPT TO":
         if 400 <= code < 500:
-            raise TemporaryFailure(words)
+            raise Deferred(words)
         raise PermanentFailure(words)
     if code == 530 or (code >= 500 and _is_policy(reply) and command == "MAIL FROM"):
         raise SessionRefused(f"the server refuses to take mail from us: {words}")
     if 400 <= code < 500:
-        raise TemporaryFailure(words)
+        raise Deferred(words) if command != "MAIL FROM" else TemporaryFailure(words)
     if command == "MAIL FROM":
         raise SessionRefused(f"the server refused our sender address: {words}")
     if recipient.lower() in _text(reply).lower():
         raise PermanentFailure(words)  # a refusal of DATA that names this recipient
-    raise SessionRefused(f"the server refused the message, naming no recipient: {words}")
+    # Too big (5.3.4), its content (5.7.1): this message, not the session.  Several
+    # messages refused in a row are the sender's business (``DeliverySettings``).
+    raise MessageRefused(words)

@@ -51,6 +51,12 @@ class Outcome:
     suppress: str | None = None
 
 
+def names_the_mailbox(status: str) -> bool:
+    """Whether a permanent failure is about one mailbox (5.1.x address, 5.2.x mailbox),
+    never about the sender or the session, however many come in a row."""
+    return status.startswith(("5.1.", "5.2."))
+
+
 def status_of(reply: str) -> str:
     """The enhanced status code (``5.1.1``) in a mail server's reply, or ""."""
     found = _ENHANCED_STATUS.search(reply[:200])
