@@ -25,6 +25,7 @@ from dotenv import dotenv_values
 from digest.errors import ConfigError
 from digest.ingest import FORMATS, SourceLimits
 from digest.ingest.retrieve import FetchPolicy, IpNetwork, is_url
+from digest.models import MAX_SMTP_CONNECTIONS
 from digest.plan import Policy
 from digest.resources import resource_path
 
@@ -831,7 +832,7 @@ ENV_SETTINGS: tuple[EnvVar, ...] = (
     EnvVar("SMTP_SECURITY", SmtpSettings, "security", _env_security),
     EnvVar("SMTP_TIMEOUT", SmtpSettings, "timeout", _env_seconds),
     EnvVar("SMTP_CA_FILE", SmtpSettings, "ca_file", _env_file),
-    EnvVar("SMTP_CONNECTIONS", SmtpSettings, "connections", _env_whole(1, 64)),
+    EnvVar("SMTP_CONNECTIONS", SmtpSettings, "connections", _env_whole(1, MAX_SMTP_CONNECTIONS)),
     EnvVar("SMTP_DATA_TIMEOUT", SmtpSettings, "data_timeout", _env_seconds),
     EnvVar("SMTP_EHLO_NAME", SmtpSettings, "ehlo_name", _env_ehlo_name, derived=True),
     EnvVar("DKIM_PRIVATE_KEY_FILE", DkimSettings, "private_key_file", _env_file),

@@ -10,6 +10,10 @@ from datetime import date, datetime
 
 from digest.identity import arxiv_id_from, fingerprint, title_key
 
+#: The most SMTP connections (sender threads) one run may use: ``SMTP_CONNECTIONS``'s
+#: bound, and what the database pool is sized for.
+MAX_SMTP_CONNECTIONS = 64
+
 
 @dataclass(frozen=True)
 class Entry:

@@ -23,7 +23,7 @@ from digest.deliver.transports import (
 )
 from digest.errors import DigestError
 from digest.ingest.dedupe import dedupe
-from digest.models import Entry, Topic
+from digest.models import MAX_SMTP_CONNECTIONS, Entry, Topic
 from digest.store import Store
 from digest.subscribers import check_input
 from digest.subscriptions import chooses
@@ -850,3 +850,16 @@ def test_killing_a_real_weekly_send_and_rerunning_mails_each_reader_once(tmp_pat
     weekly = [items[0].message["Subject"] for a, items in by_recipient.items()
               if int(a.removeprefix("reader").split("@")[0]) % 2]  # fmt: skip
     assert all(str(s).startswith("Daily papers, 28 November:") for s in weekly), weekly[:3]
+
+
+def test_the_largest_documented_connection_count_delivers_each_reader_once(
+    any_store: Store, tmp_path: Path
+) -> None:
+    fill(any_store, 300)
+    with smtp_server() as (server, port):
+        settings = make_settings(tmp_path, port, SMTP_CONNECTIONS=str(MAX_SMTP_CONNECTIONS))
+        report = run(any_store, settings)
+    assert report.ok and report.delivery.sent + report.delivery.skipped == 300
+    sent = [r for m in server.received for r in m.recipients]
+    assert len(sent) == len(set(sent)) == report.delivery.sent
+    assert _queued(any_store) == 0

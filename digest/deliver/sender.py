@@ -44,7 +44,7 @@ from digest.deliver.transports import (
     TemporaryFailure,
     Transport,
 )
-from digest.errors import DigestError
+from digest.errors import DigestError, StorageError
 from digest.inbound.policy import names_the_mailbox, status_of
 from digest.models import Delivery, Edition, StoredEntry, Subscriber
 from digest.plan import (
@@ -118,6 +118,8 @@ class _Outgoing:
 
 
 _SWITCH_INTERVAL = 0.0002
+#: Tries to record a message the server accepted (about 8 s of waits in all).
+_RECORD_TRIES = 6
 
 
 class _Senders:
@@ -391,10 +393,19 @@ class _Senders:
 
     def _record_sent(self, item: _Outgoing, reply: str) -> None:
         started = time.perf_counter()
-        self.store.mark_sent(
-            item.delivery.id, message_id=item.envelope.message_id, reply=reply, now=self.clock(),
-            period_day=item.period_day,
-        )  # fmt: skip
+        for attempt in range(_RECORD_TRIES):
+            # The server has the message: a busy database must not make the rerun send it
+            # again, so the mark is tried again before the run may fail.
+            try:
+                self.store.mark_sent(
+                    item.delivery.id, message_id=item.envelope.message_id, reply=reply,
+                    now=self.clock(), period_day=item.period_day,
+                )  # fmt: skip
+                break
+            except StorageError as e:
+                if not e.transient or attempt + 1 == _RECORD_TRIES:
+                    raise
+                self.sleep(0.25 * 2**attempt)
         self.report.add_time("record", time.perf_counter() - started)
         with self.lock:
             self.report.sent += 1

@@ -24,6 +24,7 @@ from sqlalchemy.exc import (
 )
 
 from digest.errors import StorageError
+from digest.models import MAX_SMTP_CONNECTIONS
 from digest.store.schema import SCHEMA_REVISION, installation
 
 if TYPE_CHECKING:
@@ -69,7 +70,12 @@ class StoreBase:
             elif not folder.is_dir():
                 raise StorageError(url, f"the folder {folder} does not exist")
         try:
-            engine = create_engine(parsed, pool_pre_ping=True)
+            # Each sender thread keeps a connection for the run (SMTP_CONNECTIONS, up to
+            # 64), with the main thread and the lease keeper beside them: a pool that
+            # ran dry would stall the senders with accepted messages not yet recorded.
+            # Connections are opened only as needed.
+            engine = create_engine(parsed, pool_pre_ping=True, pool_size=5,
+                                   max_overflow=MAX_THREAD_CONNECTIONS)  # fmt: skip
         except (ArgumentError, ImportError) as e:
             raise StorageError(url, f"cannot use this database: {e}") from e
         if engine.dialect.name == "sqlite":
@@ -200,6 +206,11 @@ def chunks(values: Sequence[T], size: int = 500) -> Iterable[Sequence[T]]:
     """``values`` in slices small enough for one ``IN (...)``."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+#: Connections one process may hold at once beyond the pool's five: the most sender
+#: threads and a few for the threads beside them.
+MAX_THREAD_CONNECTIONS = MAX_SMTP_CONNECTIONS + 8
 
 
 def is_transient(error: SQLAlchemyError) -> bool:
