@@ -497,7 +497,10 @@ def test_what_a_new_user_tripped_on(project: Path) -> None:
     later = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
     refused = run("run", "--date", later, "--dry-run")
     assert refused.exit_code == 2 and "add --force" in refused.stderr
-    assert run("run", "--date", later, "--dry-run", "--force").exit_code in (0, 1)
+    assert "--far-ahead" in run("run", "--date", later, "--dry-run", "--force").stderr
+    assert run("run", "--date", later, "--dry-run", "--force", "--far-ahead").exit_code in (0, 1)
+    soon = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    assert run("run", "--date", soon, "--dry-run", "--force").exit_code in (0, 1)
     # --editions 0 does not pretend there are none.
     run("run", "--no-ingest")
     quiet = run("status", "--editions", "0")

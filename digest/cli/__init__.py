@@ -55,6 +55,9 @@ from digest.subscribers import (
 from digest.subscriptions import ConsentRefused
 from digest.worker import Worker
 
+#: How far ahead ``run --date --force`` goes without ``--far-ahead``.
+MAX_DAYS_AHEAD = 3
+
 
 class _App:
     """Per-invocation state: global options, settings loaded on first use."""
@@ -558,7 +561,15 @@ def preview(
 )
 @click.option("--dry-run", is_flag=True, help="Plan and render without sending or storing.")
 @click.option("--no-ingest", is_flag=True, help="Do not read the sources first.")
-@click.option("--force", is_flag=True, help="Accept a --date after today (to prepare one).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help=f"Accept a --date after today, up to {MAX_DAYS_AHEAD} days (to prepare one).",
+)
+@click.option(
+    "--far-ahead", is_flag=True,
+    help=f"With --force, accept a --date more than {MAX_DAYS_AHEAD} days ahead too.",
+)  # fmt: skip
 @click.option(
     "--wait",
     "wait_seconds",
@@ -574,6 +585,7 @@ def run_command(
     dry_run: bool,
     no_ingest: bool,
     force: bool,
+    far_ahead: bool,
     wait_seconds: float,
     as_json: bool,
 ) -> None:
@@ -593,6 +605,14 @@ def run_command(
         raise click.BadParameter(
             f"{edition_day} is after today ({today}): an edition is for a day that has come; "
             "add --force to build it anyway",
+            param_hint="--date",
+        )
+    if edition_day is not None and (edition_day - today).days > MAX_DAYS_AHEAD and not far_ahead:
+        # A typo (2027 for 2026) would move every weekly and threshold reader's period
+        # a year ahead, and the editions between would gather into emails without them.
+        raise click.BadParameter(
+            f"{edition_day} is {(edition_day - today).days} days after today ({today}): a "
+            f"typo? --force goes up to {MAX_DAYS_AHEAD} days; add --far-ahead if you mean it",
             param_hint="--date",
         )
     if dry_run:
