@@ -35,7 +35,7 @@ from digest.deliver.transports import Envelope, Transport, transport_for
 from digest.errors import DigestError, SourceError, StorageError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
 from digest.ingest.dedupe import dedupe
-from digest.locking import RUN_LOCK, RunLock
+from digest.locking import DEFAULT_TTL, RUN_LOCK, RunLock
 from digest.models import (
     Delivery,
     Edition,
@@ -276,7 +276,9 @@ def run(
     exclusive = store.dialect != "postgresql"
     wait = lock_wait if exclusive else max(lock_wait, PLANNING_WAIT_SECONDS)
     with ExitStack() as held:
-        lock = held.enter_context(RunLock(store, clock=now, wait_seconds=wait, sleep=sleep))
+        lease = timedelta(seconds=settings.delivery.lease_seconds)
+        lock = held.enter_context(RunLock(store, clock=now, wait_seconds=wait, sleep=sleep,
+                                          ttl=min(DEFAULT_TTL, lease)))  # fmt: skip
         run_id = store.start_run(lock.holder, now=now())
         try:
             planned = _plan_edition(
@@ -362,9 +364,8 @@ def _send(
     report = planned.report
 
     def should_stop() -> bool:
-        if lock is not None and not lock.heartbeat():
-            report.stopped = "lost the run lock (another process took over); stopping"
-            return True
+        if lock is not None:
+            lock.keeper.check()  # LostOwnership: nothing more is sent
         return stop is not None and stop.is_set()
 
     composer = _composer(store, settings)
@@ -377,6 +378,7 @@ def _send(
                 transports=transports, clock=now,
                 sleep=sleep, report=report, on_delivery=on_delivery, should_stop=should_stop,
                 holder=holder, exclusive=lock is not None,
+                run_lock=lock.keeper if lock is not None else None,
             )  # fmt: skip
             if report.stopped or report.interrupted:
                 break

@@ -46,6 +46,7 @@ from digest.deliver.transports import (
 )
 from digest.errors import DigestError, StorageError
 from digest.inbound.policy import names_the_mailbox, status_of
+from digest.locking import Keeper
 from digest.models import Delivery, Edition, StoredEntry, Subscriber
 from digest.plan import (
     NOTHING_NEW,
@@ -142,8 +143,11 @@ class _Senders:
         sleep: Sleep,
         report: DeliveryReport,
         on_delivery: Callable[[], None] | None,
+        guard: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
+        #: Raises ``LostOwnership`` when a message may no longer go out.
+        self.guard = guard
         #: Whom each message is from on the envelope (``envelope_sender``).
         self.compose = compose
         self.policy = policy
@@ -261,6 +265,7 @@ class _Senders:
         for attempt in range(policy.retries):
             with self.lock:
                 self.limiter.wait()
+            self.guard()  # only while the claim (and the run lock) are surely ours
             started = time.perf_counter()
             try:
                 reply = transport.send(item.envelope, item.message)
@@ -436,6 +441,7 @@ def send_edition(
     should_stop: Callable[[], bool] = lambda: False,
     holder: str = "digest",
     exclusive: bool = True,
+    run_lock: Keeper | None = None,
 ) -> None:
     """Send every queued delivery of an edition, recording each outcome as it happens.
 
@@ -447,16 +453,29 @@ def send_edition(
     ``should_stop`` says so; what was not sent stays queued for the next run.
     The decider (``digest.plan``, with the composer's policy) says who is
     skipped and who waits for their local delivery time (left queued).
+
+    The claims (and ``run_lock``, when given) are renewed from a thread of
+    their own while this runs; a message goes out only while both are surely
+    held, else ``LostOwnership`` ends the send (nothing more goes out).
     """
+    lease = timedelta(seconds=delivery.lease_seconds)
+    claims = Keeper(lambda: store.renew_claims(holder, now=clock(), lease=lease), lease=lease,
+                    what="claim on its deliveries")  # fmt: skip
+    keepers = [claims] if run_lock is None else [claims, run_lock]
+
+    def guard() -> None:
+        for keeper in keepers:
+            keeper.check()
+
     senders = _Senders(
         store, transports, compose=composer.settings,
         policy=delivery, clock=clock, sleep=sleep, report=report,
-        on_delivery=on_delivery,
+        on_delivery=on_delivery, guard=guard,
     )  # fmt: skip
-    interrupted = False
+    interrupted = failed = False
     try:
+        claims.__enter__()
         entries = store.edition_entries(edition.id)
-        lease = timedelta(seconds=delivery.lease_seconds)
         claimed = _claimed(store, edition.id, holder, lease, exclusive, clock)
         in_child = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
         # Read subscribers again just before composing; a child composes ahead,
@@ -495,10 +514,14 @@ def send_edition(
                             on_delivery()
                 elif not senders.put(item):
                     break
+    except BaseException:
+        failed = True
+        raise
     finally:
         try:
-            senders.finish(drop_queued=interrupted or report.stopped is not None)
+            senders.finish(drop_queued=failed or interrupted or report.stopped is not None)
         finally:
+            claims.__exit__()
             store.release_claims(holder)
 
 

@@ -86,6 +86,17 @@ class DeliveriesMixin(StoreBase):
             ).all()
         return [(delivery_of(row), delivery_subscriber(row)) for row in rows]
 
+    def renew_claims(self, holder: str, *, now: datetime, lease: timedelta) -> bool:
+        """Extend the lease of every queued delivery ``holder`` claimed (always True: a
+        claim another took is no longer this holder's to renew)."""
+        with self._transaction() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.claimed_by == holder, deliveries.c.status == "queued")
+                .values(claimed_until=now.astimezone(UTC) + lease)
+            )
+        return True
+
     def release_claims(self, holder: str) -> None:
         """Give back the queued deliveries a sender claimed but did not send."""
         with self._transaction() as conn:

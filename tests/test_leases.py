@@ -1,0 +1,162 @@
+"""Ownership that lives as long as the owner: claims and the run lock are renewed from a
+thread of their own while a process works, and a process that was paused past its
+lease stops before sending anything more.
+
+Real processes (``digest send`` and ``digest run``), a real relay that is slower than
+the lease, SIGSTOP and SIGCONT; on PostgreSQL (shared claims) and SQLite (the lock).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.errors import StorageError
+from digest.locking import Keeper, LostOwnership
+from digest.store import Store
+
+from .conftest import DAY, empty_postgres, fill, wait_until
+from .smtp_server import smtp_server
+
+SECRET = "test-secret-key-for-digest-tests-0123456789"
+
+
+def test_a_keeper_renews_until_told_to_stop_and_knows_when_it_lost() -> None:
+    renewals: list[float] = []
+    with Keeper(lambda: renewals.append(time.monotonic()) or True,
+                lease=timedelta(seconds=0.3), what="test lease") as keeper:  # fmt: skip
+        wait_until(lambda: len(renewals) >= 3)
+        assert keeper.holds()
+    taken = Keeper(lambda: False, lease=timedelta(seconds=0.3), what="test lease")
+    with taken:
+        wait_until(lambda: taken.lost is not None)
+        assert not taken.holds()
+        with pytest.raises(LostOwnership, match="another process took it over"):
+            taken.check()
+
+
+def test_a_pause_longer_than_the_lease_is_a_loss_even_if_renewing_would_work() -> None:
+    keeper = Keeper(lambda: True, lease=timedelta(seconds=60), what="test lease")
+    with keeper:
+        assert keeper.holds()
+        keeper._last = (time.monotonic() - 61, time.time() - 61)  # as after a SIGSTOP
+        assert not keeper.holds()
+        with pytest.raises(LostOwnership, match="paused"):
+            keeper.check()
+
+
+def test_a_database_out_of_reach_lets_the_lease_lapse() -> None:
+    def failing() -> bool:
+        raise StorageError("db", "connection refused")
+
+    keeper = Keeper(failing, lease=timedelta(seconds=0.3), what="test lease")
+    with keeper:
+        wait_until(lambda: not keeper.holds())
+
+
+# -- real processes
+
+
+def _env(tmp_path: Path, url: str, port: int, **delivery: object) -> dict[str, str]:
+    lines = "".join(f"{k} = {v}\n" for k, v in delivery.items())
+    (tmp_path / "config.toml").write_text(
+        f'[sender]\naddress = "digest@example.org"\n[delivery]\n{lines}'
+    )
+    return os.environ | {
+        "DIGEST_CONFIG": str(tmp_path / "config.toml"), "DIGEST_DATABASE_URL": url,
+        "SECRET_KEY": SECRET, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port),
+        "SMTP_SECURITY": "none",
+    }  # fmt: skip
+
+
+def _planned(url: str, subscribers: int) -> None:
+    store = Store.open(url)
+    fill(store, subscribers, topics=["title:fairness"])
+    store.create_edition(DAY, now=datetime.now(UTC))
+    store.close()
+
+
+def _digest(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "digest", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _exactly_once(server: object, count: int, in_flight: int = 0) -> None:
+    by = server.by_recipient()  # type: ignore[attr-defined]
+    assert len(by) == count
+    repeats = [v for v in by.values() if len(v) > 1]
+    assert len(repeats) <= in_flight, [len(v) for v in repeats]
+    for copies in repeats:  # a repeat is the same message: the server may drop it
+        assert len({c.message["Message-ID"] for c in copies}) == 1
+
+
+@pytest.mark.slow
+def test_four_senders_on_a_relay_slower_than_the_lease_send_each_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    empty_postgres(postgres_url)
+    _planned(postgres_url, 160)
+    with smtp_server() as (server, port):
+        # A batch of 100 at 25 a second takes 4 s: twice the lease.
+        env = _env(tmp_path, postgres_url, port, lease_seconds=2, rate_limit_per_second=25)
+        senders = [_digest(env, "send") for _ in range(4)]
+        outputs = [p.communicate(timeout=300) for p in senders]
+        assert [p.returncode for p in senders] == [0] * 4, [e for _, e in outputs]
+    _exactly_once(server, 160)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_sender_paused_past_its_lease_stops_before_sending_more(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        empty_postgres(url)
+    _planned(url, 120)
+    command = "run" if backend == "sqlite" else "send"  # SQLite: the run lock is at stake
+    with smtp_server() as (server, port):
+        env = _env(tmp_path, url, port, lease_seconds=2, rate_limit_per_second=20)
+        frozen = _digest(env, command, "--no-ingest") if command == "run" else _digest(env, command)
+        wait_until(lambda: len(server.received) >= 10)
+        frozen.send_signal(signal.SIGSTOP)
+        try:
+            stopped_at = time.monotonic()
+            wait_until(lambda: time.monotonic() - stopped_at > 3)  # past the 2 s lease
+            other = (
+                _digest(env, command, "--no-ingest") if command == "run" else _digest(env, command)
+            )
+            out, err = other.communicate(timeout=300)
+            assert other.returncode == 0, err
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+        out, err = frozen.communicate(timeout=120)
+    assert frozen.returncode == 2, (out, err)
+    assert "lost its" in err and "stopped on request" not in err
+    _exactly_once(server, 120, in_flight=1)
+
+
+@pytest.mark.slow
+def test_a_long_wait_for_the_end_of_data_keeps_the_run_lock(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    _planned(url, 3)
+    with smtp_server() as (server, port):
+        server.answer_delay = 5.0  # 2.5 leases: RFC 5321 allows a relay ten minutes
+        env = _env(tmp_path, url, port, lease_seconds=2)
+        first = _digest(env, "run", "--no-ingest")
+        wait_until(lambda: server.data_commands >= 1)
+        second = subprocess.run([sys.executable, "-m", "digest", "run", "--no-ingest"], env=env,
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert second.returncode == 1 and "in progress" in second.stderr, second.stderr
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0, err
+    _exactly_once(server, 3)
