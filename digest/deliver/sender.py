@@ -119,6 +119,34 @@ class _Outgoing:
 
 
 _SWITCH_INTERVAL = 0.0002
+#: The longest a reader's change may wait before the messages about to go see it.
+LAST_WORD_SECONDS = 0.25
+
+
+class _LastWord:
+    """The reader's last word before the hand-off to the relay: one query for the
+    message about to go and every message queued behind it, at most every
+    ``LAST_WORD_SECONDS``, finds the readers changed since they were read."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.lock = threading.Lock()
+        self.at = -LAST_WORD_SECONDS
+        self.checked: set[int] = set()
+        self.changed: dict[int, Subscriber] = {}
+
+    def now(self, subscriber: Subscriber, waiting: Callable[[], list[Subscriber]]) -> Subscriber:
+        """The reader as stored now, if they changed since ``subscriber`` was read."""
+        with self.lock:
+            stale = time.monotonic() - self.at > LAST_WORD_SECONDS
+            if stale or subscriber.id not in self.checked:
+                batch = [subscriber, *waiting()]
+                self.changed = self.store.changed_subscribers(batch)
+                self.checked = {s.id for s in batch}
+                self.at = time.monotonic()
+            return self.changed.get(subscriber.id, subscriber)
+
+
 #: Tries to record a message the server accepted (about 8 s of waits in all).
 _RECORD_TRIES = 6
 
@@ -144,10 +172,16 @@ class _Senders:
         report: DeliveryReport,
         on_delivery: Callable[[], None] | None,
         guard: Callable[[], None] = lambda: None,
+        still_wanted: Callable[[Delivery, Subscriber], bool] = lambda d, s: True,
     ) -> None:
         self.store = store
         #: Raises ``LostOwnership`` when a message may no longer go out.
         self.guard = guard
+        #: Whether a reader as stored now still gets this delivery (else it is skipped).
+        self.still_wanted = still_wanted
+        self.last_word = _LastWord(store)
+        #: Deliveries whose reader changed what their message says: composed again.
+        self.recompose: list[tuple[Delivery, Subscriber]] = []
         #: Whom each message is from on the envelope (``envelope_sender``).
         self.compose = compose
         self.policy = policy
@@ -266,6 +300,8 @@ class _Senders:
             with self.lock:
                 self.limiter.wait()
             self.guard()  # only while the claim (and the run lock) are surely ours
+            if not self._as_the_reader_wants(item):
+                return
             started = time.perf_counter()
             try:
                 reply = transport.send(item.envelope, item.message)
@@ -308,6 +344,37 @@ class _Senders:
         with self.lock:
             report.deferred += 1
             self._delivered()
+
+    def _as_the_reader_wants(self, item: _Outgoing) -> bool:
+        """Whether the message goes as it is: a reader who left or paused since it was
+        composed is skipped, and one who changed what it says gets it composed again."""
+        now = self.last_word.now(item.subscriber, self._waiting)
+        if now is item.subscriber:
+            return True
+        if not self.still_wanted(item.delivery, now):
+            with self.lock:
+                self._delivered()
+            return False
+        if _composed_differently(item.subscriber, now) or now.cadence != item.subscriber.cadence:
+            with self.lock:
+                self.recompose.append((item.delivery, now))
+            return False
+        return True
+
+    def _waiting(self) -> list[Subscriber]:
+        with self.queue.mutex:
+            return [item.subscriber for item in self.queue.queue if item is not None]
+
+    def recomposed(self) -> Iterator[tuple[Delivery, Subscriber]]:
+        """Once everything handed out has been tried, the deliveries to compose again,
+        until there are none (the main thread composes them as it composed the rest)."""
+        while not self.halt.is_set():
+            self.queue.join()
+            with self.lock:
+                again, self.recompose = self.recompose, []
+            if not again:
+                return
+            yield from again
 
     def _deferred(self, item: _Outgoing, reason: str) -> None:
         """A 4xx answer about this message: the server is up; try it again later in the
@@ -467,16 +534,23 @@ def send_edition(
         for keeper in keepers:
             keeper.check()
 
+    def still_wanted(delivery: Delivery, now: Subscriber) -> bool:
+        with senders.lock:  # the sender threads count into the same report
+            return not _skipped_if_gone(store, edition, delivery, now, clock, report,
+                                        composer.policy)  # fmt: skip
+
     senders = _Senders(
         store, transports, compose=composer.settings,
         policy=delivery, clock=clock, sleep=sleep, report=report,
-        on_delivery=on_delivery, guard=guard,
+        on_delivery=on_delivery, guard=guard, still_wanted=still_wanted,
     )  # fmt: skip
     interrupted = failed = False
     try:
         claims.__enter__()
         entries = store.edition_entries(edition.id)
-        claimed = _claimed(store, edition.id, holder, lease, exclusive, clock)
+        claimed = itertools.chain(
+            _claimed(store, edition.id, holder, lease, exclusive, clock), senders.recomposed()
+        )
         in_child = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
         # Read subscribers again just before composing; a child composes ahead,
         # so its messages are checked as they come back instead.
