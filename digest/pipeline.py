@@ -35,7 +35,8 @@ from digest.deliver.transports import Envelope, Transport, transport_for
 from digest.errors import DigestError, SourceError, StorageError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
 from digest.ingest.dedupe import dedupe
-from digest.locking import DEFAULT_TTL, RUN_LOCK, RunLock
+from digest.locking import DEFAULT_TTL, RUN_LOCK, RunLock, describe_holder, is_dead_here
+from digest.logs import log_event
 from digest.models import (
     Delivery,
     Edition,
@@ -186,6 +187,8 @@ class RunReport:
     delivery: DeliveryReport
     still_queued: int = 0
     dry_run: bool = False
+    #: Claims other senders still hold when this one ended: (holder, until, how many).
+    held_elsewhere: tuple[tuple[str, datetime, int], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -217,6 +220,10 @@ class RunReport:
         return (
             f"sent {delivery.sent}, failed {delivery.failed}, skipped {delivery.skipped}, "
             f"still queued {self.still_queued}"
+            + "".join(
+                f" ({n} held by {describe_holder(h)} until {u:%H:%M:%S})"
+                for h, u, n in self.held_elsewhere
+            )  # fmt: skip
             + (f" ({delivery.waiting} waiting for local time)" if delivery.waiting else "")
             + gathered
             + (f", expired {delivery.expired}" if delivery.expired else "")
@@ -279,6 +286,7 @@ def run(
         lease = timedelta(seconds=settings.delivery.lease_seconds)
         lock = held.enter_context(RunLock(store, clock=now, wait_seconds=wait, sleep=sleep,
                                           ttl=min(DEFAULT_TTL, lease)))  # fmt: skip
+        _close_dead_runs(store, now=now())
         run_id = store.start_run(lock.holder, now=now())
         try:
             planned = _plan_edition(
@@ -296,6 +304,16 @@ def run(
             raise
         store.finish_run(run_id, outcome=report.outcome, summary=report.summary(), now=now())
     return report
+
+
+def _close_dead_runs(store: Store, *, now: datetime) -> None:
+    """A run whose process on this machine is gone (killed, crashed) is recorded as failed,
+    so ``status`` never calls it ok or running."""
+    for run_id, holder in store.running_runs():
+        if is_dead_here(holder):
+            store.finish_run(run_id, outcome="failed", now=now, summary=(
+                "the process ended before the run finished (killed or crashed); what it "
+                "had not sent stayed queued"))  # fmt: skip
 
 
 def _plan_edition(
@@ -370,23 +388,64 @@ def _send(
 
     composer = _composer(store, settings)
     extra = [transport_for(settings) for _ in range(settings.smtp.connections - 1)]
+    edition_ids = [e.id for e in planned.pending]
+    held: list[tuple[str, datetime, int]] = []
     with ExitStack() as opened:
         transports = [opened.enter_context(t) for t in [transport, *extra]]
-        for queued_edition in planned.pending:
-            send_edition(
-                store, queued_edition, composer=composer, delivery=settings.delivery,
-                transports=transports, clock=now,
-                sleep=sleep, report=report, on_delivery=on_delivery, should_stop=should_stop,
-                holder=holder, exclusive=lock is not None,
-                run_lock=lock.keeper if lock is not None else None,
-            )  # fmt: skip
-            if report.stopped or report.interrupted:
-                break
-    # A shared sender answers for what nobody holds: the rest is other senders' work.
-    still_queued = store.count_queued(
-        [e.id for e in planned.pending], unclaimed_at=None if lock is not None else now()
-    )
-    return RunReport(planned.day, planned.ingested, planned.edition, report, still_queued)
+
+        def send_all() -> None:
+            for queued_edition in planned.pending:
+                send_edition(
+                    store, queued_edition, composer=composer, delivery=settings.delivery,
+                    transports=transports, clock=now,
+                    sleep=sleep, report=report, on_delivery=on_delivery,
+                    should_stop=should_stop, holder=holder, exclusive=lock is not None,
+                    run_lock=lock.keeper if lock is not None else None,
+                )  # fmt: skip
+                if report.stopped or report.interrupted:
+                    return
+
+        send_all()
+        if lock is None:  # shared senders: what others hold is finished, or said
+            held = _wait_for_other_senders(store, edition_ids, holder, settings, now, stop,
+                                           send_all, report)  # fmt: skip
+    still_queued = store.count_queued(edition_ids)
+    return RunReport(planned.day, planned.ingested, planned.edition, report, still_queued,
+                     held_elsewhere=tuple(held))  # fmt: skip
+
+
+def _wait_for_other_senders(
+    store: Store, edition_ids: list[int], holder: str, settings: Settings, now: Clock,
+    stop: Event | None, send_all: Callable[[], None], report: DeliveryReport,
+) -> list[tuple[str, datetime, int]]:  # fmt: skip
+    """Once this sender found nothing more to claim: take over at once the claims of
+    senders on this machine that are gone, wait for live ones to finish while they
+    make progress (a lease without any ends the wait), send what they give up, and
+    return what others still hold."""
+    waiting = Event() if stop is None else stop
+    deadline = perf_counter() + settings.delivery.lease_seconds
+    told, left = False, None
+    while not (report.stopped or report.interrupted):
+        held = store.claims_held(edition_ids, now=now(), besides=holder)
+        dead = [h for h, _, _ in held if is_dead_here(h)]
+        for gone in dead:
+            store.release_claims(gone)
+        if dead:
+            send_all()
+            continue
+        count = sum(n for _, _, n in held)
+        if left is None or count < left:  # they are getting on: give them another lease
+            deadline, left = perf_counter() + settings.delivery.lease_seconds, count
+        if not held or perf_counter() >= deadline:
+            return held
+        if not told:
+            told = True
+            log_event(log, "waiting_for_other_senders", deliveries=sum(n for _, _, n in held),
+                      until=max(u for _, u, _ in held).isoformat())  # fmt: skip
+        if waiting.wait(1.0):
+            return held
+        send_all()  # a claim that ran out (its sender died elsewhere) is taken here
+    return []
 
 
 def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = None) -> RunReport:
@@ -664,6 +723,8 @@ class Status:
     cadences: dict[str, int] = field(default_factory=dict)
     #: For each weekly cadence, the day its readers' next email is due.
     weekly_next: dict[str, date] = field(default_factory=dict)
+    #: The latest of the recent runs that failed, when it is not the last run itself.
+    failed_run: RunRecord | None = None
 
 
 def edition_status(store: Store, edition: Edition) -> EditionStatus:
@@ -678,11 +739,15 @@ def status(store: Store, settings: Settings, *, editions: int, now: datetime) ->
     cadences = store.count_cadences()
     today = now.astimezone(settings.zone).date()
     weekly = {c: cadence_of_text(c) for c in cadences if c.startswith("weekly:")}
+    _close_dead_runs(store, now=now)
+    runs = store.recent_runs(5)
+    failed = next((r for r in runs[1:] if r.outcome in ("failed", "error")), None)
     return Status(
+        failed_run=failed,
         subscribers=store.count_subscribers(),
         next_run=next_run(settings.schedule, settings.zone, now),
         running=store.lock_holder(RUN_LOCK, now=now),
-        last_run=next(iter(store.recent_runs(1)), None),
+        last_run=next(iter(runs), None),
         editions=recent,
         editions_total=store.count_editions(),
         cadences=cadences,

@@ -160,3 +160,48 @@ def test_a_long_wait_for_the_end_of_data_keeps_the_run_lock(tmp_path: Path) -> N
         out, err = first.communicate(timeout=120)
         assert first.returncode == 0, err
     _exactly_once(server, 3)
+
+
+@pytest.mark.slow
+def test_a_rerun_after_a_kill_finishes_at_once_and_says_the_dead_run_failed(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    empty_postgres(postgres_url)
+    _planned(postgres_url, 400)
+    with smtp_server() as (server, port):
+        env = _env(tmp_path, postgres_url, port, lease_seconds=300)
+        victim = _digest(env, "send")
+        wait_until(lambda: len(server.received) >= 50)
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate()
+        rerun = subprocess.run([sys.executable, "-m", "digest", "send"], env=env,
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert rerun.returncode == 0, rerun.stderr  # the dead one's claims: taken at once
+        assert "still queued 0" in rerun.stdout
+    _exactly_once(server, 400, in_flight=1)
+    status = subprocess.run([sys.executable, "-m", "digest", "status", "--json"], env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert '"failed"' in status.stdout and "killed or crashed" in status.stdout
+
+
+@pytest.mark.slow
+def test_deliveries_a_live_sender_elsewhere_holds_are_said_not_hidden(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    empty_postgres(postgres_url)
+    _planned(postgres_url, 20)
+    store = Store.open(postgres_url)
+    edition = store.get_edition(DAY)
+    assert edition is not None
+    # Another machine's sender holds five for a long lease, and does not move.
+    store.claim_deliveries(edition.id, holder="elsewhere:4242:abcd", now=datetime.now(UTC),
+                           lease=timedelta(hours=1), limit=5)  # fmt: skip
+    store.close()
+    with smtp_server() as (server, port):
+        env = _env(tmp_path, postgres_url, port, lease_seconds=2)
+        rerun = subprocess.run([sys.executable, "-m", "digest", "send"], env=env,
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert rerun.returncode == 1, rerun.stderr
+    assert "5 deliveries are held by another sender" in rerun.stderr
+    assert "still queued 5" in rerun.stdout
+    assert len(server.received) == 15

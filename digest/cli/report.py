@@ -189,6 +189,11 @@ def run(report: RunReport, seconds: float, *, as_json: bool, told: bool = False)
         _source_failures(report.ingest)
     if report.delivery.stopped:
         problem(f"error: {report.delivery.stopped}")
+    for holder, until, count in report.held_elsewhere:
+        problem(
+            f"{count} deliveries are held by another sender ({holder}) until "
+            f"{until:%H:%M:%S} UTC: it sends them, or the next run after that"
+        )
     for address, reason in report.delivery.failures[:20]:
         problem(f"failed: {address}: {reason}")
     return EXIT_OK if report.ok else EXIT_PARTIAL
@@ -233,6 +238,10 @@ def _run_json(report: RunReport, seconds: float) -> dict[str, Any]:
         "waiting": delivery.waiting,
         "interrupted": delivery.interrupted,
         "still_queued": report.still_queued,
+        "held_elsewhere": [
+            {"holder": h, "until": u.isoformat(), "deliveries": n}
+            for h, u, n in report.held_elsewhere
+        ],
         "stopped": delivery.stopped,
         "failures": [{"email": a, "reason": r} for a, r in delivery.failures],
         "messages_per_second": round(delivery.sent / seconds, 2) if seconds > 0 else None,
@@ -404,6 +413,7 @@ def preview(
 
 def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> None:
     last = asdict(found.last_run) if found.last_run else None
+    failed = asdict(found.failed_run) if found.failed_run else None
     running = describe_holder(found.running) if found.running else None
     editions = [
         {
@@ -419,7 +429,8 @@ def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> Non
     if as_json:
         echo_json(
             {"subscribers": found.subscribers, "next_run": found.next_run, "running": running,
-             "last_run": last, "editions": editions, "cadences": found.cadences,
+             "last_run": last, "failed_run": failed, "editions": editions,
+             "cadences": found.cadences,
              "weekly_next": found.weekly_next}
         )  # fmt: skip
         return
@@ -439,6 +450,11 @@ def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> Non
         click.echo(
             f"last run: {last['outcome']} at {last['started_at']:%Y-%m-%d %H:%M:%S %Z}"
             + (f": {last['summary']}" if last["summary"] else "")
+        )
+    if failed:
+        click.echo(
+            f"a recent run failed at {failed['started_at']:%Y-%m-%d %H:%M:%S %Z}: "
+            f"{failed['summary'] or failed['outcome']}"
         )
     if not editions and not found.editions_total:
         click.echo("no editions yet: run 'digest run'")

@@ -86,6 +86,25 @@ class DeliveriesMixin(StoreBase):
             ).all()
         return [(delivery_of(row), delivery_subscriber(row)) for row in rows]
 
+    def claims_held(
+        self, edition_ids: Sequence[int], *, now: datetime, besides: str
+    ) -> list[tuple[str, datetime, int]]:
+        """Who else holds a running claim on these editions' queued deliveries:
+        (holder, until when at the latest, how many), one row per holder."""
+        query = (
+            select(deliveries.c.claimed_by, func.max(deliveries.c.claimed_until), func.count())
+            .where(
+                deliveries.c.edition_id.in_(list(edition_ids)),
+                deliveries.c.status == "queued",
+                deliveries.c.claimed_by.is_not(None),
+                deliveries.c.claimed_by != besides,
+                deliveries.c.claimed_until >= now.astimezone(UTC),
+            )
+            .group_by(deliveries.c.claimed_by)
+        )
+        with self._transaction() as conn:
+            return [(holder, aware(until), count) for holder, until, count in conn.execute(query)]
+
     def renew_claims(self, holder: str, *, now: datetime, lease: timedelta) -> bool:
         """Extend the lease of every queued delivery ``holder`` claimed (always True: a
         claim another took is no longer this holder's to renew)."""

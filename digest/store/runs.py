@@ -44,6 +44,12 @@ class RunsMixin(StoreBase):
                 .values(outcome=outcome, summary=summary[:2000], finished_at=now.astimezone(UTC))
             )
 
+    def running_runs(self) -> list[tuple[int, str]]:
+        """The runs recorded as running: (id, holder)."""
+        query = select(runs.c.id, runs.c.holder).where(runs.c.outcome == "running")
+        with self._transaction() as conn:
+            return [(row.id, row.holder) for row in conn.execute(query)]
+
     def recent_runs(self, limit: int = 5) -> list[RunRecord]:
         """Return the latest runs, newest first."""
         query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
