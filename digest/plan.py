@@ -30,6 +30,8 @@ NOTHING_NEW = "nothing new on their topics"
 GATHERED = "gathered into the email of "
 PAUSED = "paused"
 LEFT = "unsubscribed before sending"
+#: Why a late edition, for a day before a gathering reader's last email, is not mailed.
+PERIOD_CLOSED = "for a day before their last email, which closed its period on "
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,11 @@ def availability(
     if subscriber.paused:
         return Skip(PAUSED)
     cadence = cadence_of(subscriber)
+    if cadence.gathers and since is not None and edition.day <= since:
+        # Built late for a day a mailed email already passed (the clock went back, a
+        # --date for a missed day): periods only move forward, so it is not folded
+        # into an email that would not carry it.
+        return Skip(f"{PERIOD_CLOSED}{since:%Y-%m-%d}")
     if cadence.kind == "weekly" and since is not None:
         due = weekly_due(cadence.weekday, since)
         if edition.day < due:

@@ -266,3 +266,49 @@ def test_local_time_holds_across_a_dst_change_for_daily_and_weekly_readers(
         date(2026, 11, 2),
     ]
     assert WEEKDAYS[0] == "monday"
+
+
+def test_a_late_edition_for_a_day_a_mailed_period_passed_is_never_said_to_be_gathered() -> None:
+    bob = Subscriber(1, "bob@example.org", "active", cadence="weekly:monday")
+    # Bob's email of Monday 16 closed his period; an edition for Saturday 14 comes late.
+    late = Edition(9, date(2026, 11, 14), datetime(2026, 11, 17, 7, tzinfo=UTC), 5)
+    decided = availability(late, bob, late.created_at, Policy(), since=date(2026, 11, 16))
+    assert decided is not None and not isinstance(decided, Wait)
+    assert "before their last email" in decided.reason and "2026-11-16" in decided.reason
+    # A missed day after his last email folds into his next one, which carries it.
+    missed = Edition(10, date(2026, 11, 18), datetime(2026, 11, 19, 7, tzinfo=UTC), 5)
+    waited = availability(missed, bob, missed.created_at, Policy(), since=date(2026, 11, 16))
+    assert (
+        isinstance(waited, Wait) and waited.gathered and waited.until.date() == date(2026, 11, 23)
+    )
+
+
+@pytest.mark.parametrize("cadence", ["daily", "weekly:monday", "threshold:3"])
+def test_run_date_for_a_missed_day_catches_up_for_every_cadence(
+    cadence: str, store: Store, tmp_path: Path
+) -> None:
+    with smtp_server() as (server, port):
+        settings = month_settings(tmp_path, port, store.url)
+        add_subscriber(store, check_input("ada@example.org", topics=["fairness"],
+                                          cadence=cadence, themes=THEMES),
+                       now=datetime.combine(START, time(6), tzinfo=UTC))  # fmt: skip
+
+        def run_on(day: date) -> None:
+            at = datetime.combine(day, time(7), tzinfo=UTC)
+            pipeline.run(store, settings, now=Clock(at), sleep=Sleeps(), day=day,
+                         ingest_sources=False, transport=transport_for(settings))  # fmt: skip
+
+        add_papers(store, START, datetime.combine(START, time(6), tzinfo=UTC))
+        run_on(START)  # Monday 2: everyone's first email
+        tuesday = START + timedelta(days=1)
+        add_papers(store, tuesday, datetime.combine(tuesday, time(6), tzinfo=UTC))
+        # The worker was down on Tuesday: the operator catches up on Wednesday.
+        run_on(tuesday)
+        for n in range(2, 8):  # then the rest of the week, up to Monday 9
+            day = START + timedelta(days=n)
+            add_papers(store, day, datetime.combine(day, time(6), tzinfo=UTC))
+            run_on(day)
+    shown = [t for item in server.received for t in titles_in(item)]
+    tuesdays = [t for t in shown if " 1103 " in t]
+    assert len(tuesdays) == FAIRNESS_A_DAY  # the missed day's papers reached Ada once
+    assert len(shown) == len(set(shown))
