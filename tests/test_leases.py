@@ -205,3 +205,73 @@ def test_deliveries_a_live_sender_elsewhere_holds_are_said_not_hidden(
     assert "5 deliveries are held by another sender" in rerun.stderr
     assert "still queued 5" in rerun.stdout
     assert len(server.received) == 15
+
+
+@pytest.mark.slow
+def test_chaos_kills_and_freezes_on_a_slow_greylisting_refusing_relay(tmp_path: Path) -> None:
+    """20 kills and 5 freezes past the lease across mixed cadences: every reader gets the
+    email they are due once (a repeat only of a message in flight, with its Message-ID),
+    the refused ones none, and nobody is lost."""
+    import random
+
+    chance = random.Random(20261207)
+    url = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    store = Store.open(url)
+    fill(store, 0)
+    from digest.subscribers import check_input
+
+    from .conftest import THEMES, import_subscribers
+
+    cadences = ["daily"] * 3 + ["weekly:saturday", "threshold:1"]  # DAY is a Saturday
+    items = [check_input(f"reader{n}@example.org", topics=["title:fairness"], themes=THEMES,
+                         cadence=cadences[n % len(cadences)]) for n in range(250)]  # fmt: skip
+    import_subscribers(store, items)
+    store.create_edition(DAY, now=datetime.now(UTC))
+    store.close()
+    refused = {f"reader{n}@example.org" for n in range(0, 250, 61)}
+    interruptions = ["kill"] * 20 + ["freeze"] * 5
+    chance.shuffle(interruptions)
+    with smtp_server() as (server, port):
+        server.answer_delay = 0.002  # slow enough that every interruption finds work
+        for n in range(0, 250, 7):  # greylisted once
+            server.refuse[f"reader{n}@example.org"] = ("451 4.7.1 greylisted", 1)
+        for address in refused:
+            server.refuse[address] = ("550 5.1.1 no such user", None)
+        env = _env(tmp_path, url, port, lease_seconds=2, retry_delay_seconds=0.05)
+        for what in interruptions:
+            before = len(server.received)
+            process = _digest(env, "run", "--no-ingest")
+            wait_until(lambda b=before, p=process: len(server.received) >= b + chance.randint(3, 12)  # noqa: B023
+                       or p.poll() is not None)  # fmt: skip
+            if what == "kill":
+                process.send_signal(signal.SIGKILL)
+                process.communicate()
+                continue
+            process.send_signal(signal.SIGSTOP)
+            stopped_at = time.monotonic()
+            wait_until(lambda s=stopped_at: time.monotonic() - s > 2.5)  # past the lease
+            other = _digest(env, "run", "--no-ingest")
+            started = len(server.received)
+            wait_until(lambda b=started, o=other: len(server.received) > b + 3  # noqa: B023
+                       or o.poll() is not None)  # fmt: skip
+            other.send_signal(signal.SIGKILL)
+            other.communicate()
+            process.send_signal(signal.SIGCONT)
+            _, err = process.communicate(timeout=120)
+            assert process.returncode in (2, 0, 1), err  # 2: it lost its lock, and said so
+        for _ in range(2):  # then the runs finish what is left
+            final = subprocess.run(
+                [sys.executable, "-m", "digest", "run", "--no-ingest"],
+                env=env, capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            assert final.returncode in (0, 1), final.stderr
+    by = server.by_recipient()
+    assert refused.isdisjoint(by)
+    assert set(by) == {f"reader{n}@example.org" for n in range(250)} - refused
+    repeats = [copies for copies in by.values() if len(copies) > 1]
+    assert len(repeats) <= len(interruptions)  # at most the message in flight each time
+    for copies in repeats:
+        assert len({c.message["Message-ID"] for c in copies}) == 1
+    store = Store.open(url)
+    assert {store.get_subscriber(a).state for a in refused} == {"bounced"}  # type: ignore[union-attr]
+    store.close()

@@ -434,8 +434,10 @@ class _Senders:
         """A recipient refused for good at sending: failed, and a hard bounce for them."""
         from digest.inbound.handle import refused_at_send
 
-        self._failed(item, reason)
+        # The bounce first: a kill between the two leaves the reader suppressed and the
+        # delivery queued (the rerun skips it), never a failure the bounce forgot.
         refused_at_send(self.store, self.compose.inbound, item.delivery, reason, now=self.clock())
+        self._failed(item, reason)
 
     def _failed(self, item: _Outgoing, reason: str) -> None:
         self.store.mark_failed(item.delivery.id, reason=reason, now=self.clock())
