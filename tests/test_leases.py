@@ -125,13 +125,13 @@ def test_a_sender_paused_past_its_lease_stops_before_sending_more(
     _planned(url, 120)
     command = "run" if backend == "sqlite" else "send"  # SQLite: the run lock is at stake
     with smtp_server() as (server, port):
-        env = _env(tmp_path, url, port, lease_seconds=2, rate_limit_per_second=20)
+        env = _env(tmp_path, url, port, lease_seconds=3, rate_limit_per_second=20)
         frozen = _digest(env, command, "--no-ingest") if command == "run" else _digest(env, command)
         wait_until(lambda: len(server.received) >= 10)
         frozen.send_signal(signal.SIGSTOP)
         try:
             stopped_at = time.monotonic()
-            wait_until(lambda: time.monotonic() - stopped_at > 3)  # past the 2 s lease
+            wait_until(lambda: time.monotonic() - stopped_at > 4)  # past the 3 s lease
             other = (
                 _digest(env, command, "--no-ingest") if command == "run" else _digest(env, command)
             )
@@ -148,7 +148,7 @@ def test_a_sender_paused_past_its_lease_stops_before_sending_more(
 @pytest.mark.slow
 def test_a_long_wait_for_the_end_of_data_keeps_the_run_lock(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
-    _planned(url, 3)
+    _planned(url, 1)
     with smtp_server() as (server, port):
         server.answer_delay = 5.0  # 2.5 leases: RFC 5321 allows a relay ten minutes
         env = _env(tmp_path, url, port, lease_seconds=2)
@@ -159,7 +159,7 @@ def test_a_long_wait_for_the_end_of_data_keeps_the_run_lock(tmp_path: Path) -> N
         assert second.returncode == 1 and "in progress" in second.stderr, second.stderr
         out, err = first.communicate(timeout=120)
         assert first.returncode == 0, err
-    _exactly_once(server, 3)
+    _exactly_once(server, 1)
 
 
 @pytest.mark.slow
@@ -237,7 +237,7 @@ def test_chaos_kills_and_freezes_on_a_slow_greylisting_refusing_relay(tmp_path: 
             server.refuse[f"reader{n}@example.org"] = ("451 4.7.1 greylisted", 1)
         for address in refused:
             server.refuse[address] = ("550 5.1.1 no such user", None)
-        env = _env(tmp_path, url, port, lease_seconds=2, retry_delay_seconds=0.05)
+        env = _env(tmp_path, url, port, lease_seconds=1, retry_delay_seconds=0.05)
         for what in interruptions:
             before = len(server.received)
             process = _digest(env, "run", "--no-ingest")
@@ -249,7 +249,7 @@ def test_chaos_kills_and_freezes_on_a_slow_greylisting_refusing_relay(tmp_path: 
                 continue
             process.send_signal(signal.SIGSTOP)
             stopped_at = time.monotonic()
-            wait_until(lambda s=stopped_at: time.monotonic() - s > 2.5)  # past the lease
+            wait_until(lambda s=stopped_at: time.monotonic() - s > 1.5)  # past the lease
             other = _digest(env, "run", "--no-ingest")
             started = len(server.received)
             wait_until(lambda b=started, o=other: len(server.received) > b + 3  # noqa: B023
@@ -259,10 +259,12 @@ def test_chaos_kills_and_freezes_on_a_slow_greylisting_refusing_relay(tmp_path: 
             process.send_signal(signal.SIGCONT)
             _, err = process.communicate(timeout=120)
             assert process.returncode in (2, 0, 1), err  # 2: it lost its lock, and said so
-        for _ in range(2):  # then the runs finish what is left
+        # Then the runs finish what is left, with a lease no loaded machine can miss.
+        calm = _env(tmp_path, url, port, lease_seconds=60, retry_delay_seconds=0.05)
+        for _ in range(2):
             final = subprocess.run(
                 [sys.executable, "-m", "digest", "run", "--no-ingest"],
-                env=env, capture_output=True, text=True, timeout=300,
+                env=calm, capture_output=True, text=True, timeout=300,
             )  # fmt: skip
             assert final.returncode in (0, 1), final.stderr
     by = server.by_recipient()
