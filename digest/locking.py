@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from digest.errors import DigestError, StorageError
+from digest.logs import log_event
 from digest.store import Store
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,8 @@ class Keeper:
                     self.lost = "another process took it over"
                     return
             except StorageError as e:
-                log.warning("lease_not_renewed", extra={"fields": {"what": self.what,
-                            "reason": e.reason}})  # fmt: skip
+                log_event(log, "lease_not_renewed", logging.WARNING, what=self.what,
+                          reason=e.reason)  # fmt: skip
                 continue
             self._last = (time.monotonic(), time.time())
 

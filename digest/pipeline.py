@@ -346,8 +346,8 @@ def _plan_edition(
     if plan:  # readers' models are refitted before their papers are chosen
         learned = learning.refresh(store, now=started)
         if learned.fitted:
-            log.info("learning_refreshed", extra={"fitted": learned.fitted,
-                     "space": learned.space_version, "new_space": learned.new_space})  # fmt: skip
+            log_event(log, "learning_refreshed", fitted=learned.fitted,
+                      space=learned.space_version, new_space=learned.new_space)  # fmt: skip
     edition = (
         store.create_edition(day, now=started, allow_empty=settings.delivery.send_empty)
         if plan
@@ -673,7 +673,7 @@ def resend(store: Store, reader: Subscriber, day: date, *, now: datetime) -> Del
     if queued is None:
         raise ResendRefused(f"{reader.email}'s delivery of {day} is still queued: "
                             "'digest send' sends it")  # fmt: skip
-    log.info("delivery_resent", extra={"delivery": queued.id, "resends": queued.resends})
+    log_event(log, "delivery_resent", delivery=queued.id, resends=queued.resends)
     return queued
 
 

@@ -17,6 +17,7 @@ from digest.errors import StorageError
 from digest.inbound.mailbox import PollReport, Verdict, poll
 from digest.inbound.parse import Inbound, TooBig, read_inbound
 from digest.inbound.policy import BouncePolicy, BounceScore, outcome, status_of
+from digest.logs import log_event
 from digest.models import Delivery, Subscriber
 from digest.store import Store
 from digest.subscriptions import suppresses
@@ -57,8 +58,8 @@ def handle(store: Store, settings: Settings, inbound: Inbound, *, now: datetime)
                              subscriber_id=subscriber.id if subscriber else None,
                              **event.columns())  # fmt: skip
         if subscriber is None:
-            log.warning("inbound_ignored", extra={"fields": {"kind": kind,
-                        "message_id": inbound.message_id, "reason": "no valid tag"}})  # fmt: skip
+            log_event(log, "inbound_ignored", logging.WARNING, kind=kind,
+                      message_id=inbound.message_id, reason="no valid tag")  # fmt: skip
             return Handled(f"ignored: a {kind} message with no valid tag", known=False)
         return Handled(f"ignored: an {kind} message about {subscriber.email}")
     return _apply(store, settings.inbound, subscriber, kind, inbound.status, event)
@@ -136,15 +137,15 @@ def verdict(
     try:
         found = read_inbound(data, recipient=recipient)
     except TooBig as e:
-        log.warning("inbound_refused", extra={"fields": {"reason": str(e)}})
+        log_event(log, "inbound_refused", logging.WARNING, reason=str(e))
         return "refused", f"refused: {e}"
     try:
         done = handle(store, settings, found, now=now)
     except StorageError as e:
         if e.transient:
             return "retry", f"{e.message}; the mail server will try again"
-        log.warning("inbound_not_stored", extra={"fields": {
-            "message_id": found.message_id, "reason": printable(e.reason)}})  # fmt: skip
+        log_event(log, "inbound_not_stored", logging.WARNING, message_id=found.message_id,
+                  reason=printable(e.reason))  # fmt: skip
         return "unreadable", f"not stored: {printable(e.reason)}"
     unreadable = found.kind == "unknown" or not done.known
     return ("unreadable" if unreadable else "handled"), done.line

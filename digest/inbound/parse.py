@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 
+from digest.logs import log_event
 from digest.text import printable
 
 log = logging.getLogger(__name__)
@@ -249,8 +250,8 @@ class _OneLine(logging.Handler):
             reason = type(record.exc_info[1]).__name__ if record.exc_info else ""
             args = record.args if isinstance(record.args, tuple) else ()
             detector = printable(args[0] if args else "", 80)
-            log.debug("bounce_detector_failed",
-                      extra={"fields": {"detector": detector, "error": reason}})  # fmt: skip
+            log_event(log, "bounce_detector_failed", logging.DEBUG, detector=detector,
+                      error=reason)  # fmt: skip
 
 
 _flufl = logging.getLogger("flufl.bounce")
