@@ -47,6 +47,38 @@ def test_an_empty_database_gets_the_whole_schema(database: str) -> None:
     store.close()
 
 
+def test_the_migrations_build_exactly_the_schema_the_code_declares(database: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from digest.store.schema import metadata
+
+    store = Store.open(database)  # an empty database: every migration, in order
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    store.close()
+
+
+def test_address_keys_are_recomputed_from_the_wire_form(database: str) -> None:
+    upgrade_to(database, "0009")
+    engine = create_engine(database)
+    with engine.begin() as conn:
+        for email, old_key in (("kurt@straße.de", "kurt@strasse.de"),
+                               ("Ada@Example.org", "ada@example.org")):  # fmt: skip
+            conn.execute(text(
+                "INSERT INTO subscribers (email, email_key, status, topics, paused, cadence,"
+                " created_at, updated_at) VALUES (:email, :key, 'active', '[]', false, 'daily',"
+                " :now, :now)"
+            ), {"email": email, "key": old_key, "now": NOW})  # fmt: skip
+    engine.dispose()
+    store = Store.open(database, upgrade=True)
+    # kurt@straße.de is no longer kurt@strasse.de, who may now subscribe as himself.
+    assert store.get_subscriber("kurt@xn--strae-oqa.de") is not None
+    assert store.get_subscriber("kurt@strasse.de") is None
+    assert store.get_subscriber("ADA@example.org") is not None
+    store.close()
+
+
 def test_migrating_from_the_previous_schema_keeps_the_data(database: str) -> None:
     upgrade_to(database, "0001")
     engine = create_engine(database)
