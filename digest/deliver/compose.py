@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 
 from digest.config import DkimSettings, InboundSettings, LearningSettings, Settings
 from digest.deliver.message import (
-    DkimSigner,
     Envelope,
     build_message,
     domain_of,
     envelope_address,
     message_id_for,
+    signer_for,
 )
 from digest.errors import DigestError
 from digest.logs import peak_rss_kb
@@ -163,9 +163,7 @@ class Composer:
         self.installation = installation
         self.policy = settings.policy
         self.domain = domain_of(settings.sender_address)
-        self.signer = (
-            DkimSigner(settings.dkim, self.domain) if settings.dkim.private_key_file else None
-        )
+        self.signer = signer_for(settings.dkim, settings.sender_address)
         self._links: tuple[int, PersonalLinks] | None = None
 
     def theme_for(self, subscriber: Subscriber) -> str:

@@ -222,6 +222,14 @@ def _part(content_type: str, text: str, eight_bit: bool = False) -> bytes:
     ).encode() + body
 
 
+def signer_for(settings: DkimSettings, sender_address: str) -> DkimSigner | None:
+    """The signer every outgoing message goes through (digests, resends, tests and the
+    sign-up notes alike), or None when DKIM is off."""
+    if settings.private_key_file is None:
+        return None
+    return DkimSigner(settings, domain_of(sender_address))
+
+
 class DkimSigner:
     """Adds a DKIM-Signature that covers the list headers too."""
 

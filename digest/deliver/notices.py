@@ -12,7 +12,13 @@ from datetime import datetime
 from uuid import uuid4
 
 from digest.deliver.compose import ComposeSettings, envelope_for, make_renderer, personal_links
-from digest.deliver.message import build_message, domain_of, envelope_address, message_id_host
+from digest.deliver.message import (
+    build_message,
+    domain_of,
+    envelope_address,
+    message_id_host,
+    signer_for,
+)
 from digest.deliver.transports import Envelope
 from digest.models import Subscriber, Topic
 from digest.render import RenderedEmail
@@ -70,6 +76,8 @@ def _sent(
     message_id = f"<notice.{uuid4().hex}@{message_id_host(domain_of(settings.sender_address))}>"
     headers = envelope_for(settings, subscriber, personal_links(settings, subscriber.id))
     message = build_message(rendered, headers, message_id=message_id, sent_at=now)
+    signer = signer_for(settings.dkim, settings.sender_address)
+    message = signer.sign(message) if signer else message  # signed as every digest is
     sender, recipient = (
         envelope_address(settings.sender_address),
         envelope_address(subscriber.email),
