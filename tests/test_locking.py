@@ -49,7 +49,7 @@ def test_the_lock_keeps_a_second_run_out_and_frees_on_expiry_or_death(store: Sto
 
 def test_a_lost_lease_is_noticed_by_the_keeper(store: Store) -> None:
     clock = Clock(NOW)
-    lock = RunLock(store, clock=clock, ttl=timedelta(seconds=0.3))
+    lock = RunLock(store, clock=clock, ttl=timedelta(seconds=1.5))
     with lock:
         assert lock.holds()
         clock.now = NOW + timedelta(minutes=5)  # the lease ran out and another took it
