@@ -122,7 +122,7 @@ def test_a_sender_paused_past_its_lease_stops_before_sending_more(
     else:
         url = request.getfixturevalue("postgres_url")
         empty_postgres(url)
-    _planned(url, 120)
+    _planned(url, 80)
     command = "run" if backend == "sqlite" else "send"  # SQLite: the run lock is at stake
     with smtp_server() as (server, port):
         env = _env(tmp_path, url, port, lease_seconds=3, rate_limit_per_second=20)
@@ -150,7 +150,7 @@ def test_a_sender_paused_past_its_lease_stops_before_sending_more(
         assert final.returncode == 0, (final.stdout, final.stderr)
     assert frozen.returncode == 2, frozen_said
     assert "lost its" in frozen_said[1] and "stopped on request" not in frozen_said[1]
-    _exactly_once(server, 120, in_flight=1)
+    _exactly_once(server, 80, in_flight=1)
 
 
 @pytest.mark.slow
