@@ -93,10 +93,16 @@ def _set_cadences(store: Store, *, mixed: bool) -> None:
         conn.execute(update(subscribers).values(cadence="daily"))
         if mixed:
             for day, name in enumerate(WEEKDAYS):
-                conn.execute(update(subscribers).where(subscribers.c.id % 21 == day)
-                             .values(cadence=f"weekly:{name}"))  # fmt: skip
-            conn.execute(update(subscribers).where(subscribers.c.id % 21 >= 14)
-                         .values(cadence="threshold:10"))  # fmt: skip
+                conn.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id % 21 == day)
+                    .values(cadence=f"weekly:{name}")
+                )
+            conn.execute(
+                update(subscribers)
+                .where(subscribers.c.id % 21 >= 14)
+                .values(cadence="threshold:10")
+            )
 
 
 def _history(store: Store) -> None:
@@ -108,20 +114,32 @@ def _history(store: Store) -> None:
         day = FIRST + timedelta(days=n)
         now = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=7)
         if n:
-            store.add_entries(variants(sample, 100, random.Random(n), start=1_000 * n),
-                              decide=dedupe, source="bench", now=now)  # fmt: skip
+            store.add_entries(
+                variants(sample, 100, random.Random(n), start=1_000 * n),
+                decide=dedupe,
+                source="bench",
+                now=now,
+            )
         edition = store.create_edition(day, now=now)
         assert edition is not None
         kind = subscribers.c.id % 21
         daily = (kind >= 7) & (kind < 14)
         mailed = daily | (kind == day.weekday()) | ((kind >= 14) & (n % 3 == 0))
         with store.engine.begin() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.edition_id == edition.id)
-                         .values(status="folded"))  # fmt: skip
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.edition_id == edition.id)
+                .values(status="folded")
+            )
             mailed_ids = select(subscribers.c.id).where(mailed)
-            conn.execute(update(deliveries).where(deliveries.c.edition_id == edition.id,
-                                                  deliveries.c.subscriber_id.in_(mailed_ids))
-                         .values(status="sent"))  # fmt: skip
+            conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition.id,
+                    deliveries.c.subscriber_id.in_(mailed_ids),
+                )
+                .values(status="sent")
+            )
             # As the sender records it for a reader whose cadence gathers editions.
             conn.execute(update(subscribers).where(mailed & ~daily).values(period_start=day))
 
@@ -162,8 +180,12 @@ def main() -> None:
         _history(store)
         sample = [s.entry for s in store.list_entries()[:73]]
         now = datetime.combine(FIRST + timedelta(days=7), datetime.min.time(), tzinfo=UTC)
-        store.add_entries(variants(sample, 100, random.Random(8), start=10_000), decide=dedupe,
-                          source="bench", now=now)  # fmt: skip
+        store.add_entries(
+            variants(sample, 100, random.Random(8), start=10_000),
+            decide=dedupe,
+            source="bench",
+            now=now,
+        )
         store.close()
         copies = []
         for n in range(2 * ROUNDS):
@@ -175,15 +197,21 @@ def main() -> None:
             daily, mixed, peak_mb = pool.apply(_timed, (copies,))
     ratio = mixed["plan"] / daily["plan"]
     both = (mixed["plan"] + mixed["select"]) / (daily["plan"] + daily["select"])
-    print(f"planning, {args.readers:,} readers: {daily['plan']:.2f}s all daily, "
-          f"{mixed['plan']:.2f}s with mixed cadences ({mixed['folded']:,.0f} folded): "
-          f"{(ratio - 1) * 100:+.0f}%")  # fmt: skip
-    print(f"planning + selection: {daily['plan'] + daily['select']:.2f}s all daily "
-          f"({daily['selected']:,.0f} selected), {mixed['plan'] + mixed['select']:.2f}s mixed "
-          f"({mixed['selected']:,.0f} selected, weekly and threshold readers from their "
-          f"period's papers): {(both - 1) * 100:+.0f}%; peak RSS {peak_mb:.0f} MB")  # fmt: skip
-    print(f"bench cadence readers={args.readers} plan_ratio={ratio:.3f} "
-          f"plan_select_ratio={both:.3f} peak_rss_mb={peak_mb:.0f}")  # fmt: skip
+    print(
+        f"planning, {args.readers:,} readers: {daily['plan']:.2f}s all daily, "
+        f"{mixed['plan']:.2f}s with mixed cadences ({mixed['folded']:,.0f} folded): "
+        f"{(ratio - 1) * 100:+.0f}%"
+    )
+    print(
+        f"planning + selection: {daily['plan'] + daily['select']:.2f}s all daily "
+        f"({daily['selected']:,.0f} selected), {mixed['plan'] + mixed['select']:.2f}s mixed "
+        f"({mixed['selected']:,.0f} selected, weekly and threshold readers from their "
+        f"period's papers): {(both - 1) * 100:+.0f}%; peak RSS {peak_mb:.0f} MB"
+    )
+    print(
+        f"bench cadence readers={args.readers} plan_ratio={ratio:.3f} "
+        f"plan_select_ratio={both:.3f} peak_rss_mb={peak_mb:.0f}"
+    )
     sys.stdout.flush()
 
 

@@ -44,15 +44,21 @@ def prepare(database: str, subscribers: int, without_topics: float) -> None:
     sample = resource_path("examples", "daily-papers-mar21.txt")
     from zoneinfo import ZoneInfo
 
-    pipeline.ingest(store, [SourceSpec("sample", str(sample))], now=datetime.now(UTC),
-                    zone=ZoneInfo("UTC"), limits=SourceLimits())  # fmt: skip
+    pipeline.ingest(
+        store,
+        [SourceSpec("sample", str(sample))],
+        now=datetime.now(UTC),
+        zone=ZoneInfo("UTC"),
+        limits=SourceLimits(),
+    )
     themes = available_themes(resource_path("templates"))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["email", "name", "topics", "theme"])
     for n, topics in enumerate(topic_queries(subscribers, without_topics=without_topics)):
-        writer.writerow([f"reader{n}@lab{n % 97}.example.org", f"Reader {n}", topics,
-                         themes[n % len(themes)]])  # fmt: skip
+        writer.writerow(
+            [f"reader{n}@lab{n % 97}.example.org", f"Reader {n}", topics, themes[n % len(themes)]]
+        )
     rows, problems = read_csv(buffer.getvalue(), themes=themes)
     assert not problems, problems[:3]
     accounts.import_rows(store, rows, [], now=datetime.now(UTC))
@@ -198,17 +204,29 @@ def naive_peer(database: str, port: int, count: int) -> float:
             selection = index.select(subscriber.topics, max_entries=30)
             cards = "".join(
                 env.get_template("card.html").render(paper=paper_view(m.entry, 400))
-                for section in selection.sections for m in section.matches
-            )  # fmt: skip
+                for section in selection.sections
+                for m in section.matches
+            )
             values = {
-                "subject": "Daily papers", "preheader": "", "count": "", "more": "", "contents": "",
-                "sections": Markup(cards), "preferences_url": "#", "unsubscribe_url": "#",
-            }  # fmt: skip
+                "subject": "Daily papers",
+                "preheader": "",
+                "count": "",
+                "more": "",
+                "contents": "",
+                "sections": Markup(cards),
+                "preferences_url": "#",
+                "unsubscribe_url": "#",
+            }
             html = env.get_template("layout.html").render(
-                lang="en", dir="ltr", color_scheme="light dark", css=Markup(css),
-                newsletter="Daily papers", date_label=DAY, edition_url="#",
+                lang="en",
+                dir="ltr",
+                color_scheme="light dark",
+                css=Markup(css),
+                newsletter="Daily papers",
+                date_label=DAY,
+                edition_url="#",
                 slot=lambda name, v=values: v[name],
-            )  # fmt: skip
+            )
             html = premailer.Premailer(
                 html, allow_network=False, disable_validation=True
             ).transform()

@@ -55,20 +55,33 @@ _DIFFUSION = _has(r"diffusion")
 _REASONING = _has(r"reasoning|chain-of-thought")
 
 READERS = (
-    Reader("cs.CL that cross-lists cs.LG", "language model",
-           lambda e, p: p["primary"] == "cs.CL" and "cs.LG" in p["categories"]),
-    Reader("cs.CV but not 3D", "image OR vision",
-           lambda e, p: p["primary"] == "cs.CV" and not _3D(e)),
+    Reader(
+        "cs.CL that cross-lists cs.LG",
+        "language model",
+        lambda e, p: p["primary"] == "cs.CL" and "cs.LG" in p["categories"],
+    ),
+    Reader(
+        "cs.CV but not 3D", "image OR vision", lambda e, p: p["primary"] == "cs.CV" and not _3D(e)
+    ),
     Reader("3D vision", "3d OR reconstruction", lambda e, p: p["primary"] == "cs.CV" and _3D(e)),
-    Reader("multi-agent AI", "agents", lambda e, p: "cs.MA" in p["categories"] or (
-        p["primary"] == "cs.AI" and _AGENT(e))),
+    Reader(
+        "multi-agent AI",
+        "agents",
+        lambda e, p: "cs.MA" in p["categories"] or (p["primary"] == "cs.AI" and _AGENT(e)),
+    ),
     Reader("information theory", "channel OR coding", lambda e, p: p["primary"] == "cs.IT"),
-    Reader("diffusion in vision and graphics", "diffusion",
-           lambda e, p: p["primary"] in ("cs.CV", "cs.GR") and _DIFFUSION(e)),
-    Reader("LLM reasoning", "reasoning", lambda e, p: p["primary"] in ("cs.CL", "cs.AI")
-           and _REASONING(e)),
+    Reader(
+        "diffusion in vision and graphics",
+        "diffusion",
+        lambda e, p: p["primary"] in ("cs.CV", "cs.GR") and _DIFFUSION(e),
+    ),
+    Reader(
+        "LLM reasoning",
+        "reasoning",
+        lambda e, p: p["primary"] in ("cs.CL", "cs.AI") and _REASONING(e),
+    ),
     Reader("game theory", "game OR auction OR equilibrium", lambda e, p: p["primary"] == "cs.GT"),
-)  # fmt: skip
+)
 
 
 def load(folder: Path) -> list[tuple[date, list[StoredEntry], dict[str, dict[str, object]]]]:
@@ -101,11 +114,15 @@ def mrr(relevant: list[bool]) -> float:
     return next((1 / (i + 1) for i, r in enumerate(relevant) if r), 0.0)
 
 
-def bm25_order(index: EditionIndex, papers: list[StoredEntry], topic: str,
-               rng: random.Random) -> list[StoredEntry]:  # fmt: skip
+def bm25_order(
+    index: EditionIndex, papers: list[StoredEntry], topic: str, rng: random.Random
+) -> list[StoredEntry]:
     """What digest shows without a model: the topic's matches by bm25, then the rest."""
-    matched = [m.entry for s in index.select([Topic(topic)], max_entries=10_000).sections
-               for m in s.matches]  # fmt: skip
+    matched = [
+        m.entry
+        for s in index.select([Topic(topic)], max_entries=10_000).sections
+        for m in s.matches
+    ]
     ids = {s.id for s in matched}
     rest = [p for p in papers if p.id not in ids]
     rng.shuffle(rest)
@@ -114,13 +131,17 @@ def bm25_order(index: EditionIndex, papers: list[StoredEntry], topic: str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path,
-                        default=Path(os.environ.get("DIGEST_EVAL_DATA", DEFAULT_DATA)))  # fmt: skip
+    parser.add_argument(
+        "--data", type=Path, default=Path(os.environ.get("DIGEST_EVAL_DATA", DEFAULT_DATA))
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     if not (args.data / "papers.jsonl").is_file():
-        print(f"eval: no evaluation data at {args.data} (set DIGEST_EVAL_DATA to the "
-              "arxiv-days folder)", file=sys.stderr)  # fmt: skip
+        print(
+            f"eval: no evaluation data at {args.data} (set DIGEST_EVAL_DATA to the "
+            "arxiv-days folder)",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     days = load(args.data)
     rng = random.Random(args.seed)
@@ -141,14 +162,12 @@ def main() -> None:
                 background = space.vectors([s.entry for s in rng.sample(seen, min(200, len(seen)))])
                 liked = [s.entry for s, v in votes if v]
                 disliked = [s.entry for s, v in votes if not v]
-                model = fit_reader(space, space.vectors(liked), space.vectors(disliked),
-                                   background)  # fmt: skip
+                model = fit_reader(space, space.vectors(liked), space.vectors(disliked), background)
                 assert model is not None
                 scores = model.scores(PaperVectors.of(space.vectors([p.entry for p in papers])))
                 learned = [papers[i] for i in np.argsort(-scores, kind="stable")]
             if number:  # day 1 has no votes yet: the model is judged from day 2 on
-                for name, order in (("learned", learned), ("bm25", by_bm25),
-                                    ("random", shuffled)):  # fmt: skip
+                for name, order in (("learned", learned), ("bm25", by_bm25), ("random", shuffled)):
                     relevant = [truth[p.id] for p in order]
                     results[name].append((ndcg(relevant, 10), sum(relevant[:5]) / 5, mrr(relevant)))
             # The reader votes on what digest showed them today (the learned order).
@@ -156,16 +175,20 @@ def main() -> None:
                 vote = truth[paper.id] if rng.random() > NOISE else not truth[paper.id]
                 votes.append((paper, vote))
             seen += papers
-    print(f"{len(READERS)} simulated readers, {len(days)} days "
-          f"({sum(len(d[1]) for d in days)} papers); days 2-{len(days)} ranked")  # fmt: skip
+    print(
+        f"{len(READERS)} simulated readers, {len(days)} days "
+        f"({sum(len(d[1]) for d in days)} papers); days 2-{len(days)} ranked"
+    )
     print(f"{'ranking':<10} {'NDCG@10':>8} {'P@5':>6} {'MRR':>6}")
     for name, rows in results.items():
         means = np.mean(np.array(rows), axis=0)
         print(f"{name:<10} {means[0]:>8.3f} {means[1]:>6.3f} {means[2]:>6.3f}")
     learned_ndcg = np.mean([r[0] for r in results["learned"]])
     bm25_ndcg = np.mean([r[0] for r in results["bm25"]])
-    print(f"eval ndcg10_learned={learned_ndcg:.3f} ndcg10_bm25={bm25_ndcg:.3f} "
-          f"beats_bm25={'yes' if learned_ndcg > bm25_ndcg else 'no'}")  # fmt: skip
+    print(
+        f"eval ndcg10_learned={learned_ndcg:.3f} ndcg10_bm25={bm25_ndcg:.3f} "
+        f"beats_bm25={'yes' if learned_ndcg > bm25_ndcg else 'no'}"
+    )
 
 
 if __name__ == "__main__":

@@ -39,10 +39,13 @@ def variants(entries: list[Entry], count: int, rng: random.Random, start: int = 
     """``count`` distinct papers made from the sample's sentences, for a corpus of size."""
     sentences = [s for e in entries for s in e.abstract.split(". ") if len(s) > 40]
     return [
-        Entry(title=f"{entries[n % len(entries)].title} (variant {n})",
-              abstract=". ".join(rng.sample(sentences, 6)), arxiv_id=f"2611.{start + n:05d}")
+        Entry(
+            title=f"{entries[n % len(entries)].title} (variant {n})",
+            abstract=". ".join(rng.sample(sentences, 6)),
+            arxiv_id=f"2611.{start + n:05d}",
+        )
         for n in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def scoring(folder: Path, readers: int, with_models: float) -> tuple[float, float, float]:
@@ -57,12 +60,17 @@ def scoring(folder: Path, readers: int, with_models: float) -> tuple[float, floa
     # Models fitted for a few readers from real votes, copied to 10% of all readers
     # (fitting is the second benchmark; here only their use is timed).
     entries = store.list_entries()
-    chosen = [s.id for s in itertools.islice(store.iter_subscribers(state="active"),
-                                            int(readers * with_models))]  # fmt: skip
+    chosen = [
+        s.id
+        for s in itertools.islice(
+            store.iter_subscribers(state="active"), int(readers * with_models)
+        )
+    ]
     for subscriber_id in chosen[:20]:
         for stored in random.Random(subscriber_id).sample(entries, 6):
-            store.set_feedback(subscriber_id, stored.entry.fingerprint, vote=1, kind="vote",
-                               now=now)  # fmt: skip
+            store.set_feedback(
+                subscriber_id, stored.entry.fingerprint, vote=1, kind="vote", now=now
+            )
     learning.refresh(store, now=now)
     space = learning.current_space(store)
     assert space is not None
@@ -93,8 +101,7 @@ def _plan_and_select(database: str) -> tuple[float, float, float]:
         # As the sender does: who has a model is read once, so most pages need no query.
         modelled = store.readers_with_models(space.version) if learned else frozenset()
         edition = store.create_edition(DAY + timedelta(days=int(learned)), now=now)
-        composer = Composer(ComposeSettings.of(settings), "bench",
-                            space=space if learned else None)  # fmt: skip
+        composer = Composer(ComposeSettings.of(settings), "bench", space=space if learned else None)
         with EditionIndex(store.edition_entries(edition.id)) as index:
             subscribers = store.iter_subscribers(state="active")
             while page := list(itertools.islice(subscribers, 32)):
@@ -104,8 +111,9 @@ def _plan_and_select(database: str) -> tuple[float, float, float]:
                     composer.decide(edition, subscriber, index, now, models.get(subscriber.id))
         times.append(time.perf_counter() - started)
         # The second edition needs papers of its own (the first took them all).
-        extra = variants([s.entry for s in store.list_entries()[:73]], 100, random.Random(2),
-                         start=1_000)  # fmt: skip
+        extra = variants(
+            [s.entry for s in store.list_entries()[:73]], 100, random.Random(2), start=1_000
+        )
         store.add_entries(extra, decide=dedupe, source="bench", now=now)
     store.close()
     return times[0], times[1], peak_rss_kb() / 1024
@@ -118,14 +126,20 @@ def refitting(folder: Path, voters: int, papers: int) -> tuple[float, int]:
     store = Store.open(database)
     now = datetime.now(UTC)
     sample = [s.entry for s in store.list_entries()]
-    store.add_entries(variants(sample, papers, random.Random(3)), decide=dedupe,
-                      source="bench", now=now)  # fmt: skip
+    store.add_entries(
+        variants(sample, papers, random.Random(3)), decide=dedupe, source="bench", now=now
+    )
     entries = store.list_entries()
     rng = random.Random(4)
     for subscriber in store.iter_subscribers(state="active"):
         for stored in rng.sample(entries, 10):
-            store.set_feedback(subscriber.id, stored.entry.fingerprint,
-                               vote=rng.choice((1, 1, -1)), kind="vote", now=now)  # fmt: skip
+            store.set_feedback(
+                subscriber.id,
+                stored.entry.fingerprint,
+                vote=rng.choice((1, 1, -1)),
+                kind="vote",
+                now=now,
+            )
     started = time.perf_counter()
     report = learning.refresh(store, now=now)
     seconds = time.perf_counter() - started
@@ -141,14 +155,20 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         plain, learned, peak_mb = scoring(Path(tmp), args.readers, 0.1)
-        print(f"planning + selection, {args.readers:,} readers: {plain:.1f}s without models, "
-              f"{learned:.1f}s with 10% of readers ranked by their model "
-              f"(+{(learned / plain - 1) * 100:.0f}%); peak RSS {peak_mb:.0f} MB")  # fmt: skip
+        print(
+            f"planning + selection, {args.readers:,} readers: {plain:.1f}s without models, "
+            f"{learned:.1f}s with 10% of readers ranked by their model "
+            f"(+{(learned / plain - 1) * 100:.0f}%); peak RSS {peak_mb:.0f} MB"
+        )
         refit, fitted = refitting(Path(tmp), args.voters, args.papers)
-        print(f"refit after {args.voters:,} readers voted ({args.papers:,}-paper corpus): "
-              f"{fitted:,} models in {refit:.1f}s")  # fmt: skip
-    print(f"bench learning readers={args.readers} added_ratio={learned / plain - 1:.3f} "
-          f"refit_s={refit:.1f} fitted={fitted} peak_rss_mb={peak_mb:.0f}")  # fmt: skip
+        print(
+            f"refit after {args.voters:,} readers voted ({args.papers:,}-paper corpus): "
+            f"{fitted:,} models in {refit:.1f}s"
+        )
+    print(
+        f"bench learning readers={args.readers} added_ratio={learned / plain - 1:.3f} "
+        f"refit_s={refit:.1f} fitted={fitted} peak_rss_mb={peak_mb:.0f}"
+    )
     sys.stdout.flush()
 
 

@@ -5,11 +5,35 @@ from __future__ import annotations
 import random
 
 WORDS = [
-    "optimization", "preference", "alignment", "fairness", "bias", "rlhf", "dpo", "llm",
-    "distillation", "retrieval", "diffusion", "reinforcement", "ranking", "bayesian",
-    "generalization", "robust", "federated", "quantization", "reward", "policy", "vision",
-    "language", "graph", "agents", "benchmark", "reasoning", "neural", "sparse",
-]  # fmt: skip
+    "optimization",
+    "preference",
+    "alignment",
+    "fairness",
+    "bias",
+    "rlhf",
+    "dpo",
+    "llm",
+    "distillation",
+    "retrieval",
+    "diffusion",
+    "reinforcement",
+    "ranking",
+    "bayesian",
+    "generalization",
+    "robust",
+    "federated",
+    "quantization",
+    "reward",
+    "policy",
+    "vision",
+    "language",
+    "graph",
+    "agents",
+    "benchmark",
+    "reasoning",
+    "neural",
+    "sparse",
+]
 PHRASES = ['"preference optimization"', '"language models"', '"reinforcement learning"']
 FIELDS = ["title:", "abstract:", ""]
 

@@ -69,13 +69,18 @@ def sign_up(
         return subscriber, "withheld"
     mail = subscriptions.sign_up_mail(before)
     topics = format_topics(item.topics) if item.topics is not None else None
-    request = ConfirmRequest(subscriber.id, subscriptions.left_stamp(subscriber), topics,
-                             item.theme)  # fmt: skip
+    request = ConfirmRequest(
+        subscriber.id, subscriptions.left_stamp(subscriber), topics, item.theme
+    )
     envelope, message = sign_up_notice(
-        ComposeSettings.of(settings), subscriber, already=mail == "already", request=request,
-        confirm_hours=settings.web.confirm_hours, topics=item.topics or subscriber.topics,
+        ComposeSettings.of(settings),
+        subscriber,
+        already=mail == "already",
+        request=request,
+        confirm_hours=settings.web.confirm_hours,
+        topics=item.topics or subscriber.topics,
         now=now,
-    )  # fmt: skip
+    )
     try:
         with transport:
             transport.send(envelope, message)
@@ -169,18 +174,25 @@ def import_rows(
                 like(store, subscriber.id, item.likes, now=now)
     line_of = {item.email: line for line, item in rows}
     refused = [
-        RowProblem(line_of[email], f"{email} unsubscribed; left unchanged (only they can opt in "
-                   "again: 'digest subscribe --invite')")
+        RowProblem(
+            line_of[email],
+            f"{email} unsubscribed; left unchanged (only they can opt in "
+            "again: 'digest subscribe --invite')",
+        )
         for email in result.refused
-    ]  # fmt: skip
+    ]
     found = tuple(sorted([*problems, *refused], key=lambda p: p.line))
     return ImportReport(result, found, len(rows))
 
 
 def like(
-    store: Store, subscriber_id: int, papers: Sequence[str | NamedPaper], *, now: datetime,
+    store: Store,
+    subscriber_id: int,
+    papers: Sequence[str | NamedPaper],
+    *,
+    now: datetime,
     kind: str = "like",
-) -> int:  # fmt: skip
+) -> int:
     """Record papers a reader likes (ids they typed, or their library, weighted by
     recency); return how many were new or changed."""
     changed = 0
@@ -188,8 +200,9 @@ def like(
         paper = named if isinstance(named, str) else named.paper
         year = None if isinstance(named, str) else named.year
         weight = recency_weight(year, now.date())
-        changed += store.set_feedback(subscriber_id, paper, vote=1, kind=kind, now=now,
-                                      weight=weight)  # fmt: skip
+        changed += store.set_feedback(
+            subscriber_id, paper, vote=1, kind=kind, now=now, weight=weight
+        )
     return changed
 
 

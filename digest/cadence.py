@@ -47,8 +47,10 @@ class Cadence:
         if self.kind == "weekly":
             return f"weekly, on {WEEKDAYS[self.weekday].capitalize()}s"
         if self.kind == "threshold":
-            return (f"once {self.papers} new papers match "
-                    f"(at the latest after {LONGEST_WAIT_DAYS} days)")  # fmt: skip
+            return (
+                f"once {self.papers} new papers match "
+                f"(at the latest after {LONGEST_WAIT_DAYS} days)"
+            )
         return "daily"
 
 

@@ -353,7 +353,7 @@ def load_settings(
             InboundSettings,
             WebSettings,
             SourceLimits,
-        )  # fmt: skip
+        )
     }
     fetch = toml.read(FetchPolicy)
     settings_from_toml: dict[str, Any] = dict(
@@ -528,19 +528,33 @@ def _float(value: Any) -> float:
 #: Every setting of config/digest.toml, once.  A test checks that the shipped file
 #: shows each one with its default.
 TOML_SETTINGS: tuple[Declared, ...] = (
-    *_declare(Settings, "digest",
-        ("title", "title", _one_line_text), ("timezone", "timezone", _timezone)),
-    *_declare(Settings, "sender",
-        ("name", "sender_name", _one_line_text), ("address", "sender_address", _email_address)),
-    *_declare(Settings, "schedule",
+    *_declare(
+        Settings, "digest", ("title", "title", _one_line_text), ("timezone", "timezone", _timezone)
+    ),
+    *_declare(
+        Settings,
+        "sender",
+        ("name", "sender_name", _one_line_text),
+        ("address", "sender_address", _email_address),
+    ),
+    *_declare(
+        Settings,
+        "schedule",
         ("cron", "schedule", _cron),
         ("misfire_grace_hours", "misfire_grace_hours", _number(7 * _DAY_HOURS), _float),
-        ("delivery", "delivery_mode", _delivery_mode)),
-    *_declare(Settings, "email",
-        ("theme", "theme", _theme), ("abstract_chars", "abstract_chars", _whole(0, 1_000_000)),
+        ("delivery", "delivery_mode", _delivery_mode),
+    ),
+    *_declare(
+        Settings,
+        "email",
+        ("theme", "theme", _theme),
+        ("abstract_chars", "abstract_chars", _whole(0, 1_000_000)),
         ("max_entries", "max_entries", _positive_int),
-        ("max_html_bytes", "max_html_bytes", _whole(10_000, 10_000_000))),
-    *_declare(DeliverySettings, "delivery",
+        ("max_html_bytes", "max_html_bytes", _whole(10_000, 10_000_000)),
+    ),
+    *_declare(
+        DeliverySettings,
+        "delivery",
         ("send_empty", "send_empty", _boolean),
         ("rate_limit_per_second", "rate_limit", _number(1e6, zero=True), _float),
         ("retries", "retries", _whole(1, 100)),
@@ -549,36 +563,52 @@ TOML_SETTINGS: tuple[Declared, ...] = (
         ("max_attempts", "max_attempts", _whole(1, 100)),
         ("max_refused_in_a_row", "max_refused_in_a_row", _whole(1, 1000)),
         ("expire_hours", "expire_hours", _number(30 * _DAY_HOURS), _float),
-        ("lease_seconds", "lease_seconds", _number(_DAY_HOURS * _HOUR_SECONDS), _float)),
-    *_declare(LearningSettings, "learning",
+        ("lease_seconds", "lease_seconds", _number(_DAY_HOURS * _HOUR_SECONDS), _float),
+    ),
+    *_declare(
+        LearningSettings,
+        "learning",
         ("feedback_links", "feedback_links", _boolean),
         ("recommend_papers", "recommend_papers", _whole(0, 100)),
         ("recommend_above", "recommend_above", _number(1.0, zero=True), _float),
-        ("blend", "blend", _number(1.0, zero=True), _float)),
-    *_declare(InboundSettings, "inbound",
+        ("blend", "blend", _number(1.0, zero=True), _float),
+    ),
+    *_declare(
+        InboundSettings,
+        "inbound",
         ("bounce_address", "bounce_address", _optional_address),
         ("unsubscribe_address", "unsubscribe_address", _optional_address),
         ("bounce_threshold", "bounce_threshold", _number(100.0), _float),
         ("bounce_decay_days", "bounce_decay_days", _number(365.0), _float),
-        ("imap_poll_minutes", "imap_poll_minutes", _number(24 * 60.0), _float)),
-    *_declare(WebSettings, "web",
+        ("imap_poll_minutes", "imap_poll_minutes", _number(24 * 60.0), _float),
+    ),
+    *_declare(
+        WebSettings,
+        "web",
         ("confirm_hours", "confirm_hours", _number(365 * _DAY_HOURS), _float),
         ("subscribe_limit_per_ip", "subscribe_limit_per_ip", _rate_limit),
         ("subscribe_limit_per_address", "subscribe_limit_per_address", _rate_limit),
         ("public_limit_per_ip", "public_limit_per_ip", _rate_limit),
         ("admin_login_limit_per_ip", "admin_login_limit_per_ip", _rate_limit),
         ("admin_login_limit_per_address", "admin_login_limit_per_address", _rate_limit),
-        ("admin_session_hours", "admin_session_hours", _number(24 * 30.0), _float)),
-    *_declare(SourceLimits, "limits",
+        ("admin_session_hours", "admin_session_hours", _number(24 * 30.0), _float),
+    ),
+    *_declare(
+        SourceLimits,
+        "limits",
         ("max_title_chars", "max_title_chars", _positive_int),
         ("max_abstract_chars", "max_abstract_chars", _positive_int),
-        ("max_authors", "max_authors", _positive_int)),
-    *_declare(FetchPolicy, "limits",
+        ("max_authors", "max_authors", _positive_int),
+    ),
+    *_declare(
+        FetchPolicy,
+        "limits",
         ("max_source_bytes", "max_bytes", _whole(1, 2**31 - 1)),
         ("fetch_timeout_seconds", "timeout", _number(_HOUR_SECONDS), _float),
         ("fetch_retries", "retries", _whole(0, 10)),
-        ("private_networks", "private_networks", _network_list, _networks)),
-)  # fmt: skip
+        ("private_networks", "private_networks", _network_list, _networks),
+    ),
+)
 
 
 #: Keys that were replaced, and what replaced them.

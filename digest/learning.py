@@ -97,10 +97,14 @@ def fit_from(
     named = store.entries_named([f.paper for f in feedback])
     liked = [f for f in feedback if f.vote > 0 and f.paper in named]
     disliked = [f for f in feedback if f.vote < 0 and f.paper in named]
-    return fit_reader(
-        space,
-        space.vectors([named[f.paper].entry for f in liked]),
-        space.vectors([named[f.paper].entry for f in disliked]),
-        background,
-        positive_weights=np.array([f.weight for f in liked], dtype=np.float32),
-    ) if liked else None  # fmt: skip
+    return (
+        fit_reader(
+            space,
+            space.vectors([named[f.paper].entry for f in liked]),
+            space.vectors([named[f.paper].entry for f in disliked]),
+            background,
+            positive_weights=np.array([f.weight for f in liked], dtype=np.float32),
+        )
+        if liked
+        else None
+    )

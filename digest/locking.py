@@ -104,8 +104,9 @@ class Keeper:
                     self.lost = "another process took it over"
                     return
             except StorageError as e:
-                log_event(log, "lease_not_renewed", logging.WARNING, what=self.what,
-                          reason=e.reason)  # fmt: skip
+                log_event(
+                    log, "lease_not_renewed", logging.WARNING, what=self.what, reason=e.reason
+                )
                 continue
             self._last = (time.monotonic(), time.time())
 

@@ -57,9 +57,14 @@ def decoy_hash() -> str:
 
 def _scrypt(password: str, salt: bytes, log_n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(
-        password.encode("utf-8", "surrogatepass"), salt=salt, n=2**log_n, r=r, p=p,
-        maxmem=_MAXMEM, dklen=32,
-    )  # fmt: skip
+        password.encode("utf-8", "surrogatepass"),
+        salt=salt,
+        n=2**log_n,
+        r=r,
+        p=p,
+        maxmem=_MAXMEM,
+        dklen=32,
+    )
 
 
 def _b64(data: bytes) -> str:

@@ -146,18 +146,24 @@ def _ingest_one(
         if retrieved.data is None:
             return SourceReport(source=spec.name, unchanged=True)
         parsed = parse_source(
-            retrieved.data, name=spec.name, today=today, edition_date=edition_date,
-            limits=limits, kind=spec.format,
-        )  # fmt: skip
+            retrieved.data,
+            name=spec.name,
+            today=today,
+            edition_date=edition_date,
+            limits=limits,
+            kind=spec.format,
+        )
         added = store.add_entries(
             parsed.entries, source=spec.name, now=now, decide=dedupe, dry_run=dry_run
         )
         if not dry_run and retrieved.validators != known:
             # Only once the entries are stored: a crash before this fetches them again.
             store.save_source_validators(
-                spec.name, etag=retrieved.validators.etag,
-                last_modified=retrieved.validators.last_modified, now=now,
-            )  # fmt: skip
+                spec.name,
+                etag=retrieved.validators.etag,
+                last_modified=retrieved.validators.last_modified,
+                now=now,
+            )
     except SourceError as e:
         return SourceReport(source=spec.name, error=e.reason)
     except StorageError as e:
@@ -223,7 +229,7 @@ class RunReport:
             + "".join(
                 f" ({n} held by {describe_holder(h)} until {u:%H:%M:%S})"
                 for h, u, n in self.held_elsewhere
-            )  # fmt: skip
+            )
             + (f" ({delivery.waiting} waiting for local time)" if delivery.waiting else "")
             + gathered
             + (f", expired {delivery.expired}" if delivery.expired else "")
@@ -284,21 +290,36 @@ def run(
     wait = lock_wait if exclusive else max(lock_wait, PLANNING_WAIT_SECONDS)
     with ExitStack() as held:
         lease = timedelta(seconds=settings.delivery.lease_seconds)
-        lock = held.enter_context(RunLock(store, clock=now, wait_seconds=wait, sleep=sleep,
-                                          ttl=min(DEFAULT_TTL, lease)))  # fmt: skip
+        lock = held.enter_context(
+            RunLock(store, clock=now, wait_seconds=wait, sleep=sleep, ttl=min(DEFAULT_TTL, lease))
+        )
         _close_dead_runs(store, now=now())
         run_id = store.start_run(lock.holder, now=now())
         try:
             planned = _plan_edition(
-                store, settings, now=now, day=day, ingest_sources=ingest_sources and plan,
-                plan=plan, on_planned=on_planned, stop=stop,
-            )  # fmt: skip
+                store,
+                settings,
+                now=now,
+                day=day,
+                ingest_sources=ingest_sources and plan,
+                plan=plan,
+                on_planned=on_planned,
+                stop=stop,
+            )
             if not exclusive:
                 held.close()  # planning done: on PostgreSQL the sending is shared
             report = _send(
-                store, settings, planned, lock=lock if exclusive else None, holder=lock.holder,
-                now=now, transport=transport, sleep=sleep, stop=stop, on_delivery=on_delivery,
-            )  # fmt: skip
+                store,
+                settings,
+                planned,
+                lock=lock if exclusive else None,
+                holder=lock.holder,
+                now=now,
+                transport=transport,
+                sleep=sleep,
+                stop=stop,
+                on_delivery=on_delivery,
+            )
         except BaseException as e:
             store.finish_run(run_id, outcome="error", summary=f"{type(e).__name__}: {e}", now=now())
             raise
@@ -311,9 +332,15 @@ def _close_dead_runs(store: Store, *, now: datetime) -> None:
     so ``status`` never calls it ok or running."""
     for run_id, holder in store.running_runs():
         if is_dead_here(holder):
-            store.finish_run(run_id, outcome="failed", now=now, summary=(
-                "the process ended before the run finished (killed or crashed); what it "
-                "had not sent stayed queued"))  # fmt: skip
+            store.finish_run(
+                run_id,
+                outcome="failed",
+                now=now,
+                summary=(
+                    "the process ended before the run finished (killed or crashed); what it "
+                    "had not sent stayed queued"
+                ),
+            )
 
 
 def _plan_edition(
@@ -338,7 +365,7 @@ def _plan_edition(
             limits=settings.limits,
             fetch=settings.fetch,
             stop=stop,
-        )  # fmt: skip
+        )
         if ingest_sources
         else None
     )
@@ -346,8 +373,13 @@ def _plan_edition(
     if plan:  # readers' models are refitted before their papers are chosen
         learned = learning.refresh(store, now=started)
         if learned.fitted:
-            log_event(log, "learning_refreshed", fitted=learned.fitted,
-                      space=learned.space_version, new_space=learned.new_space)  # fmt: skip
+            log_event(
+                log,
+                "learning_refreshed",
+                fitted=learned.fitted,
+                space=learned.space_version,
+                new_space=learned.new_space,
+            )
     edition = (
         store.create_edition(day, now=started, allow_empty=settings.delivery.send_empty)
         if plan
@@ -396,28 +428,49 @@ def _send(
         def send_all() -> None:
             for queued_edition in planned.pending:
                 send_edition(
-                    store, queued_edition, composer=composer, delivery=settings.delivery,
-                    transports=transports, clock=now,
-                    sleep=sleep, report=report, on_delivery=on_delivery,
-                    should_stop=should_stop, holder=holder, exclusive=lock is not None,
+                    store,
+                    queued_edition,
+                    composer=composer,
+                    delivery=settings.delivery,
+                    transports=transports,
+                    clock=now,
+                    sleep=sleep,
+                    report=report,
+                    on_delivery=on_delivery,
+                    should_stop=should_stop,
+                    holder=holder,
+                    exclusive=lock is not None,
                     run_lock=lock.keeper if lock is not None else None,
-                )  # fmt: skip
+                )
                 if report.stopped or report.interrupted:
                     return
 
         send_all()
         if lock is None:  # shared senders: what others hold is finished, or said
-            held = _wait_for_other_senders(store, edition_ids, holder, settings, now, stop,
-                                           send_all, report)  # fmt: skip
+            held = _wait_for_other_senders(
+                store, edition_ids, holder, settings, now, stop, send_all, report
+            )
     still_queued = store.count_queued(edition_ids)
-    return RunReport(planned.day, planned.ingested, planned.edition, report, still_queued,
-                     held_elsewhere=tuple(held))  # fmt: skip
+    return RunReport(
+        planned.day,
+        planned.ingested,
+        planned.edition,
+        report,
+        still_queued,
+        held_elsewhere=tuple(held),
+    )
 
 
 def _wait_for_other_senders(
-    store: Store, edition_ids: list[int], holder: str, settings: Settings, now: Clock,
-    stop: Event | None, send_all: Callable[[], None], report: DeliveryReport,
-) -> list[tuple[str, datetime, int]]:  # fmt: skip
+    store: Store,
+    edition_ids: list[int],
+    holder: str,
+    settings: Settings,
+    now: Clock,
+    stop: Event | None,
+    send_all: Callable[[], None],
+    report: DeliveryReport,
+) -> list[tuple[str, datetime, int]]:
     """Once this sender found nothing more to claim: take over at once the claims of
     senders on this machine that are gone, wait for live ones to finish while they
     make progress (a lease without any ends the wait), send what they give up, and
@@ -440,8 +493,12 @@ def _wait_for_other_senders(
             return held
         if not told:
             told = True
-            log_event(log, "waiting_for_other_senders", deliveries=sum(n for _, _, n in held),
-                      until=max(u for _, u, _ in held).isoformat())  # fmt: skip
+            log_event(
+                log,
+                "waiting_for_other_senders",
+                deliveries=sum(n for _, _, n in held),
+                until=max(u for _, u, _ in held).isoformat(),
+            )
         if waiting.wait(1.0):
             return held
         send_all()  # a claim that ran out (its sender died elsewhere) is taken here
@@ -454,9 +511,15 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
     day = day or started.astimezone(settings.zone).date()
     fresh: list[Entry] = []
     ingested = ingest(
-        store, settings.sources, now=started, zone=settings.zone, limits=settings.limits,
-        fetch=settings.fetch, dry_run=True, fresh=fresh,
-    )  # fmt: skip
+        store,
+        settings.sources,
+        now=started,
+        zone=settings.zone,
+        limits=settings.limits,
+        fetch=settings.fetch,
+        dry_run=True,
+        fresh=fresh,
+    )
     edition = store.get_edition(day)
     if edition is not None:
         entries = store.edition_entries(edition.id)
@@ -491,9 +554,15 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
                 continue
             chosen = period_index(since) if since is not None else index
             message, _, _, _, skipped, failure = compose_message(
-                composer, edition, chosen, subscriber, started, models.get(subscriber.id),
-                0, since,
-            )  # fmt: skip
+                composer,
+                edition,
+                chosen,
+                subscriber,
+                started,
+                models.get(subscriber.id),
+                0,
+                since,
+            )
             if failure is not None:
                 report.failed += 1
                 report.failures.append((subscriber.email, failure))
@@ -590,8 +659,9 @@ def match(
 
 def _composer(store: Store, settings: Settings) -> Composer:
     """The composer as run makes it: with the readers' feature space, if there is one."""
-    return Composer(ComposeSettings.of(settings), store.installation_id,
-                    space=learning.current_space(store))  # fmt: skip
+    return Composer(
+        ComposeSettings.of(settings), store.installation_id, space=learning.current_space(store)
+    )
 
 
 def _model_of(store: Store, composer: Composer, reader: Subscriber | None) -> bytes | None:
@@ -623,8 +693,9 @@ def send_test(
     """
     known = store.get_subscriber(address.mailbox)  # by its key: every spelling is one
     if known is not None and has_left(known):
-        raise SendTestRefused(f"{address} is {known.state}: digest mails them nothing, "
-                              "not even a test")  # fmt: skip
+        raise SendTestRefused(
+            f"{address} is {known.state}: digest mails them nothing, not even a test"
+        )
     edition = store.get_edition(day) if day else next(iter(store.recent_editions(1)), None)
     entries = store.edition_entries(edition.id if edition else None)
     planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)
@@ -643,8 +714,9 @@ def send_test(
         f"<test.{now:%Y%m%d%H%M%S}.{secrets.token_hex(6)}@{message_id_host(composer.domain)}>"
     )
     message = composer.message(rendered, stand_in, message_id=message_id, sent_at=now)
-    envelope = Envelope(envelope_address(settings.sender_address), checked_address(address.wire),
-                        message_id)  # fmt: skip
+    envelope = Envelope(
+        envelope_address(settings.sender_address), checked_address(address.wire), message_id
+    )
     with transport:
         transport.send(envelope, message)
     return f"sent {address} a test of {planned.day} as {reader.email}: {rendered.shown} papers"
@@ -671,8 +743,9 @@ def resend(store: Store, reader: Subscriber, day: date, *, now: datetime) -> Del
         raise ResendRefused(f"no edition for {day} (see 'digest editions list')")
     queued = store.resend_delivery(edition.id, reader.id, now=now)
     if queued is None:
-        raise ResendRefused(f"{reader.email}'s delivery of {day} is still queued: "
-                            "'digest send' sends it")  # fmt: skip
+        raise ResendRefused(
+            f"{reader.email}'s delivery of {day} is still queued: 'digest send' sends it"
+        )
     log_event(log, "delivery_resent", delivery=queued.id, resends=queued.resends)
     return queued
 
@@ -729,8 +802,12 @@ class Status:
 
 def edition_status(store: Store, edition: Edition) -> EditionStatus:
     """One edition's deliveries by state, failures, and what came back."""
-    return EditionStatus(edition, store.delivery_counts(edition.id), store.failures(edition.id),
-                         store.inbound_counts(edition.id))  # fmt: skip
+    return EditionStatus(
+        edition,
+        store.delivery_counts(edition.id),
+        store.failures(edition.id),
+        store.inbound_counts(edition.id),
+    )
 
 
 def status(store: Store, settings: Settings, *, editions: int, now: datetime) -> Status:

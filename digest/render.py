@@ -429,10 +429,12 @@ class EmailRenderer:
             date_label=_capitalised(period) if period else long_date(edition_date),
             count_label=count_label,
             sections=self._text_sections(look, shown_sections, feedback),
-            more=more, on_topics=" on your topics" if personal else "",
-            edition_url=edition_url, preferences_url=links.preferences_url,
+            more=more,
+            on_topics=" on your topics" if personal else "",
+            edition_url=edition_url,
+            preferences_url=links.preferences_url,
             unsubscribe_url=links.unsubscribe_url,
-        )  # fmt: skip
+        )
         return RenderedEmail(
             subject=subject, html=html, text=_tidy_text(text), shown=shown, cut=more
         )
@@ -444,10 +446,15 @@ class EmailRenderer:
         if len(labelled) < 2:
             return Markup("")
         rows = (
-            self._slotted(look, "contents.html", anchor="#" + _anchor(s.label), label=s.label,
-                          count=f"{len(s.matches)} {'paper' if len(s.matches) == 1 else 'papers'}")
+            self._slotted(
+                look,
+                "contents.html",
+                anchor="#" + _anchor(s.label),
+                label=s.label,
+                count=f"{len(s.matches)} {'paper' if len(s.matches) == 1 else 'papers'}",
+            )
             for s in labelled
-        )  # fmt: skip
+        )
         return Markup("".join(rows))
 
     def _more(self, look: _Theme, more: int, edition_url: str, personal: bool) -> Markup:
@@ -456,9 +463,14 @@ class EmailRenderer:
             return Markup("")
         label = f"{more} more {'paper' if more == 1 else 'papers'}"
         return Markup(
-            self._slotted(look, "more.html", count_label=label, edition_url=edition_url,
-                          on_topics=" on your topics" if personal else "")
-        )  # fmt: skip
+            self._slotted(
+                look,
+                "more.html",
+                count_label=label,
+                edition_url=edition_url,
+                on_topics=" on your topics" if personal else "",
+            )
+        )
 
     def _text_sections(
         self,

@@ -19,9 +19,14 @@ def make_trigger(expression: str, zone: ZoneInfo) -> CronTrigger:
     if len(fields) == 6:
         second, minute, hour, day, month, weekday = fields
         return CronTrigger(
-            second=second, minute=minute, hour=hour, day=day, month=month,
-            day_of_week=weekday, timezone=zone,
-        )  # fmt: skip
+            second=second,
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=weekday,
+            timezone=zone,
+        )
     raise ValueError(f"expected five or six cron fields, got {len(fields)}")
 
 

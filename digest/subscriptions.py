@@ -21,9 +21,18 @@ from digest.subscribers import SubscriberInput
 
 #: Who changed a subscriber's state, as the history records it.
 CHANNELS = (
-    "web", "confirm", "one-click", "link", "preferences", "cli", "import", "invite",
-    "bounce", "complaint", "mailto",
-)  # fmt: skip
+    "web",
+    "confirm",
+    "one-click",
+    "link",
+    "preferences",
+    "cli",
+    "import",
+    "invite",
+    "bounce",
+    "complaint",
+    "mailto",
+)
 
 
 class ConsentRefused(DigestError):
@@ -37,8 +46,11 @@ class ConsentRefused(DigestError):
 
 
 #: How each suppression reads in a message.
-_LEFT_HOW = {"unsubscribed": "unsubscribed", "bounced": "bounced for good",
-             "complained": "reported the digest as spam"}  # fmt: skip
+_LEFT_HOW = {
+    "unsubscribed": "unsubscribed",
+    "bounced": "bounced for good",
+    "complained": "reported the digest as spam",
+}
 
 
 def has_left(subscriber: Subscriber) -> bool:
@@ -183,9 +195,13 @@ def may_confirm(current: Subscriber, left_at: str | None) -> bool:
 
 
 def chooses(
-    *, topics: Sequence[Topic], theme: str | None, timezone: str | None, paused: bool,
+    *,
+    topics: Sequence[Topic],
+    theme: str | None,
+    timezone: str | None,
+    paused: bool,
     cadence: str | None = None,
-) -> Rule:  # fmt: skip
+) -> Rule:
     """A reader saves their preferences page; only an active reader can pause."""
 
     def rule(current: Subscriber | None, now: datetime) -> Change | None:

@@ -75,10 +75,16 @@ class Worker:
             store.close()
         delivery = report.delivery
         log_event(
-            log, "run_finished", day=report.day, outcome=report.outcome, sent=delivery.sent,
-            failed=delivery.failed, skipped=delivery.skipped, still_queued=report.still_queued,
+            log,
+            "run_finished",
+            day=report.day,
+            outcome=report.outcome,
+            sent=delivery.sent,
+            failed=delivery.failed,
+            skipped=delivery.skipped,
+            still_queued=report.still_queued,
             stopped=delivery.stopped or "",
-        )  # fmt: skip
+        )
         return report
 
     def poll_job(self) -> None:
@@ -97,8 +103,13 @@ class Worker:
         finally:
             store.close()
         if polled.handled or polled.unreadable or polled.left:
-            log_event(log, "inbound_polled", handled=polled.handled,
-                      unreadable=polled.unreadable, left=polled.left)  # fmt: skip
+            log_event(
+                log,
+                "inbound_polled",
+                handled=polled.handled,
+                unreadable=polled.unreadable,
+                left=polled.left,
+            )
 
     def due_now(self, now: datetime) -> datetime | None:
         """Return the scheduled time of a run that is due but not done, within the grace window."""
@@ -114,10 +125,12 @@ class Worker:
             latest = store.recent_editions(1)
             if latest and (day - latest[0].day).days > 1:
                 log_event(
-                    log, "missed_editions", first=latest[0].day + timedelta(days=1),
+                    log,
+                    "missed_editions",
+                    first=latest[0].day + timedelta(days=1),
                     last=day - timedelta(days=1),
                     note="their papers are in the catch-up edition; nothing is lost",
-                )  # fmt: skip
+                )
         finally:
             store.close()
         return due
@@ -138,12 +151,20 @@ class Worker:
             minute = settings.local_delivery_time[1]
             every_half_hour = f"{minute},{(minute + 30) % 60}"
             scheduler.add_job(
-                self.run_job, CronTrigger(minute=every_half_hour, timezone=UTC), id="local",
-                kwargs={"plan": False}, **common,
-            )  # fmt: skip
+                self.run_job,
+                CronTrigger(minute=every_half_hour, timezone=UTC),
+                id="local",
+                kwargs={"plan": False},
+                **common,
+            )
         if settings.inbound.imap_url:
-            scheduler.add_job(self.poll_job, "interval", id="inbound",
-                              minutes=settings.inbound.imap_poll_minutes, **common)  # fmt: skip
+            scheduler.add_job(
+                self.poll_job,
+                "interval",
+                id="inbound",
+                minutes=settings.inbound.imap_poll_minutes,
+                **common,
+            )
         now = self.clock()
         due = self.due_now(now)
         if due is not None:
@@ -161,10 +182,13 @@ class Worker:
                 scheduler.shutdown(wait=False)
                 return
             log_event(
-                log, "worker_started", schedule=settings.schedule, timezone=settings.timezone,
+                log,
+                "worker_started",
+                schedule=settings.schedule,
+                timezone=settings.timezone,
                 delivery=settings.delivery_mode,
                 next_run=(next_run(settings.schedule, settings.zone, now) or now).isoformat(),
-            )  # fmt: skip
+            )
 
         scheduler.add_listener(started, EVENT_SCHEDULER_STARTED)
         signal.signal(signal.SIGTERM, shut_down)

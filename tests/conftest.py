@@ -189,8 +189,10 @@ def postgres_url() -> Iterator[str]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError:
         admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {server.render_as_string(hide_password=True)} "
-                    "(set DIGEST_TEST_POSTGRES_URL; .ci/run starts it)")  # fmt: skip
+        pytest.skip(
+            f"PostgreSQL not reachable at {server.render_as_string(hide_password=True)} "
+            "(set DIGEST_TEST_POSTGRES_URL; .ci/run starts it)"
+        )
     try:
         yield server.set(database=name).render_as_string(hide_password=False)
     finally:

@@ -694,16 +694,24 @@ def json_feed() -> str:
 
 def page_dump() -> str:
     """A daily-papers page dump: five header lines, then title and abstract paragraphs."""
-    header = ["new", "Get trending papers in your email inbox!", "Subscribe",
-              "byAK and the research community", "Nov 27"]  # fmt: skip
+    header = [
+        "new",
+        "Get trending papers in your email inbox!",
+        "Subscribe",
+        "byAK and the research community",
+        "Nov 27",
+    ]
     body = [p for pair in DUMP_PAPERS for p in pair]
     return "\n\n".join(header + body)
 
 
 FIXTURES = {
-    HF_JSON: hf_json, ARXIV_RSS: arxiv_rss, ARXIV_ATOM: arxiv_atom, PAGE_DUMP: page_dump,
+    HF_JSON: hf_json,
+    ARXIV_RSS: arxiv_rss,
+    ARXIV_ATOM: arxiv_atom,
+    PAGE_DUMP: page_dump,
     JSON_FEED: json_feed,
-}  # fmt: skip
+}
 
 
 def main() -> None:

@@ -74,8 +74,12 @@ smtpd_recipient_restrictions = permit_mynetworks, reject
 biff = no
 """)
         (root / "etc" / "transport").write_text("inbound.test keep:\nada@example.net discard:\n")
-        master = re.sub(r"(?m)^smtp\s+inet.*$", f"127.0.0.1:{port} inet n - n - - smtpd",
-                        Path("/etc/postfix/master.cf").read_text(), count=1)  # fmt: skip
+        master = re.sub(
+            r"(?m)^smtp\s+inet.*$",
+            f"127.0.0.1:{port} inet n - n - - smtpd",
+            Path("/etc/postfix/master.cf").read_text(),
+            count=1,
+        )
         master += (
             "keep      unix  -       n       n       -       -       pipe\n"
             f"  flags=Rq user=nobody argv=/usr/bin/tee {root}/saved/${{queue_id}}.eml\n"

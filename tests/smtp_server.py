@@ -114,9 +114,14 @@ class Recorder:
             if self.before_accept is not None:
                 self.before_accept(len(self.received))
             self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
-                         session.host_name or "", list(envelope.mail_options))
-            )  # fmt: skip
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.original_content,
+                    session.host_name or "",
+                    list(envelope.mail_options),
+                )
+            )
         return "250 2.0.0 queued as " + str(len(self.received))
 
     def by_recipient(self) -> dict[str, list[Received]]:

@@ -46,9 +46,15 @@ def test_two_domains_are_two_people_and_two_spellings_one() -> None:
 
 @pytest.mark.parametrize(
     "typed",
-    ["not-an-address", "josé@example.org", "bob@exam\u00adple.org", "bob@exa\u200bmple.org", "",
-     "a@" + "b" * 300 + ".org"],
-)  # fmt: skip
+    [
+        "not-an-address",
+        "josé@example.org",
+        "bob@exam\u00adple.org",
+        "bob@exa\u200bmple.org",
+        "",
+        "a@" + "b" * 300 + ".org",
+    ],
+)
 def test_text_that_is_no_address_is_one_clear_error(typed: str) -> None:
     with pytest.raises(AddressError):
         parse_address(typed)
@@ -75,8 +81,12 @@ def test_the_rcpt_domain_is_the_idna_2008_form_of_the_typed_one(
     # Every spelling that reaches this mailbox is one subscriber.
     # (Not the Unicode domain upper-cased: "ß".upper() is "SS", another domain.)
     domain = address.mailbox.rpartition("@")[2]
-    for spelling in (address.wire, address.mailbox, f"{local.upper()}@{domain}",
-                     f"{local}@{expected.upper()}"):  # fmt: skip
+    for spelling in (
+        address.wire,
+        address.mailbox,
+        f"{local.upper()}@{domain}",
+        f"{local}@{expected.upper()}",
+    ):
         assert parse_address(spelling).key == address.key
 
 
@@ -96,10 +106,16 @@ def test_mail_goes_to_the_domain_that_was_typed(store: Store, tmp_path: Path) ->
 def _send_test(tmp_path: Path, store: Store, address: str, port: int) -> tuple[int, str]:
     (tmp_path / "digest.toml").write_text("")
     result = CliRunner().invoke(
-        cli, ["--config", str(tmp_path / "digest.toml"), "send-test", address],
-        env={"DIGEST_DATABASE_URL": store.url, "SECRET_KEY": "k" * 40,
-             "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_SECURITY": "none"},
-    )  # fmt: skip
+        cli,
+        ["--config", str(tmp_path / "digest.toml"), "send-test", address],
+        env={
+            "DIGEST_DATABASE_URL": store.url,
+            "SECRET_KEY": "k" * 40,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(port),
+            "SMTP_SECURITY": "none",
+        },
+    )
     return result.exit_code, result.output
 
 

@@ -38,11 +38,15 @@ def clock() -> Clock:
 
 
 def make_app(settings: Settings, tmp_path: Path, clock: Clock) -> Flask:
-    return create_app({
-        "TESTING": True, "DIGEST_SETTINGS": settings, "WTF_CSRF_ENABLED": True,
-        "DIGEST_TRANSPORT": lambda: RecordingTransport(tmp_path / "outbox"),
-        "DIGEST_CLOCK": clock,
-    })  # fmt: skip
+    return create_app(
+        {
+            "TESTING": True,
+            "DIGEST_SETTINGS": settings,
+            "WTF_CSRF_ENABLED": True,
+            "DIGEST_TRANSPORT": lambda: RecordingTransport(tmp_path / "outbox"),
+            "DIGEST_CLOCK": clock,
+        }
+    )
 
 
 @pytest.fixture
@@ -53,11 +57,21 @@ def app(tmp_path: Path, clock: Clock) -> Flask:
     store: Store = app.extensions["digest"].store
     store.save_admin("root@example.org", hash_password(PASSWORD), now=NOW)
     for address in ("ada@example.org", "bob@example.org"):
-        add_subscriber(store, check_input(address, name="<b>Ada</b>" if "ada" in address else None,
-                                          themes=THEMES), now=NOW)  # fmt: skip
+        add_subscriber(
+            store,
+            check_input(address, name="<b>Ada</b>" if "ada" in address else None, themes=THEMES),
+            now=NOW,
+        )
     store.add_entries([Entry(title="Fairness in ranking")], decide=dedupe, source="feed", now=NOW)
-    pipeline.run(store, settings, now=clock, transport=RecordingTransport(tmp_path / "outbox"),
-                 day=DAY, ingest_sources=False, sleep=Sleeps())  # fmt: skip
+    pipeline.run(
+        store,
+        settings,
+        now=clock,
+        transport=RecordingTransport(tmp_path / "outbox"),
+        day=DAY,
+        ingest_sources=False,
+        sleep=Sleeps(),
+    )
     yield app
     store.close()
 
@@ -72,11 +86,13 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def sign_in(client: FlaskClient, email: str = "root@example.org", password: str = PASSWORD,
-            **extra: str) -> TestResponse:  # fmt: skip
+def sign_in(
+    client: FlaskClient, email: str = "root@example.org", password: str = PASSWORD, **extra: str
+) -> TestResponse:
     token = csrf_from(client, "/admin/login")
-    return client.post("/admin/login", data={"email": email, "password": password,
-                                             "csrf_token": token, **extra})  # fmt: skip
+    return client.post(
+        "/admin/login", data={"email": email, "password": password, "csrf_token": token, **extra}
+    )
 
 
 def post(client: FlaskClient, path: str, **data: str) -> TestResponse:
@@ -171,8 +187,9 @@ def test_sign_in_sets_a_strict_cookie_and_sign_out_ends_the_session(
     assert client.get("/admin/").status_code == 303
 
 
-@pytest.mark.parametrize("wanted", ["//evil.example/admin", "https://evil.example/", "/\\evil",
-                                    "/preferences/x"])  # fmt: skip
+@pytest.mark.parametrize(
+    "wanted", ["//evil.example/admin", "https://evil.example/", "/\\evil", "/preferences/x"]
+)
 def test_signing_in_never_sends_anyone_to_another_site(client: FlaskClient, wanted: str) -> None:
     response = sign_in(client, next=wanted)
     assert response.headers["Location"] == "/admin/"
@@ -192,8 +209,11 @@ def test_the_cookie_is_not_secure_only_for_plain_http_on_loopback(
     public, site = app.test_client(), "http://digest.example.org"  # plain HTTP, but not local
     form = public.get("/admin/login", base_url=site).get_data(as_text=True)
     token = re.findall(r'name="csrf_token" value="([^"]+)"', form)[0]
-    answer = public.post("/admin/login", base_url=site, data={
-        "email": "root@example.org", "password": PASSWORD, "csrf_token": token})  # fmt: skip
+    answer = public.post(
+        "/admin/login",
+        base_url=site,
+        data={"email": "root@example.org", "password": PASSWORD, "csrf_token": token},
+    )
     assert "Secure" in answer.headers["Set-Cookie"]
     app.extensions["digest"].store.close()
 
@@ -211,10 +231,17 @@ def test_every_form_needs_its_csrf_token(client: FlaskClient, store: Store) -> N
     token = csrf_from(client, "/admin/login")
     no_token = client.post("/admin/login", data={"email": "root@example.org", "password": PASSWORD})
     assert no_token.status_code == 400 and client.get_cookie(ADMIN_COOKIE, path="/admin") is None
-    client.post("/admin/login", data={"email": "root@example.org", "password": PASSWORD,
-                                      "csrf_token": token})  # fmt: skip
-    for path in ("/admin/subscribers/1/pause", "/admin/subscribers/1/unsubscribe",
-                 "/admin/subscribers/1/resend", "/admin/test-send", "/admin/logout"):  # fmt: skip
+    client.post(
+        "/admin/login",
+        data={"email": "root@example.org", "password": PASSWORD, "csrf_token": token},
+    )
+    for path in (
+        "/admin/subscribers/1/pause",
+        "/admin/subscribers/1/unsubscribe",
+        "/admin/subscribers/1/resend",
+        "/admin/test-send",
+        "/admin/logout",
+    ):
         assert client.post(path, data={"day": DAY.isoformat()}).status_code == 400, path
     ada = store.get_subscriber("ada@example.org")
     assert ada is not None and ada.state == "active"
@@ -266,13 +293,23 @@ def test_resend_and_test_send_from_the_dashboard(
     unsubscribe(store, "ada@example.org", now=NOW, channel="web")
     refused = post(client, "/admin/test-send", address="ada@example.org")
     assert refused.status_code == 400 and "unsubscribed" in refused.get_data(as_text=True)
-    bad = post(client, "/admin/test-send", address="me@example.org", day="yesterday",
-               **{"as": "nobody@example.org"})  # fmt: skip
+    bad = post(
+        client,
+        "/admin/test-send",
+        address="me@example.org",
+        day="yesterday",
+        **{"as": "nobody@example.org"},
+    )
     assert bad.status_code == 400 and "not a subscriber" in bad.get_data(as_text=True)
     # Another spelling of a reader who left is that reader; text that is no address is a
     # form error, never a 500.
-    for spelling in ("ada@\uff45xample.org", "ADA@Example.ORG", "not-an-address", "jos\u00e9@x.org",
-                     "ada@exam\u00adple.org"):  # fmt: skip
+    for spelling in (
+        "ada@\uff45xample.org",
+        "ADA@Example.ORG",
+        "not-an-address",
+        "jos\u00e9@x.org",
+        "ada@exam\u00adple.org",
+    ):
         refused = post(client, "/admin/test-send", address=spelling)
         assert refused.status_code == 400, spelling
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == before + 1
@@ -314,10 +351,12 @@ def test_the_chart_stacks_each_edition_s_states_to_scale() -> None:
     from digest.web.chart import AXIS, HEIGHT, deliveries_chart
 
     assert deliveries_chart([]).bars == ()
-    chart = deliveries_chart([
-        (date(2026, 11, 2), {"sent": 30, "failed": 10, "skipped": 0, "queued": 0}),
-        (date(2026, 11, 1), {"sent": 10}),
-    ])  # fmt: skip
+    chart = deliveries_chart(
+        [
+            (date(2026, 11, 2), {"sent": 30, "failed": 10, "skipped": 0, "queued": 0}),
+            (date(2026, 11, 1), {"sent": 10}),
+        ]
+    )
     assert chart.largest == 40
     first, *rest = chart.bars
     assert first.title == "2026-11-01: 10 sent"  # oldest on the left
@@ -346,8 +385,12 @@ def test_after_sign_in_any_next_stays_on_this_dashboard(app: Flask, wanted: str)
 
 def test_numbers_and_text_in_paths_and_queries_are_bounded(client: FlaskClient) -> None:
     sign_in(client)
-    for path in ("/admin/subscribers/99999999999999999999", "/admin/subscribers/2147483648",
-                 "/admin/subscribers/0", "/admin/subscribers/-1"):  # fmt: skip
+    for path in (
+        "/admin/subscribers/99999999999999999999",
+        "/admin/subscribers/2147483648",
+        "/admin/subscribers/0",
+        "/admin/subscribers/-1",
+    ):
         assert client.get(path).status_code == 404, path
     assert client.get("/admin/subscribers?q=a%00b").status_code == 400
     assert client.get("/admin/subscribers?q=a%1b%5d0").status_code == 400

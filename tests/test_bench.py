@@ -41,7 +41,9 @@ def test_each_benchmark_runs_and_ends_with_its_summary_line(
 def test_the_ranking_evaluation_says_when_its_data_is_absent(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH / "eval_ranking.py"), "--data", str(tmp_path / "none")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "no evaluation data at" in done.stderr and "DIGEST_EVAL_DATA" in done.stderr

@@ -105,19 +105,28 @@ def month_settings(tmp_path: Path, port: int, database: str, **schedule: str) ->
         '[sender]\nname = "Daily papers"\naddress = "digest@example.org"\n'
         f"[schedule]\n{lines}"
     )
-    return load_settings(config, environ={
-        "DIGEST_BASE_URL": "https://digest.example.org",
-        "SECRET_KEY": "test-secret-key-for-digest-tests-0123456789",
-        "DIGEST_DATABASE_URL": database, "SMTP_SECURITY": "none",
-        "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port),
-    })  # fmt: skip
+    return load_settings(
+        config,
+        environ={
+            "DIGEST_BASE_URL": "https://digest.example.org",
+            "SECRET_KEY": "test-secret-key-for-digest-tests-0123456789",
+            "DIGEST_DATABASE_URL": database,
+            "SMTP_SECURITY": "none",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(port),
+        },
+    )
 
 
 def add_papers(store: Store, day: date, at: datetime) -> None:
-    papers = [Entry(title=f"Fairness study {day:%m%d} number {n}", abstract="fairness in ranking")
-              for n in range(FAIRNESS_A_DAY)]  # fmt: skip
-    papers += [Entry(title=f"Speech codec {day:%m%d} number {n}", abstract="audio coding")
-               for n in range(OTHERS_A_DAY)]  # fmt: skip
+    papers = [
+        Entry(title=f"Fairness study {day:%m%d} number {n}", abstract="fairness in ranking")
+        for n in range(FAIRNESS_A_DAY)
+    ]
+    papers += [
+        Entry(title=f"Speech codec {day:%m%d} number {n}", abstract="audio coding")
+        for n in range(OTHERS_A_DAY)
+    ]
     store.add_entries(papers, decide=dedupe, source="feed", now=at)
 
 
@@ -162,14 +171,18 @@ def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
 ) -> None:
     store = any_store
     joined = datetime.combine(START, time(6), tzinfo=UTC)
-    people = {"ada@example.org": None, "bob@example.org": "weekly:monday",
-              "cy@example.org": "threshold:10"}  # fmt: skip
+    people = {
+        "ada@example.org": None,
+        "bob@example.org": "weekly:monday",
+        "cy@example.org": "threshold:10",
+    }
     people |= {f"weekly{n}@example.org": "weekly:monday" for n in range(4)}
     people["dee@example.org"] = "weekly:monday"  # her topic never matches
     for address, cadence in people.items():
         topics = {"cy": ["title:fairness"], "de": ["title:quantum"]}.get(address[:2])
-        add_subscriber(store, check_input(address, topics=topics, cadence=cadence,
-                                          themes=THEMES), now=joined)  # fmt: skip
+        add_subscriber(
+            store, check_input(address, topics=topics, cadence=cadence, themes=THEMES), now=joined
+        )
     with smtp_server() as (server, port):
         database = store.engine.url.render_as_string(hide_password=False)
         settings = month_settings(tmp_path, port, database)
@@ -182,20 +195,34 @@ def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
                 continue
             interrupt = day == date(2026, 11, 23)  # a Monday: stop the weekly send half way
             stop = StopAfter(3 if interrupt else 0)
-            report = pipeline.run(store, settings, now=clock, transport=transport_for(settings),
-                                  day=day, ingest_sources=False, sleep=Sleeps(), stop=stop,
-                                  on_delivery=stop.count)  # fmt: skip
+            report = pipeline.run(
+                store,
+                settings,
+                now=clock,
+                transport=transport_for(settings),
+                day=day,
+                ingest_sources=False,
+                sleep=Sleeps(),
+                stop=stop,
+                on_delivery=stop.count,
+            )
             if interrupt:
                 assert report.delivery.interrupted and report.still_queued
                 report = pipeline.run(
-                    store, settings, now=clock, day=day, ingest_sources=False,
-                    transport=transport_for(settings), sleep=Sleeps(),
-                )  # fmt: skip
+                    store,
+                    settings,
+                    now=clock,
+                    day=day,
+                    ingest_sources=False,
+                    transport=transport_for(settings),
+                    sleep=Sleeps(),
+                )
             assert report.still_queued == 0, day
             day += timedelta(days=1)
     received = server.received
-    run_days = [START + timedelta(days=n) for n in range(28) if START + timedelta(days=n)
-                not in STOPPED]  # fmt: skip
+    run_days = [
+        START + timedelta(days=n) for n in range(28) if START + timedelta(days=n) not in STOPPED
+    ]
     assert sent_days(received, "ada@example.org") == run_days  # daily: one a run
     mondays = [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 19), date(2026, 11, 23)]
     for address in ["bob@example.org"] + [f"weekly{n}@example.org" for n in range(4)]:
@@ -215,8 +242,7 @@ def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
     assert sum(counted) == through_23  # every paper up to the last Monday, once
     shown = [t for item in bob for t in titles_in(item)]
     assert len(shown) == len(set(shown))  # "and N more" for the rest, never a repeat
-    cy = [t for item in received if "cy@example.org" in item.recipients
-          for t in titles_in(item)]  # fmt: skip
+    cy = [t for item in received if "cy@example.org" in item.recipients for t in titles_in(item)]
     assert len(cy) == len(set(cy)) and all(t.startswith("Fairness") for t in cy)
     # What was folded says where it went; status and the reader's page can tell.
     bob_row = store.get_subscriber("bob@example.org")
@@ -239,8 +265,11 @@ def test_local_time_holds_across_a_dst_change_for_daily_and_weekly_readers(
     first = date(2026, 10, 19)  # a Monday; Paris leaves summer time on Sunday 25 October
     joined = datetime.combine(first, time(2), tzinfo=UTC)
     for address, cadence in (("ada@example.org", None), ("bob@example.org", "weekly:monday")):
-        add_subscriber(store, check_input(address, cadence=cadence, timezone="Europe/Paris",
-                                          themes=THEMES), now=joined)  # fmt: skip
+        add_subscriber(
+            store,
+            check_input(address, cadence=cadence, timezone="Europe/Paris", themes=THEMES),
+            now=joined,
+        )
     with smtp_server() as (server, port):
         database = f"sqlite:///{tmp_path / 'dst.sqlite3'}"
         settings = month_settings(tmp_path, port, database, delivery="local", cron="0 7 * * *")
@@ -249,11 +278,19 @@ def test_local_time_holds_across_a_dst_change_for_daily_and_weekly_readers(
             add_papers(store, day, datetime.combine(day, time(1), tzinfo=UTC))
             # The worker: the edition at 04:00 UTC, then a wake-up every half hour.
             for half_hours in range(8, 20):
-                clock = Clock(datetime.combine(day, time(0), tzinfo=UTC)
-                              + timedelta(minutes=30 * half_hours))  # fmt: skip
-                pipeline.run(store, settings, now=clock, transport=transport_for(settings),
-                             day=day, ingest_sources=False, sleep=Sleeps(),
-                             plan=half_hours == 8)  # fmt: skip
+                clock = Clock(
+                    datetime.combine(day, time(0), tzinfo=UTC) + timedelta(minutes=30 * half_hours)
+                )
+                pipeline.run(
+                    store,
+                    settings,
+                    now=clock,
+                    transport=transport_for(settings),
+                    day=day,
+                    ingest_sources=False,
+                    sleep=Sleeps(),
+                    plan=half_hours == 8,
+                )
     store.close()
     paris = ZoneInfo("Europe/Paris")
     for item in server.received:
@@ -289,14 +326,23 @@ def test_run_date_for_a_missed_day_catches_up_for_every_cadence(
 ) -> None:
     with smtp_server() as (server, port):
         settings = month_settings(tmp_path, port, store.url)
-        add_subscriber(store, check_input("ada@example.org", topics=["fairness"],
-                                          cadence=cadence, themes=THEMES),
-                       now=datetime.combine(START, time(6), tzinfo=UTC))  # fmt: skip
+        add_subscriber(
+            store,
+            check_input("ada@example.org", topics=["fairness"], cadence=cadence, themes=THEMES),
+            now=datetime.combine(START, time(6), tzinfo=UTC),
+        )
 
         def run_on(day: date) -> None:
             at = datetime.combine(day, time(7), tzinfo=UTC)
-            pipeline.run(store, settings, now=Clock(at), sleep=Sleeps(), day=day,
-                         ingest_sources=False, transport=transport_for(settings))  # fmt: skip
+            pipeline.run(
+                store,
+                settings,
+                now=Clock(at),
+                sleep=Sleeps(),
+                day=day,
+                ingest_sources=False,
+                transport=transport_for(settings),
+            )
 
         add_papers(store, START, datetime.combine(START, time(6), tzinfo=UTC))
         run_on(START)  # Monday 2: everyone's first email

@@ -249,9 +249,17 @@ def test_a_built_wheel_carries_templates_config_and_examples(tmp_path: Path) -> 
 
 def test_subscribe_list_unsubscribe(project: Path) -> None:
     result = run(
-        "subscribe", "Ada@Example.ORG", "--name", "Ada", "--topic", "RL: rlhf OR dpo",
-        "--theme", "dark", "--timezone", "Europe/Paris",
-    )  # fmt: skip
+        "subscribe",
+        "Ada@Example.ORG",
+        "--name",
+        "Ada",
+        "--topic",
+        "RL: rlhf OR dpo",
+        "--theme",
+        "dark",
+        "--timezone",
+        "Europe/Paris",
+    )
     assert result.exit_code == 0
     assert result.stdout == "subscribed Ada@example.org (active; topics: RL: rlhf OR dpo)\n"
     listed = json.loads(run("subscribers", "list", "--json").stdout)
@@ -266,8 +274,17 @@ def test_subscribe_list_unsubscribe(project: Path) -> None:
     assert listed["subscribers"][0]["topics"] == [{"query": "rlhf OR dpo", "label": "RL"}]
     assert run("pause", "ada@example.org").stdout == "Ada@example.org is paused\n"
     table = run("subscribers", "list").stdout.splitlines()
-    assert table[0].split() == ["email", "name", "state", "theme", "cadence", "created", "last",
-                                "sent", "topics"]  # fmt: skip
+    assert table[0].split() == [
+        "email",
+        "name",
+        "state",
+        "theme",
+        "cadence",
+        "created",
+        "last",
+        "sent",
+        "topics",
+    ]
     assert table[1].startswith("Ada@example.org  Ada   paused  dark   ")
     assert table[1].endswith("  RL: rlhf OR dpo")
     rows = list(csv.reader(io.StringIO(run("subscribers", "list", "--csv").stdout)))
@@ -302,8 +319,9 @@ def test_nobody_but_the_reader_brings_back_someone_who_left(project: Path) -> No
     history = run("subscribers", "show", "ada@example.org").stdout.splitlines()
     assert history[0] == "ada@example.org\tunsubscribed\trlhf"
     assert [line.split()[2:] for line in history[1:3]] == [
-        ["active", "by", "cli"], ["unsubscribed", "by", "cli"],
-    ]  # fmt: skip
+        ["active", "by", "cli"],
+        ["unsubscribed", "by", "cli"],
+    ]
     assert history[3].strip().startswith("theme:")
 
 
@@ -436,8 +454,12 @@ def test_run_delivers_to_the_outbox_and_status_shows_it(project: Path) -> None:
     assert (again["sent"], again["still_queued"], again["ok"]) == (0, 0, True)
     status = json.loads(run("status", "--json").stdout)
     assert status["editions"][0]["deliveries"] == {
-        "queued": 0, "sent": 1, "failed": 0, "skipped": 1, "folded": 0,
-    }  # fmt: skip
+        "queued": 0,
+        "sent": 1,
+        "failed": 0,
+        "skipped": 1,
+        "folded": 0,
+    }
     assert "1 sent, 0 failed, 1 skipped" in run("status").stdout
 
 
@@ -555,7 +577,7 @@ def test_sources_list_tells_each_source_s_health(project: Path) -> None:
     config.write_text(
         config.read_text() + '[[sources]]\nname = "gone"\nlocation = "missing.txt"\n'
         '[[sources]]\nname = "later"\nlocation = "later.txt"\n'
-    )  # fmt: skip
+    )
     never = json.loads(run("sources", "list", "--json").stdout)
     assert [s["last_check"] for s in never["sources"]] == [None, None, None]
     run("subscribe", "ada@example.org")
@@ -598,11 +620,17 @@ def test_resend_queues_one_reader_again_and_refuses_who_left(project: Path) -> N
 
 def test_admin_add_hashes_the_password_and_refuses_a_short_one(project: Path) -> None:
     runner = CliRunner()
-    added = runner.invoke(cli, ["admin", "add", "Root@Example.org", "--password-stdin"],
-                          input="a long enough password\n")  # fmt: skip
+    added = runner.invoke(
+        cli,
+        ["admin", "add", "Root@Example.org", "--password-stdin"],
+        input="a long enough password\n",
+    )
     assert added.exit_code == 0 and added.stdout == "admin Root@example.org: added\n"
-    again = runner.invoke(cli, ["admin", "add", "root@example.org"],
-                          input="another long password\nanother long password\n")  # fmt: skip
+    again = runner.invoke(
+        cli,
+        ["admin", "add", "root@example.org"],
+        input="another long password\nanother long password\n",
+    )
     assert again.exit_code == 0 and "new password; their sessions ended" in again.stdout
     short = runner.invoke(
         cli, ["admin", "add", "x@example.org", "--password-stdin"], input="short\n"

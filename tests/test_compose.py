@@ -17,8 +17,13 @@ from digest.select.index import EditionIndex
 from .conftest import NOW, make_settings
 
 EDITION = Edition(id=3, day=date(2026, 11, 28), created_at=NOW, entry_count=0)
-ADA = Subscriber(id=7, email="ada@example.org", status="active", name="Ada",
-                 topics=(Topic("title:fairness", "Fairness"),))  # fmt: skip
+ADA = Subscriber(
+    id=7,
+    email="ada@example.org",
+    status="active",
+    name="Ada",
+    topics=(Topic("title:fairness", "Fairness"),),
+)
 
 
 def composer(tmp_path: Path) -> Composer:

@@ -59,8 +59,11 @@ def test_every_active_subscriber_gets_one_message_with_the_right_headers(
     assert report.ok
     by_recipient = server.by_recipient()
     assert sorted(by_recipient) == [
-        "reader0@example.org", "reader1@example.org", "reader2@example.org", "zoe@example.org",
-    ]  # fmt: skip
+        "reader0@example.org",
+        "reader1@example.org",
+        "reader2@example.org",
+        "zoe@example.org",
+    ]
     assert all(len(messages) == 1 for messages in by_recipient.values())
     raw = by_recipient["zoe@example.org"][0].data
     assert raw.count(b"\n") == raw.count(b"\r\n"), "every line ends in CRLF"
@@ -123,9 +126,13 @@ def test_starttls_with_auth(store: Store, tmp_path: Path) -> None:
     fill(store, 2)
     with smtp_server(starttls=server_tls_context, credentials=("bot", "s3cret")) as (server, port):
         settings = make_settings(
-            tmp_path, port, SMTP_SECURITY="starttls", SMTP_CA_FILE=str(ca_file),
-            SMTP_USERNAME="bot", SMTP_PASSWORD="s3cret",
-        )  # fmt: skip
+            tmp_path,
+            port,
+            SMTP_SECURITY="starttls",
+            SMTP_CA_FILE=str(ca_file),
+            SMTP_USERNAME="bot",
+            SMTP_PASSWORD="s3cret",
+        )
         report = run(store, settings)
     assert report.delivery.sent == 2 and len(server.received) == 2
 
@@ -138,9 +145,13 @@ def test_implicit_tls_with_auth(store: Store, tmp_path: Path) -> None:
         port,
     ):
         settings = make_settings(
-            tmp_path, port, SMTP_SECURITY="ssl", SMTP_CA_FILE=str(ca_file),
-            SMTP_USERNAME="bot", SMTP_PASSWORD="s3cret",
-        )  # fmt: skip
+            tmp_path,
+            port,
+            SMTP_SECURITY="ssl",
+            SMTP_CA_FILE=str(ca_file),
+            SMTP_USERNAME="bot",
+            SMTP_PASSWORD="s3cret",
+        )
         report = run(store, settings)
     assert report.delivery.sent == 2 and len(server.received) == 2
 
@@ -243,8 +254,10 @@ def test_retries_run_out_and_the_delivery_stays_queued(store: Store, tmp_path: P
         again = run(store, settings)
     assert again.delivery.sent == 1 and again.ok
     assert {r: len(m) for r, m in server.by_recipient().items()} == {
-        "reader0@example.org": 1, "reader1@example.org": 1, "reader2@example.org": 1,
-    }  # fmt: skip
+        "reader0@example.org": 1,
+        "reader1@example.org": 1,
+        "reader2@example.org": 1,
+    }
 
 
 def test_a_permanent_refusal_fails_one_and_the_batch_goes_on(store: Store, tmp_path: Path) -> None:
@@ -308,9 +321,13 @@ def test_who_unsubscribes_before_sending_is_skipped_and_who_joins_gets_the_next(
         new = [Entry(title="Tomorrow's Paper", abstract="New.")]
         store.add_entries(new, decide=dedupe, source="x", now=NOW + timedelta(days=1))
         tomorrow = pipeline.run(
-            store, settings, now=Clock(NOW + timedelta(days=1)), sleep=Sleeps(),
-            transport=transport_for(settings), ingest_sources=False,
-        )  # fmt: skip
+            store,
+            settings,
+            now=Clock(NOW + timedelta(days=1)),
+            sleep=Sleeps(),
+            transport=transport_for(settings),
+            ingest_sources=False,
+        )
     assert tomorrow.edition is not None and tomorrow.edition.entry_count == 1
     assert len(server.by_recipient()["late@example.org"]) == 1
     assert "reader0@example.org" not in server.by_recipient()
@@ -416,9 +433,14 @@ def test_dkim_signature_covers_the_list_headers(store: Store, tmp_path: Path) ->
         )
         run(store, settings)
         # A sign-up's confirmation is signed as every digest is.
-        accounts.sign_up(store, settings, transport_for(settings),
-                         check_input("new@example.org", themes=THEMES), now=NOW,
-                         channel="web")  # fmt: skip
+        accounts.sign_up(
+            store,
+            settings,
+            transport_for(settings),
+            check_input("new@example.org", themes=THEMES),
+            now=NOW,
+            channel="web",
+        )
     raw, notice = server.received[0].data, server.received[1].data
     assert notice.startswith(b"DKIM-Signature:") and b"confirm" in notice
     assert raw.startswith(b"DKIM-Signature:")
@@ -609,9 +631,12 @@ def test_two_installations_with_one_key_never_share_a_message_id(tmp_path: Path)
     ids=["not-composed-yet", "composed-and-waiting-for-the-relay"],
 )
 def test_changes_committed_during_a_send_are_honoured_until_the_hand_off(
-    any_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_child: bool,
+    any_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    in_child: bool,
     readers: tuple[int, int, int],
-) -> None:  # fmt: skip
+) -> None:
     from digest.deliver import sender as delivery
 
     store = any_store
@@ -635,9 +660,11 @@ def test_changes_committed_during_a_send_are_honoured_until_the_hand_off(
             unsubscribe(web, left, now=later, channel="one-click")
             set_paused(web, paused, paused=True, now=later)
             fair = chooses(
-                topics=[Topic("title:fairness", "Fair")], theme="compact", timezone=None,
+                topics=[Topic("title:fairness", "Fair")],
+                theme="compact",
+                timezone=None,
                 paused=False,
-            )  # fmt: skip
+            )
             web.amend_subscriber(chose, fair, now=later, channel="preferences")
 
     try:
@@ -681,22 +708,30 @@ def test_a_server_that_requires_starttls_stops_the_run_and_leaves_everyone_queue
         with pytest.raises(SessionRefused, match="530"):
             run(store, make_settings(tmp_path, port, SMTP_SECURITY="none"))
         assert _queued(store) == 30 and server.received == []
-        fixed = run(store, make_settings(tmp_path, port, SMTP_SECURITY="starttls",
-                                         SMTP_CA_FILE=str(ca_file)))  # fmt: skip
+        fixed = run(
+            store,
+            make_settings(tmp_path, port, SMTP_SECURITY="starttls", SMTP_CA_FILE=str(ca_file)),
+        )
     assert fixed.delivery.sent == 30 and fixed.ok
 
 
 @pytest.mark.parametrize(
     ("setup", "words"),
     [
-        (lambda s: s.refuse.update({"reader2@example.org": ("421 4.3.2 shutting down", None)}),
-         "closing the session: RCPT TO: 421"),
-        (lambda s: setattr(s, "refuse_sender", "550 5.7.1 sender not allowed"),
-         "refuses to take mail from us: MAIL FROM: 550 5.7.1"),
-        (lambda s: setattr(s, "refuse_sender", "553 sender address rejected"),
-         "refused our sender address: MAIL FROM: 553"),
+        (
+            lambda s: s.refuse.update({"reader2@example.org": ("421 4.3.2 shutting down", None)}),
+            "closing the session: RCPT TO: 421",
+        ),
+        (
+            lambda s: setattr(s, "refuse_sender", "550 5.7.1 sender not allowed"),
+            "refuses to take mail from us: MAIL FROM: 550 5.7.1",
+        ),
+        (
+            lambda s: setattr(s, "refuse_sender", "553 sender address rejected"),
+            "refused our sender address: MAIL FROM: 553",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_refusal_of_the_session_stops_the_run_and_fails_nobody(
     store: Store, tmp_path: Path, setup: Any, words: str
 ) -> None:
@@ -783,22 +818,29 @@ def test_the_ehlo_name_is_the_public_host_of_the_base_url_or_the_setting(
 def test_a_test_send_reaches_the_operator_and_records_nothing(store: Store, tmp_path: Path) -> None:
     from digest import pipeline
 
-    subscribe(store, check_input("ada@example.org", topics=["title:fairness"], themes=THEMES),
-              now=NOW)  # fmt: skip
+    subscribe(
+        store, check_input("ada@example.org", topics=["title:fairness"], themes=THEMES), now=NOW
+    )
     subscribe(store, check_input("gone@example.org", themes=THEMES), now=NOW)
     unsubscribe(store, "gone@example.org", now=NOW, channel="cli")
-    store.add_entries([Entry(title="Fairness in ranking"), Entry(title="Speech codecs")],
-                      decide=dedupe, source="feed", now=NOW)  # fmt: skip
+    store.add_entries(
+        [Entry(title="Fairness in ranking"), Entry(title="Speech codecs")],
+        decide=dedupe,
+        source="feed",
+        now=NOW,
+    )
     with smtp_server() as (server, port):
         settings = make_settings(tmp_path, port)
         ada = store.get_subscriber("ada@example.org")
         me, gone = parse_address("me@example.org"), parse_address("gone@example.org")
-        said = pipeline.send_test(store, settings, transport_for(settings), me,
-                                  as_reader=ada, day=None, now=NOW)  # fmt: skip
+        said = pipeline.send_test(
+            store, settings, transport_for(settings), me, as_reader=ada, day=None, now=NOW
+        )
         assert "1 papers" in said
         with pytest.raises(pipeline.SendTestRefused, match="unsubscribed"):
-            pipeline.send_test(store, settings, transport_for(settings), gone,
-                               as_reader=None, day=None, now=NOW)  # fmt: skip
+            pipeline.send_test(
+                store, settings, transport_for(settings), gone, as_reader=None, day=None, now=NOW
+            )
     (received,) = server.received
     assert received.recipients == ["me@example.org"]
     message = received.message
@@ -857,15 +899,24 @@ def test_killing_a_real_weekly_send_and_rerunning_mails_each_reader_once(tmp_pat
     store = Store.open(database)
     fill(store, 0)
     # 28 November 2026 is a Saturday: the weekly readers' period email is due.
-    import_subscribers(store, [
-        check_input(f"reader{n}@example.org", cadence="weekly:saturday" if n % 2 else None,
-                    themes=THEMES)
-        for n in range(1600)
-    ])  # fmt: skip
+    import_subscribers(
+        store,
+        [
+            check_input(
+                f"reader{n}@example.org",
+                cadence="weekly:saturday" if n % 2 else None,
+                themes=THEMES,
+            )
+            for n in range(1600)
+        ],
+    )
     store.close()
     by_recipient = kill_mid_batch_and_rerun(tmp_path, database, 1600, kill_at=300)
-    weekly = [items[0].message["Subject"] for a, items in by_recipient.items()
-              if int(a.removeprefix("reader").split("@")[0]) % 2]  # fmt: skip
+    weekly = [
+        items[0].message["Subject"]
+        for a, items in by_recipient.items()
+        if int(a.removeprefix("reader").split("@")[0]) % 2
+    ]
     assert all(str(s).startswith("Daily papers, 28 November:") for s in weekly), weekly[:3]
 
 

@@ -79,32 +79,50 @@ _REASON = st.one_of(
     st.sampled_from(["\x1b]0;pwned\x07", "\x1b[2J", "OK\x00", "Service \x9b Unavailable"]),
 )
 _LOCATION = st.one_of(
-    st.sampled_from(["http://[::1", "http://a.example:99999/", "http://a.example:abc/",
-                     "http://" + "a" * 64 + ".example/", "ftp://a.example/", "//", "",
-                     "http://127.0.0.1:1/x", "/feed", "http://[::ffff:10.0.0.1]/",
-                     "http://\x00/"]),
+    st.sampled_from(
+        [
+            "http://[::1",
+            "http://a.example:99999/",
+            "http://a.example:abc/",
+            "http://" + "a" * 64 + ".example/",
+            "ftp://a.example/",
+            "//",
+            "",
+            "http://127.0.0.1:1/x",
+            "/feed",
+            "http://[::ffff:10.0.0.1]/",
+            "http://\x00/",
+        ]
+    ),
     st.text(max_size=60).map(lambda t: t.replace("\r", "").replace("\n", "")),
-)  # fmt: skip
+)
 _HEADER = st.one_of(
     st.tuples(st.just("Location"), _LOCATION),
-    st.tuples(st.just("Retry-After"), st.sampled_from(["²", "1" * 400, "-1", "Fri, 31 Dec 9999 "
-                                                        "23:59:59 GMT", "0", "nan"])),
+    st.tuples(
+        st.just("Retry-After"),
+        st.sampled_from(["²", "1" * 400, "-1", "Fri, 31 Dec 9999 23:59:59 GMT", "0", "nan"]),
+    ),
     st.tuples(st.sampled_from(["ETag", "Last-Modified"]), _REASON),
     st.tuples(st.just("Content-Encoding"), st.sampled_from(["gzip", "deflate", "br", "x"])),
     st.tuples(st.just("Content-Length"), st.sampled_from(["-1", "99999999999", "abc", "5"])),
     st.tuples(st.just("Transfer-Encoding"), st.sampled_from(["chunked", "gzip, chunked"])),
-)  # fmt: skip
+)
 
 
 @st.composite
 def answers(draw: st.DrawFn) -> bytes:
-    status = draw(st.one_of(st.sampled_from([200, 301, 302, 304, 307, 404, 429, 500, 503]),
-                            st.integers(0, 999)))  # fmt: skip
+    status = draw(
+        st.one_of(
+            st.sampled_from([200, 301, 302, 304, 307, 404, 429, 500, 503]), st.integers(0, 999)
+        )
+    )
     line = f"HTTP/1.1 {status} {draw(_REASON)}".encode("utf-8", "surrogatepass")
     if draw(st.booleans()):
         line = draw(st.sampled_from([b"HTTP/1.1", b"garbage", b"HTTP/9 200 OK", b""]))
-    headers = b"".join(f"{k}: {v}\r\n".encode("utf-8", "surrogatepass")
-                       for k, v in draw(st.lists(_HEADER, max_size=4)))  # fmt: skip
+    headers = b"".join(
+        f"{k}: {v}\r\n".encode("utf-8", "surrogatepass")
+        for k, v in draw(st.lists(_HEADER, max_size=4))
+    )
     body = draw(st.one_of(st.binary(max_size=300), st.just(OWN_DUMP.read_bytes()[:2000])))
     return line + b"\r\n" + headers + b"\r\n" + body
 
@@ -118,8 +136,14 @@ def test_whatever_a_feed_server_answers_fails_that_source_alone(any_store: Store
         @given(answers())
         def each(answer: bytes) -> None:
             server.answer = answer
-            report = pipeline.ingest(any_store, [bad, good], now=NOW, zone=ZoneInfo("UTC"),
-                                     limits=SourceLimits(), fetch=QUICK)  # fmt: skip
+            report = pipeline.ingest(
+                any_store,
+                [bad, good],
+                now=NOW,
+                zone=ZoneInfo("UTC"),
+                limits=SourceLimits(),
+                fetch=QUICK,
+            )
             reports = {r.source: r for r in report.sources}
             assert reports["own dump"].ok
             error = reports["chaos"].error or ""
@@ -151,8 +175,10 @@ def test_each_malformed_answer_is_one_clear_line(answer: bytes) -> None:
 
 def test_a_nul_in_an_etag_or_reason_is_not_stored(any_store: Store) -> None:
     with chaos_server() as server:
-        server.answer = (b"HTTP/1.1 200 O\x00K\r\nETag: \"a\x00b\"\r\nLast-Modified: x\x00\r\n\r\n"
-                         + OWN_DUMP.read_bytes())  # fmt: skip
+        server.answer = (
+            b'HTTP/1.1 200 O\x00K\r\nETag: "a\x00b"\r\nLast-Modified: x\x00\r\n\r\n'
+            + OWN_DUMP.read_bytes()
+        )
         spec = SourceSpec("nul", server.url())
         report = pipeline.ingest(
             any_store, [spec], now=NOW, zone=ZoneInfo("UTC"), limits=SourceLimits(), fetch=QUICK
@@ -166,10 +192,19 @@ def test_a_nul_in_an_etag_or_reason_is_not_stored(any_store: Store) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["::127.0.0.1", "::10.0.0.1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1",
-     "2002:7f00:1::", "2002:a9fe:a9fe::1", "fec0::1", "::ffff:169.254.169.254",
-     "2001:0:4136:e378:8000:63bf:80ff:fffe"],
-)  # fmt: skip
+    [
+        "::127.0.0.1",
+        "::10.0.0.1",
+        "64:ff9b::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1::a00:1",
+        "2002:7f00:1::",
+        "2002:a9fe:a9fe::1",
+        "fec0::1",
+        "::ffff:169.254.169.254",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",
+    ],
+)
 def test_ipv6_forms_of_internal_addresses_are_internal(address: str) -> None:
     assert is_private(ipaddress.ip_address(address))
 
@@ -215,17 +250,24 @@ def _parse(data: bytes, kind: str | None = None) -> tuple[int, tuple[str, ...]]:
 
 
 def test_an_atom_entry_dated_year_0_costs_only_its_date() -> None:
-    entry = ("<entry><title>{t}</title><id>urn:{t}</id><updated>{d}</updated>"
-             "<summary>x</summary></entry>")  # fmt: skip
-    feed = ('<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
-            + entry.format(t="A", d="0000-01-01T00:00:00Z")
-            + entry.format(t="B", d="2026-11-27T00:00:00Z") + "</feed>")  # fmt: skip
+    entry = (
+        "<entry><title>{t}</title><id>urn:{t}</id><updated>{d}</updated>"
+        "<summary>x</summary></entry>"
+    )
+    feed = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        + entry.format(t="A", d="0000-01-01T00:00:00Z")
+        + entry.format(t="B", d="2026-11-27T00:00:00Z")
+        + "</feed>"
+    )
     assert _parse(feed.encode())[0] == 2
 
 
 def test_a_5000_digit_number_costs_only_its_item() -> None:
-    items = [{"paper": {"id": "2611.00001", "title": "Good", "upvotes": 3}},
-             {"paper": {"id": "2611.00002", "title": "Huge", "upvotes": 7}}]  # fmt: skip
+    items = [
+        {"paper": {"id": "2611.00001", "title": "Good", "upvotes": 3}},
+        {"paper": {"id": "2611.00002", "title": "Huge", "upvotes": 7}},
+    ]
     text = json.dumps(items).replace('"upvotes": 7', '"upvotes": ' + "9" * 5000)
     count, _ = _parse(text.encode(), "hf-json")
     assert count == 2  # the count is dropped, the paper kept

@@ -62,8 +62,12 @@ def test_the_score_starts_again_after_quiet_days_and_complaints_suppress_at_once
     assert outcome("autoreply", score, NOW, POLICY).score == score
 
 
-@given(st.lists(st.tuples(st.sampled_from(["hard", "soft", "autoreply"]),
-                          st.integers(0, 30 * 24)), max_size=30))  # fmt: skip
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["hard", "soft", "autoreply"]), st.integers(0, 30 * 24)),
+        max_size=30,
+    )
+)
 def test_a_score_rises_by_at_most_one_a_day(events: list[tuple[str, int]]) -> None:
     score = BounceScore()
     for kind, hours in sorted(events, key=lambda e: e[1]):
@@ -108,8 +112,14 @@ def test_each_kind_of_message_is_told_apart(name: str, kind: str) -> None:
 
 @given(st.binary(max_size=2000))
 def test_any_bytes_are_read_without_crashing(data: bytes) -> None:
-    assert read_inbound(data).kind in ("hard", "soft", "complaint", "unsubscribe",
-                                       "autoreply", "unknown")  # fmt: skip
+    assert read_inbound(data).kind in (
+        "hard",
+        "soft",
+        "complaint",
+        "unsubscribe",
+        "autoreply",
+        "unknown",
+    )
 
 
 def test_a_huge_message_is_refused() -> None:
@@ -126,24 +136,30 @@ SECRET = "test-secret-key-for-digest-tests-0123456789"  # make_settings's
 def _inbound(tmp_path: Path, store: Store, data: bytes, *args: str) -> tuple[int, str]:
     """`digest inbound` as Postfix's pipe runs it: the message on stdin."""
     config = tmp_path / "inbound.toml"
-    config.write_text('[inbound]\nbounce_address = "bounces@example.org"\n'
-                      'unsubscribe_address = "unsubscribe@example.org"\n')  # fmt: skip
+    config.write_text(
+        '[inbound]\nbounce_address = "bounces@example.org"\n'
+        'unsubscribe_address = "unsubscribe@example.org"\n'
+    )
     result = CliRunner().invoke(
-        cli, ["--config", str(config), "inbound", *args], input=data,
+        cli,
+        ["--config", str(config), "inbound", *args],
+        input=data,
         env={"DIGEST_DATABASE_URL": store.url, "SECRET_KEY": SECRET},
-    )  # fmt: skip
+    )
     return result.exit_code, result.output
 
 
 def test_bounces_complaints_and_mailto_unsubscribes_suppress_their_reader(
     store: Store, tmp_path: Path
 ) -> None:
-    inbound = InboundSettings(bounce_address="bounces@example.org",
-                              unsubscribe_address="unsubscribe@example.org")  # fmt: skip
+    inbound = InboundSettings(
+        bounce_address="bounces@example.org", unsubscribe_address="unsubscribe@example.org"
+    )
     for name in ("dead", "ada", "eve", "bob"):
         subscribe(store, check_input(f"{name}@example.net", themes=THEMES), now=NOW)
-    store.add_entries([Entry(title="A paper", arxiv_id="2611.00001")], decide=dedupe,
-                      source="feed", now=NOW)  # fmt: skip
+    store.add_entries(
+        [Entry(title="A paper", arxiv_id="2611.00001")], decide=dedupe, source="feed", now=NOW
+    )
     with smtp_server() as (server, port):
         run(store, replace(make_settings(tmp_path, port), inbound=inbound))
     by = server.by_recipient()
@@ -151,8 +167,9 @@ def test_bounces_complaints_and_mailto_unsubscribes_suppress_their_reader(
     assert dead.startswith("bounces+") and dead.endswith("@example.org")  # VERP
     assert "unsubscribe+" in str(by["eve@example.net"][0].message["List-Unsubscribe"])
     # 5.7.1 (refused by policy): a hard bounce that says the mailbox exists, so it is scored.
-    bounce = (INBOUND / "postfix-hard.eml").read_bytes().replace(PLACEHOLDER.encode(),
-                                                                 dead.encode())  # fmt: skip
+    bounce = (
+        (INBOUND / "postfix-hard.eml").read_bytes().replace(PLACEHOLDER.encode(), dead.encode())
+    )
     bounce = bounce.replace(b"5.1.1", b"5.7.1")
     for _ in range(2):  # twice the same day: counted once
         code, output = _inbound(tmp_path, store, bounce, "--recipient", dead)
@@ -160,8 +177,9 @@ def test_bounces_complaints_and_mailto_unsubscribes_suppress_their_reader(
     reader = store.get_subscriber("dead@example.net")
     assert reader is not None
     # Two more days of bounces, as the score would stand two days later.
-    store.save_bounce_score(reader.id, value=2.0, counted_at=datetime.now(UTC) - timedelta(days=1),
-                            counted_today=1.0)  # fmt: skip
+    store.save_bounce_score(
+        reader.id, value=2.0, counted_at=datetime.now(UTC) - timedelta(days=1), counted_today=1.0
+    )
     code, output = _inbound(tmp_path, store, bounce, "--recipient", dead)
     assert code == 0 and "score 3; now bounced" in output, output
     # A complaint names its delivery by the original's Return-Path.
@@ -195,26 +213,40 @@ def test_bounces_complaints_and_mailto_unsubscribes_suppress_their_reader(
     assert "ignored: an autoreply" in _inbound(tmp_path, store, away)[1]
     states = {s.email: s.state for s in store.iter_subscribers()}
     assert states == {
-        "dead@example.net": "bounced", "ada@example.net": "active",
-        "eve@example.net": "complained", "bob@example.net": "unsubscribed",
-    }  # fmt: skip
+        "dead@example.net": "bounced",
+        "ada@example.net": "active",
+        "eve@example.net": "complained",
+        "bob@example.net": "unsubscribed",
+    }
     edition = store.recent_editions(1)[0]
     assert store.inbound_counts(edition.id) == {"hard": 3, "complaint": 1, "autoreply": 1}
     config = str(tmp_path / "inbound.toml")
     shown = CliRunner().invoke(
-        cli, ["--config", config, "subscribers", "show", "dead@example.net"],
+        cli,
+        ["--config", config, "subscribers", "show", "dead@example.net"],
         env={"DIGEST_DATABASE_URL": store.url, "SECRET_KEY": SECRET},
-    )  # fmt: skip
+    )
     assert "bounced      by bounce (5.7.1)" in shown.output
     assert shown.output.count("came back: hard (5.7.1)") == 3
     # Only the reader still wanted is planned for the next edition.
     next_day = NOW + timedelta(days=1)
-    store.add_entries([Entry(title="Another paper", arxiv_id="2611.00002")], decide=dedupe,
-                      source="feed", now=next_day)  # fmt: skip
+    store.add_entries(
+        [Entry(title="Another paper", arxiv_id="2611.00002")],
+        decide=dedupe,
+        source="feed",
+        now=next_day,
+    )
     with smtp_server() as (server, port):
         settings = replace(make_settings(tmp_path, port), inbound=inbound)
-        pipeline.run(store, settings, now=Clock(next_day), sleep=Sleeps(), day=next_day.date(),
-                     ingest_sources=False, transport=transport_for(settings))  # fmt: skip
+        pipeline.run(
+            store,
+            settings,
+            now=Clock(next_day),
+            sleep=Sleeps(),
+            day=next_day.date(),
+            ingest_sources=False,
+            transport=transport_for(settings),
+        )
     assert [r.recipients for r in server.received] == [["ada@example.net"]]
 
 
@@ -236,11 +268,14 @@ def test_a_recipient_refused_while_sending_is_a_hard_bounce(store: Store, tmp_pa
 def test_without_a_database_the_mta_is_told_to_try_again(tmp_path: Path) -> None:
     (tmp_path / "digest.toml").write_text("")
     result = CliRunner().invoke(
-        cli, ["--config", str(tmp_path / "digest.toml"), "inbound"],
+        cli,
+        ["--config", str(tmp_path / "digest.toml"), "inbound"],
         input=(INBOUND / "postfix-hard.eml").read_bytes(),
-        env={"DIGEST_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
-             "SECRET_KEY": SECRET},
-    )  # fmt: skip
+        env={
+            "DIGEST_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+            "SECRET_KEY": SECRET,
+        },
+    )
     assert result.exit_code == 75, result.output
 
 
@@ -257,8 +292,9 @@ def test_the_mailbox_is_read_and_each_message_filed(store: Store, tmp_path: Path
     with smtp_server() as (server, port):
         run(store, replace(make_settings(tmp_path, port), inbound=inbound))
     sender = server.received[0].sender
-    bounce = (INBOUND / "postfix-hard.eml").read_bytes().replace(PLACEHOLDER.encode(),
-                                                                 sender.encode())  # fmt: skip
+    bounce = (
+        (INBOUND / "postfix-hard.eml").read_bytes().replace(PLACEHOLDER.encode(), sender.encode())
+    )
     with dovecot() as url:
         imap_port = int(url.rsplit(":", 1)[1].split("/")[0])
         file_into(imap_port, bounce)
@@ -267,13 +303,17 @@ def test_the_mailbox_is_read_and_each_message_filed(store: Store, tmp_path: Path
         config = tmp_path / "inbound.toml"
         config.write_text('[inbound]\nbounce_address = "bounces@example.org"\n')
         result = CliRunner().invoke(
-            cli, ["--config", str(config), "inbound", "--imap"],
+            cli,
+            ["--config", str(config), "inbound", "--imap"],
             env={"DIGEST_DATABASE_URL": store.url, "SECRET_KEY": SECRET, "INBOUND_IMAP_URL": url},
-        )  # fmt: skip
+        )
         assert result.exit_code == 0, result.output
         assert "1 handled, 2 unreadable, 0 left" in result.output
-        assert (messages_in(imap_port, "INBOX"), messages_in(imap_port, "digest-processed"),
-                messages_in(imap_port, "digest-unreadable")) == (0, 1, 2)  # fmt: skip
+        assert (
+            messages_in(imap_port, "INBOX"),
+            messages_in(imap_port, "digest-processed"),
+            messages_in(imap_port, "digest-unreadable"),
+        ) == (0, 1, 2)
     reader = store.get_subscriber("dead@example.net")
     assert reader is not None and reader.state == "bounced"  # 5.1.1: at once
 
@@ -305,9 +345,11 @@ def test_a_dsn_from_a_real_postfix_suppresses_the_reader_and_nobody_else(
         '[inbound]\nbounce_address = "bounces@inbound.test"\nbounce_threshold = 1.0\n'
     )
     result = CliRunner().invoke(
-        cli, ["--config", str(config), "inbound", "--recipient", found.tagged[0]], input=data,
+        cli,
+        ["--config", str(config), "inbound", "--recipient", found.tagged[0]],
+        input=data,
         env={"DIGEST_DATABASE_URL": store.url, "SECRET_KEY": SECRET},
-    )  # fmt: skip
+    )
     assert result.exit_code == 0 and "now bounced" in result.output, result.output
     # The next edition is planned for everyone else only.
     next_day = NOW + timedelta(days=1)

@@ -46,8 +46,17 @@ def _nested(depth: int, kind: str) -> bytes:
     inner = b"Content-Type: text/plain\r\n\r\nhi\r\n"
     for n in range(depth):
         b = b"b%d" % n
-        inner = (b'Content-Type: multipart/mixed; boundary="' + b + b'"\r\n\r\n--' + b + b"\r\n"
-                 + inner + b"\r\n--" + b + b"--\r\n")  # fmt: skip
+        inner = (
+            b'Content-Type: multipart/mixed; boundary="'
+            + b
+            + b'"\r\n\r\n--'
+            + b
+            + b"\r\n"
+            + inner
+            + b"\r\n--"
+            + b
+            + b"--\r\n"
+        )
     return b"From: x@y\r\n" + inner
 
 
@@ -84,9 +93,11 @@ def _inbound(
     tmp_path: Path, store: Store, data: bytes, *args: str, **config: str
 ) -> tuple[int, str]:
     result = CliRunner().invoke(
-        cli, ["--config", str(_config(tmp_path, **config)), "inbound", *args], input=data,
+        cli,
+        ["--config", str(_config(tmp_path, **config)), "inbound", *args],
+        input=data,
         env={"DIGEST_DATABASE_URL": store.url, "SECRET_KEY": SECRET},
-    )  # fmt: skip
+    )
     return result.exit_code, result.output
 
 
@@ -113,19 +124,50 @@ def test_a_message_over_the_cap_is_refused_with_65(store: Store, tmp_path: Path)
 
 _TEXT = st.one_of(
     st.text(max_size=80),
-    st.sampled_from(["a@[", "undisclosed-recipients:;", "<>", "=?utf-8?q?=00?=", "\x00",
-                     "\x1b]0;x\x07", "=?x-unknown?b?AAAA?=", FORGED, "+1.", "@" * 50]),
+    st.sampled_from(
+        [
+            "a@[",
+            "undisclosed-recipients:;",
+            "<>",
+            "=?utf-8?q?=00?=",
+            "\x00",
+            "\x1b]0;x\x07",
+            "=?x-unknown?b?AAAA?=",
+            FORGED,
+            "+1.",
+            "@" * 50,
+        ]
+    ),
     st.integers(1, 100_000).map(lambda n: "a" * n),
-)  # fmt: skip
+)
 _HEADER = st.tuples(
-    st.sampled_from(["From", "To", "Subject", "Message-ID", "Content-Type", "Delivered-To",
-                     "Auto-Submitted", "Precedence", "Content-Transfer-Encoding", "X-Weird"]),
+    st.sampled_from(
+        [
+            "From",
+            "To",
+            "Subject",
+            "Message-ID",
+            "Content-Type",
+            "Delivered-To",
+            "Auto-Submitted",
+            "Precedence",
+            "Content-Transfer-Encoding",
+            "X-Weird",
+        ]
+    ),
     _TEXT,
-)  # fmt: skip
-_CONTENT = st.sampled_from(["text/plain", "multipart/report; report-type=delivery-status",
-                            "multipart/report; report-type=feedback-report",
-                            "message/delivery-status", "message/feedback-report",
-                            "text/plain; charset=utf-7", "text/plain; charset=x-nope"])  # fmt: skip
+)
+_CONTENT = st.sampled_from(
+    [
+        "text/plain",
+        "multipart/report; report-type=delivery-status",
+        "multipart/report; report-type=feedback-report",
+        "message/delivery-status",
+        "message/feedback-report",
+        "text/plain; charset=utf-7",
+        "text/plain; charset=x-nope",
+    ]
+)
 
 
 @st.composite
@@ -178,8 +220,9 @@ def test_hostile_messages_that_name_nobody_change_nobody(any_store: Store, tmp_p
 def test_bounces_and_unsubscribes_come_back_to_addresses_of_any_name(
     store: Store, tmp_path: Path
 ) -> None:
-    inbound = InboundSettings(bounce_address="returns@example.org",
-                              unsubscribe_address="leave@example.org")  # fmt: skip
+    inbound = InboundSettings(
+        bounce_address="returns@example.org", unsubscribe_address="leave@example.org"
+    )
     for name in ("dead", "bob"):
         subscribe(store, check_input(f"{name}@example.net", themes=THEMES), now=NOW)
     store.add_entries([Entry(title="A paper")], decide=dedupe, source="feed", now=NOW)
@@ -286,7 +329,10 @@ def test_a_poison_message_never_blocks_the_mailbox(
             assert result.exit_code == 0, result.output
             expected = "2 handled, 2 unreadable, 0 left" if poll == 0 else "0 handled, 0 unreadable"
             assert expected in result.output
-        assert (messages_in(imap_port, "INBOX"), messages_in(imap_port, "digest-processed"),
-                messages_in(imap_port, "digest-unreadable")) == (0, 2, 2)  # fmt: skip
+        assert (
+            messages_in(imap_port, "INBOX"),
+            messages_in(imap_port, "digest-processed"),
+            messages_in(imap_port, "digest-unreadable"),
+        ) == (0, 2, 2)
     assert {s.state for s in store.iter_subscribers()} == {"complained"}
     assert sum(store.inbound_counts(store.recent_editions(1)[0].id).values()) == 2

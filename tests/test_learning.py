@@ -46,8 +46,11 @@ def paper(topic: str, n: int, rng: random.Random, *, title_word: str = "") -> En
     words = WORDS[topic].split()
     body = " ".join(rng.choice(words) for _ in range(40)) + f" {title_word.lower()}" * 5
     title = f"{title_word or rng.choice(words).title()} study {topic} number {n}"
-    return Entry(title=title, abstract=f"We propose a method. {body}.",
-                 arxiv_id=f"2611.{hash((topic, n)) % 90000 + 10000:05d}")  # fmt: skip
+    return Entry(
+        title=title,
+        abstract=f"We propose a method. {body}.",
+        arxiv_id=f"2611.{hash((topic, n)) % 90000 + 10000:05d}",
+    )
 
 
 def day_of_papers(seed: int, per_topic: int = 8) -> list[Entry]:
@@ -107,8 +110,10 @@ ER  -\x20
 def test_a_bibtex_library_gives_ids_from_eprint_and_doi_and_titles_for_the_rest() -> None:
     papers, problems = library(BIBTEX)
     assert [p.paper for p in papers] == [
-        "arxiv:1706.03762", "arxiv:1512.03385", "title:a book without an id",
-    ]  # fmt: skip
+        "arxiv:1706.03762",
+        "arxiv:1512.03385",
+        "title:a book without an id",
+    ]
     assert papers[0].title == "Attention Is All You Need" and papers[0].year == 2017
     assert problems == ["entry 4: no title and no arXiv id; skipped"]
 
@@ -133,8 +138,9 @@ def test_a_model_ranks_what_a_reader_liked_above_the_rest_and_says_why() -> None
     space = fit_space(corpus, version=1)
     liked = [e for e in corpus if "optimization" in e.title][:3]
     disliked = [e for e in corpus if "fairness" in e.title][:2]
-    model = fit_reader(space, space.vectors(liked), space.vectors(disliked),
-                       space.vectors(corpus[::3]))  # fmt: skip
+    model = fit_reader(
+        space, space.vectors(liked), space.vectors(disliked), space.vectors(corpus[::3])
+    )
     assert model is not None
     fresh = day_of_papers(2)
     vectors = PaperVectors.of(space.vectors(fresh))
@@ -186,8 +192,9 @@ def test_a_like_waits_for_its_paper(any_store: Store) -> None:
     reader, _ = accounts.add(any_store, check_input("ada@example.org", themes=THEMES), now=NOW)
     accounts.like(any_store, reader.id, ["arxiv:2611.00042"], now=NOW)
     assert any_store.entries_named(["arxiv:2611.00042"]) == {}
-    any_store.add_entries([Entry(title="Arrives later", arxiv_id="2611.00042")],
-                          decide=dedupe, source="feed", now=NOW)  # fmt: skip
+    any_store.add_entries(
+        [Entry(title="Arrives later", arxiv_id="2611.00042")], decide=dedupe, source="feed", now=NOW
+    )
     assert any_store.entries_named(["arxiv:2611.00042"])["arxiv:2611.00042"].entry.title == (
         "Arrives later"
     )
@@ -233,9 +240,15 @@ def test_votes_change_the_next_days_digest(store: Store, tmp_path: Path) -> None
     second += [paper("speech", 970 + n, rng) for n in range(4)]
     next_day = NOW + timedelta(days=1)
     store.add_entries(second, decide=dedupe, source="feed", now=next_day)
-    report = pipeline.run(store, settings, now=Clock(next_day), sleep=Sleeps(),
-                          day=next_day.date(), ingest_sources=False,
-                          transport=OutboxTransport(tmp_path / "day2"))  # fmt: skip
+    report = pipeline.run(
+        store,
+        settings,
+        now=Clock(next_day),
+        sleep=Sleeps(),
+        day=next_day.date(),
+        ingest_sources=False,
+        transport=OutboxTransport(tmp_path / "day2"),
+    )
     assert report.delivery.sent == 1
     text = _digest_text(tmp_path / "day2")
     recommended = _section(text, RECOMMENDED)
@@ -261,25 +274,42 @@ def test_votes_change_the_next_days_digest(store: Store, tmp_path: Path) -> None
     }
     (tmp_path / "none.toml").write_text("")
     shown = subprocess.run(
-        [sys.executable, "-m", "digest", "preview", "--email", "ada@example.org",
-         "--date", next_day.date().isoformat(), "--output", str(tmp_path / "preview.html")],
-        env=env, capture_output=True, text=True, check=False, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "digest",
+            "preview",
+            "--email",
+            "ada@example.org",
+            "--date",
+            next_day.date().isoformat(),
+            "--output",
+            str(tmp_path / "preview.html"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
     assert shown.returncode == 0, shown.stderr
     preview_text = (tmp_path / "preview.txt").read_text()
     assert _section(preview_text, RECOMMENDED) == recommended
     assert learning.refresh(store, now=next_day).fitted == 0  # nothing changed since
     # `digest match --email` orders as her digest does, and says why.
-    _, found = pipeline.match(store, settings, "study", since=NOW - timedelta(days=1),
-                              subscriber=reader)  # fmt: skip
+    _, found = pipeline.match(
+        store, settings, "study", since=NOW - timedelta(days=1), subscriber=reader
+    )
     assert "optimization" in found[0].entry.entry.title and found[0].reason
     _, plain = pipeline.match(store, settings, "study", since=NOW - timedelta(days=1))
     assert not any(m.reason for m in plain)
 
 
 def test_a_library_title_with_a_control_character_costs_its_entry() -> None:
-    bibtex = (b"@article{a, title={Good one}, year={2024}}\n"
-              b"@article{b, title={Bad\x00one}, year={2024}}\n")  # fmt: skip
+    bibtex = (
+        b"@article{a, title={Good one}, year={2024}}\n"
+        b"@article{b, title={Bad\x00one}, year={2024}}\n"
+    )
     papers, problems = library(bibtex)
     assert [p.title for p in papers] == ["Good one"]
     assert any("control character" in p for p in problems)

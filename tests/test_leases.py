@@ -30,8 +30,11 @@ SECRET = "test-secret-key-for-digest-tests-0123456789"
 
 def test_a_keeper_renews_until_told_to_stop_and_knows_when_it_lost() -> None:
     renewals: list[float] = []
-    with Keeper(lambda: renewals.append(time.monotonic()) or True,
-                lease=timedelta(seconds=1.5), what="test lease") as keeper:  # fmt: skip
+    with Keeper(
+        lambda: renewals.append(time.monotonic()) or True,
+        lease=timedelta(seconds=1.5),
+        what="test lease",
+    ) as keeper:
         wait_until(lambda: len(renewals) >= 3)
         assert keeper.holds()
     taken = Keeper(lambda: False, lease=timedelta(seconds=0.3), what="test lease")
@@ -70,10 +73,13 @@ def _env(tmp_path: Path, url: str, port: int, **delivery: object) -> dict[str, s
         f'[sender]\naddress = "digest@example.org"\n[delivery]\n{lines}'
     )
     return os.environ | {
-        "DIGEST_CONFIG": str(tmp_path / "config.toml"), "DIGEST_DATABASE_URL": url,
-        "SECRET_KEY": SECRET, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port),
+        "DIGEST_CONFIG": str(tmp_path / "config.toml"),
+        "DIGEST_DATABASE_URL": url,
+        "SECRET_KEY": SECRET,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
         "SMTP_SECURITY": "none",
-    }  # fmt: skip
+    }
 
 
 def _planned(url: str, subscribers: int) -> None:
@@ -84,8 +90,13 @@ def _planned(url: str, subscribers: int) -> None:
 
 
 def _digest(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "digest", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _exactly_once(server: object, count: int, in_flight: int = 0) -> None:
@@ -144,9 +155,15 @@ def test_a_sender_paused_past_its_lease_stops_before_sending_more(
         # (exit 1); the next run sends whatever is left.
         assert other.returncode in (0, 1), other_said
         calm = _env(tmp_path, url, port, lease_seconds=60)
-        final = subprocess.run([sys.executable, "-m", "digest", command, "--no-ingest"]
-                               if command == "run" else [sys.executable, "-m", "digest", command],
-                               env=calm, capture_output=True, text=True, timeout=300)  # fmt: skip
+        final = subprocess.run(
+            [sys.executable, "-m", "digest", command, "--no-ingest"]
+            if command == "run"
+            else [sys.executable, "-m", "digest", command],
+            env=calm,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert final.returncode == 0, (final.stdout, final.stderr)
     assert frozen.returncode == 2, frozen_said
     assert "lost its" in frozen_said[1] and "stopped on request" not in frozen_said[1]
@@ -162,8 +179,13 @@ def test_a_long_wait_for_the_end_of_data_keeps_the_run_lock(tmp_path: Path) -> N
         env = _env(tmp_path, url, port, lease_seconds=3)
         first = _digest(env, "run", "--no-ingest")
         wait_until(lambda: server.data_commands >= 1)
-        second = subprocess.run([sys.executable, "-m", "digest", "run", "--no-ingest"], env=env,
-                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        second = subprocess.run(
+            [sys.executable, "-m", "digest", "run", "--no-ingest"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 1 and "in progress" in second.stderr, second.stderr
         out, err = first.communicate(timeout=120)
         assert first.returncode == 0, err
@@ -182,13 +204,23 @@ def test_a_rerun_after_a_kill_finishes_at_once_and_says_the_dead_run_failed(
         wait_until(lambda: len(server.received) >= 50)
         victim.send_signal(signal.SIGKILL)
         victim.communicate()
-        rerun = subprocess.run([sys.executable, "-m", "digest", "send"], env=env,
-                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        rerun = subprocess.run(
+            [sys.executable, "-m", "digest", "send"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert rerun.returncode == 0, rerun.stderr  # the dead one's claims: taken at once
         assert "still queued 0" in rerun.stdout
     _exactly_once(server, 400, in_flight=1)
-    status = subprocess.run([sys.executable, "-m", "digest", "status", "--json"], env=env,
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    status = subprocess.run(
+        [sys.executable, "-m", "digest", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert '"failed"' in status.stdout and "killed or crashed" in status.stdout
 
 
@@ -202,13 +234,23 @@ def test_deliveries_a_live_sender_elsewhere_holds_are_said_not_hidden(
     edition = store.get_edition(DAY)
     assert edition is not None
     # Another machine's sender holds five for a long lease, and does not move.
-    store.claim_deliveries(edition.id, holder="elsewhere:4242:abcd", now=datetime.now(UTC),
-                           lease=timedelta(hours=1), limit=5)  # fmt: skip
+    store.claim_deliveries(
+        edition.id,
+        holder="elsewhere:4242:abcd",
+        now=datetime.now(UTC),
+        lease=timedelta(hours=1),
+        limit=5,
+    )
     store.close()
     with smtp_server() as (server, port):
         env = _env(tmp_path, postgres_url, port, lease_seconds=4)
-        rerun = subprocess.run([sys.executable, "-m", "digest", "send"], env=env,
-                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        rerun = subprocess.run(
+            [sys.executable, "-m", "digest", "send"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert rerun.returncode == 1, rerun.stderr
     assert "5 deliveries are held by another sender" in rerun.stderr
     assert "still queued 5" in rerun.stdout
@@ -231,8 +273,15 @@ def test_chaos_kills_and_freezes_on_a_slow_greylisting_refusing_relay(tmp_path: 
     from .conftest import THEMES, import_subscribers
 
     cadences = ["daily"] * 3 + ["weekly:saturday", "threshold:1"]  # DAY is a Saturday
-    items = [check_input(f"reader{n}@example.org", topics=["title:fairness"], themes=THEMES,
-                         cadence=cadences[n % len(cadences)]) for n in range(250)]  # fmt: skip
+    items = [
+        check_input(
+            f"reader{n}@example.org",
+            topics=["title:fairness"],
+            themes=THEMES,
+            cadence=cadences[n % len(cadences)],
+        )
+        for n in range(250)
+    ]
     import_subscribers(store, items)
     store.create_edition(DAY, now=datetime.now(UTC))
     store.close()
@@ -249,8 +298,12 @@ def test_chaos_kills_and_freezes_on_a_slow_greylisting_refusing_relay(tmp_path: 
         for what in interruptions:
             before = len(server.received)
             process = _digest(env, "run", "--no-ingest")
-            wait_until(lambda b=before, p=process: len(server.received) >= b + chance.randint(3, 12)  # noqa: B023
-                       or p.poll() is not None)  # fmt: skip
+            wait_until(
+                lambda b=before, p=process: (
+                    len(server.received) >= b + chance.randint(3, 12)  # noqa: B023
+                    or p.poll() is not None
+                )
+            )
             if what == "kill":
                 process.send_signal(signal.SIGKILL)
                 process.communicate()
@@ -260,8 +313,12 @@ def test_chaos_kills_and_freezes_on_a_slow_greylisting_refusing_relay(tmp_path: 
             wait_until(lambda s=stopped_at: time.monotonic() - s > 1.5)  # past the lease
             other = _digest(env, "run", "--no-ingest")
             started = len(server.received)
-            wait_until(lambda b=started, o=other: len(server.received) > b + 3  # noqa: B023
-                       or o.poll() is not None)  # fmt: skip
+            wait_until(
+                lambda b=started, o=other: (
+                    len(server.received) > b + 3  # noqa: B023
+                    or o.poll() is not None
+                )
+            )
             other.send_signal(signal.SIGKILL)
             other.communicate()
             process.send_signal(signal.SIGCONT)
@@ -272,8 +329,11 @@ def test_chaos_kills_and_freezes_on_a_slow_greylisting_refusing_relay(tmp_path: 
         for _ in range(2):
             final = subprocess.run(
                 [sys.executable, "-m", "digest", "run", "--no-ingest"],
-                env=calm, capture_output=True, text=True, timeout=300,
-            )  # fmt: skip
+                env=calm,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert final.returncode in (0, 1), final.stderr
     by = server.by_recipient()
     assert refused.isdisjoint(by)

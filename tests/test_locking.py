@@ -37,8 +37,12 @@ def test_the_lock_keeps_a_second_run_out_and_frees_on_expiry_or_death(store: Sto
     with RunLock(store, clock=Clock(NOW + timedelta(minutes=3))) as taken:
         assert store.lock_holder(RUN_LOCK, now=NOW + timedelta(minutes=3)) == taken.holder
     # A holder on this machine whose process is gone is taken over at once.
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     store.acquire_lock(
         RUN_LOCK, f"{socket.gethostname()}:{dead}:y", now=NOW, ttl=timedelta(hours=1)
     )

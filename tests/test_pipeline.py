@@ -20,15 +20,16 @@ def test_a_preview_asks_the_decider_and_selects_as_a_run_would(
 ) -> None:
     settings = make_settings(tmp_path, None)
     fill(store, 0)
-    ada, _ = subscribe(store, check_input("ada@example.org", topics=["title:fairness"],
-                                          themes=THEMES))  # fmt: skip
-    before = pipeline.preview(store, settings, day=DAY, topics=ada.topics, now=NOW,
-                              subscriber=ada)  # fmt: skip
+    ada, _ = subscribe(
+        store, check_input("ada@example.org", topics=["title:fairness"], themes=THEMES)
+    )
+    before = pipeline.preview(store, settings, day=DAY, topics=ada.topics, now=NOW, subscriber=ada)
     assert not before.published and before.personal and before.decision is not None
     paused = set_paused(store, "ada@example.org", paused=True)
     assert paused is not None
-    said = pipeline.preview(store, settings, day=None, topics=ada.topics, now=NOW,
-                            subscriber=paused)  # fmt: skip
+    said = pipeline.preview(
+        store, settings, day=None, topics=ada.topics, now=NOW, subscriber=paused
+    )
     assert said.decision == Skip(PAUSED)
     set_paused(store, "ada@example.org", paused=False)
     assert run(store, settings).delivery.sent == 1
@@ -46,8 +47,7 @@ def test_a_preview_in_local_mode_says_when_the_reader_gets_it(store: Store, tmp_
 
     settings = load_settings(config, environ={"DIGEST_OUTBOX_DIR": str(tmp_path / "o")})
     fill(store, 0)
-    tokyo, _ = subscribe(store, check_input("t@example.org", timezone="Asia/Tokyo",
-                                            themes=THEMES))  # fmt: skip
+    tokyo, _ = subscribe(store, check_input("t@example.org", timezone="Asia/Tokyo", themes=THEMES))
     early = NOW.replace(hour=0) - timedelta(hours=12)  # 21:00 the day before in Tokyo
     said = pipeline.preview(store, settings, day=DAY, topics=(), now=early, subscriber=tokyo)
     assert isinstance(said.decision, Wait) and said.decision.until.hour == 7

@@ -82,8 +82,15 @@ def test_dry_run_agrees_with_run_on_paused_readers_local_times_and_empty_selecti
     unsubscribe(store, "gone@example.org", now=NOW, channel="cli")
     settings = replace(make_settings(tmp_path, None), delivery_mode="local", schedule="0 7 * * *")
     dry = pipeline.dry_run(store, settings, now=Clock(NOW), day=DAY)
-    real = pipeline.run(store, settings, now=Clock(NOW), day=DAY, ingest_sources=False,
-                        sleep=Sleeps(), transport=transport_for(settings))  # fmt: skip
+    real = pipeline.run(
+        store,
+        settings,
+        now=Clock(NOW),
+        day=DAY,
+        ingest_sources=False,
+        sleep=Sleeps(),
+        transport=transport_for(settings),
+    )
     counted = lambda r: (r.delivery.sent, r.delivery.skipped, r.delivery.waiting)  # noqa: E731
     assert counted(dry) == counted(real) == (4, 2, 1)  # 3 + Tokyo; paused, nothing; LA waits
     edition = store.get_edition(DAY)

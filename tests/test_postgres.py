@@ -63,13 +63,18 @@ def test_address_keys_are_recomputed_from_the_wire_form(database: str) -> None:
     upgrade_to(database, "0009")
     engine = create_engine(database)
     with engine.begin() as conn:
-        for email, old_key in (("kurt@straße.de", "kurt@strasse.de"),
-                               ("Ada@Example.org", "ada@example.org")):  # fmt: skip
-            conn.execute(text(
-                "INSERT INTO subscribers (email, email_key, status, topics, paused, cadence,"
-                " created_at, updated_at) VALUES (:email, :key, 'active', '[]', false, 'daily',"
-                " :now, :now)"
-            ), {"email": email, "key": old_key, "now": NOW})  # fmt: skip
+        for email, old_key in (
+            ("kurt@straße.de", "kurt@strasse.de"),
+            ("Ada@Example.org", "ada@example.org"),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO subscribers (email, email_key, status, topics, paused, cadence,"
+                    " created_at, updated_at) VALUES (:email, :key, 'active', '[]', false, 'daily',"
+                    " :now, :now)"
+                ),
+                {"email": email, "key": old_key, "now": NOW},
+            )
     engine.dispose()
     store = Store.open(database, upgrade=True)
     # kurt@straße.de is no longer kurt@strasse.de, who may now subscribe as himself.
@@ -83,19 +88,25 @@ def test_migrating_from_the_previous_schema_keeps_the_data(database: str) -> Non
     upgrade_to(database, "0001")
     engine = create_engine(database)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO subscribers (email, email_key, status, topics, paused, created_at,"
-            " updated_at) VALUES ('ada@example.org', 'ada@example.org', 'active', '[]', false,"
-            " :now, :now)"
-        ), {"now": NOW})  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO subscribers (email, email_key, status, topics, paused, created_at,"
+                " updated_at) VALUES ('ada@example.org', 'ada@example.org', 'active', '[]', false,"
+                " :now, :now)"
+            ),
+            {"now": NOW},
+        )
         conn.execute(
             text("INSERT INTO editions (day, created_at, entry_count) VALUES (:day, :now, 0)"),
             {"day": DAY, "now": NOW},
         )
-        conn.execute(text(
-            "INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, updated_at)"
-            " VALUES (1, 1, 'queued', 0, :now)"
-        ), {"now": NOW})  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (edition_id, subscriber_id, status, attempts, updated_at)"
+                " VALUES (1, 1, 'queued', 0, :now)"
+            ),
+            {"now": NOW},
+        )
     engine.dispose()
     with pytest.raises(StorageError, match="run 'digest db upgrade'|out of date"):
         Store.open(database)
@@ -161,10 +172,15 @@ def test_four_sender_processes_deliver_4000_exactly_once(postgres_url: str, tmp_
     with smtp_server() as (server, port):
         env = _send_env(tmp_path, postgres_url, port)
         senders = [
-            subprocess.Popen([sys.executable, "-m", "digest", "send"], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [sys.executable, "-m", "digest", "send"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for _ in range(4)
-        ]  # fmt: skip
+        ]
         outputs = [process.communicate(timeout=600) for process in senders]
     assert [p.returncode for p in senders] == [0] * 4, [e for _, e in outputs]
     counts = server.by_recipient()

@@ -216,9 +216,11 @@ def test_a_new_theme_is_just_a_css_file(tmp_path: Path) -> None:
     assert "sepia" in custom.themes
     with EditionIndex(stored([UNICODE])) as index:
         email = custom.render(
-            edition_date=EDITION, selection=index.select([], max_entries=5), links=LINKS,
+            edition_date=EDITION,
+            selection=index.select([], max_entries=5),
+            links=LINKS,
             theme="sepia",
-        )  # fmt: skip
+        )
     assert "color:#5b4636" in email.html.replace(" ", "")
 
 
@@ -282,14 +284,25 @@ def test_every_theme_stays_under_the_budget_on_the_wire(theme: str, alphabet: st
         return "".join(rng.choice(alphabet) for _ in range(n))
 
     papers = [
-        Entry(title=words(60), abstract=words(900), authors=(words(6), words(8)),
-              arxiv_id=f"2611.{n:05d}")
+        Entry(
+            title=words(60),
+            abstract=words(900),
+            authors=(words(6), words(8)),
+            arxiv_id=f"2611.{n:05d}",
+        )
         for n in range(90)
-    ]  # fmt: skip
+    ]
     budget = 40_000
     email_ = render_topics(stored(papers), [], theme, max_html_bytes=budget, max_entries=90)
-    envelope = Envelope("Daily", "digest@example.org", "ada@example.org", None, "Daily papers",
-                        "https://x.example/u", "u@example.org")  # fmt: skip
+    envelope = Envelope(
+        "Daily",
+        "digest@example.org",
+        "ada@example.org",
+        None,
+        "Daily papers",
+        "https://x.example/u",
+        "u@example.org",
+    )
     raw = build_message(email_, envelope, message_id="<m@example.org>", sent_at=NOW)
     message = email.message_from_bytes(raw, policy=email.policy.default)
     html = message.get_body(("html",))
@@ -305,9 +318,10 @@ def test_every_theme_stays_under_the_budget_on_the_wire(theme: str, alphabet: st
 
 def test_a_card_links_the_code_an_abstract_names() -> None:
     paper = Entry(
-        title="Rationales", abstract="Code at https://github.com/lab/pref-learn. More text.",
+        title="Rationales",
+        abstract="Code at https://github.com/lab/pref-learn. More text.",
         arxiv_id="2611.00042",
-    )  # fmt: skip
+    )
     email = render_topics(stored([paper]), [], "light")
     assert 'href="https://github.com/lab/pref-learn"' in email.html
     assert "Code: https://github.com/lab/pref-learn\n" in email.text

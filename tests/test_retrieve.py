@@ -35,12 +35,23 @@ def fetch(url: str, **kw: object) -> bytes | None:
 @pytest.mark.parametrize(
     ("address", "private"),
     [
-        ("127.0.0.1", True), ("10.1.2.3", True), ("172.16.0.1", True), ("192.168.1.1", True),
-        ("169.254.169.254", True), ("100.64.0.1", True), ("0.0.0.0", True), ("::1", True),
-        ("fd00::1", True), ("fe80::1", True), ("::ffff:127.0.0.1", True), ("224.0.0.1", True),
-        ("8.8.8.8", False), ("2606:4700::1111", False), ("::ffff:1.1.1.1", False),
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("172.16.0.1", True),
+        ("192.168.1.1", True),
+        ("169.254.169.254", True),
+        ("100.64.0.1", True),
+        ("0.0.0.0", True),
+        ("::1", True),
+        ("fd00::1", True),
+        ("fe80::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("224.0.0.1", True),
+        ("8.8.8.8", False),
+        ("2606:4700::1111", False),
+        ("::ffff:1.1.1.1", False),
     ],
-)  # fmt: skip
+)
 def test_the_address_classifier(address: str, private: bool) -> None:
     assert is_private(ipaddress.ip_address(address)) is private
 
@@ -91,8 +102,10 @@ def test_a_redirect_from_a_public_address_to_a_private_one_is_refused() -> None:
     with http_site("127.0.0.2") as internal, http_site() as public:
         internal.serve("/latest/meta-data/", b"secret-role-credentials")
         public.routes["/feed"] = lambda _h: (
-            302, {"Location": internal.url("/latest/meta-data/")}, iter([]),
-        )  # fmt: skip
+            302,
+            {"Location": internal.url("/latest/meta-data/")},
+            iter([]),
+        )
         with pytest.raises(SourceError, match="refused a redirect from a public address"):
             fetch(public.url("/feed"), policy=policy)
         assert internal.requests == []  # never even asked
@@ -169,8 +182,15 @@ def test_a_missing_file_is_named_with_its_path(tmp_path: Path) -> None:
 
 
 def _ingest(store: Store, *specs: SourceSpec, dry_run: bool = False):  # type: ignore[no-untyped-def]
-    return pipeline.ingest(store, list(specs), now=NOW, zone=ZoneInfo("UTC"),
-                           limits=SourceLimits(), fetch=QUICK, dry_run=dry_run)  # fmt: skip
+    return pipeline.ingest(
+        store,
+        list(specs),
+        now=NOW,
+        zone=ZoneInfo("UTC"),
+        limits=SourceLimits(),
+        fetch=QUICK,
+        dry_run=dry_run,
+    )
 
 
 def test_a_304_reports_the_source_unchanged_and_parses_nothing(any_store: Store) -> None:
@@ -211,8 +231,9 @@ def test_a_namespace_prefixed_root_and_json_feed_are_read(store: Store) -> None:
     with http_site() as site:
         site.serve("/atom", atom)
         site.serve("/feed.json", JSON_FEED.read_bytes(), Content_Type="application/feed+json")
-        report = _ingest(store, SourceSpec("atom", site.url("/atom")),
-                         SourceSpec("lab", site.url("/feed.json")))  # fmt: skip
+        report = _ingest(
+            store, SourceSpec("atom", site.url("/atom")), SourceSpec("lab", site.url("/feed.json"))
+        )
     atom_report, lab = report.sources
     assert (atom_report.format, atom_report.new) == ("feed", 1)
     assert (lab.format, lab.new, lab.error) == ("json-feed", 3, None)

@@ -162,8 +162,10 @@ def test_arxiv_rss_keeps_new_papers_and_skips_re_announcements() -> None:
     assert first.authors == ("Ottilie Marchetti-Rowe",)
     assert first.categories == ("cs.LG",)
     assert parsed.entries[1].authors == (
-        "Rhea Vantongeren", "Marcus Iwu", "Tessaly Brandt-Ocampo",
-    )  # fmt: skip
+        "Rhea Vantongeren",
+        "Marcus Iwu",
+        "Tessaly Brandt-Ocampo",
+    )
     assert all("," not in a for e in parsed.entries for a in e.authors)
     assert first.published == date(2026, 11, 27)
 
@@ -248,15 +250,27 @@ def test_hugging_face_json_keeps_ids_upvotes_authors_and_links() -> None:
 
 def test_hugging_face_extras_of_the_wrong_type_are_left_out() -> None:
     item = {
-        "paper": {"id": "2611.00001", "title": "T", "ai_summary": ["no"], "githubRepo": 7,
-                  "githubStars": True, "organization": "Lab"},
+        "paper": {
+            "id": "2611.00001",
+            "title": "T",
+            "ai_summary": ["no"],
+            "githubRepo": 7,
+            "githubStars": True,
+            "organization": "Lab",
+        },
         "organization": {"name": "handle-only"},
-    }  # fmt: skip
+    }
     (entry,) = parse(json.dumps([item])).entries
     assert (entry.summary, entry.code_url, entry.stars) == ("", None, None)
     assert entry.organization == "handle-only"
-    hostile = {"paper": {"id": "2611.00002", "title": "T", "githubRepo": "javascript:alert(1)",
-                         "ai_summary": "line\r\nBcc: x@example.org " + "x" * 5000}}  # fmt: skip
+    hostile = {
+        "paper": {
+            "id": "2611.00002",
+            "title": "T",
+            "githubRepo": "javascript:alert(1)",
+            "ai_summary": "line\r\nBcc: x@example.org " + "x" * 5000,
+        }
+    }
     (entry,) = parse(json.dumps([hostile])).entries
     assert entry.code_url is None
     assert "\n" not in entry.summary and len(entry.summary) <= 600
@@ -289,9 +303,12 @@ def test_format_is_detected_from_content_not_the_file_name() -> None:
 def test_sizes_are_capped() -> None:
     limits = SourceLimits(max_title_chars=20, max_abstract_chars=30, max_authors=2)
     data = (
-        b'[{"paper": {"id": "2606.00001", "title": "' + b"T" * 50 + b'", "summary": "'
-        + b"word " * 40 + b'", "authors": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}}]'
-    )  # fmt: skip
+        b'[{"paper": {"id": "2606.00001", "title": "'
+        + b"T" * 50
+        + b'", "summary": "'
+        + b"word " * 40
+        + b'", "authors": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}}]'
+    )
     parsed = parse(data, limits=limits)
     (entry,) = parsed.entries
     assert len(entry.title) == 20 and len(entry.abstract) <= 30

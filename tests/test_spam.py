@@ -53,9 +53,14 @@ def messages(tmp_path: Path, stored: list[StoredEntry]) -> dict[str, bytes]:
     pending = Subscriber(2, "new@example.org", "pending")
     for already in (False, True):
         _, notice = sign_up_notice(
-            settings, pending, already=already, request=ConfirmRequest(2), confirm_hours=72,
-            topics=(Topic("rlhf"),), now=NOW,
-        )  # fmt: skip
+            settings,
+            pending,
+            already=already,
+            request=ConfirmRequest(2),
+            confirm_hours=72,
+            topics=(Topic("rlhf"),),
+            now=NOW,
+        )
         found["already" if already else "confirm"] = notice
     reader = Subscriber(3, "ada@example.org", "active", topics=(Topic("rlhf"),))
     found["welcome"] = welcome_notice(settings, reader, first=NOW, now=NOW)[1]

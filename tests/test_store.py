@@ -211,11 +211,13 @@ HOSTILE_ITEMS = {
     "a title that grows under NFKC": json.dumps({"paper": {"title": "\ufdfa" * 100}}),
     "control characters": '{"paper": {"title": "Ctrl \\u0001\\u001b[31m \\u0085title"}}',
     "200 KB of nested brackets": "[" * 100_000 + "]" * 100_000,
-    "nesting inside an item": '{"paper": {"title": "Deep", "authors": ' + "[" * 50_000
-    + "]" * 50_000 + "}}",
+    "nesting inside an item": '{"paper": {"title": "Deep", "authors": '
+    + "[" * 50_000
+    + "]" * 50_000
+    + "}}",
     "a non-string title": '{"paper": {"title": ["not", "text"]}}',
     "an id far too long": '{"paper": {"id": "arxiv:' + "a" * 99 + '/1234567", "title": "Id"}}',
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", HOSTILE_ITEMS)
@@ -258,9 +260,14 @@ def test_any_entry_the_gate_passes_stores_and_reads_back(  # noqa: PLR0913
     categories: list[str],
 ) -> None:
     raw = Entry(
-        title=title, abstract=abstract, authors=tuple(authors), url=url, upvotes=upvotes,
-        arxiv_id=arxiv_id, categories=tuple(categories),
-    )  # fmt: skip
+        title=title,
+        abstract=abstract,
+        authors=tuple(authors),
+        url=url,
+        upvotes=upvotes,
+        arxiv_id=arxiv_id,
+        categories=tuple(categories),
+    )
     try:
         entry, _ = clean_entry(raw, EntryLimits())
     except ValueError:
@@ -290,8 +297,11 @@ def test_a_mark_records_the_same_on_either_backend(any_store: Store) -> None:
     any_store.mark_failed(claimed[0].id, reason="late", now=later)  # not queued: no change
     (delivery,) = any_store.list_deliveries(edition.id)
     assert (delivery.status, delivery.attempts, delivery.message_id, delivery.detail) == (
-        "sent", 2, "<m@example.org>", "250 ok",
-    )  # fmt: skip
+        "sent",
+        2,
+        "<m@example.org>",
+        "250 ok",
+    )
     with any_store._transaction() as conn:
         row = conn.execute(select(deliveries).where(deliveries.c.id == delivery.id)).one()
     assert aware(row.updated_at) == later and row.claimed_by is None and row.claimed_until is None
@@ -314,8 +324,7 @@ def test_a_subscriber_search_matches_its_text_literally(any_store: Store, needle
 
 
 def test_a_subscriber_search_folds_case_beyond_ascii(any_store: Store) -> None:
-    subscribe(any_store, check_input("orjan@x.org", name="Örjan Åström", themes=["light"]),
-              now=NOW)  # fmt: skip
+    subscribe(any_store, check_input("orjan@x.org", name="Örjan Åström", themes=["light"]), now=NOW)
     assert [r.subscriber.email for r in any_store.find_subscribers(search="åSTRÖM")[1]] == [
         "orjan@x.org"
     ]

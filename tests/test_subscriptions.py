@@ -82,8 +82,11 @@ def test_a_sign_up_changes_only_a_new_address() -> None:
     # nor replace a pending sign-up's choices: a later one's travel in its own link
     assert signs_up(item)(PENDING, LATER) is None
     assert [sign_up_mail(s) for s in (None, PENDING, LEFT, ADA)] == [
-        "confirm", "confirm", "confirm", "already",
-    ]  # fmt: skip
+        "confirm",
+        "confirm",
+        "confirm",
+        "already",
+    ]
 
 
 def test_only_a_link_issued_after_they_left_brings_someone_back() -> None:
@@ -97,8 +100,11 @@ def test_only_a_link_issued_after_they_left_brings_someone_back() -> None:
     assert change is not None and change.detail == "opted in again"
     back = change.subscriber
     assert (back.status, back.unsubscribed_at, back.topics, back.theme) == (
-        "active", None, (Topic("rlhf"),), "dark",
-    )  # fmt: skip
+        "active",
+        None,
+        (Topic("rlhf"),),
+        "dark",
+    )
 
 
 def test_only_an_active_reader_pauses() -> None:
@@ -122,8 +128,10 @@ def test_an_import_is_summed_up_row_by_row() -> None:
         SubscriberInput(LEFT.email),
     ]
     stored: list[Subscriber | None] = [None, ADA, LEFT, LEFT]
-    outcomes = [(s, apply(operator_imports(i), s) if s is not LEFT else None)
-                for i, s in zip(items, stored, strict=True)]  # fmt: skip
+    outcomes = [
+        (s, apply(operator_imports(i), s) if s is not LEFT else None)
+        for i, s in zip(items, stored, strict=True)
+    ]
     result = import_result(items, outcomes)
     assert (result.created, result.updated, result.kept_unsubscribed) == (1, 1, 1)
     assert result.refused == (LEFT.email,)
@@ -143,7 +151,7 @@ OTHERS_RULES = st.one_of(
     st.builds(
         lambda s: operator_imports(SubscriberInput(LEFT.email, status=s)),
         st.sampled_from([None, "active", "paused"]),
-    ),  # fmt: skip
+    ),
     st.builds(lambda: signs_up(SubscriberInput(LEFT.email, topics=(Topic("x"),)))),
     st.builds(pauses, st.booleans()),
     st.builds(lambda p: chooses(topics=[], theme="dark", timezone=None, paused=p), st.booleans()),

@@ -101,10 +101,41 @@ def test_overlong_queries_are_refused() -> None:
 
 #: Pieces of the query language and of hostile text, for queries close to real ones.
 _PIECES = st.sampled_from(
-    ["a", "bb", " ", '"', "(", ")", "*", "-", ":", "title:", "author:", "abstract:", "OR",
-     "AND", "NOT", "NEAR", "^", "+", "{", "}", "é", "\u0301", "\u200b", "\uff21", "\U0001f600",
-     "\x00", "\x01", "\t", "\ud800", "\ufffe", "''", "\\"]
-)  # fmt: skip
+    [
+        "a",
+        "bb",
+        " ",
+        '"',
+        "(",
+        ")",
+        "*",
+        "-",
+        ":",
+        "title:",
+        "author:",
+        "abstract:",
+        "OR",
+        "AND",
+        "NOT",
+        "NEAR",
+        "^",
+        "+",
+        "{",
+        "}",
+        "é",
+        "\u0301",
+        "\u200b",
+        "\uff21",
+        "\U0001f600",
+        "\x00",
+        "\x01",
+        "\t",
+        "\ud800",
+        "\ufffe",
+        "''",
+        "\\",
+    ]
+)
 _QUERIES = st.one_of(st.text(max_size=60), st.lists(_PIECES, max_size=14).map("".join))
 
 

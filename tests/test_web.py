@@ -301,8 +301,12 @@ def test_only_post_changes_state_on_every_route_that_changes_state(
         store, check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW
     )
     key = settings.secret_key
-    body = {"List-Unsubscribe": "One-Click", "topics": "other", "paused": "on",
-            "email": "x@example.org"}  # fmt: skip
+    body = {
+        "List-Unsubscribe": "One-Click",
+        "topics": "other",
+        "paused": "on",
+        "email": "x@example.org",
+    }
     before = sorted(store.iter_subscribers(), key=lambda s: s.id)
     for path in (
         confirm_url("", key, pending.id),
@@ -323,8 +327,9 @@ def test_a_web_sign_up_never_brings_back_someone_who_left_until_they_confirm(
     assert subscribe(client, "ada@example.org", "Vision: diffusion", "dark").status_code == 200
     assert store.get_subscriber("ada@example.org") == left  # not pending, nothing changed
     # An import without a status column cannot bring them back either.
-    assert import_subscribers(store, [check_input("ada@example.org", themes=THEMES)],
-                                    now=NOW).refused == ("ada@example.org",)  # fmt: skip
+    assert import_subscribers(
+        store, [check_input("ada@example.org", themes=THEMES)], now=NOW
+    ).refused == ("ada@example.org",)
     assert store.get_subscriber("ada@example.org") == left
     (message,) = sent_messages(tmp_path)
     path = link_in(message, "confirm")
@@ -335,8 +340,10 @@ def test_a_web_sign_up_never_brings_back_someone_who_left_until_they_confirm(
     assert back is not None and back.state == "active"
     assert [str(t) for t in back.topics] == ["Vision: diffusion"] and back.theme == "dark"
     assert [(e.state, e.channel) for e in store.subscriber_history(back.id)] == [
-        ("active", "cli"), ("unsubscribed", "one-click"), ("active", "confirm"),
-    ]  # fmt: skip
+        ("active", "cli"),
+        ("unsubscribed", "one-click"),
+        ("active", "confirm"),
+    ]
     # They leave again: the old link never undoes the newer unsubscribe.
     unsubscribe(store, "ada@example.org", now=NOW + timedelta(hours=1), channel="link")
     replay = client.post(path, data={"csrf_token": csrf_from(client)})
@@ -347,8 +354,13 @@ def test_a_web_sign_up_never_brings_back_someone_who_left_until_they_confirm(
 def test_the_per_address_limit_counts_look_alike_spellings_as_one_mailbox(
     client: FlaskClient,
 ) -> None:
-    spellings = ["bomb@example.org", "bomb@\uff45xample.org", "BOMB@EXAMPLE.ORG",
-                 "bomb@ｅｘａｍｐｌｅ.org", " bomb@example.org "]  # fmt: skip
+    spellings = [
+        "bomb@example.org",
+        "bomb@\uff45xample.org",
+        "BOMB@EXAMPLE.ORG",
+        "bomb@ｅｘａｍｐｌｅ.org",
+        " bomb@example.org ",
+    ]
     statuses = [subscribe(client, address).status_code for address in spellings]
     assert statuses == [200, 200, 200, 429, 429]
 
@@ -395,8 +407,14 @@ def test_preferences_change_topics_theme_timezone_and_pause(
     subscriber, _ = add_subscriber(
         store, check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW
     )
-    pipeline.run(store, settings, now=Clock(NOW), sleep=Sleeps(), ingest_sources=False,
-                 transport=OutboxTransport(tmp_path / "o"))  # fmt: skip
+    pipeline.run(
+        store,
+        settings,
+        now=Clock(NOW),
+        sleep=Sleeps(),
+        ingest_sources=False,
+        transport=OutboxTransport(tmp_path / "o"),
+    )
     path = preferences_url("", settings.secret_key, subscriber.id)
     page = client.get(path).get_data(as_text=True)
     assert "Taming Overconfidence in LLMs" in page  # what "rlhf" selects in the latest edition
@@ -413,8 +431,11 @@ def test_preferences_change_topics_theme_timezone_and_pause(
     updated = store.get_subscriber("ada@example.org")
     assert updated is not None
     assert (str(updated.topics[0]), updated.theme, updated.timezone, updated.paused) == (
-        "Fair: title:fairness", "dark", "Europe/Paris", True,
-    )  # fmt: skip
+        "Fair: title:fairness",
+        "dark",
+        "Europe/Paris",
+        True,
+    )
     bad = client.post(path, data=data | {"topics": "(oops", "timezone": "Mars/Base"})
     assert bad.status_code == 400
     text = bad.get_data(as_text=True)
@@ -450,8 +471,11 @@ def test_a_reader_chooses_how_often_and_sees_when_the_next_email_comes(
 def test_the_archive_pages_and_feeds_escape_feed_text(
     client: FlaskClient, settings: Settings, store: Store, tmp_path: Path
 ) -> None:
-    evil = Entry(title='<script>alert(1)</script> & "quotes"', abstract="<img src=x>",
-                 url="javascript:alert(1)")  # fmt: skip
+    evil = Entry(
+        title='<script>alert(1)</script> & "quotes"',
+        abstract="<img src=x>",
+        url="javascript:alert(1)",
+    )
     # Stored as a database written before the ingest gate might hold it.
     control = Entry(title="Control \x01\x1b[31m characters \x7f", abstract="x")
     store.add_entries(
@@ -461,8 +485,14 @@ def test_the_archive_pages_and_feeds_escape_feed_text(
         now=NOW,
     )
     add_subscriber(store, check_input("ada@example.org", themes=THEMES), now=NOW)
-    pipeline.run(store, settings, now=Clock(NOW), sleep=Sleeps(), ingest_sources=False,
-                 transport=OutboxTransport(tmp_path / "o"))  # fmt: skip
+    pipeline.run(
+        store,
+        settings,
+        now=Clock(NOW),
+        sleep=Sleeps(),
+        ingest_sources=False,
+        transport=OutboxTransport(tmp_path / "o"),
+    )
     listing = client.get("/archive").get_data(as_text=True)
     assert 'href="/archive/2026-11-28"' in listing
     page = client.get("/archive/2026-11-28").get_data(as_text=True)
@@ -505,8 +535,10 @@ def test_the_archive_pages_and_feeds_escape_feed_text(
 
 def test_the_live_query_check(client: FlaskClient) -> None:
     assert client.post("/api/check-query", data={"topics": "rlhf\ntitle:x"}).get_json() == {
-        "ok": True, "errors": [], "count": 2,
-    }  # fmt: skip
+        "ok": True,
+        "errors": [],
+        "count": 2,
+    }
     result = client.post("/api/check-query", data={"topics": '"open'}).get_json()
     assert not result["ok"] and "unbalanced quote" in result["errors"][0]
 
@@ -515,9 +547,13 @@ def test_paused_subscribers_get_nothing(settings: Settings, store: Store, tmp_pa
     fill(store, 2)
     set_paused(store, "reader0@example.org", paused=True)
     report = pipeline.run(
-        store, settings, now=Clock(NOW + timedelta(hours=1)), sleep=Sleeps(),
-        ingest_sources=False, transport=OutboxTransport(tmp_path / "p"),
-    )  # fmt: skip
+        store,
+        settings,
+        now=Clock(NOW + timedelta(hours=1)),
+        sleep=Sleeps(),
+        ingest_sources=False,
+        transport=OutboxTransport(tmp_path / "p"),
+    )
     assert report.delivery.sent == 1
 
 
@@ -527,8 +563,12 @@ def test_feedback_links_change_nothing_until_the_reader_posts(
     from digest.tokens import feedback_url
 
     reader, _ = add_subscriber(store, check_input("ada@example.org", themes=THEMES), now=NOW)
-    store.add_entries([Entry(title="Sparse <b>routing</b>", arxiv_id="2611.00077")],
-                      decide=dedupe, source="feed", now=NOW)  # fmt: skip
+    store.add_entries(
+        [Entry(title="Sparse <b>routing</b>", arxiv_id="2611.00077")],
+        decide=dedupe,
+        source="feed",
+        now=NOW,
+    )
     (paper,) = store.list_entries()
     path = feedback_url("", settings.secret_key, reader.id, paper.id)
     # What a mail scanner does: GET and HEAD, with either vote.
@@ -552,14 +592,16 @@ def test_feedback_links_change_nothing_until_the_reader_posts(
     assert store.feedback_of([reader.id])[reader.id] == []
     # The page's preview marks papers too.
     assert 'name="paper" value="arxiv:2611.00077"' in shown
-    client.post(f"{prefs}/marked", data={"paper": "arxiv:2611.00077", "vote": "more",
-                                         "csrf_token": token})  # fmt: skip
+    client.post(
+        f"{prefs}/marked", data={"paper": "arxiv:2611.00077", "vote": "more", "csrf_token": token}
+    )
     assert [m.vote for m in store.feedback_of([reader.id])[reader.id]] == [1]
     client.post(f"{prefs}/marked", data={"paper": "arxiv:2611.00077", "csrf_token": token})
     # A paper key is held to the text rules: a control character or no key is refused.
     for paper in ("arxiv:2611\x0000077", "title:a\x1bb", "anything", ""):
-        refused = client.post(f"{prefs}/marked", data={"paper": paper, "vote": "more",
-                                                       "csrf_token": token})  # fmt: skip
+        refused = client.post(
+            f"{prefs}/marked", data={"paper": paper, "vote": "more", "csrf_token": token}
+        )
         assert refused.status_code == 400, paper
     # A forged or altered link shows nothing and records nothing.
     for forged in (path[:-3] + "xyz", path.replace(f"/{reader.id}.", f"/{reader.id + 1}.")):
@@ -581,8 +623,10 @@ def test_readers_name_liked_papers_and_import_a_library_on_their_page(
     assert store.feedback_of([reader.id])[reader.id] == []
     client.post(prefs, data={"csrf_token": token, "likes": "2611.00001, arXiv:2611.00002"})
     marks = store.feedback_of([reader.id])[reader.id]
-    assert {(m.paper, m.kind) for m in marks} == {("arxiv:2611.00001", "like"),
-                                                  ("arxiv:2611.00002", "like")}  # fmt: skip
+    assert {(m.paper, m.kind) for m in marks} == {
+        ("arxiv:2611.00001", "like"),
+        ("arxiv:2611.00002", "like"),
+    }
     bibtex = b"@article{a, title={A Liked Paper}, eprint={2611.00003}, year={2026}}\n"
     bibtex += b"% a library of some size: well over the 32 KB other forms may send\n" * 3000
     done = client.post(
@@ -602,9 +646,15 @@ def test_the_public_feeds_are_paged_small_cached_and_valid(
     long = "word " * 2_000
     for day in range(12):  # 12 editions (two pages) of 300 papers with the longest fields
         when = NOW - timedelta(days=12 - day)
-        batch = [Entry(title=f"Paper {day}.{n} " + "t" * 400, abstract=long,
-                       authors=tuple(f"Author {a}" for a in range(100)),
-                       url=f"https://example.org/{day}/{n}\x01") for n in range(300)]  # fmt: skip
+        batch = [
+            Entry(
+                title=f"Paper {day}.{n} " + "t" * 400,
+                abstract=long,
+                authors=tuple(f"Author {a}" for a in range(100)),
+                url=f"https://example.org/{day}/{n}\x01",
+            )
+            for n in range(300)
+        ]
         store.add_entries(batch, decide=dedupe, source="x", now=when)
         store.create_edition(when.date(), now=when)
     for path, key in (("/archive.json", "next_url"), ("/archive.atom", "next")):
@@ -615,8 +665,10 @@ def test_the_public_feeds_are_paged_small_cached_and_valid(
             assert response.status_code == 200
             assert len(response.get_data()) < 2_000_000
             assert response.headers["Cache-Control"].startswith("public")
-            assert client.get(url, headers={"If-None-Match": response.headers["ETag"]}
-                              ).status_code == 304  # fmt: skip
+            assert (
+                client.get(url, headers={"If-None-Match": response.headers["ETag"]}).status_code
+                == 304
+            )
             if key == "next_url":
                 feed = response.get_json()
                 assert feed["version"].endswith("/1.1") and all("id" in i for i in feed["items"])

@@ -40,9 +40,11 @@ def site(tmp_path: Path) -> Iterator[tuple[Any, Any, str, Store]]:
     base = f"http://127.0.0.1:{web_port}"
     with smtp_server() as (mail, smtp_port):
         settings = make_settings(
-            tmp_path, smtp_port, DIGEST_BASE_URL=base,
+            tmp_path,
+            smtp_port,
+            DIGEST_BASE_URL=base,
             DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'site.sqlite3'}",
-        )  # fmt: skip
+        )
         app = create_app({"DIGEST_SETTINGS": settings})
         store: Store = app.extensions["digest"].store
         fill(store, 0)
@@ -88,8 +90,14 @@ def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
         page.get_by_text("Saved.").wait_for()
         assert "Taming Overconfidence in LLMs" in page.content()
 
-    report = pipeline.run(store, settings, now=Clock(NOW), sleep=Sleeps(), ingest_sources=False,
-                          transport=SmtpTransport(settings.smtp))  # fmt: skip
+    report = pipeline.run(
+        store,
+        settings,
+        now=Clock(NOW),
+        sleep=Sleeps(),
+        ingest_sources=False,
+        transport=SmtpTransport(settings.smtp),
+    )
     assert report.delivery.sent == 1
     digest = mail.received[-1]
     message = digest.message
@@ -105,9 +113,11 @@ def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
         assert response.status == 200
     assert store.get_subscriber("reader@example.org").status == "active"  # type: ignore[union-attr]
     request = urllib.request.Request(
-        target.group(1), data=b"List-Unsubscribe=One-Click", method="POST",
+        target.group(1),
+        data=b"List-Unsubscribe=One-Click",
+        method="POST",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )  # fmt: skip
+    )
     with urllib.request.urlopen(request) as response:
         assert response.status == 200
 
@@ -115,9 +125,13 @@ def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
     store.add_entries(tomorrow, decide=dedupe, source="x", now=NOW + timedelta(days=1))
     before = len(mail.received)
     tomorrow = pipeline.run(
-        store, settings, now=Clock(NOW + timedelta(days=1)), sleep=Sleeps(),
-        ingest_sources=False, transport=SmtpTransport(settings.smtp),
-    )  # fmt: skip
+        store,
+        settings,
+        now=Clock(NOW + timedelta(days=1)),
+        sleep=Sleeps(),
+        ingest_sources=False,
+        transport=SmtpTransport(settings.smtp),
+    )
     assert tomorrow.edition is not None and tomorrow.delivery.sent == 0
     assert len(mail.received) == before
 
@@ -153,8 +167,13 @@ def test_an_admin_signs_in_finds_a_reader_pauses_them_and_signs_out(
 
     _, settings, base, store = site
     store.save_admin("root@example.org", hash_password("a long enough password"), now=NOW)
-    import_subscribers(store, [check_input(f"reader{n}@example.org", name=f"Reader {n}",
-                                           themes=THEMES) for n in range(30)])  # fmt: skip
+    import_subscribers(
+        store,
+        [
+            check_input(f"reader{n}@example.org", name=f"Reader {n}", themes=THEMES)
+            for n in range(30)
+        ],
+    )
     with browser() as chromium:
         page = chromium.new_page(viewport={"width": 375, "height": 800})
         page.goto(base + "/admin/subscribers")  # no session: the sign-in page
@@ -171,17 +190,30 @@ def test_an_admin_signs_in_finds_a_reader_pauses_them_and_signs_out(
         page.get_by_text("reader17@example.org is paused.").wait_for()
 
         shown = CliRunner().invoke(
-            cli, ["--config", str(settings.config_path), "subscribers", "show",
-                  "reader17@example.org", "--json"],
+            cli,
+            [
+                "--config",
+                str(settings.config_path),
+                "subscribers",
+                "show",
+                "reader17@example.org",
+                "--json",
+            ],
             env={"DIGEST_DATABASE_URL": settings.database_url},
-        )  # fmt: skip
+        )
         assert shown.exit_code == 0, shown.output
         assert '"state": "paused"' in shown.stdout and '"channel": "admin"' in shown.stdout
 
         from tools.browser import CONTRAST_SCRIPT
 
-        for path in ("/admin/", "/admin/subscribers", page.url, "/admin/editions",
-                     "/admin/sources", "/admin/test-send"):  # fmt: skip
+        for path in (
+            "/admin/",
+            "/admin/subscribers",
+            page.url,
+            "/admin/editions",
+            "/admin/sources",
+            "/admin/test-send",
+        ):
             for scheme in ("light", "dark"):
                 page.emulate_media(color_scheme=scheme)
                 page.goto(path if path.startswith("http") else base + path)

@@ -101,14 +101,26 @@ def test_local_delivery_waits_for_each_subscribers_own_morning(
     settings = load_settings(config, environ={"DIGEST_OUTBOX_DIR": str(tmp_path / "outbox")})
     day = date(2026, 11, 28)
     # 07:00 UTC: past 07:00 in Tokyo (16:00), not yet in Los Angeles (23:00 the day before).
-    first = pipeline.run(store, settings, now=Clock(utc(2026, 11, 28, 7)), day=day,
-                         transport=transport_for(settings), ingest_sources=False,
-                         sleep=Sleeps())  # fmt: skip
+    first = pipeline.run(
+        store,
+        settings,
+        now=Clock(utc(2026, 11, 28, 7)),
+        day=day,
+        transport=transport_for(settings),
+        ingest_sources=False,
+        sleep=Sleeps(),
+    )
     assert (first.delivery.sent, first.delivery.waiting, first.still_queued) == (1, 1, 1)
     assert first.ok  # waiting for a local morning is not a failure
-    later = pipeline.run(store, settings, now=Clock(utc(2026, 11, 28, 15, 30)), day=day,
-                         transport=transport_for(settings), plan=False,
-                         sleep=Sleeps())  # fmt: skip
+    later = pipeline.run(
+        store,
+        settings,
+        now=Clock(utc(2026, 11, 28, 15, 30)),
+        day=day,
+        transport=transport_for(settings),
+        plan=False,
+        sleep=Sleeps(),
+    )
     assert (later.delivery.sent, later.still_queued) == (1, 0)
 
 
@@ -116,8 +128,10 @@ def test_log_lines_are_key_value_or_json_and_hide_secrets() -> None:
     record = logging.LogRecord("digest.worker", logging.INFO, "x", 1, "run_finished", (), None)
     record.fields = {"sent": 3, "note": "two words", "smtp_password": "hunter2", "token": "t"}  # type: ignore[attr-defined]
     line = KeyValueFormatter().format(record)
-    assert line.endswith('INFO digest.worker run_finished sent=3 note="two words" '
-                         "smtp_password=[hidden] token=[hidden]")  # fmt: skip
+    assert line.endswith(
+        'INFO digest.worker run_finished sent=3 note="two words" '
+        "smtp_password=[hidden] token=[hidden]"
+    )
     payload = json.loads(JsonFormatter().format(record))
     assert payload["event"] == "run_finished" and payload["sent"] == 3
     assert "hunter2" not in json.dumps(payload)
@@ -204,8 +218,10 @@ def test_a_worker_catches_up_a_missed_run_once_at_start(tmp_path: Path) -> None:
         for start in range(2):  # the second start finds the edition delivered
             process = subprocess.Popen(
                 [sys.executable, "-m", "digest", "--log-format", "json", "worker"],
-                env=env_for(tmp_path, port), stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
+                env=env_for(tmp_path, port),
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             lines = _lines_of(process)
             wait_until(lambda lines=lines: any('"worker_started"' in line for line in lines))
             if start == 0:  # the catch-up run: wait for it to finish
@@ -261,15 +277,18 @@ def test_sigterm_stops_a_worker_in_the_middle_of_a_slow_fetch(tmp_path: Path) ->
     with http_site() as site, smtp_server() as (_, port):
         site.routes["/feed"] = lambda _h: (200, {}, trickle(b"<rss>" + b" " * 1000, 1.0))
         prepare(
-            tmp_path, 3,
+            tmp_path,
+            3,
             f'[schedule]\ncron = "{due.minute} {due.hour} * * *"\n'
-            f'[limits]\nfetch_timeout_seconds = 600\n'
+            f"[limits]\nfetch_timeout_seconds = 600\n"
             f'[[sources]]\nname = "slow"\nlocation = "{site.url("/feed")}"\n',
-        )  # fmt: skip
+        )
         process = subprocess.Popen(
             [sys.executable, "-m", "digest", "worker"],
-            env=env_for(tmp_path, port), stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            env=env_for(tmp_path, port),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         wait_until(lambda: site.requests)  # the catch-up run is reading the trickling feed
         process.send_signal(signal.SIGTERM)
         started = time.monotonic()

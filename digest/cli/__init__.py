@@ -205,13 +205,21 @@ def ingest(
     specs = [SourceSpec(name=s, location=s) for s in sources] or list(settings.sources)
     if not specs:
         raise DigestError("no sources to ingest", hint="add [[sources]] to the config or name one")
-    with app.store() as store, report.progress("ingesting", enabled=not as_json,
-                                                total=len(specs)) as shown:  # fmt: skip
+    with (
+        app.store() as store,
+        report.progress("ingesting", enabled=not as_json, total=len(specs)) as shown,
+    ):
         done = pipeline.ingest(
-            store, specs, now=_utc_now(), zone=settings.zone, limits=settings.limits,
-            fetch=settings.fetch, edition_date=edition_date.date() if edition_date else None,
-            on_source_done=shown.advance, stop=_stop_on_signals(),
-        )  # fmt: skip
+            store,
+            specs,
+            now=_utc_now(),
+            zone=settings.zone,
+            limits=settings.limits,
+            fetch=settings.fetch,
+            edition_date=edition_date.date() if edition_date else None,
+            on_source_done=shown.advance,
+            stop=_stop_on_signals(),
+        )
         total = store.count_entries()
     sys.exit(report.ingest(done, time.monotonic() - started, total, store.url, as_json=as_json))
 
@@ -266,9 +274,14 @@ def subscribe(
     a confirmation link, and they stay unsubscribed until they open it.
     """
     item = check_input(
-        email, name=name, topics=list(topics) if topics else None, theme=theme,
-        timezone=timezone, cadence=cadence, themes=_themes(),
-    )  # fmt: skip
+        email,
+        name=name,
+        topics=list(topics) if topics else None,
+        theme=theme,
+        timezone=timezone,
+        cadence=cadence,
+        themes=_themes(),
+    )
     liked, problems = typed_likes(" ".join(likes))
     if problems:
         raise click.BadParameter("; ".join(problems), param_hint="--like")
@@ -284,8 +297,9 @@ def subscribe(
     verb = "subscribed" if created else "updated"
     like_note = f"; {len(liked)} liked" if liked else ""
     rhythm = f"; {subscriber.cadence}" if subscriber.cadence != "daily" else ""
-    click.echo(f"{verb} {subscriber.email} ({subscriber.state}; topics: {topic_note}"
-               f"{rhythm}{like_note})")  # fmt: skip
+    click.echo(
+        f"{verb} {subscriber.email} ({subscriber.state}; topics: {topic_note}{rhythm}{like_note})"
+    )
 
 
 def _refused(error: ConsentRefused) -> NoReturn:
@@ -447,8 +461,9 @@ def likes_import(app: _App, email: str, library_file: BinaryIO) -> None:
     with app.store() as store:
         subscriber = _named(store, email)
         try:
-            report = accounts.import_library(store, subscriber.id, library_file.read(),
-                                             now=_utc_now())  # fmt: skip
+            report = accounts.import_library(
+                store, subscriber.id, library_file.read(), now=_utc_now()
+            )
         except ValueError as e:
             problem(f"{library_file.name}: {e}")
             raise SystemExit(EXIT_PARTIAL) from e
@@ -503,8 +518,14 @@ def match(
     since = _utc_now() - timedelta(days=days)
     with app.store() as store:
         reader = _named(store, email) if email else None
-        searched, found = pipeline.match(store, app.settings, topic.query, since=since,
-                                         sources=sources or None, subscriber=reader)  # fmt: skip
+        searched, found = pipeline.match(
+            store,
+            app.settings,
+            topic.query,
+            since=since,
+            sources=sources or None,
+            subscriber=reader,
+        )
     report.matches(topic.query, searched, found, limit, as_json=as_json)
 
 
@@ -541,9 +562,14 @@ def preview(
         wanted = list(subscriber.topics) if subscriber else [parse_topic(t) for t in topics]
         look = check_theme(theme or (subscriber and subscriber.theme) or settings.theme, _themes())
         found = pipeline.preview(
-            store, settings, day=day.date() if day else _utc_now().astimezone(settings.zone).date(),
-            topics=wanted, now=_utc_now(), subscriber=subscriber, theme=look,
-        )  # fmt: skip
+            store,
+            settings,
+            day=day.date() if day else _utc_now().astimezone(settings.zone).date(),
+            topics=wanted,
+            now=_utc_now(),
+            subscriber=subscriber,
+            theme=look,
+        )
     rendered = pipeline.render_preview(settings, found, theme=look, subscriber=subscriber)
     html = Path(output or f"var/preview/{found.day.isoformat()}-{look}.html")
     html.parent.mkdir(parents=True, exist_ok=True)
@@ -567,9 +593,10 @@ def preview(
     help=f"Accept a --date after today, up to {MAX_DAYS_AHEAD} days (to prepare one).",
 )
 @click.option(
-    "--far-ahead", is_flag=True,
+    "--far-ahead",
+    is_flag=True,
     help=f"With --force, accept a --date more than {MAX_DAYS_AHEAD} days ahead too.",
-)  # fmt: skip
+)
 @click.option(
     "--wait",
     "wait_seconds",
@@ -620,8 +647,9 @@ def run_command(
             started = time.monotonic()
             done = pipeline.dry_run(store, app.signing_settings, now=_utc_now, day=edition_day)
         sys.exit(report.run(done, time.monotonic() - started, as_json=as_json))
-    _run(app, as_json=as_json, day=edition_day, ingest_sources=not no_ingest,
-         lock_wait=wait_seconds)  # fmt: skip
+    _run(
+        app, as_json=as_json, day=edition_day, ingest_sources=not no_ingest, lock_wait=wait_seconds
+    )
 
 
 def _run(app: _App, *, as_json: bool, **options: Any) -> NoReturn:
@@ -637,10 +665,15 @@ def _run(app: _App, *, as_json: bool, **options: Any) -> NoReturn:
 
         try:
             done = pipeline.run(
-                store, settings, now=_utc_now, transport=transport_for(settings),
-                stop=_stop_on_signals(), on_planned=planned, on_delivery=shown.advance,
+                store,
+                settings,
+                now=_utc_now,
+                transport=transport_for(settings),
+                stop=_stop_on_signals(),
+                on_planned=planned,
+                on_delivery=shown.advance,
                 **options,
-            )  # fmt: skip
+            )
         except RunInProgress as e:
             problem(e.message)
             sys.exit(EXIT_PARTIAL)
@@ -722,8 +755,10 @@ def serve(app: _App, host: str, port: int, debug: bool) -> None:
 
     settings = app.signing_settings
     if not settings.smtp.host:
-        problem(f"serve: SMTP_HOST is not set: confirmation mails are written as .eml files "
-                f"to {settings.outbox_dir}/")  # fmt: skip
+        problem(
+            f"serve: SMTP_HOST is not set: confirmation mails are written as .eml files "
+            f"to {settings.outbox_dir}/"
+        )
     create_app({"DIGEST_SETTINGS": settings}).run(host=host, port=port, debug=debug)
 
 
@@ -731,9 +766,11 @@ def serve(app: _App, host: str, port: int, debug: bool) -> None:
 @click.argument("address")
 @click.option("--as", "as_email", metavar="EMAIL", help="Send what this reader would get.")
 @click.option(
-    "--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]),
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Edition date (default: the latest; before the first, the papers waiting).",
-)  # fmt: skip
+)
 @click.pass_obj
 def send_test(app: _App, address: str, as_email: str | None, day: datetime | None) -> None:
     """Mail ADDRESS the real digest as a reader would get it (or a reader without
@@ -749,9 +786,15 @@ def send_test(app: _App, address: str, as_email: str | None, day: datetime | Non
     with app.store() as store:
         reader = _named(store, as_email) if as_email else None
         try:
-            said = pipeline.send_test(store, settings, transport_for(settings), recipient,
-                                      as_reader=reader, day=day.date() if day else None,
-                                      now=_utc_now())  # fmt: skip
+            said = pipeline.send_test(
+                store,
+                settings,
+                transport_for(settings),
+                recipient,
+                as_reader=reader,
+                day=day.date() if day else None,
+                now=_utc_now(),
+            )
         except pipeline.SendTestRefused as e:
             problem(e.message)
             raise SystemExit(EXIT_PARTIAL) from e
@@ -761,9 +804,12 @@ def send_test(app: _App, address: str, as_email: str | None, day: datetime | Non
 @cli.command()
 @click.argument("email")
 @click.option(
-    "--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    required=True,
     help="The edition to send again.",
-)  # fmt: skip
+)
 @click.option("--now", "send_now", is_flag=True, help="Send it at once instead of at the next run.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (without --now).")
 @click.pass_obj
@@ -781,11 +827,17 @@ def resend(app: _App, email: str, day: datetime, send_now: bool, as_json: bool) 
             problem(e.message)
             raise SystemExit(EXIT_PARTIAL) from e
     if as_json and not send_now:
-        report.echo_json({"email": email, "day": day.date(), "delivery": queued.id,
-                          "resends": queued.resends, "status": queued.status})  # fmt: skip
+        report.echo_json(
+            {
+                "email": email,
+                "day": day.date(),
+                "delivery": queued.id,
+                "resends": queued.resends,
+                "status": queued.status,
+            }
+        )
         return
-    click.echo(f"resend: queued {email}'s digest of {day.date()} again "
-               f"(resend {queued.resends})")  # fmt: skip
+    click.echo(f"resend: queued {email}'s digest of {day.date()} again (resend {queued.resends})")
     if send_now:
         _run(app, as_json=False, plan=False)
 
@@ -840,8 +892,10 @@ def admin_list(app: _App) -> None:
     """Every admin, with when they last signed in."""
     with app.store() as store:
         found = store.list_admins()
-    report.table(["email", "created", "last sign-in"],
-                 [(a.email, a.created_at, a.last_login_at or "never") for a in found])  # fmt: skip
+    report.table(
+        ["email", "created", "last sign-in"],
+        [(a.email, a.created_at, a.last_login_at or "never") for a in found],
+    )
 
 
 @cli.group("editions")
@@ -924,8 +978,10 @@ def inbound(app: _App, recipient: str | None, imap: bool) -> None:
             raise click.UsageError("--imap needs INBOUND_IMAP_URL (see .env.example)")
         with app.store() as store:
             polled = from_mailbox(store, settings, now=_utc_now())
-        click.echo(f"inbound: {polled.handled} handled, {polled.unreadable} unreadable, "
-                   f"{polled.left} left for the next poll")  # fmt: skip
+        click.echo(
+            f"inbound: {polled.handled} handled, {polled.unreadable} unreadable, "
+            f"{polled.left} left for the next poll"
+        )
         raise SystemExit(EXIT_PARTIAL if polled.left else 0)
 
     data = sys.stdin.buffer.read(MAX_MESSAGE_BYTES + 1)

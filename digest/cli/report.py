@@ -57,8 +57,9 @@ class Progress:
 
     def start(self, total: int) -> None:
         if self.enabled and total > 1:
-            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr,
-                                         show_pos=True, show_eta=True)  # fmt: skip
+            self.bar = click.progressbar(
+                length=total, label=self.label, file=sys.stderr, show_pos=True, show_eta=True
+            )
             self.bar.__enter__()
 
     def advance(self, *_done: object) -> None:
@@ -93,15 +94,28 @@ def counted(count: int, word: str) -> str:
 
 #: How a state looks on a terminal (click leaves the colour out anywhere else).
 STATE_COLOURS = {
-    "active": "green", "ok": "green", "sent": "green",
-    "pending": "cyan", "queued": "cyan", "unchanged": "bright_black", "skipped": "bright_black",
+    "active": "green",
+    "ok": "green",
+    "sent": "green",
+    "pending": "cyan",
+    "queued": "cyan",
+    "unchanged": "bright_black",
+    "skipped": "bright_black",
     "paused": "yellow",
-    "unsubscribed": "red", "bounced": "red", "complained": "red", "failed": "red",
-}  # fmt: skip
+    "unsubscribed": "red",
+    "bounced": "red",
+    "complained": "red",
+    "failed": "red",
+}
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, as_csv: bool = False,
-          coloured: int | None = None) -> None:  # fmt: skip
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    as_csv: bool = False,
+    coloured: int | None = None,
+) -> None:
     """Rows under their headers: aligned for people (column ``coloured`` in its state's
     colour), or CSV for a spreadsheet."""
     cells = [["" if v is None else _cell(v) for v in row] for row in rows]
@@ -113,8 +127,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, as_csv: bool
         click.echo(text.getvalue(), nl=False)
         return
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    click.echo(click.style("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-                           .rstrip(), bold=True))  # fmt: skip
+    click.echo(
+        click.style(
+            "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), bold=True
+        )
+    )
     for row in cells:
         shown = [v.ljust(w) for v, w in zip(row, widths, strict=True)]
         if coloured is not None:
@@ -274,18 +291,35 @@ def subscribers(
     found: Sequence[SubscriberRow], counts: dict[str, int], *, as_json: bool, as_csv: bool
 ) -> None:
     if as_json:
-        echo_json({"counts": counts, "subscribers": [
-            _subscriber_json(r.subscriber) | {"created_at": r.created_at, "last_sent": r.last_sent}
-            for r in found]})  # fmt: skip
+        echo_json(
+            {
+                "counts": counts,
+                "subscribers": [
+                    _subscriber_json(r.subscriber)
+                    | {"created_at": r.created_at, "last_sent": r.last_sent}
+                    for r in found
+                ],
+            }
+        )
         return
     table(
         ["email", "name", "state", "theme", "cadence", "created", "last sent", "topics"],
-        [(r.subscriber.email, r.subscriber.name, r.subscriber.state, r.subscriber.theme,
-          r.subscriber.cadence, r.created_at, r.last_sent,
-          format_topics(r.subscriber.topics) or "(every new paper)")
-         for r in found],
-        as_csv=as_csv, coloured=2,
-    )  # fmt: skip
+        [
+            (
+                r.subscriber.email,
+                r.subscriber.name,
+                r.subscriber.state,
+                r.subscriber.theme,
+                r.subscriber.cadence,
+                r.created_at,
+                r.last_sent,
+                format_topics(r.subscriber.topics) or "(every new paper)",
+            )
+            for r in found
+        ],
+        as_csv=as_csv,
+        coloured=2,
+    )
     click.echo(", ".join(f"{n} {state}" for state, n in counts.items()), err=True)
 
 
@@ -293,14 +327,19 @@ def reader(found: ReaderHistory, *, as_json: bool) -> None:
     """One reader, their history and every delivery to them."""
     subscriber = found.subscriber
     if as_json:
-        echo_json(_subscriber_json(subscriber) | {
-            "events": [asdict(e) for e in found.events],
-            "came_back": [{"at": at, "kind": kind, "detail": detail}
-                          for at, kind, detail in found.came_back],
-            "feedback": [asdict(m) for m in found.marks],
-            "deliveries": [asdict(d) | {"day": day} for day, d in found.deliveries],
-            "next_email": found.next_email,
-        })  # fmt: skip
+        echo_json(
+            _subscriber_json(subscriber)
+            | {
+                "events": [asdict(e) for e in found.events],
+                "came_back": [
+                    {"at": at, "kind": kind, "detail": detail}
+                    for at, kind, detail in found.came_back
+                ],
+                "feedback": [asdict(m) for m in found.marks],
+                "deliveries": [asdict(d) | {"day": day} for day, d in found.deliveries],
+                "next_email": found.next_email,
+            }
+        )
         return
     subscriber_line(subscriber)
     for event in found.events:
@@ -309,18 +348,24 @@ def reader(found: ReaderHistory, *, as_json: bool) -> None:
     for at, kind, detail in found.came_back:
         why = f" ({detail})" if detail else ""
         click.echo(f"  {at:%Y-%m-%d %H:%M:%S}Z  came back: {kind}{why}")
-    click.echo(f"  theme: {subscriber.theme or '(the default)'}; "
-               f"timezone: {subscriber.timezone or '(the default)'}")  # fmt: skip
-    click.echo(f"  cadence: {cadence_of(subscriber).describe()}; next email: "
-               f"{found.next_email or 'none (not being mailed)'}")  # fmt: skip
+    click.echo(
+        f"  theme: {subscriber.theme or '(the default)'}; "
+        f"timezone: {subscriber.timezone or '(the default)'}"
+    )
+    click.echo(
+        f"  cadence: {cadence_of(subscriber).describe()}; next email: "
+        f"{found.next_email or 'none (not being mailed)'}"
+    )
     liked = sum(1 for m in found.marks if m.vote > 0)
     if found.marks:
         click.echo(f"  feedback: {liked} more like this or liked, {len(found.marks) - liked} less")
     for day, delivery in found.deliveries:
         said = f": {delivery.detail}" if delivery.detail else ""
         again = f"  resent {delivery.resends}x" if delivery.resends else ""
-        click.echo(f"  {day}  {delivery.status:<8} attempts {delivery.attempts}{again}  "
-                   f"{delivery.message_id or '-'}{said}")  # fmt: skip
+        click.echo(
+            f"  {day}  {delivery.status:<8} attempts {delivery.attempts}{again}  "
+            f"{delivery.message_id or '-'}{said}"
+        )
 
 
 def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
@@ -379,7 +424,7 @@ def matches(query: str, searched: int, found: list[Match], limit: int, *, as_jso
                         "because": m.reason or None,
                     }
                     for m in found[:limit]
-                ],  # fmt: skip
+                ],
             }
         )
         return
@@ -428,21 +473,27 @@ def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> Non
     ]
     if as_json:
         echo_json(
-            {"subscribers": found.subscribers, "next_run": found.next_run, "running": running,
-             "last_run": last, "failed_run": failed, "editions": editions,
-             "cadences": found.cadences,
-             "weekly_next": found.weekly_next}
-        )  # fmt: skip
+            {
+                "subscribers": found.subscribers,
+                "next_run": found.next_run,
+                "running": running,
+                "last_run": last,
+                "failed_run": failed,
+                "editions": editions,
+                "cadences": found.cadences,
+                "weekly_next": found.weekly_next,
+            }
+        )
         return
     click.echo("subscribers: " + ", ".join(f"{n} {s}" for s, n in found.subscribers.items()))
     upcoming = found.next_run.isoformat() if found.next_run else "never"
     click.echo(f"schedule: {schedule!r} in {timezone}; next run {upcoming}")
     if set(found.cadences) - {"daily"}:
         shown = [
-            f"{n} {c}" + (f" (next {found.weekly_next[c]:%a %Y-%m-%d})" if c in found.weekly_next
-                          else "")
+            f"{n} {c}"
+            + (f" (next {found.weekly_next[c]:%a %Y-%m-%d})" if c in found.weekly_next else "")
             for c, n in found.cadences.items()
-        ]  # fmt: skip
+        ]
         click.echo("readers by cadence: " + ", ".join(shown))
     if running:
         click.echo(f"running now: {running}")
@@ -463,8 +514,9 @@ def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> Non
     for row in found.editions:
         came_back = ""
         if row.inbound:
-            came_back = (f"; bounces {row.rate('hard', 'soft'):.1%}, "
-                         f"complaints {row.rate('complaint'):.2%}")  # fmt: skip
+            came_back = (
+                f"; bounces {row.rate('hard', 'soft'):.1%}, complaints {row.rate('complaint'):.2%}"
+            )
         click.echo(
             f"{row.edition.day}: {row.edition.entry_count} papers; "
             + ", ".join(f"{n} {state}" for state, n in row.deliveries.items())
@@ -476,12 +528,14 @@ def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> Non
 
 def _edition_json(row: EditionStatus) -> dict[str, Any]:
     return {
-        "day": row.edition.day, "papers": row.edition.entry_count,
-        "deliveries": row.deliveries, "came_back": row.inbound,
+        "day": row.edition.day,
+        "papers": row.edition.entry_count,
+        "deliveries": row.deliveries,
+        "came_back": row.inbound,
         "bounce_rate": round(row.rate("hard", "soft"), 4),
         "complaint_rate": round(row.rate("complaint"), 4),
         "failures": [{"email": email, "reason": reason} for email, reason in row.failures],
-    }  # fmt: skip
+    }
 
 
 def editions(rows: Sequence[EditionStatus], *, as_json: bool, as_csv: bool = False) -> None:
@@ -493,51 +547,99 @@ def editions(rows: Sequence[EditionStatus], *, as_json: bool, as_csv: bool = Fal
         return
     table(
         ["date", "papers", "sent", "failed", "skipped", "queued", "bounces", "complaints"],
-        [(r.edition.day, r.edition.entry_count, *(r.deliveries.get(s, 0) for s in
-          ("sent", "failed", "skipped", "queued")),
-          f"{r.rate('hard', 'soft'):.1%}", f"{r.rate('complaint'):.2%}") for r in rows],
+        [
+            (
+                r.edition.day,
+                r.edition.entry_count,
+                *(r.deliveries.get(s, 0) for s in ("sent", "failed", "skipped", "queued")),
+                f"{r.rate('hard', 'soft'):.1%}",
+                f"{r.rate('complaint'):.2%}",
+            )
+            for r in rows
+        ],
         as_csv=as_csv,
-    )  # fmt: skip
+    )
 
 
-def sources(day: date | None, found: Sequence[SourceHealth], *, as_json: bool,
-            as_csv: bool) -> None:  # fmt: skip
+def sources(
+    day: date | None, found: Sequence[SourceHealth], *, as_json: bool, as_csv: bool
+) -> None:
     """Each configured source with its last check and what it brought to the last edition."""
     if as_json:
-        echo_json({"last_edition": day, "sources": [
-            {"name": h.spec.name, "location": h.spec.location, "format": h.spec.format,
-             "last_check": asdict(h.check) if h.check else None,
-             "in_last_edition": h.in_last_edition} for h in found]})  # fmt: skip
+        echo_json(
+            {
+                "last_edition": day,
+                "sources": [
+                    {
+                        "name": h.spec.name,
+                        "location": h.spec.location,
+                        "format": h.spec.format,
+                        "last_check": asdict(h.check) if h.check else None,
+                        "in_last_edition": h.in_last_edition,
+                    }
+                    for h in found
+                ],
+            }
+        )
         return
     if not found and not as_csv:
         click.echo("no sources configured: add [[sources]] to the config")
         return
     table(
-        ["name", "status", "last fetch", "read", "new", f"in {day or 'last edition'}",
-         "detail", "location"],
-        [(h.spec.name, h.check.outcome if h.check else "never", h.check and h.check.checked_at,
-          h.check and h.check.read, h.check and h.check.new, h.in_last_edition,
-          h.check and h.check.detail, h.spec.location) for h in found],
-        as_csv=as_csv, coloured=1,
-    )  # fmt: skip
+        [
+            "name",
+            "status",
+            "last fetch",
+            "read",
+            "new",
+            f"in {day or 'last edition'}",
+            "detail",
+            "location",
+        ],
+        [
+            (
+                h.spec.name,
+                h.check.outcome if h.check else "never",
+                h.check and h.check.checked_at,
+                h.check and h.check.read,
+                h.check and h.check.new,
+                h.in_last_edition,
+                h.check and h.check.detail,
+                h.spec.location,
+            )
+            for h in found
+        ],
+        as_csv=as_csv,
+        coloured=1,
+    )
 
 
 def edition(row: EditionStatus, papers: Sequence[StoredEntry], *, as_json: bool) -> None:
     if as_json:
-        echo_json(_edition_json(row) | {"entries": [
-            {"title": s.entry.title, "arxiv_id": s.entry.arxiv_id, "source": s.source}
-            for s in papers]})  # fmt: skip
+        echo_json(
+            _edition_json(row)
+            | {
+                "entries": [
+                    {"title": s.entry.title, "arxiv_id": s.entry.arxiv_id, "source": s.source}
+                    for s in papers
+                ]
+            }
+        )
         return
     click.echo(f"edition {row.edition.day}: {counted(row.edition.entry_count, 'paper')}")
-    click.echo("deliveries: " + (", ".join(f"{n} {state}" for state, n in row.deliveries.items())
-                                 or "none"))  # fmt: skip
+    click.echo(
+        "deliveries: "
+        + (", ".join(f"{n} {state}" for state, n in row.deliveries.items()) or "none")
+    )
     if row.inbound:
         click.echo("came back: " + ", ".join(f"{n} {kind}" for kind, n in row.inbound.items()))
     for email, reason in row.failures:
         click.echo(f"  failed: {email}: {reason}")
     for stored in papers:
-        click.echo(f"  * {stored.entry.title}" + (f" (arXiv:{stored.entry.arxiv_id})"
-                                                  if stored.entry.arxiv_id else ""))  # fmt: skip
+        click.echo(
+            f"  * {stored.entry.title}"
+            + (f" (arXiv:{stored.entry.arxiv_id})" if stored.entry.arxiv_id else "")
+        )
 
 
 def _json_default(value: Any) -> str:

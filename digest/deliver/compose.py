@@ -131,7 +131,7 @@ def envelope_for(
             )
             if settings.inbound.unsubscribe_mailbox
             else None
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -239,9 +239,12 @@ class Composer:
         )
 
     def render(
-        self, edition: Edition, subscriber: Subscriber, selection: Selection,
+        self,
+        edition: Edition,
+        subscriber: Subscriber,
+        selection: Selection,
         since: date | None = None,
-    ) -> RenderedEmail:  # fmt: skip
+    ) -> RenderedEmail:
         return self.renderer.render(
             edition_date=edition.day,
             selection=selection,
@@ -259,18 +262,26 @@ class Composer:
 
     def message_id(self, edition: Edition, subscriber: Subscriber, resends: int = 0) -> str:
         return message_id_for(
-            self.settings.secret_key, self.installation, edition.id, edition.day, subscriber.id,
-            self.domain, resends,
-        )  # fmt: skip
+            self.settings.secret_key,
+            self.installation,
+            edition.id,
+            edition.day,
+            subscriber.id,
+            self.domain,
+            resends,
+        )
 
     def message(
         self, rendered: RenderedEmail, subscriber: Subscriber, *, message_id: str, sent_at: datetime
     ) -> bytes:
         envelope = envelope_for(self.settings, subscriber, self.links(subscriber.id))
         message = build_message(
-            rendered, envelope, message_id=message_id, sent_at=sent_at,
+            rendered,
+            envelope,
+            message_id=message_id,
+            sent_at=sent_at,
             eight_bit=self.settings.eight_bit,
-        )  # fmt: skip
+        )
         return self.signer.sign(message) if self.signer else message
 
     def sending_8bit(self) -> Composer:

@@ -234,9 +234,17 @@ class DkimSigner:
     """Adds a DKIM-Signature that covers the list headers too."""
 
     HEADERS = (
-        b"from", b"to", b"subject", b"date", b"message-id", b"list-id",
-        b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version", b"content-type",
-    )  # fmt: skip
+        b"from",
+        b"to",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"list-id",
+        b"list-unsubscribe",
+        b"list-unsubscribe-post",
+        b"mime-version",
+        b"content-type",
+    )
 
     def __init__(self, settings: DkimSettings, default_domain: str) -> None:
         import dkim

@@ -52,15 +52,19 @@ def welcome_notice(
     rendered = make_renderer(settings.email).notice(
         subject=f"Welcome to {settings.title}",
         heading="You are subscribed",
-        paragraphs=[p for p in (
-            f"{subscriber.email} will get {settings.title}: {_topics_line(subscriber.topics)}.",
-            when,
-            "Change your topics, theme or timezone, or pause, on your preferences page.",
-        ) if p],
+        paragraphs=[
+            p
+            for p in (
+                f"{subscriber.email} will get {settings.title}: {_topics_line(subscriber.topics)}.",
+                when,
+                "Change your topics, theme or timezone, or pause, on your preferences page.",
+            )
+            if p
+        ],
         action_text="Open my preferences",
         action_url=personal_links(settings, subscriber.id).preferences_url,
         footer="Every email has a one-click unsubscribe link.",
-    )  # fmt: skip
+    )
     return _sent(settings, subscriber, rendered, now)
 
 

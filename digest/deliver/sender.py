@@ -448,9 +448,11 @@ class _Senders:
 
     def _unknown(self, item: _Outgoing, reason: str) -> None:
         given_up = self.store.mark_unknown(
-            item.delivery.id, reason=reason, max_attempts=self.policy.max_attempts,
+            item.delivery.id,
+            reason=reason,
+            max_attempts=self.policy.max_attempts,
             now=self.clock(),
-        )  # fmt: skip
+        )
         with self.lock:
             self.consecutive_failures += 1
             if given_up:
@@ -472,9 +474,12 @@ class _Senders:
             # again, so the mark is tried again before the run may fail.
             try:
                 self.store.mark_sent(
-                    item.delivery.id, message_id=item.envelope.message_id, reply=reply,
-                    now=self.clock(), period_day=item.period_day,
-                )  # fmt: skip
+                    item.delivery.id,
+                    message_id=item.envelope.message_id,
+                    reply=reply,
+                    now=self.clock(),
+                    period_day=item.period_day,
+                )
                 break
             except StorageError as e:
                 if not e.transient or attempt + 1 == _RECORD_TRIES:
@@ -528,8 +533,11 @@ def send_edition(
     held, else ``LostOwnership`` ends the send (nothing more goes out).
     """
     lease = timedelta(seconds=delivery.lease_seconds)
-    claims = Keeper(lambda: store.renew_claims(holder, now=clock(), lease=lease), lease=lease,
-                    what="claim on its deliveries")  # fmt: skip
+    claims = Keeper(
+        lambda: store.renew_claims(holder, now=clock(), lease=lease),
+        lease=lease,
+        what="claim on its deliveries",
+    )
     keepers = [claims] if run_lock is None else [claims, run_lock]
 
     def guard() -> None:
@@ -538,14 +546,22 @@ def send_edition(
 
     def still_wanted(delivery: Delivery, now: Subscriber) -> bool:
         with senders.lock:  # the sender threads count into the same report
-            return not _skipped_if_gone(store, edition, delivery, now, clock, report,
-                                        composer.policy)  # fmt: skip
+            return not _skipped_if_gone(
+                store, edition, delivery, now, clock, report, composer.policy
+            )
 
     senders = _Senders(
-        store, transports, compose=composer.settings,
-        policy=delivery, clock=clock, sleep=sleep, report=report,
-        on_delivery=on_delivery, guard=guard, still_wanted=still_wanted,
-    )  # fmt: skip
+        store,
+        transports,
+        compose=composer.settings,
+        policy=delivery,
+        clock=clock,
+        sleep=sleep,
+        report=report,
+        on_delivery=on_delivery,
+        guard=guard,
+        still_wanted=still_wanted,
+    )
     interrupted = failed = False
     try:
         claims.__enter__()
@@ -564,8 +580,9 @@ def send_edition(
         if first is not None and _all_take_8bit(transports):
             composer = composer.sending_8bit()
         due = itertools.chain([first] if first else [], due)
-        with _composing(store, composer, edition, entries, report, in_child=in_child,
-                        periods=periods) as compose:  # fmt: skip
+        with _composing(
+            store, composer, edition, entries, report, in_child=in_child, periods=periods
+        ) as compose:
             for delivery, subscriber, outcome in compose(_trials(composer, due), clock):
                 if senders.halt.is_set():
                     break
@@ -580,8 +597,9 @@ def send_edition(
                     item = None
                 else:
                     gathered = edition.day if delivery.id in periods else None
-                    item = _record_outcome(store, delivery, subscriber, outcome, clock, senders,
-                                           gathered)  # fmt: skip
+                    item = _record_outcome(
+                        store, delivery, subscriber, outcome, clock, senders, gathered
+                    )
                 if is_trial:
                     continue
                 if item is None:
@@ -777,8 +795,9 @@ def _record_outcome(
     if message is None:
         # A period that found nothing closes all the same: a weekly reader waits a week.
         closed = period_day if skipped in (None, NOTHING_NEW) else None
-        store.mark_skipped(delivery.id, reason=skipped or NOTHING_NEW, now=clock(),
-                           period_day=closed)  # fmt: skip
+        store.mark_skipped(
+            delivery.id, reason=skipped or NOTHING_NEW, now=clock(), period_day=closed
+        )
         report.skipped += 1
         return None
     sender = envelope_sender(senders.compose, delivery.id)
@@ -831,9 +850,15 @@ def _composing(
                 chosen = period_index(since) if since is not None else index
                 assert chosen is not None  # the child composes the rest
                 outcome = compose_message(
-                    composer, edition, chosen, subscriber, clock(), found.get(subscriber.id),
-                    delivery.resends, since,
-                )  # fmt: skip
+                    composer,
+                    edition,
+                    chosen,
+                    subscriber,
+                    clock(),
+                    found.get(subscriber.id),
+                    delivery.resends,
+                    since,
+                )
                 yield delivery, subscriber, outcome
 
         if not in_child:
@@ -1002,8 +1027,11 @@ def _composed_differently(sent: Subscriber, now: Subscriber) -> bool:
     """Whether a still-wanted message would differ for the subscriber as stored now."""
     wanted = now.status == "active" and not now.paused
     return wanted and (sent.topics, sent.theme, sent.name, sent.email) != (
-        now.topics, now.theme, now.name, now.email,
-    )  # fmt: skip
+        now.topics,
+        now.theme,
+        now.name,
+        now.email,
+    )
 
 
 def _batches(

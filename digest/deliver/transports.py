@@ -122,9 +122,12 @@ class SmtpTransport:
         try:
             if settings.security == "ssl":
                 smtp = smtplib.SMTP_SSL(
-                    host, settings.port, local_hostname=settings.ehlo_name,
-                    timeout=settings.timeout, context=self._tls_context(),
-                )  # fmt: skip
+                    host,
+                    settings.port,
+                    local_hostname=settings.ehlo_name,
+                    timeout=settings.timeout,
+                    context=self._tls_context(),
+                )
             else:
                 smtp = smtplib.SMTP(
                     host, settings.port, local_hostname=settings.ehlo_name, timeout=settings.timeout

@@ -54,12 +54,20 @@ def handle(store: Store, settings: Settings, inbound: Inbound, *, now: datetime)
         kind = "unsubscribe"  # a mail to the List-Unsubscribe address, whatever it says
     event = Event(now, inbound.message_id, inbound.detail, delivery)
     if subscriber is None or kind in ("autoreply", "unknown"):
-        store.record_inbound(kind if subscriber else "unknown",
-                             subscriber_id=subscriber.id if subscriber else None,
-                             **event.columns())  # fmt: skip
+        store.record_inbound(
+            kind if subscriber else "unknown",
+            subscriber_id=subscriber.id if subscriber else None,
+            **event.columns(),
+        )
         if subscriber is None:
-            log_event(log, "inbound_ignored", logging.WARNING, kind=kind,
-                      message_id=inbound.message_id, reason="no valid tag")  # fmt: skip
+            log_event(
+                log,
+                "inbound_ignored",
+                logging.WARNING,
+                kind=kind,
+                message_id=inbound.message_id,
+                reason="no valid tag",
+            )
             return Handled(f"ignored: a {kind} message with no valid tag", known=False)
         return Handled(f"ignored: an {kind} message about {subscriber.email}")
     return _apply(store, settings.inbound, subscriber, kind, inbound.status, event)
@@ -75,10 +83,13 @@ class Event:
     delivery: Delivery | None
 
     def columns(self) -> dict[str, Any]:
-        return {"now": self.now, "message_id": printable(self.message_id),
-                "detail": printable(self.detail, 2000),
-                "delivery_id": self.delivery.id if self.delivery else None,
-                "edition_id": self.delivery.edition_id if self.delivery else None}  # fmt: skip
+        return {
+            "now": self.now,
+            "message_id": printable(self.message_id),
+            "detail": printable(self.detail, 2000),
+            "delivery_id": self.delivery.id if self.delivery else None,
+            "edition_id": self.delivery.edition_id if self.delivery else None,
+        }
 
 
 def refused_at_send(
@@ -93,20 +104,26 @@ def refused_at_send(
 
 
 def _apply(
-    store: Store, settings: InboundSettings, subscriber: Subscriber, kind: str, status: str,
+    store: Store,
+    settings: InboundSettings,
+    subscriber: Subscriber,
+    kind: str,
+    status: str,
     event: Event,
-) -> Handled:  # fmt: skip
+) -> Handled:
     """Score (or suppress) a reader for what came back, and keep the event: one transaction."""
     stored = BounceScore(*store.bounce_score(subscriber.id))
     policy = BouncePolicy(settings.bounce_threshold, settings.bounce_decay_days)
     decided = outcome(kind, stored, event.now, policy, status=status)
     suppress = decided.suppress
     changed = store.apply_inbound(
-        kind, subscriber_id=subscriber.id,
+        kind,
+        subscriber_id=subscriber.id,
         score=decided.score if decided.score != stored else None,
         rule=suppresses(suppress, printable(event.detail, 2000) or None) if suppress else None,
-        channel=_CHANNEL[suppress] if suppress else "", **event.columns(),
-    )  # fmt: skip
+        channel=_CHANNEL[suppress] if suppress else "",
+        **event.columns(),
+    )
     state = f"; now {suppress}" if changed else ""
     return Handled(f"{kind} for {subscriber.email}: score {decided.score.value:g}{state}", changed)
 
@@ -125,9 +142,13 @@ def _tag(tagged: tuple[str, ...], secret_key: str, purpose: str) -> int | None:
 
 
 def verdict(
-    store: Store, settings: Settings, data: bytes, *, recipient: str | None = None,
+    store: Store,
+    settings: Settings,
+    data: bytes,
+    *,
+    recipient: str | None = None,
     now: datetime,
-) -> tuple[Verdict, str]:  # fmt: skip
+) -> tuple[Verdict, str]:
     """Read and act on one message, whatever it holds: what to do with it and one line.
 
     The boundary of one message: "retry" only while the database is unreachable,
@@ -144,8 +165,13 @@ def verdict(
     except StorageError as e:
         if e.transient:
             return "retry", f"{e.message}; the mail server will try again"
-        log_event(log, "inbound_not_stored", logging.WARNING, message_id=found.message_id,
-                  reason=printable(e.reason))  # fmt: skip
+        log_event(
+            log,
+            "inbound_not_stored",
+            logging.WARNING,
+            message_id=found.message_id,
+            reason=printable(e.reason),
+        )
         return "unreadable", f"not stored: {printable(e.reason)}"
     unreadable = found.kind == "unknown" or not done.known
     return ("unreadable" if unreadable else "handled"), done.line

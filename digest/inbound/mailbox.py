@@ -66,8 +66,9 @@ def poll(url: str, each: Callable[[bytes], Verdict], *, timeout: float = 30.0) -
 
 def _connect(scheme: str, host: str, port: int | None, timeout: float) -> imaplib.IMAP4:
     if scheme == "imaps":
-        return imaplib.IMAP4_SSL(host, port or 993, ssl_context=ssl.create_default_context(),
-                                 timeout=timeout)  # fmt: skip
+        return imaplib.IMAP4_SSL(
+            host, port or 993, ssl_context=ssl.create_default_context(), timeout=timeout
+        )
     imap = imaplib.IMAP4(host, port or 143, timeout=timeout)
     if "STARTTLS" in imap.capabilities:
         imap.starttls(ssl.create_default_context())
@@ -114,5 +115,8 @@ def _move(imap: imaplib.IMAP4, uid: bytes, folder: str, offered: set[bytes]) -> 
 
 
 def _quoted(folder: str) -> str:
-    return folder if re.fullmatch(r"[A-Za-z0-9._/-]+", folder) else '"' + folder.replace(
-        "\\", "\\\\").replace('"', '\\"') + '"'  # fmt: skip
+    return (
+        folder
+        if re.fullmatch(r"[A-Za-z0-9._/-]+", folder)
+        else '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    )

@@ -43,8 +43,9 @@ _TAG = re.compile(rb"\+(\d{1,12})\.([a-z2-7]{20})@([a-z0-9.-]{1,253})", re.IGNOR
 _LOCAL_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _MAX_LOCAL = 64
 _NESTING = re.compile(rb"(?im)^content-type:[ \t]*(multipart/|message/rfc822)")
-_AUTO_SUBJECT = re.compile(r"^\s*(auto(matic)? ?(reply|response)|out of (the )?office)",
-                           re.IGNORECASE)  # fmt: skip
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(auto(matic)? ?(reply|response)|out of (the )?office)", re.IGNORECASE
+)
 _STATUS = re.compile(r"(?im)^status:[ \t]*([245]\.\d{1,3}\.\d{1,3})")
 _FEEDBACK_TYPE = re.compile(r"(?im)^feedback-type:[ \t]*([!-~]{1,64})")
 
@@ -119,8 +120,9 @@ def _classify(message: Message, tagged: tuple[str, ...], addressed_to: str) -> I
             kind, failed, detail = "soft", temporary, status or "temporary failure"
         else:
             kind, detail = "unknown", _header(message, "Subject")
-    return Inbound(kind, tagged, failed, _header(message, "Message-ID"), detail, addressed_to,
-                   status)  # fmt: skip
+    return Inbound(
+        kind, tagged, failed, _header(message, "Message-ID"), detail, addressed_to, status
+    )
 
 
 def _parts(message: Message) -> Iterator[Message]:
@@ -226,8 +228,9 @@ def _failures(message: Message, parts: list[Message]) -> tuple[tuple[str, ...], 
         return (), ()
 
     def text(addresses: Iterable[bytes | str]) -> tuple[str, ...]:
-        decoded = (a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)
-                   for a in addresses)  # fmt: skip
+        decoded = (
+            a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a) for a in addresses
+        )
         return tuple(sorted({printable(a, 254) for a in decoded} - {""}))[:MAX_TAGS]
 
     return text(permanent), text(temporary)
@@ -250,8 +253,7 @@ class _OneLine(logging.Handler):
             reason = type(record.exc_info[1]).__name__ if record.exc_info else ""
             args = record.args if isinstance(record.args, tuple) else ()
             detector = printable(args[0] if args else "", 80)
-            log_event(log, "bounce_detector_failed", logging.DEBUG, detector=detector,
-                      error=reason)  # fmt: skip
+            log_event(log, "bounce_detector_failed", logging.DEBUG, detector=detector, error=reason)
 
 
 _flufl = logging.getLogger("flufl.bounce")

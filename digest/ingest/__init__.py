@@ -22,9 +22,16 @@ from digest.models import ParsedSource
 from digest.text import safe_text
 
 __all__ = [
-    "FORMATS", "FetchPolicy", "Retrieved", "SourceLimits", "Validators", "detect_format",
-    "parse_source", "read_source", "retrieve",
-]  # fmt: skip
+    "FORMATS",
+    "FetchPolicy",
+    "Retrieved",
+    "SourceLimits",
+    "Validators",
+    "detect_format",
+    "parse_source",
+    "read_source",
+    "retrieve",
+]
 
 #: The formats a source can have; ``format`` in ``[[sources]]`` names one to skip detection.
 FORMATS = ("dump", "feed", "hf-json", "json-feed")
@@ -32,9 +39,11 @@ FORMATS = ("dump", "feed", "hf-json", "json-feed")
 _FEED_ROOT = re.compile(rb"<(?:[\w.-]+:)?(?:rss|feed|RDF)[\s>/]")
 _XML_ENCODING = re.compile(r"""^(<\?xml[^>]*?encoding\s*=\s*)(["'])[\w.-]+\2""")
 _BOMS = (
-    (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
-    (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
-)  # fmt: skip
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+)
 _PARSERS = {"feed": parse_feed, "hf-json": parse_hf_json, "json-feed": parse_json_feed}
 
 
@@ -163,6 +172,9 @@ def _without_bad_bytes(parsed: ParsedSource, text: str) -> ParsedSource:
     if all(bad):
         raise ValueError(f"not UTF-8 text (bad byte at offset {first.start()})")
     good = tuple(e for e, is_bad in zip(parsed.entries, bad, strict=True) if not is_bad)
-    notes = tuple(f"{safe_text(e.title)[:40]!r}: not UTF-8 text; skipped"
-                  for e, is_bad in zip(parsed.entries, bad, strict=True) if is_bad)  # fmt: skip
+    notes = tuple(
+        f"{safe_text(e.title)[:40]!r}: not UTF-8 text; skipped"
+        for e, is_bad in zip(parsed.entries, bad, strict=True)
+        if is_bad
+    )
     return replace(parsed, entries=good, warnings=parsed.warnings + notes)

@@ -146,8 +146,9 @@ def retrieve(
         if scheme not in ("http", "https"):
             raise SourceError(label, f"unsupported URL scheme {scheme!r} (use http or https)")
         try:
-            return _fetch_with_retries(location, label, policy, validators,
-                                       stop or threading.Event())  # fmt: skip
+            return _fetch_with_retries(
+                location, label, policy, validators, stop or threading.Event()
+            )
         except (ValueError, LookupError, OSError, http.client.HTTPException) as e:
             # Whatever a server (or one it redirects to) sends fails this source alone.
             raise SourceError(label, f"{location}: {type(e).__name__}: {e}") from e
@@ -193,8 +194,9 @@ def _fetch_with_retries(
         except _Retryable as e:
             if attempt == policy.retries:
                 raise SourceError(label, f"{url}: {e} (after {attempt + 1} tries)") from e
-            wait = min(e.retry_after if e.retry_after is not None else 2.0**attempt,
-                       policy.max_retry_after)  # fmt: skip
+            wait = min(
+                e.retry_after if e.retry_after is not None else 2.0**attempt, policy.max_retry_after
+            )
             if stop.wait(wait):
                 raise SourceError(label, f"{url}: stopped while waiting to retry") from e
     raise AssertionError("unreachable")
@@ -226,8 +228,9 @@ def _fetch(
                 )
             return True
 
-        with _connection(parts.scheme.lower(), parts.hostname, parts.port, deadline, stop,
-                         label, allowed) as connection:  # fmt: skip
+        with _connection(
+            parts.scheme.lower(), parts.hostname, parts.port, deadline, stop, label, allowed
+        ) as connection:
             # Closed whatever happens: an unread response keeps the socket open.
             with closing(_get(connection, policy, validators, url)) as response:
                 if response.status in _REDIRECTS:
@@ -354,8 +357,7 @@ def _get(
 ) -> http.client.HTTPResponse:
     split = urlsplit(url)
     target = (split.path or "/") + (f"?{split.query}" if split.query else "")
-    headers = {"User-Agent": policy.user_agent, "Accept-Encoding": "gzip, deflate",
-               "Accept": "*/*"}  # fmt: skip
+    headers = {"User-Agent": policy.user_agent, "Accept-Encoding": "gzip, deflate", "Accept": "*/*"}
     if validators and validators.etag:
         headers["If-None-Match"] = validators.etag
     if validators and validators.last_modified:

@@ -205,9 +205,13 @@ class ReaderModel:
         (no pickle, and read back without a copy)."""
         count = np.array([len(self.columns)], dtype="<i4").tobytes()
         return b"".join(
-            (count, self.columns.astype("<i4").tobytes(), self.weights.astype("<f4").tobytes(),
-             np.array([self.intercept], dtype="<f8").tobytes())
-        )  # fmt: skip
+            (
+                count,
+                self.columns.astype("<i4").tobytes(),
+                self.weights.astype("<f4").tobytes(),
+                np.array([self.intercept], dtype="<f8").tobytes(),
+            )
+        )
 
     @classmethod
     def load(cls, space_version: int, data: bytes) -> ReaderModel:
@@ -244,8 +248,9 @@ def fit_reader(
 
     background = sparse.csr_matrix(background)
     # positives only: learn against an empty paper as well
-    empty = sparse.csr_matrix((0 if len(negatives) or background.shape[0] else 1, space.size),
-                              dtype=np.float32)  # fmt: skip
+    empty = sparse.csr_matrix(
+        (0 if len(negatives) or background.shape[0] else 1, space.size), dtype=np.float32
+    )
     rows = sparse.vstack(
         [sparse.csr_matrix(positives), sparse.csr_matrix(negatives), background, empty],
         format="csr",

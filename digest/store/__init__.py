@@ -35,7 +35,15 @@ __all__ = [
 
 
 class Store(
-    EntriesMixin, SubscribersMixin, EditionsMixin, DeliveriesMixin, LocksMixin, RunsMixin,
-    FeedbackMixin, InboundMixin, SourcesMixin, AdminsMixin,
-):  # fmt: skip
+    EntriesMixin,
+    SubscribersMixin,
+    EditionsMixin,
+    DeliveriesMixin,
+    LocksMixin,
+    RunsMixin,
+    FeedbackMixin,
+    InboundMixin,
+    SourcesMixin,
+    AdminsMixin,
+):
     """Access to digest's database; open it with ``Store.open(url)``."""

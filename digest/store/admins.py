@@ -36,8 +36,9 @@ class AdminsMixin(StoreBase):
                 new = {"email": email, "email_key": key, "password_hash": password_hash}
                 conn.execute(admins.insert().values(new | {"created_at": now}))
             else:
-                conn.execute(admins.update().where(admins.c.id == row.id)
-                             .values(password_hash=password_hash))  # fmt: skip
+                conn.execute(
+                    admins.update().where(admins.c.id == row.id).values(password_hash=password_hash)
+                )
                 conn.execute(admin_sessions.delete().where(admin_sessions.c.admin_id == row.id))
             saved = conn.execute(select(admins).where(admins.c.email_key == key)).one()
         return _admin_of(saved), row is None
@@ -71,10 +72,14 @@ class AdminsMixin(StoreBase):
         now = now.astimezone(UTC)
         with self._transaction() as conn:
             conn.execute(admin_sessions.delete().where(admin_sessions.c.expires_at < now))
-            conn.execute(admin_sessions.insert().values(
-                token_hash=token_hash, admin_id=admin_id, created_at=now,
-                expires_at=expires_at.astimezone(UTC),
-            ))  # fmt: skip
+            conn.execute(
+                admin_sessions.insert().values(
+                    token_hash=token_hash,
+                    admin_id=admin_id,
+                    created_at=now,
+                    expires_at=expires_at.astimezone(UTC),
+                )
+            )
             conn.execute(admins.update().where(admins.c.id == admin_id).values(last_login_at=now))
 
     def session_admin(self, token_hash: str, *, now: datetime) -> Admin | None:
@@ -82,9 +87,11 @@ class AdminsMixin(StoreBase):
         query = (
             select(admins)
             .join(admin_sessions, admin_sessions.c.admin_id == admins.c.id)
-            .where(admin_sessions.c.token_hash == token_hash,
-                   admin_sessions.c.expires_at > now.astimezone(UTC))
-        )  # fmt: skip
+            .where(
+                admin_sessions.c.token_hash == token_hash,
+                admin_sessions.c.expires_at > now.astimezone(UTC),
+            )
+        )
         with self._transaction() as conn:
             row = conn.execute(query).first()
         return _admin_of(row) if row is not None else None

@@ -74,8 +74,9 @@ class StoreBase:
             # 64), with the main thread and the lease keeper beside them: a pool that
             # ran dry would stall the senders with accepted messages not yet recorded.
             # Connections are opened only as needed.
-            engine = create_engine(parsed, pool_pre_ping=True, pool_size=5,
-                                   max_overflow=MAX_THREAD_CONNECTIONS)  # fmt: skip
+            engine = create_engine(
+                parsed, pool_pre_ping=True, pool_size=5, max_overflow=MAX_THREAD_CONNECTIONS
+            )
         except (ArgumentError, ImportError) as e:
             raise StorageError(url, f"cannot use this database: {e}") from e
         if engine.dialect.name == "sqlite":

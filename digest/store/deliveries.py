@@ -126,14 +126,20 @@ class DeliveriesMixin(StoreBase):
             )
 
     def mark_sent(
-        self, delivery_id: int, *, message_id: str, reply: str, now: datetime,
+        self,
+        delivery_id: int,
+        *,
+        message_id: str,
+        reply: str,
+        now: datetime,
         period_day: date | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Record that the server accepted a delivery's message.  ``period_day`` (for a
         weekly or threshold reader) is the day of its edition: their next period begins
         there, recorded in the same transaction."""
-        self._mark(delivery_id, "sent", detail=reply, message_id=message_id, now=now,
-                   period_day=period_day)  # fmt: skip
+        self._mark(
+            delivery_id, "sent", detail=reply, message_id=message_id, now=now, period_day=period_day
+        )
 
     def mark_failed(self, delivery_id: int, *, reason: str, now: datetime) -> None:
         """Record that a delivery failed for good (e.g. the server refused the address)."""
@@ -157,14 +163,24 @@ class DeliveriesMixin(StoreBase):
             with self._transaction() as conn:
                 raw = conn.connection.dbapi_connection
                 assert raw is not None
-                raw.executemany(_MARK_SQLITE, [("folded", note[:2000], None, stamp, delivery_id)
-                                               for delivery_id, note in folded])  # fmt: skip
+                raw.executemany(
+                    _MARK_SQLITE,
+                    [
+                        ("folded", note[:2000], None, stamp, delivery_id)
+                        for delivery_id, note in folded
+                    ],
+                )
             return
         rows = [
-            {"delivery_id": delivery_id, "new_status": "folded", "new_detail": note[:2000],
-             "new_message_id": None, "now": now.astimezone(UTC)}
+            {
+                "delivery_id": delivery_id,
+                "new_status": "folded",
+                "new_detail": note[:2000],
+                "new_message_id": None,
+                "now": now.astimezone(UTC),
+            }
             for delivery_id, note in folded
-        ]  # fmt: skip
+        ]
         with self._transaction() as conn:
             conn.execute(_MARK, rows)
 
@@ -212,11 +228,15 @@ class DeliveriesMixin(StoreBase):
                 deliveries.update()
                 .where(deliveries.c.id == delivery_id, deliveries.c.status == "queued")
                 .values(
-                    status="failed" if given_up else "queued", detail=detail[:2000],
-                    attempts=deliveries.c.attempts + 1, unknown_outcomes=tries,
-                    updated_at=now.astimezone(UTC), claimed_by=None, claimed_until=None,
+                    status="failed" if given_up else "queued",
+                    detail=detail[:2000],
+                    attempts=deliveries.c.attempts + 1,
+                    unknown_outcomes=tries,
+                    updated_at=now.astimezone(UTC),
+                    claimed_by=None,
+                    claimed_until=None,
                 )
-            )  # fmt: skip
+            )
         return given_up
 
     def _mark(
@@ -233,8 +253,7 @@ class DeliveriesMixin(StoreBase):
         # statement on a connection kept by each sending thread, one commit.
         conn = self._thread_connection()
         if self.dialect == "sqlite":
-            return self._mark_sqlite(conn, delivery_id, status, detail, now, message_id,
-                                     period_day)  # fmt: skip
+            return self._mark_sqlite(conn, delivery_id, status, detail, now, message_id, period_day)
         try:
             with self._one_at_a_time:
                 conn.execute(
@@ -255,9 +274,15 @@ class DeliveriesMixin(StoreBase):
             raise StorageError(self.url, first_line(e)) from e
 
     def _mark_sqlite(
-        self, conn: Connection, delivery_id: int, status: str, detail: str, now: datetime,
-        message_id: str | None, period_day: date | None,
-    ) -> None:  # fmt: skip
+        self,
+        conn: Connection,
+        delivery_id: int,
+        status: str,
+        detail: str,
+        now: datetime,
+        message_id: str | None,
+        period_day: date | None,
+    ) -> None:
         """``_mark`` on SQLite, through the driver itself: SQLAlchemy's execution costs as
         much again as the statement, and this runs while the mail server waits."""
         raw = conn.connection.dbapi_connection
@@ -282,10 +307,15 @@ class DeliveriesMixin(StoreBase):
         now = now.astimezone(UTC)
         where = (deliveries.c.edition_id == edition_id, deliveries.c.subscriber_id == subscriber_id)
         again = {
-            "status": "queued", "detail": "queued again by the operator", "updated_at": now,
-            "resends": deliveries.c.resends + 1, "resent_at": now, "unknown_outcomes": 0,
-            "claimed_by": None, "claimed_until": None,
-        }  # fmt: skip
+            "status": "queued",
+            "detail": "queued again by the operator",
+            "updated_at": now,
+            "resends": deliveries.c.resends + 1,
+            "resent_at": now,
+            "unknown_outcomes": 0,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
         with self._transaction() as conn:
             updated = conn.execute(
                 deliveries.update().where(*where, deliveries.c.status != "queued").values(again)
@@ -295,10 +325,12 @@ class DeliveriesMixin(StoreBase):
                     return None  # queued: its next message is the first
                 conn.execute(
                     deliveries.insert().values(
-                        edition_id=edition_id, subscriber_id=subscriber_id, attempts=0,
+                        edition_id=edition_id,
+                        subscriber_id=subscriber_id,
+                        attempts=0,
                         **again | {"resends": 1},
                     )
-                )  # fmt: skip
+                )
             return delivery_of(conn.execute(select(deliveries).where(*where)).one())
 
     def count_queued(

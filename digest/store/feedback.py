@@ -18,9 +18,15 @@ from digest.store.schema import entries, feature_spaces, feedback, reader_models
 
 class FeedbackMixin(StoreBase):
     def set_feedback(
-        self, subscriber_id: int, paper: str, *, vote: int, kind: str, now: datetime,
+        self,
+        subscriber_id: int,
+        paper: str,
+        *,
+        vote: int,
+        kind: str,
+        now: datetime,
         weight: float = 1.0,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """Record a reader's vote on a paper, replacing any earlier one (0 clears it).
 
         Returns whether anything changed: the same vote twice is one vote.
@@ -34,8 +40,11 @@ class FeedbackMixin(StoreBase):
             if row is None:
                 try:
                     with conn.begin_nested():  # a double click may have inserted it meanwhile
-                        conn.execute(feedback.insert().values(subscriber_id=subscriber_id,
-                                                              paper=paper, **values))  # fmt: skip
+                        conn.execute(
+                            feedback.insert().values(
+                                subscriber_id=subscriber_id, paper=paper, **values
+                            )
+                        )
                     return True
                 except IntegrityError:  # then this vote replaces that one
                     pass
@@ -125,13 +134,15 @@ class FeedbackMixin(StoreBase):
         """Keep a new feature space; return its version."""
         with self._transaction() as conn:
             result = conn.execute(
-                feature_spaces.insert().values(fitted_at=now.astimezone(UTC), papers=papers,
-                                               data=data)
-            )  # fmt: skip
+                feature_spaces.insert().values(
+                    fitted_at=now.astimezone(UTC), papers=papers, data=data
+                )
+            )
             return int(result.inserted_primary_key[0])
 
-    def save_models(self, models: Sequence[tuple[int, int, datetime, bytes | None]], *,
-                    now: datetime) -> None:  # fmt: skip
+    def save_models(
+        self, models: Sequence[tuple[int, int, datetime, bytes | None]], *, now: datetime
+    ) -> None:
         """Keep readers' models: (reader, space version, feedback time, bytes or None to drop)."""
         with self._transaction() as conn:
             for subscriber_id, version, feedback_at, data in models:
@@ -140,11 +151,13 @@ class FeedbackMixin(StoreBase):
                 )
                 conn.execute(
                     reader_models.insert().values(
-                        subscriber_id=subscriber_id, space_version=version,
-                        feedback_at=feedback_at.astimezone(UTC), fitted_at=now.astimezone(UTC),
+                        subscriber_id=subscriber_id,
+                        space_version=version,
+                        feedback_at=feedback_at.astimezone(UTC),
+                        fitted_at=now.astimezone(UTC),
                         data=data or b"",
                     )
-                )  # fmt: skip
+                )
 
     def readers_with_models(self, space_version: int) -> frozenset[int]:
         """Who has a model over this feature space (ids only: a few bytes a reader)."""
@@ -163,13 +176,18 @@ class FeedbackMixin(StoreBase):
                     reader_models.c.subscriber_id.in_(chunk),
                     reader_models.c.space_version == space_version,
                 )
-                found.update({row.subscriber_id: bytes(row.data) for row in conn.execute(query)
-                              if row.data})  # fmt: skip
+                found.update(
+                    {row.subscriber_id: bytes(row.data) for row in conn.execute(query) if row.data}
+                )
         return found
 
 
 def _feedback(row: Any) -> Feedback:
     return Feedback(
-        subscriber_id=row.subscriber_id, paper=row.paper, vote=row.vote, kind=row.kind,
-        updated_at=aware(row.updated_at), weight=row.weight,
-    )  # fmt: skip
+        subscriber_id=row.subscriber_id,
+        paper=row.paper,
+        vote=row.vote,
+        kind=row.kind,
+        updated_at=aware(row.updated_at),
+        weight=row.weight,
+    )

@@ -40,42 +40,78 @@ class InboundMixin(StoreBase):
         self, subscriber_id: int, *, value: float, counted_at: datetime, counted_today: float
     ) -> None:
         """Keep a reader's bounce score."""
-        values = {"value": value, "counted_at": counted_at.astimezone(UTC),
-                  "counted_today": counted_today}  # fmt: skip
+        values = {
+            "value": value,
+            "counted_at": counted_at.astimezone(UTC),
+            "counted_today": counted_today,
+        }
         where = bounce_scores.c.subscriber_id == subscriber_id
         with self._transaction() as conn:
             if not conn.execute(bounce_scores.update().where(where).values(values)).rowcount:
                 conn.execute(bounce_scores.insert().values(subscriber_id=subscriber_id, **values))
 
     def record_inbound(
-        self, kind: str, *, now: datetime, subscriber_id: int | None = None,
-        delivery_id: int | None = None, edition_id: int | None = None,
-        message_id: str = "", detail: str = "",
-    ) -> None:  # fmt: skip
+        self,
+        kind: str,
+        *,
+        now: datetime,
+        subscriber_id: int | None = None,
+        delivery_id: int | None = None,
+        edition_id: int | None = None,
+        message_id: str = "",
+        detail: str = "",
+    ) -> None:
         """Keep what came back, whether it changed anything or not."""
         with self._transaction() as conn:
-            _insert_event(conn, kind, now=now, subscriber_id=subscriber_id,
-                          delivery_id=delivery_id, edition_id=edition_id,
-                          message_id=message_id, detail=detail)  # fmt: skip
+            _insert_event(
+                conn,
+                kind,
+                now=now,
+                subscriber_id=subscriber_id,
+                delivery_id=delivery_id,
+                edition_id=edition_id,
+                message_id=message_id,
+                detail=detail,
+            )
 
     def apply_inbound(
-        self, kind: str, *, now: datetime, subscriber_id: int, score: BounceScore | None,
-        rule: Rule | None, channel: str, delivery_id: int | None = None,
-        edition_id: int | None = None, message_id: str = "", detail: str = "",
-    ) -> bool:  # fmt: skip
+        self,
+        kind: str,
+        *,
+        now: datetime,
+        subscriber_id: int,
+        score: BounceScore | None,
+        rule: Rule | None,
+        channel: str,
+        delivery_id: int | None = None,
+        edition_id: int | None = None,
+        message_id: str = "",
+        detail: str = "",
+    ) -> bool:
         """Keep what came back about a reader with its new score (if it changed) and
         its consent rule (if any), in one transaction; whether the reader's state changed."""
         with self._transaction() as conn:
             if score is not None and score.counted_at is not None:
-                values = {"value": score.value, "counted_at": score.counted_at.astimezone(UTC),
-                          "counted_today": score.counted_today}  # fmt: skip
+                values = {
+                    "value": score.value,
+                    "counted_at": score.counted_at.astimezone(UTC),
+                    "counted_today": score.counted_today,
+                }
                 where = bounce_scores.c.subscriber_id == subscriber_id
                 if not conn.execute(bounce_scores.update().where(where).values(values)).rowcount:
-                    conn.execute(bounce_scores.insert().values(subscriber_id=subscriber_id,
-                                                               **values))  # fmt: skip
-            _insert_event(conn, kind, now=now, subscriber_id=subscriber_id,
-                          delivery_id=delivery_id, edition_id=edition_id,
-                          message_id=message_id, detail=detail)  # fmt: skip
+                    conn.execute(
+                        bounce_scores.insert().values(subscriber_id=subscriber_id, **values)
+                    )
+            _insert_event(
+                conn,
+                kind,
+                now=now,
+                subscriber_id=subscriber_id,
+                delivery_id=delivery_id,
+                edition_id=edition_id,
+                message_id=message_id,
+                detail=detail,
+            )
             if rule is None:
                 return False
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
@@ -110,13 +146,24 @@ class InboundMixin(StoreBase):
 
 
 def _insert_event(
-    conn: Connection, kind: str, *, now: datetime, subscriber_id: int | None,
-    delivery_id: int | None, edition_id: int | None, message_id: str, detail: str,
-) -> None:  # fmt: skip
+    conn: Connection,
+    kind: str,
+    *,
+    now: datetime,
+    subscriber_id: int | None,
+    delivery_id: int | None,
+    edition_id: int | None,
+    message_id: str,
+    detail: str,
+) -> None:
     conn.execute(
         inbound_events.insert().values(
-            at=now.astimezone(UTC), kind=kind, subscriber_id=subscriber_id,
-            delivery_id=delivery_id, edition_id=edition_id,
-            message_id=message_id[:300] or None, detail=detail[:2000] or None,
+            at=now.astimezone(UTC),
+            kind=kind,
+            subscriber_id=subscriber_id,
+            delivery_id=delivery_id,
+            edition_id=edition_id,
+            message_id=message_id[:300] or None,
+            detail=detail[:2000] or None,
         )
-    )  # fmt: skip
+    )

@@ -27,9 +27,12 @@ class SourcesMixin(StoreBase):
     def record_source_check(self, check: SourceCheck) -> None:
         """Keep how a source's check went, in place of the one before."""
         values = {
-            "checked_at": check.checked_at.astimezone(UTC), "outcome": check.outcome,
-            "detail": (check.detail or "")[:2000] or None, "read": check.read, "new": check.new,
-        }  # fmt: skip
+            "checked_at": check.checked_at.astimezone(UTC),
+            "outcome": check.outcome,
+            "detail": (check.detail or "")[:2000] or None,
+            "read": check.read,
+            "new": check.new,
+        }
         where = source_checks.c.source == check.source
         with self._transaction() as conn:
             if not conn.execute(source_checks.update().where(where).values(values)).rowcount:
@@ -42,7 +45,7 @@ class SourcesMixin(StoreBase):
         return {
             row.source: SourceCheck(
                 row.source, aware(row.checked_at), row.outcome, row.detail, row.read, row.new
-            )  # fmt: skip
+            )
             for row in rows
         }
 

@@ -92,8 +92,11 @@ class SubscribersMixin(StoreBase):
         )
         with self._transaction() as conn:
             if conn.execute(pending).first() is not None:
-                conn.execute(subscriber_events.delete().where(
-                    subscriber_events.c.subscriber_id == subscriber_id))  # fmt: skip
+                conn.execute(
+                    subscriber_events.delete().where(
+                        subscriber_events.c.subscriber_id == subscriber_id
+                    )
+                )
                 conn.execute(subscribers.delete().where(subscribers.c.id == subscriber_id))
 
     def amend_subscribers(
@@ -206,7 +209,7 @@ class SubscribersMixin(StoreBase):
                 subscriber_of(row),
                 aware(row.created_at),
                 aware(row.last_sent) if row.last_sent else None,
-            )  # fmt: skip
+            )
             for row in rows
         ]
 
@@ -268,9 +271,14 @@ def apply_rules(
         amended.append(Amended(before, after))
         if before is None or before.state != after.state:
             events.append(
-                {"subscriber_id": row_id, "at": now, "state": after.state,
-                 "channel": channel, "detail": change.detail}
-            )  # fmt: skip
+                {
+                    "subscriber_id": row_id,
+                    "at": now,
+                    "state": after.state,
+                    "channel": channel,
+                    "detail": change.detail,
+                }
+            )
     if events:
         conn.execute(subscriber_events.insert(), events)
     return amended

@@ -82,18 +82,29 @@ def sign_in() -> Response | tuple[str, int]:
     who: Admin | None = found.store.get_admin(email) if email.strip() else None
     # A wrong address costs as long as a wrong password: nobody learns who is an admin.
     if not verify_password(password, who.password_hash if who else decoy_hash()) or who is None:
-        return page("admin/login.html", 401, form={"email": email[:254]}, next=_safe_next(),
-                    errors=["That address and password do not match an admin."])  # fmt: skip
+        return page(
+            "admin/login.html",
+            401,
+            form={"email": email[:254]},
+            next=_safe_next(),
+            errors=["That address and password do not match an admin."],
+        )
     token = secrets.token_urlsafe(32)
     now = found.clock()
     hours = found.settings.web.admin_session_hours
-    found.store.open_admin_session(who.id, token_hash(token), now=now,
-                                   expires_at=now + timedelta(hours=hours))  # fmt: skip
+    found.store.open_admin_session(
+        who.id, token_hash(token), now=now, expires_at=now + timedelta(hours=hours)
+    )
     response = redirect(_safe_next() or url_for("admin.overview"), 303)
     response.set_cookie(
-        ADMIN_COOKIE, token, max_age=int(hours * 3600), path="/admin", httponly=True,
-        samesite="Strict", secure=_secure_cookie(),
-    )  # fmt: skip
+        ADMIN_COOKIE,
+        token,
+        max_age=int(hours * 3600),
+        path="/admin",
+        httponly=True,
+        samesite="Strict",
+        secure=_secure_cookie(),
+    )
     return response
 
 
@@ -102,8 +113,9 @@ def logout() -> Response:
     """End this session, here and in the database."""
     context().store.close_admin_session(token_hash(request.cookies.get(ADMIN_COOKIE, "")))
     response = redirect(url_for("admin.login"), 303)
-    response.delete_cookie(ADMIN_COOKIE, path="/admin", httponly=True, samesite="Strict",
-                           secure=_secure_cookie())  # fmt: skip
+    response.delete_cookie(
+        ADMIN_COOKIE, path="/admin", httponly=True, samesite="Strict", secure=_secure_cookie()
+    )
     return response
 
 
@@ -116,8 +128,14 @@ def overview() -> tuple[str, int]:
     chart = deliveries_chart([(e.edition.day, e.deliveries) for e in status.editions])
     failing = [s for s in sources if s.check and s.check.outcome == "failed"]
     cadences = [(cadence_of_text(c).describe(), n) for c, n in status.cadences.items()]
-    return _page("admin/overview.html", installation=status, chart=chart, states=STACKED,
-                 failing=failing, cadences=cadences)  # fmt: skip
+    return _page(
+        "admin/overview.html",
+        installation=status,
+        chart=chart,
+        states=STACKED,
+        failing=failing,
+        cadences=cadences,
+    )
 
 
 @admin.get("/subscribers")
@@ -134,9 +152,17 @@ def subscribers() -> tuple[str, int]:
     total, rows = found.store.find_subscribers(
         state=state, search=search, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
-    return _page("admin/subscribers.html", rows=rows, total=total, search=search, state=state,
-                 states=STATES, number=number, pages=max(1, -(-total // PAGE_SIZE)),
-                 counts=found.store.count_subscribers())  # fmt: skip
+    return _page(
+        "admin/subscribers.html",
+        rows=rows,
+        total=total,
+        search=search,
+        state=state,
+        states=STATES,
+        number=number,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        counts=found.store.count_subscribers(),
+    )
 
 
 @admin.get("/subscribers/<id:subscriber_id>")
@@ -145,8 +171,13 @@ def subscriber(subscriber_id: int) -> tuple[str, int]:
     reader = _reader(subscriber_id)
     found = context()
     history = pipeline.reader_history(found.store, found.settings, reader, now=found.clock())
-    return _page("admin/subscriber.html", history=history, topics=format_topics(reader.topics),
-                 left=has_left(reader), cadence=cadence_of(reader).describe())  # fmt: skip
+    return _page(
+        "admin/subscriber.html",
+        history=history,
+        topics=format_topics(reader.topics),
+        left=has_left(reader),
+        cadence=cadence_of(reader).describe(),
+    )
 
 
 @admin.post("/subscribers/<id:subscriber_id>/<any(pause, resume, unsubscribe):action>")
@@ -161,8 +192,9 @@ def act_on(subscriber_id: int, action: str) -> Response:
     elif reader.status != "active":
         flash(f"{reader.email} is {reader.state}: nothing to {action}.")
     else:
-        accounts.set_paused(found.store, reader.id, paused=action == "pause", now=found.clock(),
-                            channel="admin")  # fmt: skip
+        accounts.set_paused(
+            found.store, reader.id, paused=action == "pause", now=found.clock(), channel="admin"
+        )
         flash(f"{reader.email} is {'paused' if action == 'pause' else 'active again'}.")
     return redirect(url_for("admin.subscriber", subscriber_id=reader.id), 303)
 
@@ -180,8 +212,10 @@ def resend(subscriber_id: int) -> Response:
     except pipeline.ResendRefused as e:
         flash(e.message)
     else:
-        flash(f"{reader.email}'s digest of {day} is queued again (resend {queued.resends}); "
-              "the next run sends it.")  # fmt: skip
+        flash(
+            f"{reader.email}'s digest of {day} is queued again (resend {queued.resends}); "
+            "the next run sends it."
+        )
     return redirect(url_for("admin.subscriber", subscriber_id=reader.id), 303)
 
 
@@ -202,8 +236,11 @@ def edition(day: str) -> tuple[str, int]:
     found = store.get_edition(wanted) if wanted else None
     if found is None:
         abort(404, description=f"There is no edition for {day[:20]}.")
-    return _page("admin/edition.html", row=pipeline.edition_status(store, found),
-                 papers=store.edition_entries(found.id))  # fmt: skip
+    return _page(
+        "admin/edition.html",
+        row=pipeline.edition_status(store, found),
+        papers=store.edition_entries(found.id),
+    )
 
 
 @admin.get("/sources")
@@ -233,9 +270,15 @@ def test_send() -> tuple[str, int]:
             errors.append(f"Not an address digest can mail: {e.reason}")
         if not errors:
             try:
-                said = pipeline.send_test(found.store, found.settings, found.make_transport(),
-                                          recipient, as_reader=reader, day=day,
-                                          now=found.clock())  # fmt: skip
+                said = pipeline.send_test(
+                    found.store,
+                    found.settings,
+                    found.make_transport(),
+                    recipient,
+                    as_reader=reader,
+                    day=day,
+                    now=found.clock(),
+                )
             except (DigestError, TemporaryFailure, PermanentFailure) as e:
                 errors.append(str(getattr(e, "message", e)))
             else:

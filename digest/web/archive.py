@@ -92,8 +92,9 @@ class FeedPage:
     next_before: date | None
 
     def etag(self, kind: str) -> str:
-        seen = "|".join(f"{e.id}:{e.day}:{e.entry_count}:{e.created_at.isoformat()}"
-                        for e in self.editions)  # fmt: skip
+        seen = "|".join(
+            f"{e.id}:{e.day}:{e.entry_count}:{e.created_at.isoformat()}" for e in self.editions
+        )
         return hashlib.sha256(f"{kind}|{self.before}|{seen}".encode()).hexdigest()[:32]
 
 
@@ -145,18 +146,20 @@ def _json_feed(shown: FeedPage) -> Response:
         papers = carried[edition.id]
         shown_papers = papers[:FEED_EDITION_PAPERS]
         url = edition_url(found.settings.base_url, edition.day)
-        items.append({
-            "id": url,
-            "url": url,
-            "title": f"{title}, {long_date(edition.day)}",
-            "content_text": "\n".join(safe_text(s.entry.title) for s in shown_papers),
-            "date_published": edition.created_at.isoformat(),
-            "_digest": {
-                "date": edition.day.isoformat(),
-                "papers_total": len(papers),
-                "papers": [_paper_json(s) for s in shown_papers],
-            },
-        })  # fmt: skip
+        items.append(
+            {
+                "id": url,
+                "url": url,
+                "title": f"{title}, {long_date(edition.day)}",
+                "content_text": "\n".join(safe_text(s.entry.title) for s in shown_papers),
+                "date_published": edition.created_at.isoformat(),
+                "_digest": {
+                    "date": edition.day.isoformat(),
+                    "papers_total": len(papers),
+                    "papers": [_paper_json(s) for s in shown_papers],
+                },
+            }
+        )
     feed: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": title,
@@ -200,8 +203,11 @@ def _papers_html(papers: list[PaperView], total: int, more_url: str) -> Markup:
         )
         for p in papers
     )
-    more = (Markup('<p><a href="{}">and {} more</a></p>').format(more_url, total - len(papers))
-            if total > len(papers) else "")  # fmt: skip
+    more = (
+        Markup('<p><a href="{}">and {} more</a></p>').format(more_url, total - len(papers))
+        if total > len(papers)
+        else ""
+    )
     return Markup("<ul>{}</ul>{}").format(Markup("").join(items), more)
 
 
@@ -220,17 +226,23 @@ def _atom_feed(shown: FeedPage) -> Response:
         stored = carried[edition.id]
         papers = [paper_view(s, 0) for s in stored[:FEED_EDITION_PAPERS]]
         url = edition_url(found.settings.base_url, edition.day)
-        rows.append({
-            "day": edition.day, "label": long_date(edition.day),
-            "entry_count": edition.entry_count, "updated": edition.created_at.isoformat(),
-            "titles": [safe_text(p.title) for p in papers[:10]],
-            # plain text to the template: escaped
-            "content": str(_papers_html(papers, len(stored), url)),
-        })  # fmt: skip
+        rows.append(
+            {
+                "day": edition.day,
+                "label": long_date(edition.day),
+                "entry_count": edition.entry_count,
+                "updated": edition.created_at.isoformat(),
+                "titles": [safe_text(p.title) for p in papers[:10]],
+                # plain text to the template: escaped
+                "content": str(_papers_html(papers, len(stored), url)),
+            }
+        )
     body = render_template(
-        "archive.atom.xml", editions=rows, base_url=found.settings.base_url,
+        "archive.atom.xml",
+        editions=rows,
+        base_url=found.settings.base_url,
         self_url=_page_url("/archive.atom", shown.before),
         next_url=_page_url("/archive.atom", shown.next_before) if shown.next_before else None,
         updated=rows[0]["updated"] if rows else datetime(2000, 1, 1).isoformat() + "Z",
-    )  # fmt: skip
+    )
     return Response(body, mimetype="application/atom+xml")

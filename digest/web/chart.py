@@ -59,8 +59,9 @@ def deliveries_chart(editions: Sequence[tuple[date, Mapping[str, int]]]) -> Char
             height = count * scale
             top -= height
             title = f"{day}: {count:,} {state}"
-            bars.append(Bar(round(x, 2), round(top, 2), round(width, 2), round(height, 2),
-                            state, title))  # fmt: skip
+            bars.append(
+                Bar(round(x, 2), round(top, 2), round(width, 2), round(height, 2), state, title)
+            )
         if number % every == 0:
             labels.append((round(x + width / 2, 2), f"{day:%m-%d}"))
     return Chart(tuple(bars), tuple(labels), largest)

@@ -10,8 +10,12 @@ from digest.web.context import message_page
 
 errors = Blueprint("errors", __name__)
 
-_TITLES = {404: "Page not found", 405: "Not allowed", 413: "That was too much text",
-           429: "Too many attempts"}  # fmt: skip
+_TITLES = {
+    404: "Page not found",
+    405: "Not allowed",
+    413: "That was too much text",
+    429: "Too many attempts",
+}
 
 
 @errors.app_errorhandler(CSRFError)

@@ -42,15 +42,19 @@ def vote(token: str) -> tuple[str, int]:
         choice = request.form.get("vote", "")
         if choice not in VOTES:
             abort(400, description="Choose more or less like this.")
-        found.store.set_feedback(subscriber.id, key, vote=VOTES[choice], kind="vote",
-                                 now=found.clock())  # fmt: skip
+        found.store.set_feedback(
+            subscriber.id, key, vote=VOTES[choice], kind="vote", now=found.clock()
+        )
         recorded = choice
     current = found.store.feedback_of([subscriber.id], paper=key)[subscriber.id]
     now_vote = current[0].vote if current else 0
     wanted = request.args.get("v", "")
     return page(
-        "feedback.html", title=stored.entry.title, url=stored.entry.url,
-        current={1: "more", -1: "less"}.get(now_vote), wanted=wanted if wanted in VOTES else "",
+        "feedback.html",
+        title=stored.entry.title,
+        url=stored.entry.url,
+        current={1: "more", -1: "less"}.get(now_vote),
+        wanted=wanted if wanted in VOTES else "",
         recorded=recorded,
         preferences_url=preferences_url("", found.settings.secret_key, subscriber.id),
-    )  # fmt: skip
+    )

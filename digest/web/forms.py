@@ -107,8 +107,9 @@ def preferences_form(
     try:
         cadence = check_cadence(typed)
     except SubscriberError:
-        errors.append(f"How often: a number of papers from 1 to {MAX_THRESHOLD}, "
-                      "or a day of the week.")  # fmt: skip
+        errors.append(
+            f"How often: a number of papers from 1 to {MAX_THRESHOLD}, or a day of the week."
+        )
     shown = {
         "topics": (form.get("topics") or "")[:MAX_TOPIC_CHARS],
         "theme": theme,

@@ -40,21 +40,32 @@ def edit(token: str) -> tuple[str, int]:
         if choices is not None and not problems:
             accounts.like(found.store, subscriber.id, liked, now=found.clock())
             form["likes"] = ""
-            rule = chooses(topics=choices.topics, theme=choices.theme, timezone=choices.timezone,
-                           paused=choices.paused, cadence=choices.cadence)  # fmt: skip
+            rule = chooses(
+                topics=choices.topics,
+                theme=choices.theme,
+                timezone=choices.timezone,
+                paused=choices.paused,
+                cadence=choices.cadence,
+            )
             amended = found.store.amend_subscriber(
                 subscriber.id, rule, now=found.clock(), channel="preferences"
             )
             subscriber = amended.subscriber or subscriber
     return page(
-        "preferences.html", 400 if errors else 200, subscriber=subscriber, form=form,
-        errors=errors, saved=request.method == "POST" and not errors, timezones=_TIMEZONES,
+        "preferences.html",
+        400 if errors else 200,
+        subscriber=subscriber,
+        form=form,
+        errors=errors,
+        saved=request.method == "POST" and not errors,
+        timezones=_TIMEZONES,
         unsubscribe_action=unsubscribe_url("", found.settings.secret_key, subscriber.id),
-        marked=_marked(subscriber), **_preview(subscriber), weekdays=WEEKDAYS,
-        next_email=pipeline.next_email(found.store, found.settings, subscriber,
-                                       now=found.clock()),
+        marked=_marked(subscriber),
+        **_preview(subscriber),
+        weekdays=WEEKDAYS,
+        next_email=pipeline.next_email(found.store, found.settings, subscriber, now=found.clock()),
         cadence=cadence_of(subscriber).describe(),
-    )  # fmt: skip
+    )
 
 
 @preferences.post("/preferences/<token>/marked")
@@ -82,8 +93,9 @@ def library(token: str) -> tuple[str, int]:
     if upload is None or not upload.filename:
         abort(400, description="Choose a BibTeX (.bib) or RIS (.ris) file.")
     try:
-        report = accounts.import_library(found.store, subscriber.id, upload.read(),
-                                         now=found.clock())  # fmt: skip
+        report = accounts.import_library(
+            found.store, subscriber.id, upload.read(), now=found.clock()
+        )
     except ValueError as e:
         abort(400, description=str(e))
     return message_page(
@@ -118,9 +130,14 @@ def _preview(subscriber: Subscriber) -> dict[str, Any]:
     and what the decider says of it."""
     found = context()
     seen = pipeline.preview(
-        found.store, found.settings, day=None, topics=subscriber.topics,
-        now=found.clock(), subscriber=subscriber, theme=subscriber.theme,
-    )  # fmt: skip
+        found.store,
+        found.settings,
+        day=None,
+        topics=subscriber.topics,
+        now=found.clock(),
+        subscriber=subscriber,
+        theme=subscriber.theme,
+    )
     sections = [
         {
             "label": s.label,

@@ -52,8 +52,14 @@ def subscribe() -> tuple[str, int]:
     if request.form.get(HONEYPOT):  # a field people never see: a bot filled it in
         return _check_your_inbox(item.email)
     try:
-        accounts.sign_up(found.store, found.settings, found.make_transport(), item,
-                         now=found.clock(), channel="web")  # fmt: skip
+        accounts.sign_up(
+            found.store,
+            found.settings,
+            found.make_transport(),
+            item,
+            now=found.clock(),
+            channel="web",
+        )
     except (TemporaryFailure, PermanentFailure) as e:
         return _not_sent(e)
     # The same page when the mail was withheld: it never tells who is subscribed.
@@ -112,14 +118,25 @@ def confirm(token: str) -> tuple[str, int]:
     if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
         return page("confirm.html", email=subscriber.email)
     topics, theme = returning_choices(asked, found.themes)
-    accounts.confirm(found.store, found.settings, found.make_transport(), asked, topics=topics,
-                     theme=theme, now=found.clock())  # fmt: skip
+    accounts.confirm(
+        found.store,
+        found.settings,
+        found.make_transport(),
+        asked,
+        topics=topics,
+        theme=theme,
+        now=found.clock(),
+    )
     return page(
-        "message.html", heading="You are subscribed", form={},
+        "message.html",
+        heading="You are subscribed",
+        form={},
         paragraphs=[f"{subscriber.email} will get the next edition."],
-        link={"href": found.links(subscriber.id).preferences_url,
-              "text": "Choose topics, theme and timezone"},
-    )  # fmt: skip
+        link={
+            "href": found.links(subscriber.id).preferences_url,
+            "text": "Choose topics, theme and timezone",
+        },
+    )
 
 
 def _confirm_request(token: str) -> ConfirmRequest | tuple[str, int]:
@@ -133,18 +150,26 @@ def _confirm_request(token: str) -> ConfirmRequest | tuple[str, int]:
         heading = "This link has expired" if e.expired else "This link is not valid"
         form = {"email": "", "topics": "", "theme": settings.theme}
         return page(
-            "message.html", 400, heading=heading, form=form, ask_again=True,
+            "message.html",
+            400,
+            heading=heading,
+            form=form,
+            ask_again=True,
             paragraphs=["Ask for a new confirmation link below."],
-        )  # fmt: skip
+        )
 
 
 def _already_used(subscriber: Subscriber) -> tuple[str, int]:
     return page(
-        "message.html", heading="This link was already used", form={},
+        "message.html",
+        heading="This link was already used",
+        form={},
         paragraphs=["Your subscription is already confirmed, or you have left since."],
-        link={"href": context().links(subscriber.id).preferences_url,
-              "text": "Open my preferences"},
-    )  # fmt: skip
+        link={
+            "href": context().links(subscriber.id).preferences_url,
+            "text": "Open my preferences",
+        },
+    )
 
 
 @subscription.route("/unsubscribe/<token>", methods=["GET", "POST"])
@@ -163,15 +188,18 @@ def unsubscribe(token: str) -> Any:
     subscriber = subscriber_from("unsubscribe", token)
     if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
         return page(
-            "unsubscribe.html", email=subscriber.email,
+            "unsubscribe.html",
+            email=subscriber.email,
             preferences_url=found.links(subscriber.id).preferences_url,
-        )  # fmt: skip
+        )
     channel = "one-click" if one_click else "link"
     accounts.leave(found.store, subscriber.id, now=found.clock(), channel=channel)
     if one_click:
         return Response("unsubscribed\n", status=200, mimetype="text/plain")
     return page(
-        "message.html", heading="You are unsubscribed", form={},
+        "message.html",
+        heading="You are unsubscribed",
+        form={},
         paragraphs=[f"{subscriber.email} will get no more emails from {found.settings.title}."],
         link={"href": url_for("subscription.index"), "text": "Subscribe again"},
-    )  # fmt: skip
+    )

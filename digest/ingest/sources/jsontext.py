@@ -81,8 +81,9 @@ def _object(text: str, at: int) -> tuple[dict[str, Any], int]:
         return members, at + 1
     while True:
         if not text.startswith('"', at):
-            raise json.JSONDecodeError("Expecting property name enclosed in double quotes",
-                                       text, at)  # fmt: skip
+            raise json.JSONDecodeError(
+                "Expecting property name enclosed in double quotes", text, at
+            )
         key, at = _DECODER.raw_decode(text, at)
         at = _space(text, at)
         if not text.startswith(":", at):

@@ -46,7 +46,9 @@ def _rekey(key_of: object) -> None:
         ]
         if changes:
             # Through a placeholder first: a new key may be another row's old one.
-            conn.execute(sa.text(f"UPDATE {table} SET email_key = '#' || id "
-                                 "WHERE id = :row_id"), changes)  # fmt: skip
-            conn.execute(sa.text(f"UPDATE {table} SET email_key = :key WHERE id = :row_id"),
-                         changes)  # fmt: skip
+            conn.execute(
+                sa.text(f"UPDATE {table} SET email_key = '#' || id WHERE id = :row_id"), changes
+            )
+            conn.execute(
+                sa.text(f"UPDATE {table} SET email_key = :key WHERE id = :row_id"), changes
+            )
