@@ -30,10 +30,11 @@ from sqlalchemy import select, update
 from digest.cadence import WEEKDAYS
 from digest.config import load_settings
 from digest.deliver.compose import Composer, ComposeSettings
-from digest.deliver.sender import FOLD_BATCH, PeriodIndexes
+from digest.deliver.claims import FOLD_BATCH
+from digest.deliver.composing import PeriodIndexes
 from digest.ingest.dedupe import dedupe
 from digest.logs import peak_rss_kb
-from digest.plan import Wait, availability, gathered_note, gathers
+from digest.plan import Send, Wait, decide, gathered_note, gathers, on_selection
 from digest.resources import resource_path
 from digest.select.index import EditionIndex
 from digest.store import Store
@@ -63,11 +64,11 @@ def plan(store: Store, composer: Composer, day: date, now: datetime) -> dict[str
         periods = store.periods_of(wanted) if wanted else {}
         for delivery, reader in page:
             since = periods.get(reader.id)
-            blocked = availability(edition, reader, now, composer.policy, since)
-            if isinstance(blocked, Wait) and blocked.gathered:
-                folded.append((delivery.id, gathered_note(blocked)))
-            else:
-                due.append((reader, since))
+            decision = decide(edition, reader, now, composer.policy, since)
+            if isinstance(decision, Wait) and decision.gathered:
+                folded.append((delivery.id, gathered_note(decision)))
+            elif isinstance(decision, Send):
+                due.append(decision)
         if len(folded) >= FOLD_BATCH:  # recorded as the sender records them
             seconds["folded"] += len(folded)
             store.mark_folded(folded, now=now)
@@ -78,9 +79,10 @@ def plan(store: Store, composer: Composer, day: date, now: datetime) -> dict[str
     started = time.perf_counter()
     entries = store.edition_entries(edition.id)
     with EditionIndex(entries) as index, PeriodIndexes(store, day) as period_index:
-        for reader, since in due:
-            chosen = period_index(since) if since is not None else index
-            composer.decide(edition, reader, chosen, now, None, since)
+        for intent in due:
+            chosen = period_index(intent.since) if intent.since is not None else index
+            selection = composer.select(intent.reader, chosen)
+            on_selection(intent, selection, edition, composer.policy)
     seconds["selected"] = len(due)
     seconds["select"] = time.perf_counter() - started
     return seconds

@@ -108,7 +108,7 @@ def _plan_and_select(database: str) -> tuple[float, float, float]:
                 wanted = [s.id for s in page if s.id in modelled] if learned else []
                 models = store.models_of(wanted, space.version) if wanted else {}
                 for subscriber in page:
-                    composer.decide(edition, subscriber, index, now, models.get(subscriber.id))
+                    composer.select(subscriber, index, models.get(subscriber.id))
         times.append(time.perf_counter() - started)
         # The second edition needs papers of its own (the first took them all).
         extra = variants(

@@ -8,8 +8,7 @@ opens a socket by itself, and tests drive every path.
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -25,13 +24,12 @@ from digest.config import Settings, SourceSpec
 from digest.deliver.compose import (
     Composer,
     ComposeSettings,
-    compose_message,
     make_renderer,
     personal_links,
 )
-from digest.deliver.message import checked_address, envelope_address, message_id_host
-from digest.deliver.sender import Clock, DeliveryReport, PeriodIndexes, Sleep, send_edition
-from digest.deliver.transports import Envelope, Transport, transport_for
+from digest.deliver.report import Clock, DeliveryReport, Sleep
+from digest.deliver.sender import SendContext, send_edition
+from digest.deliver.transports import RehearsalTransport, Transport, transport_for
 from digest.errors import DigestError, SourceError, StorageError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
 from digest.ingest.dedupe import dedupe
@@ -44,21 +42,16 @@ from digest.models import (
     Feedback,
     IngestReport,
     SourceReport,
-    StoredEntry,
     Subscriber,
     Topic,
 )
 from digest.plan import (
     Decision,
     Send,
-    Skip,
-    Wait,
-    availability,
     cadence_of_text,
-    decide,
-    gathers,
-    is_gathered,
+    decide_with,
     next_email_day,
+    reason_of,
 )
 from digest.render import RenderedEmail
 from digest.schedule import next_run
@@ -412,6 +405,7 @@ def _send(
     on_delivery: Callable[[], None] | None,
 ) -> RunReport:
     report = planned.report
+    report.on_delivery = on_delivery
 
     def should_stop() -> bool:
         if lock is not None:
@@ -425,23 +419,23 @@ def _send(
     with ExitStack() as opened:
         transports = [opened.enter_context(t) for t in [transport, *extra]]
 
+        context = SendContext(
+            store,
+            composer,
+            settings.delivery,
+            transports,
+            now,
+            report,
+            holder=holder,
+            exclusive=lock is not None,
+            sleep=sleep,
+            should_stop=should_stop,
+            keepers=[lock.keeper] if lock is not None else [],
+        )
+
         def send_all() -> None:
             for queued_edition in planned.pending:
-                send_edition(
-                    store,
-                    queued_edition,
-                    composer=composer,
-                    delivery=settings.delivery,
-                    transports=transports,
-                    clock=now,
-                    sleep=sleep,
-                    report=report,
-                    on_delivery=on_delivery,
-                    should_stop=should_stop,
-                    holder=holder,
-                    exclusive=lock is not None,
-                    run_lock=lock.keeper if lock is not None else None,
-                )
+                send_edition(context, queued_edition)
                 if report.stopped or report.interrupted:
                     return
 
@@ -506,80 +500,16 @@ def _wait_for_other_senders(
 
 
 def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = None) -> RunReport:
-    """Report what ``run`` would do, rendering every email, without sending or storing anything."""
-    started = now()
-    day = day or started.astimezone(settings.zone).date()
-    fresh: list[Entry] = []
-    ingested = ingest(
-        store,
-        settings.sources,
-        now=started,
-        zone=settings.zone,
-        limits=settings.limits,
-        fetch=settings.fetch,
-        dry_run=True,
-        fresh=fresh,
+    """Report what ``run`` would do by doing it, on a throwaway copy of the database,
+    with a mail server that takes every message and sends none."""
+    rehearsal = replace(
+        settings,
+        smtp=replace(settings.smtp, connections=1),
+        delivery=replace(settings.delivery, rate_limit=0),
     )
-    edition = store.get_edition(day)
-    if edition is not None:
-        entries = store.edition_entries(edition.id)
-        recipients = [s for _, s in _all_queued(store, edition.id)]
-    else:
-        entries = store.edition_entries(None)
-        entries += [StoredEntry(-n, e, "dry run", started) for n, e in enumerate(fresh, 1)]
-        edition = Edition(id=0, day=day, created_at=started, entry_count=len(entries))
-        recipients = list(store.iter_subscribers(state="active"))
-        recipients += store.iter_subscribers(state="paused")  # planned, then skipped
-    report = DeliveryReport()
-    composer = _composer(store, settings)
-    models: dict[int, bytes] = {}
-    periods: dict[int, date] = {}
-    # Before the edition is built, its papers are the ones waiting.
-    waiting = entries if edition.id == 0 else []
-    with EditionIndex(entries) as index, PeriodIndexes(store, day, waiting) as period_index:
-        for number, subscriber in enumerate(recipients):
-            if number % 500 == 0:  # models and periods, a page at a time
-                page = recipients[number : number + 500]
-                if composer.space is not None:
-                    models = store.models_of([s.id for s in page], composer.space.version)
-                periods = store.periods_of([s for s in page if gathers(s)])
-            # The decider, as the send path asks it: first who may be mailed now,
-            # then (composing) what their topics select.
-            since = periods.get(subscriber.id)
-            blocked = availability(edition, subscriber, started, composer.policy, since)
-            if blocked is not None:
-                report.folded += isinstance(blocked, Wait) and blocked.gathered
-                report.waiting += isinstance(blocked, Wait) and not blocked.gathered
-                report.skipped += isinstance(blocked, Skip)
-                continue
-            chosen = period_index(since) if since is not None else index
-            message, _, _, _, skipped, failure = compose_message(
-                composer,
-                edition,
-                chosen,
-                subscriber,
-                started,
-                models.get(subscriber.id),
-                0,
-                since,
-            )
-            if failure is not None:
-                report.failed += 1
-                report.failures.append((subscriber.email, failure))
-            elif message is None and is_gathered(skipped):
-                report.folded += 1
-            elif message is None:
-                report.skipped += 1
-            else:
-                report.sent += 1
-    return RunReport(day, ingested, edition, report, dry_run=True)
-
-
-def _all_queued(store: Store, edition_id: int) -> Iterator[tuple[Delivery, Subscriber]]:
-    after = 0
-    while page := store.queued_deliveries(edition_id, after_id=after):
-        yield from page
-        after = page[-1][0].id
+    with store.snapshot() as copy:
+        report = run(copy, rehearsal, now=now, transport=RehearsalTransport(), day=day)
+    return replace(report, dry_run=True)
 
 
 @dataclass(frozen=True)
@@ -627,7 +557,7 @@ def preview(
         planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)
         decision = None
         if subscriber is not None:
-            decision = decide(planned, subscriber, now, settings.policy, select)
+            decision = decide_with(planned, subscriber, now, settings.policy, select)
     return Preview(
         planned.day, edition is not None, len(entries), selection, bool(topics), decision
     )
@@ -648,7 +578,7 @@ def match(
     composer = _composer(store, settings)
     model = _model_of(store, composer, subscriber)
     with EditionIndex(stored) as index:
-        found = index.search(query)
+        found = list(index.search(query))
         affinity = composer.affinity(index, model) if model else None
         if affinity is None or model is None:
             return len(stored), found
@@ -704,18 +634,21 @@ def send_test(
     model = _model_of(store, composer, as_reader)
     stand_in = replace(reader, id=0, email=address.mailbox, status="active", paused=False)
     with EditionIndex(entries) as index:
-        decision = composer.decide(planned, stand_in, index, now, model)
+        selection = composer.select(stand_in, index, model)
+    decision = decide_with(planned, stand_in, now, settings.policy, lambda _: selection)
     if not isinstance(decision, Send):
-        reason = decision.reason if isinstance(decision, Skip) else "not due yet"
+        reason = reason_of(decision)
         raise SendTestRefused(f"{reader.email} would get nothing from {planned.day}: {reason}")
-    rendered = composer.render(planned, stand_in, decision.selection)
+    rendered = composer.render(planned, stand_in, selection)
     rendered = replace(rendered, subject="[test] " + rendered.subject)
-    message_id = (
-        f"<test.{now:%Y%m%d%H%M%S}.{secrets.token_hex(6)}@{message_id_host(composer.domain)}>"
-    )
-    message = composer.message(rendered, stand_in, message_id=message_id, sent_at=now)
-    envelope = Envelope(
-        envelope_address(settings.sender_address), checked_address(address.wire), message_id
+    factory = composer.factory
+    envelope, message = factory.build(
+        rendered,
+        stand_in,
+        composer.links(stand_in.id),
+        message_id=factory.one_off_id("test"),
+        sent_at=now,
+        to=address.wire,
     )
     with transport:
         transport.send(envelope, message)

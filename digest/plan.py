@@ -1,8 +1,11 @@
 """The decider: does this reader get this edition now, with what, and if not, why not.
 
-Pure: takes the edition, the subscriber as stored, the time and the policy,
-and returns ``Send(selection)``, ``Skip(reason)`` or ``Wait(until)``.  The
-send path, ``--dry-run`` and previews all ask it, so they can never disagree.
+Pure: ``decide`` takes the edition, the subscriber as read, the time and the
+policy, and returns an intent: ``Send(reader)``, ``Skip(reason)`` or
+``Wait(until)``.  The send path asks it once per delivery (a dry run is the
+same path); composing then only selects, and ``on_selection`` says whether
+what was selected is worth an email.  Previews ask ``decide_with``, both at
+once, so they can never disagree with a run.
 
 A reader's cadence (``digest.cadence``) is part of the answer: a weekly or
 threshold reader who is not due yet gets ``Wait(until, gathered=True)``, and
@@ -21,6 +24,7 @@ from zoneinfo import ZoneInfo
 from digest.cadence import DAILY, Cadence, CadenceError, latest_due, parse_cadence, weekly_due
 from digest.models import Edition, Subscriber, Topic
 from digest.select.index import Selection
+from digest.subscriptions import is_mailed, why_not_mailed
 
 #: What selecting for a subscriber's topics gives (an edition's index, bound).
 Select = Callable[[tuple[Topic, ...]], Selection]
@@ -28,8 +32,6 @@ Select = Callable[[tuple[Topic, ...]], Selection]
 NOTHING_NEW = "nothing new on their topics"
 #: How a delivery folded into a later email of the reader's cadence begins its note.
 GATHERED = "gathered into the email of "
-PAUSED = "paused"
-LEFT = "unsubscribed before sending"
 #: Why a late edition, for a day before a gathering reader's last email, is not mailed.
 PERIOD_CLOSED = "for a day before their last email, which closed its period on "
 
@@ -49,9 +51,11 @@ class Policy:
 
 @dataclass(frozen=True)
 class Send:
-    """Mail this selection."""
+    """Mail this reader (as read when decided); ``since``: where the period their email
+    gathers begins (None: this edition alone)."""
 
-    selection: Selection
+    reader: Subscriber
+    since: date | None = None
 
 
 @dataclass(frozen=True)
@@ -90,22 +94,21 @@ def _period_due(day: date, subscriber: Subscriber, policy: Policy) -> datetime:
     return datetime.combine(day, time(0), tzinfo=policy.zone)
 
 
-def availability(
+def decide(
     edition: Edition,
     subscriber: Subscriber,
     now: datetime,
     policy: Policy,
     since: date | None = None,
-) -> Skip | Wait | None:
-    """Whether the reader can be mailed now at all: None when they can.
+) -> Decision:
+    """Whether the reader is mailed this edition now, and if not, why not.
 
     ``since`` is where a weekly reader's period begins (None: this edition is
     the whole period, as for a resend).
     """
-    if subscriber.status != "active":
-        return Skip(LEFT)
-    if subscriber.paused:
-        return Skip(PAUSED)
+    refused = why_not_mailed(subscriber)
+    if refused is not None:
+        return Skip(refused)
     cadence = cadence_of(subscriber)
     if cadence.gathers and since is not None and edition.day <= since:
         # Built late for a day a mailed email already passed (the clock went back, a
@@ -117,10 +120,25 @@ def availability(
         if edition.day < due:
             return Wait(_period_due(due, subscriber, policy), gathered=True)
     until = due_at(edition.day, subscriber, policy)
-    return Wait(until) if until > now else None
+    return Wait(until) if until > now else Send(subscriber, since)
 
 
-def decide(
+def on_selection(
+    intent: Send, selection: Selection, edition: Edition, policy: Policy
+) -> Skip | Wait | None:
+    """What the selection changes: None to mail it; a threshold reader with too few
+    papers waits for more, and an empty selection is skipped unless ``send_empty``."""
+    cadence = cadence_of(intent.reader)
+    if cadence.kind == "threshold" and intent.since is not None:
+        latest = latest_due(intent.since)
+        if selection.count + selection.cut < cadence.papers and edition.day < latest:
+            return Wait(_period_due(latest, intent.reader, policy), gathered=True)
+    if selection.is_empty and not policy.send_empty:
+        return Skip(NOTHING_NEW)
+    return None
+
+
+def decide_with(
     edition: Edition,
     subscriber: Subscriber,
     now: datetime,
@@ -128,20 +146,18 @@ def decide(
     select: Select,
     since: date | None = None,
 ) -> Decision:
-    """The whole decision, the selection included (``select`` draws from the period's
-    editions for a reader whose cadence gathers them)."""
-    blocked = availability(edition, subscriber, now, policy, since)
-    if blocked is not None:
-        return blocked
-    selection = select(subscriber.topics)
-    cadence = cadence_of(subscriber)
-    if cadence.kind == "threshold" and since is not None:
-        latest = latest_due(since)
-        if selection.count + selection.cut < cadence.papers and edition.day < latest:
-            return Wait(_period_due(latest, subscriber, policy), gathered=True)
-    if selection.is_empty and not policy.send_empty:
-        return Skip(NOTHING_NEW)
-    return Send(selection)
+    """The whole answer for a preview: ``decide``, then what the selection changes."""
+    intent = decide(edition, subscriber, now, policy, since)
+    if not isinstance(intent, Send):
+        return intent
+    return on_selection(intent, select(subscriber.topics), edition, policy) or intent
+
+
+def reason_of(decision: Skip | Wait) -> str:
+    """What a delivery that is not mailed records."""
+    if isinstance(decision, Skip):
+        return decision.reason
+    return gathered_note(decision) if decision.gathered else "not due yet"
 
 
 def gathered_note(wait: Wait) -> str:
@@ -181,7 +197,7 @@ def _parsed(text: str) -> Cadence:
 def next_email_day(subscriber: Subscriber, since: date, today: date) -> date | None:
     """The day a reader's next email is due, as far as their cadence says (a threshold
     reader may get it sooner, once enough papers match); None for someone not mailed."""
-    if subscriber.status != "active" or subscriber.paused:
+    if not is_mailed(subscriber):
         return None
     cadence = cadence_of(subscriber)
     if cadence.kind == "weekly":

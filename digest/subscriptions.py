@@ -58,6 +58,23 @@ def has_left(subscriber: Subscriber) -> bool:
     return subscriber.status in SUPPRESSED
 
 
+#: Why a reader is not mailed: they asked for quiet, or left (or were never confirmed).
+PAUSED = "paused"
+LEFT = "unsubscribed before sending"
+
+
+def is_mailed(subscriber: Subscriber) -> bool:
+    """Whether digest may mail a subscriber now: confirmed, not left, not paused."""
+    return subscriber.state == "active"
+
+
+def why_not_mailed(subscriber: Subscriber) -> str | None:
+    """Why digest may not mail a subscriber now (None: it may)."""
+    if is_mailed(subscriber):
+        return None
+    return PAUSED if subscriber.state == "paused" else LEFT
+
+
 @dataclass(frozen=True)
 class Change:
     """A subscriber as they are to be stored (id 0: a new one), and a note for the history."""

@@ -28,7 +28,7 @@ from digest.config import Settings, load_settings
 from digest.deliver.transports import transport_for
 from digest.ingest.dedupe import dedupe
 from digest.models import Edition, Entry, Subscriber
-from digest.plan import Policy, Wait, availability, next_email_day
+from digest.plan import Policy, Send, Skip, Wait, decide, next_email_day
 from digest.store import Store
 from digest.subscribers import check_input
 
@@ -80,11 +80,11 @@ def test_a_weekly_email_is_due_on_its_day_within_the_week_after_the_last(
 def test_the_decider_folds_an_edition_a_weekly_reader_is_not_due_for() -> None:
     bob = Subscriber(1, "bob@example.org", "active", cadence="weekly:monday")
     tuesday = Edition(1, date(2026, 11, 3), datetime(2026, 11, 3, 7, tzinfo=UTC), 5)
-    waited = availability(tuesday, bob, tuesday.created_at, Policy(), since=date(2026, 11, 2))
+    waited = decide(tuesday, bob, tuesday.created_at, Policy(), since=date(2026, 11, 2))
     assert isinstance(waited, Wait) and waited.gathered
     assert waited.until.date() == date(2026, 11, 9)
     # A resend, or a page with no history, asks about the edition alone.
-    assert availability(tuesday, bob, tuesday.created_at, Policy()) is None
+    assert decide(tuesday, bob, tuesday.created_at, Policy()) == Send(bob)
     assert next_email_day(bob, date(2026, 11, 2), date(2026, 11, 3)) == date(2026, 11, 9)
     gone = Subscriber(2, "gone@example.org", "unsubscribed", cadence="weekly:monday")
     assert next_email_day(gone, date(2026, 11, 2), date(2026, 11, 3)) is None
@@ -309,12 +309,12 @@ def test_a_late_edition_for_a_day_a_mailed_period_passed_is_never_said_to_be_gat
     bob = Subscriber(1, "bob@example.org", "active", cadence="weekly:monday")
     # Bob's email of Monday 16 closed his period; an edition for Saturday 14 comes late.
     late = Edition(9, date(2026, 11, 14), datetime(2026, 11, 17, 7, tzinfo=UTC), 5)
-    decided = availability(late, bob, late.created_at, Policy(), since=date(2026, 11, 16))
-    assert decided is not None and not isinstance(decided, Wait)
+    decided = decide(late, bob, late.created_at, Policy(), since=date(2026, 11, 16))
+    assert isinstance(decided, Skip)
     assert "before their last email" in decided.reason and "2026-11-16" in decided.reason
     # A missed day after his last email folds into his next one, which carries it.
     missed = Edition(10, date(2026, 11, 18), datetime(2026, 11, 19, 7, tzinfo=UTC), 5)
-    waited = availability(missed, bob, missed.created_at, Policy(), since=date(2026, 11, 16))
+    waited = decide(missed, bob, missed.created_at, Policy(), since=date(2026, 11, 16))
     assert (
         isinstance(waited, Wait) and waited.gathered and waited.until.date() == date(2026, 11, 23)
     )

@@ -11,12 +11,14 @@ from datetime import date
 from pathlib import Path
 
 from digest.deliver.compose import Composer, ComposeSettings, compose_message
-from digest.models import Edition, StoredEntry, Subscriber, Topic
+from digest.models import Delivery, Edition, StoredEntry, Subscriber, Topic
+from digest.plan import Send, Skip
 from digest.select.index import EditionIndex
 
 from .conftest import NOW, make_settings
 
 EDITION = Edition(id=3, day=date(2026, 11, 28), created_at=NOW, entry_count=0)
+DELIVERY = Delivery(1, 3, 7, "queued")
 ADA = Subscriber(
     id=7,
     email="ada@example.org",
@@ -43,11 +45,13 @@ def test_a_message_carries_its_stable_id_and_the_readers_links(
 ) -> None:
     made = composer(tmp_path)
     with EditionIndex(sample_stored) as index:
-        first = compose_message(made, EDITION, index, ADA, NOW)
-        again = compose_message(composer(tmp_path), EDITION, index, ADA, NOW)
-    message, message_id, *_, skipped, failure = first
-    assert message is not None and (skipped, failure) == (None, None)
-    assert message_id == again[1]  # a rerun sends the same Message-ID
+        first = compose_message(made, EDITION, index, DELIVERY, Send(ADA), NOW)
+        again = compose_message(composer(tmp_path), EDITION, index, DELIVERY, Send(ADA), NOW)
+    message, envelope = first.message, first.envelope
+    assert message is not None and envelope is not None
+    assert (first.not_mailed, first.failure) == (None, None)
+    message_id = envelope.message_id
+    assert again.envelope is not None and message_id == again.envelope.message_id  # a rerun
     parsed = email.message_from_bytes(message, policy=email.policy.default)
     assert parsed["Message-ID"] == message_id and parsed["To"] == "Ada <ada@example.org>"
     assert made.links(ADA.id).unsubscribe_url in parsed["List-Unsubscribe"]
@@ -58,10 +62,9 @@ def test_nothing_on_their_topics_is_a_skip_with_the_deciders_reason(
 ) -> None:
     nobody = replace(ADA, topics=(Topic("title:zzzunheardof"),))
     with EditionIndex(sample_stored) as index:
-        message, _, _, _, skipped, failure = compose_message(
-            composer(tmp_path), EDITION, index, nobody, NOW
-        )
-    assert message is None and failure is None and skipped == "nothing new on their topics"
+        composed = compose_message(composer(tmp_path), EDITION, index, DELIVERY, Send(nobody), NOW)
+    assert composed.message is None and composed.failure is None
+    assert composed.not_mailed == Skip("nothing new on their topics")
 
 
 def test_a_delivery_that_cannot_be_composed_fails_alone(
@@ -69,9 +72,11 @@ def test_a_delivery_that_cannot_be_composed_fails_alone(
 ) -> None:
     unsendable = replace(ADA, email="ädä@example.org")  # no SMTPUTF8: no message can carry it
     with EditionIndex(sample_stored) as index:
-        message, _, _, _, _, failure = compose_message(
-            composer(tmp_path), EDITION, index, unsendable, NOW
+        failed = compose_message(
+            composer(tmp_path), EDITION, index, DELIVERY, Send(unsendable), NOW
         )
-        fine = compose_message(composer(tmp_path), EDITION, index, ADA, NOW)
-    assert message is None and failure is not None and failure.startswith("could not compose: ")
-    assert fine[0] is not None
+        fine = compose_message(composer(tmp_path), EDITION, index, DELIVERY, Send(ADA), NOW)
+    failure = failed.failure
+    assert failed.message is None and failure is not None
+    assert failure.startswith("could not compose: ")
+    assert fine.message is not None

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from digest import pipeline
 from digest.deliver.transports import transport_for
-from digest.plan import PAUSED, Skip, Wait
+from digest.plan import Skip, Wait
 from digest.store import Store
 from digest.subscribers import check_input
+from digest.subscriptions import PAUSED
 
 from .conftest import DAY, NOW, THEMES, fill, make_settings, run, set_paused, subscribe
 

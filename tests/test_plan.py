@@ -5,28 +5,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from digest import pipeline
-from digest.deliver.transports import transport_for
 from digest.models import Edition, Subscriber, Topic
-from digest.plan import NOTHING_NEW, PAUSED, Policy, Send, Skip, Wait, decide, due_at
+from digest.plan import NOTHING_NEW, Policy, Send, Skip, Wait, due_at
+from digest.plan import decide_with as decide
 from digest.select.index import Section, Selection
-from digest.store import Store
-from digest.subscribers import check_input
+from digest.subscriptions import PAUSED
 
 from .conftest import (
-    DAY,
     NOW,
-    THEMES,
-    Clock,
-    Sleeps,
-    fill,
-    make_settings,
-    set_paused,
-    subscribe,
-    unsubscribe,
 )
 
 EDITION = Edition(id=1, day=date(2026, 11, 28), created_at=NOW, entry_count=3)
@@ -63,37 +51,3 @@ def test_the_decision_for_each_kind_of_reader() -> None:
         decide(EDITION, later, until + timedelta(seconds=1), local, selecting(2)), Send
     )
     assert due_at(EDITION.day, later, fixed) == datetime.min.replace(tzinfo=UTC)
-
-
-def test_dry_run_agrees_with_run_on_paused_readers_local_times_and_empty_selections(
-    store: Store, tmp_path: Path
-) -> None:
-    fill(store, 3, topics=["learning"])
-    extra = [
-        check_input("paused@example.org", topics=["learning"], themes=THEMES),
-        check_input("nothing@example.org", topics=["quantum chromodynamics"], themes=THEMES),
-        check_input("west@example.org", timezone="America/Los_Angeles", themes=THEMES),
-        check_input("east@example.org", timezone="Asia/Tokyo", themes=THEMES),
-        check_input("gone@example.org", themes=THEMES),
-    ]
-    for item in extra:
-        subscribe(store, item, now=NOW)
-    set_paused(store, "paused@example.org", paused=True, now=NOW)
-    unsubscribe(store, "gone@example.org", now=NOW, channel="cli")
-    settings = replace(make_settings(tmp_path, None), delivery_mode="local", schedule="0 7 * * *")
-    dry = pipeline.dry_run(store, settings, now=Clock(NOW), day=DAY)
-    real = pipeline.run(
-        store,
-        settings,
-        now=Clock(NOW),
-        day=DAY,
-        ingest_sources=False,
-        sleep=Sleeps(),
-        transport=transport_for(settings),
-    )
-    counted = lambda r: (r.delivery.sent, r.delivery.skipped, r.delivery.waiting)  # noqa: E731
-    assert counted(dry) == counted(real) == (4, 2, 1)  # 3 + Tokyo; paused, nothing; LA waits
-    edition = store.get_edition(DAY)
-    assert edition is not None
-    reasons = sorted(d.detail or "" for d in store.list_deliveries(edition.id, status="skipped"))
-    assert reasons == [NOTHING_NEW, PAUSED]

@@ -12,7 +12,8 @@ import pytest
 
 from digest.deliver.compose import Composer, ComposeSettings, compose_message
 from digest.deliver.notices import sign_up_notice, welcome_notice
-from digest.models import Edition, StoredEntry, Subscriber, Topic
+from digest.models import Delivery, Edition, StoredEntry, Subscriber, Topic
+from digest.plan import Send
 from digest.select.index import EditionIndex
 from digest.tokens import ConfirmRequest
 
@@ -47,7 +48,8 @@ def messages(tmp_path: Path, stored: list[StoredEntry]) -> dict[str, bytes]:
         for theme in THEMES:
             fair = (Topic("title:fairness", "Fairness"),)
             reader = Subscriber(1, "ada@example.org", "active", theme=theme, topics=fair)
-            message = compose_message(composer, edition, index, reader, NOW)[0]
+            delivery = Delivery(1, edition.id, reader.id, "queued")
+            message = compose_message(composer, edition, index, delivery, Send(reader), NOW).message
             assert message is not None
             found[f"digest-{theme}"] = message
     pending = Subscriber(2, "new@example.org", "pending")

@@ -19,20 +19,24 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
+from uuid import uuid4
 
 from digest.config import DkimSettings, InboundSettings, LearningSettings, Settings
 from digest.deliver.message import (
     Envelope,
     build_message,
+    checked_address,
     domain_of,
     envelope_address,
     message_id_for,
+    message_id_host,
     signer_for,
 )
+from digest.deliver.transports import Envelope as TransportEnvelope
 from digest.errors import DigestError
 from digest.logs import peak_rss_kb
-from digest.models import Edition, StoredEntry, Subscriber, Topic
-from digest.plan import Decision, Policy, Send, Skip, decide, gathered_note
+from digest.models import Delivery, Edition, StoredEntry, Subscriber
+from digest.plan import Policy, Send, Skip, Wait, on_selection
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 from digest.resources import resource_path
 from digest.select.index import Affinity, EditionIndex, Selection
@@ -41,15 +45,27 @@ from digest.tokens import feedback_url, preferences_url, tagged_address, unsubsc
 if TYPE_CHECKING:
     from digest.select.learned import FeatureSpace, PaperVectors
 
-#: What composing a delivery gave: the message (None when the decider said to
-#: skip it, or it could not be composed) and its id, the seconds spent
-#: rendering and building, why it is skipped, and why it could not be composed.
-Composed = tuple[bytes | None, str, float, float, str | None, str | None]
 
-#: A batch of work for the composing process: subscribers, their Date header,
-#: their model's bytes (None for a reader without feedback), and how many times
-#: their delivery was resent.
-Jobs = list[tuple[Subscriber, datetime, bytes | None, int]]
+@dataclass(frozen=True)
+class Composed:
+    """What composing one delivery gave: its message, or why there is none."""
+
+    #: The bytes to send, and to whom; None when the selection says not to mail, or
+    #: on a failure.
+    message: bytes | None = None
+    envelope: TransportEnvelope | None = None
+    #: Why it is not mailed (the selection was empty, or waits for more papers).
+    not_mailed: Skip | Wait | None = None
+    #: Why it could not be composed (that delivery's failure, never the run's).
+    failure: str | None = None
+    #: Seconds spent rendering and building, for the benchmark.
+    rendering: float = 0.0
+    building: float = 0.0
+
+
+#: A batch of work for the composing process: deliveries with the decider's intents,
+#: their Date header, and their readers' models (None without feedback).
+Jobs = list[tuple[Delivery, Send, datetime, bytes | None]]
 
 
 @dataclass(frozen=True)
@@ -111,38 +127,89 @@ def personal_links(settings: ComposeSettings, subscriber_id: int) -> PersonalLin
     )
 
 
-def envelope_for(
-    settings: ComposeSettings, subscriber: Subscriber, links: PersonalLinks
-) -> Envelope:
-    """Who a message to this subscriber is from and to, and its unsubscribe links."""
-    return Envelope(
-        sender_name=settings.sender_name,
-        sender_address=settings.sender_address,
-        recipient_address=subscriber.email,
-        recipient_name=subscriber.name,
-        list_name=settings.title,
-        unsubscribe_url=links.unsubscribe_url,
-        unsubscribe_mailto=(
-            tagged_address(
-                settings.inbound.unsubscribe_mailbox,
-                settings.secret_key,
-                "unsubscribe",
-                subscriber.id,
-            )
-            if settings.inbound.unsubscribe_mailbox
-            else None
-        ),
-    )
+class MessageFactory:
+    """Every mail digest sends is built here, whatever its kind (a digest, a resend, a
+    test, a confirmation, a welcome, "already subscribed"): its Message-ID, its
+    envelope (VERP when a bounce address is set), its headers and encoding, and its
+    DKIM signature."""
 
+    def __init__(self, settings: ComposeSettings, installation: str = "") -> None:
+        #: ``installation`` is part of every digest's Message-ID (not of a notice's).
+        self.settings = settings
+        self.installation = installation
+        self.domain = domain_of(settings.sender_address)
+        self.signer = signer_for(settings.dkim, settings.sender_address)
 
-def envelope_sender(settings: ComposeSettings, delivery_id: int) -> str:
-    """MAIL FROM of a delivery: the bounce address tagged with the delivery (VERP) when
-    one is set, so that a bounce says which message it is about; else the sender."""
-    if not settings.inbound.bounce_address:
-        return envelope_address(settings.sender_address)
-    return envelope_address(
-        tagged_address(settings.inbound.bounce_address, settings.secret_key, "bounce", delivery_id)
-    )
+    def digest_id(self, edition: Edition, subscriber_id: int, resends: int = 0) -> str:
+        """A delivery's Message-ID: the same at every attempt, new at each resend."""
+        settings = self.settings
+        return message_id_for(
+            settings.secret_key,
+            self.installation,
+            edition.id,
+            edition.day,
+            subscriber_id,
+            self.domain,
+            resends,
+        )
+
+    def one_off_id(self, kind: str) -> str:
+        """The Message-ID of a mail that is no delivery (a notice, a test): random."""
+        return f"<{kind}.{uuid4().hex}@{message_id_host(self.domain)}>"
+
+    def build(
+        self,
+        rendered: RenderedEmail,
+        reader: Subscriber,
+        links: PersonalLinks,
+        *,
+        message_id: str,
+        sent_at: datetime,
+        delivery_id: int | None = None,
+        to: str | None = None,
+    ) -> tuple[TransportEnvelope, bytes]:
+        """The envelope and the signed bytes of one mail to ``reader`` (at ``to``, when
+        it goes elsewhere, as a test does); ``delivery_id`` tags the bounce address."""
+        headers = self._headers(reader, links)
+        message = build_message(
+            rendered,
+            headers,
+            message_id=message_id,
+            sent_at=sent_at,
+            eight_bit=self.settings.eight_bit,
+        )
+        if self.signer is not None:
+            message = self.signer.sign(message)
+        recipient = checked_address(envelope_address(to or reader.email))
+        return TransportEnvelope(self._sender(delivery_id), recipient, message_id), message
+
+    def _headers(self, reader: Subscriber, links: PersonalLinks) -> Envelope:
+        settings = self.settings
+        mailbox = settings.inbound.unsubscribe_mailbox
+        return Envelope(
+            sender_name=settings.sender_name,
+            sender_address=settings.sender_address,
+            recipient_address=reader.email,
+            recipient_name=reader.name,
+            list_name=settings.title,
+            unsubscribe_url=links.unsubscribe_url,
+            unsubscribe_mailto=(
+                tagged_address(mailbox, settings.secret_key, "unsubscribe", reader.id)
+                if mailbox
+                else None
+            ),
+        )
+
+    def _sender(self, delivery_id: int | None) -> str:
+        """MAIL FROM: the bounce address tagged with the delivery (VERP) when one is set,
+        so that a bounce says which message it is about; else the sender."""
+        settings = self.settings
+        if delivery_id is None or not settings.inbound.bounce_address:
+            return envelope_address(settings.sender_address)
+        tagged = tagged_address(
+            settings.inbound.bounce_address, settings.secret_key, "bounce", delivery_id
+        )
+        return envelope_address(tagged)
 
 
 class Composer:
@@ -162,33 +229,21 @@ class Composer:
         self.renderer = renderer or make_renderer(settings.email)
         self.installation = installation
         self.policy = settings.policy
-        self.domain = domain_of(settings.sender_address)
-        self.signer = signer_for(settings.dkim, settings.sender_address)
+        self.factory = MessageFactory(settings, installation)
         self._links: tuple[int, PersonalLinks] | None = None
 
     def theme_for(self, subscriber: Subscriber) -> str:
         themes = self.renderer.themes
         return subscriber.theme if subscriber.theme in themes else self.settings.theme
 
-    def decide(
-        self,
-        edition: Edition,
-        subscriber: Subscriber,
-        index: EditionIndex,
-        now: datetime,
-        model: bytes | None = None,
-        since: date | None = None,
-    ) -> Decision:
-        """Ask the decider about this subscriber, selecting from this index (the edition's,
-        or for a reader whose period began on ``since``, the period's), ranked with the
-        reader's ``model`` when they have one."""
-
+    def select(
+        self, subscriber: Subscriber, index: EditionIndex, model: bytes | None = None
+    ) -> Selection:
+        """What the reader's topics select from this index (the edition's, or their
+        period's), as many as their theme shows, ranked with their ``model`` if any."""
         room = self.settings.max_entries * self.renderer.capacity(self.theme_for(subscriber))
-
-        def select(topics: tuple[Topic, ...]) -> Selection:
-            return index.select(topics, max_entries=room, affinity=self.affinity(index, model))
-
-        return decide(edition, subscriber, now, self.policy, select, since)
+        affinity = self.affinity(index, model)
+        return index.select(subscriber.topics, max_entries=room, affinity=affinity)
 
     def reasons(
         self, index: EditionIndex, model: bytes, entry_ids: Sequence[int]
@@ -260,29 +315,23 @@ class Composer:
             self._links = (subscriber_id, personal_links(self.settings, subscriber_id))
         return self._links[1]
 
-    def message_id(self, edition: Edition, subscriber: Subscriber, resends: int = 0) -> str:
-        return message_id_for(
-            self.settings.secret_key,
-            self.installation,
-            edition.id,
-            edition.day,
-            subscriber.id,
-            self.domain,
-            resends,
-        )
-
     def message(
-        self, rendered: RenderedEmail, subscriber: Subscriber, *, message_id: str, sent_at: datetime
-    ) -> bytes:
-        envelope = envelope_for(self.settings, subscriber, self.links(subscriber.id))
-        message = build_message(
+        self,
+        delivery: Delivery,
+        edition: Edition,
+        reader: Subscriber,
+        rendered: RenderedEmail,
+        sent_at: datetime,
+    ) -> tuple[TransportEnvelope, bytes]:
+        """The envelope and bytes of a delivery's message."""
+        return self.factory.build(
             rendered,
-            envelope,
-            message_id=message_id,
+            reader,
+            self.links(reader.id),
+            message_id=self.factory.digest_id(edition, reader.id, delivery.resends),
             sent_at=sent_at,
-            eight_bit=self.settings.eight_bit,
+            delivery_id=delivery.id,
         )
-        return self.signer.sign(message) if self.signer else message
 
     def sending_8bit(self) -> Composer:
         """This composer for servers that all offer 8BITMIME (the renderer is shared)."""
@@ -294,37 +343,34 @@ def compose_message(
     composer: Composer,
     edition: Edition,
     index: EditionIndex,
-    subscriber: Subscriber,
+    delivery: Delivery,
+    intent: Send,
     sent_at: datetime,
     model: bytes | None = None,
-    resends: int = 0,
-    since: date | None = None,
 ) -> Composed:
-    """Render and build one subscriber's message, or say why not (the decider's reason).
+    """Select, render and build the message the decider said to send; the decider is
+    not asked again, and nothing is read again.
 
     This is the isolation boundary of one delivery: whatever goes wrong here
     (a stored query FTS5 refuses, an address no message can carry) is
     returned as that delivery's failure, never raised at the others.
     """
-    message_id = composer.message_id(edition, subscriber, resends)
+    reader = intent.reader
     rendering = 0.0
     try:
         started = time.perf_counter()
-        decision = composer.decide(edition, subscriber, index, sent_at, model, since)
-        if not isinstance(decision, Send):
-            # Who may be mailed now was asked before: here only the selection says no.
-            if isinstance(decision, Skip):
-                reason = decision.reason
-            else:
-                reason = gathered_note(decision) if decision.gathered else "not due yet"
-            return None, message_id, time.perf_counter() - started, 0.0, reason, None
-        rendered = composer.render(edition, subscriber, decision.selection, since)
+        selection = composer.select(reader, index, model)
+        not_mailed = on_selection(intent, selection, edition, composer.policy)
+        if not_mailed is not None:
+            return Composed(not_mailed=not_mailed)
+        rendered = composer.render(edition, reader, selection, intent.since)
         rendering = time.perf_counter() - started
         started = time.perf_counter()
-        message = composer.message(rendered, subscriber, message_id=message_id, sent_at=sent_at)
+        envelope, message = composer.message(delivery, edition, reader, rendered, sent_at)
     except Exception as e:  # noqa: BLE001 - reported as this delivery's failure
-        return None, message_id, rendering, 0.0, None, failure_reason(e)
-    return message, message_id, rendering, time.perf_counter() - started, None, None
+        return Composed(failure=failure_reason(e), rendering=rendering)
+    building = time.perf_counter() - started
+    return Composed(message, envelope, rendering=rendering, building=building)
 
 
 def period_label(since: date, through: date) -> str:
@@ -385,8 +431,8 @@ def serve(
             while (batch := jobs.get()) is not None:
                 connection.send(
                     [
-                        compose_message(composer, edition, index, s, at, m, r)
-                        for s, at, m, r in batch
+                        compose_message(composer, edition, index, d, i, at, m)
+                        for d, i, at, m in batch
                     ]
                 )
         connection.send(peak_rss_kb())

@@ -2,22 +2,20 @@
 address gets the digest already.
 
 Pure but for the message id's randomness: takes the subscriber and the
-link's contents, returns the envelope and the bytes to hand a transport.
+link's contents, returns the envelope and the bytes to hand a transport
+(built, as every mail is, by ``compose.MessageFactory``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from uuid import uuid4
 
-from digest.deliver.compose import ComposeSettings, envelope_for, make_renderer, personal_links
-from digest.deliver.message import (
-    build_message,
-    domain_of,
-    envelope_address,
-    message_id_host,
-    signer_for,
+from digest.deliver.compose import (
+    ComposeSettings,
+    MessageFactory,
+    make_renderer,
+    personal_links,
 )
 from digest.deliver.transports import Envelope
 from digest.models import Subscriber, Topic
@@ -77,16 +75,11 @@ def _topics_line(topics: Sequence[Topic]) -> str:
 def _sent(
     settings: ComposeSettings, subscriber: Subscriber, rendered: RenderedEmail, now: datetime
 ) -> tuple[Envelope, bytes]:
-    message_id = f"<notice.{uuid4().hex}@{message_id_host(domain_of(settings.sender_address))}>"
-    headers = envelope_for(settings, subscriber, personal_links(settings, subscriber.id))
-    message = build_message(rendered, headers, message_id=message_id, sent_at=now)
-    signer = signer_for(settings.dkim, settings.sender_address)
-    message = signer.sign(message) if signer else message  # signed as every digest is
-    sender, recipient = (
-        envelope_address(settings.sender_address),
-        envelope_address(subscriber.email),
+    factory = MessageFactory(settings)
+    links = personal_links(settings, subscriber.id)
+    return factory.build(
+        rendered, subscriber, links, message_id=factory.one_off_id("notice"), sent_at=now
     )
-    return Envelope(sender, recipient, message_id), message
 
 
 def _already_subscribed(settings: ComposeSettings, subscriber: Subscriber) -> RenderedEmail:

@@ -352,3 +352,19 @@ def _raise_for(code: int, reply: bytes | str, command: str, recipient: str) -> N
     # Too big (5.3.4), its content (5.7.1): this message, not the session.  Several
     # messages refused in a row are the sender's business (``DeliverySettings``).
     raise MessageRefused(words)
+
+
+class RehearsalTransport:
+    """Takes every message and keeps none: a dry run's mail server."""
+
+    def __enter__(self) -> RehearsalTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def takes_8bit(self) -> bool:
+        return True
+
+    def send(self, envelope: Envelope, message: bytes) -> str:
+        return "250 rehearsed: not sent"

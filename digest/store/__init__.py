@@ -8,6 +8,8 @@ stays here.  Every SQLAlchemy error is wrapped in ``StorageError``.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from digest.store.admins import Admin, AdminsMixin
 from digest.store.deliveries import DeliveriesMixin
 from digest.store.editions import EditionsMixin
@@ -47,3 +49,9 @@ class Store(
     AdminsMixin,
 ):
     """Access to digest's database; open it with ``Store.open(url)``."""
+
+    def snapshot(self) -> AbstractContextManager[Store]:
+        """A throwaway copy of the database (see ``digest.store.snapshot``)."""
+        from digest.store.snapshot import snapshot
+
+        return snapshot(self)

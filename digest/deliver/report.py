@@ -1,0 +1,62 @@
+"""What a send phase did, counted by the threads that do it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], None]
+
+
+@dataclass
+class DeliveryReport:
+    """What a send phase did; ``stopped`` says why it ended early, if it did."""
+
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    expired: int = 0
+    #: Left queued because the subscriber's local delivery time has not come yet.
+    waiting: int = 0
+    #: Not mailed on their own: their papers go into the reader's next email (cadence).
+    folded: int = 0
+    stopped: str | None = None
+    #: True when a stop was asked for (SIGTERM): the rest stays queued on purpose.
+    interrupted: bool = False
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Seconds spent per stage (plan, render, build, send, record), for the benchmark.
+    seconds: dict[str, float] = field(default_factory=dict)
+    #: Peak resident memory of the composing child process, when there was one (KiB).
+    composer_peak_rss_kb: int = 0
+    #: Called once per delivery done, whatever its outcome (the progress display).
+    on_delivery: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, outcome: str, n: int = 1) -> None:
+        """Count ``n`` deliveries done with this outcome (sent, skipped, folded, ...)."""
+        if not n:
+            return
+        with self._lock:
+            setattr(self, outcome, getattr(self, outcome) + n)
+            if self.on_delivery and outcome != "waiting":
+                for _ in range(n):
+                    self.on_delivery()
+
+    def fail(self, email: str, reason: str) -> None:
+        """Count a delivery that failed, and say why."""
+        with self._lock:
+            self.failures.append((email, reason))
+        self.count("failed")
+
+    def stop(self, why: str) -> None:
+        """End the send early, for this reason (the first one given is kept)."""
+        with self._lock:
+            self.stopped = self.stopped or why
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
