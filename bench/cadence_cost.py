@@ -29,8 +29,8 @@ from sqlalchemy import select, update
 
 from digest.cadence import WEEKDAYS
 from digest.config import load_settings
-from digest.deliver.compose import Composer, ComposeSettings
 from digest.deliver.claims import FOLD_BATCH
+from digest.deliver.compose import Composer, ComposeSettings
 from digest.deliver.composing import PeriodIndexes
 from digest.ingest.dedupe import dedupe
 from digest.logs import peak_rss_kb

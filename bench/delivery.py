@@ -27,7 +27,7 @@ from pathlib import Path
 from sink import Sink
 from vocabulary import topic_queries
 
-from digest import accounts, pipeline
+from digest.app import accounts, job
 from digest.config import SourceSpec
 from digest.ingest import SourceLimits
 from digest.render import available_themes
@@ -44,7 +44,7 @@ def prepare(database: str, subscribers: int, without_topics: float) -> None:
     sample = resource_path("examples", "daily-papers-mar21.txt")
     from zoneinfo import ZoneInfo
 
-    pipeline.ingest(
+    job.ingest(
         store,
         [SourceSpec("sample", str(sample))],
         now=datetime.now(UTC),

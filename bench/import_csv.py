@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from vocabulary import topic_queries
 
-from digest import accounts
+from digest.app import accounts
 from digest.render import available_themes
 from digest.resources import resource_path
 from digest.store import Store

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from digest import pipeline
+from digest.app import job
 from digest.config import SourceSpec
 from digest.ingest import SourceLimits, read_source
 from digest.store import Store
@@ -45,9 +45,7 @@ def main() -> None:
         timings = []
         for _ in range(2):
             started = time.perf_counter()
-            report = pipeline.ingest(
-                store, spec, now=now, zone=ZoneInfo("UTC"), limits=SourceLimits()
-            )
+            report = job.ingest(store, spec, now=now, zone=ZoneInfo("UTC"), limits=SourceLimits())
             timings.append(time.perf_counter() - started)
             assert report.ok
         store.close()

@@ -1,6 +1,6 @@
 """The long-running worker: APScheduler runs the job on the configured schedule.
 
-A thin shell over ``pipeline.run``: the same code path as ``digest run``,
+A thin shell over ``job.run``: the same code path as ``digest run``,
 so the outbox and the run lock give the same guarantees.  Runs missed while
 the worker was down are caught up at start within the grace window.
 """
@@ -18,14 +18,11 @@ from apscheduler.events import EVENT_SCHEDULER_STARTED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from digest import pipeline
+from digest.app import RunInProgress, Store, job, transport_for
 from digest.config import Settings
-from digest.deliver.transports import transport_for
 from digest.errors import DigestError
-from digest.locking import RunInProgress
 from digest.logs import log_event
 from digest.schedule import last_due_run, make_trigger, next_run
-from digest.store import Store
 
 log = logging.getLogger("digest.worker")
 
@@ -50,11 +47,11 @@ class Worker:
         self.stop = Event()
         self.grace = timedelta(hours=settings.misfire_grace_hours)
 
-    def run_job(self, plan: bool = True) -> pipeline.RunReport | None:
+    def run_job(self, plan: bool = True) -> job.RunReport | None:
         """Run the job once; log its outcome; never raise (the scheduler keeps going)."""
         store = self.open_store()
         try:
-            report = pipeline.run(
+            report = job.run(
                 store,
                 self.settings,
                 now=self.clock,
@@ -89,7 +86,7 @@ class Worker:
 
     def poll_job(self) -> None:
         """Read the inbound mailbox once; log what came back; never raise."""
-        from digest.inbound.handle import from_mailbox
+        from digest.app import from_mailbox
 
         store = self.open_store()
         try:

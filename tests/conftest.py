@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from digest import accounts, pipeline, subscriptions
+from digest import subscriptions
+from digest.app import accounts, job
 from digest.config import Settings, load_settings
 from digest.deliver.transports import transport_for
 from digest.ingest.dedupe import dedupe
@@ -119,11 +120,11 @@ def import_subscribers(
     return accounts.import_rows(store, rows, [], now=now).result
 
 
-def run(store: Store, settings: Settings, **kwargs: Any) -> pipeline.RunReport:
+def run(store: Store, settings: Settings, **kwargs: Any) -> job.RunReport:
     kwargs.setdefault("now", Clock())
     kwargs.setdefault("sleep", Sleeps())
     kwargs.setdefault("transport", transport_for(settings))
-    return pipeline.run(store, settings, day=DAY, ingest_sources=False, **kwargs)
+    return job.run(store, settings, day=DAY, ingest_sources=False, **kwargs)
 
 
 def message_text(raw: str | bytes) -> str:

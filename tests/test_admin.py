@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
-from digest import pipeline
+from digest.app import job
 from digest.config import Settings
 from digest.ingest.dedupe import dedupe
 from digest.models import Entry
@@ -63,7 +63,7 @@ def app(tmp_path: Path, clock: Clock) -> Flask:
             now=NOW,
         )
     store.add_entries([Entry(title="Fairness in ranking")], decide=dedupe, source="feed", now=NOW)
-    pipeline.run(
+    job.run(
         store,
         settings,
         now=clock,

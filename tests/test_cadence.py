@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest import pipeline
+from digest.app import job
 from digest.cadence import (
     WEEKDAYS,
     Cadence,
@@ -195,7 +195,7 @@ def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
                 continue
             interrupt = day == date(2026, 11, 23)  # a Monday: stop the weekly send half way
             stop = StopAfter(3 if interrupt else 0)
-            report = pipeline.run(
+            report = job.run(
                 store,
                 settings,
                 now=clock,
@@ -208,7 +208,7 @@ def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
             )
             if interrupt:
                 assert report.delivery.interrupted and report.still_queued
-                report = pipeline.run(
+                report = job.run(
                     store,
                     settings,
                     now=clock,
@@ -281,7 +281,7 @@ def test_local_time_holds_across_a_dst_change_for_daily_and_weekly_readers(
                 clock = Clock(
                     datetime.combine(day, time(0), tzinfo=UTC) + timedelta(minutes=30 * half_hours)
                 )
-                pipeline.run(
+                job.run(
                     store,
                     settings,
                     now=clock,
@@ -334,7 +334,7 @@ def test_run_date_for_a_missed_day_catches_up_for_every_cadence(
 
         def run_on(day: date) -> None:
             at = datetime.combine(day, time(7), tzinfo=UTC)
-            pipeline.run(
+            job.run(
                 store,
                 settings,
                 now=Clock(at),

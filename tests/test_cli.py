@@ -374,12 +374,12 @@ def test_an_unreadable_csv_is_one_line_naming_the_file_and_line(
 def test_an_unexpected_error_is_one_line_without_v(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from digest import pipeline
+    from digest.app import job
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(pipeline, "ingest", broken)
+    monkeypatch.setattr(job, "ingest", broken)
     result = run("ingest")
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [

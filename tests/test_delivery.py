@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import trustme
 
-from digest import accounts, pipeline
 from digest.address import parse_address
+from digest.app import accounts, job, tryouts
 from digest.deliver.transports import (
     Envelope,
     OutboxTransport,
@@ -320,7 +320,7 @@ def test_who_unsubscribes_before_sending_is_skipped_and_who_joins_gets_the_next(
         assert "late@example.org" not in server.by_recipient()
         new = [Entry(title="Tomorrow's Paper", abstract="New.")]
         store.add_entries(new, decide=dedupe, source="x", now=NOW + timedelta(days=1))
-        tomorrow = pipeline.run(
+        tomorrow = job.run(
             store,
             settings,
             now=Clock(NOW + timedelta(days=1)),
@@ -355,7 +355,7 @@ def test_without_smtp_mail_is_written_as_eml_files(store: Store, tmp_path: Path)
 def test_a_dry_run_changes_nothing(store: Store, tmp_path: Path) -> None:
     fill(store, 3)
     settings = make_settings(tmp_path, None)
-    report = pipeline.dry_run(store, settings, now=Clock(), day=DAY)
+    report = job.dry_run(store, settings, now=Clock(), day=DAY)
     assert report.dry_run and report.delivery.sent == 3
     assert store.get_edition(DAY) is None
     assert not (tmp_path / "outbox").exists()
@@ -406,8 +406,10 @@ def test_old_queued_deliveries_expire_instead_of_arriving_late(
     assert report.delivery.expired == 2 and report.delivery.sent == 0
 
 
-def test_dkim_signature_covers_the_list_headers(store: Store, tmp_path: Path) -> None:
-    import dkim
+def _dkim_key(tmp_path: Path) -> tuple[Path, bytes]:
+    """A private key file, and the DNS record that publishes its public half."""
+    import base64
+
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -423,36 +425,70 @@ def test_dkim_signature_covers_the_list_headers(store: Store, tmp_path: Path) ->
     public = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    import base64
+    return key_file, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+def test_every_kind_of_mail_is_signed_and_the_signature_verifies(
+    store: Store, tmp_path: Path
+) -> None:
+    import dkim
+
+    from digest.tokens import ConfirmRequest
+
+    key_file, record = _dkim_key(tmp_path)
     fill(store, 1)
     with smtp_server() as (server, port):
         settings = make_settings(
             tmp_path, port, DKIM_PRIVATE_KEY_FILE=str(key_file), DKIM_SELECTOR="mail"
         )
-        run(store, settings)
-        # A sign-up's confirmation is signed as every digest is.
-        accounts.sign_up(
+        run(store, settings)  # a digest
+        reader = store.get_subscriber("reader0@example.org")
+        assert reader is not None
+        tryouts.resend(store, reader, DAY, now=NOW)
+        run(store, settings)  # its resend
+        tryouts.send_test(
             store,
             settings,
             transport_for(settings),
-            check_input("new@example.org", themes=THEMES),
+            parse_address("ops@example.org"),
+            as_reader=None,
+            day=DAY,
             now=NOW,
-            channel="web",
         )
-    raw, notice = server.received[0].data, server.received[1].data
-    assert notice.startswith(b"DKIM-Signature:") and b"confirm" in notice
-    assert raw.startswith(b"DKIM-Signature:")
-    signed = raw.split(b"\r\n\r\n")[0].decode().split("h=")[1].split(";")[0].replace(" ", "")
-    assert "list-unsubscribe:list-unsubscribe-post" in signed.replace("\r\n", "")
+        for address in ("new@example.org", "reader0@example.org"):  # confirm; already
+            accounts.sign_up(
+                store,
+                settings,
+                transport_for(settings),
+                check_input(address, themes=THEMES),
+                now=NOW,
+                channel="web",
+            )
+        new = store.get_subscriber("new@example.org")
+        assert new is not None
+        accounts.confirm(  # a welcome
+            store,
+            settings,
+            transport_for(settings),
+            ConfirmRequest(new.id),
+            topics=None,
+            theme=None,
+            now=NOW,
+        )
+    kinds = [m.message["Subject"] for m in server.received]
+    assert len(kinds) == 6 and len(set(kinds)) >= 5, kinds
     lookups: list[bytes] = []
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
         lookups.append(name)
         return record
 
-    assert dkim.verify(raw, dnsfunc=dns) and dkim.verify(notice, dnsfunc=dns)
+    for received in server.received:
+        assert received.data.startswith(b"DKIM-Signature:"), received.message["Subject"]
+        assert dkim.verify(received.data, dnsfunc=dns), received.message["Subject"]
+        head = received.data.split(b"\r\n\r\n")[0].decode().replace("\r\n", "")
+        signed = head.split("h=")[1].split(";")[0].replace(" ", "")
+        assert "list-unsubscribe:list-unsubscribe-post" in signed
     assert set(lookups) == {b"mail._domainkey.example.org."}
 
 
@@ -817,7 +853,7 @@ def test_the_ehlo_name_is_the_public_host_of_the_base_url_or_the_setting(
 
 
 def test_a_test_send_reaches_the_operator_and_records_nothing(store: Store, tmp_path: Path) -> None:
-    from digest import pipeline
+    from digest.app import tryouts
 
     subscribe(
         store, check_input("ada@example.org", topics=["title:fairness"], themes=THEMES), now=NOW
@@ -834,12 +870,12 @@ def test_a_test_send_reaches_the_operator_and_records_nothing(store: Store, tmp_
         settings = make_settings(tmp_path, port)
         ada = store.get_subscriber("ada@example.org")
         me, gone = parse_address("me@example.org"), parse_address("gone@example.org")
-        said = pipeline.send_test(
+        said = tryouts.send_test(
             store, settings, transport_for(settings), me, as_reader=ada, day=None, now=NOW
         )
         assert "1 papers" in said
-        with pytest.raises(pipeline.SendTestRefused, match="unsubscribed"):
-            pipeline.send_test(
+        with pytest.raises(tryouts.SendTestRefused, match="unsubscribed"):
+            tryouts.send_test(
                 store, settings, transport_for(settings), gone, as_reader=None, day=None, now=NOW
             )
     (received,) = server.received
@@ -869,19 +905,19 @@ def test_a_resend_goes_once_as_a_new_message_and_never_to_someone_who_left(
         assert ada is not None
         # Days later, past the queue's expiry: a resend is on purpose, it still goes.
         later = NOW + timedelta(days=5)
-        queued = pipeline.resend(store, ada, DAY, now=later)
+        queued = tryouts.resend(store, ada, DAY, now=later)
         assert queued.resends == 1 and queued.status == "queued"
-        with pytest.raises(pipeline.ResendRefused, match="still queued"):
-            pipeline.resend(store, ada, DAY, now=later)
+        with pytest.raises(tryouts.ResendRefused, match="still queued"):
+            tryouts.resend(store, ada, DAY, now=later)
         unsubscribe(store, "bob@example.org", now=later, channel="web")
         set_paused(store, "cy@example.org", paused=True, now=later)
         for address, said in (("bob@example.org", "unsubscribed"), ("cy@example.org", "paused")):
             reader = store.get_subscriber(address)
             assert reader is not None
-            with pytest.raises(pipeline.ResendRefused, match=said):
-                pipeline.resend(store, reader, DAY, now=later)
-        with pytest.raises(pipeline.ResendRefused, match="no edition"):
-            pipeline.resend(store, ada, DAY + timedelta(days=1), now=later)
+            with pytest.raises(tryouts.ResendRefused, match=said):
+                tryouts.resend(store, reader, DAY, now=later)
+        with pytest.raises(tryouts.ResendRefused, match="no edition"):
+            tryouts.resend(store, ada, DAY + timedelta(days=1), now=later)
         for _ in range(2):  # the second run finds nothing more to send
             run(store, settings, plan=False, now=lambda: later)
     by_recipient = server.by_recipient()

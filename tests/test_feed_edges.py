@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest import pipeline
+from digest.app import job
 from digest.config import SourceSpec
 from digest.errors import SourceError
 from digest.ingest import FetchPolicy, SourceLimits, parse_source, retrieve
@@ -136,7 +136,7 @@ def test_whatever_a_feed_server_answers_fails_that_source_alone(any_store: Store
         @given(answers())
         def each(answer: bytes) -> None:
             server.answer = answer
-            report = pipeline.ingest(
+            report = job.ingest(
                 any_store,
                 [bad, good],
                 now=NOW,
@@ -180,7 +180,7 @@ def test_a_nul_in_an_etag_or_reason_is_not_stored(any_store: Store) -> None:
             + OWN_DUMP.read_bytes()
         )
         spec = SourceSpec("nul", server.url())
-        report = pipeline.ingest(
+        report = job.ingest(
             any_store, [spec], now=NOW, zone=ZoneInfo("UTC"), limits=SourceLimits(), fetch=QUICK
         )
     assert report.sources[0].ok and report.sources[0].new > 0

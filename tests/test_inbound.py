@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest import pipeline
+from digest.app import job, queries
 from digest.cli import cli
 from digest.config import InboundSettings
 from digest.deliver.transports import transport_for
@@ -238,7 +238,7 @@ def test_bounces_complaints_and_mailto_unsubscribes_suppress_their_reader(
     )
     with smtp_server() as (server, port):
         settings = replace(make_settings(tmp_path, port), inbound=inbound)
-        pipeline.run(
+        job.run(
             store,
             settings,
             now=Clock(next_day),
@@ -261,7 +261,7 @@ def test_a_recipient_refused_while_sending_is_a_hard_bounce(store: Store, tmp_pa
     assert gone is not None and gone.state == "bounced"  # 5.1.1: the mailbox does not exist
     edition = store.recent_editions(1)[0]
     assert store.inbound_counts(edition.id) == {"hard": 1}
-    (shown,) = pipeline.status(store, make_settings(tmp_path, None), editions=1, now=NOW).editions
+    (shown,) = queries.status(store, make_settings(tmp_path, None), editions=1, now=NOW).editions
     assert shown.rate("hard", "soft") == 1.0  # one sent (Ada), one bounce
 
 

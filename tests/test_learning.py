@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest import accounts, learning, pipeline
+from digest import learning
+from digest.app import accounts, job, tryouts
 from digest.deliver.transports import OutboxTransport
 from digest.ingest.dedupe import dedupe
 from digest.likes import library, recency_weight, typed_likes
@@ -240,7 +241,7 @@ def test_votes_change_the_next_days_digest(store: Store, tmp_path: Path) -> None
     second += [paper("speech", 970 + n, rng) for n in range(4)]
     next_day = NOW + timedelta(days=1)
     store.add_entries(second, decide=dedupe, source="feed", now=next_day)
-    report = pipeline.run(
+    report = job.run(
         store,
         settings,
         now=Clock(next_day),
@@ -297,11 +298,11 @@ def test_votes_change_the_next_days_digest(store: Store, tmp_path: Path) -> None
     assert _section(preview_text, RECOMMENDED) == recommended
     assert learning.refresh(store, now=next_day).fitted == 0  # nothing changed since
     # `digest match --email` orders as her digest does, and says why.
-    _, found = pipeline.match(
+    _, found = tryouts.match(
         store, settings, "study", since=NOW - timedelta(days=1), subscriber=reader
     )
     assert "optimization" in found[0].entry.entry.title and found[0].reason
-    _, plain = pipeline.match(store, settings, "study", since=NOW - timedelta(days=1))
+    _, plain = tryouts.match(store, settings, "study", since=NOW - timedelta(days=1))
     assert not any(m.reason for m in plain)
 
 

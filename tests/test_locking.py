@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from digest import pipeline
+from digest.app import job
 from digest.locking import RUN_LOCK, RunInProgress, RunLock
 from digest.store import Store
 
@@ -27,11 +27,11 @@ def test_the_lock_keeps_a_second_run_out_and_frees_on_expiry_or_death(store: Sto
     with RunLock(store, clock=clock, holder="elsewhere:123:a"):
         with pytest.raises(RunInProgress, match="process 123 on elsewhere"):
             RunLock(store, clock=clock).__enter__()
-        # A run holding the lock makes pipeline.run refuse without sending anything
+        # A run holding the lock makes job.run refuse without sending anything
         # (on PostgreSQL a run waits for another's planning instead: see test_postgres).
         if store.dialect == "sqlite":
             with pytest.raises(RunInProgress):
-                pipeline.run(store, make_settings(Path("/tmp"), None), now=clock, transport=None)  # type: ignore[arg-type]
+                job.run(store, make_settings(Path("/tmp"), None), now=clock, transport=None)  # type: ignore[arg-type]
     # A lease whose holder died elsewhere expires after its ttl.
     store.acquire_lock(RUN_LOCK, "gone:1:x", now=NOW, ttl=timedelta(minutes=2))
     with RunLock(store, clock=Clock(NOW + timedelta(minutes=3))) as taken:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from digest import pipeline
+from digest.app import job, queries, tryouts
 from digest.deliver.transports import transport_for
 from digest.plan import Skip, Wait
 from digest.store import Store
@@ -24,20 +24,18 @@ def test_a_preview_asks_the_decider_and_selects_as_a_run_would(
     ada, _ = subscribe(
         store, check_input("ada@example.org", topics=["title:fairness"], themes=THEMES)
     )
-    before = pipeline.preview(store, settings, day=DAY, topics=ada.topics, now=NOW, subscriber=ada)
+    before = tryouts.preview(store, settings, day=DAY, topics=ada.topics, now=NOW, subscriber=ada)
     assert not before.published and before.personal and before.decision is not None
     paused = set_paused(store, "ada@example.org", paused=True)
     assert paused is not None
-    said = pipeline.preview(
-        store, settings, day=None, topics=ada.topics, now=NOW, subscriber=paused
-    )
+    said = tryouts.preview(store, settings, day=None, topics=ada.topics, now=NOW, subscriber=paused)
     assert said.decision == Skip(PAUSED)
     set_paused(store, "ada@example.org", paused=False)
     assert run(store, settings).delivery.sent == 1
-    latest = pipeline.preview(store, settings, day=None, topics=ada.topics, now=NOW)
+    latest = tryouts.preview(store, settings, day=None, topics=ada.topics, now=NOW)
     assert latest.published and latest.day == DAY
     assert latest.selection == before.selection  # the edition carries what was waiting
-    rendered = pipeline.render_preview(settings, latest, theme="dark", subscriber=ada)
+    rendered = tryouts.render_preview(settings, latest, theme="dark", subscriber=ada)
     assert rendered.shown == latest.selection.count > 0 and "/unsubscribe/" in rendered.html
 
 
@@ -50,7 +48,7 @@ def test_a_preview_in_local_mode_says_when_the_reader_gets_it(store: Store, tmp_
     fill(store, 0)
     tokyo, _ = subscribe(store, check_input("t@example.org", timezone="Asia/Tokyo", themes=THEMES))
     early = NOW.replace(hour=0) - timedelta(hours=12)  # 21:00 the day before in Tokyo
-    said = pipeline.preview(store, settings, day=DAY, topics=(), now=early, subscriber=tokyo)
+    said = tryouts.preview(store, settings, day=DAY, topics=(), now=early, subscriber=tokyo)
     assert isinstance(said.decision, Wait) and said.decision.until.hour == 7
 
 
@@ -58,7 +56,7 @@ def test_status_reads_subscribers_runs_and_editions(store: Store, tmp_path: Path
     settings = make_settings(tmp_path, None)
     fill(store, 3)
     report = run(store, settings, transport=transport_for(settings))
-    found = pipeline.status(store, settings, editions=7, now=NOW)
+    found = queries.status(store, settings, editions=7, now=NOW)
     assert found.subscribers["active"] == 3 and found.running is None
     assert found.last_run is not None and found.last_run.outcome == report.outcome
     assert [e.edition.day for e in found.editions] == [DAY]
@@ -69,7 +67,7 @@ def test_status_reads_subscribers_runs_and_editions(store: Store, tmp_path: Path
 def test_a_dry_run_words_its_summary_as_what_would_happen(store: Store, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, None)
     fill(store, 2)
-    report = pipeline.dry_run(store, settings, now=lambda: NOW, day=DAY)
+    report = job.dry_run(store, settings, now=lambda: NOW, day=DAY)
     assert report.summary() == "would send 2, fail 0, skip 0"
     assert not list((tmp_path / "outbox").glob("*.eml"))
 
@@ -79,6 +77,6 @@ def test_a_titles_only_theme_previews_as_many_papers_as_run_sends(
 ) -> None:
     settings = make_settings(tmp_path, None)
     fill(store, 0)
-    cards = pipeline.preview(store, settings, day=DAY, topics=(), now=NOW, theme="light")
-    titles = pipeline.preview(store, settings, day=DAY, topics=(), now=NOW, theme="compact")
+    cards = tryouts.preview(store, settings, day=DAY, topics=(), now=NOW, theme="light")
+    titles = tryouts.preview(store, settings, day=DAY, topics=(), now=NOW, theme="compact")
     assert cards.selection.count == settings.max_entries < titles.selection.count

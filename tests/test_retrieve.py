@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest import pipeline
+from digest.app import job
 from digest.config import SourceSpec
 from digest.errors import SourceError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, retrieve
@@ -182,7 +182,7 @@ def test_a_missing_file_is_named_with_its_path(tmp_path: Path) -> None:
 
 
 def _ingest(store: Store, *specs: SourceSpec, dry_run: bool = False):  # type: ignore[no-untyped-def]
-    return pipeline.ingest(
+    return job.ingest(
         store,
         list(specs),
         now=NOW,

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from digest import pipeline, plan
+from digest import plan
+from digest.app import job
 from digest.deliver import sender
 from digest.store import Store, metadata
 from digest.subscribers import check_input
@@ -72,12 +73,12 @@ def test_a_dry_run_is_the_run_on_a_copy_and_changes_nothing(
     settings = replace(make_settings(tmp_path, None), delivery_mode="local")
     before = _rows(any_store)
     asked = _counting_decider(monkeypatch)
-    dry = pipeline.dry_run(any_store, settings, now=Clock(NOW), day=DAY)
+    dry = job.dry_run(any_store, settings, now=Clock(NOW), day=DAY)
     assert _rows(any_store) == before and not (tmp_path / "outbox").exists()
     rehearsed, asked = dict(asked), _counting_decider(monkeypatch)
     real = run(any_store, settings)
 
-    def counted(report: pipeline.RunReport) -> tuple[int, ...]:
+    def counted(report: job.RunReport) -> tuple[int, ...]:
         d = report.delivery
         return d.sent, d.skipped, d.waiting, d.folded, d.failed
 

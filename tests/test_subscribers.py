@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest import accounts
+from digest.app import accounts
 from digest.models import Subscriber, Topic
 from digest.store import Store
 from digest.subscribers import (

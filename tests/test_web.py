@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from digest import pipeline
+from digest.app import job
 from digest.config import Settings
 from digest.deliver.transports import Envelope, OutboxTransport, PermanentFailure, TemporaryFailure
 from digest.ingest.dedupe import dedupe
@@ -407,7 +407,7 @@ def test_preferences_change_topics_theme_timezone_and_pause(
     subscriber, _ = add_subscriber(
         store, check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW
     )
-    pipeline.run(
+    job.run(
         store,
         settings,
         now=Clock(NOW),
@@ -485,7 +485,7 @@ def test_the_archive_pages_and_feeds_escape_feed_text(
         now=NOW,
     )
     add_subscriber(store, check_input("ada@example.org", themes=THEMES), now=NOW)
-    pipeline.run(
+    job.run(
         store,
         settings,
         now=Clock(NOW),
@@ -546,7 +546,7 @@ def test_the_live_query_check(client: FlaskClient) -> None:
 def test_paused_subscribers_get_nothing(settings: Settings, store: Store, tmp_path: Path) -> None:
     fill(store, 2)
     set_paused(store, "reader0@example.org", paused=True)
-    report = pipeline.run(
+    report = job.run(
         store,
         settings,
         now=Clock(NOW + timedelta(hours=1)),

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from digest import pipeline
+from digest.app import job
 from digest.deliver.transports import SmtpTransport
 from digest.ingest.dedupe import dedupe
 from digest.models import Entry
@@ -90,7 +90,7 @@ def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
         page.get_by_text("Saved.").wait_for()
         assert "Taming Overconfidence in LLMs" in page.content()
 
-    report = pipeline.run(
+    report = job.run(
         store,
         settings,
         now=Clock(NOW),
@@ -124,7 +124,7 @@ def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
     tomorrow = [Entry(title="RLHF for tomorrow", abstract="rlhf")]
     store.add_entries(tomorrow, decide=dedupe, source="x", now=NOW + timedelta(days=1))
     before = len(mail.received)
-    tomorrow = pipeline.run(
+    tomorrow = job.run(
         store,
         settings,
         now=Clock(NOW + timedelta(days=1)),

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest import pipeline
+from digest.app import job
 from digest.deliver.transports import transport_for
 from digest.locking import RUN_LOCK
 from digest.logs import JsonFormatter, KeyValueFormatter, log_event
@@ -101,7 +101,7 @@ def test_local_delivery_waits_for_each_subscribers_own_morning(
     settings = load_settings(config, environ={"DIGEST_OUTBOX_DIR": str(tmp_path / "outbox")})
     day = date(2026, 11, 28)
     # 07:00 UTC: past 07:00 in Tokyo (16:00), not yet in Los Angeles (23:00 the day before).
-    first = pipeline.run(
+    first = job.run(
         store,
         settings,
         now=Clock(utc(2026, 11, 28, 7)),
@@ -112,7 +112,7 @@ def test_local_delivery_waits_for_each_subscribers_own_morning(
     )
     assert (first.delivery.sent, first.delivery.waiting, first.still_queued) == (1, 1, 1)
     assert first.ok  # waiting for a local morning is not a failure
-    later = pipeline.run(
+    later = job.run(
         store,
         settings,
         now=Clock(utc(2026, 11, 28, 15, 30)),

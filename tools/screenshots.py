@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from digest import accounts
+from digest.app import accounts
 from digest.config import load_settings
 from digest.deliver.compose import ComposeSettings, make_renderer
 from digest.ingest import read_source
@@ -66,7 +66,7 @@ def pages() -> None:
 
     from werkzeug.serving import make_server
 
-    from digest import pipeline
+    from digest.app import job
     from digest.config import with_secret_key
     from digest.deliver.transports import OutboxTransport
     from digest.passwords import hash_password
@@ -94,7 +94,7 @@ def pages() -> None:
             check_input("ada@example.org", topics=["Fairness: title:fairness"], themes=["light"]),
             now=datetime.now(UTC),
         )
-        pipeline.run(store, settings, now=lambda: datetime.now(UTC),
+        job.run(store, settings, now=lambda: datetime.now(UTC),
                      transport=OutboxTransport(Path(tmp) / "outbox"))  # fmt: skip
         day = store.recent_editions(1)[0].day.isoformat()
         store.save_admin("admin@example.org", hash_password(ADMIN_PASSWORD), now=datetime.now(UTC))

@@ -23,7 +23,17 @@ from typing import Any, BinaryIO, NoReturn, TextIO
 
 import click
 
-from digest import __version__, accounts, pipeline
+from digest import __version__
+from digest.app import (
+    RunInProgress,
+    Store,
+    SubscriberRow,
+    accounts,
+    job,
+    queries,
+    transport_for,
+    tryouts,
+)
 from digest.cli import report
 from digest.cli.report import EXIT_PARTIAL, problem
 from digest.config import (
@@ -33,15 +43,12 @@ from digest.config import (
     load_settings,
     with_secret_key,
 )
-from digest.deliver.transports import transport_for
 from digest.errors import ConfigError, DigestError, StorageError
 from digest.likes import typed_likes
-from digest.locking import RunInProgress
 from digest.logs import configure_logging
 from digest.models import STATES, Subscriber
 from digest.render import available_themes
 from digest.resources import resource_path
-from digest.store import Store, SubscriberRow
 from digest.subscribers import (
     SubscriberInput,
     UnreadableCsv,
@@ -209,7 +216,7 @@ def ingest(
         app.store() as store,
         report.progress("ingesting", enabled=not as_json, total=len(specs)) as shown,
     ):
-        done = pipeline.ingest(
+        done = job.ingest(
             store,
             specs,
             now=_utc_now(),
@@ -418,7 +425,7 @@ def subscribers_show(app: _App, email: str, as_json: bool) -> None:
     timezone and feedback, and every delivery with the server's reply."""
     with app.store() as store:
         reader = _known(store.get_subscriber(email), email)
-        found = pipeline.reader_history(store, app.settings, reader, now=_utc_now())
+        found = queries.reader_history(store, app.settings, reader, now=_utc_now())
     report.reader(found, as_json=as_json)
 
 
@@ -518,7 +525,7 @@ def match(
     since = _utc_now() - timedelta(days=days)
     with app.store() as store:
         reader = _named(store, email) if email else None
-        searched, found = pipeline.match(
+        searched, found = tryouts.match(
             store,
             app.settings,
             topic.query,
@@ -561,7 +568,7 @@ def preview(
         subscriber = _named(store, email) if email else None
         wanted = list(subscriber.topics) if subscriber else [parse_topic(t) for t in topics]
         look = check_theme(theme or (subscriber and subscriber.theme) or settings.theme, _themes())
-        found = pipeline.preview(
+        found = tryouts.preview(
             store,
             settings,
             day=day.date() if day else _utc_now().astimezone(settings.zone).date(),
@@ -570,7 +577,7 @@ def preview(
             subscriber=subscriber,
             theme=look,
         )
-    rendered = pipeline.render_preview(settings, found, theme=look, subscriber=subscriber)
+    rendered = tryouts.render_preview(settings, found, theme=look, subscriber=subscriber)
     html = Path(output or f"var/preview/{found.day.isoformat()}-{look}.html")
     html.parent.mkdir(parents=True, exist_ok=True)
     html.write_text(rendered.html, encoding="utf-8")
@@ -645,7 +652,7 @@ def run_command(
     if dry_run:
         with app.store() as store:
             started = time.monotonic()
-            done = pipeline.dry_run(store, app.signing_settings, now=_utc_now, day=edition_day)
+            done = job.dry_run(store, app.signing_settings, now=_utc_now, day=edition_day)
         sys.exit(report.run(done, time.monotonic() - started, as_json=as_json))
     _run(
         app, as_json=as_json, day=edition_day, ingest_sources=not no_ingest, lock_wait=wait_seconds
@@ -658,13 +665,13 @@ def _run(app: _App, *, as_json: bool, **options: Any) -> NoReturn:
 
     with app.store() as store, report.progress("sending", enabled=not as_json) as shown:
 
-        def planned(plan: pipeline.Planned) -> None:
+        def planned(plan: job.Planned) -> None:
             if not as_json:
                 report.planned(plan)
             shown.start(plan.queued)
 
         try:
-            done = pipeline.run(
+            done = job.run(
                 store,
                 settings,
                 now=_utc_now,
@@ -786,7 +793,7 @@ def send_test(app: _App, address: str, as_email: str | None, day: datetime | Non
     with app.store() as store:
         reader = _named(store, as_email) if as_email else None
         try:
-            said = pipeline.send_test(
+            said = tryouts.send_test(
                 store,
                 settings,
                 transport_for(settings),
@@ -795,7 +802,7 @@ def send_test(app: _App, address: str, as_email: str | None, day: datetime | Non
                 day=day.date() if day else None,
                 now=_utc_now(),
             )
-        except pipeline.SendTestRefused as e:
+        except tryouts.SendTestRefused as e:
             problem(e.message)
             raise SystemExit(EXIT_PARTIAL) from e
     click.echo(f"send-test: {said}")
@@ -822,8 +829,8 @@ def resend(app: _App, email: str, day: datetime, send_now: bool, as_json: bool) 
     """
     with app.store() as store:
         try:
-            queued = pipeline.resend(store, _named(store, email), day.date(), now=_utc_now())
-        except pipeline.ResendRefused as e:
+            queued = tryouts.resend(store, _named(store, email), day.date(), now=_utc_now())
+        except tryouts.ResendRefused as e:
             problem(e.message)
             raise SystemExit(EXIT_PARTIAL) from e
     if as_json and not send_now:
@@ -911,7 +918,7 @@ def editions_group() -> None:
 def editions_list(app: _App, limit: int, as_json: bool, as_csv: bool) -> None:
     """Each edition with its papers, deliveries by state, bounces and complaints."""
     with app.store() as store:
-        rows = [pipeline.edition_status(store, e) for e in store.recent_editions(limit)]
+        rows = [queries.edition_status(store, e) for e in store.recent_editions(limit)]
     report.editions(rows, as_json=as_json, as_csv=as_csv)
 
 
@@ -928,7 +935,7 @@ def sources_list(app: _App, as_json: bool, as_csv: bool) -> None:
     """Each configured source: its last fetch, its status (ok, unchanged, failed with
     the reason, never) and the entries it brought to the last edition."""
     with app.store() as store:
-        day, found = pipeline.sources(store, app.settings)
+        day, found = queries.sources(store, app.settings)
     report.sources(day, found, as_json=as_json, as_csv=as_csv)
 
 
@@ -943,7 +950,7 @@ def editions_show(app: _App, day: datetime, as_json: bool) -> None:
         if edition is None:
             problem(f"no edition for {day.date()} (see 'digest editions list')")
             raise SystemExit(EXIT_PARTIAL)
-        shown = pipeline.edition_status(store, edition)
+        shown = queries.edition_status(store, edition)
         papers = store.edition_entries(edition.id)
     report.edition(shown, papers, as_json=as_json)
 
@@ -969,8 +976,7 @@ def inbound(app: _App, recipient: str | None, imap: bool) -> None:
     65 (EX_DATAERR) for a message over the size cap; and 75 (EX_TEMPFAIL) only
     when the database cannot be reached, so that the MTA tries again later.
     """
-    from digest.inbound.handle import from_mailbox, verdict
-    from digest.inbound.parse import MAX_MESSAGE_BYTES
+    from digest.app import MAX_MESSAGE_BYTES, from_mailbox, verdict
 
     settings = app.signing_settings
     if imap:
@@ -1004,7 +1010,7 @@ def status(app: _App, editions: int, as_json: bool) -> None:
     """Show recent editions with their deliveries by state, and the failures with reasons."""
     settings = app.settings
     with app.store() as store:
-        found = pipeline.status(store, settings, editions=editions, now=_utc_now())
+        found = queries.status(store, settings, editions=editions, now=_utc_now())
     report.status(found, settings.schedule, settings.timezone, as_json=as_json)
 
 

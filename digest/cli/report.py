@@ -19,8 +19,11 @@ from typing import Any
 
 import click
 
-from digest.accounts import ImportReport
-from digest.locking import describe_holder
+from digest.app import Match, Skip, SubscriberRow, Wait, cadence_of, describe_holder
+from digest.app.accounts import ImportReport
+from digest.app.job import Planned, RunReport
+from digest.app.queries import EditionStatus, ReaderHistory, SourceHealth, Status
+from digest.app.tryouts import Preview
 from digest.logs import peak_rss_kb
 from digest.models import (
     IngestReport,
@@ -28,19 +31,7 @@ from digest.models import (
     StoredEntry,
     Subscriber,
 )
-from digest.pipeline import (
-    EditionStatus,
-    Planned,
-    Preview,
-    ReaderHistory,
-    RunReport,
-    SourceHealth,
-    Status,
-)
-from digest.plan import Skip, Wait, cadence_of
 from digest.render import RenderedEmail
-from digest.select.index import Match
-from digest.store import SubscriberRow
 from digest.subscribers import format_topics, neutralise_cell
 from digest.text import printable
 

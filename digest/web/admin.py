@@ -19,14 +19,20 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from digest import accounts, pipeline
 from digest.address import AddressError, parse_address
-from digest.deliver.transports import PermanentFailure, TemporaryFailure
+from digest.app import (
+    Admin,
+    PermanentFailure,
+    TemporaryFailure,
+    accounts,
+    cadence_of,
+    cadence_of_text,
+    queries,
+    tryouts,
+)
 from digest.errors import DigestError
 from digest.models import STATES, Subscriber
 from digest.passwords import decoy_hash, verify_password
-from digest.plan import cadence_of, cadence_of_text
-from digest.store import Admin
 from digest.subscribers import format_topics
 from digest.subscriptions import has_left
 from digest.text import first_control
@@ -123,8 +129,8 @@ def logout() -> Response:
 def overview() -> tuple[str, int]:
     """The next and the last run, subscribers by state, recent editions with a chart."""
     found = context()
-    status = pipeline.status(found.store, found.settings, editions=14, now=found.clock())
-    _, sources = pipeline.sources(found.store, found.settings)
+    status = queries.status(found.store, found.settings, editions=14, now=found.clock())
+    _, sources = queries.sources(found.store, found.settings)
     chart = deliveries_chart([(e.edition.day, e.deliveries) for e in status.editions])
     failing = [s for s in sources if s.check and s.check.outcome == "failed"]
     cadences = [(cadence_of_text(c).describe(), n) for c, n in status.cadences.items()]
@@ -170,7 +176,7 @@ def subscriber(subscriber_id: int) -> tuple[str, int]:
     """One reader: their choices, every change of state, what came back, every delivery."""
     reader = _reader(subscriber_id)
     found = context()
-    history = pipeline.reader_history(found.store, found.settings, reader, now=found.clock())
+    history = queries.reader_history(found.store, found.settings, reader, now=found.clock())
     return _page(
         "admin/subscriber.html",
         history=history,
@@ -208,8 +214,8 @@ def resend(subscriber_id: int) -> Response:
     if day is None:
         abort(400, description="Which edition? Give its date as YYYY-MM-DD.")
     try:
-        queued = pipeline.resend(found.store, reader, day, now=found.clock())
-    except pipeline.ResendRefused as e:
+        queued = tryouts.resend(found.store, reader, day, now=found.clock())
+    except tryouts.ResendRefused as e:
         flash(e.message)
     else:
         flash(
@@ -223,7 +229,7 @@ def resend(subscriber_id: int) -> Response:
 def editions() -> tuple[str, int]:
     """Every recent edition with its deliveries by state, bounces and complaints."""
     store = context().store
-    rows = [pipeline.edition_status(store, e) for e in store.recent_editions(60)]
+    rows = [queries.edition_status(store, e) for e in store.recent_editions(60)]
     chart = deliveries_chart([(r.edition.day, r.deliveries) for r in rows[:30]])
     return _page("admin/editions.html", rows=rows, chart=chart, states=STACKED)
 
@@ -238,7 +244,7 @@ def edition(day: str) -> tuple[str, int]:
         abort(404, description=f"There is no edition for {day[:20]}.")
     return _page(
         "admin/edition.html",
-        row=pipeline.edition_status(store, found),
+        row=queries.edition_status(store, found),
         papers=store.edition_entries(found.id),
     )
 
@@ -247,7 +253,7 @@ def edition(day: str) -> tuple[str, int]:
 def sources() -> tuple[str, int]:
     """Each configured source: its last fetch and status, and what it brought."""
     found = context()
-    day, health = pipeline.sources(found.store, found.settings)
+    day, health = queries.sources(found.store, found.settings)
     return _page("admin/sources.html", day=day, sources=health)
 
 
@@ -270,7 +276,7 @@ def test_send() -> tuple[str, int]:
             errors.append(f"Not an address digest can mail: {e.reason}")
         if not errors:
             try:
-                said = pipeline.send_test(
+                said = tryouts.send_test(
                     found.store,
                     found.settings,
                     found.make_transport(),

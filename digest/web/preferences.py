@@ -8,11 +8,10 @@ from typing import Any
 
 from flask import Blueprint, abort, request
 
-from digest import accounts, pipeline
+from digest.app import NOTHING_NEW, Skip, accounts, cadence_of, queries, tryouts
 from digest.cadence import WEEKDAYS
 from digest.likes import checked_paper, typed_likes
 from digest.models import Subscriber
-from digest.plan import NOTHING_NEW, Skip, cadence_of
 from digest.subscriptions import chooses
 from digest.tokens import unsubscribe_url
 from digest.web.context import context, message_page, page, subscriber_from
@@ -63,7 +62,7 @@ def edit(token: str) -> tuple[str, int]:
         marked=_marked(subscriber),
         **_preview(subscriber),
         weekdays=WEEKDAYS,
-        next_email=pipeline.next_email(found.store, found.settings, subscriber, now=found.clock()),
+        next_email=queries.next_email(found.store, found.settings, subscriber, now=found.clock()),
         cadence=cadence_of(subscriber).describe(),
     )
 
@@ -129,7 +128,7 @@ def _preview(subscriber: Subscriber) -> dict[str, Any]:
     """What the latest edition (before the first one: the papers waiting) would bring,
     and what the decider says of it."""
     found = context()
-    seen = pipeline.preview(
+    seen = tryouts.preview(
         found.store,
         found.settings,
         day=None,

@@ -10,8 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 
-from digest import accounts
-from digest.deliver.transports import PermanentFailure, TemporaryFailure
+from digest.app import PermanentFailure, TemporaryFailure, accounts
 from digest.models import Subscriber
 from digest.render import long_date
 from digest.subscriptions import may_confirm

@@ -1,0 +1,41 @@
+"""The one door: everything the CLI, the web app and the worker may use of digest.
+
+The shells import from here (and from the plain values and rules beneath:
+models, config, errors, addresses, text, tokens), never a stage or the store
+by its own path; ``make lint`` holds them to it.  The library itself is in
+the modules beside this one: ``job`` (the run), ``tryouts`` (previews,
+matches, test sends, resends), ``queries`` (status, sources, history) and
+``accounts`` (what readers and operators do to a subscription).
+"""
+
+from digest.deliver.compose import ComposeSettings, personal_links
+from digest.deliver.transports import PermanentFailure, TemporaryFailure, Transport, transport_for
+from digest.inbound.handle import from_mailbox, verdict
+from digest.inbound.parse import MAX_MESSAGE_BYTES
+from digest.locking import RunInProgress, describe_holder
+from digest.plan import NOTHING_NEW, Skip, Wait, cadence_of, cadence_of_text
+from digest.select.index import Match
+from digest.store import Admin, Store, SubscriberRow
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "NOTHING_NEW",
+    "Admin",
+    "ComposeSettings",
+    "Match",
+    "PermanentFailure",
+    "RunInProgress",
+    "Skip",
+    "Store",
+    "SubscriberRow",
+    "TemporaryFailure",
+    "Transport",
+    "Wait",
+    "cadence_of",
+    "cadence_of_text",
+    "describe_holder",
+    "from_mailbox",
+    "personal_links",
+    "transport_for",
+    "verdict",
+]

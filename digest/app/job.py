@@ -1,0 +1,388 @@
+"""The job as a recipe: each function reads top-down through the stages.
+
+``run`` is the main job: ingest, plan the edition, deliver.  The clock, the
+transport and ``sleep`` are passed in, so nothing here reads the time or
+opens a socket by itself, and tests drive every path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from threading import Event
+from time import perf_counter
+from time import sleep as _sleep
+
+from digest import learning
+from digest.config import Settings
+from digest.deliver.compose import (
+    Composer,
+    ComposeSettings,
+)
+from digest.deliver.report import Clock, DeliveryReport, Sleep
+from digest.deliver.sender import SendContext, send_edition
+from digest.deliver.transports import RehearsalTransport, Transport, transport_for
+from digest.ingest.collect import ingest
+from digest.locking import DEFAULT_TTL, RunLock, describe_holder, is_dead_here
+from digest.logs import log_event
+from digest.models import (
+    Edition,
+    IngestReport,
+    Subscriber,
+)
+from digest.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The outcome of ``digest run``: what was ingested, planned and delivered."""
+
+    day: date
+    ingest: IngestReport | None
+    edition: Edition | None
+    delivery: DeliveryReport
+    still_queued: int = 0
+    dry_run: bool = False
+    #: Claims other senders still hold when this one ended: (holder, until, how many).
+    held_elsewhere: tuple[tuple[str, datetime, int], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed and nothing that was due is left queued."""
+        ingest_ok = self.ingest is None or self.ingest.ok
+        left = self.still_queued - self.delivery.waiting
+        return ingest_ok and not self.delivery.failed and (left <= 0 or self.delivery.interrupted)
+
+    @property
+    def outcome(self) -> str:
+        if self.delivery.interrupted:
+            return "interrupted"
+        return "ok" if self.ok else "partial"
+
+    def summary(self) -> str:
+        """The run in one line, as ``digest run`` ends and ``digest status`` recalls it."""
+        delivery = self.delivery
+        gathered = (
+            f", {delivery.folded} gathered into later emails (weekly or threshold readers)"
+            if delivery.folded
+            else ""
+        )
+        if self.dry_run:
+            return (
+                f"would send {delivery.sent}, fail {delivery.failed}, skip {delivery.skipped}"
+                + (f" ({delivery.waiting} waiting for local time)" if delivery.waiting else "")
+                + gathered
+            )
+        return (
+            f"sent {delivery.sent}, failed {delivery.failed}, skipped {delivery.skipped}, "
+            f"still queued {self.still_queued}"
+            + "".join(
+                f" ({n} held by {describe_holder(h)} until {u:%H:%M:%S})"
+                for h, u, n in self.held_elsewhere
+            )
+            + (f" ({delivery.waiting} waiting for local time)" if delivery.waiting else "")
+            + gathered
+            + (f", expired {delivery.expired}" if delivery.expired else "")
+        )
+
+
+#: On PostgreSQL a run waits this long for another one to finish planning, then sends too.
+PLANNING_WAIT_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What a run planned, told before it sends: the edition and how many are queued."""
+
+    day: date
+    ingest: IngestReport | None
+    edition: Edition | None
+    queued: int
+
+
+@dataclass
+class _Plan:
+    day: date
+    ingested: IngestReport | None
+    edition: Edition | None
+    pending: list[Edition]
+    report: DeliveryReport
+
+
+def run(
+    store: Store,
+    settings: Settings,
+    *,
+    now: Clock,
+    transport: Transport,
+    day: date | None = None,
+    ingest_sources: bool = True,
+    plan: bool = True,
+    sleep: Sleep = _sleep,
+    stop: Event | None = None,
+    lock_wait: float = 0.0,
+    on_planned: Callable[[Planned], None] | None = None,
+    on_delivery: Callable[[], None] | None = None,
+) -> RunReport:
+    """The main job: ingest, build today's edition, deliver every queued digest.
+
+    Safe to rerun at any moment: the edition and its deliveries are created
+    once, and only deliveries still queued are sent.  Ingesting and planning
+    happen under the run lock, one process at a time (``RunInProgress`` if
+    another has it after ``lock_wait`` seconds).  On SQLite the sending does
+    too (one sender); on PostgreSQL several processes then send the queue
+    together, each claiming batches, and a run waits for another's planning
+    instead of giving up.  Setting ``stop`` ends the run after the message in
+    flight, leaving the rest queued.  With ``plan`` off, no source is read and
+    no edition is built: queued deliveries are sent.
+    """
+    exclusive = store.dialect != "postgresql"
+    wait = lock_wait if exclusive else max(lock_wait, PLANNING_WAIT_SECONDS)
+    with ExitStack() as held:
+        lease = timedelta(seconds=settings.delivery.lease_seconds)
+        lock = held.enter_context(
+            RunLock(store, clock=now, wait_seconds=wait, sleep=sleep, ttl=min(DEFAULT_TTL, lease))
+        )
+        close_dead_runs(store, now=now())
+        run_id = store.start_run(lock.holder, now=now())
+        try:
+            planned = _plan_edition(
+                store,
+                settings,
+                now=now,
+                day=day,
+                ingest_sources=ingest_sources and plan,
+                plan=plan,
+                on_planned=on_planned,
+                stop=stop,
+            )
+            if not exclusive:
+                held.close()  # planning done: on PostgreSQL the sending is shared
+            report = _send(
+                store,
+                settings,
+                planned,
+                lock=lock if exclusive else None,
+                holder=lock.holder,
+                now=now,
+                transport=transport,
+                sleep=sleep,
+                stop=stop,
+                on_delivery=on_delivery,
+            )
+        except BaseException as e:
+            store.finish_run(run_id, outcome="error", summary=f"{type(e).__name__}: {e}", now=now())
+            raise
+        store.finish_run(run_id, outcome=report.outcome, summary=report.summary(), now=now())
+    return report
+
+
+def close_dead_runs(store: Store, *, now: datetime) -> None:
+    """A run whose process on this machine is gone (killed, crashed) is recorded as failed,
+    so ``status`` never calls it ok or running."""
+    for run_id, holder in store.running_runs():
+        if is_dead_here(holder):
+            store.finish_run(
+                run_id,
+                outcome="failed",
+                now=now,
+                summary=(
+                    "the process ended before the run finished (killed or crashed); what it "
+                    "had not sent stayed queued"
+                ),
+            )
+
+
+def _plan_edition(
+    store: Store,
+    settings: Settings,
+    *,
+    now: Clock,
+    day: date | None,
+    ingest_sources: bool,
+    plan: bool,
+    on_planned: Callable[[Planned], None] | None,
+    stop: Event | None,
+) -> _Plan:
+    started = now()
+    day = day or started.astimezone(settings.zone).date()
+    ingested = (
+        ingest(
+            store,
+            settings.sources,
+            now=started,
+            zone=settings.zone,
+            limits=settings.limits,
+            fetch=settings.fetch,
+            stop=stop,
+        )
+        if ingest_sources
+        else None
+    )
+    planning = perf_counter()
+    if plan:  # readers' models are refitted before their papers are chosen
+        learned = learning.refresh(store, now=started)
+        if learned.fitted:
+            log_event(
+                log,
+                "learning_refreshed",
+                fitted=learned.fitted,
+                space=learned.space_version,
+                new_space=learned.new_space,
+            )
+    edition = (
+        store.create_edition(day, now=started, allow_empty=settings.delivery.send_empty)
+        if plan
+        else store.get_edition(day)
+    )
+    report = DeliveryReport()
+    report.add_time("plan", perf_counter() - planning)
+    report.expired = store.expire_queued(
+        created_before=started - timedelta(hours=settings.delivery.expire_hours),
+        reason=f"expired: not delivered within {settings.delivery.expire_hours:g} hours",
+        now=started,
+    )
+    pending = store.editions_with_queued()
+    if on_planned:
+        on_planned(Planned(day, ingested, edition, store.count_queued([e.id for e in pending])))
+    return _Plan(day, ingested, edition, pending, report)
+
+
+def _send(
+    store: Store,
+    settings: Settings,
+    planned: _Plan,
+    *,
+    lock: RunLock | None,
+    holder: str,
+    now: Clock,
+    transport: Transport,
+    sleep: Sleep,
+    stop: Event | None,
+    on_delivery: Callable[[], None] | None,
+) -> RunReport:
+    report = planned.report
+    report.on_delivery = on_delivery
+
+    def should_stop() -> bool:
+        if lock is not None:
+            lock.keeper.check()  # LostOwnership: nothing more is sent
+        return stop is not None and stop.is_set()
+
+    composer = composer_for(store, settings)
+    extra = [transport_for(settings) for _ in range(settings.smtp.connections - 1)]
+    edition_ids = [e.id for e in planned.pending]
+    held: list[tuple[str, datetime, int]] = []
+    with ExitStack() as opened:
+        transports = [opened.enter_context(t) for t in [transport, *extra]]
+
+        context = SendContext(
+            store,
+            composer,
+            settings.delivery,
+            transports,
+            now,
+            report,
+            holder=holder,
+            exclusive=lock is not None,
+            sleep=sleep,
+            should_stop=should_stop,
+            keepers=[lock.keeper] if lock is not None else [],
+        )
+
+        def send_all() -> None:
+            for queued_edition in planned.pending:
+                send_edition(context, queued_edition)
+                if report.stopped or report.interrupted:
+                    return
+
+        send_all()
+        if lock is None:  # shared senders: what others hold is finished, or said
+            held = _wait_for_other_senders(
+                store, edition_ids, holder, settings, now, stop, send_all, report
+            )
+    still_queued = store.count_queued(edition_ids)
+    return RunReport(
+        planned.day,
+        planned.ingested,
+        planned.edition,
+        report,
+        still_queued,
+        held_elsewhere=tuple(held),
+    )
+
+
+def _wait_for_other_senders(
+    store: Store,
+    edition_ids: list[int],
+    holder: str,
+    settings: Settings,
+    now: Clock,
+    stop: Event | None,
+    send_all: Callable[[], None],
+    report: DeliveryReport,
+) -> list[tuple[str, datetime, int]]:
+    """Once this sender found nothing more to claim: take over at once the claims of
+    senders on this machine that are gone, wait for live ones to finish while they
+    make progress (a lease without any ends the wait), send what they give up, and
+    return what others still hold."""
+    waiting = Event() if stop is None else stop
+    deadline = perf_counter() + settings.delivery.lease_seconds
+    told, left = False, None
+    while not (report.stopped or report.interrupted):
+        held = store.claims_held(edition_ids, now=now(), besides=holder)
+        dead = [h for h, _, _ in held if is_dead_here(h)]
+        for gone in dead:
+            store.release_claims(gone)
+        if dead:
+            send_all()
+            continue
+        count = sum(n for _, _, n in held)
+        if left is None or count < left:  # they are getting on: give them another lease
+            deadline, left = perf_counter() + settings.delivery.lease_seconds, count
+        if not held or perf_counter() >= deadline:
+            return held
+        if not told:
+            told = True
+            log_event(
+                log,
+                "waiting_for_other_senders",
+                deliveries=sum(n for _, _, n in held),
+                until=max(u for _, u, _ in held).isoformat(),
+            )
+        if waiting.wait(1.0):
+            return held
+        send_all()  # a claim that ran out (its sender died elsewhere) is taken here
+    return []
+
+
+def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = None) -> RunReport:
+    """Report what ``run`` would do by doing it, on a throwaway copy of the database,
+    with a mail server that takes every message and sends none."""
+    rehearsal = replace(
+        settings,
+        smtp=replace(settings.smtp, connections=1),
+        delivery=replace(settings.delivery, rate_limit=0),
+    )
+    with store.snapshot() as copy:
+        report = run(copy, rehearsal, now=now, transport=RehearsalTransport(), day=day)
+    return replace(report, dry_run=True)
+
+
+def composer_for(store: Store, settings: Settings) -> Composer:
+    """The composer as run makes it: with the readers' feature space, if there is one."""
+    return Composer(
+        ComposeSettings.of(settings), store.installation_id, space=learning.current_space(store)
+    )
+
+
+def model_of(store: Store, composer: Composer, reader: Subscriber | None) -> bytes | None:
+    """A reader's model over the composer's feature space, or None."""
+    if reader is None or composer.space is None:
+        return None
+    return store.models_of([reader.id], composer.space.version).get(reader.id)

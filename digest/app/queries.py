@@ -1,0 +1,152 @@
+"""Operator queries: the installation's status, its sources' health, an edition's
+deliveries, and one reader's history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from digest.app.job import close_dead_runs
+from digest.cadence import weekly_due
+from digest.config import Settings, SourceSpec
+from digest.locking import RUN_LOCK
+from digest.models import (
+    Delivery,
+    Edition,
+    Feedback,
+    Subscriber,
+)
+from digest.plan import (
+    cadence_of_text,
+    next_email_day,
+)
+from digest.schedule import next_run
+from digest.store import RunRecord, SourceCheck, Store, SubscriberEvent
+
+
+@dataclass(frozen=True)
+class EditionStatus:
+    """One edition's deliveries by state, and its failures with their reasons."""
+
+    edition: Edition
+    deliveries: dict[str, int]
+    failures: list[tuple[str, str]]
+    #: What came back about its messages, by kind (hard, soft, complaint, ...).
+    inbound: dict[str, int] = field(default_factory=dict)
+
+    def rate(self, *kinds: str) -> float:
+        """The share of sent messages that came back as one of these kinds."""
+        sent = self.deliveries.get("sent", 0)
+        return sum(self.inbound.get(k, 0) for k in kinds) / sent if sent else 0.0
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``digest status`` shows: subscribers, the schedule, runs, recent editions."""
+
+    subscribers: dict[str, int]
+    next_run: datetime | None
+    #: Who holds the run lock now, if anyone.
+    running: str | None
+    last_run: RunRecord | None
+    editions: list[EditionStatus]
+    #: How many editions there are in all (``editions`` shows the latest few).
+    editions_total: int = 0
+    #: Active readers by cadence (daily, weekly:monday, threshold:10, ...).
+    cadences: dict[str, int] = field(default_factory=dict)
+    #: For each weekly cadence, the day its readers' next email is due.
+    weekly_next: dict[str, date] = field(default_factory=dict)
+    #: The latest of the recent runs that failed, when it is not the last run itself.
+    failed_run: RunRecord | None = None
+
+
+def edition_status(store: Store, edition: Edition) -> EditionStatus:
+    """One edition's deliveries by state, failures, and what came back."""
+    return EditionStatus(
+        edition,
+        store.delivery_counts(edition.id),
+        store.failures(edition.id),
+        store.inbound_counts(edition.id),
+    )
+
+
+def status(store: Store, settings: Settings, *, editions: int, now: datetime) -> Status:
+    """The installation's state, read in a few queries."""
+    recent = [edition_status(store, e) for e in store.recent_editions(editions)]
+    cadences = store.count_cadences()
+    today = now.astimezone(settings.zone).date()
+    weekly = {c: cadence_of_text(c) for c in cadences if c.startswith("weekly:")}
+    close_dead_runs(store, now=now)
+    runs = store.recent_runs(5)
+    failed = next((r for r in runs[1:] if r.outcome in ("failed", "error")), None)
+    return Status(
+        failed_run=failed,
+        subscribers=store.count_subscribers(),
+        next_run=next_run(settings.schedule, settings.zone, now),
+        running=store.lock_holder(RUN_LOCK, now=now),
+        last_run=next(iter(runs), None),
+        editions=recent,
+        editions_total=store.count_editions(),
+        cadences=cadences,
+        weekly_next={
+            c: weekly_due(w.weekday, today - timedelta(days=1)) for c, w in weekly.items()
+        },
+    )
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """A configured source: its last check (None: never read) and what it brought to the
+    latest edition."""
+
+    spec: SourceSpec
+    check: SourceCheck | None
+    in_last_edition: int
+
+
+def sources(store: Store, settings: Settings) -> tuple[date | None, list[SourceHealth]]:
+    """Each configured source's health, with the day of the latest edition."""
+    checks = store.source_checks()
+    latest = next(iter(store.recent_editions(1)), None)
+    brought = store.entries_by_source(latest.id) if latest else {}
+    return latest.day if latest else None, [
+        SourceHealth(spec, checks.get(spec.name), brought.get(spec.name, 0))
+        for spec in settings.sources
+    ]
+
+
+@dataclass(frozen=True)
+class ReaderHistory:
+    """Everything about one reader an operator asks: their state's changes, what came
+    back about their mail, their marks on papers, every delivery to them, and the day
+    their cadence says the next email is due."""
+
+    subscriber: Subscriber
+    events: list[SubscriberEvent]
+    came_back: list[tuple[datetime, str, str]]
+    marks: list[Feedback]
+    deliveries: list[tuple[date, Delivery]]
+    next_email: date | None = None
+
+
+def reader_history(
+    store: Store, settings: Settings, subscriber: Subscriber, *, now: datetime
+) -> ReaderHistory:
+    """One reader's history, for ``digest subscribers show`` and the admin page."""
+    return ReaderHistory(
+        subscriber,
+        store.subscriber_history(subscriber.id),
+        store.inbound_of(subscriber.id),
+        store.feedback_of([subscriber.id])[subscriber.id],
+        store.deliveries_of(subscriber.id),
+        next_email(store, settings, subscriber, now=now),
+    )
+
+
+def next_email(
+    store: Store, settings: Settings, subscriber: Subscriber, *, now: datetime
+) -> date | None:
+    """The day a reader's next email is due by their cadence (a threshold reader's may
+    come sooner); None for someone digest is not mailing."""
+    since = store.periods_of([subscriber]).get(subscriber.id, now.date())
+    return next_email_day(subscriber, since, now.astimezone(settings.zone).date())
