@@ -181,7 +181,7 @@ def test_a_missing_file_is_named_with_its_path(tmp_path: Path) -> None:
 # -- through ingest: real feeds served from loopback, stored in a real database
 
 
-def _ingest(store: Store, *specs: SourceSpec, dry_run: bool = False):  # type: ignore[no-untyped-def]
+def _ingest(store: Store, *specs: SourceSpec):  # type: ignore[no-untyped-def]
     return job.ingest(
         store,
         list(specs),
@@ -189,7 +189,6 @@ def _ingest(store: Store, *specs: SourceSpec, dry_run: bool = False):  # type: i
         zone=ZoneInfo("UTC"),
         limits=SourceLimits(),
         fetch=QUICK,
-        dry_run=dry_run,
     )
 
 

@@ -22,8 +22,9 @@ from digest.deliver.compose import (
     Composer,
     ComposeSettings,
 )
+from digest.deliver.context import SendContext
 from digest.deliver.report import Clock, DeliveryReport, Sleep
-from digest.deliver.sender import SendContext, send_edition
+from digest.deliver.sender import send_edition
 from digest.deliver.transports import RehearsalTransport, Transport, transport_for
 from digest.ingest.collect import ingest
 from digest.locking import DEFAULT_TTL, RunLock, describe_holder, is_dead_here
@@ -105,6 +106,19 @@ class Planned:
     queued: int
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What travels with one run through its phases."""
+
+    store: Store
+    settings: Settings
+    now: Clock
+    sleep: Sleep
+    stop: Event | None
+    #: Who this run is, on claims and the run lock.
+    holder: str
+
+
 @dataclass
 class _Plan:
     day: date
@@ -112,6 +126,7 @@ class _Plan:
     edition: Edition | None
     pending: list[Edition]
     report: DeliveryReport
+    told: Planned
 
 
 def run(
@@ -150,31 +165,15 @@ def run(
         )
         close_dead_runs(store, now=now())
         run_id = store.start_run(lock.holder, now=now())
+        this = _Run(store, settings, now, sleep, stop, lock.holder)
         try:
-            planned = _plan_edition(
-                store,
-                settings,
-                now=now,
-                day=day,
-                ingest_sources=ingest_sources and plan,
-                plan=plan,
-                on_planned=on_planned,
-                stop=stop,
-            )
+            planned = _plan_edition(this, day, ingest_sources=ingest_sources and plan, plan=plan)
+            if on_planned:
+                on_planned(planned.told)
             if not exclusive:
                 held.close()  # planning done: on PostgreSQL the sending is shared
-            report = _send(
-                store,
-                settings,
-                planned,
-                lock=lock if exclusive else None,
-                holder=lock.holder,
-                now=now,
-                transport=transport,
-                sleep=sleep,
-                stop=stop,
-                on_delivery=on_delivery,
-            )
+            planned.report.on_delivery = on_delivery
+            report = _send(this, planned, transport, lock=lock if exclusive else None)
         except BaseException as e:
             store.finish_run(run_id, outcome="error", summary=f"{type(e).__name__}: {e}", now=now())
             raise
@@ -198,18 +197,8 @@ def close_dead_runs(store: Store, *, now: datetime) -> None:
             )
 
 
-def _plan_edition(
-    store: Store,
-    settings: Settings,
-    *,
-    now: Clock,
-    day: date | None,
-    ingest_sources: bool,
-    plan: bool,
-    on_planned: Callable[[Planned], None] | None,
-    stop: Event | None,
-) -> _Plan:
-    started = now()
+def _plan_edition(this: _Run, day: date | None, *, ingest_sources: bool, plan: bool) -> _Plan:
+    store, settings, started = this.store, this.settings, this.now()
     day = day or started.astimezone(settings.zone).date()
     ingested = (
         ingest(
@@ -219,7 +208,7 @@ def _plan_edition(
             zone=settings.zone,
             limits=settings.limits,
             fetch=settings.fetch,
-            stop=stop,
+            stop=this.stop,
         )
         if ingest_sources
         else None
@@ -248,49 +237,32 @@ def _plan_edition(
         now=started,
     )
     pending = store.editions_with_queued()
-    if on_planned:
-        on_planned(Planned(day, ingested, edition, store.count_queued([e.id for e in pending])))
-    return _Plan(day, ingested, edition, pending, report)
+    told = Planned(day, ingested, edition, store.count_queued([e.id for e in pending]))
+    return _Plan(day, ingested, edition, pending, report, told)
 
 
-def _send(
-    store: Store,
-    settings: Settings,
-    planned: _Plan,
-    *,
-    lock: RunLock | None,
-    holder: str,
-    now: Clock,
-    transport: Transport,
-    sleep: Sleep,
-    stop: Event | None,
-    on_delivery: Callable[[], None] | None,
-) -> RunReport:
-    report = planned.report
-    report.on_delivery = on_delivery
+def _send(this: _Run, planned: _Plan, transport: Transport, *, lock: RunLock | None) -> RunReport:
+    store, settings, stop, report = this.store, this.settings, this.stop, planned.report
 
     def should_stop() -> bool:
         if lock is not None:
             lock.keeper.check()  # LostOwnership: nothing more is sent
         return stop is not None and stop.is_set()
 
-    composer = composer_for(store, settings)
     extra = [transport_for(settings) for _ in range(settings.smtp.connections - 1)]
     edition_ids = [e.id for e in planned.pending]
     held: list[tuple[str, datetime, int]] = []
     with ExitStack() as opened:
-        transports = [opened.enter_context(t) for t in [transport, *extra]]
-
         context = SendContext(
             store,
-            composer,
+            composer_for(store, settings),
             settings.delivery,
-            transports,
-            now,
+            [opened.enter_context(t) for t in [transport, *extra]],
+            this.now,
             report,
-            holder=holder,
+            holder=this.holder,
             exclusive=lock is not None,
-            sleep=sleep,
+            sleep=this.sleep,
             should_stop=should_stop,
             keepers=[lock.keeper] if lock is not None else [],
         )
@@ -303,9 +275,7 @@ def _send(
 
         send_all()
         if lock is None:  # shared senders: what others hold is finished, or said
-            held = _wait_for_other_senders(
-                store, edition_ids, holder, settings, now, stop, send_all, report
-            )
+            held = _wait_for_other_senders(this, edition_ids, send_all, report)
     still_queued = store.count_queued(edition_ids)
     return RunReport(
         planned.day,
@@ -318,24 +288,18 @@ def _send(
 
 
 def _wait_for_other_senders(
-    store: Store,
-    edition_ids: list[int],
-    holder: str,
-    settings: Settings,
-    now: Clock,
-    stop: Event | None,
-    send_all: Callable[[], None],
-    report: DeliveryReport,
+    this: _Run, edition_ids: list[int], send_all: Callable[[], None], report: DeliveryReport
 ) -> list[tuple[str, datetime, int]]:
     """Once this sender found nothing more to claim: take over at once the claims of
     senders on this machine that are gone, wait for live ones to finish while they
     make progress (a lease without any ends the wait), send what they give up, and
     return what others still hold."""
-    waiting = Event() if stop is None else stop
-    deadline = perf_counter() + settings.delivery.lease_seconds
+    store, lease = this.store, this.settings.delivery.lease_seconds
+    waiting = Event() if this.stop is None else this.stop
+    deadline = perf_counter() + lease
     told, left = False, None
     while not (report.stopped or report.interrupted):
-        held = store.claims_held(edition_ids, now=now(), besides=holder)
+        held = store.claims_held(edition_ids, now=this.now(), besides=this.holder)
         dead = [h for h, _, _ in held if is_dead_here(h)]
         for gone in dead:
             store.release_claims(gone)
@@ -344,7 +308,7 @@ def _wait_for_other_senders(
             continue
         count = sum(n for _, _, n in held)
         if left is None or count < left:  # they are getting on: give them another lease
-            deadline, left = perf_counter() + settings.delivery.lease_seconds, count
+            deadline, left = perf_counter() + lease, count
         if not held or perf_counter() >= deadline:
             return held
         if not told:

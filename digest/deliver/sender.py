@@ -12,44 +12,20 @@ possible repeat is the message in flight, and it carries the same Message-ID.
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import timedelta
 
-from digest.config import DeliverySettings
 from digest.deliver.claims import TRIAL_ID, Claim, claimed, decided, with_trials
 from digest.deliver.compose import Composed, Composer
 from digest.deliver.composing import COMPOSE_IN_A_PROCESS_FROM, composing
+from digest.deliver.context import SendContext
 from digest.deliver.message import domain_of
-from digest.deliver.report import Clock, DeliveryReport, Sleep
 from digest.deliver.senders import Outgoing, Senders
 from digest.deliver.transports import TemporaryFailure, Transport
 from digest.errors import DigestError
 from digest.locking import Keeper
 from digest.models import Delivery, Edition
 from digest.plan import NOTHING_NEW, Send, Skip, gathered_note
-from digest.store import Store
-
-
-@dataclass(frozen=True)
-class SendContext:
-    """What every edition's send in one run shares: the store and the settings, the
-    mail servers, the clock, and who this sender is."""
-
-    store: Store
-    composer: Composer
-    delivery: DeliverySettings
-    transports: Sequence[Transport]
-    clock: Clock
-    report: DeliveryReport
-    holder: str = "digest"
-    #: The only sender of the queue (under the run lock, as on SQLite).
-    exclusive: bool = True
-    sleep: Sleep = time.sleep
-    should_stop: Callable[[], bool] = lambda: False
-    #: Leases that must be held for a message to go (the run lock, when held).
-    keepers: Sequence[Keeper] = field(default_factory=tuple)
 
 
 def send_edition(context: SendContext, edition: Edition) -> None:
@@ -78,16 +54,7 @@ def send_edition(context: SendContext, edition: Edition) -> None:
         for keeper in keepers:
             keeper.check()
 
-    senders = Senders(
-        store,
-        context.transports,
-        compose=context.composer.settings,
-        policy=context.delivery,
-        clock=clock,
-        sleep=context.sleep,
-        report=report,
-        guard=guard,
-    )
+    senders = Senders(context, guard=guard)
     stopped_early = True
     with claims:
         try:

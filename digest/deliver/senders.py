@@ -13,13 +13,12 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from digest.config import DeliverySettings
-from digest.deliver.compose import ComposeSettings
-from digest.deliver.report import Clock, DeliveryReport, Sleep
+from digest.deliver.context import SendContext
+from digest.deliver.report import Sleep
 from digest.deliver.transports import (
     Deferred,
     Envelope,
@@ -111,32 +110,23 @@ class Senders:
     sends its next message.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        transports: Sequence[Transport],
-        *,
-        compose: ComposeSettings,
-        policy: DeliverySettings,
-        clock: Clock,
-        sleep: Sleep,
-        report: DeliveryReport,
-        guard: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.store = store
+    def __init__(self, context: SendContext, *, guard: Callable[[], None]) -> None:
+        self.store = context.store
         #: Raises ``LostOwnership`` when a message may no longer go out.
         self.guard = guard
-        self.last_word = _LastWord(store)
+        #: Whether a stop was asked for (SIGTERM): honoured after the message in flight.
+        self.should_stop = context.should_stop
+        self.last_word = _LastWord(context.store)
         #: Deliveries whose reader changed what their message says: composed again.
         self.recompose: list[tuple[Delivery, Subscriber]] = []
-        #: Whom each message is from on the envelope (``envelope_sender``).
-        self.compose = compose
-        self.policy = policy
-        self.clock = clock
-        self.sleep = sleep
-        self.report = report
+        #: Where bounces go (a refusal at sending is a bounce too).
+        self.inbound = context.composer.settings.inbound
+        self.policy = context.delivery
+        self.clock = context.clock
+        self.sleep = context.sleep
+        self.report = context.report
         self.lock = threading.Lock()
-        self.limiter = _RateLimiter(policy.rate_limit, sleep)
+        self.limiter = _RateLimiter(self.policy.rate_limit, self.sleep)
         self.consecutive_failures = 0
         #: Recipients refused before any message of this run was accepted: held back,
         #: since many in a row mean the server refuses us, not them.
@@ -152,6 +142,7 @@ class Senders:
         self.halt = threading.Event()
         #: An error no retry can fix (bad login, TLS refused), re-raised by ``finish``.
         self.error: BaseException | None = None
+        transports = context.transports
         self.queue: queue.Queue[Outgoing | None] = queue.Queue(maxsize=32 * len(transports))
         # A sender woken by the server's reply must not wait out the composing
         # thread's 5 ms GIL slice: while the senders run, threads switch often.
@@ -228,6 +219,10 @@ class Senders:
                     if item is None:
                         return
                     if self.halt.is_set():
+                        continue
+                    if self.should_stop():
+                        self.report.interrupted = True
+                        self.halt.set()
                         continue
                     self._deliver(transport, item)
                 except BaseException as e:  # noqa: BLE001 - handed to the main thread
@@ -378,7 +373,7 @@ class Senders:
 
         # The bounce first: a kill between the two leaves the reader suppressed and the
         # delivery queued (the rerun skips it), never a failure the bounce forgot.
-        refused_at_send(self.store, self.compose.inbound, item.delivery, reason, now=self.clock())
+        refused_at_send(self.store, self.inbound, item.delivery, reason, now=self.clock())
         self._failed(item, reason)
 
     def _failed(self, item: Outgoing, reason: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from threading import Event
 from zoneinfo import ZoneInfo
@@ -13,7 +14,6 @@ from digest.errors import SourceError, StorageError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
 from digest.ingest.dedupe import dedupe
 from digest.models import (
-    Entry,
     IngestReport,
     SourceReport,
 )
@@ -35,8 +35,6 @@ def ingest(
     fetch: FetchPolicy | None = None,
     edition_date: date | None = None,
     on_source_done: ProgressCallback | None = None,
-    dry_run: bool = False,
-    fresh: list[Entry] | None = None,
     stop: Event | None = None,
 ) -> IngestReport:
     """Read each source and store its new entries; one failing source never stops the others.
@@ -44,29 +42,17 @@ def ingest(
     Each source is stored in its own transaction, so a source that fails
     leaves the database exactly as it was for that source.  A source whose
     server answers "not modified" is reported unchanged and parsed not at
-    all.  With ``dry_run`` nothing is stored; the entries that would be new
-    go to ``fresh``.  Setting ``stop`` ends a fetch in progress.
+    all.  Setting ``stop`` ends a fetch in progress.
     """
     today = now.astimezone(zone).date()
+    reading = _Reading(now, today, limits, fetch or FetchPolicy(), edition_date, stop)
     reports = []
     for spec in sources:
         if stop is not None and stop.is_set():
             break
-        report = _ingest_one(
-            store,
-            spec,
-            now=now,
-            today=today,
-            limits=limits,
-            fetch=fetch or FetchPolicy(),
-            edition_date=edition_date,
-            dry_run=dry_run,
-            fresh=fresh,
-            stop=stop,
-        )
+        report = _ingest_one(store, spec, reading)
         reports.append(report)
-        if not dry_run:
-            store.record_source_check(_check_of(report, now))
+        store.record_source_check(_check_of(report, now))
         if on_source_done:
             on_source_done(report)
     return IngestReport(started=now, sources=tuple(reports))
@@ -78,19 +64,20 @@ def _check_of(report: SourceReport, now: datetime) -> SourceCheck:
     return SourceCheck(report.source, now, outcome, detail, report.read, report.new)
 
 
-def _ingest_one(
-    store: Store,
-    spec: SourceSpec,
-    *,
-    now: datetime,
-    today: date,
-    limits: SourceLimits,
-    fetch: FetchPolicy,
-    edition_date: date | None,
-    dry_run: bool,
-    fresh: list[Entry] | None,
-    stop: Event | None,
-) -> SourceReport:
+@dataclass(frozen=True)
+class _Reading:
+    """What reading every source of one ingest shares."""
+
+    now: datetime
+    today: date
+    limits: SourceLimits
+    fetch: FetchPolicy
+    edition_date: date | None
+    stop: Event | None
+
+
+def _ingest_one(store: Store, spec: SourceSpec, reading: _Reading) -> SourceReport:
+    now, fetch, stop = reading.now, reading.fetch, reading.stop
     known = Validators(*store.source_validators(spec.name))
     try:
         retrieved = retrieve(
@@ -101,15 +88,13 @@ def _ingest_one(
         parsed = parse_source(
             retrieved.data,
             name=spec.name,
-            today=today,
-            edition_date=edition_date,
-            limits=limits,
+            today=reading.today,
+            edition_date=reading.edition_date,
+            limits=reading.limits,
             kind=spec.format,
         )
-        added = store.add_entries(
-            parsed.entries, source=spec.name, now=now, decide=dedupe, dry_run=dry_run
-        )
-        if not dry_run and retrieved.validators != known:
+        added = store.add_entries(parsed.entries, source=spec.name, now=now, decide=dedupe)
+        if retrieved.validators != known:
             # Only once the entries are stored: a crash before this fetches them again.
             store.save_source_validators(
                 spec.name,
@@ -123,8 +108,6 @@ def _ingest_one(
         if e.transient:
             raise  # the database is down: no source can be stored
         return SourceReport(source=spec.name, error=f"not stored: {printable(e.reason)}")
-    if fresh is not None:
-        fresh.extend(added.fresh)
     return SourceReport(
         source=spec.name,
         format=parsed.format,

@@ -111,8 +111,8 @@ class StoreBase:
         self.engine.dispose()
 
     @contextmanager
-    def _transaction(self, *, rollback: bool = False) -> Iterator[Connection]:
-        """A transaction that commits, or with ``rollback`` always rolls back (dry runs)."""
+    def _transaction(self) -> Iterator[Connection]:
+        """A transaction that commits, or rolls back on an error."""
         try:
             with self._one_at_a_time, self.engine.connect() as conn:
                 transaction = conn.begin()
@@ -121,10 +121,7 @@ class StoreBase:
                 except BaseException:
                     transaction.rollback()
                     raise
-                if rollback:
-                    transaction.rollback()
-                else:
-                    transaction.commit()
+                transaction.commit()
         except SQLAlchemyError as e:
             raise StorageError(self.url, first_line(e), transient=is_transient(e)) from e
 

@@ -36,16 +36,14 @@ class EntriesMixin(StoreBase):
         source: str,
         now: datetime,
         decide: Decide,
-        dry_run: bool = False,
     ) -> AddResult:
         """Store the entries ``decide`` finds new, in one transaction; count new and seen.
 
         ``decide`` is given the batch and what the seen-list knows of its
         keys, and says which entries are new and which fill in a stored one.
-        With ``dry_run`` nothing is kept.
         """
         now = now.astimezone(UTC)
-        with self._transaction(rollback=dry_run) as conn:
+        with self._transaction() as conn:
             decided = decide(batch, *_known(conn, batch))
             for row_id, fillers in decided.enrich.items():
                 _enrich(conn, row_id, fillers)
