@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.summary import one_sentence, sentences
+from digest.render.summary import one_sentence, sentences
 
 
 def test_the_sentence_saying_what_is_new_wins_over_the_background() -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.texmath import plain_text
+from digest.render.texmath import plain_text
 
 
 @pytest.mark.parametrize(

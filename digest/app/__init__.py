@@ -14,6 +14,14 @@ from digest.inbound.handle import from_mailbox, verdict
 from digest.inbound.parse import MAX_MESSAGE_BYTES
 from digest.locking import RunInProgress, describe_holder
 from digest.plan import NOTHING_NEW, Skip, Wait, cadence_of, cadence_of_text
+from digest.render import (
+    PaperView,
+    PersonalLinks,
+    RenderedEmail,
+    available_themes,
+    long_date,
+    paper_view,
+)
 from digest.select.index import Match
 from digest.store import Admin, Store, SubscriberRow
 
@@ -23,6 +31,9 @@ __all__ = [
     "Admin",
     "ComposeSettings",
     "Match",
+    "PaperView",
+    "PersonalLinks",
+    "RenderedEmail",
     "PermanentFailure",
     "RunInProgress",
     "Skip",
@@ -31,10 +42,13 @@ __all__ = [
     "TemporaryFailure",
     "Transport",
     "Wait",
+    "available_themes",
     "cadence_of",
     "cadence_of_text",
     "describe_holder",
     "from_mailbox",
+    "long_date",
+    "paper_view",
     "personal_links",
     "transport_for",
     "verdict",

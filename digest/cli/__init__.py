@@ -29,6 +29,7 @@ from digest.app import (
     Store,
     SubscriberRow,
     accounts,
+    available_themes,
     job,
     queries,
     transport_for,
@@ -47,7 +48,6 @@ from digest.errors import ConfigError, DigestError, StorageError
 from digest.likes import typed_likes
 from digest.logs import configure_logging
 from digest.models import STATES, Subscriber
-from digest.render import available_themes
 from digest.resources import resource_path
 from digest.subscribers import (
     SubscriberInput,

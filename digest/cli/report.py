@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from digest.app import Match, Skip, SubscriberRow, Wait, cadence_of, describe_holder
+from digest.app import Match, RenderedEmail, Skip, SubscriberRow, Wait, cadence_of, describe_holder
 from digest.app.accounts import ImportReport
 from digest.app.job import Planned, RunReport
 from digest.app.queries import EditionStatus, ReaderHistory, SourceHealth, Status
@@ -31,7 +31,6 @@ from digest.models import (
     StoredEntry,
     Subscriber,
 )
-from digest.render import RenderedEmail
 from digest.subscribers import format_topics, neutralise_cell
 from digest.text import printable
 

@@ -7,8 +7,6 @@ from a feed or a subscriber can add or split a header.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -22,6 +20,7 @@ from digest.address import AddressError, ascii_domain
 from digest.config import DkimSettings
 from digest.errors import DigestError
 from digest.render import RenderedEmail
+from digest.render.encoding import transfer_encoded
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
@@ -194,28 +193,9 @@ def _address_header(name: str, display_name: str, address: str) -> str:
     return _fold(f"{name}: {formataddr((one_line(display_name), address), charset='utf-8')}")
 
 
-#: The longest line SMTP carries, without its CRLF (RFC 5321 4.5.3.1.6).
-_MAX_LINE = 998
-
-
 def _part(content_type: str, text: str, eight_bit: bool = False) -> bytes:
-    """A MIME part of the text with CRLF line ends, in the transfer encoding that is
-    smallest on the wire and that the server takes: the text as it is (7bit for ASCII,
-    8bit where the server offers 8BITMIME) when its lines are short enough, else
-    quoted-printable (mostly ASCII) or base64 (CJK, say)."""
-    text = text if text.endswith("\n") else text + "\n"
-    if "\r" in text:  # rendered text has none; a source's might
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    raw = text.encode().replace(b"\n", b"\r\n")  # bytes.replace is the faster
-    ascii_only = raw.isascii()
-    if (ascii_only or eight_bit) and max(map(len, raw.split(b"\r\n"))) <= _MAX_LINE:
-        body, encoding = raw.rstrip(b"\r\n"), "7bit" if ascii_only else "8bit"
-    else:
-        # Soft line breaks follow the style of the first line end: CRLF here.
-        body, encoding = binascii.b2a_qp(raw, istext=True).rstrip(b"\r\n"), "quoted-printable"
-        if len(body) > -(-len(raw) // 57) * 78:
-            body = base64.encodebytes(raw).replace(b"\n", b"\r\n").rstrip(b"\r\n")
-            encoding = "base64"
+    """A MIME part of the text, in the encoding ``digest.render.encoding`` chooses."""
+    encoding, body = transfer_encoded(text, eight_bit=eight_bit)
     return (
         f'Content-Type: {content_type}; charset="utf-8"\r\n'
         f"Content-Transfer-Encoding: {encoding}\r\n\r\n"

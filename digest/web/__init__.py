@@ -15,11 +15,10 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
-from digest.app import Store, transport_for
+from digest.app import Store, available_themes, transport_for
 from digest.config import DEFAULT_DATABASE_URL, load_settings, with_secret_key
 from digest.errors import ConfigError
 from digest.likes import MAX_LIBRARY_BYTES
-from digest.render import available_themes
 from digest.resources import resource_path
 from digest.web.admin import admin
 from digest.web.archive import archive

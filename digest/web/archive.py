@@ -14,8 +14,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 from markupsafe import Markup
 
+from digest.app import PaperView, long_date, paper_view
 from digest.models import Edition, StoredEntry
-from digest.render import PaperView, long_date, paper_view
 from digest.text import safe_text
 from digest.tokens import edition_url
 from digest.web.context import context, page

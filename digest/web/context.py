@@ -13,10 +13,9 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
-from digest.app import ComposeSettings, Store, Transport, personal_links
+from digest.app import ComposeSettings, PersonalLinks, Store, Transport, personal_links
 from digest.config import Settings
 from digest.models import Subscriber
-from digest.render import PersonalLinks
 from digest.tokens import TokenError, read_token
 
 csrf = CSRFProtect()

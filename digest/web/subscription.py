@@ -10,9 +10,8 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 
-from digest.app import PermanentFailure, TemporaryFailure, accounts
+from digest.app import PermanentFailure, TemporaryFailure, accounts, long_date
 from digest.models import Subscriber
-from digest.render import long_date
 from digest.subscriptions import may_confirm
 from digest.tokens import ConfirmRequest, TokenError, read_confirm_token
 from digest.web.archive import latest_papers

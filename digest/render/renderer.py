@@ -15,101 +15,46 @@ those pieces, which keeps premailer out of the per-subscriber loop.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
-import textwrap
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from functools import cached_property
 from pathlib import Path
-from urllib.parse import quote_plus
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
 from digest import tokens
 from digest.models import StoredEntry
+from digest.render.css import available_themes, inline_css, theme_css
+from digest.render.encoding import WireSize, wire_size
+from digest.render.fragments import Block, FeedbackLinks, Shell, block, line_runs
+from digest.render.papers import PaperView, capitalised, long_date, paper_view, shorten
+from digest.render.texmath import plain_text
 from digest.select.index import Match, Selection
-from digest.summary import one_sentence
-from digest.texmath import plain_text
 
 _SLOT = re.compile(r"%%DIGEST_(\w+)%%")
-#: What a feedback link takes on the wire beyond its slot, for the size budget.
-_FEEDBACK_ALLOWANCE = 2 * 100
+
+
 _COLOR_SCHEME = re.compile(r"(?<![-\w])color-scheme:\s*([a-z ]+)")
-_IMPORT = re.compile(r"""\s*@import\s+(?:url\()?["']([\w-]+)\.css["']\)?\s*;\s*$""")
+
+
 _FRAGMENT_OPEN = '<table class="fragment-root">'
+
+
 _FRAGMENT_SPLIT = "<tr><td>%%DIGEST_SPLIT%%</td></tr>"
+
+
 _FRAGMENT_SPLIT_OUT = re.compile(r"<tr>\s*<td>%%DIGEST_SPLIT%%</td>\s*</tr>")
-_MAX_AUTHORS = 3
-#: A TL;DR is one sentence; a long one is cut to about two lines on a phone.
-_TLDR_CHARS = 120
-_GITHUB = re.compile(r"(?:https?://)?github\.com/([A-Za-z0-9-]{1,39})/([A-Za-z0-9_.-]{1,100})")
+
+
 _SECTION_CACHE_SIZE = 2_000
-_TEXT_WIDTH = 72
-
-
-def available_themes(templates_dir: Path) -> list[str]:
-    """Return the theme names: one CSS file each in templates/email/themes."""
-    return sorted(p.stem for p in (templates_dir / "email" / "themes").glob("*.css"))
-
-
-def inline_css(html: str, *, keep_leftovers: bool = True) -> str:
-    """Inline the ``<style>`` rules of a document into style attributes, with premailer.
-
-    No network, ``!important`` kept, and rules that cannot be inlined
-    (``@media`` for dark mode and narrow screens) kept in a ``<style>`` block.
-    """
-    import premailer  # here: a process that only sends never inlines, and it is slow to import
-
-    inlined: str = premailer.Premailer(
-        html,
-        allow_network=False,
-        allow_loading_external_files=False,
-        strip_important=False,
-        disable_validation=True,
-        disable_leftover_css=not keep_leftovers,
-        cssutils_logging_level=logging.CRITICAL,
-        method="html",
-    ).transform(pretty_print=False)
-    return inlined
-
-
-def shorten(text: str, limit: int) -> str:
-    """Shorten text to at most ``limit`` characters on a word boundary, with an ellipsis."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if " " in cut[limit // 2 :]:
-        cut = cut[: cut.rfind(" ")]
-    return cut.rstrip(" ,;:.-") + "\u2026"
-
-
-def code_url(abstract: str) -> str | None:
-    """The first GitHub repository an abstract names, as a link (the sentence's full stop
-    is not part of it)."""
-    found = _GITHUB.search(abstract)
-    return f"https://github.com/{found[1]}/{found[2].rstrip('.')}" if found else None
 
 
 def _anchor(label: str) -> str:
     """The id of a topic's section, for the contents at the top (the same for a label)."""
     return "topic-" + hashlib.sha1(label.encode(), usedforsecurity=False).hexdigest()[:10]
-
-
-def _title_search(title: str) -> str:
-    """arXiv's search for a title, for a paper no source linked."""
-    return "https://arxiv.org/search/?searchtype=title&query=" + quote_plus(title[:300])
-
-
-def safe_url(url: str | None) -> str | None:
-    """Return the URL when it is http(s), else None: no javascript: or data: links."""
-    if url and url.strip().lower().startswith(("http://", "https://")):
-        return url.strip()
-    return None
 
 
 @dataclass(frozen=True)
@@ -137,22 +82,6 @@ class PersonalLinks:
     feedback_url: Callable[[int], str] | None = None
 
 
-class _FeedbackLinks:
-    """One email's feedback links, each made once (a card has two, and the text part too)."""
-
-    def __init__(self, url_of: Callable[[int], str]) -> None:
-        self.url_of = url_of
-        self.urls: dict[int, tuple[str, str]] = {}
-
-    def fill(self, slot: str, entry_id: int, block: str, *, html: bool = False) -> str:
-        """The block with its paper's slot replaced by this reader's link."""
-        urls = self.urls.get(entry_id)
-        if urls is None:
-            url = self.url_of(entry_id)
-            urls = self.urls[entry_id] = (url, str(escape(url)))
-        return block.replace(slot, urls[html])
-
-
 @dataclass(frozen=True)
 class RenderedEmail:
     """A rendered digest: ``shown`` papers are in it, ``cut`` more were left out."""
@@ -164,155 +93,6 @@ class RenderedEmail:
     cut: int
 
 
-@dataclass(frozen=True)
-class PaperView:
-    """One paper as the templates see it: text shortened, links checked."""
-
-    title: str
-    url: str | None
-    authors: str
-    #: One sentence saying what the paper does: the source's own, or the abstract's best.
-    tldr: str
-    abstract: str
-    links: tuple[tuple[str, str], ...]
-    upvotes: int | None
-    #: The code repository's stars, shown beside its link when the source counts them.
-    stars: int | None = None
-    organization: str | None = None
-    #: Where this reader's feedback link goes: a slot each email fills in ("" for none).
-    feedback: str = ""
-
-    @property
-    def byline(self) -> str:
-        """The authors and the organisation, in one line."""
-        return " \u00b7 ".join(part for part in (self.authors, self.organization) if part)
-
-    @property
-    def title_link(self) -> tuple[str, str] | None:
-        """The title's link when no action carries it, so the text part has it too."""
-        if self.url is None or any(href == self.url for _, href in self.links):
-            return None
-        return ("Read" if "arxiv.org/search/" not in self.url else "Find on arXiv", self.url)
-
-    @cached_property
-    def title_wrapped(self) -> str:
-        return textwrap.fill(self.title, _TEXT_WIDTH, subsequent_indent="  ")
-
-    @cached_property
-    def tldr_wrapped(self) -> str:
-        return textwrap.fill(self.tldr, _TEXT_WIDTH, initial_indent="  ", subsequent_indent="  ")
-
-    @cached_property
-    def abstract_wrapped(self) -> str:
-        return textwrap.fill(
-            self.abstract, _TEXT_WIDTH, initial_indent="  ", subsequent_indent="  "
-        )
-
-
-def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
-    """Prepare one stored entry for the templates: TeX as text, a TL;DR, and a link on
-    every paper (a title search on arXiv when no source gave one).
-
-    ``abstract_chars`` is how much of the abstract shows below the TL;DR (0: none).
-    """
-    entry = stored.entry
-    authors = ", ".join(entry.authors[:_MAX_AUTHORS])
-    if len(entry.authors) > _MAX_AUTHORS:
-        authors += " et al."
-    title = plain_text(entry.title)
-    known = safe_url(entry.url) or (
-        f"https://arxiv.org/abs/{entry.arxiv_id}" if entry.arxiv_id else None
-    )
-    links = [
-        ("arXiv", known if entry.arxiv_id else None),
-        ("PDF", safe_url(entry.pdf_url)),
-        ("Hugging Face", safe_url(entry.hf_url)),
-        ("Code", safe_url(entry.code_url) or code_url(entry.abstract)),
-    ]
-    url = known or safe_url(entry.hf_url) or _title_search(title)
-    abstract = plain_text(entry.abstract) if entry.abstract else ""
-    tldr = plain_text(entry.summary) if entry.summary else one_sentence(abstract, title)
-    return PaperView(
-        title=title,
-        url=url,
-        authors=authors,
-        tldr=shorten(tldr, _TLDR_CHARS),
-        abstract=shorten(abstract, abstract_chars) if abstract and abstract_chars else "",
-        links=tuple((label, href) for label, href in links if href),
-        upvotes=entry.upvotes,
-        stars=entry.stars if entry.code_url else None,
-        organization=entry.organization,
-    )
-
-
-@dataclass(frozen=True)
-class WireSize:
-    """The bytes a piece of HTML takes on the wire, as quoted-printable and as base64.
-
-    The message builder sends the part in whichever is smaller, or unencoded
-    (7bit, 8bit), which is smaller still: the budget holds for any server.
-    """
-
-    quoted_printable: int = 0
-    base64: int = 0
-
-    def __add__(self, other: WireSize) -> WireSize:
-        return WireSize(self.quoted_printable + other.quoted_printable, self.base64 + other.base64)
-
-    @property
-    def sent(self) -> int:
-        return min(self.quoted_printable, self.base64)
-
-
-#: The bytes quoted-printable writes as =XX: "=" and everything above "~".
-_QP_ESCAPED = b"=" + bytes(range(127, 256))
-
-
-def wire_size(text: str) -> WireSize:
-    """An estimate, a little generous, of ``text``'s size in each transfer encoding."""
-    raw = text.encode()
-    escaped = len(raw) - len(raw.translate(None, _QP_ESCAPED))  # each becomes =XX
-    quoted = len(raw) + 2 * escaped
-    # A soft line break (=CRLF) every 75 characters, and CRLF line ends.
-    quoted += 3 * (quoted // 75) + text.count("\n")
-    return WireSize(quoted, -(-len(raw) // 57) * 78)
-
-
-@dataclass(frozen=True)
-class _Block:
-    html: str
-    size: WireSize  # for the size budget
-
-
-def _block(html: str) -> _Block:
-    html = html if html.endswith("\n") else html + "\n"
-    size = wire_size(html)
-    if "%%FEEDBACK_" in html:  # each email puts the reader's own links in
-        size += wire_size("x" * _FEEDBACK_ALLOWANCE)
-    return _Block(html, size)
-
-
-@dataclass(frozen=True)
-class _Shell:
-    """The inlined page in runs of whole lines, before and after the papers; the runs
-    with slots are filled per email."""
-
-    head: tuple[str, ...]
-    tail: tuple[str, ...]
-    size: WireSize  # slots left empty
-
-
-def _line_runs(html: str) -> tuple[str, ...]:
-    """Cut HTML into runs of whole lines, apart where they have a slot."""
-    runs: list[str] = []
-    for line in html.splitlines(keepends=True):
-        if runs and ("%%DIGEST_" in line) == ("%%DIGEST_" in runs[-1]):
-            runs[-1] += line
-        else:
-            runs.append(line)
-    return tuple(runs)
-
-
 @dataclass
 class _Theme:
     name: str
@@ -320,9 +100,9 @@ class _Theme:
     css: str
     color_scheme: str
     #: The inlined page per edition date, cut where the papers go.
-    shells: dict[tuple[date, str | None], _Shell] = field(default_factory=dict)
-    cards: dict[int, _Block] = field(default_factory=dict)
-    sections: dict[str, _Block] = field(default_factory=dict)
+    shells: dict[tuple[date, str | None], Shell] = field(default_factory=dict)
+    cards: dict[int, Block] = field(default_factory=dict)
+    sections: dict[str, Block] = field(default_factory=dict)
     fragments: dict[str, str] = field(default_factory=dict)
     #: Each paper's block in the text part (paper.txt), by entry id.
     texts: dict[int, str] = field(default_factory=dict)
@@ -359,7 +139,7 @@ class EmailRenderer:
         if len(pieces) != len(missing):  # pragma: no cover - premailer reshaped the page
             return
         for stored, piece in zip(missing, pieces, strict=True):
-            look.cards[stored.id] = _block(piece)
+            look.cards[stored.id] = block(piece)
 
     def render(
         self,
@@ -387,15 +167,9 @@ class EmailRenderer:
             " on your topics" if personal else ""
         )
         subject = self._subject(look, edition_date, total, personal, period)
-        titles = [
-            plain_text(m.entry.entry.title) for s in selection.sections for m in s.matches[:1]
-        ]
-        titles += [
-            plain_text(m.entry.entry.title) for s in selection.sections for m in s.matches[1:3]
-        ]
         values = {
             "subject": escape(subject),
-            "preheader": escape(shorten(" \u00b7 ".join(titles[:3]), 140) or count_label),
+            "preheader": escape(_preheader(selection) or count_label),
             "count": escape(count_label),
             "preferences_url": escape(links.preferences_url),
             "unsubscribe_url": escape(links.unsubscribe_url),
@@ -405,7 +179,7 @@ class EmailRenderer:
         # The "and N more" block, measured generously.
         fixed = shell.size + wire_size("".join(map(str, values.values())) + "x" * 600)
         feedback = (
-            _FeedbackLinks(links.feedback_url or (lambda _: edition_url))
+            FeedbackLinks(links.feedback_url or (lambda _: edition_url))
             if self.settings.feedback_links
             else None
         )
@@ -417,16 +191,10 @@ class EmailRenderer:
         if not shown:
             blocks = [look.env.get_template("empty.html").render(edition_url=edition_url)]
         values["more"] = self._more(look, more, edition_url, personal)
-
-        def filled(run: str) -> str:
-            if "%%DIGEST_" not in run:
-                return run
-            return _SLOT.sub(lambda m: str(values[m[1]]), run)
-
-        html = "".join((*map(filled, shell.head), *blocks, *map(filled, shell.tail)))
+        html = _filled(shell, blocks, values)
         text = look.env.get_template("digest.txt").render(
             newsletter=self.settings.newsletter,
-            date_label=_capitalised(period) if period else long_date(edition_date),
+            date_label=capitalised(period) if period else long_date(edition_date),
             count_label=count_label,
             sections=self._text_sections(look, shown_sections, feedback),
             more=more,
@@ -476,7 +244,7 @@ class EmailRenderer:
         self,
         look: _Theme,
         shown: list[tuple[str, list[Match]]],
-        feedback: _FeedbackLinks | None,
+        feedback: FeedbackLinks | None,
     ) -> list[dict[str, object]]:
         def block(match: Match) -> str:
             text = self._paper_text(look, match.entry)
@@ -520,7 +288,7 @@ class EmailRenderer:
         selection: Selection,
         *,
         fixed: WireSize,
-        feedback: _FeedbackLinks | None,
+        feedback: FeedbackLinks | None,
     ) -> tuple[list[str], list[tuple[str, list[Match]]], int]:
         """Pick the cards that fit in the size budget on the wire (``max_html_bytes``,
         with ``fixed`` taken), best first, in topic order."""
@@ -538,8 +306,8 @@ class EmailRenderer:
                     continue
                 card = self._card_html(look, match.entry)
                 if match.reason:  # a recommended paper says why it is there
-                    why = _block(self._slotted(look, "why.html", reason=match.reason))
-                    card = _Block(why.html + card.html, why.size + card.size)
+                    why = block(self._slotted(look, "why.html", reason=match.reason))
+                    card = Block(why.html + card.html, why.size + card.size)
                 more_quoted, more_base64 = card.size.quoted_printable, card.size.base64
                 if header and not papers:
                     more_quoted += header.size.quoted_printable
@@ -577,7 +345,7 @@ class EmailRenderer:
             # One renderer serves one run: no need to stat the templates per email.
             auto_reload=False,
         )
-        css = _theme_css(email_dir / "themes", name)
+        css = theme_css(email_dir / "themes", name)
         scheme = _COLOR_SCHEME.search(css)
         look = _Theme(name, env, css, scheme.group(1).strip() if scheme else "light")
         self._themes[name] = look
@@ -596,7 +364,7 @@ class EmailRenderer:
 
     def _shell(
         self, look: _Theme, edition_date: date, edition_url: str, period: str | None
-    ) -> _Shell:
+    ) -> Shell:
         """The inlined page, before and after the papers; the papers start a line."""
         shell = look.shells.get((edition_date, period))
         if shell is None:
@@ -606,14 +374,14 @@ class EmailRenderer:
                 color_scheme=look.color_scheme,
                 css=Markup(look.css),
                 newsletter=self.settings.newsletter,
-                date_label=_capitalised(period) if period else long_date(edition_date),
+                date_label=capitalised(period) if period else long_date(edition_date),
                 edition_url=edition_url,
                 slot=lambda name: Markup(f"%%DIGEST_{name}%%"),
             )
             head, _, tail = inline_css(page).partition("%%DIGEST_sections%%")
             head = head if head.endswith("\n") else head + "\n"
             size = wire_size(_SLOT.sub("", head + tail))
-            shell = _Shell(_line_runs(head), _line_runs(tail), size)
+            shell = Shell(line_runs(head), line_runs(tail), size)
             look.shells[(edition_date, period)] = shell
         return shell
 
@@ -648,18 +416,18 @@ class EmailRenderer:
             self._papers[stored.id] = view
         return view
 
-    def _card_html(self, look: _Theme, stored: StoredEntry) -> _Block:
+    def _card_html(self, look: _Theme, stored: StoredEntry) -> Block:
         card = look.cards.get(stored.id)
         if card is None:
             html = look.env.get_template("card.html").render(paper=self._paper(stored))
-            card = _block(self._inline_fragment(look, html))
+            card = block(self._inline_fragment(look, html))
             look.cards[stored.id] = card
         return card
 
-    def _section_html(self, look: _Theme, label: str) -> _Block:
+    def _section_html(self, look: _Theme, label: str) -> Block:
         header = look.sections.get(label)
         if header is None:
-            header = _block(self._slotted(look, "section.html", label=label, anchor=_anchor(label)))
+            header = block(self._slotted(look, "section.html", label=label, anchor=_anchor(label)))
             if len(look.sections) >= _SECTION_CACHE_SIZE:
                 look.sections.clear()  # labels are free text: keep memory flat
             look.sections[label] = header
@@ -690,27 +458,23 @@ class EmailRenderer:
         return inlined[start : inlined.rindex("</table>")]
 
 
-def _theme_css(folder: Path, name: str, importing: tuple[str, ...] = ()) -> str:
-    """A theme's CSS, each ``@import "other.css";`` line replaced by that theme's CSS.
-
-    A theme can so start from another and override a few rules after it.
-    """
-    if name in importing:
-        raise ValueError(f"themes import each other in a loop: {' -> '.join(importing)}")
-    lines = (folder / f"{name}.css").read_text(encoding="utf-8").splitlines(keepends=True)
-    return "".join(
-        _theme_css(folder, found[1], (*importing, name)) if (found := _IMPORT.match(line)) else line
-        for line in lines
-    )
+def _preheader(selection: Selection) -> str:
+    """The line a mail client shows after the subject: the first papers' titles."""
+    firsts = [m for s in selection.sections for m in s.matches[:1]]
+    seconds = [m for s in selection.sections for m in s.matches[1:3]]
+    titles = [plain_text(m.entry.entry.title) for m in [*firsts, *seconds][:3]]
+    return shorten(" \u00b7 ".join(titles), 140)
 
 
-def _capitalised(text: str) -> str:
-    return text[:1].upper() + text[1:]
+def _filled(shell: Shell, blocks: list[str], values: Mapping[str, object]) -> str:
+    """The page: the shell's slots filled with ``values``, the cards between its halves."""
 
+    def filled(run: str) -> str:
+        if "%%DIGEST_" not in run:
+            return run
+        return _SLOT.sub(lambda m: str(values[m[1]]), run)
 
-def long_date(day: date) -> str:
-    """Write a date as people read it: Saturday, March 21, 2026."""
-    return f"{day:%A}, {day:%B} {day.day}, {day.year}"
+    return "".join((*map(filled, shell.head), *blocks, *map(filled, shell.tail)))
 
 
 def _tidy_text(text: str) -> str:
