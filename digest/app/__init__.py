@@ -23,7 +23,7 @@ from digest.render import (
     paper_view,
 )
 from digest.select.index import Match
-from digest.store import Admin, Store, SubscriberRow
+from digest.store import Admin, RunRecord, Store, SubscriberRow
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -36,6 +36,7 @@ __all__ = [
     "RenderedEmail",
     "PermanentFailure",
     "RunInProgress",
+    "RunRecord",
     "Skip",
     "Store",
     "SubscriberRow",

@@ -19,7 +19,16 @@ from typing import Any
 
 import click
 
-from digest.app import Match, RenderedEmail, Skip, SubscriberRow, Wait, cadence_of, describe_holder
+from digest.app import (
+    Match,
+    RenderedEmail,
+    RunRecord,
+    Skip,
+    SubscriberRow,
+    Wait,
+    cadence_of,
+    describe_holder,
+)
 from digest.app.accounts import ImportReport
 from digest.app.job import Planned, RunReport
 from digest.app.queries import EditionStatus, ReaderHistory, SourceHealth, Status
@@ -447,29 +456,16 @@ def preview(
 
 
 def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> None:
-    last = asdict(found.last_run) if found.last_run else None
-    failed = asdict(found.failed_run) if found.failed_run else None
     running = describe_holder(found.running) if found.running else None
-    editions = [
-        {
-            "edition": asdict(e.edition),
-            "deliveries": e.deliveries,
-            "came_back": e.inbound,
-            "bounce_rate": round(e.rate("hard", "soft"), 4),
-            "complaint_rate": round(e.rate("complaint"), 4),
-            "failures": [{"email": email, "reason": reason} for email, reason in e.failures],
-        }
-        for e in found.editions
-    ]
     if as_json:
         echo_json(
             {
                 "subscribers": found.subscribers,
                 "next_run": found.next_run,
                 "running": running,
-                "last_run": last,
-                "failed_run": failed,
-                "editions": editions,
+                "last_run": asdict(found.last_run) if found.last_run else None,
+                "failed_run": asdict(found.failed_run) if found.failed_run else None,
+                "editions": [_edition_json(e) for e in found.editions],
                 "cadences": found.cadences,
                 "weekly_next": found.weekly_next,
             }
@@ -487,21 +483,29 @@ def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> Non
         click.echo("readers by cadence: " + ", ".join(shown))
     if running:
         click.echo(f"running now: {running}")
+    _runs(found.last_run, found.failed_run)
+    _editions_in_status(found.editions, found.editions_total)
+
+
+def _runs(last: RunRecord | None, failed: RunRecord | None) -> None:
     if last:
         click.echo(
-            f"last run: {last['outcome']} at {last['started_at']:%Y-%m-%d %H:%M:%S %Z}"
-            + (f": {last['summary']}" if last["summary"] else "")
+            f"last run: {last.outcome} at {last.started_at:%Y-%m-%d %H:%M:%S %Z}"
+            + (f": {last.summary}" if last.summary else "")
         )
     if failed:
         click.echo(
-            f"a recent run failed at {failed['started_at']:%Y-%m-%d %H:%M:%S %Z}: "
-            f"{failed['summary'] or failed['outcome']}"
+            f"a recent run failed at {failed.started_at:%Y-%m-%d %H:%M:%S %Z}: "
+            f"{failed.summary or failed.outcome}"
         )
-    if not editions and not found.editions_total:
+
+
+def _editions_in_status(rows: Sequence[EditionStatus], total: int) -> None:
+    if not rows and not total:
         click.echo("no editions yet: run 'digest run'")
-    elif len(editions) < found.editions_total:
-        click.echo(f"editions: {found.editions_total} in all, the last {len(editions)} below")
-    for row in found.editions:
+    elif len(rows) < total:
+        click.echo(f"editions: {total} in all, the last {len(rows)} below")
+    for row in rows:
         came_back = ""
         if row.inbound:
             came_back = (
@@ -556,21 +560,7 @@ def sources(
 ) -> None:
     """Each configured source with its last check and what it brought to the last edition."""
     if as_json:
-        echo_json(
-            {
-                "last_edition": day,
-                "sources": [
-                    {
-                        "name": h.spec.name,
-                        "location": h.spec.location,
-                        "format": h.spec.format,
-                        "last_check": asdict(h.check) if h.check else None,
-                        "in_last_edition": h.in_last_edition,
-                    }
-                    for h in found
-                ],
-            }
-        )
+        echo_json({"last_edition": day, "sources": [_source_json(h) for h in found]})
         return
     if not found and not as_csv:
         click.echo("no sources configured: add [[sources]] to the config")
@@ -602,6 +592,16 @@ def sources(
         as_csv=as_csv,
         coloured=1,
     )
+
+
+def _source_json(health: SourceHealth) -> dict[str, Any]:
+    return {
+        "name": health.spec.name,
+        "location": health.spec.location,
+        "format": health.spec.format,
+        "last_check": asdict(health.check) if health.check else None,
+        "in_last_edition": health.in_last_edition,
+    }
 
 
 def edition(row: EditionStatus, papers: Sequence[StoredEntry], *, as_json: bool) -> None:

@@ -153,36 +153,23 @@ class EmailRenderer:
     ) -> RenderedEmail:
         """Render one subscriber's digest for the edition of ``edition_date``.
 
-        ``personal`` says the selection comes from the subscriber's topics
-        (rather than "every new paper"), which the subject and header mention.
-        ``period`` names the days an email of several editions covers ("week of
-        20 April"); it links to the whole archive instead of one edition.
+        ``personal``: the selection comes from the reader's topics (the subject
+        says so).  ``period`` names the days an email of several editions covers
+        ("14–20 April"); it links to the whole archive instead of one edition.
         """
         look = self._theme(theme)
-        edition_url = tokens.edition_url(self.settings.base_url, edition_date)
-        if period:
-            edition_url = f"{self.settings.base_url}/archive"
+        base = self.settings.base_url
+        edition_url = f"{base}/archive" if period else tokens.edition_url(base, edition_date)
         total = selection.count + selection.cut
-        count_label = f"{total} new {'paper' if total == 1 else 'papers'}" + (
-            " on your topics" if personal else ""
-        )
+        on_topics = " on your topics" if personal else ""
+        count_label = f"{total} new {'paper' if total == 1 else 'papers'}{on_topics}"
         subject = self._subject(look, edition_date, total, personal, period)
-        values = {
-            "subject": escape(subject),
-            "preheader": escape(_preheader(selection) or count_label),
-            "count": escape(count_label),
-            "preferences_url": escape(links.preferences_url),
-            "unsubscribe_url": escape(links.unsubscribe_url),
-            "contents": self._contents(look, selection),
-        }
+        values = _slot_values(subject, count_label, links, selection)
+        values["contents"] = self._contents(look, selection)
         shell = self._shell(look, edition_date, edition_url, period)
         # The "and N more" block, measured generously.
         fixed = shell.size + wire_size("".join(map(str, values.values())) + "x" * 600)
-        feedback = (
-            FeedbackLinks(links.feedback_url or (lambda _: edition_url))
-            if self.settings.feedback_links
-            else None
-        )
+        feedback = self._feedback(links, edition_url)
         blocks, shown_sections, cut_by_size = self._assemble(
             look, selection, fixed=fixed, feedback=feedback
         )
@@ -191,21 +178,25 @@ class EmailRenderer:
         if not shown:
             blocks = [look.env.get_template("empty.html").render(edition_url=edition_url)]
         values["more"] = self._more(look, more, edition_url, personal)
-        html = _filled(shell, blocks, values)
         text = look.env.get_template("digest.txt").render(
             newsletter=self.settings.newsletter,
             date_label=capitalised(period) if period else long_date(edition_date),
             count_label=count_label,
             sections=self._text_sections(look, shown_sections, feedback),
             more=more,
-            on_topics=" on your topics" if personal else "",
+            on_topics=on_topics,
             edition_url=edition_url,
             preferences_url=links.preferences_url,
             unsubscribe_url=links.unsubscribe_url,
         )
-        return RenderedEmail(
-            subject=subject, html=html, text=_tidy_text(text), shown=shown, cut=more
-        )
+        html = _filled(shell, blocks, values)
+        return RenderedEmail(subject, html, _tidy_text(text), shown=shown, cut=more)
+
+    def _feedback(self, links: PersonalLinks, edition_url: str) -> FeedbackLinks | None:
+        """The reader's feedback links, when emails carry them."""
+        if not self.settings.feedback_links:
+            return None
+        return FeedbackLinks(links.feedback_url or (lambda _: edition_url))
 
     def _contents(self, look: _Theme, selection: Selection) -> Markup:
         """The topics at the top, each with its count and a link to its section (two or
@@ -456,6 +447,19 @@ class EmailRenderer:
         inlined = inline_css(page, keep_leftovers=False)
         start = inlined.index(_FRAGMENT_OPEN) + len(_FRAGMENT_OPEN)
         return inlined[start : inlined.rindex("</table>")]
+
+
+def _slot_values(
+    subject: str, count_label: str, links: PersonalLinks, selection: Selection
+) -> dict[str, object]:
+    """What fills the page shell's slots, escaped (the contents and "more" come after)."""
+    return {
+        "subject": escape(subject),
+        "preheader": escape(_preheader(selection) or count_label),
+        "count": escape(count_label),
+        "preferences_url": escape(links.preferences_url),
+        "unsubscribe_url": escape(links.unsubscribe_url),
+    }
 
 
 def _preheader(selection: Selection) -> str:

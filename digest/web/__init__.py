@@ -16,7 +16,7 @@ from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
 from digest.app import Store, available_themes, transport_for
-from digest.config import DEFAULT_DATABASE_URL, load_settings, with_secret_key
+from digest.config import DEFAULT_DATABASE_URL, Settings, load_settings, with_secret_key
 from digest.errors import ConfigError
 from digest.likes import MAX_LIBRARY_BYTES
 from digest.resources import resource_path
@@ -51,13 +51,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     ``Settings``), DIGEST_TRANSPORT (a transport factory) and DIGEST_CLOCK.
     """
     config = dict(test_config or {})
-    try:
-        # No built-in key: a public site without SECRET_KEY refuses to start.
-        settings = with_secret_key(config.pop("DIGEST_SETTINGS", None) or load_settings())
-    except ConfigError as e:
-        for problem in e.problems:
-            print(f"digest: config error: {problem}", file=sys.stderr)
-        raise SystemExit(2) from e
+    settings = _settings(config.pop("DIGEST_SETTINGS", None))
     make_transport = config.pop("DIGEST_TRANSPORT", None) or (lambda: transport_for(settings))
     clock = config.pop("DIGEST_CLOCK", None) or (lambda: datetime.now(UTC))
     app = Flask(
@@ -88,29 +82,37 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         themes=available_themes(resource_path("templates")),
     )
 
-    @app.before_request  # before the CSRF check, which reads the form
-    def room_for_a_library() -> None:
-        if request.endpoint == "preferences.library":
-            request.max_content_length = MAX_LIBRARY_BYTES  # the one form that takes a file
-
+    app.before_request(_room_for_a_library)  # before the CSRF check, which reads the form
     csrf.init_app(app)
     limiter.init_app(app)
-
     for blueprint in (subscription, preferences, feedback, archive, admin, errors):
         app.register_blueprint(blueprint)
-
-    @app.context_processor
-    def globals_for_templates() -> dict[str, Any]:
-        return {"newsletter": settings.title}
-
-    @app.after_request
-    def security_headers(response: Response) -> Response:
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        # Personal links carry tokens in the path: never leak them to other sites.
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.context_processor(lambda: {"newsletter": settings.title})
+    app.after_request(_security_headers)
     return app
+
+
+def _settings(given: Settings | None) -> Settings:
+    """The settings given, or loaded; a config error ends the process (exit 2)."""
+    try:
+        # No built-in key: a public site without SECRET_KEY refuses to start.
+        return with_secret_key(given or load_settings())
+    except ConfigError as e:
+        for problem in e.problems:
+            print(f"digest: config error: {problem}", file=sys.stderr)
+        raise SystemExit(2) from e
+
+
+def _room_for_a_library() -> None:
+    if request.endpoint == "preferences.library":
+        request.max_content_length = MAX_LIBRARY_BYTES  # the one form that takes a file
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Personal links carry tokens in the path: never leak them to other sites.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,267 @@
+"""The settings, declared once each: typed, frozen, with the default beside each field."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from digest.config import checks
+from digest.ingest import SourceLimits
+from digest.ingest.retrieve import FetchPolicy, is_url
+from digest.plan import Policy
+
+DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite3"
+
+
+#: The shortest SECRET_KEY accepted: it signs every link in every email.
+MIN_SECRET_KEY_CHARS = 32
+
+
+#: Where a local installation (a loopback DIGEST_BASE_URL) keeps the key it made itself.
+LOCAL_SECRET_KEY_FILE = Path("var/secret_key")
+
+
+MAKE_A_KEY = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+SMTP_SECURITY_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A configured source: a display name, a path or URL, and its format if it is given."""
+
+    name: str
+    location: str
+    #: One of ``digest.ingest.FORMATS``; None: detected from the content.
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """How to reach the outgoing mail server; ``host`` None means write .eml files."""
+
+    host: str | None = None
+    port: int = 587
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    security: str = "starttls"
+    timeout: float = 30.0
+    #: Extra CA certificates to trust (a private relay's), as a PEM file.
+    ca_file: Path | None = None
+    #: Concurrent connections used to send one batch.
+    connections: int = 1
+    #: How long to wait for the answer to the end of DATA (RFC 5321 suggests 10 minutes).
+    data_timeout: float = 600.0
+    #: The name given in EHLO; None: the machine's fully qualified name.
+    ehlo_name: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How deliveries are sent, retried and given up on."""
+
+    #: Send a "nothing new on your topics" email instead of skipping.
+    send_empty: bool = False
+    #: Messages per second at most; 0 means as fast as the server takes them.
+    rate_limit: float = 0.0
+    #: Tries for a temporary failure (4xx, timeout, dropped connection) within a run.
+    retries: int = 3
+    #: First pause before a retry; it doubles each time.
+    retry_delay: float = 2.0
+    #: Temporary failures in a row after which the run stops (the server is down).
+    max_consecutive_failures: int = 10
+    #: Tries whose outcome is unknown (sent, never answered) before a delivery is given up.
+    max_attempts: int = 3
+    #: Refused recipients at the start of a run, in a row, that mean the server refuses us.
+    max_refused_in_a_row: int = 5
+    #: Queued deliveries of an edition older than this are given up (marked failed).
+    expire_hours: float = 36.0
+    #: How long a sender may hold claimed deliveries before others may take them.
+    lease_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class LearningSettings:
+    """What digest learns from readers' votes, and how it uses it."""
+
+    #: "More like this" and "Less like this" links on every card.
+    feedback_links: bool = True
+    #: Papers at most in a reader's "Recommended for you" section (0: none).
+    recommend_papers: int = 5
+    #: How sure the reader's model must be (0 to 1) that a paper outside their topics
+    #: is wanted before it is recommended.
+    recommend_above: float = 0.6
+    #: How much the reader's model orders the papers of a topic (0: bm25 alone, 1: the
+    #: model alone).
+    blend: float = 0.5
+
+
+@dataclass(frozen=True)
+class InboundSettings:
+    """Mail that comes back: bounces, complaints and mailto unsubscribes."""
+
+    #: The envelope sender, as ``bounces@example.org``: each message goes from
+    #: ``bounces+<token>@example.org`` (VERP), naming its delivery.  Empty: off.
+    bounce_address: str = ""
+    #: The List-Unsubscribe mailto, as ``unsubscribe@example.org``: each message names
+    #: ``unsubscribe+<token>@example.org``.  Empty: the bounce address, tagged for
+    #: the reader.  With no bounce address either, no mailto is offered: nothing
+    #: would read it.
+    unsubscribe_address: str = ""
+    #: Score at which an address is suppressed as bounced (a hard bounce counts 1,
+    #: a soft one 0.5, at most once a day).
+    bounce_threshold: float = 3.0
+    #: Days without a bounce after which an address's score starts again from 0.
+    bounce_decay_days: float = 14.0
+    #: How often the worker polls the IMAP mailbox (when INBOUND_IMAP_URL is set).
+    imap_poll_minutes: float = 5.0
+    #: The mailbox bounces and unsubscribes arrive in, as
+    #: ``imaps://user:password@host/INBOX`` (from the environment; it holds a password).
+    imap_url: str | None = field(default=None, repr=False)
+
+    @property
+    def unsubscribe_mailbox(self) -> str:
+        """The address whose tagged form List-Unsubscribe offers, or "" for none."""
+        return self.unsubscribe_address or self.bounce_address
+
+
+@dataclass(frozen=True)
+class DkimSettings:
+    """DKIM signing, on when a private key is configured."""
+
+    private_key_file: Path | None = None
+    selector: str | None = None
+    domain: str | None = None
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The self-service pages."""
+
+    #: How long a confirmation link stays valid.
+    confirm_hours: float = 72.0
+    #: Subscribe attempts allowed per client IP (Flask-Limiter syntax).
+    subscribe_limit_per_ip: str = "10 per hour"
+    #: Subscribe attempts allowed per email address.
+    subscribe_limit_per_address: str = "3 per hour"
+    #: Requests to any page allowed per client IP (the sign-up and sign-in limits come
+    #: on top): no visitor can slow the site for the others.
+    public_limit_per_ip: str = "300 per minute"
+    #: Admin sign-in attempts allowed per client IP, and per admin address.
+    admin_login_limit_per_ip: str = "10 per 15 minutes"
+    admin_login_limit_per_address: str = "5 per 15 minutes"
+    #: How long an admin stays signed in.
+    admin_session_hours: float = 12.0
+    #: Where rate-limit counters live: memory:// (one process) or e.g. redis://.
+    ratelimit_storage: str = "memory://"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting digest uses, validated, with working local defaults."""
+
+    config_path: Path
+    #: Newsletter name, used in subjects, pages and the List-Id.
+    title: str = "Daily papers"
+    #: Timezone that decides what "today" is.
+    timezone: str = "UTC"
+    sender_name: str = "digest"
+    sender_address: str = "digest@localhost"
+    #: Cron expression of the worker's run (five fields, or six with seconds first).
+    schedule: str = "0 7 * * *"
+    misfire_grace_hours: float = 6.0
+    #: "fixed": everyone at the scheduled time; "local": at that time in each
+    #: subscriber's own timezone.
+    delivery_mode: str = "fixed"
+    theme: str = "light"
+    #: How much of the abstract a card shows below its one-sentence TL;DR (0: none).
+    abstract_chars: int = 0
+    max_entries: int = 30
+    #: Gmail clips HTML over about 102 KB, hiding the footer: cut cards before that.
+    max_html_bytes: int = 100_000
+    limits: SourceLimits = field(default_factory=SourceLimits)
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    sources: tuple[SourceSpec, ...] = ()
+    database_url: str = DEFAULT_DATABASE_URL
+    base_url: str = "http://localhost:8000"
+    #: Empty when SECRET_KEY is unset: see ``with_secret_key``.
+    secret_key: str = field(default="", repr=False)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    learning: LearningSettings = field(default_factory=LearningSettings)
+    inbound: InboundSettings = field(default_factory=InboundSettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
+    outbox_dir: Path = Path("var/outbox")
+    web: WebSettings = field(default_factory=lambda: WebSettings())
+
+    @property
+    def database_url_for_display(self) -> str:
+        """The database URL with any password masked, for messages and logs."""
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", self.database_url)
+
+    @property
+    def is_local(self) -> bool:
+        """Whether DIGEST_BASE_URL is a loopback address (a demo or a developer's machine)."""
+        return checks.is_local_host(self.base_url)
+
+    def source_problems(self) -> list[str]:
+        """Sources that cannot work as configured (a file that is not there)."""
+        return [
+            f"{self.config_path}: [[sources]] {spec.name!r}: no such file: {spec.location}"
+            for spec in self.sources
+            if not is_url(spec.location) and not Path(spec.location).expanduser().is_file()
+        ]
+
+    def secret_key_problem(self) -> str | None:
+        """Why the commands that sign links cannot start, if they cannot."""
+        if self.secret_key or self.is_local:
+            return None
+        return (
+            f"SECRET_KEY is not set, and DIGEST_BASE_URL ({self.base_url}) is public: "
+            f"links would be forgeable; {MAKE_A_KEY}"
+        )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def policy(self) -> Policy:
+        """What the decider needs to know (see ``digest.plan``)."""
+        local = self.delivery_mode == "local"
+        return Policy(
+            send_empty=self.delivery.send_empty,
+            mode=self.delivery_mode,
+            local_time=self.local_delivery_time if local else (0, 0),
+            zone=self.zone,
+        )
+
+    @property
+    def local_delivery_time(self) -> tuple[int, int]:
+        """The (hour, minute) of the schedule, for local delivery."""
+        fields = self.schedule.split()
+        if len(fields) == 6:
+            fields = fields[1:]
+        return int(fields[1]), int(fields[0])
+
+    def warnings(self) -> list[str]:
+        """Settings that work but should not go to production as they are."""
+        notes = []
+        if not self.secret_key and self.is_local:
+            notes.append(
+                f"SECRET_KEY is not set: this local installation keeps its own in "
+                f"{LOCAL_SECRET_KEY_FILE} (set SECRET_KEY before going public)"
+            )
+        if self.smtp.host is None:
+            notes.append(
+                f"SMTP_HOST is not set: mail is written as .eml files to {self.outbox_dir}"
+            )
+        if not self.inbound.unsubscribe_mailbox:
+            notes.append(
+                "[inbound] is off: readers can unsubscribe only by the link in each email "
+                "(set bounce_address to read bounces, complaints and mailto unsubscribes)"
+            )
+        return notes

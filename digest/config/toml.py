@@ -1,0 +1,245 @@
+"""Product settings from ``config/digest.toml``: each declared once (key, field, check),
+read with one problem line per bad key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from digest.config import checks
+from digest.config.settings import (
+    DeliverySettings,
+    InboundSettings,
+    LearningSettings,
+    Settings,
+    SourceSpec,
+    WebSettings,
+)
+from digest.ingest import FORMATS, SourceLimits
+from digest.ingest.retrieve import FetchPolicy, is_url
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One product setting: where it lives in the TOML, which field it fills, how it is
+    checked.  Its default is that field's default, and nowhere else."""
+
+    table: str
+    key: str
+    owner: type
+    field: str
+    check: checks.Check
+    #: Turns a checked TOML value into the field's value (a list into networks, say).
+    convert: Callable[[Any], Any] | None = None
+
+    @property
+    def default(self) -> Any:
+        return next(f.default for f in fields(self.owner) if f.name == self.field)
+
+
+def _declare(
+    owner: type,
+    table: str,
+    *rows: tuple[str, str, checks.Check] | tuple[str, str, checks.Check, Any],
+) -> tuple[Declared, ...]:
+    return tuple(Declared(table, key, owner, name, *rest) for key, name, *rest in rows)
+
+
+#: Every setting of config/digest.toml, once.  A test checks that the shipped file
+#: shows each one with its default.
+TOML_SETTINGS: tuple[Declared, ...] = (
+    *_declare(
+        Settings,
+        "digest",
+        ("title", "title", checks.one_line_text),
+        ("timezone", "timezone", checks.timezone),
+    ),
+    *_declare(
+        Settings,
+        "sender",
+        ("name", "sender_name", checks.one_line_text),
+        ("address", "sender_address", checks.email_address),
+    ),
+    *_declare(
+        Settings,
+        "schedule",
+        ("cron", "schedule", checks.cron),
+        (
+            "misfire_grace_hours",
+            "misfire_grace_hours",
+            checks.number(7 * checks.DAY_HOURS),
+            checks.to_float,
+        ),
+        ("delivery", "delivery_mode", checks.delivery_mode),
+    ),
+    *_declare(
+        Settings,
+        "email",
+        ("theme", "theme", checks.theme),
+        ("abstract_chars", "abstract_chars", checks.whole(0, 1_000_000)),
+        ("max_entries", "max_entries", checks.positive_int),
+        ("max_html_bytes", "max_html_bytes", checks.whole(10_000, 10_000_000)),
+    ),
+    *_declare(
+        DeliverySettings,
+        "delivery",
+        ("send_empty", "send_empty", checks.boolean),
+        ("rate_limit_per_second", "rate_limit", checks.number(1e6, zero=True), checks.to_float),
+        ("retries", "retries", checks.whole(1, 100)),
+        (
+            "retry_delay_seconds",
+            "retry_delay",
+            checks.number(checks.HOUR_SECONDS, zero=True),
+            checks.to_float,
+        ),
+        ("max_consecutive_failures", "max_consecutive_failures", checks.positive_int),
+        ("max_attempts", "max_attempts", checks.whole(1, 100)),
+        ("max_refused_in_a_row", "max_refused_in_a_row", checks.whole(1, 1000)),
+        ("expire_hours", "expire_hours", checks.number(30 * checks.DAY_HOURS), checks.to_float),
+        (
+            "lease_seconds",
+            "lease_seconds",
+            checks.number(checks.DAY_HOURS * checks.HOUR_SECONDS),
+            checks.to_float,
+        ),
+    ),
+    *_declare(
+        LearningSettings,
+        "learning",
+        ("feedback_links", "feedback_links", checks.boolean),
+        ("recommend_papers", "recommend_papers", checks.whole(0, 100)),
+        ("recommend_above", "recommend_above", checks.number(1.0, zero=True), checks.to_float),
+        ("blend", "blend", checks.number(1.0, zero=True), checks.to_float),
+    ),
+    *_declare(
+        InboundSettings,
+        "inbound",
+        ("bounce_address", "bounce_address", checks.optional_address),
+        ("unsubscribe_address", "unsubscribe_address", checks.optional_address),
+        ("bounce_threshold", "bounce_threshold", checks.number(100.0), checks.to_float),
+        ("bounce_decay_days", "bounce_decay_days", checks.number(365.0), checks.to_float),
+        ("imap_poll_minutes", "imap_poll_minutes", checks.number(24 * 60.0), checks.to_float),
+    ),
+    *_declare(
+        WebSettings,
+        "web",
+        ("confirm_hours", "confirm_hours", checks.number(365 * checks.DAY_HOURS), checks.to_float),
+        ("subscribe_limit_per_ip", "subscribe_limit_per_ip", checks.rate_limit),
+        ("subscribe_limit_per_address", "subscribe_limit_per_address", checks.rate_limit),
+        ("public_limit_per_ip", "public_limit_per_ip", checks.rate_limit),
+        ("admin_login_limit_per_ip", "admin_login_limit_per_ip", checks.rate_limit),
+        ("admin_login_limit_per_address", "admin_login_limit_per_address", checks.rate_limit),
+        ("admin_session_hours", "admin_session_hours", checks.number(24 * 30.0), checks.to_float),
+    ),
+    *_declare(
+        SourceLimits,
+        "limits",
+        ("max_title_chars", "max_title_chars", checks.positive_int),
+        ("max_abstract_chars", "max_abstract_chars", checks.positive_int),
+        ("max_authors", "max_authors", checks.positive_int),
+    ),
+    *_declare(
+        FetchPolicy,
+        "limits",
+        ("max_source_bytes", "max_bytes", checks.whole(1, 2**31 - 1)),
+        ("fetch_timeout_seconds", "timeout", checks.number(checks.HOUR_SECONDS), checks.to_float),
+        ("fetch_retries", "retries", checks.whole(0, 10)),
+        ("private_networks", "private_networks", checks.network_list, checks.networks),
+    ),
+)
+
+
+#: Keys that were replaced, and what replaced them.
+_MOVED = {
+    ("sender", "unsubscribe_mailto"): "[inbound] unsubscribe_address, which digest reads "
+    "(a mailto nothing reads loses the unsubscribes of Apple Mail and Outlook readers)",
+}
+
+
+class TomlReader:
+    """Reads typed values from the parsed TOML, collecting one problem line per bad key."""
+
+    def __init__(self, data: dict[str, Any], path: Path, problems: list[str]) -> None:
+        self.data = data
+        self.path = path
+        self.problems = problems
+        self.known: dict[str, set[str]] = {}
+
+    def read(self, owner: type) -> dict[str, Any]:
+        """The fields of ``owner`` that the TOML sets, checked (defaults where it is silent)."""
+        values = {}
+        for declared in TOML_SETTINGS:
+            if declared.owner is owner:
+                value = self.get(declared.table, declared.key, declared.default, declared.check)
+                convert = declared.convert
+                values[declared.field] = convert(value) if convert and value is not None else value
+        return values
+
+    def get(self, table: str, key: str, default: Any, check: checks.Check) -> Any:
+        self.known.setdefault(table, set()).add(key)
+        section = self.data.get(table, {})
+        if not isinstance(section, dict):
+            self.problems.append(f"{self.path}: [{table}]: expected a table")
+            return default
+        if key not in section:
+            return default
+        value = section[key]
+        expected = check(value)
+        if expected:
+            self.problems.append(
+                f"{self.path}: [{table}] {key}: expected {expected}, got {value!r}"
+            )
+            return default
+        return value
+
+    def report_unknown_keys(self, known_tables: set[str]) -> None:
+        for table, section in self.data.items():
+            if table in known_tables:
+                continue
+            if table not in self.known:
+                self.problems.append(f"{self.path}: [{table}]: unknown table (a typo?)")
+                continue
+            for key in section if isinstance(section, dict) else ():
+                if (table, key) in _MOVED:
+                    self.problems.append(f"{self.path}: [{table}] {key}: now {_MOVED[table, key]}")
+                elif key not in self.known[table]:
+                    self.problems.append(f"{self.path}: [{table}] {key}: unknown key (a typo?)")
+
+
+def read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec, ...]:
+    if not isinstance(raw, list):
+        problems.append(f"{path}: sources: expected [[sources]] tables with a location")
+        return ()
+    specs: list[SourceSpec] = []
+    for number, item in enumerate(raw, start=1):
+        where = f"{path}: [[sources]] #{number}"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: expected a table with a location")
+            continue
+        unknown = set(item) - {"name", "location", "format"}
+        if unknown:
+            problems.append(f"{where}: unknown key {sorted(unknown)[0]!r} (a typo?)")
+        location = item.get("location")
+        if not isinstance(location, str) or not location.strip():
+            problems.append(f"{where}: location: expected a file path or an http(s) URL")
+            continue
+        if is_url(location) and location.split("://", 1)[0].lower() not in ("http", "https"):
+            problems.append(f"{where}: location: only http(s) URLs are fetched, got {location!r}")
+            continue
+        kind = item.get("format")
+        if kind is not None and kind not in FORMATS:
+            problems.append(f"{where}: format: expected one of {', '.join(FORMATS)}, got {kind!r}")
+            continue
+        if not is_url(location) and not Path(location).expanduser().is_absolute():
+            location = str((path.parent / location).resolve())
+        name = item.get("name", location)
+        if checks.one_line_text(name):
+            problems.append(f"{where}: name: expected one line of text, got {name!r}")
+            continue
+        specs.append(SourceSpec(name=name, location=location, format=kind))
+    names = [s.name for s in specs]
+    for duplicate in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{path}: [[sources]]: the name {duplicate!r} is used twice")
+    return tuple(specs)
