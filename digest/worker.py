@@ -136,37 +136,8 @@ class Worker:
         """Block running the schedule until SIGTERM or SIGINT."""
         settings = self.settings
         scheduler = BlockingScheduler(timezone=settings.zone)
-        common = {
-            "coalesce": True,
-            "max_instances": 1,
-            "misfire_grace_time": int(self.grace.total_seconds()),
-        }
-        scheduler.add_job(
-            self.run_job, make_trigger(settings.schedule, settings.zone), id="edition", **common
-        )
-        if settings.delivery_mode == "local":
-            minute = settings.local_delivery_time[1]
-            every_half_hour = f"{minute},{(minute + 30) % 60}"
-            scheduler.add_job(
-                self.run_job,
-                CronTrigger(minute=every_half_hour, timezone=UTC),
-                id="local",
-                kwargs={"plan": False},
-                **common,
-            )
-        if settings.inbound.imap_url:
-            scheduler.add_job(
-                self.poll_job,
-                "interval",
-                id="inbound",
-                minutes=settings.inbound.imap_poll_minutes,
-                **common,
-            )
         now = self.clock()
-        due = self.due_now(now)
-        if due is not None:
-            log_event(log, "catching_up", scheduled=due.isoformat(), late_by=str(now - due))
-            scheduler.add_job(self.run_job, "date", run_date=now, id="catch-up", **common)
+        self._add_jobs(scheduler, now)
 
         def shut_down(signum: int, _frame: FrameType | None) -> None:
             log_event(log, "worker_stopping", signal=signal.Signals(signum).name)
@@ -192,3 +163,31 @@ class Worker:
         signal.signal(signal.SIGINT, shut_down)
         scheduler.start()
         log_event(log, "worker_stopped")
+
+    def _add_jobs(self, scheduler: BlockingScheduler, now: datetime) -> None:
+        """The edition on its cron, local-time sends, the inbox poll, and a catch-up."""
+        settings = self.settings
+        common = {
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(self.grace.total_seconds()),
+        }
+        trigger = make_trigger(settings.schedule, settings.zone)
+        scheduler.add_job(self.run_job, trigger, id="edition", **common)
+        if settings.delivery_mode == "local":
+            minute = settings.local_delivery_time[1]
+            every_half_hour = f"{minute},{(minute + 30) % 60}"
+            scheduler.add_job(
+                self.run_job,
+                CronTrigger(minute=every_half_hour, timezone=UTC),
+                id="local",
+                kwargs={"plan": False},
+                **common,
+            )
+        if settings.inbound.imap_url:
+            minutes = settings.inbound.imap_poll_minutes
+            scheduler.add_job(self.poll_job, "interval", id="inbound", minutes=minutes, **common)
+        due = self.due_now(now)
+        if due is not None:
+            log_event(log, "catching_up", scheduled=due.isoformat(), late_by=str(now - due))
+            scheduler.add_job(self.run_job, "date", run_date=now, id="catch-up", **common)

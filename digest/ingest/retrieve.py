@@ -27,6 +27,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from digest import __version__
@@ -264,12 +265,7 @@ def _connection(
     deadline or a stop."""
     port = port or (443 if scheme == "https" else 80)
     remaining = deadline - time.monotonic()
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as e:
-        raise SourceError(label, f"cannot resolve {host}: {e.strerror or e}") from e
-    except UnicodeError as e:  # a label over 63 characters, an empty label
-        raise SourceError(label, f"cannot resolve {host}: not a host name") from e
+    infos = _resolved(host, port, label)
     last_error: OSError | None = None
     for family, kind, proto, _, sockaddr in infos:
         allowed(ipaddress.ip_address(sockaddr[0]))
@@ -305,6 +301,16 @@ def _connection(
     if isinstance(last_error, TimeoutError):
         raise _Retryable(f"cannot connect to {host}: timed out") from last_error
     raise SourceError(label, f"cannot connect to {host}: {last_error}") from last_error
+
+
+def _resolved(host: str, port: int, label: str) -> list[Any]:
+    """Every address of ``host``, as ``getaddrinfo`` gives them."""
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise SourceError(label, f"cannot resolve {host}: {e.strerror or e}") from e
+    except UnicodeError as e:  # a label over 63 characters, an empty label
+        raise SourceError(label, f"cannot resolve {host}: not a host name") from e
 
 
 def _cut_at_deadline(

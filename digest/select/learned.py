@@ -228,6 +228,23 @@ NEGATIVE_WEIGHT = 3.0
 BACKGROUND_WEIGHT = 0.1
 
 
+def _balanced(
+    labels: np.ndarray, positive_weights: np.ndarray, negatives: int, sampled: int
+) -> np.ndarray:
+    """Each row's weight, both sides weighing the same in all (as class_weight="balanced"),
+    so that a few votes are not drowned by the sampled papers."""
+    weights = np.concatenate(
+        [
+            positive_weights,
+            np.full(negatives, NEGATIVE_WEIGHT),
+            np.full(sampled, BACKGROUND_WEIGHT),
+        ]
+    )
+    positive = labels == 1
+    weights[positive] *= weights[~positive].sum() / weights[positive].sum()
+    return weights
+
+
 def fit_reader(
     space: FeatureSpace,
     positives: np.ndarray,
@@ -257,17 +274,8 @@ def fit_reader(
     )
     labels = np.zeros(rows.shape[0])
     labels[: len(positives)] = 1.0
-    weights = np.concatenate(
-        [
-            positive_weights if positive_weights is not None else np.ones(len(positives)),
-            np.full(len(negatives), NEGATIVE_WEIGHT),
-            np.full(background.shape[0] + empty.shape[0], BACKGROUND_WEIGHT),
-        ]
-    )
-    # Both sides weigh the same in all (as class_weight="balanced"), so that a few
-    # votes are not drowned by the sampled papers.
-    positive = labels == 1
-    weights[positive] *= weights[~positive].sum() / weights[positive].sum()
+    given = positive_weights if positive_weights is not None else np.ones(len(positives))
+    weights = _balanced(labels, given, len(negatives), background.shape[0] + empty.shape[0])
     model = LogisticRegression(C=1.0, max_iter=200, solver="liblinear")
     model.fit(rows, labels, sample_weight=weights)
     coefficients = model.coef_[0].astype(np.float32)
