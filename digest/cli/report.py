@@ -1,20 +1,15 @@
 """How the ``digest`` command shows its results: text for people, JSON for scripts,
 and one progress display.
 
-Everything a command prints goes through here, so the words for one thing
-(a run's summary, a failure) are written once.
+The words for one thing (a run's summary, a reader, a failure) are written
+once, here; the status commands print theirs beside them (``cli.queries``),
+and the shapes (JSON, tables, progress) are ``cli.output``'s.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import date, datetime
 from typing import Any
 
 import click
@@ -22,132 +17,30 @@ import click
 from digest.app import (
     Match,
     RenderedEmail,
-    RunRecord,
     Skip,
     SubscriberRow,
     Wait,
     cadence_of,
-    describe_holder,
 )
 from digest.app.accounts import ImportReport
 from digest.app.job import Planned, RunReport
-from digest.app.queries import EditionStatus, ReaderHistory, SourceHealth, Status
+from digest.app.queries import ReaderHistory
 from digest.app.tryouts import Preview
+from digest.cli.output import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    counted,
+    echo_json,
+    problem,
+    table,
+)
 from digest.logs import peak_rss_kb
 from digest.models import (
     IngestReport,
     SourceReport,
-    StoredEntry,
     Subscriber,
 )
-from digest.subscribers import format_topics, neutralise_cell
-from digest.text import printable
-
-EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
-
-
-class Progress:
-    """A progress bar on stderr, shown only on a terminal (never under cron or --json)."""
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        self.label = label
-        self.enabled = enabled and sys.stderr.isatty()
-        self.bar: Any = None
-
-    def start(self, total: int) -> None:
-        if self.enabled and total > 1:
-            self.bar = click.progressbar(
-                length=total, label=self.label, file=sys.stderr, show_pos=True, show_eta=True
-            )
-            self.bar.__enter__()
-
-    def advance(self, *_done: object) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def finish(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
-@contextmanager
-def progress(label: str, *, enabled: bool = True, total: int = 0) -> Iterator[Progress]:
-    """A progress display for the ``with`` block; ``total`` starts it at once."""
-    shown = Progress(label, enabled)
-    shown.start(total)
-    try:
-        yield shown
-    finally:
-        shown.finish()
-
-
-def echo_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, default=_json_default, ensure_ascii=False))
-
-
-def counted(count: int, word: str) -> str:
-    """``1 row``, ``2 rows``: a count with its noun."""
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
-#: How a state looks on a terminal (click leaves the colour out anywhere else).
-STATE_COLOURS = {
-    "active": "green",
-    "ok": "green",
-    "sent": "green",
-    "pending": "cyan",
-    "queued": "cyan",
-    "unchanged": "bright_black",
-    "skipped": "bright_black",
-    "paused": "yellow",
-    "unsubscribed": "red",
-    "bounced": "red",
-    "complained": "red",
-    "failed": "red",
-}
-
-
-def table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    *,
-    as_csv: bool = False,
-    coloured: int | None = None,
-) -> None:
-    """Rows under their headers: aligned for people (column ``coloured`` in its state's
-    colour), or CSV for a spreadsheet."""
-    cells = [["" if v is None else _cell(v) for v in row] for row in rows]
-    if as_csv:
-        text = io.StringIO()
-        out = csv.writer(text, lineterminator="\n")
-        out.writerow(headers)
-        out.writerows([neutralise_cell(v) for v in row] for row in cells)  # feed text in it
-        click.echo(text.getvalue(), nl=False)
-        return
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    click.echo(
-        click.style(
-            "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(), bold=True
-        )
-    )
-    for row in cells:
-        shown = [v.ljust(w) for v, w in zip(row, widths, strict=True)]
-        if coloured is not None:
-            shown[coloured] = click.style(shown[coloured], fg=STATE_COLOURS.get(row[coloured]))
-        click.echo("  ".join(shown).rstrip())
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, datetime):
-        return f"{value:%Y-%m-%d %H:%M}"
-    return printable(value, 10_000)  # rows stored before the gates may hold controls
-
-
-def problem(text: str) -> None:
-    """One line on stderr, as every problem is told: nothing in it steers a terminal."""
-    click.echo(f"digest: {printable(text, 10_000)}", err=True)
-
+from digest.subscribers import format_topics
 
 # -- ingest and run
 
@@ -450,189 +343,3 @@ def preview(
         )
     elif isinstance(found.decision, Wait):
         click.echo(f"note: {email} gets it at {found.decision.until:%Y-%m-%d %H:%M %Z}", err=True)
-
-
-# -- status
-
-
-def status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> None:
-    running = describe_holder(found.running) if found.running else None
-    if as_json:
-        echo_json(
-            {
-                "subscribers": found.subscribers,
-                "next_run": found.next_run,
-                "running": running,
-                "last_run": asdict(found.last_run) if found.last_run else None,
-                "failed_run": asdict(found.failed_run) if found.failed_run else None,
-                "editions": [_edition_json(e) for e in found.editions],
-                "cadences": found.cadences,
-                "weekly_next": found.weekly_next,
-            }
-        )
-        return
-    click.echo("subscribers: " + ", ".join(f"{n} {s}" for s, n in found.subscribers.items()))
-    upcoming = found.next_run.isoformat() if found.next_run else "never"
-    click.echo(f"schedule: {schedule!r} in {timezone}; next run {upcoming}")
-    if set(found.cadences) - {"daily"}:
-        shown = [
-            f"{n} {c}"
-            + (f" (next {found.weekly_next[c]:%a %Y-%m-%d})" if c in found.weekly_next else "")
-            for c, n in found.cadences.items()
-        ]
-        click.echo("readers by cadence: " + ", ".join(shown))
-    if running:
-        click.echo(f"running now: {running}")
-    _runs(found.last_run, found.failed_run)
-    _editions_in_status(found.editions, found.editions_total)
-
-
-def _runs(last: RunRecord | None, failed: RunRecord | None) -> None:
-    if last:
-        click.echo(
-            f"last run: {last.outcome} at {last.started_at:%Y-%m-%d %H:%M:%S %Z}"
-            + (f": {last.summary}" if last.summary else "")
-        )
-    if failed:
-        click.echo(
-            f"a recent run failed at {failed.started_at:%Y-%m-%d %H:%M:%S %Z}: "
-            f"{failed.summary or failed.outcome}"
-        )
-
-
-def _editions_in_status(rows: Sequence[EditionStatus], total: int) -> None:
-    if not rows and not total:
-        click.echo("no editions yet: run 'digest run'")
-    elif len(rows) < total:
-        click.echo(f"editions: {total} in all, the last {len(rows)} below")
-    for row in rows:
-        came_back = ""
-        if row.inbound:
-            came_back = (
-                f"; bounces {row.rate('hard', 'soft'):.1%}, complaints {row.rate('complaint'):.2%}"
-            )
-        click.echo(
-            f"{row.edition.day}: {row.edition.entry_count} papers; "
-            + ", ".join(f"{n} {state}" for state, n in row.deliveries.items())
-            + came_back
-        )
-        for email, reason in row.failures:
-            click.echo(f"  failed: {email}: {reason}")
-
-
-def _edition_json(row: EditionStatus) -> dict[str, Any]:
-    return {
-        "day": row.edition.day,
-        "papers": row.edition.entry_count,
-        "deliveries": row.deliveries,
-        "came_back": row.inbound,
-        "bounce_rate": round(row.rate("hard", "soft"), 4),
-        "complaint_rate": round(row.rate("complaint"), 4),
-        "failures": [{"email": email, "reason": reason} for email, reason in row.failures],
-    }
-
-
-def editions(rows: Sequence[EditionStatus], *, as_json: bool, as_csv: bool = False) -> None:
-    if as_json:
-        echo_json({"editions": [_edition_json(r) for r in rows]})
-        return
-    if not rows and not as_csv:
-        click.echo("no editions yet: run 'digest run'")
-        return
-    table(
-        ["date", "papers", "sent", "failed", "skipped", "queued", "bounces", "complaints"],
-        [
-            (
-                r.edition.day,
-                r.edition.entry_count,
-                *(r.deliveries.get(s, 0) for s in ("sent", "failed", "skipped", "queued")),
-                f"{r.rate('hard', 'soft'):.1%}",
-                f"{r.rate('complaint'):.2%}",
-            )
-            for r in rows
-        ],
-        as_csv=as_csv,
-    )
-
-
-def sources(
-    day: date | None, found: Sequence[SourceHealth], *, as_json: bool, as_csv: bool
-) -> None:
-    """Each configured source with its last check and what it brought to the last edition."""
-    if as_json:
-        echo_json({"last_edition": day, "sources": [_source_json(h) for h in found]})
-        return
-    if not found and not as_csv:
-        click.echo("no sources configured: add [[sources]] to the config")
-        return
-    table(
-        [
-            "name",
-            "status",
-            "last fetch",
-            "read",
-            "new",
-            f"in {day or 'last edition'}",
-            "detail",
-            "location",
-        ],
-        [
-            (
-                h.spec.name,
-                h.check.outcome if h.check else "never",
-                h.check and h.check.checked_at,
-                h.check and h.check.read,
-                h.check and h.check.new,
-                h.in_last_edition,
-                h.check and h.check.detail,
-                h.spec.location,
-            )
-            for h in found
-        ],
-        as_csv=as_csv,
-        coloured=1,
-    )
-
-
-def _source_json(health: SourceHealth) -> dict[str, Any]:
-    return {
-        "name": health.spec.name,
-        "location": health.spec.location,
-        "format": health.spec.format,
-        "last_check": asdict(health.check) if health.check else None,
-        "in_last_edition": health.in_last_edition,
-    }
-
-
-def edition(row: EditionStatus, papers: Sequence[StoredEntry], *, as_json: bool) -> None:
-    if as_json:
-        echo_json(
-            _edition_json(row)
-            | {
-                "entries": [
-                    {"title": s.entry.title, "arxiv_id": s.entry.arxiv_id, "source": s.source}
-                    for s in papers
-                ]
-            }
-        )
-        return
-    click.echo(f"edition {row.edition.day}: {counted(row.edition.entry_count, 'paper')}")
-    click.echo(
-        "deliveries: "
-        + (", ".join(f"{n} {state}" for state, n in row.deliveries.items()) or "none")
-    )
-    if row.inbound:
-        click.echo("came back: " + ", ".join(f"{n} {kind}" for kind, n in row.inbound.items()))
-    for email, reason in row.failures:
-        click.echo(f"  failed: {email}: {reason}")
-    for stored in papers:
-        click.echo(
-            f"  * {stored.entry.title}"
-            + (f" (arXiv:{stored.entry.arxiv_id})" if stored.entry.arxiv_id else "")
-        )
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {value!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 
 from digest.store.admins import Admin, AdminsMixin
+from digest.store.claims import ClaimsMixin
 from digest.store.deliveries import DeliveriesMixin
 from digest.store.editions import EditionsMixin
 from digest.store.entries import AddResult, EntriesMixin
@@ -41,6 +42,7 @@ class Store(
     SubscribersMixin,
     EditionsMixin,
     DeliveriesMixin,
+    ClaimsMixin,
     LocksMixin,
     RunsMixin,
     FeedbackMixin,

@@ -1,0 +1,202 @@
+"""The ``digest`` group, its per-invocation state, and what every command shares."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import click
+
+from digest import __version__
+from digest.app import (
+    Store,
+    available_themes,
+)
+from digest.cli import output
+from digest.cli.output import EXIT_PARTIAL, problem
+from digest.config import (
+    DEFAULT_DATABASE_URL,
+    Settings,
+    load_settings,
+    with_secret_key,
+)
+from digest.errors import ConfigError, DigestError
+from digest.logs import configure_logging
+from digest.models import Subscriber
+from digest.resources import resource_path
+from digest.subscriptions import ConsentRefused
+
+#: How far ahead ``run --date --force`` goes without ``--far-ahead``.
+MAX_DAYS_AHEAD = 3
+
+
+class App:
+    """Per-invocation state: global options, settings loaded on first use."""
+
+    def __init__(self, config_path: str | None, verbose: bool) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    @property
+    def signing_settings(self) -> Settings:
+        """The settings, for a command that signs links: refuses to start without a key."""
+        self._settings = with_secret_key(self.settings)
+        return self._settings
+
+    def open_store(self) -> Store:
+        url = self.settings.database_url
+        return Store.open(url, create_folder=url == DEFAULT_DATABASE_URL)
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        opened = self.open_store()
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+class _DigestGroup(click.Group):
+    """Turns ``DigestError``, and any other error, into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        verbose = bool(ctx.params.get("verbose"))
+        try:
+            return super().invoke(ctx)
+        except DigestError as e:
+            fail(e, verbose=verbose)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:
+            # Output piped into `head`, say, which has read enough: stop quietly.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0) from None
+        except Exception as e:  # a bug: still one line, the traceback only with -v
+            fail(
+                DigestError(
+                    f"unexpected {type(e).__name__}: {' '.join(str(e).split())[:300]}",
+                    hint="run again with -v to see the traceback, and please report it",
+                ),
+                verbose=verbose,
+            )
+
+
+def fail(error: DigestError, *, verbose: bool) -> NoReturn:
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    if isinstance(error, ConfigError):
+        for each in error.problems:
+            click.echo(f"digest: config error: {each}", err=True)
+    else:
+        click.echo(f"digest: error: {error.message}", err=True)
+    if error.hint:
+        click.echo(f"hint: {error.hint}", err=True)
+    sys.exit(output.EXIT_ERROR)
+
+
+@click.group(cls=_DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="Product settings file (default: $DIGEST_CONFIG, else config/digest.toml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log more, and show tracebacks on errors.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr as key=value text or as JSON objects.",
+)
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: bool, log_format: str) -> None:
+    """digest: a daily research-digest newsletter.
+
+    Reads new papers from feeds and page dumps, keeps a seen-list so each
+    paper counts once, and mails each subscriber the papers on their topics.
+    """
+    quiet = ctx.invoked_subcommand != "worker"
+    configure_logging(
+        level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
+        json_format=log_format == "json",
+    )
+    ctx.obj = App(config_path, verbose)
+
+
+@cli.group()
+def config() -> None:
+    """Inspect and validate the settings."""
+
+
+@config.command("check")
+@click.pass_obj
+def config_check(app: App) -> None:
+    """Validate config/digest.toml and the environment; print one line per problem."""
+    settings = app.settings
+    problems = settings.source_problems() + [p for p in [settings.secret_key_problem()] if p]
+    if problems:
+        raise ConfigError(problems)
+    for note in settings.warnings():
+        click.echo(f"warning: {note}", err=True)
+    click.echo(
+        f"ok: {settings.config_path} ({len(settings.sources)} sources, "
+        f"database {settings.database_url_for_display})"
+    )
+
+
+def refused(error: ConsentRefused) -> NoReturn:
+    problem(error.message)
+    click.echo(f"hint: {error.hint}", err=True)
+    sys.exit(EXIT_PARTIAL)
+
+
+def known(subscriber: Subscriber | None, email: str) -> Subscriber:
+    if subscriber is None:
+        problem(f"error: {email} is not a subscriber")
+        sys.exit(EXIT_PARTIAL)
+    return subscriber
+
+
+def named(store: Store, email: str) -> Subscriber:
+    subscriber = store.get_subscriber(email)
+    if subscriber is None:
+        raise DigestError(f"{email} is not a subscriber", hint="see 'digest subscribers list'")
+    return subscriber
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def themes() -> list[str]:
+    return available_themes(resource_path("templates"))
+
+
+@cli.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(app: App) -> None:
+    """Apply the pending schema migrations (Alembic); back the database up first."""
+    store = Store.open(app.settings.database_url, upgrade=True)
+    revision = store.schema_revision()
+    store.close()
+    click.echo(f"database {app.settings.database_url_for_display} is at schema revision {revision}")

@@ -1,0 +1,262 @@
+"""Commands that report: status, editions and sources."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+from digest.app import (
+    RunRecord,
+    describe_holder,
+    queries,
+)
+from digest.app.queries import EditionStatus, SourceHealth, Status
+from digest.cli.base import App, cli, utc_now
+from digest.cli.output import EXIT_PARTIAL, counted, echo_json, problem, table
+from digest.models import StoredEntry
+
+
+@cli.group("editions")
+def editions_group() -> None:
+    """The editions: what each carried, and how its delivery went."""
+
+
+@editions_group.command("list")
+@click.option("--limit", default=30, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV.")
+@click.pass_obj
+def editions_list(app: App, limit: int, as_json: bool, as_csv: bool) -> None:
+    """Each edition with its papers, deliveries by state, bounces and complaints."""
+    with app.store() as store:
+        rows = [queries.edition_status(store, e) for e in store.recent_editions(limit)]
+    show_editions(rows, as_json=as_json, as_csv=as_csv)
+
+
+@cli.group("sources")
+def sources_group() -> None:
+    """The configured sources and their health."""
+
+
+@sources_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV.")
+@click.pass_obj
+def sources_list(app: App, as_json: bool, as_csv: bool) -> None:
+    """Each configured source: its last fetch, its status (ok, unchanged, failed with
+    the reason, never) and the entries it brought to the last edition."""
+    with app.store() as store:
+        day, found = queries.sources(store, app.settings)
+    show_sources(day, found, as_json=as_json, as_csv=as_csv)
+
+
+@editions_group.command("show")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def editions_show(app: App, day: datetime, as_json: bool) -> None:
+    """One edition: its papers, its deliveries by state, and every failure with its reason."""
+    with app.store() as store:
+        edition = store.get_edition(day.date())
+        if edition is None:
+            problem(f"no edition for {day.date()} (see 'digest editions list')")
+            raise SystemExit(EXIT_PARTIAL)
+        shown = queries.edition_status(store, edition)
+        papers = store.edition_entries(edition.id)
+    show_edition(shown, papers, as_json=as_json)
+
+
+@cli.command()
+@click.option("--editions", default=7, show_default=True, help="How many recent editions.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def status(app: App, editions: int, as_json: bool) -> None:
+    """Show recent editions with their deliveries by state, and the failures with reasons."""
+    settings = app.settings
+    with app.store() as store:
+        found = queries.status(store, settings, editions=editions, now=utc_now())
+    show_status(found, settings.schedule, settings.timezone, as_json=as_json)
+
+
+# -- what they print
+
+
+def show_status(found: Status, schedule: str, timezone: str, *, as_json: bool) -> None:
+    running = describe_holder(found.running) if found.running else None
+    if as_json:
+        echo_json(
+            {
+                "subscribers": found.subscribers,
+                "next_run": found.next_run,
+                "running": running,
+                "last_run": asdict(found.last_run) if found.last_run else None,
+                "failed_run": asdict(found.failed_run) if found.failed_run else None,
+                "editions": [_edition_json(e) for e in found.editions],
+                "cadences": found.cadences,
+                "weekly_next": found.weekly_next,
+            }
+        )
+        return
+    click.echo("subscribers: " + ", ".join(f"{n} {s}" for s, n in found.subscribers.items()))
+    upcoming = found.next_run.isoformat() if found.next_run else "never"
+    click.echo(f"schedule: {schedule!r} in {timezone}; next run {upcoming}")
+    if set(found.cadences) - {"daily"}:
+        shown = [
+            f"{n} {c}"
+            + (f" (next {found.weekly_next[c]:%a %Y-%m-%d})" if c in found.weekly_next else "")
+            for c, n in found.cadences.items()
+        ]
+        click.echo("readers by cadence: " + ", ".join(shown))
+    if running:
+        click.echo(f"running now: {running}")
+    _runs(found.last_run, found.failed_run)
+    _editions_in_status(found.editions, found.editions_total)
+
+
+def _runs(last: RunRecord | None, failed: RunRecord | None) -> None:
+    if last:
+        click.echo(
+            f"last run: {last.outcome} at {last.started_at:%Y-%m-%d %H:%M:%S %Z}"
+            + (f": {last.summary}" if last.summary else "")
+        )
+    if failed:
+        click.echo(
+            f"a recent run failed at {failed.started_at:%Y-%m-%d %H:%M:%S %Z}: "
+            f"{failed.summary or failed.outcome}"
+        )
+
+
+def _editions_in_status(rows: Sequence[EditionStatus], total: int) -> None:
+    if not rows and not total:
+        click.echo("no editions yet: run 'digest run'")
+    elif len(rows) < total:
+        click.echo(f"editions: {total} in all, the last {len(rows)} below")
+    for row in rows:
+        came_back = ""
+        if row.inbound:
+            came_back = (
+                f"; bounces {row.rate('hard', 'soft'):.1%}, complaints {row.rate('complaint'):.2%}"
+            )
+        click.echo(
+            f"{row.edition.day}: {row.edition.entry_count} papers; "
+            + ", ".join(f"{n} {state}" for state, n in row.deliveries.items())
+            + came_back
+        )
+        for email, reason in row.failures:
+            click.echo(f"  failed: {email}: {reason}")
+
+
+def _edition_json(row: EditionStatus) -> dict[str, Any]:
+    return {
+        "day": row.edition.day,
+        "papers": row.edition.entry_count,
+        "deliveries": row.deliveries,
+        "came_back": row.inbound,
+        "bounce_rate": round(row.rate("hard", "soft"), 4),
+        "complaint_rate": round(row.rate("complaint"), 4),
+        "failures": [{"email": email, "reason": reason} for email, reason in row.failures],
+    }
+
+
+def show_editions(rows: Sequence[EditionStatus], *, as_json: bool, as_csv: bool = False) -> None:
+    if as_json:
+        echo_json({"editions": [_edition_json(r) for r in rows]})
+        return
+    if not rows and not as_csv:
+        click.echo("no editions yet: run 'digest run'")
+        return
+    table(
+        ["date", "papers", "sent", "failed", "skipped", "queued", "bounces", "complaints"],
+        [
+            (
+                r.edition.day,
+                r.edition.entry_count,
+                *(r.deliveries.get(s, 0) for s in ("sent", "failed", "skipped", "queued")),
+                f"{r.rate('hard', 'soft'):.1%}",
+                f"{r.rate('complaint'):.2%}",
+            )
+            for r in rows
+        ],
+        as_csv=as_csv,
+    )
+
+
+def show_sources(
+    day: date | None, found: Sequence[SourceHealth], *, as_json: bool, as_csv: bool
+) -> None:
+    """Each configured source with its last check and what it brought to the last edition."""
+    if as_json:
+        echo_json({"last_edition": day, "sources": [_source_json(h) for h in found]})
+        return
+    if not found and not as_csv:
+        click.echo("no sources configured: add [[sources]] to the config")
+        return
+    table(
+        [
+            "name",
+            "status",
+            "last fetch",
+            "read",
+            "new",
+            f"in {day or 'last edition'}",
+            "detail",
+            "location",
+        ],
+        [
+            (
+                h.spec.name,
+                h.check.outcome if h.check else "never",
+                h.check and h.check.checked_at,
+                h.check and h.check.read,
+                h.check and h.check.new,
+                h.in_last_edition,
+                h.check and h.check.detail,
+                h.spec.location,
+            )
+            for h in found
+        ],
+        as_csv=as_csv,
+        coloured=1,
+    )
+
+
+def _source_json(health: SourceHealth) -> dict[str, Any]:
+    return {
+        "name": health.spec.name,
+        "location": health.spec.location,
+        "format": health.spec.format,
+        "last_check": asdict(health.check) if health.check else None,
+        "in_last_edition": health.in_last_edition,
+    }
+
+
+def show_edition(row: EditionStatus, papers: Sequence[StoredEntry], *, as_json: bool) -> None:
+    if as_json:
+        echo_json(
+            _edition_json(row)
+            | {
+                "entries": [
+                    {"title": s.entry.title, "arxiv_id": s.entry.arxiv_id, "source": s.source}
+                    for s in papers
+                ]
+            }
+        )
+        return
+    click.echo(f"edition {row.edition.day}: {counted(row.edition.entry_count, 'paper')}")
+    click.echo(
+        "deliveries: "
+        + (", ".join(f"{n} {state}" for state, n in row.deliveries.items()) or "none")
+    )
+    if row.inbound:
+        click.echo("came back: " + ", ".join(f"{n} {kind}" for kind, n in row.inbound.items()))
+    for email, reason in row.failures:
+        click.echo(f"  failed: {email}: {reason}")
+    for stored in papers:
+        click.echo(
+            f"  * {stored.entry.title}"
+            + (f" (arXiv:{stored.entry.arxiv_id})" if stored.entry.arxiv_id else "")
+        )
