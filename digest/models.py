@@ -6,7 +6,7 @@ Nothing here touches a database, a socket or the clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from digest.identity import arxiv_id_from, fingerprint, title_key
 
@@ -210,3 +210,26 @@ class Feedback:
     kind: str
     updated_at: datetime
     weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """One message that came back (a bounce, a complaint, an unsubscribe), as it is kept."""
+
+    kind: str
+    at: datetime
+    subscriber_id: int | None = None
+    delivery_id: int | None = None
+    edition_id: int | None = None
+    message_id: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A sender's claim on queued deliveries: whose, for how long, and whether it is the
+    only sender of the queue (it then ignores others' leases: they are gone)."""
+
+    holder: str
+    lease: timedelta
+    exclusive: bool = False

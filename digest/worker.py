@@ -54,10 +54,8 @@ class Worker:
             report = job.run(
                 store,
                 self.settings,
-                now=self.clock,
-                transport=transport_for(self.settings),
-                plan=plan,
-                stop=self.stop,
+                job.Runtime(now=self.clock, transport=transport_for(self.settings), stop=self.stop),
+                job.RunOptions(plan=plan),
             )
         except RunInProgress as e:
             log_event(log, "run_skipped", reason=e.message)

@@ -120,11 +120,14 @@ def import_subscribers(
     return accounts.import_rows(store, rows, [], now=now).result
 
 
-def run(store: Store, settings: Settings, **kwargs: Any) -> job.RunReport:
-    kwargs.setdefault("now", Clock())
-    kwargs.setdefault("sleep", Sleeps())
-    kwargs.setdefault("transport", transport_for(settings))
-    return job.run(store, settings, day=DAY, ingest_sources=False, **kwargs)
+def run(store: Store, settings: Settings, *, plan: bool = True, **runtime: Any) -> job.RunReport:
+    """A run of the day's edition, without reading sources (``runtime``: ``job.Runtime``'s
+    fields, each with a test's default)."""
+    runtime.setdefault("now", Clock())
+    runtime.setdefault("sleep", Sleeps())
+    runtime.setdefault("transport", transport_for(settings))
+    options = job.RunOptions(DAY, ingest_sources=False, plan=plan)
+    return job.run(store, settings, job.Runtime(**runtime), options)
 
 
 def message_text(raw: str | bytes) -> str:

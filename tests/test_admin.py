@@ -66,11 +66,8 @@ def app(tmp_path: Path, clock: Clock) -> Flask:
     job.run(
         store,
         settings,
-        now=clock,
-        transport=RecordingTransport(tmp_path / "outbox"),
-        day=DAY,
-        ingest_sources=False,
-        sleep=Sleeps(),
+        job.Runtime(now=clock, transport=RecordingTransport(tmp_path / "outbox"), sleep=Sleeps()),
+        job.RunOptions(day=DAY, ingest_sources=False),
     )
     yield app
     store.close()

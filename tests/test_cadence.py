@@ -195,12 +195,10 @@ def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
             report = job.run(
                 store,
                 settings,
-                now=clock,
-                transport=transport_for(settings),
-                day=day,
-                ingest_sources=False,
-                sleep=Sleeps(),
-                stop=stop,
+                job.Runtime(
+                    now=clock, transport=transport_for(settings), sleep=Sleeps(), stop=stop
+                ),
+                job.RunOptions(day=day, ingest_sources=False),
             )
             if interrupt:
                 assert report.delivery.interrupted and report.delivery.sent == 3
@@ -208,11 +206,8 @@ def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
                 report = job.run(
                     store,
                     settings,
-                    now=clock,
-                    day=day,
-                    ingest_sources=False,
-                    transport=transport_for(settings),
-                    sleep=Sleeps(),
+                    job.Runtime(now=clock, transport=transport_for(settings), sleep=Sleeps()),
+                    job.RunOptions(day=day, ingest_sources=False),
                 )
             assert report.still_queued == 0, day
             day += timedelta(days=1)
@@ -281,12 +276,8 @@ def test_local_time_holds_across_a_dst_change_for_daily_and_weekly_readers(
                 job.run(
                     store,
                     settings,
-                    now=clock,
-                    transport=transport_for(settings),
-                    day=day,
-                    ingest_sources=False,
-                    sleep=Sleeps(),
-                    plan=half_hours == 8,
+                    job.Runtime(now=clock, transport=transport_for(settings), sleep=Sleeps()),
+                    job.RunOptions(day=day, ingest_sources=False, plan=half_hours == 8),
                 )
     store.close()
     paris = ZoneInfo("Europe/Paris")
@@ -334,11 +325,8 @@ def test_run_date_for_a_missed_day_catches_up_for_every_cadence(
             job.run(
                 store,
                 settings,
-                now=Clock(at),
-                sleep=Sleeps(),
-                day=day,
-                ingest_sources=False,
-                transport=transport_for(settings),
+                job.Runtime(now=Clock(at), transport=transport_for(settings), sleep=Sleeps()),
+                job.RunOptions(day=day, ingest_sources=False),
             )
 
         add_papers(store, START, datetime.combine(START, time(6), tzinfo=UTC))

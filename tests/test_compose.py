@@ -10,7 +10,7 @@ from dataclasses import fields, replace
 from datetime import date
 from pathlib import Path
 
-from digest.deliver.compose import Composer, ComposeSettings, compose_message
+from digest.deliver.compose import Composer, ComposeSettings, Job, compose_message
 from digest.models import Delivery, Edition, StoredEntry, Subscriber, Topic
 from digest.plan import Send, Skip
 from digest.select.index import EditionIndex
@@ -45,8 +45,8 @@ def test_a_message_carries_its_stable_id_and_the_readers_links(
 ) -> None:
     made = composer(tmp_path)
     with EditionIndex(sample_stored) as index:
-        first = compose_message(made, EDITION, index, DELIVERY, Send(ADA), NOW)
-        again = compose_message(composer(tmp_path), EDITION, index, DELIVERY, Send(ADA), NOW)
+        first = compose_message(made, EDITION, index, Job(DELIVERY, Send(ADA), NOW))
+        again = compose_message(composer(tmp_path), EDITION, index, Job(DELIVERY, Send(ADA), NOW))
     message, envelope = first.message, first.envelope
     assert message is not None and envelope is not None
     assert (first.not_mailed, first.failure) == (None, None)
@@ -54,7 +54,7 @@ def test_a_message_carries_its_stable_id_and_the_readers_links(
     assert again.envelope is not None and message_id == again.envelope.message_id  # a rerun
     parsed = email.message_from_bytes(message, policy=email.policy.default)
     assert parsed["Message-ID"] == message_id and parsed["To"] == "Ada <ada@example.org>"
-    assert made.links(ADA.id).unsubscribe_url in parsed["List-Unsubscribe"]
+    assert made.factory.links(ADA.id).unsubscribe_url in parsed["List-Unsubscribe"]
 
 
 def test_nothing_on_their_topics_is_a_skip_with_the_deciders_reason(
@@ -62,7 +62,9 @@ def test_nothing_on_their_topics_is_a_skip_with_the_deciders_reason(
 ) -> None:
     nobody = replace(ADA, topics=(Topic("title:zzzunheardof"),))
     with EditionIndex(sample_stored) as index:
-        composed = compose_message(composer(tmp_path), EDITION, index, DELIVERY, Send(nobody), NOW)
+        composed = compose_message(
+            composer(tmp_path), EDITION, index, Job(DELIVERY, Send(nobody), NOW)
+        )
     assert composed.message is None and composed.failure is None
     assert composed.not_mailed == Skip("nothing new on their topics")
 
@@ -72,10 +74,9 @@ def test_a_delivery_that_cannot_be_composed_fails_alone(
 ) -> None:
     unsendable = replace(ADA, email="ädä@example.org")  # no SMTPUTF8: no message can carry it
     with EditionIndex(sample_stored) as index:
-        failed = compose_message(
-            composer(tmp_path), EDITION, index, DELIVERY, Send(unsendable), NOW
-        )
-        fine = compose_message(composer(tmp_path), EDITION, index, DELIVERY, Send(ADA), NOW)
+        job = Job(DELIVERY, Send(unsendable), NOW)
+        failed = compose_message(composer(tmp_path), EDITION, index, job)
+        fine = compose_message(composer(tmp_path), EDITION, index, Job(DELIVERY, Send(ADA), NOW))
     failure = failed.failure
     assert failed.message is None and failure is not None
     assert failure.startswith("could not compose: ")

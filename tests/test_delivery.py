@@ -323,10 +323,12 @@ def test_who_unsubscribes_before_sending_is_skipped_and_who_joins_gets_the_next(
         tomorrow = job.run(
             store,
             settings,
-            now=Clock(NOW + timedelta(days=1)),
-            sleep=Sleeps(),
-            transport=transport_for(settings),
-            ingest_sources=False,
+            job.Runtime(
+                now=Clock(NOW + timedelta(days=1)),
+                transport=transport_for(settings),
+                sleep=Sleeps(),
+            ),
+            job.RunOptions(ingest_sources=False),
         )
     assert tomorrow.edition is not None and tomorrow.edition.entry_count == 1
     assert len(server.by_recipient()["late@example.org"]) == 1

@@ -241,11 +241,8 @@ def test_bounces_complaints_and_mailto_unsubscribes_suppress_their_reader(
         job.run(
             store,
             settings,
-            now=Clock(next_day),
-            sleep=Sleeps(),
-            day=next_day.date(),
-            ingest_sources=False,
-            transport=transport_for(settings),
+            job.Runtime(now=Clock(next_day), transport=transport_for(settings), sleep=Sleeps()),
+            job.RunOptions(day=next_day.date(), ingest_sources=False),
         )
     assert [r.recipients for r in server.received] == [["ada@example.net"]]
 

@@ -244,11 +244,10 @@ def test_votes_change_the_next_days_digest(store: Store, tmp_path: Path) -> None
     report = job.run(
         store,
         settings,
-        now=Clock(next_day),
-        sleep=Sleeps(),
-        day=next_day.date(),
-        ingest_sources=False,
-        transport=OutboxTransport(tmp_path / "day2"),
+        job.Runtime(
+            now=Clock(next_day), transport=OutboxTransport(tmp_path / "day2"), sleep=Sleeps()
+        ),
+        job.RunOptions(day=next_day.date(), ingest_sources=False),
     )
     assert report.delivery.sent == 1
     text = _digest_text(tmp_path / "day2")

@@ -20,6 +20,7 @@ import pytest
 
 from digest.errors import StorageError
 from digest.locking import Keeper, LostOwnership
+from digest.models import Claim
 from digest.store import Store
 
 from .conftest import DAY, empty_postgres, fill, wait_until
@@ -234,13 +235,8 @@ def test_deliveries_a_live_sender_elsewhere_holds_are_said_not_hidden(
     edition = store.get_edition(DAY)
     assert edition is not None
     # Another machine's sender holds five for a long lease, and does not move.
-    store.claim_deliveries(
-        edition.id,
-        holder="elsewhere:4242:abcd",
-        now=datetime.now(UTC),
-        lease=timedelta(hours=1),
-        limit=5,
-    )
+    elsewhere = Claim("elsewhere:4242:abcd", timedelta(hours=1))
+    store.claim_deliveries(edition.id, elsewhere, now=datetime.now(UTC), limit=5)
     store.close()
     with smtp_server() as (server, port):
         env = _env(tmp_path, postgres_url, port, lease_seconds=4)

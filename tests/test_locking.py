@@ -31,7 +31,9 @@ def test_the_lock_keeps_a_second_run_out_and_frees_on_expiry_or_death(store: Sto
         # (on PostgreSQL a run waits for another's planning instead: see test_postgres).
         if store.dialect == "sqlite":
             with pytest.raises(RunInProgress):
-                job.run(store, make_settings(Path("/tmp"), None), now=clock, transport=None)  # type: ignore[arg-type]
+                job.run(
+                    store, make_settings(Path("/tmp"), None), job.Runtime(now=clock, transport=None)
+                )  # type: ignore[arg-type]
     # A lease whose holder died elsewhere expires after its ttl.
     store.acquire_lock(RUN_LOCK, "gone:1:x", now=NOW, ttl=timedelta(minutes=2))
     with RunLock(store, clock=Clock(NOW + timedelta(minutes=3))) as taken:

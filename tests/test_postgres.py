@@ -14,6 +14,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 
 from digest.errors import StorageError
+from digest.models import Claim
 from digest.store import SCHEMA_REVISION, Store
 from digest.store.base import alembic_config as _alembic_config
 
@@ -114,9 +115,7 @@ def test_migrating_from_the_previous_schema_keeps_the_data(database: str) -> Non
     assert store.schema_revision() == SCHEMA_REVISION
     assert store.get_subscriber("ada@example.org") is not None
     assert len(store.installation_id) == 32  # made by the migration, once
-    claimed = store.claim_deliveries(
-        1, holder="me", now=NOW, lease=__import__("datetime").timedelta(seconds=30)
-    )
+    claimed = store.claim_deliveries(1, Claim("me", timedelta(seconds=30)), now=NOW)
     assert [d.subscriber_id for d, _ in claimed] == [1]
     store.close()
 
@@ -129,17 +128,13 @@ def test_claims_skip_what_another_sender_holds(postgres_url: str) -> None:
     fill(store, 10)
     edition = store.create_edition(DAY, now=NOW)
     assert edition is not None
-    first = store.claim_deliveries(
-        edition.id, holder="a", now=NOW, lease=timedelta(minutes=5), limit=6
-    )
-    second = store.claim_deliveries(
-        edition.id, holder="b", now=NOW, lease=timedelta(minutes=5), limit=6
-    )
+    first = store.claim_deliveries(edition.id, Claim("a", timedelta(minutes=5)), now=NOW, limit=6)
+    second = store.claim_deliveries(edition.id, Claim("b", timedelta(minutes=5)), now=NOW, limit=6)
     assert len(first) == 6 and len(second) == 4
     assert not {d.id for d, _ in first} & {d.id for d, _ in second}
     # Sender a dies: after its lease, its deliveries can be claimed again.
     later = NOW + timedelta(minutes=6)
-    taken = store.claim_deliveries(edition.id, holder="c", now=later, lease=timedelta(minutes=5))
+    taken = store.claim_deliveries(edition.id, Claim("c", timedelta(minutes=5)), now=later)
     assert {d.id for d, _ in taken} == {d.id for d, _ in first} | {d.id for d, _ in second}
     store.close()
 
@@ -230,9 +225,7 @@ def test_delivery_marks_are_committed_without_a_flush_each(postgres_url: str) ->
     fill(store, 1)
     edition = store.create_edition(DAY, now=NOW)
     assert edition is not None
-    [(delivery, _)] = store.claim_deliveries(
-        edition.id, holder="t", now=NOW, lease=timedelta(minutes=5)
-    )
+    [(delivery, _)] = store.claim_deliveries(edition.id, Claim("t", timedelta(minutes=5)), now=NOW)
     store.mark_sent(delivery.id, message_id="<m@x>", reply="250 ok", now=NOW)
     marking = store._thread_connection()  # the connection the marks went through
     assert marking.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"

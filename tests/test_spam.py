@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.deliver.compose import Composer, ComposeSettings, compose_message
+from digest.deliver.compose import Composer, ComposeSettings, Job, compose_message
 from digest.deliver.notices import sign_up_notice, welcome_notice
 from digest.models import Delivery, Edition, StoredEntry, Subscriber, Topic
 from digest.plan import Send
@@ -49,7 +49,9 @@ def messages(tmp_path: Path, stored: list[StoredEntry]) -> dict[str, bytes]:
             fair = (Topic("title:fairness", "Fairness"),)
             reader = Subscriber(1, "ada@example.org", "active", theme=theme, topics=fair)
             delivery = Delivery(1, edition.id, reader.id, "queued")
-            message = compose_message(composer, edition, index, delivery, Send(reader), NOW).message
+            message = compose_message(
+                composer, edition, index, Job(delivery, Send(reader), NOW)
+            ).message
             assert message is not None
             found[f"digest-{theme}"] = message
     pending = Subscriber(2, "new@example.org", "pending")

@@ -15,7 +15,7 @@ from digest.errors import StorageError
 from digest.ingest import parse_source, read_source
 from digest.ingest.clean import EntryLimits, clean_entry
 from digest.ingest.dedupe import dedupe
-from digest.models import Entry
+from digest.models import Claim, Entry
 from digest.store import Store
 from digest.store.base import aware
 from digest.subscribers import check_input
@@ -289,7 +289,7 @@ def test_a_mark_records_the_same_on_either_backend(any_store: Store) -> None:
     any_store.add_entries([Entry(title="A paper")], decide=dedupe, source="feed", now=NOW)
     edition = any_store.create_edition(NOW.date(), now=NOW)
     (claimed,) = any_store.claim_deliveries(
-        edition.id, holder="me", now=NOW, lease=timedelta(minutes=5), after_id=0, exclusive=True
+        edition.id, Claim("me", timedelta(minutes=5), exclusive=True), now=NOW
     )
     later = NOW + timedelta(seconds=3, microseconds=0)
     any_store.mark_deferred(claimed[0].id, reason="451 try later", now=NOW)

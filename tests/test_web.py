@@ -410,10 +410,8 @@ def test_preferences_change_topics_theme_timezone_and_pause(
     job.run(
         store,
         settings,
-        now=Clock(NOW),
-        sleep=Sleeps(),
-        ingest_sources=False,
-        transport=OutboxTransport(tmp_path / "o"),
+        job.Runtime(now=Clock(NOW), transport=OutboxTransport(tmp_path / "o"), sleep=Sleeps()),
+        job.RunOptions(ingest_sources=False),
     )
     path = preferences_url("", settings.secret_key, subscriber.id)
     page = client.get(path).get_data(as_text=True)
@@ -488,10 +486,8 @@ def test_the_archive_pages_and_feeds_escape_feed_text(
     job.run(
         store,
         settings,
-        now=Clock(NOW),
-        sleep=Sleeps(),
-        ingest_sources=False,
-        transport=OutboxTransport(tmp_path / "o"),
+        job.Runtime(now=Clock(NOW), transport=OutboxTransport(tmp_path / "o"), sleep=Sleeps()),
+        job.RunOptions(ingest_sources=False),
     )
     listing = client.get("/archive").get_data(as_text=True)
     assert 'href="/archive/2026-11-28"' in listing
@@ -549,10 +545,12 @@ def test_paused_subscribers_get_nothing(settings: Settings, store: Store, tmp_pa
     report = job.run(
         store,
         settings,
-        now=Clock(NOW + timedelta(hours=1)),
-        sleep=Sleeps(),
-        ingest_sources=False,
-        transport=OutboxTransport(tmp_path / "p"),
+        job.Runtime(
+            now=Clock(NOW + timedelta(hours=1)),
+            transport=OutboxTransport(tmp_path / "p"),
+            sleep=Sleeps(),
+        ),
+        job.RunOptions(ingest_sources=False),
     )
     assert report.delivery.sent == 1
 

@@ -93,10 +93,8 @@ def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
     report = job.run(
         store,
         settings,
-        now=Clock(NOW),
-        sleep=Sleeps(),
-        ingest_sources=False,
-        transport=SmtpTransport(settings.smtp),
+        job.Runtime(now=Clock(NOW), transport=SmtpTransport(settings.smtp), sleep=Sleeps()),
+        job.RunOptions(ingest_sources=False),
     )
     assert report.delivery.sent == 1
     digest = mail.received[-1]
@@ -127,10 +125,12 @@ def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
     tomorrow = job.run(
         store,
         settings,
-        now=Clock(NOW + timedelta(days=1)),
-        sleep=Sleeps(),
-        ingest_sources=False,
-        transport=SmtpTransport(settings.smtp),
+        job.Runtime(
+            now=Clock(NOW + timedelta(days=1)),
+            transport=SmtpTransport(settings.smtp),
+            sleep=Sleeps(),
+        ),
+        job.RunOptions(ingest_sources=False),
     )
     assert tomorrow.edition is not None and tomorrow.delivery.sent == 0
     assert len(mail.received) == before

@@ -104,22 +104,20 @@ def test_local_delivery_waits_for_each_subscribers_own_morning(
     first = job.run(
         store,
         settings,
-        now=Clock(utc(2026, 11, 28, 7)),
-        day=day,
-        transport=transport_for(settings),
-        ingest_sources=False,
-        sleep=Sleeps(),
+        job.Runtime(
+            now=Clock(utc(2026, 11, 28, 7)), transport=transport_for(settings), sleep=Sleeps()
+        ),
+        job.RunOptions(day=day, ingest_sources=False),
     )
     assert (first.delivery.sent, first.delivery.waiting, first.still_queued) == (1, 1, 1)
     assert first.ok  # waiting for a local morning is not a failure
     later = job.run(
         store,
         settings,
-        now=Clock(utc(2026, 11, 28, 15, 30)),
-        day=day,
-        transport=transport_for(settings),
-        plan=False,
-        sleep=Sleeps(),
+        job.Runtime(
+            now=Clock(utc(2026, 11, 28, 15, 30)), transport=transport_for(settings), sleep=Sleeps()
+        ),
+        job.RunOptions(day=day, plan=False),
     )
     assert (later.delivery.sent, later.still_queued) == (1, 0)
 

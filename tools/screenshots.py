@@ -94,8 +94,8 @@ def pages() -> None:
             check_input("ada@example.org", topics=["Fairness: title:fairness"], themes=["light"]),
             now=datetime.now(UTC),
         )
-        job.run(store, settings, now=lambda: datetime.now(UTC),
-                     transport=OutboxTransport(Path(tmp) / "outbox"))  # fmt: skip
+        outbox = OutboxTransport(Path(tmp) / "outbox")
+        job.run(store, settings, job.Runtime(now=lambda: datetime.now(UTC), transport=outbox))
         day = store.recent_editions(1)[0].day.isoformat()
         store.save_admin("admin@example.org", hash_password(ADMIN_PASSWORD), now=datetime.now(UTC))
         store.close()

@@ -107,16 +107,44 @@ class Planned:
 
 
 @dataclass(frozen=True)
+class Runtime:
+    """What a run is given from outside: the clock, the mail server, how to wait, a
+    stop (SIGTERM), and whom to tell of its progress."""
+
+    now: Clock
+    transport: Transport
+    sleep: Sleep = _sleep
+    #: Set to end the run after the message in flight, leaving the rest queued.
+    stop: Event | None = None
+    on_planned: Callable[[Planned], None] | None = None
+    on_delivery: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to run: the edition of ``day`` (None: today), whether to read the sources
+    and build the edition (off: send what is queued), and how long to wait for
+    another run's lock."""
+
+    day: date | None = None
+    ingest_sources: bool = True
+    plan: bool = True
+    lock_wait: float = 0.0
+
+
+@dataclass(frozen=True)
 class _Run:
     """What travels with one run through its phases."""
 
     store: Store
     settings: Settings
-    now: Clock
-    sleep: Sleep
-    stop: Event | None
+    runtime: Runtime
     #: Who this run is, on claims and the run lock.
     holder: str
+
+    @property
+    def now(self) -> Clock:
+        return self.runtime.now
 
 
 @dataclass
@@ -130,50 +158,40 @@ class _Plan:
 
 
 def run(
-    store: Store,
-    settings: Settings,
-    *,
-    now: Clock,
-    transport: Transport,
-    day: date | None = None,
-    ingest_sources: bool = True,
-    plan: bool = True,
-    sleep: Sleep = _sleep,
-    stop: Event | None = None,
-    lock_wait: float = 0.0,
-    on_planned: Callable[[Planned], None] | None = None,
-    on_delivery: Callable[[], None] | None = None,
+    store: Store, settings: Settings, runtime: Runtime, options: RunOptions = RunOptions()
 ) -> RunReport:
     """The main job: ingest, build today's edition, deliver every queued digest.
 
     Safe to rerun at any moment: the edition and its deliveries are created
     once, and only deliveries still queued are sent.  Ingesting and planning
     happen under the run lock, one process at a time (``RunInProgress`` if
-    another has it after ``lock_wait`` seconds).  On SQLite the sending does
+    another has it after ``options.lock_wait`` seconds).  On SQLite the sending does
     too (one sender); on PostgreSQL several processes then send the queue
     together, each claiming batches, and a run waits for another's planning
-    instead of giving up.  Setting ``stop`` ends the run after the message in
-    flight, leaving the rest queued.  With ``plan`` off, no source is read and
-    no edition is built: queued deliveries are sent.
+    instead of giving up.  Setting ``runtime.stop`` ends the run after the
+    message in flight, leaving the rest queued.  With ``options.plan`` off, no
+    source is read and no edition is built: queued deliveries are sent.
     """
     exclusive = store.dialect != "postgresql"
-    wait = lock_wait if exclusive else max(lock_wait, PLANNING_WAIT_SECONDS)
+    wait = options.lock_wait if exclusive else max(options.lock_wait, PLANNING_WAIT_SECONDS)
+    now = runtime.now
     with ExitStack() as held:
         lease = timedelta(seconds=settings.delivery.lease_seconds)
+        ttl = min(DEFAULT_TTL, lease)
         lock = held.enter_context(
-            RunLock(store, clock=now, wait_seconds=wait, sleep=sleep, ttl=min(DEFAULT_TTL, lease))
+            RunLock(store, clock=now, wait_seconds=wait, sleep=runtime.sleep, ttl=ttl)
         )
         close_dead_runs(store, now=now())
         run_id = store.start_run(lock.holder, now=now())
-        this = _Run(store, settings, now, sleep, stop, lock.holder)
+        this = _Run(store, settings, runtime, lock.holder)
         try:
-            planned = _plan_edition(this, day, ingest_sources=ingest_sources and plan, plan=plan)
-            if on_planned:
-                on_planned(planned.told)
+            planned = _plan_edition(this, options)
+            if runtime.on_planned:
+                runtime.on_planned(planned.told)
             if not exclusive:
                 held.close()  # planning done: on PostgreSQL the sending is shared
-            planned.report.on_delivery = on_delivery
-            report = _send(this, planned, transport, lock=lock if exclusive else None)
+            planned.report.on_delivery = runtime.on_delivery
+            report = _send(this, planned, lock=lock if exclusive else None)
         except BaseException as e:
             store.finish_run(run_id, outcome="error", summary=f"{type(e).__name__}: {e}", now=now())
             raise
@@ -197,9 +215,11 @@ def close_dead_runs(store: Store, *, now: datetime) -> None:
             )
 
 
-def _plan_edition(this: _Run, day: date | None, *, ingest_sources: bool, plan: bool) -> _Plan:
+def _plan_edition(this: _Run, options: RunOptions) -> _Plan:
     store, settings, started = this.store, this.settings, this.now()
-    day = day or started.astimezone(settings.zone).date()
+    plan = options.plan
+    ingest_sources = options.ingest_sources and plan
+    day = options.day or started.astimezone(settings.zone).date()
     ingested = (
         ingest(
             store,
@@ -208,7 +228,7 @@ def _plan_edition(this: _Run, day: date | None, *, ingest_sources: bool, plan: b
             zone=settings.zone,
             limits=settings.limits,
             fetch=settings.fetch,
-            stop=this.stop,
+            stop=this.runtime.stop,
         )
         if ingest_sources
         else None
@@ -241,8 +261,9 @@ def _plan_edition(this: _Run, day: date | None, *, ingest_sources: bool, plan: b
     return _Plan(day, ingested, edition, pending, report, told)
 
 
-def _send(this: _Run, planned: _Plan, transport: Transport, *, lock: RunLock | None) -> RunReport:
-    store, settings, stop, report = this.store, this.settings, this.stop, planned.report
+def _send(this: _Run, planned: _Plan, *, lock: RunLock | None) -> RunReport:
+    store, settings, report = this.store, this.settings, planned.report
+    stop, transport = this.runtime.stop, this.runtime.transport
 
     def should_stop() -> bool:
         if lock is not None:
@@ -262,7 +283,7 @@ def _send(this: _Run, planned: _Plan, transport: Transport, *, lock: RunLock | N
             report,
             holder=this.holder,
             exclusive=lock is not None,
-            sleep=this.sleep,
+            sleep=this.runtime.sleep,
             should_stop=should_stop,
             keepers=[lock.keeper] if lock is not None else [],
         )
@@ -295,7 +316,7 @@ def _wait_for_other_senders(
     make progress (a lease without any ends the wait), send what they give up, and
     return what others still hold."""
     store, lease = this.store, this.settings.delivery.lease_seconds
-    waiting = Event() if this.stop is None else this.stop
+    waiting = Event() if this.runtime.stop is None else this.runtime.stop
     deadline = perf_counter() + lease
     told, left = False, None
     while not (report.stopped or report.interrupted):
@@ -334,7 +355,7 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
         delivery=replace(settings.delivery, rate_limit=0),
     )
     with store.snapshot() as copy:
-        report = run(copy, rehearsal, now=now, transport=RehearsalTransport(), day=day)
+        report = run(copy, rehearsal, Runtime(now, RehearsalTransport()), RunOptions(day=day))
     return replace(report, dry_run=True)
 
 

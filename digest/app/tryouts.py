@@ -158,7 +158,6 @@ def send_test(
     envelope, message = factory.build(
         rendered,
         stand_in,
-        composer.links(stand_in.id),
         message_id=factory.one_off_id("test"),
         sent_at=now,
         to=address.wire,

@@ -142,12 +142,11 @@ def run_command(
             started = time.monotonic()
             done = job.dry_run(store, app.signing_settings, now=utc_now, day=edition_day)
         sys.exit(report.run(done, time.monotonic() - started, as_json=as_json))
-    run_and_exit(
-        app, as_json=as_json, day=edition_day, ingest_sources=not no_ingest, lock_wait=wait_seconds
-    )
+    options = job.RunOptions(edition_day, ingest_sources=not no_ingest, lock_wait=wait_seconds)
+    run_and_exit(app, options, as_json=as_json)
 
 
-def run_and_exit(app: App, *, as_json: bool, **options: Any) -> NoReturn:
+def run_and_exit(app: App, options: job.RunOptions, *, as_json: bool) -> NoReturn:
     """Run the job (``digest run`` and ``digest send``), showing its progress, and exit."""
     settings, started = app.signing_settings, time.monotonic()
 
@@ -159,16 +158,14 @@ def run_and_exit(app: App, *, as_json: bool, **options: Any) -> NoReturn:
             shown.start(plan.queued)
 
         try:
-            done = job.run(
-                store,
-                settings,
-                now=utc_now,
-                transport=transport_for(settings),
+            runtime = job.Runtime(
+                utc_now,
+                transport_for(settings),
                 stop=stop_on_signals(),
                 on_planned=planned,
                 on_delivery=shown.advance,
-                **options,
             )
+            done = job.run(store, settings, runtime, options)
         except RunInProgress as e:
             problem(e.message)
             sys.exit(EXIT_PARTIAL)
@@ -199,7 +196,7 @@ def send(app: App, as_json: bool) -> None:
     on as many machines as needed; they share the queue.  Exit codes as for
     'digest run'.
     """
-    run_and_exit(app, as_json=as_json, plan=False)
+    run_and_exit(app, job.RunOptions(plan=False), as_json=as_json)
 
 
 @cli.command()

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import click
 
-from digest.app import (
-    transport_for,
-    tryouts,
-)
+from digest.app import job, transport_for, tryouts
 from digest.cli import output, report
 from digest.cli.base import App, cli, named, themes, utc_now
 from digest.cli.output import EXIT_PARTIAL, problem
@@ -187,4 +184,4 @@ def resend(app: App, email: str, day: datetime, send_now: bool, as_json: bool) -
         return
     click.echo(f"resend: queued {email}'s digest of {day.date()} again (resend {queued.resends})")
     if send_now:
-        run_and_exit(app, as_json=False, plan=False)
+        run_and_exit(app, job.RunOptions(plan=False), as_json=False)

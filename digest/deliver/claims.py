@@ -10,13 +10,12 @@ or skips is recorded here and goes no further.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TypeVar
 
 from digest import plan
 from digest.deliver.report import Clock, DeliveryReport
-from digest.models import Delivery, Edition, Subscriber
+from digest.models import Claim, Delivery, Edition, Subscriber
 from digest.store import Store
 
 T = TypeVar("T")
@@ -32,28 +31,12 @@ TRIAL_ID = 0
 Decided = tuple[Delivery, plan.Send]
 
 
-@dataclass(frozen=True)
-class Claim:
-    """Whose claim, for how long, and whether it is the only sender of the queue."""
-
-    holder: str
-    lease: timedelta
-    exclusive: bool
-
-
 def claimed(
     store: Store, edition_id: int, claim: Claim, clock: Clock
 ) -> Iterator[list[tuple[Delivery, Subscriber]]]:
     """The edition's queued deliveries with their readers, claimed a batch at a time."""
     after = 0
-    while batch := store.claim_deliveries(
-        edition_id,
-        holder=claim.holder,
-        now=clock(),
-        lease=claim.lease,
-        after_id=after,
-        exclusive=claim.exclusive,
-    ):
+    while batch := store.claim_deliveries(edition_id, claim, now=clock(), after_id=after):
         yield batch
         after = batch[-1][0].id
 

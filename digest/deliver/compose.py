@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from uuid import uuid4
 
 from digest.config import DkimSettings, InboundSettings, LearningSettings, Settings
@@ -63,9 +63,18 @@ class Composed:
     building: float = 0.0
 
 
-#: A batch of work for the composing process: deliveries with the decider's intents,
-#: their Date header, and their readers' models (None without feedback).
-Jobs = list[tuple[Delivery, Send, datetime, bytes | None]]
+class Job(NamedTuple):
+    """One delivery to compose: the decider's intent, the Date header, and the reader's
+    model (None without feedback)."""
+
+    delivery: Delivery
+    intent: Send
+    sent_at: datetime
+    model: bytes | None = None
+
+
+#: A batch of work for the composing process.
+Jobs = list[Job]
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,13 @@ class MessageFactory:
         self.installation = installation
         self.domain = domain_of(settings.sender_address)
         self.signer = signer_for(settings.dkim, settings.sender_address)
+        self._links: tuple[int, PersonalLinks] | None = None
+
+    def links(self, subscriber_id: int) -> PersonalLinks:
+        """The reader's signed links, made once per message (signing is not free)."""
+        if self._links is None or self._links[0] != subscriber_id:
+            self._links = (subscriber_id, personal_links(self.settings, subscriber_id))
+        return self._links[1]
 
     def digest_id(self, edition: Edition, subscriber_id: int, resends: int = 0) -> str:
         """A delivery's Message-ID: the same at every attempt, new at each resend."""
@@ -161,7 +177,6 @@ class MessageFactory:
         self,
         rendered: RenderedEmail,
         reader: Subscriber,
-        links: PersonalLinks,
         *,
         message_id: str,
         sent_at: datetime,
@@ -170,7 +185,7 @@ class MessageFactory:
     ) -> tuple[TransportEnvelope, bytes]:
         """The envelope and the signed bytes of one mail to ``reader`` (at ``to``, when
         it goes elsewhere, as a test does); ``delivery_id`` tags the bounce address."""
-        headers = self._headers(reader, links)
+        headers = self._headers(reader, self.links(reader.id))
         message = build_message(
             rendered,
             headers,
@@ -230,7 +245,6 @@ class Composer:
         self.installation = installation
         self.policy = settings.policy
         self.factory = MessageFactory(settings, installation)
-        self._links: tuple[int, PersonalLinks] | None = None
 
     def theme_for(self, subscriber: Subscriber) -> str:
         themes = self.renderer.themes
@@ -303,17 +317,11 @@ class Composer:
         return self.renderer.render(
             edition_date=edition.day,
             selection=selection,
-            links=self.links(subscriber.id),
+            links=self.factory.links(subscriber.id),
             theme=self.theme_for(subscriber),
             personal=bool(subscriber.topics),
             period=period_label(since, edition.day) if since is not None else None,
         )
-
-    def links(self, subscriber_id: int) -> PersonalLinks:
-        """The subscriber's signed links, made once per message (signing is not free)."""
-        if self._links is None or self._links[0] != subscriber_id:
-            self._links = (subscriber_id, personal_links(self.settings, subscriber_id))
-        return self._links[1]
 
     def message(
         self,
@@ -327,7 +335,6 @@ class Composer:
         return self.factory.build(
             rendered,
             reader,
-            self.links(reader.id),
             message_id=self.factory.digest_id(edition, reader.id, delivery.resends),
             sent_at=sent_at,
             delivery_id=delivery.id,
@@ -343,10 +350,7 @@ def compose_message(
     composer: Composer,
     edition: Edition,
     index: EditionIndex,
-    delivery: Delivery,
-    intent: Send,
-    sent_at: datetime,
-    model: bytes | None = None,
+    job: Job,
 ) -> Composed:
     """Select, render and build the message the decider said to send; the decider is
     not asked again, and nothing is read again.
@@ -355,6 +359,7 @@ def compose_message(
     (a stored query FTS5 refuses, an address no message can carry) is
     returned as that delivery's failure, never raised at the others.
     """
+    delivery, intent, sent_at, model = job
     reader = intent.reader
     rendering = 0.0
     try:
@@ -429,12 +434,7 @@ def serve(
         composer.renderer.prepare(entries)
         with EditionIndex(entries) as index:
             while (batch := jobs.get()) is not None:
-                connection.send(
-                    [
-                        compose_message(composer, edition, index, d, i, at, m)
-                        for d, i, at, m in batch
-                    ]
-                )
+                connection.send([compose_message(composer, edition, index, job) for job in batch])
         connection.send(peak_rss_kb())
     except OSError:
         return  # the parent went away

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from digest.deliver.claims import Decided, batches
-from digest.deliver.compose import Composed, Composer, Jobs, compose_message, serve
+from digest.deliver.compose import Composed, Composer, Job, Jobs, compose_message, serve
 from digest.deliver.report import Clock, DeliveryReport
 from digest.errors import DigestError
 from digest.models import Delivery, Edition, StoredEntry
@@ -101,8 +101,8 @@ def composing(
             for delivery, intent in batch:
                 chosen = periods(intent.since) if intent.since is not None else index
                 model = found.get(intent.reader.id)
-                at = clock()
-                outcome = compose_message(composer, edition, chosen, delivery, intent, at, model)
+                job = Job(delivery, intent, clock(), model)
+                outcome = compose_message(composer, edition, chosen, job)
                 yield delivery, intent, outcome
 
         if not in_child:
@@ -143,7 +143,7 @@ def _in_child(
                 if not batch:
                     continue
             found = models.of(batch)
-            child.send([(d, i, clock(), found.get(i.reader.id)) for d, i in batch])
+            child.send([Job(d, i, clock(), found.get(i.reader.id)) for d, i in batch])
             out.append(batch)
             if len(out) == 3:
                 yield from _settled(out.popleft(), child.receive())

@@ -76,10 +76,7 @@ def _sent(
     settings: ComposeSettings, subscriber: Subscriber, rendered: RenderedEmail, now: datetime
 ) -> tuple[Envelope, bytes]:
     factory = MessageFactory(settings)
-    links = personal_links(settings, subscriber.id)
-    return factory.build(
-        rendered, subscriber, links, message_id=factory.one_off_id("notice"), sent_at=now
-    )
+    return factory.build(rendered, subscriber, message_id=factory.one_off_id("notice"), sent_at=now)
 
 
 def _already_subscribed(settings: ComposeSettings, subscriber: Subscriber) -> RenderedEmail:

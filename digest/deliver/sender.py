@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Sequence
 from datetime import timedelta
 
-from digest.deliver.claims import TRIAL_ID, Claim, claimed, decided, with_trials
+from digest.deliver.claims import TRIAL_ID, claimed, decided, with_trials
 from digest.deliver.compose import Composed, Composer
 from digest.deliver.composing import COMPOSE_IN_A_PROCESS_FROM, composing
 from digest.deliver.context import SendContext
@@ -24,7 +24,7 @@ from digest.deliver.senders import Outgoing, Senders
 from digest.deliver.transports import TemporaryFailure, Transport
 from digest.errors import DigestError
 from digest.locking import Keeper
-from digest.models import Delivery, Edition
+from digest.models import Claim, Delivery, Edition
 from digest.plan import NOTHING_NEW, Send, Skip, gathered_note
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from digest.config import InboundSettings, Settings
 from digest.errors import StorageError
@@ -18,7 +17,7 @@ from digest.inbound.mailbox import PollReport, Verdict, poll
 from digest.inbound.parse import Inbound, TooBig, read_inbound
 from digest.inbound.policy import BouncePolicy, BounceScore, outcome, status_of
 from digest.logs import log_event
-from digest.models import Delivery, Subscriber
+from digest.models import Delivery, InboundRecord, Subscriber
 from digest.store import Store
 from digest.subscriptions import suppresses
 from digest.text import printable
@@ -55,9 +54,7 @@ def handle(store: Store, settings: Settings, inbound: Inbound, *, now: datetime)
     event = Event(now, inbound.message_id, inbound.detail, delivery)
     if subscriber is None or kind in ("autoreply", "unknown"):
         store.record_inbound(
-            kind if subscriber else "unknown",
-            subscriber_id=subscriber.id if subscriber else None,
-            **event.columns(),
+            event.record(kind if subscriber else "unknown", subscriber.id if subscriber else None)
         )
         if subscriber is None:
             log_event(
@@ -82,14 +79,17 @@ class Event:
     detail: str
     delivery: Delivery | None
 
-    def columns(self) -> dict[str, Any]:
-        return {
-            "now": self.now,
-            "message_id": printable(self.message_id),
-            "detail": printable(self.detail, 2000),
-            "delivery_id": self.delivery.id if self.delivery else None,
-            "edition_id": self.delivery.edition_id if self.delivery else None,
-        }
+    def record(self, kind: str, subscriber_id: int | None) -> InboundRecord:
+        """The event as it is kept."""
+        return InboundRecord(
+            kind,
+            self.now,
+            subscriber_id,
+            self.delivery.id if self.delivery else None,
+            self.delivery.edition_id if self.delivery else None,
+            printable(self.message_id),
+            printable(self.detail, 2000),
+        )
 
 
 def refused_at_send(
@@ -117,12 +117,10 @@ def _apply(
     decided = outcome(kind, stored, event.now, policy, status=status)
     suppress = decided.suppress
     changed = store.apply_inbound(
-        kind,
-        subscriber_id=subscriber.id,
+        event.record(kind, subscriber.id),
         score=decided.score if decided.score != stored else None,
         rule=suppresses(suppress, printable(event.detail, 2000) or None) if suppress else None,
         channel=_CHANNEL[suppress] if suppress else "",
-        **event.columns(),
     )
     state = f"; now {suppress}" if changed else ""
     return Handled(f"{kind} for {subscriber.email}: score {decided.score.value:g}{state}", changed)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select
 
-from digest.models import Delivery, Subscriber
+from digest.models import Claim, Delivery, Subscriber
 from digest.store.base import StoreBase, aware
 from digest.store.deliveries import (
     delivery_of,
@@ -22,21 +22,19 @@ class ClaimsMixin(StoreBase):
     def claim_deliveries(
         self,
         edition_id: int,
+        claim: Claim,
         *,
-        holder: str,
         now: datetime,
-        lease: timedelta,
         after_id: int = 0,
         limit: int = 100,
-        exclusive: bool = False,
     ) -> list[tuple[Delivery, Subscriber]]:
         """Claim a batch of an edition's queued deliveries for ``lease``; return them.
 
         Senders on several machines share the queue: on PostgreSQL the batch
         is picked with ``FOR UPDATE SKIP LOCKED``, and deliveries another
         sender holds are passed over until its lease runs out (it may have
-        died).  ``exclusive`` (one sender under the run lock, as on SQLite)
-        ignores leases: whoever held them is gone.  Only ids above ``after_id``
+        died).  An exclusive claim (one sender under the run lock, as on
+        SQLite) ignores leases: whoever held them is gone.  Only ids above ``after_id``
         are claimed, so a sender never retries in one run what it deferred.
         """
         now = now.astimezone(UTC)
@@ -46,7 +44,7 @@ class ClaimsMixin(StoreBase):
             .order_by(deliveries.c.id)
             .limit(limit)
         )
-        if not exclusive:
+        if not claim.exclusive:
             candidates = candidates.where(
                 or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now)
             )
@@ -59,7 +57,7 @@ class ClaimsMixin(StoreBase):
             conn.execute(
                 deliveries.update()
                 .where(deliveries.c.id.in_(ids))
-                .values(claimed_by=holder, claimed_until=now + lease)
+                .values(claimed_by=claim.holder, claimed_until=now + claim.lease)
             )
             rows = conn.execute(
                 delivery_with_subscriber().where(deliveries.c.id.in_(ids)).order_by(deliveries.c.id)

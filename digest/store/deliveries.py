@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, case, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +20,17 @@ from digest.models import Delivery, Subscriber
 from digest.store.base import StoreBase, aware, chunks, first_line
 from digest.store.schema import DELIVERY_STATES, deliveries, editions, subscribers
 from digest.store.subscribers import subscriber_of
+
+
+class _Mark(NamedTuple):
+    """One delivery's outcome, as it is written."""
+
+    delivery_id: int
+    status: str
+    detail: str
+    now: datetime
+    message_id: str | None
+    period_day: date | None
 
 
 class DeliveriesMixin(StoreBase):
@@ -165,7 +176,8 @@ class DeliveriesMixin(StoreBase):
         # statement on a connection kept by each sending thread, one commit.
         conn = self._thread_connection()
         if self.dialect == "sqlite":
-            return self._mark_sqlite(conn, delivery_id, status, detail, now, message_id, period_day)
+            mark = _Mark(delivery_id, status, detail[:2000], now, message_id, period_day)
+            return self._mark_sqlite(conn, mark)
         try:
             with self._one_at_a_time:
                 conn.execute(
@@ -185,26 +197,18 @@ class DeliveriesMixin(StoreBase):
             conn.rollback()
             raise StorageError(self.url, first_line(e)) from e
 
-    def _mark_sqlite(
-        self,
-        conn: Connection,
-        delivery_id: int,
-        status: str,
-        detail: str,
-        now: datetime,
-        message_id: str | None,
-        period_day: date | None,
-    ) -> None:
+    def _mark_sqlite(self, conn: Connection, mark: _Mark) -> None:
         """``_mark`` on SQLite, through the driver itself: SQLAlchemy's execution costs as
         much again as the statement, and this runs while the mail server waits."""
         raw = conn.connection.dbapi_connection
         assert raw is not None
-        stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's form
+        stamp = mark.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's form
+        values = (mark.status, mark.detail, mark.message_id, stamp, mark.delivery_id)
         try:
             with self._one_at_a_time:
-                raw.execute(_MARK_SQLITE, (status, detail[:2000], message_id, stamp, delivery_id))
-                if period_day is not None:
-                    raw.execute(_PERIOD_SQLITE, (period_day.isoformat(), delivery_id))
+                raw.execute(_MARK_SQLITE, values)
+                if mark.period_day is not None:
+                    raw.execute(_PERIOD_SQLITE, (mark.period_day.isoformat(), mark.delivery_id))
                 raw.commit()
         except sqlite3.Error as e:
             raw.rollback()

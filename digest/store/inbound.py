@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, func, select
 
-from digest.models import Delivery
+from digest.models import Delivery, InboundRecord
 from digest.store.base import StoreBase, aware
 from digest.store.deliveries import delivery_of
 from digest.store.schema import bounce_scores, deliveries, inbound_events, subscribers
@@ -50,46 +50,18 @@ class InboundMixin(StoreBase):
             if not conn.execute(bounce_scores.update().where(where).values(values)).rowcount:
                 conn.execute(bounce_scores.insert().values(subscriber_id=subscriber_id, **values))
 
-    def record_inbound(
-        self,
-        kind: str,
-        *,
-        now: datetime,
-        subscriber_id: int | None = None,
-        delivery_id: int | None = None,
-        edition_id: int | None = None,
-        message_id: str = "",
-        detail: str = "",
-    ) -> None:
+    def record_inbound(self, record: InboundRecord) -> None:
         """Keep what came back, whether it changed anything or not."""
         with self._transaction() as conn:
-            _insert_event(
-                conn,
-                kind,
-                now=now,
-                subscriber_id=subscriber_id,
-                delivery_id=delivery_id,
-                edition_id=edition_id,
-                message_id=message_id,
-                detail=detail,
-            )
+            _insert_event(conn, record)
 
     def apply_inbound(
-        self,
-        kind: str,
-        *,
-        now: datetime,
-        subscriber_id: int,
-        score: BounceScore | None,
-        rule: Rule | None,
-        channel: str,
-        delivery_id: int | None = None,
-        edition_id: int | None = None,
-        message_id: str = "",
-        detail: str = "",
+        self, record: InboundRecord, *, score: BounceScore | None, rule: Rule | None, channel: str
     ) -> bool:
         """Keep what came back about a reader with its new score (if it changed) and
         its consent rule (if any), in one transaction; whether the reader's state changed."""
+        subscriber_id = record.subscriber_id
+        assert subscriber_id is not None  # what is applied is about a reader
         with self._transaction() as conn:
             if score is not None and score.counted_at is not None:
                 values = {
@@ -102,21 +74,12 @@ class InboundMixin(StoreBase):
                     conn.execute(
                         bounce_scores.insert().values(subscriber_id=subscriber_id, **values)
                     )
-            _insert_event(
-                conn,
-                kind,
-                now=now,
-                subscriber_id=subscriber_id,
-                delivery_id=delivery_id,
-                edition_id=edition_id,
-                message_id=message_id,
-                detail=detail,
-            )
+            _insert_event(conn, record)
             if rule is None:
                 return False
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
             current = subscriber_of(row) if row is not None else None
-            moment = now.astimezone(UTC)
+            moment = record.at.astimezone(UTC)
             [amended] = apply_rules(conn, [(current, rule)], now=moment, channel=channel)
         return amended.after is not None
 
@@ -145,25 +108,15 @@ class InboundMixin(StoreBase):
             return {kind: int(count) for kind, count in conn.execute(query)}
 
 
-def _insert_event(
-    conn: Connection,
-    kind: str,
-    *,
-    now: datetime,
-    subscriber_id: int | None,
-    delivery_id: int | None,
-    edition_id: int | None,
-    message_id: str,
-    detail: str,
-) -> None:
+def _insert_event(conn: Connection, record: InboundRecord) -> None:
     conn.execute(
         inbound_events.insert().values(
-            at=now.astimezone(UTC),
-            kind=kind,
-            subscriber_id=subscriber_id,
-            delivery_id=delivery_id,
-            edition_id=edition_id,
-            message_id=message_id[:300] or None,
-            detail=detail[:2000] or None,
+            at=record.at.astimezone(UTC),
+            kind=record.kind,
+            subscriber_id=record.subscriber_id,
+            delivery_id=record.delivery_id,
+            edition_id=record.edition_id,
+            message_id=record.message_id[:300] or None,
+            detail=record.detail[:2000] or None,
         )
     )
