@@ -47,9 +47,7 @@ def prepare(database: str, subscribers: int, without_topics: float) -> None:
     job.ingest(
         store,
         [SourceSpec("sample", str(sample))],
-        now=datetime.now(UTC),
-        zone=ZoneInfo("UTC"),
-        limits=SourceLimits(),
+        job.Reading(now=datetime.now(UTC), zone=ZoneInfo("UTC"), limits=SourceLimits()),
     )
     themes = available_themes(resource_path("templates"))
     buffer = io.StringIO()

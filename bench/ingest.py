@@ -45,7 +45,9 @@ def main() -> None:
         timings = []
         for _ in range(2):
             started = time.perf_counter()
-            report = job.ingest(store, spec, now=now, zone=ZoneInfo("UTC"), limits=SourceLimits())
+            report = job.ingest(
+                store, spec, job.Reading(now=now, zone=ZoneInfo("UTC"), limits=SourceLimits())
+            )
             timings.append(time.perf_counter() - started)
             assert report.ok
         store.close()

@@ -473,8 +473,6 @@ def test_every_kind_of_mail_is_signed_and_the_signature_verifies(
             settings,
             transport_for(settings),
             ConfirmRequest(new.id),
-            topics=None,
-            theme=None,
             now=NOW,
         )
     kinds = [m.message["Subject"] for m in server.received]

@@ -139,10 +139,7 @@ def test_whatever_a_feed_server_answers_fails_that_source_alone(any_store: Store
             report = job.ingest(
                 any_store,
                 [bad, good],
-                now=NOW,
-                zone=ZoneInfo("UTC"),
-                limits=SourceLimits(),
-                fetch=QUICK,
+                job.Reading(now=NOW, zone=ZoneInfo("UTC"), limits=SourceLimits(), fetch=QUICK),
             )
             reports = {r.source: r for r in report.sources}
             assert reports["own dump"].ok
@@ -181,7 +178,9 @@ def test_a_nul_in_an_etag_or_reason_is_not_stored(any_store: Store) -> None:
         )
         spec = SourceSpec("nul", server.url())
         report = job.ingest(
-            any_store, [spec], now=NOW, zone=ZoneInfo("UTC"), limits=SourceLimits(), fetch=QUICK
+            any_store,
+            [spec],
+            job.Reading(now=NOW, zone=ZoneInfo("UTC"), limits=SourceLimits(), fetch=QUICK),
         )
     assert report.sources[0].ok and report.sources[0].new > 0
     assert any_store.source_validators("nul") == (None, None)

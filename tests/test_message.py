@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.deliver.message import Envelope, build_message, message_id_for, one_line
+from digest.models import Edition
 from digest.render import RenderedEmail
 
 ENVELOPE = Envelope(
@@ -93,23 +94,27 @@ def test_nothing_can_add_a_header() -> None:
     assert message["Bcc"] is None and message["X-Evil"] is None
 
 
+def _edition(edition_id: int, day: date) -> Edition:
+    return Edition(edition_id, day, datetime(2026, 3, 21, tzinfo=UTC), 0)
+
+
 def test_message_ids_are_stable_per_edition_and_subscriber() -> None:
     from datetime import date
 
-    first = message_id_for("k", "i", 1, date(2026, 3, 21), 7, "example.org")
-    assert first == message_id_for("k", "i", 1, date(2026, 3, 21), 7, "example.org")
-    assert first != message_id_for("k", "i", 1, date(2026, 3, 21), 8, "example.org")
-    assert first != message_id_for("k", "i", 2, date(2026, 3, 22), 7, "example.org")
-    assert first != message_id_for("k", "other", 1, date(2026, 3, 21), 7, "example.org")
+    first = message_id_for("k", "i", _edition(1, date(2026, 3, 21)), 7, "example.org")
+    assert first == message_id_for("k", "i", _edition(1, date(2026, 3, 21)), 7, "example.org")
+    assert first != message_id_for("k", "i", _edition(1, date(2026, 3, 21)), 8, "example.org")
+    assert first != message_id_for("k", "i", _edition(2, date(2026, 3, 22)), 7, "example.org")
+    assert first != message_id_for("k", "other", _edition(1, date(2026, 3, 21)), 7, "example.org")
     assert first.startswith("<20260321.7.") and first.endswith("@example.org>")
 
 
 def test_a_message_id_host_is_fully_qualified_even_at_localhost() -> None:
-    local = message_id_for("k" * 40, "install", 1, date(2026, 11, 28), 7, "localhost")
+    local = message_id_for("k" * 40, "install", _edition(1, date(2026, 11, 28)), 7, "localhost")
     assert local.endswith("@localhost.localdomain>")
-    assert message_id_for("k" * 40, "install", 1, date(2026, 11, 28), 7, "example.org").endswith(
-        "@example.org>"
-    )
+    assert message_id_for(
+        "k" * 40, "install", _edition(1, date(2026, 11, 28)), 7, "example.org"
+    ).endswith("@example.org>")
 
 
 def test_each_part_goes_in_the_smallest_encoding_the_server_takes() -> None:

@@ -24,15 +24,17 @@ def test_a_preview_asks_the_decider_and_selects_as_a_run_would(
     ada, _ = subscribe(
         store, check_input("ada@example.org", topics=["title:fairness"], themes=THEMES)
     )
-    before = tryouts.preview(store, settings, day=DAY, topics=ada.topics, now=NOW, subscriber=ada)
+    before = tryouts.preview(store, settings, ada, day=DAY, now=NOW)
     assert not before.published and before.personal and before.decision is not None
     paused = set_paused(store, "ada@example.org", paused=True)
     assert paused is not None
-    said = tryouts.preview(store, settings, day=None, topics=ada.topics, now=NOW, subscriber=paused)
+    said = tryouts.preview(store, settings, paused, day=None, now=NOW)
     assert said.decision == Skip(PAUSED)
     set_paused(store, "ada@example.org", paused=False)
     assert run(store, settings).delivery.sent == 1
-    latest = tryouts.preview(store, settings, day=None, topics=ada.topics, now=NOW)
+    latest = tryouts.preview(
+        store, settings, tryouts.tried_out(ada.topics, None), day=None, now=NOW
+    )
     assert latest.published and latest.day == DAY
     assert latest.selection == before.selection  # the edition carries what was waiting
     rendered = tryouts.render_preview(settings, latest, theme="dark", subscriber=ada)
@@ -48,7 +50,7 @@ def test_a_preview_in_local_mode_says_when_the_reader_gets_it(store: Store, tmp_
     fill(store, 0)
     tokyo, _ = subscribe(store, check_input("t@example.org", timezone="Asia/Tokyo", themes=THEMES))
     early = NOW.replace(hour=0) - timedelta(hours=12)  # 21:00 the day before in Tokyo
-    said = tryouts.preview(store, settings, day=DAY, topics=(), now=early, subscriber=tokyo)
+    said = tryouts.preview(store, settings, tokyo, day=DAY, now=early)
     assert isinstance(said.decision, Wait) and said.decision.until.hour == 7
 
 
@@ -77,6 +79,6 @@ def test_a_titles_only_theme_previews_as_many_papers_as_run_sends(
 ) -> None:
     settings = make_settings(tmp_path, None)
     fill(store, 0)
-    cards = tryouts.preview(store, settings, day=DAY, topics=(), now=NOW, theme="light")
-    titles = tryouts.preview(store, settings, day=DAY, topics=(), now=NOW, theme="compact")
+    cards = tryouts.preview(store, settings, tryouts.tried_out((), "light"), day=DAY, now=NOW)
+    titles = tryouts.preview(store, settings, tryouts.tried_out((), "compact"), day=DAY, now=NOW)
     assert cards.selection.count == settings.max_entries < titles.selection.count

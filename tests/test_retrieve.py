@@ -185,10 +185,7 @@ def _ingest(store: Store, *specs: SourceSpec):  # type: ignore[no-untyped-def]
     return job.ingest(
         store,
         list(specs),
-        now=NOW,
-        zone=ZoneInfo("UTC"),
-        limits=SourceLimits(),
-        fetch=QUICK,
+        job.Reading(now=NOW, zone=ZoneInfo("UTC"), limits=SourceLimits(), fetch=QUICK),
     )
 
 

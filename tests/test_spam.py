@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from digest.deliver.compose import Composer, ComposeSettings, Job, compose_message
-from digest.deliver.notices import sign_up_notice, welcome_notice
+from digest.deliver.notices import already_subscribed_notice, confirm_notice, welcome_notice
 from digest.models import Delivery, Edition, StoredEntry, Subscriber, Topic
 from digest.plan import Send
 from digest.select.index import EditionIndex
@@ -55,17 +55,15 @@ def messages(tmp_path: Path, stored: list[StoredEntry]) -> dict[str, bytes]:
             assert message is not None
             found[f"digest-{theme}"] = message
     pending = Subscriber(2, "new@example.org", "pending")
-    for already in (False, True):
-        _, notice = sign_up_notice(
-            settings,
-            pending,
-            already=already,
-            request=ConfirmRequest(2),
-            confirm_hours=72,
-            topics=(Topic("rlhf"),),
-            now=NOW,
-        )
-        found["already" if already else "confirm"] = notice
+    found["confirm"] = confirm_notice(
+        settings,
+        pending,
+        request=ConfirmRequest(2),
+        confirm_hours=72,
+        topics=(Topic("rlhf"),),
+        now=NOW,
+    )[1]
+    found["already"] = already_subscribed_notice(settings, pending, now=NOW)[1]
     reader = Subscriber(3, "ada@example.org", "active", topics=(Topic("rlhf"),))
     found["welcome"] = welcome_notice(settings, reader, first=NOW, now=NOW)[1]
     return found

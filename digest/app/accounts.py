@@ -15,14 +15,22 @@ from datetime import datetime, timedelta
 from digest import subscriptions
 from digest.config import Settings
 from digest.deliver.compose import ComposeSettings
-from digest.deliver.notices import sign_up_notice, welcome_notice
+from digest.deliver.notices import already_subscribed_notice, confirm_notice, welcome_notice
 from digest.deliver.transports import PermanentFailure, TemporaryFailure, Transport
 from digest.likes import NamedPaper, library, recency_weight
 from digest.models import Subscriber, Topic
 from digest.plan import due_at
+from digest.render import available_themes
+from digest.resources import resource_path
 from digest.schedule import next_run
 from digest.store import Store
-from digest.subscribers import RowProblem, SubscriberInput, format_topics
+from digest.subscribers import (
+    RowProblem,
+    SubscriberError,
+    SubscriberInput,
+    format_topics,
+    parse_topics,
+)
 from digest.tokens import ConfirmRequest
 
 log = logging.getLogger(__name__)
@@ -72,15 +80,18 @@ def sign_up(
     request = ConfirmRequest(
         subscriber.id, subscriptions.left_stamp(subscriber), topics, item.theme
     )
-    envelope, message = sign_up_notice(
-        ComposeSettings.of(settings),
-        subscriber,
-        already=mail == "already",
-        request=request,
-        confirm_hours=settings.web.confirm_hours,
-        topics=item.topics or subscriber.topics,
-        now=now,
-    )
+    compose = ComposeSettings.of(settings)
+    if mail == "already":
+        envelope, message = already_subscribed_notice(compose, subscriber, now=now)
+    else:
+        envelope, message = confirm_notice(
+            compose,
+            subscriber,
+            request=request,
+            confirm_hours=settings.web.confirm_hours,
+            topics=item.topics or subscriber.topics,
+            now=now,
+        )
     try:
         with transport:
             transport.send(envelope, message)
@@ -97,8 +108,6 @@ def confirm(
     transport: Transport,
     request: ConfirmRequest,
     *,
-    topics: Sequence[Topic] | None,
-    theme: str | None,
     now: datetime,
 ) -> Subscriber | None:
     """A confirmation link is followed (POST): activate whom the link may bring in, with
@@ -107,6 +116,7 @@ def confirm(
 
     A welcome that cannot be sent is logged: the subscription stands.
     """
+    topics, theme = _choices(request, available_themes(resource_path("templates")))
     rule = subscriptions.confirms(request.left_at, topics, theme)
     amended = store.amend_subscriber(request.subscriber_id, rule, now=now, channel="confirm")
     if amended.after is None:
@@ -123,6 +133,17 @@ def confirm(
     except (TemporaryFailure, PermanentFailure) as e:
         log.warning("welcome mail to %s not sent: %s", amended.after.email, e)
     return amended.after
+
+
+def _choices(
+    request: ConfirmRequest, themes: list[str]
+) -> tuple[tuple[Topic, ...] | None, str | None]:
+    """The topics and theme a link asks for, checked again (the link may be old)."""
+    try:
+        topics = parse_topics(request.topics) if request.topics is not None else None
+    except SubscriberError:
+        topics = None
+    return topics, request.theme if request.theme in themes else None
 
 
 def leave(store: Store, who: str | int, *, now: datetime, channel: str) -> Subscriber | None:

@@ -26,7 +26,7 @@ from digest.deliver.context import SendContext
 from digest.deliver.report import Clock, DeliveryReport, Sleep
 from digest.deliver.sender import send_edition
 from digest.deliver.transports import RehearsalTransport, Transport, transport_for
-from digest.ingest.collect import ingest
+from digest.ingest.collect import Reading, ingest
 from digest.locking import DEFAULT_TTL, RunLock, describe_holder, is_dead_here
 from digest.logs import log_event
 from digest.models import (
@@ -224,11 +224,13 @@ def _plan_edition(this: _Run, options: RunOptions) -> _Plan:
         ingest(
             store,
             settings.sources,
-            now=started,
-            zone=settings.zone,
-            limits=settings.limits,
-            fetch=settings.fetch,
-            stop=this.runtime.stop,
+            Reading(
+                now=started,
+                zone=settings.zone,
+                limits=settings.limits,
+                fetch=settings.fetch,
+                stop=this.runtime.stop,
+            ),
         )
         if ingest_sources
         else None

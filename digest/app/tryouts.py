@@ -53,41 +53,34 @@ class Preview:
     decision: Decision | None
 
 
-def preview(
-    store: Store,
-    settings: Settings,
-    *,
-    day: date | None,
-    topics: Sequence[Topic],
-    now: datetime,
-    subscriber: Subscriber | None = None,
-    theme: str | None = None,
-) -> Preview:
-    """Select what ``topics`` would get from the edition of ``day`` (None: the latest)
-    in ``theme``, and for a subscriber ask the decider what ``run`` would do at ``now``.
+#: The id of a reader who is only tried out (topics given on the command line).
+TRIED_OUT = 0
 
-    Before that edition exists, it is the entries no edition has carried yet.
+
+def tried_out(topics: Sequence[Topic], theme: str | None) -> Subscriber:
+    """A stand-in reader for topics tried out: the decider is not asked about them."""
+    return Subscriber(TRIED_OUT, "", "active", topics=tuple(topics), theme=theme)
+
+
+def preview(
+    store: Store, settings: Settings, reader: Subscriber, *, day: date | None, now: datetime
+) -> Preview:
+    """Select what ``reader`` would get from the edition of ``day`` (None: the latest),
+    as ``run`` composes it, and for a real reader ask the decider what ``run`` would do
+    at ``now``.  Before that edition exists, it is the entries no edition has carried yet.
     """
     edition = store.get_edition(day) if day else next(iter(store.recent_editions(1)), None)
     entries = store.edition_entries(edition.id if edition else None)
-    # As run composes it: a titles-only theme carries more papers, and a reader's
-    # own model ranks their papers and recommends others.
     composer = composer_for(store, settings)
-    room = settings.max_entries * composer.renderer.capacity(theme or settings.theme)
-    model = model_of(store, composer, subscriber)
+    model = model_of(store, composer, reader)
+    planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)
     with EditionIndex(entries) as index:
-
-        def select(wanted: tuple[Topic, ...]) -> Selection:
-            return index.select(wanted, max_entries=room, affinity=composer.affinity(index, model))
-
-        selection = select(tuple(topics))
-        planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)
-        decision = None
-        if subscriber is not None:
-            decision = decide_with(planned, subscriber, now, settings.policy, select)
-    return Preview(
-        planned.day, edition is not None, len(entries), selection, bool(topics), decision
-    )
+        selection = composer.select(reader, index, model)
+    decision = None
+    if reader.id != TRIED_OUT:
+        decision = decide_with(planned, reader, now, settings.policy, lambda _: selection)
+    personal = bool(reader.topics)
+    return Preview(planned.day, edition is not None, len(entries), selection, personal, decision)
 
 
 def match(

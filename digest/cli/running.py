@@ -61,13 +61,15 @@ def ingest(
         done = job.ingest(
             store,
             specs,
-            now=utc_now(),
-            zone=settings.zone,
-            limits=settings.limits,
-            fetch=settings.fetch,
-            edition_date=edition_date.date() if edition_date else None,
+            job.Reading(
+                now=utc_now(),
+                zone=settings.zone,
+                limits=settings.limits,
+                fetch=settings.fetch,
+                edition_date=edition_date.date() if edition_date else None,
+                stop=stop_on_signals(),
+            ),
             on_source_done=shown.advance,
-            stop=stop_on_signals(),
         )
         total = store.count_entries()
     sys.exit(report.ingest(done, time.monotonic() - started, total, store.url, as_json=as_json))

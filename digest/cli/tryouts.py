@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -90,15 +91,9 @@ def preview(
         subscriber = named(store, email) if email else None
         wanted = list(subscriber.topics) if subscriber else [parse_topic(t) for t in topics]
         look = check_theme(theme or (subscriber and subscriber.theme) or settings.theme, themes())
-        found = tryouts.preview(
-            store,
-            settings,
-            day=day.date() if day else utc_now().astimezone(settings.zone).date(),
-            topics=wanted,
-            now=utc_now(),
-            subscriber=subscriber,
-            theme=look,
-        )
+        reader = replace(subscriber, theme=look) if subscriber else tryouts.tried_out(wanted, look)
+        edition_day = day.date() if day else utc_now().astimezone(settings.zone).date()
+        found = tryouts.preview(store, settings, reader, day=edition_day, now=utc_now())
     rendered = tryouts.render_preview(settings, found, theme=look, subscriber=subscriber)
     html = Path(output or f"var/preview/{found.day.isoformat()}-{look}.html")
     html.parent.mkdir(parents=True, exist_ok=True)

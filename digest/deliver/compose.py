@@ -162,8 +162,7 @@ class MessageFactory:
         return message_id_for(
             settings.secret_key,
             self.installation,
-            edition.id,
-            edition.day,
+            edition,
             subscriber_id,
             self.domain,
             resends,

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
@@ -19,6 +19,7 @@ from functools import lru_cache
 from digest.address import AddressError, ascii_domain
 from digest.config import DkimSettings
 from digest.errors import DigestError
+from digest.models import Edition
 from digest.render import RenderedEmail
 from digest.render.encoding import transfer_encoded
 
@@ -86,8 +87,7 @@ def envelope_address(address: str) -> str:
 def message_id_for(
     secret_key: str,
     installation: str,
-    edition_id: int,
-    day: date,
+    edition: Edition,
     subscriber_id: int,
     domain: str,
     resends: int = 0,
@@ -98,10 +98,10 @@ def message_id_for(
     The installation's own id is part of it: two databases (two installations,
     or one rebuilt) never give the same id to different messages.
     """
-    named = f"{installation}:{edition_id}:{subscriber_id}" + (f":{resends}" if resends else "")
+    named = f"{installation}:{edition.id}:{subscriber_id}" + (f":{resends}" if resends else "")
     tag = hmac.new(secret_key.encode(), named.encode(), hashlib.sha256).hexdigest()[:20]
     again = f"r{resends}." if resends else ""
-    return f"<{day:%Y%m%d}.{subscriber_id}.{again}{tag}@{message_id_host(domain)}>"
+    return f"<{edition.day:%Y%m%d}.{subscriber_id}.{again}{tag}@{message_id_host(domain)}>"
 
 
 def message_id_host(domain: str) -> str:

@@ -23,23 +23,26 @@ from digest.render import RenderedEmail
 from digest.tokens import ConfirmRequest, confirm_url
 
 
-def sign_up_notice(
+def confirm_notice(
     settings: ComposeSettings,
     subscriber: Subscriber,
     *,
-    already: bool,
     request: ConfirmRequest,
     confirm_hours: float,
     topics: Sequence[Topic],
     now: datetime,
 ) -> tuple[Envelope, bytes]:
-    """The mail a sign-up gets: the confirmation link with the topics chosen, or
-    (already subscribed) their preferences link."""
-    if already:
-        rendered = _already_subscribed(settings, subscriber)
-    else:
-        rendered = _confirm(settings, subscriber, request, confirm_hours, topics)
+    """The mail a sign-up gets: the confirmation link, with the topics chosen."""
+    rendered = _confirm(settings, subscriber, request, confirm_hours, topics)
     return _sent(settings, subscriber, rendered, now)
+
+
+def already_subscribed_notice(
+    settings: ComposeSettings, subscriber: Subscriber, *, now: datetime
+) -> tuple[Envelope, bytes]:
+    """The mail a sign-up of an address that gets the digest already gets: the
+    preferences link."""
+    return _sent(settings, subscriber, _already_subscribed(settings, subscriber), now)
 
 
 def welcome_notice(

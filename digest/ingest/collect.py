@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from threading import Event
 from zoneinfo import ZoneInfo
@@ -25,37 +25,47 @@ ProgressCallback = Callable[[SourceReport], None]
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What reading every source of one ingest shares: the time and its zone (which day
+    "today" is), the limits, how to fetch, the edition's day if given, and a stop."""
+
+    now: datetime
+    zone: ZoneInfo
+    limits: SourceLimits
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    edition_date: date | None = None
+    #: Set to end a fetch in progress.
+    stop: Event | None = None
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.zone).date()
+
+
 def ingest(
     store: Store,
     sources: Sequence[SourceSpec],
-    *,
-    now: datetime,
-    zone: ZoneInfo,
-    limits: SourceLimits,
-    fetch: FetchPolicy | None = None,
-    edition_date: date | None = None,
+    reading: Reading,
     on_source_done: ProgressCallback | None = None,
-    stop: Event | None = None,
 ) -> IngestReport:
     """Read each source and store its new entries; one failing source never stops the others.
 
     Each source is stored in its own transaction, so a source that fails
     leaves the database exactly as it was for that source.  A source whose
     server answers "not modified" is reported unchanged and parsed not at
-    all.  Setting ``stop`` ends a fetch in progress.
+    all.
     """
-    today = now.astimezone(zone).date()
-    reading = _Reading(now, today, limits, fetch or FetchPolicy(), edition_date, stop)
     reports = []
     for spec in sources:
-        if stop is not None and stop.is_set():
+        if reading.stop is not None and reading.stop.is_set():
             break
         report = _ingest_one(store, spec, reading)
         reports.append(report)
-        store.record_source_check(_check_of(report, now))
+        store.record_source_check(_check_of(report, reading.now))
         if on_source_done:
             on_source_done(report)
-    return IngestReport(started=now, sources=tuple(reports))
+    return IngestReport(started=reading.now, sources=tuple(reports))
 
 
 def _check_of(report: SourceReport, now: datetime) -> SourceCheck:
@@ -64,19 +74,7 @@ def _check_of(report: SourceReport, now: datetime) -> SourceCheck:
     return SourceCheck(report.source, now, outcome, detail, report.read, report.new)
 
 
-@dataclass(frozen=True)
-class _Reading:
-    """What reading every source of one ingest shares."""
-
-    now: datetime
-    today: date
-    limits: SourceLimits
-    fetch: FetchPolicy
-    edition_date: date | None
-    stop: Event | None
-
-
-def _ingest_one(store: Store, spec: SourceSpec, reading: _Reading) -> SourceReport:
+def _ingest_one(store: Store, spec: SourceSpec, reading: Reading) -> SourceReport:
     now, fetch, stop = reading.now, reading.fetch, reading.stop
     known = Validators(*store.source_validators(spec.name))
     try:

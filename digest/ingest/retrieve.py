@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from digest import __version__
 from digest.errors import SourceError
@@ -229,9 +229,7 @@ def _fetch(
                 )
             return True
 
-        with _connection(
-            parts.scheme.lower(), parts.hostname, parts.port, deadline, stop, label, allowed
-        ) as connection:
+        with _connection(parts, deadline, stop, label, allowed) as connection:
             # Closed whatever happens: an unread response keeps the socket open.
             with closing(_get(connection, policy, validators, url)) as response:
                 if response.status in _REDIRECTS:
@@ -252,9 +250,7 @@ def _fetch(
 
 @contextmanager
 def _connection(
-    scheme: str,
-    host: str,
-    port: int | None,
+    url: SplitResult,
     deadline: float,
     stop: threading.Event,
     label: str,
@@ -263,7 +259,8 @@ def _connection(
     """A connection to one resolved address of ``host`` that ``allowed`` accepts (it is
     asked before connecting, so nothing reaches an address it refuses), closed at the
     deadline or a stop."""
-    port = port or (443 if scheme == "https" else 80)
+    scheme, host = url.scheme.lower(), url.hostname or ""
+    port = url.port or (443 if scheme == "https" else 80)
     remaining = deadline - time.monotonic()
     infos = _resolved(host, port, label)
     last_error: OSError | None = None

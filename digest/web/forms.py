@@ -21,9 +21,7 @@ from digest.subscribers import (
     check_theme,
     check_timezone,
     parse_topic,
-    parse_topics,
 )
-from digest.tokens import ConfirmRequest
 
 MAX_TOPIC_CHARS = 5000
 
@@ -139,14 +137,3 @@ def cadence_shown(text: str) -> dict[str, str]:
         "cadence_day": value if kind == "weekly" else "monday",
         "cadence_papers": value if kind == "threshold" else "10",
     }
-
-
-def returning_choices(
-    request: ConfirmRequest, themes: list[str]
-) -> tuple[tuple[Topic, ...] | None, str | None]:
-    """The topics and theme a returning reader asked for, checked again (they may be old)."""
-    try:
-        topics = parse_topics(request.topics) if request.topics is not None else None
-    except SubscriberError:
-        topics = None
-    return topics, request.theme if request.theme in themes else None

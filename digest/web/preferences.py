@@ -128,15 +128,7 @@ def _preview(subscriber: Subscriber) -> dict[str, Any]:
     """What the latest edition (before the first one: the papers waiting) would bring,
     and what the decider says of it."""
     found = context()
-    seen = tryouts.preview(
-        found.store,
-        found.settings,
-        day=None,
-        topics=subscriber.topics,
-        now=found.clock(),
-        subscriber=subscriber,
-        theme=subscriber.theme,
-    )
+    seen = tryouts.preview(found.store, found.settings, subscriber, day=None, now=found.clock())
     sections = [
         {
             "label": s.label,

@@ -16,7 +16,7 @@ from digest.subscriptions import may_confirm
 from digest.tokens import ConfirmRequest, TokenError, read_confirm_token
 from digest.web.archive import latest_papers
 from digest.web.context import context, csrf, limiter, message_page, page, subscriber_from
-from digest.web.forms import address_key, returning_choices, sign_up_form, topic_lines
+from digest.web.forms import address_key, sign_up_form, topic_lines
 
 subscription = Blueprint("subscription", __name__)
 
@@ -115,16 +115,7 @@ def confirm(token: str) -> tuple[str, int]:
         return _already_used(subscriber)
     if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
         return page("confirm.html", email=subscriber.email)
-    topics, theme = returning_choices(asked, found.themes)
-    accounts.confirm(
-        found.store,
-        found.settings,
-        found.make_transport(),
-        asked,
-        topics=topics,
-        theme=theme,
-        now=found.clock(),
-    )
+    accounts.confirm(found.store, found.settings, found.make_transport(), asked, now=found.clock())
     return page(
         "message.html",
         heading="You are subscribed",
