@@ -30,7 +30,7 @@ from vocabulary import topic_queries
 from digest.app import accounts, job
 from digest.config import SourceSpec
 from digest.ingest import SourceLimits
-from digest.render import available_themes
+from digest.render import shipped_themes
 from digest.resources import resource_path
 from digest.store import Store
 from digest.subscribers import read_csv
@@ -49,7 +49,7 @@ def prepare(database: str, subscribers: int, without_topics: float) -> None:
         [SourceSpec("sample", str(sample))],
         job.Reading(now=datetime.now(UTC), zone=ZoneInfo("UTC"), limits=SourceLimits()),
     )
-    themes = available_themes(resource_path("templates"))
+    themes = shipped_themes()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["email", "name", "topics", "theme"])
@@ -237,7 +237,7 @@ def naive_peer(database: str, port: int, count: int) -> float:
     return len(subscribers) / (time.perf_counter() - started)
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--connections", default="1", help="comma-separated, e.g. 1,2,4")
@@ -255,7 +255,11 @@ def main() -> None:
     parser.add_argument(
         "--database", help="a PostgreSQL URL to use (it is emptied!) instead of SQLite files"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     curve = [(int(k), int(w)) for k in args.connections.split(",") for w in args.workers.split(",")]
     results = []
     with tempfile.TemporaryDirectory() as tmp, Sink() as sink:

@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from vocabulary import topic_queries
 
 from digest.app import accounts
-from digest.render import available_themes
-from digest.resources import resource_path
+from digest.render import shipped_themes
 from digest.store import Store
 from digest.subscribers import SubscriberInput, read_csv
 from digest.subscriptions import ImportResult
@@ -32,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=100_000)
     args = parser.parse_args()
-    themes = available_themes(resource_path("templates"))
+    themes = shipped_themes()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["email", "name", "topics", "theme", "timezone"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -78,6 +79,15 @@ def parse_cadence(text: str | None) -> Cadence:
             "as threshold:10"
         )
     raise CadenceError(f"{text!r}: a cadence is daily, weekly:<day> or threshold:<papers>")
+
+
+@lru_cache(maxsize=256)
+def read_cadence(text: str | None) -> Cadence:
+    """A stored cadence; one stored before a check existed (unreadable) counts as daily."""
+    try:
+        return parse_cadence(text)
+    except CadenceError:
+        return DAILY
 
 
 def weekly_due(weekday: int, since: date) -> date:

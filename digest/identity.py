@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 _NEW_STYLE_ID = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
 # Old-style archives are short names ("hep-th", "math.AG", "cond-mat"): bounded, so no
@@ -68,6 +69,31 @@ def arxiv_id_from(text: str | None) -> str | None:
         return match.group(1)
     match = _OLD_STYLE_ID.search(text)
     return match.group(1) if match else None
+
+
+def arxiv_id_given(text: str) -> str | None:
+    """The arXiv id in what a person or a source gives as one: a bare id (``2401.01234``,
+    ``hep-th/9901001``), a prefixed one, or a URL; None when it names none."""
+    return arxiv_id_from(text) or arxiv_id_from("arXiv:" + text.strip())
+
+
+@dataclass(frozen=True)
+class PaperKey:
+    """A paper's identity, read back: ``arxiv`` and its id, or ``title`` and its key."""
+
+    kind: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+def paper_key(text: str) -> PaperKey:
+    """Read an identity ``fingerprint`` wrote; ``ValueError`` when it names no paper."""
+    kind, colon, value = text.partition(":")
+    if not colon or kind not in ("arxiv", "title") or not value:
+        raise ValueError(f"{text[:40]!r} names no paper")
+    return PaperKey(kind, value)
 
 
 def fingerprint(title: str, arxiv_id: str | None = None) -> str:

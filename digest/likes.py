@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from digest.identity import arxiv_id_from, fingerprint
+from digest.identity import arxiv_id_given, fingerprint, paper_key
 from digest.text import TextError, checked, first_control, printable
 
 _SEPARATORS = re.compile(r"[\s,;]+")
@@ -40,9 +40,10 @@ def checked_paper(text: str) -> str:
         paper = checked("paper", text, limit=600)
     except TextError as e:
         raise ValueError(e.message) from e
-    if not paper.startswith(("arxiv:", "title:")) or len(paper) < 7:
-        raise ValueError(f"paper: {printable(paper, 40)!r} names no paper")
-    return paper
+    try:
+        return str(paper_key(paper))
+    except ValueError:
+        raise ValueError(f"paper: {printable(paper, 40)!r} names no paper") from None
 
 
 def arxiv_id_in(text: str) -> str | None:
@@ -50,7 +51,7 @@ def arxiv_id_in(text: str) -> str | None:
     doi = _ARXIV_DOI.search(text)
     if doi:
         text = "arXiv:" + doi[1]
-    return arxiv_id_from(text) or arxiv_id_from("arXiv:" + text.strip())
+    return arxiv_id_given(text)
 
 
 def typed_likes(text: str) -> tuple[list[str], list[str]]:

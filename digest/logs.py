@@ -59,7 +59,7 @@ def _shown(message: str, *, colour: bool) -> str:
 class KeyValueFormatter(logging.Formatter):
     """``time LEVEL logger message key=value ...``; colour codes only on a terminal."""
 
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def __init__(self, *, colour: bool = False) -> None:
         super().__init__()
@@ -80,7 +80,7 @@ class KeyValueFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     """One JSON object per line."""
 
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def format(self, record: logging.LogRecord) -> str:
         payload = {

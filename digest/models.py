@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
+from digest.cadence import DAILY, Cadence
 from digest.identity import arxiv_id_from, fingerprint, title_key
 
 #: The most SMTP connections (sender threads) one run may use: ``SMTP_CONNECTIONS``'s
@@ -158,8 +159,8 @@ class Subscriber:
     timezone: str | None = None
     paused: bool = False
     unsubscribed_at: datetime | None = None
-    #: How often they want it: daily, weekly:<day> or threshold:<N> (``digest.cadence``).
-    cadence: str = "daily"
+    #: How often they want it: daily, weekly on a day, or once N papers match.
+    cadence: Cadence = DAILY
     #: For a weekly or threshold reader, the day of the edition last mailed to them
     #: (None: not known yet); the store keeps it, ``periods_of`` reads it.
     period_start: date | None = field(default=None, compare=False)

@@ -18,10 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from digest.cadence import DAILY, Cadence, CadenceError, latest_due, parse_cadence, weekly_due
+from digest.cadence import latest_due, weekly_due
 from digest.models import Edition, Subscriber, Topic
 from digest.select.index import Selection
 from digest.subscriptions import is_mailed, why_not_mailed
@@ -109,7 +108,7 @@ def decide(
     refused = why_not_mailed(subscriber)
     if refused is not None:
         return Skip(refused)
-    cadence = cadence_of(subscriber)
+    cadence = subscriber.cadence
     if cadence.gathers and since is not None and edition.day <= since:
         # Built late for a day a mailed email already passed (the clock went back, a
         # --date for a missed day): periods only move forward, so it is not folded
@@ -128,7 +127,7 @@ def on_selection(
 ) -> Skip | Wait | None:
     """What the selection changes: None to mail it; a threshold reader with too few
     papers waits for more, and an empty selection is skipped unless ``send_empty``."""
-    cadence = cadence_of(intent.reader)
+    cadence = intent.reader.cadence
     if cadence.kind == "threshold" and intent.since is not None:
         latest = latest_due(intent.since)
         if selection.count + selection.cut < cadence.papers and edition.day < latest:
@@ -172,26 +171,7 @@ def is_gathered(reason: str | None) -> bool:
 
 def gathers(subscriber: Subscriber) -> bool:
     """Whether the reader's email may carry several editions (not a daily reader)."""
-    return cadence_of(subscriber).gathers
-
-
-def cadence_of(subscriber: Subscriber) -> Cadence:
-    """A reader's cadence; one stored before a check existed counts as daily."""
-    # Most readers are daily, and this is asked of each one at every edition.
-    return DAILY if subscriber.cadence == "daily" else cadence_of_text(subscriber.cadence)
-
-
-def cadence_of_text(text: str) -> Cadence:
-    """A stored cadence; an unreadable one counts as daily."""
-    try:
-        return _parsed(text)
-    except CadenceError:
-        return DAILY
-
-
-@lru_cache(maxsize=256)
-def _parsed(text: str) -> Cadence:
-    return parse_cadence(text)
+    return subscriber.cadence.gathers
 
 
 def next_email_day(subscriber: Subscriber, since: date, today: date) -> date | None:
@@ -199,7 +179,7 @@ def next_email_day(subscriber: Subscriber, since: date, today: date) -> date | N
     reader may get it sooner, once enough papers match); None for someone not mailed."""
     if not is_mailed(subscriber):
         return None
-    cadence = cadence_of(subscriber)
+    cadence = subscriber.cadence
     if cadence.kind == "weekly":
         return max(weekly_due(cadence.weekday, since), today)
     if cadence.kind == "threshold":

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.address import MAX_ADDRESS_CHARS, AddressError, address_key, parse_address
-from digest.cadence import CadenceError, parse_cadence
+from digest.cadence import Cadence, CadenceError, parse_cadence
 from digest.errors import DigestError
+from digest.identity import paper_key
 from digest.likes import typed_likes
 from digest.models import STATES, Subscriber, Topic
 from digest.select.topics import FIELDS, QueryError, parse_query
@@ -66,8 +67,8 @@ class SubscriberInput:
     status: str | None = None
     #: Papers the reader likes, by identity (``arxiv:<id>``); None: none given.
     likes: tuple[str, ...] | None = None
-    #: How often they want it (``digest.cadence``), as stored text.
-    cadence: str | None = None
+    #: How often they want it (None: as before, or daily for someone new).
+    cadence: Cadence | None = None
 
 
 @dataclass(frozen=True)
@@ -139,12 +140,21 @@ def parse_topic(text: str) -> Topic:
     return Topic(query=text, label=label)
 
 
+def topic_count_problem(count: int) -> str | None:
+    """What is wrong with a reader having ``count`` topics (None: nothing)."""
+    return f"at most {MAX_TOPICS} topics" if count > MAX_TOPICS else None
+
+
+def _few_enough(topics: tuple[Topic, ...]) -> tuple[Topic, ...]:
+    problem = topic_count_problem(len(topics))
+    if problem is not None:
+        raise SubscriberError("", problem)
+    return topics
+
+
 def parse_topics(cell: str) -> tuple[Topic, ...]:
     """Parse a ``;``-separated list of topics, as in a CSV cell."""
-    topics = tuple(parse_topic(part) for part in split_topics(cell) if part.strip())
-    if len(topics) > MAX_TOPICS:
-        raise SubscriberError("", f"at most {MAX_TOPICS} topics")
-    return topics
+    return _few_enough(tuple(parse_topic(part) for part in split_topics(cell) if part.strip()))
 
 
 def split_topics(cell: str) -> list[str]:
@@ -169,7 +179,7 @@ def format_topics(topics: Iterable[Topic]) -> str:
     return "; ".join(str(t) for t in topics)
 
 
-def check_input(
+def check_input(  # noqa: PLR0913 - the fields of one subscriber as typed, each optional
     email: str,
     *,
     name: str | None = None,
@@ -182,9 +192,7 @@ def check_input(
     """Validate what a person or an operator typed about one subscriber."""
     parsed_topics = None
     if topics is not None:
-        parsed_topics = tuple(parse_topic(t) for t in topics if t.strip())
-        if len(parsed_topics) > MAX_TOPICS:
-            raise SubscriberError("", f"at most {MAX_TOPICS} topics")
+        parsed_topics = _few_enough(tuple(parse_topic(t) for t in topics if t.strip()))
     return SubscriberInput(
         email=normalize_email(email),
         name=check_name(name) if name is not None else None,
@@ -195,10 +203,10 @@ def check_input(
     )
 
 
-def check_cadence(text: str) -> str:
-    """A cadence as stored (``daily``, ``weekly:monday``, ``threshold:10``)."""
+def check_cadence(text: str) -> Cadence:
+    """A cadence as typed (``daily``, ``weekly:monday``, ``threshold:10``)."""
     try:
-        return str(parse_cadence(text))
+        return parse_cadence(text)
     except CadenceError as e:
         raise SubscriberError(text, str(e)) from e
 
@@ -346,8 +354,8 @@ def write_csv(subscribers: Iterable[tuple[Subscriber, Sequence[str]]]) -> Iterat
                 subscriber.theme or "",
                 subscriber.timezone or "",
                 subscriber.state,
-                " ".join(p.removeprefix("arxiv:") for p in likes if p.startswith("arxiv:")),
-                subscriber.cadence,
+                " ".join(k.value for k in map(paper_key, likes) if k.kind == "arxiv"),
+                str(subscriber.cadence),
             )
         )
         yield buffer.getvalue()

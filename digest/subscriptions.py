@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from digest.cadence import Cadence
 from digest.errors import DigestError
 from digest.models import SUPPRESSED, Subscriber, Topic
 from digest.subscribers import SubscriberInput
@@ -217,7 +218,7 @@ def chooses(
     theme: str | None,
     timezone: str | None,
     paused: bool,
-    cadence: str | None = None,
+    cadence: Cadence | None = None,
 ) -> Rule:
     """A reader saves their preferences page; only an active reader can pause."""
 
@@ -286,7 +287,7 @@ def with_input(
     return with_cadence(changed, current.cadence if item.cadence is None else item.cadence)
 
 
-def with_cadence(current: Subscriber, cadence: str) -> Subscriber:
+def with_cadence(current: Subscriber, cadence: Cadence) -> Subscriber:
     """``current`` with this cadence; a new one forgets where the last period began (the
     deliveries tell it again), since it was kept only while the cadence gathered."""
     if cadence == current.cadence:

@@ -55,6 +55,18 @@ def printable(text: object, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def web_url(url: str | None) -> str | None:
+    """The URL, stripped, when it is http(s): the only links digest shows or follows."""
+    if url and url.strip().lower().startswith(("http://", "https://")):
+        return url.strip()
+    return None
+
+
+def is_web_url(url: str) -> bool:
+    """Whether ``url`` is http(s) (``web_url`` says it once for every caller)."""
+    return web_url(url) is not None
+
+
 def is_clean_line(text: str) -> bool:
     """Whether ``text`` holds no control, line break or lone surrogate (a URL, a key)."""
     return first_control(text) is None

@@ -10,6 +10,7 @@ import threading
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -79,7 +80,7 @@ def test_a_weekly_email_is_due_on_its_day_within_the_week_after_the_last(
 
 
 def test_the_decider_folds_an_edition_a_weekly_reader_is_not_due_for() -> None:
-    bob = Subscriber(1, "bob@example.org", "active", cadence="weekly:monday")
+    bob = Subscriber(1, "bob@example.org", "active", cadence=parse_cadence("weekly:monday"))
     tuesday = Edition(1, date(2026, 11, 3), datetime(2026, 11, 3, 7, tzinfo=UTC), 5)
     waited = decide(tuesday, bob, tuesday.created_at, Policy(), since=date(2026, 11, 2))
     assert isinstance(waited, Wait) and waited.gathered
@@ -87,7 +88,7 @@ def test_the_decider_folds_an_edition_a_weekly_reader_is_not_due_for() -> None:
     # A resend, or a page with no history, asks about the edition alone.
     assert decide(tuesday, bob, tuesday.created_at, Policy()) == Send(bob)
     assert next_email_day(bob, date(2026, 11, 2), date(2026, 11, 3)) == date(2026, 11, 9)
-    gone = Subscriber(2, "gone@example.org", "unsubscribed", cadence="weekly:monday")
+    gone = Subscriber(2, "gone@example.org", "unsubscribed", cadence=parse_cadence("weekly:monday"))
     assert next_email_day(gone, date(2026, 11, 2), date(2026, 11, 3)) is None
 
 
@@ -159,6 +160,41 @@ def sent_days(received: list[object], address: str) -> list[date]:
     return found
 
 
+def _run_the_month(store: Store, server: Any, settings: Settings) -> None:
+    """A run each day but the stopped week; the Monday after, stopped at its third message
+    and run again."""
+    day = START
+    while day < START + timedelta(days=28):
+        clock = Clock(datetime.combine(day, time(7), tzinfo=UTC))
+        add_papers(store, day, clock.now - timedelta(hours=1))
+        if day in STOPPED:
+            day += timedelta(days=1)
+            continue
+        interrupt = day == date(2026, 11, 23)  # a Monday: stop the weekly send half way
+        stop = threading.Event()
+        # As SIGTERM would, while the third message of the run is being accepted: it
+        # is sent, and nothing after it.
+        third = len(server.received) + 2
+        server.before_accept = partial(_stop_at, third, stop) if interrupt else None
+        report = job.run(
+            store,
+            settings,
+            job.Runtime(now=clock, transport=transport_for(settings), sleep=Sleeps(), stop=stop),
+            job.RunOptions(day=day, ingest_sources=False),
+        )
+        if interrupt:
+            assert report.delivery.interrupted and report.delivery.sent == 3
+            assert report.still_queued
+            report = job.run(
+                store,
+                settings,
+                job.Runtime(now=clock, transport=transport_for(settings), sleep=Sleeps()),
+                job.RunOptions(day=day, ingest_sources=False),
+            )
+        assert report.still_queued == 0, day
+        day += timedelta(days=1)
+
+
 def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
     any_store: Store, tmp_path: Path
 ) -> None:
@@ -178,39 +214,7 @@ def test_a_month_of_runs_gives_each_reader_exactly_their_emails(
         )
     with smtp_server() as (server, port):
         database = store.engine.url.render_as_string(hide_password=False)
-        settings = month_settings(tmp_path, port, database)
-        day = START
-        while day < START + timedelta(days=28):
-            clock = Clock(datetime.combine(day, time(7), tzinfo=UTC))
-            add_papers(store, day, clock.now - timedelta(hours=1))
-            if day in STOPPED:
-                day += timedelta(days=1)
-                continue
-            interrupt = day == date(2026, 11, 23)  # a Monday: stop the weekly send half way
-            stop = threading.Event()
-            # As SIGTERM would, while the third message of the run is being accepted: it
-            # is sent, and nothing after it.
-            third = len(server.received) + 2
-            server.before_accept = partial(_stop_at, third, stop) if interrupt else None
-            report = job.run(
-                store,
-                settings,
-                job.Runtime(
-                    now=clock, transport=transport_for(settings), sleep=Sleeps(), stop=stop
-                ),
-                job.RunOptions(day=day, ingest_sources=False),
-            )
-            if interrupt:
-                assert report.delivery.interrupted and report.delivery.sent == 3
-                assert report.still_queued
-                report = job.run(
-                    store,
-                    settings,
-                    job.Runtime(now=clock, transport=transport_for(settings), sleep=Sleeps()),
-                    job.RunOptions(day=day, ingest_sources=False),
-                )
-            assert report.still_queued == 0, day
-            day += timedelta(days=1)
+        _run_the_month(store, server, month_settings(tmp_path, port, database))
     received = server.received
     run_days = [
         START + timedelta(days=n) for n in range(28) if START + timedelta(days=n) not in STOPPED
@@ -294,7 +298,7 @@ def test_local_time_holds_across_a_dst_change_for_daily_and_weekly_readers(
 
 
 def test_a_late_edition_for_a_day_a_mailed_period_passed_is_never_said_to_be_gathered() -> None:
-    bob = Subscriber(1, "bob@example.org", "active", cadence="weekly:monday")
+    bob = Subscriber(1, "bob@example.org", "active", cadence=parse_cadence("weekly:monday"))
     # Bob's email of Monday 16 closed his period; an edition for Saturday 14 comes late.
     late = Edition(9, date(2026, 11, 14), datetime(2026, 11, 17, 7, tzinfo=UTC), 5)
     decided = decide(late, bob, late.created_at, Policy(), since=date(2026, 11, 16))

@@ -431,7 +431,7 @@ def test_preview_writes_html_and_text_and_prints_their_paths(project: Path) -> N
     assert "== Fairness ==" in (project / "out" / "ada.txt").read_text()
     default = run("preview", "--theme", "compact")
     assert "html: var/preview/" in default.stdout and "-compact.html" in default.stdout
-    assert run("preview", "--email", "nobody@example.org").exit_code == 2
+    assert run("preview", "--email", "nobody@example.org").exit_code == 1  # not a subscriber
     assert run("preview", "--theme", "neon").exit_code == 2
     assert "note:" not in result.stderr
     # The preview asks the decider, as run does.

@@ -452,9 +452,7 @@ def test_every_kind_of_mail_is_signed_and_the_signature_verifies(
             store,
             settings,
             transport_for(settings),
-            parse_address("ops@example.org"),
-            as_reader=None,
-            day=DAY,
+            tryouts.TestSend(parse_address("ops@example.org"), None, DAY),
             now=NOW,
         )
         for address in ("new@example.org", "reader0@example.org"):  # confirm; already
@@ -871,12 +869,16 @@ def test_a_test_send_reaches_the_operator_and_records_nothing(store: Store, tmp_
         ada = store.get_subscriber("ada@example.org")
         me, gone = parse_address("me@example.org"), parse_address("gone@example.org")
         said = tryouts.send_test(
-            store, settings, transport_for(settings), me, as_reader=ada, day=None, now=NOW
+            store, settings, transport_for(settings), tryouts.TestSend(me, ada, None), now=NOW
         )
         assert "1 papers" in said
         with pytest.raises(tryouts.SendTestRefused, match="unsubscribed"):
             tryouts.send_test(
-                store, settings, transport_for(settings), gone, as_reader=None, day=None, now=NOW
+                store,
+                settings,
+                transport_for(settings),
+                tryouts.TestSend(gone, None, None),
+                now=NOW,
             )
     (received,) = server.received
     assert received.recipients == ["me@example.org"]

@@ -253,6 +253,29 @@ def test_deliveries_a_live_sender_elsewhere_holds_are_said_not_hidden(
     assert len(server.received) == 15
 
 
+def _readers_of_mixed_cadences(url: str, count: int) -> None:
+    """``count`` readers, daily, weekly and threshold, and the day's edition."""
+    from digest.subscribers import check_input
+
+    from .conftest import THEMES, import_subscribers
+
+    store = Store.open(url)
+    fill(store, 0)
+    cadences = ["daily"] * 3 + ["weekly:saturday", "threshold:1"]  # DAY is a Saturday
+    items = [
+        check_input(
+            f"reader{n}@example.org",
+            topics=["title:fairness"],
+            themes=THEMES,
+            cadence=cadences[n % len(cadences)],
+        )
+        for n in range(count)
+    ]
+    import_subscribers(store, items)
+    store.create_edition(DAY, now=datetime.now(UTC))
+    store.close()
+
+
 @pytest.mark.slow
 def test_chaos_kills_and_freezes_on_a_slow_greylisting_refusing_relay(tmp_path: Path) -> None:
     """20 kills and 5 freezes past the lease across mixed cadences: every reader gets the
@@ -262,25 +285,7 @@ def test_chaos_kills_and_freezes_on_a_slow_greylisting_refusing_relay(tmp_path: 
 
     chance = random.Random(20261207)
     url = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
-    store = Store.open(url)
-    fill(store, 0)
-    from digest.subscribers import check_input
-
-    from .conftest import THEMES, import_subscribers
-
-    cadences = ["daily"] * 3 + ["weekly:saturday", "threshold:1"]  # DAY is a Saturday
-    items = [
-        check_input(
-            f"reader{n}@example.org",
-            topics=["title:fairness"],
-            themes=THEMES,
-            cadence=cadences[n % len(cadences)],
-        )
-        for n in range(250)
-    ]
-    import_subscribers(store, items)
-    store.create_edition(DAY, now=datetime.now(UTC))
-    store.close()
+    _readers_of_mixed_cadences(url, 250)
     refused = {f"reader{n}@example.org" for n in range(0, 250, 61)}
     interruptions = ["kill"] * 20 + ["freeze"] * 5
     chance.shuffle(interruptions)

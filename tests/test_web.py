@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from digest.app import job
+from digest.cadence import parse_cadence
 from digest.config import Settings
 from digest.deliver.transports import Envelope, OutboxTransport, PermanentFailure, TemporaryFailure
 from digest.ingest.dedupe import dedupe
@@ -455,15 +456,15 @@ def test_a_reader_chooses_how_often_and_sees_when_the_next_email_comes(
     text = weekly.get_data(as_text=True)
     # Ada joined on Saturday 28 November: her first weekly email is on Monday the 30th.
     assert "Now: weekly, on Mondays." in text and "due on Monday 30 November" in text
-    assert store.get_subscriber("ada@example.org").cadence == "weekly:monday"  # type: ignore[union-attr]
+    assert store.get_subscriber("ada@example.org").cadence == parse_cadence("weekly:monday")  # type: ignore[union-attr]
     client.post(path, data=form | {"cadence": "threshold", "cadence_papers": "12"})
-    assert store.get_subscriber("ada@example.org").cadence == "threshold:12"  # type: ignore[union-attr]
+    assert store.get_subscriber("ada@example.org").cadence == parse_cadence("threshold:12")  # type: ignore[union-attr]
     for papers in ("0", "x", "99999"):
         bad = client.post(path, data=form | {"cadence": "threshold", "cadence_papers": papers})
         assert bad.status_code == 400 and "How often" in bad.get_data(as_text=True)
     wrong_day = client.post(path, data=form | {"cadence": "weekly", "cadence_day": "funday"})
     assert wrong_day.status_code == 400
-    assert store.get_subscriber("ada@example.org").cadence == "threshold:12"  # type: ignore[union-attr]
+    assert store.get_subscriber("ada@example.org").cadence == parse_cadence("threshold:12")  # type: ignore[union-attr]
 
 
 def test_the_archive_pages_and_feeds_escape_feed_text(

@@ -13,14 +13,14 @@ from digest.deliver.transports import PermanentFailure, TemporaryFailure, Transp
 from digest.inbound.handle import from_mailbox, verdict
 from digest.inbound.parse import MAX_MESSAGE_BYTES
 from digest.locking import RunInProgress, describe_holder
-from digest.plan import NOTHING_NEW, Skip, Wait, cadence_of, cadence_of_text
+from digest.plan import NOTHING_NEW, Skip, Wait
 from digest.render import (
     PaperView,
     PersonalLinks,
     RenderedEmail,
-    available_themes,
     long_date,
     paper_view,
+    shipped_themes,
 )
 from digest.select.index import Match
 from digest.store import Admin, RunRecord, Store, SubscriberRow
@@ -43,9 +43,7 @@ __all__ = [
     "TemporaryFailure",
     "Transport",
     "Wait",
-    "available_themes",
-    "cadence_of",
-    "cadence_of_text",
+    "shipped_themes",
     "describe_holder",
     "from_mailbox",
     "long_date",

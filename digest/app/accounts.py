@@ -16,12 +16,11 @@ from digest import subscriptions
 from digest.config import Settings
 from digest.deliver.compose import ComposeSettings
 from digest.deliver.notices import already_subscribed_notice, confirm_notice, welcome_notice
-from digest.deliver.transports import PermanentFailure, TemporaryFailure, Transport
+from digest.deliver.transports import Envelope, PermanentFailure, TemporaryFailure, Transport
 from digest.likes import NamedPaper, library, recency_weight
 from digest.models import Subscriber, Topic
 from digest.plan import due_at
-from digest.render import available_themes
-from digest.resources import resource_path
+from digest.render import shipped_themes
 from digest.schedule import next_run
 from digest.store import Store
 from digest.subscribers import (
@@ -76,22 +75,7 @@ def sign_up(
     if not store.claim_notice(subscriber.id, now=now, interval=interval):
         return subscriber, "withheld"
     mail = subscriptions.sign_up_mail(before)
-    topics = format_topics(item.topics) if item.topics is not None else None
-    request = ConfirmRequest(
-        subscriber.id, subscriptions.left_stamp(subscriber), topics, item.theme
-    )
-    compose = ComposeSettings.of(settings)
-    if mail == "already":
-        envelope, message = already_subscribed_notice(compose, subscriber, now=now)
-    else:
-        envelope, message = confirm_notice(
-            compose,
-            subscriber,
-            request=request,
-            confirm_hours=settings.web.confirm_hours,
-            topics=item.topics or subscriber.topics,
-            now=now,
-        )
+    envelope, message = _sign_up_notice(settings, subscriber, item, mail, now=now)
     try:
         with transport:
             transport.send(envelope, message)
@@ -100,6 +84,26 @@ def sign_up(
             store.forget_sign_up(subscriber.id)  # no pending row for an address never reached
         raise
     return subscriber, mail
+
+
+def _sign_up_notice(
+    settings: Settings, subscriber: Subscriber, item: SubscriberInput, mail: str, *, now: datetime
+) -> tuple[Envelope, bytes]:
+    """The note a sign-up gets: "already subscribed", or the link that confirms this
+    sign-up's own choices."""
+    compose = ComposeSettings.of(settings)
+    if mail == "already":
+        return already_subscribed_notice(compose, subscriber, now=now)
+    topics = format_topics(item.topics) if item.topics is not None else None
+    left = subscriptions.left_stamp(subscriber)
+    return confirm_notice(
+        compose,
+        subscriber,
+        request=ConfirmRequest(subscriber.id, left, topics, item.theme),
+        confirm_hours=settings.web.confirm_hours,
+        topics=item.topics or subscriber.topics,
+        now=now,
+    )
 
 
 def confirm(
@@ -116,7 +120,7 @@ def confirm(
 
     A welcome that cannot be sent is logged: the subscription stands.
     """
-    topics, theme = _choices(request, available_themes(resource_path("templates")))
+    topics, theme = _choices(request, shipped_themes())
     rule = subscriptions.confirms(request.left_at, topics, theme)
     amended = store.amend_subscriber(request.subscriber_id, rule, now=now, channel="confirm")
     if amended.after is None:

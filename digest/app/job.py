@@ -373,3 +373,7 @@ def model_of(store: Store, composer: Composer, reader: Subscriber | None) -> byt
     if reader is None or composer.space is None:
         return None
     return store.models_of([reader.id], composer.space.version).get(reader.id)
+
+
+#: ``ingest`` and its ``Reading`` are run's first phase, and the CLI's ``ingest`` command.
+__all__ = ["Planned", "Reading", "RunOptions", "RunReport", "Runtime", "dry_run", "ingest", "run"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from digest.app.job import close_dead_runs
-from digest.cadence import weekly_due
+from digest.cadence import read_cadence, weekly_due
 from digest.config import Settings, SourceSpec
 from digest.locking import RUN_LOCK
 from digest.models import (
@@ -17,7 +17,6 @@ from digest.models import (
     Subscriber,
 )
 from digest.plan import (
-    cadence_of_text,
     next_email_day,
 )
 from digest.schedule import next_run
@@ -75,7 +74,7 @@ def status(store: Store, settings: Settings, *, editions: int, now: datetime) ->
     recent = [edition_status(store, e) for e in store.recent_editions(editions)]
     cadences = store.count_cadences()
     today = now.astimezone(settings.zone).date()
-    weekly = {c: cadence_of_text(c) for c in cadences if c.startswith("weekly:")}
+    weekly = {c: read_cadence(c) for c in cadences if c.startswith("weekly:")}
     close_dead_runs(store, now=now)
     runs = store.recent_runs(5)
     failed = next((r for r in runs[1:] if r.outcome in ("failed", "error")), None)

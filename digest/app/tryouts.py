@@ -111,22 +111,25 @@ class SendTestRefused(DigestError):
     """A test send that must not go: to someone who left, or with nothing to show."""
 
 
+@dataclass(frozen=True)
+class TestSend:
+    """A test send: to ``to``, what ``as_reader`` would get (a reader without topics when
+    None) from the edition of ``day`` (None: the latest)."""
+
+    to: Address
+    as_reader: Subscriber | None = None
+    day: date | None = None
+
+
 def send_test(
-    store: Store,
-    settings: Settings,
-    transport: Transport,
-    address: Address,
-    *,
-    as_reader: Subscriber | None,
-    day: date | None,
-    now: datetime,
+    store: Store, settings: Settings, transport: Transport, test: TestSend, *, now: datetime
 ) -> str:
-    """Send ``address`` the digest ``as_reader`` would get (a reader without topics when
-    None) from the edition of ``day`` (None: the latest), with "[test]" in the subject.
+    """Send a test of the digest, with "[test]" in the subject.
 
     Nothing is recorded as a delivery.  Its links are nobody's: a click on its
     unsubscribe link changes no reader.  Refused for a suppressed address.
     """
+    address, as_reader, day = test.to, test.as_reader, test.day
     known = store.get_subscriber(address.mailbox)  # by its key: every spelling is one
     if known is not None and has_left(known):
         raise SendTestRefused(

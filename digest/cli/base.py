@@ -16,7 +16,7 @@ import click
 from digest import __version__
 from digest.app import (
     Store,
-    available_themes,
+    shipped_themes,
 )
 from digest.cli import output
 from digest.cli.output import EXIT_PARTIAL, problem
@@ -29,7 +29,6 @@ from digest.config import (
 from digest.errors import ConfigError, DigestError
 from digest.logs import configure_logging
 from digest.models import Subscriber
-from digest.resources import resource_path
 from digest.subscriptions import ConsentRefused
 
 #: How far ahead ``run --date --force`` goes without ``--far-ahead``.
@@ -166,17 +165,18 @@ def refused(error: ConsentRefused) -> NoReturn:
 
 
 def known(subscriber: Subscriber | None, email: str) -> Subscriber:
+    """The subscriber an action found; for an address that is none, one line and exit 1
+    (the one code for "not a subscriber": the command ran, the reader named is not there)."""
     if subscriber is None:
         problem(f"error: {email} is not a subscriber")
+        click.echo("hint: see 'digest subscribers list'", err=True)
         sys.exit(EXIT_PARTIAL)
     return subscriber
 
 
 def named(store: Store, email: str) -> Subscriber:
-    subscriber = store.get_subscriber(email)
-    if subscriber is None:
-        raise DigestError(f"{email} is not a subscriber", hint="see 'digest subscribers list'")
-    return subscriber
+    """The subscriber with this address (``known`` when there is none)."""
+    return known(store.get_subscriber(email), email)
 
 
 def utc_now() -> datetime:
@@ -184,7 +184,7 @@ def utc_now() -> datetime:
 
 
 def themes() -> list[str]:
-    return available_themes(resource_path("templates"))
+    return shipped_themes()
 
 
 @cli.group()

@@ -105,7 +105,7 @@ def subscribe(
     topic_note = ", ".join(str(t) for t in subscriber.topics) or "every new paper"
     verb = "subscribed" if created else "updated"
     like_note = f"; {len(liked)} liked" if liked else ""
-    rhythm = f"; {subscriber.cadence}" if subscriber.cadence != "daily" else ""
+    rhythm = f"; {subscriber.cadence}" if subscriber.cadence.gathers else ""
     click.echo(
         f"{verb} {subscriber.email} ({subscriber.state}; topics: {topic_note}{rhythm}{like_note})"
     )

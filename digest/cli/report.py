@@ -20,7 +20,6 @@ from digest.app import (
     Skip,
     SubscriberRow,
     Wait,
-    cadence_of,
 )
 from digest.app.accounts import ImportReport
 from digest.app.job import Planned, RunReport
@@ -202,7 +201,7 @@ def subscribers(
                 r.subscriber.name,
                 r.subscriber.state,
                 r.subscriber.theme,
-                r.subscriber.cadence,
+                str(r.subscriber.cadence),
                 r.created_at,
                 r.last_sent,
                 format_topics(r.subscriber.topics) or "(every new paper)",
@@ -245,7 +244,7 @@ def reader(found: ReaderHistory, *, as_json: bool) -> None:
         f"timezone: {subscriber.timezone or '(the default)'}"
     )
     click.echo(
-        f"  cadence: {cadence_of(subscriber).describe()}; next email: "
+        f"  cadence: {subscriber.cadence.describe()}; next email: "
         f"{found.next_email or 'none (not being mailed)'}"
     )
     liked = sum(1 for m in found.marks if m.vote > 0)

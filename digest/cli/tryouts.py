@@ -130,9 +130,7 @@ def send_test(app: App, address: str, as_email: str | None, day: datetime | None
                 store,
                 settings,
                 transport_for(settings),
-                recipient,
-                as_reader=reader,
-                day=day.date() if day else None,
+                tryouts.TestSend(recipient, reader, day.date() if day else None),
                 now=utc_now(),
             )
         except tryouts.SendTestRefused as e:

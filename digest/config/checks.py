@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.ingest.retrieve import IpNetwork
-from digest.resources import resource_path
 
 Check = Callable[[Any], str | None]
 
@@ -64,9 +63,9 @@ def email_address(value: Any) -> str | None:
 
 
 def theme(value: Any) -> str | None:
-    from digest.render import available_themes
+    from digest.render import shipped_themes
 
-    themes = available_themes(resource_path("templates"))
+    themes = shipped_themes()
     return None if value in themes else f"one of the themes {', '.join(themes)}"
 
 

@@ -24,6 +24,7 @@ from digest.config.settings import (
     WebSettings,
 )
 from digest.models import MAX_SMTP_CONNECTIONS
+from digest.text import is_web_url
 
 
 def database_problem(url: str) -> str | None:
@@ -94,7 +95,7 @@ def _env_file(value: str) -> Path:
 
 
 def _env_base_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
+    if not is_web_url(value):
         raise ValueError("an http(s) URL")
     return value.rstrip("/")
 

@@ -19,6 +19,7 @@ from digest.config.settings import (
 )
 from digest.ingest import FORMATS, SourceLimits
 from digest.ingest.retrieve import FetchPolicy, is_url
+from digest.text import is_web_url
 
 
 @dataclass(frozen=True)
@@ -209,37 +210,40 @@ class TomlReader:
 
 
 def read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec, ...]:
+    """The ``[[sources]]`` tables, each checked; one problem line for each bad one."""
     if not isinstance(raw, list):
         problems.append(f"{path}: sources: expected [[sources]] tables with a location")
         return ()
     specs: list[SourceSpec] = []
     for number, item in enumerate(raw, start=1):
         where = f"{path}: [[sources]] #{number}"
-        if not isinstance(item, dict):
-            problems.append(f"{where}: expected a table with a location")
-            continue
-        unknown = set(item) - {"name", "location", "format"}
-        if unknown:
-            problems.append(f"{where}: unknown key {sorted(unknown)[0]!r} (a typo?)")
-        location = item.get("location")
-        if not isinstance(location, str) or not location.strip():
-            problems.append(f"{where}: location: expected a file path or an http(s) URL")
-            continue
-        if is_url(location) and location.split("://", 1)[0].lower() not in ("http", "https"):
-            problems.append(f"{where}: location: only http(s) URLs are fetched, got {location!r}")
-            continue
-        kind = item.get("format")
-        if kind is not None and kind not in FORMATS:
-            problems.append(f"{where}: format: expected one of {', '.join(FORMATS)}, got {kind!r}")
-            continue
-        if not is_url(location) and not Path(location).expanduser().is_absolute():
-            location = str((path.parent / location).resolve())
-        name = item.get("name", location)
-        if checks.one_line_text(name):
-            problems.append(f"{where}: name: expected one line of text, got {name!r}")
-            continue
-        specs.append(SourceSpec(name=name, location=location, format=kind))
+        said, spec = _source(item, path)
+        problems += [f"{where}: {problem}" for problem in said]
+        if spec is not None:
+            specs.append(spec)
     names = [s.name for s in specs]
     for duplicate in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"{path}: [[sources]]: the name {duplicate!r} is used twice")
     return tuple(specs)
+
+
+def _source(item: Any, path: Path) -> tuple[list[str], SourceSpec | None]:
+    """One ``[[sources]]`` table: what is wrong with it, and the source, if it is one."""
+    if not isinstance(item, dict):
+        return ["expected a table with a location"], None
+    unknown = set(item) - {"name", "location", "format"}
+    said = [f"unknown key {sorted(unknown)[0]!r} (a typo?)"] if unknown else []
+    location = item.get("location")
+    if not isinstance(location, str) or not location.strip():
+        return [*said, "location: expected a file path or an http(s) URL"], None
+    if is_url(location) and not is_web_url(location):
+        return [*said, f"location: only http(s) URLs are fetched, got {location!r}"], None
+    kind = item.get("format")
+    if kind is not None and kind not in FORMATS:
+        return [*said, f"format: expected one of {', '.join(FORMATS)}, got {kind!r}"], None
+    if not is_url(location) and not Path(location).expanduser().is_absolute():
+        location = str((path.parent / location).resolve())
+    name = item.get("name", location)
+    if checks.one_line_text(name):
+        return [*said, f"name: expected one line of text, got {name!r}"], None
+    return said, SourceSpec(name=name, location=location, format=kind)

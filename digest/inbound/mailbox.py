@@ -86,7 +86,7 @@ def _file_all(imap: imaplib.IMAP4, folder: str, each: Callable[[bytes], Verdict]
     # A message flagged \Deleted by an earlier poll that could not expunge is done with.
     _, found = imap.uid("SEARCH", "UNDELETED")
     handled = unreadable = left = 0
-    for uid in (found[0] or b"").split():
+    for uid in (found[0] or b"").decode("ascii").split():
         # One byte more than the cap: enough to tell a message too big, never more.
         _, fetched = imap.uid("FETCH", uid, f"(BODY.PEEK[]<0.{MAX_MESSAGE_BYTES + 1}>)")
         data = next((item[1] for item in fetched if isinstance(item, tuple)), b"")
@@ -100,7 +100,7 @@ def _file_all(imap: imaplib.IMAP4, folder: str, each: Callable[[bytes], Verdict]
     return PollReport(handled, unreadable, left)
 
 
-def _move(imap: imaplib.IMAP4, uid: bytes, folder: str, offered: set[bytes]) -> None:
+def _move(imap: imaplib.IMAP4, uid: str, folder: str, offered: set[bytes]) -> None:
     """MOVE where the server has it (RFC 6851), else copy, flag and expunge this one
     message (UID EXPUNGE, RFC 4315, where offered), so no poll reads it twice."""
     if b"MOVE" in offered:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from digest.identity import arxiv_id_from
+from digest.identity import arxiv_id_given
 from digest.models import Entry
-from digest.text import is_clean_line, safe_text
+from digest.text import is_clean_line, safe_text, web_url
 
 _SPACE_RUN = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n\s*\n")
@@ -97,13 +97,13 @@ def _url(url: str | None) -> str | None:
     url = url.strip()
     if len(url) > MAX_URL_CHARS or not is_clean_line(url) or not safe_text(url) == url:
         return None
-    return url if url.lower().startswith(("http://", "https://")) else None
+    return web_url(url)
 
 
 def _arxiv_id(arxiv_id: str | None) -> str | None:
     # Entry has already reduced a recognisable id to its bare form; anything else
     # ("In", a DOI) is no arXiv id, and would make a false identity.
-    if isinstance(arxiv_id, str) and arxiv_id_from(f"arXiv:{arxiv_id}") == arxiv_id:
+    if isinstance(arxiv_id, str) and arxiv_id_given(arxiv_id) == arxiv_id:
         return arxiv_id
     return None
 

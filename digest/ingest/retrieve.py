@@ -32,7 +32,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 from digest import __version__
 from digest.errors import SourceError
-from digest.text import printable
+from digest.text import is_web_url, printable
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -144,7 +144,7 @@ def retrieve(
     label = name or location
     if is_url(location):
         scheme = location.split("://", 1)[0].lower()
-        if scheme not in ("http", "https"):
+        if not is_web_url(location):
             raise SourceError(label, f"unsupported URL scheme {scheme!r} (use http or https)")
         try:
             return _fetch_with_retries(
@@ -214,7 +214,7 @@ def _fetch(
     origin_is_public: bool | None = None
     for _ in range(policy.max_redirects + 1):
         parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        if not is_web_url(url) or not parts.hostname:
             raise SourceError(label, f"refused to follow a redirect to {url!r} (http(s) only)")
 
         def allowed(address: IpAddress, target: str = url) -> bool:
@@ -424,7 +424,7 @@ def _redirect_target(url: str, target: str | None, label: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
     except ValueError as e:
         raise SourceError(label, f"{url}: refused a redirect to a malformed URL {target!r}") from e
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if not is_web_url(joined) or not parts.hostname:
         raise SourceError(label, f"refused to follow a redirect to {target!r} (http(s) only)")
     return joined
 

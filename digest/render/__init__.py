@@ -7,8 +7,8 @@ the email, ``papers`` says how one paper is shown (``texmath`` and
 and ``encoding`` says what each part takes on the wire.
 """
 
-from digest.render.css import available_themes, inline_css
-from digest.render.papers import PaperView, long_date, paper_view, safe_url, shorten
+from digest.render.css import available_themes, inline_css, shipped_themes
+from digest.render.papers import PaperView, long_date, paper_view, shorten
 from digest.render.renderer import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 
 __all__ = [
@@ -18,9 +18,9 @@ __all__ = [
     "PersonalLinks",
     "RenderedEmail",
     "available_themes",
+    "shipped_themes",
     "inline_css",
     "long_date",
     "paper_view",
-    "safe_url",
     "shorten",
 ]

@@ -6,12 +6,19 @@ import logging
 import re
 from pathlib import Path
 
+from digest.resources import resource_path
+
 _IMPORT = re.compile(r"""\s*@import\s+(?:url\()?["']([\w-]+)\.css["']\)?\s*;\s*$""")
 
 
 def available_themes(templates_dir: Path) -> list[str]:
     """Return the theme names: one CSS file each in templates/email/themes."""
     return sorted(p.stem for p in (templates_dir / "email" / "themes").glob("*.css"))
+
+
+def shipped_themes() -> list[str]:
+    """The themes digest ships: every list of themes (settings, forms, commands) is this."""
+    return available_themes(resource_path("templates"))
 
 
 def inline_css(html: str, *, keep_leftovers: bool = True) -> str:

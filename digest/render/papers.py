@@ -13,6 +13,7 @@ from urllib.parse import quote_plus
 from digest.models import StoredEntry
 from digest.render.summary import one_sentence
 from digest.render.texmath import plain_text
+from digest.text import web_url
 
 #: Plain-text lines are wrapped at this width.
 TEXT_WIDTH = 72
@@ -47,13 +48,6 @@ def code_url(abstract: str) -> str | None:
 def _title_search(title: str) -> str:
     """arXiv's search for a title, for a paper no source linked."""
     return "https://arxiv.org/search/?searchtype=title&query=" + quote_plus(title[:300])
-
-
-def safe_url(url: str | None) -> str | None:
-    """Return the URL when it is http(s), else None: no javascript: or data: links."""
-    if url and url.strip().lower().startswith(("http://", "https://")):
-        return url.strip()
-    return None
 
 
 @dataclass(frozen=True)
@@ -110,16 +104,16 @@ def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
     if len(entry.authors) > _MAX_AUTHORS:
         authors += " et al."
     title = plain_text(entry.title)
-    known = safe_url(entry.url) or (
+    known = web_url(entry.url) or (
         f"https://arxiv.org/abs/{entry.arxiv_id}" if entry.arxiv_id else None
     )
     links = [
         ("arXiv", known if entry.arxiv_id else None),
-        ("PDF", safe_url(entry.pdf_url)),
-        ("Hugging Face", safe_url(entry.hf_url)),
-        ("Code", safe_url(entry.code_url) or code_url(entry.abstract)),
+        ("PDF", web_url(entry.pdf_url)),
+        ("Hugging Face", web_url(entry.hf_url)),
+        ("Code", web_url(entry.code_url) or code_url(entry.abstract)),
     ]
-    url = known or safe_url(entry.hf_url) or _title_search(title)
+    url = known or web_url(entry.hf_url) or _title_search(title)
     abstract = plain_text(entry.abstract) if entry.abstract else ""
     tldr = plain_text(entry.summary) if entry.summary else one_sentence(abstract, title)
     return PaperView(

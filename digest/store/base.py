@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -193,6 +193,13 @@ class StoreBase:
                 command.upgrade(config, "head")
         except SQLAlchemyError as e:
             raise StorageError(self.url, f"migration failed: {first_line(e)}") from e
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The id the database gave the row an INSERT made."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def aware(moment: datetime) -> datetime:

@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, func, insert, literal, select
 from sqlalchemy.engine import Row
 
 from digest.models import Edition, StoredEntry
-from digest.store.base import StoreBase, aware
+from digest.store.base import StoreBase, aware, inserted_id
 from digest.store.entries import stored_entry
 from digest.store.schema import deliveries, editions, entries, subscribers
 
@@ -37,9 +37,9 @@ class EditionsMixin(StoreBase):
             )
             if not pending and not allow_empty:
                 return None
-            edition_id = conn.execute(
-                editions.insert().values(day=day, created_at=now, entry_count=pending)
-            ).inserted_primary_key[0]
+            edition_id = inserted_id(
+                conn.execute(editions.insert().values(day=day, created_at=now, entry_count=pending))
+            )
             conn.execute(
                 entries.update().where(entries.c.edition_id.is_(None)).values(edition_id=edition_id)
             )

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from digest.identity import paper_key
 from digest.models import Feedback, StoredEntry
-from digest.store.base import StoreBase, aware, chunks
+from digest.store.base import StoreBase, aware, chunks, inserted_id
 from digest.store.entries import stored_entry
 from digest.store.schema import entries, feature_spaces, feedback, reader_models
 
@@ -99,8 +100,9 @@ class FeedbackMixin(StoreBase):
     def entries_named(self, papers: Sequence[str]) -> dict[str, StoredEntry]:
         """The stored entries that papers named by identity refer to (by arXiv id or by
         normalised title); a name with no stored paper yet is left out."""
-        ids = {p.removeprefix("arxiv:"): p for p in papers if p.startswith("arxiv:")}
-        titles = {p.removeprefix("title:"): p for p in papers if p.startswith("title:")}
+        keys = [(paper_key(p), p) for p in papers]
+        ids = {key.value: p for key, p in keys if key.kind == "arxiv"}
+        titles = {key.value: p for key, p in keys if key.kind == "title"}
         found: dict[str, StoredEntry] = {}
         with self._transaction() as conn:
             for chunk in chunks(sorted(ids)):
@@ -138,7 +140,7 @@ class FeedbackMixin(StoreBase):
                     fitted_at=now.astimezone(UTC), papers=papers, data=data
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return inserted_id(result)
 
     def save_models(
         self, models: Sequence[tuple[int, int, datetime, bytes | None]], *, now: datetime

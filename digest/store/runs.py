@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from digest.store.base import StoreBase, aware
+from digest.store.base import StoreBase, aware, inserted_id
 from digest.store.schema import runs
 
 
@@ -27,13 +27,10 @@ class RunsMixin(StoreBase):
     def start_run(self, holder: str, *, now: datetime) -> int:
         """Record that a run started; return its id."""
         with self._transaction() as conn:
-            return int(
-                conn.execute(
-                    runs.insert().values(
-                        holder=holder, started_at=now.astimezone(UTC), outcome="running"
-                    )
-                ).inserted_primary_key[0]
+            started = runs.insert().values(
+                holder=holder, started_at=now.astimezone(UTC), outcome="running"
             )
+            return inserted_id(conn.execute(started))
 
     def finish_run(self, run_id: int, *, outcome: str, summary: str, now: datetime) -> None:
         """Record how a run ended."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, func, select
 
+from digest.cadence import read_cadence
 from digest.models import STATES, Subscriber, Topic
 from digest.store.base import StoreBase, aware, chunks
 from digest.store.schema import deliveries, subscriber_events, subscribers
@@ -257,7 +258,7 @@ def apply_rules(
         if before is not None and change is not None
     ]
     if updates:
-        columns = {name: bindparam(name) for name in updates[0] if name != "row_id"}
+        columns: dict[str, Any] = {n: bindparam(n) for n in updates[0] if n != "row_id"}
         statement = subscribers.update().where(subscribers.c.id == bindparam("row_id"))
         conn.execute(statement.values(columns), updates)
     amended: list[Amended] = []
@@ -315,7 +316,7 @@ def _row(subscriber: Subscriber, now: datetime, *, created: bool = False) -> dic
         "theme": subscriber.theme,
         "timezone": subscriber.timezone,
         "paused": subscriber.paused,
-        "cadence": subscriber.cadence,
+        "cadence": str(subscriber.cadence),
         "period_start": subscriber.period_start,
         "updated_at": now,
         "unsubscribed_at": subscriber.unsubscribed_at,
@@ -346,7 +347,7 @@ def subscriber_of(
         theme=row.theme,
         timezone=row.timezone,
         paused=bool(row.paused),
-        cadence=row.cadence,
+        cadence=read_cadence(row.cadence),
         period_start=row.period_start,
         unsubscribed_at=aware(row.unsubscribed_at) if row.unsubscribed_at else None,
         updated_at=aware(row.updated_at if updated_at is None else updated_at),

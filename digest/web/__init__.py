@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
-from digest.app import Store, available_themes, transport_for
+from digest.app import Store, shipped_themes, transport_for
 from digest.config import DEFAULT_DATABASE_URL, Settings, load_settings, with_secret_key
 from digest.errors import ConfigError
 from digest.likes import MAX_LIBRARY_BYTES
@@ -79,7 +79,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ),
         make_transport=make_transport,
         clock=clock,
-        themes=available_themes(resource_path("templates")),
+        themes=shipped_themes(),
     )
 
     app.before_request(_room_for_a_library)  # before the CSRF check, which reads the form

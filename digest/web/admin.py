@@ -25,11 +25,10 @@ from digest.app import (
     PermanentFailure,
     TemporaryFailure,
     accounts,
-    cadence_of,
-    cadence_of_text,
     queries,
     tryouts,
 )
+from digest.cadence import read_cadence
 from digest.errors import DigestError
 from digest.models import STATES, Subscriber
 from digest.passwords import decoy_hash, verify_password
@@ -133,7 +132,7 @@ def overview() -> tuple[str, int]:
     _, sources = queries.sources(found.store, found.settings)
     chart = deliveries_chart([(e.edition.day, e.deliveries) for e in status.editions])
     failing = [s for s in sources if s.check and s.check.outcome == "failed"]
-    cadences = [(cadence_of_text(c).describe(), n) for c, n in status.cadences.items()]
+    cadences = [(read_cadence(c).describe(), n) for c, n in status.cadences.items()]
     return _page(
         "admin/overview.html",
         installation=status,
@@ -182,7 +181,7 @@ def subscriber(subscriber_id: int) -> tuple[str, int]:
         history=history,
         topics=format_topics(reader.topics),
         left=has_left(reader),
-        cadence=cadence_of(reader).describe(),
+        cadence=reader.cadence.describe(),
     )
 
 
@@ -280,9 +279,7 @@ def test_send() -> tuple[str, int]:
                     found.store,
                     found.settings,
                     found.make_transport(),
-                    recipient,
-                    as_reader=reader,
-                    day=day,
+                    tryouts.TestSend(recipient, reader, day),
                     now=found.clock(),
                 )
             except (DigestError, TemporaryFailure, PermanentFailure) as e:

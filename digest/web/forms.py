@@ -10,7 +10,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from digest.address import AddressError, parse_address
-from digest.cadence import MAX_THRESHOLD
+from digest.cadence import DAILY, MAX_THRESHOLD, WEEKDAYS, Cadence
 from digest.models import Subscriber, Topic
 from digest.subscribers import (
     MAX_TOPICS,
@@ -21,6 +21,7 @@ from digest.subscribers import (
     check_theme,
     check_timezone,
     parse_topic,
+    topic_count_problem,
 )
 
 MAX_TOPIC_CHARS = 5000
@@ -34,8 +35,9 @@ def topic_lines(text: str) -> tuple[list[Topic], list[str]]:
         return [], [f"Topics are limited to {MAX_TOPIC_CHARS} characters."]
     topics, errors = [], []
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) > MAX_TOPICS:
-        errors.append(f"At most {MAX_TOPICS} topics.")
+    too_many = topic_count_problem(len(lines))
+    if too_many is not None:
+        errors.append(f"{too_many[:1].upper()}{too_many[1:]}.")
     for number, line in enumerate(lines[:MAX_TOPICS], start=1):
         try:
             topics.append(parse_topic(line))
@@ -81,7 +83,7 @@ class Choices:
     theme: str
     timezone: str | None
     paused: bool
-    cadence: str = "daily"
+    cadence: Cadence = DAILY
 
 
 def preferences_form(
@@ -95,7 +97,7 @@ def preferences_form(
     day = (form.get("cadence_day") or "monday")[:12]
     papers = (form.get("cadence_papers") or "10").strip()[:6]
     typed = {"weekly": f"weekly:{day}", "threshold": f"threshold:{papers}"}.get(kind, "daily")
-    cadence = "daily"
+    cadence = DAILY
     try:
         check_theme(theme, themes)
         if zone:
@@ -113,8 +115,11 @@ def preferences_form(
         "theme": theme,
         "timezone": zone[:64],
         "paused": bool(form.get("paused")),
-    } | cadence_shown(typed)
-    choices = Choices(topics, theme, zone or None, shown["paused"], cadence)
+        "cadence": kind if kind in ("daily", "weekly", "threshold") else "daily",
+        "cadence_day": day,
+        "cadence_papers": papers,
+    }
+    choices = Choices(topics, theme, zone or None, bool(shown["paused"]), cadence)
     return (None if errors else choices), shown, errors
 
 
@@ -129,11 +134,10 @@ def preferences_shown(subscriber: Subscriber, default_theme: str) -> dict[str, A
     } | cadence_shown(subscriber.cadence)
 
 
-def cadence_shown(text: str) -> dict[str, str]:
-    """The "how often" fields as a cadence fills them (a bad one shows as typed)."""
-    kind, _, value = text.partition(":")
+def cadence_shown(cadence: Cadence) -> dict[str, str]:
+    """The "how often" fields as a reader's cadence fills them."""
     return {
-        "cadence": kind if kind in ("daily", "weekly", "threshold") else "daily",
-        "cadence_day": value if kind == "weekly" else "monday",
-        "cadence_papers": value if kind == "threshold" else "10",
+        "cadence": cadence.kind,
+        "cadence_day": WEEKDAYS[cadence.weekday] if cadence.kind == "weekly" else "monday",
+        "cadence_papers": str(cadence.papers) if cadence.kind == "threshold" else "10",
     }

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, abort, request
 
-from digest.app import NOTHING_NEW, Skip, accounts, cadence_of, queries, tryouts
+from digest.app import NOTHING_NEW, Skip, accounts, queries, tryouts
 from digest.cadence import WEEKDAYS
 from digest.likes import checked_paper, typed_likes
 from digest.models import Subscriber
@@ -63,7 +63,7 @@ def edit(token: str) -> tuple[str, int]:
         **_preview(subscriber),
         weekdays=WEEKDAYS,
         next_email=queries.next_email(found.store, found.settings, subscriber, now=found.clock()),
-        cadence=cadence_of(subscriber).describe(),
+        cadence=subscriber.cadence.describe(),
     )
 
 

@@ -94,7 +94,7 @@ def _not_sent(error: Exception) -> tuple[str, int]:
 
 
 @subscription.post("/api/check-query")
-@csrf.exempt
+@csrf.exempt  # type: ignore[untyped-decorator]  # flask-wtf ships no types
 def check_query() -> Response:
     """Check topic lines as they are typed (the form checks them again on submit)."""
     topics, errors = topic_lines(request.form.get("topics") or "")
@@ -162,7 +162,7 @@ def _already_used(subscriber: Subscriber) -> tuple[str, int]:
 
 
 @subscription.route("/unsubscribe/<token>", methods=["GET", "POST"])
-@csrf.exempt
+@csrf.exempt  # type: ignore[untyped-decorator]  # flask-wtf ships no types
 def unsubscribe(token: str) -> Any:
     """GET shows one button; POST unsubscribes.
 

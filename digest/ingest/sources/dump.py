@@ -78,6 +78,14 @@ def parse_dump(text: str, *, today: date, edition_date: date | None = None) -> P
         warnings.append("no entries: the page has only its header (an empty day)")
         return ParsedSource(format="dump", entries=(), warnings=tuple(warnings))
 
+    entries = _entries(body, page_date, warnings)
+    if not entries and not warnings:
+        warnings.append("no entries found")
+    return ParsedSource(format="dump", entries=tuple(entries), warnings=tuple(warnings))
+
+
+def _entries(body: list[_Paragraph], page_date: date, warnings: list[str]) -> list[Entry]:
+    """Title and abstract paragraphs, in pairs; what fits neither is said in ``warnings``."""
     entries: list[Entry] = []
     title: _Paragraph | None = None
     for paragraph in body:
@@ -97,9 +105,7 @@ def parse_dump(text: str, *, today: date, edition_date: date | None = None) -> P
             warnings.append(f"line {paragraph.line}: paragraph cannot be a title; skipped")
     if title is not None:
         warnings.append(f"line {title.line}: title {title.text[:60]!r} has no abstract; skipped")
-    if not entries and not warnings:
-        warnings.append("no entries found")
-    return ParsedSource(format="dump", entries=tuple(entries), warnings=tuple(warnings))
+    return entries
 
 
 def could_be_title(text: str) -> bool:

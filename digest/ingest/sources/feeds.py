@@ -15,6 +15,7 @@ from typing import Any
 from digest.identity import arxiv_id_from
 from digest.ingest.sources import each_item
 from digest.models import Entry, ParsedSource
+from digest.text import web_url
 
 _ARXIV_ABSTRACT = re.compile(
     r"^\s*arXiv:\S+\s+Announce Type:\s*(?P<type>[\w-]+)\s*Abstract:\s*", re.I
@@ -66,11 +67,11 @@ def _entry_from(item: Any) -> Entry:
     if not title.strip():
         raise ValueError("no title")
     arxiv_id = arxiv_id_from(item.get("id")) or arxiv_id_from(item.get("link"))
-    url = _http_or_none(item.get("link"))
+    url = web_url(item.get("link"))
     pdf_url = None
     for link in item.get("links", []):
         if link.get("type") == "application/pdf" or link.get("title") == "pdf":
-            pdf_url = _http_or_none(link.get("href"))
+            pdf_url = web_url(link.get("href"))
     if arxiv_id:
         url = url or f"https://arxiv.org/abs/{arxiv_id}"
         pdf_url = pdf_url or f"https://arxiv.org/pdf/{arxiv_id}"
@@ -100,12 +101,6 @@ def _date_of(parsed: time.struct_time | None) -> date | None:
         return date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday) if parsed else None
     except (ValueError, TypeError, OverflowError):
         return None
-
-
-def _http_or_none(url: str | None) -> str | None:
-    if url and url.strip().lower().startswith(("http://", "https://")):
-        return url.strip()
-    return None
 
 
 def _text_of(detail: Any, value: str) -> str:
