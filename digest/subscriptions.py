@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from digest.cadence import Cadence
+from digest.cadence import DAILY, Cadence
 from digest.errors import DigestError
 from digest.models import SUPPRESSED, Subscriber, Topic
 from digest.subscribers import SubscriberInput
@@ -212,6 +212,17 @@ def may_confirm(current: Subscriber, left_at: str | None) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Choices:
+    """What a reader chose on their preferences page."""
+
+    topics: Sequence[Topic]
+    theme: str
+    timezone: str | None
+    paused: bool
+    cadence: Cadence = DAILY
+
+
 def chooses(
     *,
     topics: Sequence[Topic],
@@ -227,18 +238,23 @@ def chooses(
             return None
         chosen = replace(current, topics=tuple(topics), theme=theme, timezone=timezone)
         chosen = with_cadence(chosen, cadence or current.cadence)
-        if current.status == "active":
+        if may_pause(current):
             chosen = replace(chosen, paused=paused)
         return Change(chosen)
 
     return rule
 
 
+def may_pause(subscriber: Subscriber) -> bool:
+    """Whether a subscriber can be paused or resumed: only a confirmed one who is in."""
+    return subscriber.status == "active"
+
+
 def pauses(paused: bool) -> Rule:
     """An operator pauses or resumes an active subscriber (nobody else changes)."""
 
     def rule(current: Subscriber | None, now: datetime) -> Change | None:
-        if current is None or current.status != "active":
+        if current is None or not may_pause(current):
             return None
         return Change(replace(current, paused=paused))
 

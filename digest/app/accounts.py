@@ -17,6 +17,7 @@ from digest.config import Settings
 from digest.deliver.compose import ComposeSettings
 from digest.deliver.notices import already_subscribed_notice, confirm_notice, welcome_notice
 from digest.deliver.transports import Envelope, PermanentFailure, TemporaryFailure, Transport
+from digest.errors import DigestError
 from digest.likes import NamedPaper, library, recency_weight
 from digest.models import Subscriber, Topic
 from digest.plan import due_at
@@ -158,9 +159,36 @@ def leave(store: Store, who: str | int, *, now: datetime, channel: str) -> Subsc
 def set_paused(
     store: Store, who: str | int, *, paused: bool, now: datetime, channel: str = "cli"
 ) -> Subscriber | None:
-    """An operator pauses or resumes someone (an address or an id); None when unknown."""
+    """An operator pauses or resumes someone (an address or an id); None when unknown,
+    ``NothingToChange`` for someone who cannot be paused (pending, or left)."""
     rule = subscriptions.pauses(paused)
-    return store.amend_subscriber(who, rule, now=now, channel=channel).subscriber
+    found = store.amend_subscriber(who, rule, now=now, channel=channel).subscriber
+    if found is not None and not subscriptions.may_pause(found):
+        raise NothingToChange(f"{found.email} is {found.state}: nothing to change")
+    return found
+
+
+def choose(
+    store: Store, reader_id: int, choices: subscriptions.Choices, *, now: datetime
+) -> Subscriber | None:
+    """A reader saves their preferences page: the reader as stored after."""
+    rule = subscriptions.chooses(
+        topics=choices.topics,
+        theme=choices.theme,
+        timezone=choices.timezone,
+        paused=choices.paused,
+        cadence=choices.cadence,
+    )
+    return store.amend_subscriber(reader_id, rule, now=now, channel="preferences").subscriber
+
+
+def vote(store: Store, reader_id: int, paper: str, vote: int, *, now: datetime) -> None:
+    """A reader marks a paper more (+1) or less (-1) like what they want, or clears it (0)."""
+    store.set_feedback(reader_id, paper, vote=vote, kind="vote", now=now)
+
+
+class NothingToChange(DigestError):
+    """What an operator asked does not apply to this reader as they are."""
 
 
 @dataclass(frozen=True)

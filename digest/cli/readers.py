@@ -13,6 +13,7 @@ from digest.app import (
     Store,
     SubscriberRow,
     accounts,
+    admins,
     queries,
     transport_for,
 )
@@ -157,11 +158,12 @@ def resume(app: App, email: str) -> None:
 
 def _set_paused(app: App, email: str, *, paused: bool) -> None:
     with app.store() as store:
-        found = accounts.set_paused(store, email, paused=paused, now=utc_now())
+        try:
+            found = accounts.set_paused(store, email, paused=paused, now=utc_now())
+        except accounts.NothingToChange as e:
+            problem(e.message)
+            sys.exit(EXIT_PARTIAL)
     subscriber = known(found, email)
-    if subscriber.status != "active":
-        problem(f"{subscriber.email} is {subscriber.state}: nothing to change")
-        sys.exit(EXIT_PARTIAL)
     click.echo(f"{subscriber.email} is {subscriber.state}")
 
 
@@ -290,7 +292,6 @@ def admin_group() -> None:
 def admin_add(app: App, email: str, password_stdin: bool) -> None:
     """Make EMAIL an admin, asking for a password (at least 12 characters); for an
     admin already there, set a new password and end their sessions."""
-    from digest.passwords import hash_password, password_problem
     from digest.subscribers import SubscriberError, normalize_email
 
     try:
@@ -301,11 +302,12 @@ def admin_add(app: App, email: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
-    if why := password_problem(password):
-        problem(f"admin add: refused: {why}")
-        raise SystemExit(EXIT_PARTIAL)
     with app.store() as store:
-        _, new = store.save_admin(address, hash_password(password), now=utc_now())
+        try:
+            new = admins.add_admin(store, address, password, now=utc_now())
+        except admins.PasswordRefused as e:
+            problem(f"admin add: refused: {e.message}")
+            raise SystemExit(EXIT_PARTIAL) from e
     click.echo(f"admin {address}: " + ("added" if new else "new password; their sessions ended"))
 
 
@@ -315,7 +317,7 @@ def admin_add(app: App, email: str, password_stdin: bool) -> None:
 def admin_remove(app: App, email: str) -> None:
     """Take EMAIL's admin account away; their sessions end at once."""
     with app.store() as store:
-        removed = store.remove_admin(email)
+        removed = admins.remove_admin(store, email)
     if not removed:
         problem(f"admin remove: {email} is not an admin (see 'digest admin list')")
         raise SystemExit(EXIT_PARTIAL)
@@ -327,7 +329,7 @@ def admin_remove(app: App, email: str) -> None:
 def admin_list(app: App) -> None:
     """Every admin, with when they last signed in."""
     with app.store() as store:
-        found = store.list_admins()
+        found = admins.list_admins(store)
     output.table(
         ["email", "created", "last sign-in"],
         [(a.email, a.created_at, a.last_login_at or "never") for a in found],

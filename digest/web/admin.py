@@ -10,9 +10,7 @@ sign-in attempts are rate-limited per client and per address.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,17 +19,16 @@ from werkzeug.wrappers import Response
 
 from digest.address import AddressError, parse_address
 from digest.app import (
-    Admin,
     PermanentFailure,
     TemporaryFailure,
     accounts,
+    admins,
     queries,
     tryouts,
 )
 from digest.cadence import read_cadence
 from digest.errors import DigestError
 from digest.models import STATES, Subscriber
-from digest.passwords import decoy_hash, verify_password
 from digest.subscribers import format_topics
 from digest.subscriptions import has_left
 from digest.text import first_control
@@ -46,11 +43,6 @@ PAGE_SIZE = 50
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
-def token_hash(token: str) -> str:
-    """How a session is named in the database: never by its token itself."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 @admin.before_request
 def signed_in() -> Response | None:
     """Every admin page and action but signing in needs a session."""
@@ -58,7 +50,7 @@ def signed_in() -> Response | None:
         return None
     token = request.cookies.get(ADMIN_COOKIE, "")[:200]
     found = context()
-    who = found.store.session_admin(token_hash(token), now=found.clock()) if token else None
+    who = admins.signed_in(found.store, token, now=found.clock())
     if who is None:
         if request.method in ("GET", "HEAD"):
             return redirect(url_for("admin.login", next=request.path), 303)
@@ -84,9 +76,9 @@ def sign_in() -> Response | tuple[str, int]:
     found = context()
     email = (request.form.get("email") or "")[:320]
     password = request.form.get("password") or ""
-    who: Admin | None = found.store.get_admin(email) if email.strip() else None
-    # A wrong address costs as long as a wrong password: nobody learns who is an admin.
-    if not verify_password(password, who.password_hash if who else decoy_hash()) or who is None:
+    hours = found.settings.web.admin_session_hours
+    token = admins.sign_in(found.store, email, password, now=found.clock(), hours=hours)
+    if token is None:
         return page(
             "admin/login.html",
             401,
@@ -94,12 +86,6 @@ def sign_in() -> Response | tuple[str, int]:
             next=_safe_next(),
             errors=["That address and password do not match an admin."],
         )
-    token = secrets.token_urlsafe(32)
-    now = found.clock()
-    hours = found.settings.web.admin_session_hours
-    found.store.open_admin_session(
-        who.id, token_hash(token), now=now, expires_at=now + timedelta(hours=hours)
-    )
     response = redirect(_safe_next() or url_for("admin.overview"), 303)
     response.set_cookie(
         ADMIN_COOKIE,
@@ -116,7 +102,7 @@ def sign_in() -> Response | tuple[str, int]:
 @admin.post("/logout")
 def logout() -> Response:
     """End this session, here and in the database."""
-    context().store.close_admin_session(token_hash(request.cookies.get(ADMIN_COOKIE, "")))
+    admins.sign_out(context().store, request.cookies.get(ADMIN_COOKIE, "")[:200])
     response = redirect(url_for("admin.login"), 303)
     response.delete_cookie(
         ADMIN_COOKIE, path="/admin", httponly=True, samesite="Strict", secure=_secure_cookie()
@@ -194,13 +180,14 @@ def act_on(subscriber_id: int, action: str) -> Response:
     if action == "unsubscribe":
         accounts.leave(found.store, reader.id, now=found.clock(), channel="admin")
         flash(f"{reader.email} is unsubscribed.")
-    elif reader.status != "active":
-        flash(f"{reader.email} is {reader.state}: nothing to {action}.")
     else:
-        accounts.set_paused(
-            found.store, reader.id, paused=action == "pause", now=found.clock(), channel="admin"
-        )
-        flash(f"{reader.email} is {'paused' if action == 'pause' else 'active again'}.")
+        try:
+            accounts.set_paused(
+                found.store, reader.id, paused=action == "pause", now=found.clock(), channel="admin"
+            )
+            flash(f"{reader.email} is {'paused' if action == 'pause' else 'active again'}.")
+        except accounts.NothingToChange:
+            flash(f"{reader.email} is {reader.state}: nothing to {action}.")
     return redirect(url_for("admin.subscriber", subscriber_id=reader.id), 303)
 
 

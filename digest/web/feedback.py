@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, request
 
+from digest.app import accounts
 from digest.models import StoredEntry
 from digest.tokens import TokenError, preferences_url, read_feedback_token
 from digest.web.context import context, page
@@ -42,9 +43,7 @@ def vote(token: str) -> tuple[str, int]:
         choice = request.form.get("vote", "")
         if choice not in VOTES:
             abort(400, description="Choose more or less like this.")
-        found.store.set_feedback(
-            subscriber.id, key, vote=VOTES[choice], kind="vote", now=found.clock()
-        )
+        accounts.vote(found.store, subscriber.id, key, VOTES[choice], now=found.clock())
         recorded = choice
     current = found.store.feedback_of([subscriber.id], paper=key)[subscriber.id]
     now_vote = current[0].vote if current else 0

@@ -4,7 +4,6 @@ again, and one message per problem."""
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
@@ -23,6 +22,7 @@ from digest.subscribers import (
     parse_topic,
     topic_count_problem,
 )
+from digest.subscriptions import Choices
 
 MAX_TOPIC_CHARS = 5000
 
@@ -73,17 +73,6 @@ def sign_up_form(
     if errors:
         return None, shown, errors
     return SubscriberInput(item.email, topics=tuple(topics), theme=item.theme), shown, []
-
-
-@dataclass(frozen=True)
-class Choices:
-    """What a reader chose on their preferences page."""
-
-    topics: list[Topic]
-    theme: str
-    timezone: str | None
-    paused: bool
-    cadence: Cadence = DAILY
 
 
 def preferences_form(

@@ -12,7 +12,6 @@ from digest.app import NOTHING_NEW, Skip, accounts, queries, tryouts
 from digest.cadence import WEEKDAYS
 from digest.likes import checked_paper, typed_likes
 from digest.models import Subscriber
-from digest.subscriptions import chooses
 from digest.tokens import unsubscribe_url
 from digest.web.context import context, message_page, page, subscriber_from
 from digest.web.feedback import VOTES, paper_key
@@ -39,17 +38,8 @@ def edit(token: str) -> tuple[str, int]:
         if choices is not None and not problems:
             accounts.like(found.store, subscriber.id, liked, now=found.clock())
             form["likes"] = ""
-            rule = chooses(
-                topics=choices.topics,
-                theme=choices.theme,
-                timezone=choices.timezone,
-                paused=choices.paused,
-                cadence=choices.cadence,
-            )
-            amended = found.store.amend_subscriber(
-                subscriber.id, rule, now=found.clock(), channel="preferences"
-            )
-            subscriber = amended.subscriber or subscriber
+            chosen = accounts.choose(found.store, subscriber.id, choices, now=found.clock())
+            subscriber = chosen or subscriber
     return page(
         "preferences.html",
         400 if errors else 200,
@@ -79,7 +69,7 @@ def mark(token: str) -> tuple[str, int]:
         paper = ""
     if not paper or vote is None:
         abort(400, description="Which paper, and more or less like it?")
-    found.store.set_feedback(subscriber.id, paper, vote=vote, kind="vote", now=found.clock())
+    accounts.vote(found.store, subscriber.id, paper, vote, now=found.clock())
     return edit(token)
 
 
