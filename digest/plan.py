@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from digest.cadence import latest_due, weekly_due
 from digest.models import Edition, Subscriber, Topic
-from digest.select.index import Selection
+from digest.select import Selection
 from digest.subscriptions import is_mailed, why_not_mailed
 
 #: What selecting for a subscriber's topics gives (an edition's index, bound).

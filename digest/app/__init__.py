@@ -8,10 +8,15 @@ matches, test sends, resends), ``queries`` (status, sources, history) and
 ``accounts`` (what readers and operators do to a subscription).
 """
 
-from digest.deliver.compose import ComposeSettings, personal_links
-from digest.deliver.transports import PermanentFailure, TemporaryFailure, Transport, transport_for
-from digest.inbound.handle import from_mailbox, verdict
-from digest.inbound.parse import MAX_MESSAGE_BYTES
+from digest.deliver import (
+    ComposeSettings,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+    personal_links,
+    transport_for,
+)
+from digest.inbound import MAX_MESSAGE_BYTES, from_mailbox, verdict
 from digest.locking import RunInProgress, describe_holder
 from digest.plan import NOTHING_NEW, Skip, Wait
 from digest.render import (
@@ -22,7 +27,7 @@ from digest.render import (
     paper_view,
     shipped_themes,
 )
-from digest.select.index import Match
+from digest.select import Match
 from digest.store import Admin, RunRecord, Store, SubscriberRow
 
 __all__ = [

@@ -14,9 +14,16 @@ from datetime import datetime, timedelta
 
 from digest import subscriptions
 from digest.config import Settings
-from digest.deliver.compose import ComposeSettings
-from digest.deliver.notices import already_subscribed_notice, confirm_notice, welcome_notice
-from digest.deliver.transports import Envelope, PermanentFailure, TemporaryFailure, Transport
+from digest.deliver import (
+    ComposeSettings,
+    Envelope,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+    already_subscribed_notice,
+    confirm_notice,
+    welcome_notice,
+)
 from digest.errors import DigestError
 from digest.likes import NamedPaper, library, recency_weight
 from digest.models import Subscriber, Topic

@@ -17,16 +17,20 @@ from time import perf_counter
 from time import sleep as _sleep
 
 from digest import learning
+from digest.app.reading import Reading, ingest
 from digest.config import Settings
-from digest.deliver.compose import (
+from digest.deliver import (
+    Clock,
     Composer,
     ComposeSettings,
+    DeliveryReport,
+    RehearsalTransport,
+    SendContext,
+    Sleep,
+    Transport,
+    send_edition,
+    transport_for,
 )
-from digest.deliver.context import SendContext
-from digest.deliver.report import Clock, DeliveryReport, Sleep
-from digest.deliver.sender import send_edition
-from digest.deliver.transports import RehearsalTransport, Transport, transport_for
-from digest.ingest.collect import Reading, ingest
 from digest.locking import DEFAULT_TTL, RunLock, describe_holder, is_dead_here
 from digest.logs import log_event
 from digest.models import (

@@ -11,12 +11,7 @@ from datetime import date, datetime
 from digest.address import Address
 from digest.app.job import composer_for, model_of
 from digest.config import Settings
-from digest.deliver.compose import (
-    ComposeSettings,
-    make_renderer,
-    personal_links,
-)
-from digest.deliver.transports import Transport
+from digest.deliver import ComposeSettings, Transport, make_renderer, personal_links
 from digest.errors import DigestError
 from digest.logs import log_event
 from digest.models import (
@@ -32,7 +27,7 @@ from digest.plan import (
     reason_of,
 )
 from digest.render import RenderedEmail
-from digest.select.index import EditionIndex, Match, Selection, blended
+from digest.select import EditionIndex, Match, Selection, blended
 from digest.store import Store
 from digest.subscriptions import has_left
 

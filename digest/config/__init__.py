@@ -35,8 +35,7 @@ from digest.config.settings import (
 )
 from digest.config.toml import TOML_SETTINGS, TomlReader, read_sources
 from digest.errors import ConfigError
-from digest.ingest import SourceLimits
-from digest.ingest.retrieve import FetchPolicy
+from digest.ingest import FetchPolicy, SourceLimits
 from digest.resources import resource_path
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.ingest.retrieve import IpNetwork
+from digest.ingest import IpNetwork
 
 Check = Callable[[Any], str | None]
 

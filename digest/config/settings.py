@@ -8,8 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from digest.config import checks
-from digest.ingest import SourceLimits
-from digest.ingest.retrieve import FetchPolicy, is_url
+from digest.ingest import FetchPolicy, SourceLimits, is_url
 from digest.plan import Policy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite3"

@@ -17,8 +17,7 @@ from digest.config.settings import (
     SourceSpec,
     WebSettings,
 )
-from digest.ingest import FORMATS, SourceLimits
-from digest.ingest.retrieve import FetchPolicy, is_url
+from digest.ingest import FORMATS, FetchPolicy, SourceLimits, is_url
 from digest.text import is_web_url
 
 

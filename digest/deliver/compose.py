@@ -39,7 +39,7 @@ from digest.models import Delivery, Edition, StoredEntry, Subscriber
 from digest.plan import Policy, Send, Skip, Wait, on_selection
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 from digest.resources import resource_path
-from digest.select.index import Affinity, EditionIndex, Selection
+from digest.select import Affinity, EditionIndex, Selection
 from digest.tokens import feedback_url, preferences_url, tagged_address, unsubscribe_url
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from digest.deliver.report import Clock, DeliveryReport
 from digest.errors import DigestError
 from digest.models import Delivery, Edition, StoredEntry
 from digest.plan import Send
-from digest.select.index import EditionIndex
+from digest.select import EditionIndex
 from digest.store import Store
 
 #: From this many queued deliveries on, messages are composed in a child

@@ -20,8 +20,7 @@ from digest.address import AddressError, ascii_domain
 from digest.config import DkimSettings
 from digest.errors import DigestError
 from digest.models import Edition
-from digest.render import RenderedEmail
-from digest.render.encoding import transfer_encoded
+from digest.render import RenderedEmail, transfer_encoded
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 

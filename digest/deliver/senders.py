@@ -30,7 +30,7 @@ from digest.deliver.transports import (
     Transport,
 )
 from digest.errors import StorageError
-from digest.inbound.policy import names_the_mailbox, status_of
+from digest.inbound import names_the_mailbox, status_of
 from digest.models import Delivery, Subscriber
 from digest.plan import Send
 from digest.store import Store
@@ -369,7 +369,7 @@ class Senders:
 
     def _bounced(self, item: Outgoing, reason: str) -> None:
         """A recipient refused for good at sending: failed, and a hard bounce for them."""
-        from digest.inbound.handle import refused_at_send
+        from digest.inbound import refused_at_send
 
         # The bounce first: a kill between the two leaves the reader suppressed and the
         # delivery queued (the rerun skips it), never a failure the bounce forgot.

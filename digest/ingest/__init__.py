@@ -13,7 +13,8 @@ from datetime import date
 
 from digest.errors import SourceError
 from digest.ingest.clean import EntryLimits, clean_entry
-from digest.ingest.retrieve import FetchPolicy, Retrieved, Validators, retrieve
+from digest.ingest.dedupe import Dedupe, Known, dedupe
+from digest.ingest.retrieve import FetchPolicy, IpNetwork, Retrieved, Validators, is_url, retrieve
 from digest.ingest.sources.dump import parse_dump
 from digest.ingest.sources.feeds import parse_feed
 from digest.ingest.sources.hfjson import parse_hf_json
@@ -23,11 +24,16 @@ from digest.text import safe_text
 
 __all__ = [
     "FORMATS",
+    "Dedupe",
     "FetchPolicy",
+    "IpNetwork",
+    "Known",
     "Retrieved",
     "SourceLimits",
     "Validators",
+    "dedupe",
     "detect_format",
+    "is_url",
     "parse_source",
     "read_source",
     "retrieve",

@@ -8,6 +8,7 @@ and ``encoding`` says what each part takes on the wire.
 """
 
 from digest.render.css import available_themes, inline_css, shipped_themes
+from digest.render.encoding import transfer_encoded
 from digest.render.papers import PaperView, long_date, paper_view, shorten
 from digest.render.renderer import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 
@@ -23,4 +24,5 @@ __all__ = [
     "long_date",
     "paper_view",
     "shorten",
+    "transfer_encoded",
 ]

@@ -32,7 +32,7 @@ from digest.render.encoding import WireSize, wire_size
 from digest.render.fragments import Block, FeedbackLinks, Shell, block, line_runs
 from digest.render.papers import PaperView, capitalised, long_date, paper_view, shorten
 from digest.render.texmath import plain_text
-from digest.select.index import Match, Selection
+from digest.select import Match, Selection
 
 _SLOT = re.compile(r"%%DIGEST_(\w+)%%")
 

@@ -1,4 +1,5 @@
-"""Ingest as the job does it: each source read, parsed and stored on its own."""
+"""Ingest as the job does it: each source read, parsed and stored on its own (the
+stage's pure parts, through ``digest.ingest``; the store here)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from zoneinfo import ZoneInfo
 
 from digest.config import SourceSpec
 from digest.errors import SourceError, StorageError
-from digest.ingest import FetchPolicy, SourceLimits, Validators, parse_source, retrieve
-from digest.ingest.dedupe import dedupe
+from digest.ingest import FetchPolicy, SourceLimits, Validators, dedupe, parse_source, retrieve
 from digest.models import (
     IngestReport,
     SourceReport,
