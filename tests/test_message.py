@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.deliver.message import Envelope, build_message, message_id_for, one_line
+from digest.deliver.compose import message_id_for
+from digest.deliver.message import Envelope, build_message, one_line
 from digest.models import Edition
 from digest.render import RenderedEmail
 

@@ -8,6 +8,8 @@ the parent talks to the mail server.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
 import queue
 import signal
@@ -28,8 +30,6 @@ from digest.deliver.message import (
     checked_address,
     domain_of,
     envelope_address,
-    message_id_for,
-    message_id_host,
     signer_for,
 )
 from digest.deliver.transports import Envelope as TransportEnvelope
@@ -134,6 +134,32 @@ def personal_links(settings: ComposeSettings, subscriber_id: int) -> PersonalLin
         preferences_url=preferences_url(settings.base_url, settings.secret_key, subscriber_id),
         feedback_url=feedback if settings.learning.feedback_links else None,
     )
+
+
+def message_id_for(
+    secret_key: str,
+    installation: str,
+    edition: Edition,
+    subscriber_id: int,
+    domain: str,
+    resends: int = 0,
+) -> str:
+    """Return the Message-ID of a delivery: the same for every attempt, so a retry is a
+    repeat that the receiving side can drop; an operator's resend is a new message.
+
+    The installation's own id is part of it: two databases (two installations,
+    or one rebuilt) never give the same id to different messages.
+    """
+    named = f"{installation}:{edition.id}:{subscriber_id}" + (f":{resends}" if resends else "")
+    tag = hmac.new(secret_key.encode(), named.encode(), hashlib.sha256).hexdigest()[:20]
+    again = f"r{resends}." if resends else ""
+    return f"<{edition.day:%Y%m%d}.{subscriber_id}.{again}{tag}@{message_id_host(domain)}>"
+
+
+def message_id_host(domain: str) -> str:
+    """The host part of a Message-ID: fully qualified even for a sender at ``localhost``
+    (filters mark down a Message-ID whose host has no dot)."""
+    return domain if "." in domain.strip(".") else f"{domain.strip('.') or 'digest'}.localdomain"
 
 
 class MessageFactory:

@@ -8,7 +8,6 @@ from a feed or a subscriber can add or split a header.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +18,6 @@ from functools import lru_cache
 from digest.address import AddressError, ascii_domain
 from digest.config import DkimSettings
 from digest.errors import DigestError
-from digest.models import Edition
 from digest.render import RenderedEmail, transfer_encoded
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
@@ -81,32 +79,6 @@ def envelope_address(address: str) -> str:
     """Return the address for SMTP commands: the domain in IDNA 2008 A-labels."""
     local, _, domain = address.rpartition("@")
     return f"{local}@{domain_of(address)}" if local else address
-
-
-def message_id_for(
-    secret_key: str,
-    installation: str,
-    edition: Edition,
-    subscriber_id: int,
-    domain: str,
-    resends: int = 0,
-) -> str:
-    """Return the Message-ID of a delivery: the same for every attempt, so a retry is a
-    repeat that the receiving side can drop; an operator's resend is a new message.
-
-    The installation's own id is part of it: two databases (two installations,
-    or one rebuilt) never give the same id to different messages.
-    """
-    named = f"{installation}:{edition.id}:{subscriber_id}" + (f":{resends}" if resends else "")
-    tag = hmac.new(secret_key.encode(), named.encode(), hashlib.sha256).hexdigest()[:20]
-    again = f"r{resends}." if resends else ""
-    return f"<{edition.day:%Y%m%d}.{subscriber_id}.{again}{tag}@{message_id_host(domain)}>"
-
-
-def message_id_host(domain: str) -> str:
-    """The host part of a Message-ID: fully qualified even for a sender at ``localhost``
-    (filters mark down a Message-ID whose host has no dot)."""
-    return domain if "." in domain.strip(".") else f"{domain.strip('.') or 'digest'}.localdomain"
 
 
 @lru_cache(maxsize=64)  # the same for every message of a run
