@@ -60,6 +60,9 @@ class Recorder:
     refuse_data: dict[str, str] = field(default_factory=dict)
     #: the reply to the end of DATA of every message, when set
     refuse_data_all: str | None = None
+    #: no message is answered until this many sessions said EHLO (senders that all start)
+    hold_until_sessions: int = 0
+    sessions_seen: int = 0
     #: whether EHLO offers 8BITMIME (aiosmtpd does; some servers do not)
     offer_8bitmime: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -83,6 +86,7 @@ class Recorder:
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
+        self.sessions_seen += 1
         return [r for r in responses if self.offer_8bitmime or r != "250-8BITMIME"]
 
     async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
@@ -95,6 +99,8 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        while self.sessions_seen < self.hold_until_sessions:
+            await asyncio.sleep(0.01)
         answer = self._accept(server, session, envelope)
         if self.answer_delay:  # the message is kept (queued), but the answer comes late
             await asyncio.sleep(self.answer_delay)
