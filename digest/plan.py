@@ -164,11 +164,6 @@ def gathered_note(wait: Wait) -> str:
     return f"{GATHERED}{wait.until:%Y-%m-%d}"
 
 
-def is_gathered(reason: str | None) -> bool:
-    """Whether a reason not to mail is that the papers wait for a later email."""
-    return reason is not None and reason.startswith(GATHERED)
-
-
 def gathers(subscriber: Subscriber) -> bool:
     """Whether the reader's email may carry several editions (not a daily reader)."""
     return subscriber.cadence.gathers

@@ -28,12 +28,11 @@ from digest.render import (
     shipped_themes,
 )
 from digest.select import Match
-from digest.store import Admin, RunRecord, Store, SubscriberRow
+from digest.store import RunRecord, Store, SubscriberRow
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
     "NOTHING_NEW",
-    "Admin",
     "ComposeSettings",
     "Match",
     "PaperView",
