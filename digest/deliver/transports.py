@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
 from digest.config import Settings, SmtpSettings
 from digest.errors import DigestError
@@ -270,21 +270,24 @@ class SmtpTransport:
             self._smtp = None
 
 
-class OutboxTransport:
-    """Writes each message as a .eml file, for local use when no SMTP server is set."""
+class _Sessionless:
+    """A transport with no session to open or close, that takes any bytes."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def __enter__(self) -> OutboxTransport:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         return None
 
     def takes_8bit(self) -> bool:
-        """A file takes any bytes."""
         return True
+
+
+class OutboxTransport(_Sessionless):
+    """Writes each message as a .eml file, for local use when no SMTP server is set."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
 
     def send(self, envelope: Envelope, message: bytes) -> str:
         """Write the message to ``folder/<message id>.eml`` atomically; return the path."""
@@ -354,17 +357,8 @@ def _raise_for(code: int, reply: bytes | str, command: str, recipient: str) -> N
     raise MessageRefused(words)
 
 
-class RehearsalTransport:
+class RehearsalTransport(_Sessionless):
     """Takes every message and keeps none: a dry run's mail server."""
-
-    def __enter__(self) -> RehearsalTransport:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def takes_8bit(self) -> bool:
-        return True
 
     def send(self, envelope: Envelope, message: bytes) -> str:
         return "250 rehearsed: not sent"
