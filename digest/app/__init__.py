@@ -3,9 +3,10 @@
 The shells import from here (and from the plain values and rules beneath:
 models, config, errors, addresses, text, tokens), never a stage or the store
 by its own path; ``make lint`` holds them to it.  The library itself is in
-the modules beside this one: ``job`` (the run), ``tryouts`` (previews,
-matches, test sends, resends), ``queries`` (status, sources, history) and
-``accounts`` (what readers and operators do to a subscription).
+the modules beside this one: ``job`` (the run and its dry run), ``reading``
+(the run's ingest), ``tryouts`` (previews, matches, test sends, resends),
+``queries`` (status, sources, history), ``accounts`` (what readers and
+operators do to a subscription) and ``admins`` (the dashboard's accounts).
 """
 
 from digest.deliver import (

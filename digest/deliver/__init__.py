@@ -1,6 +1,9 @@
-"""Delivery: the message bytes (``message``), composing them (``compose``), the
-transports that hand them to a server (``transports``), and the sender that claims,
-sends and records each delivery (``sender``)."""
+"""Delivery, in the order an edition goes through it: ``claims`` (claim a batch, ask
+the decider once per delivery), ``composing`` (here or in a child process),
+``compose`` (select, render, and the ``MessageFactory`` every mail is built by),
+``message`` (the MIME bytes, DKIM), ``senders`` (one thread per connection: the last
+look, the hand-off to a ``transports`` transport, the record), and ``sender``, the
+recipe that strings them together."""
 
 from digest.deliver.compose import Composer, ComposeSettings, make_renderer, personal_links
 from digest.deliver.composing import PeriodIndexes
