@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from datetime import UTC, date, datetime
 
 from hypothesis import given
@@ -33,24 +34,32 @@ def parse(raw: bytes) -> email.message.EmailMessage:
     return message
 
 
-@given(subject=text, name=text, body=text, eight_bit=st.booleans())
+#: An RFC 2047 encoded-word (at most 75 characters, RFC 2047 section 2).
+ENCODED_WORD = re.compile(rb"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+@given(subject=text, name=text, body=text, newsletter=text, eight_bit=st.booleans())
 def test_any_subject_name_and_body_round_trip(
-    subject: str, name: str, body: str, eight_bit: bool
+    subject: str, name: str, body: str, newsletter: str, eight_bit: bool
 ) -> None:
     rendered = RenderedEmail(subject=subject, html=f"<p>{body}</p>", text=body, shown=1, cut=0)
-    envelope = Envelope(**{**ENVELOPE.__dict__, "recipient_name": name})
+    changes = {"recipient_name": name, "sender_name": newsletter, "list_name": newsletter}
+    envelope = Envelope(**{**ENVELOPE.__dict__, **changes})
     raw = build_message(
         rendered, envelope, message_id="<a@example.org>", sent_at=SENT, eight_bit=eight_bit
     )
     # Only a server that offers 8BITMIME is sent anything but ASCII, and headers never.
     assert raw.isascii() or eight_bit
-    assert raw.partition(b"\r\n\r\n")[0].isascii()
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert head.isascii()
+    assert all(len(word) <= 75 for word in ENCODED_WORD.findall(head))
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     assert raw.count(b"\n") == raw.count(b"\r\n")
     message = parse(raw)
     assert str(message["Subject"]) == one_line(subject)
     assert message["To"].addresses[0].display_name == one_line(name)
     assert message["To"].addresses[0].addr_spec == "ada@example.org"
+    assert message["From"].addresses[0].display_name == one_line(newsletter)
     plain, html = message.iter_parts()
     assert plain.get_content().replace("\r\n", "\n").rstrip("\n") == body.replace(
         "\r\n", "\n"

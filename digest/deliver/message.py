@@ -161,7 +161,14 @@ def _text_header(name: str, value: str) -> str:
 
 
 def _address_header(name: str, display_name: str, address: str) -> str:
-    return _fold(f"{name}: {formataddr((one_line(display_name), address), charset='utf-8')}")
+    display = one_line(display_name)
+    if display.isascii():
+        return _fold(f"{name}: {formataddr((display, address))}")
+    # RFC 2047: an encoded-word is at most 75 characters; a long name takes several.
+    words = Header(display, "utf-8", header_name=name).encode(linesep="\r\n", maxlinelen=76)
+    last = words.rpartition("\r\n")[2]
+    gap = "\r\n " if len(last) + len(address) + 3 > 78 else " "
+    return f"{name}: {words}{gap}<{address}>\r\n"
 
 
 def _part(content_type: str, text: str, eight_bit: bool = False) -> bytes:
@@ -184,7 +191,9 @@ def signer_for(settings: DkimSettings, sender_address: str) -> DkimSigner | None
 class DkimSigner:
     """Adds a DKIM-Signature that covers the list headers too."""
 
-    HEADERS = (
+    #: Each signed once more than the message has it ("over-signed"): a copy added
+    #: in transit (a second From, a Subject prepended) breaks the signature.
+    OVER_SIGNED = (
         b"from",
         b"to",
         b"subject",
@@ -193,9 +202,8 @@ class DkimSigner:
         b"list-id",
         b"list-unsubscribe",
         b"list-unsubscribe-post",
-        b"mime-version",
-        b"content-type",
     )
+    HEADERS = (*OVER_SIGNED, *OVER_SIGNED, b"mime-version", b"content-type")
 
     def __init__(self, settings: DkimSettings, default_domain: str) -> None:
         import dkim

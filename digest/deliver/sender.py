@@ -81,7 +81,9 @@ def _send_all(context: SendContext, edition: Edition, claim: Claim, senders: Sen
     if first is None:
         return
     composer = context.composer
-    if _all_take_8bit(context.transports):
+    # A signed message goes 7-bit: a relay that converts 8-bit parts for a next hop
+    # without 8BITMIME would break its signature (RFC 6376 5.3).
+    if composer.factory.signer is None and _all_take_8bit(context.transports):
         composer = composer.sending_8bit()
     due = with_trials(itertools.chain([first], due), composer.theme_for, _trial_address(composer))
     in_child = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
