@@ -83,9 +83,9 @@ def envelope_address(address: str) -> str:
 
 @lru_cache(maxsize=64)  # the same for every message of a run
 def list_id(list_name: str, domain: str) -> str:
-    """Return a List-Id header value such as ``Daily papers <daily-papers.example.org>``."""
+    """Return the id in a List-Id header, such as ``daily-papers.example.org``."""
     slug = re.sub(r"[^a-z0-9]+", "-", list_name.lower()).strip("-") or "digest"
-    return f"{one_line(list_name)} <{slug}.{domain}>"
+    return f"{slug}.{domain}"
 
 
 def build_message(
@@ -110,12 +110,12 @@ def build_message(
     recipient = checked_address(envelope.recipient_address)
     boundary = "=_digest_" + hashlib.sha256(message_id.encode()).hexdigest()[:24]
     headers = [
-        _address_header("From", envelope.sender_name, envelope_address(envelope.sender_address)),
-        _address_header("To", envelope.recipient_name or "", recipient),
+        _phrase_header("From", envelope.sender_name, envelope_address(envelope.sender_address)),
+        _phrase_header("To", envelope.recipient_name or "", recipient),
         _text_header("Subject", one_line(rendered.subject)),
         _text_header("Date", format_datetime(sent_at)),
         _text_header("Message-ID", one_line(message_id)),
-        _text_header("List-Id", list_id(envelope.list_name, domain)),
+        _phrase_header("List-Id", envelope.list_name, list_id(envelope.list_name, domain)),
         _text_header("List-Unsubscribe", _unsubscribe_links(envelope)),
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
         "Auto-Submitted: auto-generated\r\n",
@@ -156,12 +156,14 @@ def _text_header(name: str, value: str) -> str:
     value = one_line(value)
     if value.isascii():
         return _fold(f"{name}: {value}")
-    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n", maxlinelen=76)
     return f"{name}: {encoded}\r\n"
 
 
-def _address_header(name: str, display_name: str, address: str) -> str:
-    display = one_line(display_name)
+def _phrase_header(name: str, phrase: str, address: str) -> str:
+    """``Name: phrase <address>``, as From, To and List-Id carry it: the phrase quoted
+    or encoded, never the part in angle brackets."""
+    display = one_line(phrase)
     if display.isascii():
         return _fold(f"{name}: {formataddr((display, address))}")
     # RFC 2047: an encoded-word is at most 75 characters; a long name takes several.
