@@ -164,6 +164,8 @@ def _phrase_header(name: str, phrase: str, address: str) -> str:
     """``Name: phrase <address>``, as From, To and List-Id carry it: the phrase quoted
     or encoded, never the part in angle brackets."""
     display = one_line(phrase)
+    if not display:
+        return _fold(f"{name}: <{address}>")
     if display.isascii():
         return _fold(f"{name}: {formataddr((display, address))}")
     # RFC 2047: an encoded-word is at most 75 characters; a long name takes several.
