@@ -87,7 +87,7 @@ def test_the_email_follows_html_email_practice(sample_stored: list[StoredEntry])
     assert "https://digest.example.org/preferences/TOKEN" in html
     assert "https://digest.example.org/archive/2026-03-21" in html
     # CSS is inlined, and the rules that cannot be stay in a <style> block.
-    assert 'class="card-title" style="' in html
+    assert 'class="card-title" dir="auto" style="' in html  # inlined, direction of its own
     assert "@media (prefers-color-scheme: dark)" in html and "!important" in html
     assert email.subject == "Daily papers, Mar 21: 7 new papers on your topics"
 
@@ -349,3 +349,22 @@ def test_without_a_tldr_from_the_source_the_card_shows_the_abstracts_telling_sen
     email = render_topics(stored([paper]), [], "light", abstract_chars=0)
     assert re.search(r'class="card-tldr"[^>]*>We propose sparse routing for experts\.<', email.html)
     assert "  We propose sparse routing for experts.\n" in email.text
+
+
+@pytest.mark.parametrize(
+    ("titles", "lang", "direction"),
+    [
+        (["מודלים גדולים של שפה", "למידה עמוקה לחיפוש", "LLM ו-RAG במערכות"], "he", "rtl"),
+        (["大規模言語モデルの評価", "ニューラル検索の研究", "深層学習による翻訳"], "ja", "ltr"),
+        (["대규모 언어 모델", "신경망 검색 연구", "Deep learning"], "ko", "ltr"),
+        (["Attention is all you need", "大规模语言模型", "Scaling laws"], "en", "ltr"),
+    ],
+)
+def test_an_edition_in_one_script_says_its_language_and_each_text_its_direction(
+    titles: list[str], lang: str, direction: str
+) -> None:
+    papers = stored([Entry(title=t, abstract=f"{t}. {t}.") for t in titles])
+    html = render_topics(papers, [], "light").html
+    assert f'<html lang="{lang}" dir="{direction}">' in html
+    assert html.count('class="card-title" dir="auto"') == len(titles)
+    assert html.count('class="card-abstract" dir="auto"') == len(titles)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 import textwrap
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -67,6 +70,8 @@ class PaperView:
     organization: str | None = None
     #: Where this reader's feedback link goes: a slot each email fills in ("" for none).
     feedback: str = ""
+    #: The language its title's script says, when not a Latin one (None).
+    language: str | None = None
 
     @property
     def byline(self) -> str:
@@ -126,7 +131,48 @@ def paper_view(stored: StoredEntry, abstract_chars: int) -> PaperView:
         upvotes=entry.upvotes,
         stars=entry.stars if entry.code_url else None,
         organization=entry.organization,
+        language=language_of(title),
     )
+
+
+#: The language a script most likely writes, and its direction.
+_SCRIPT_LANGUAGES = {
+    "HANGUL": "ko",
+    "CJK": "zh",
+    "ARABIC": "ar",
+    "HEBREW": "he",
+    "CYRILLIC": "ru",
+    "GREEK": "el",
+    "DEVANAGARI": "hi",
+    "THAI": "th",
+}
+RIGHT_TO_LEFT = frozenset({"ar", "he"})
+
+
+def language_of(text: str) -> str | None:
+    """The language most of a text's letters are written for, when it is not a Latin
+    script: a guess by script (kana makes it Japanese), for an edition's ``lang``."""
+    scripts: Counter[str] = Counter(
+        unicodedata.name(char, "").split(" ", 1)[0] for char in text if char.isalpha()
+    )
+    if not scripts:
+        return None
+    top, count = scripts.most_common(1)[0]
+    if count * 2 <= sum(scripts.values()):
+        return None
+    if scripts["HIRAGANA"] or scripts["KATAKANA"]:
+        return "ja" if top in ("CJK", "HIRAGANA", "KATAKANA") else None
+    return _SCRIPT_LANGUAGES.get(top)
+
+
+def edition_language(views: Sequence[PaperView], default: str) -> tuple[str, str]:
+    """The ``lang`` and ``dir`` of an email: a language more than half its papers are in,
+    else ``default``."""
+    languages: Counter[str | None] = Counter(view.language for view in views)
+    found, count = languages.most_common(1)[0] if languages else (None, 0)
+    if found is None or count * 2 <= len(views):
+        return default, "ltr"
+    return found, "rtl" if found in RIGHT_TO_LEFT else "ltr"
 
 
 def capitalised(text: str) -> str:

@@ -30,7 +30,14 @@ from digest.models import StoredEntry
 from digest.render.css import available_themes, inline_css, theme_css
 from digest.render.encoding import WireSize, wire_size
 from digest.render.fragments import Block, FeedbackLinks, Shell, block, line_runs
-from digest.render.papers import PaperView, capitalised, long_date, paper_view, shorten
+from digest.render.papers import (
+    PaperView,
+    capitalised,
+    edition_language,
+    long_date,
+    paper_view,
+    shorten,
+)
 from digest.render.texmath import plain_text
 from digest.select import Match, Selection
 
@@ -164,8 +171,7 @@ class EmailRenderer:
         on_topics = " on your topics" if personal else ""
         count_label = f"{total} new {'paper' if total == 1 else 'papers'}{on_topics}"
         subject = self._subject(look, edition_date, total, personal, period)
-        values = _slot_values(subject, count_label, links, selection)
-        values["contents"] = self._contents(look, selection)
+        values = self._slot_values(look, subject, count_label, links, selection)
         shell = self._shell(look, edition_date, edition_url, period)
         # The "and N more" block, measured generously.
         fixed = shell.size + wire_size("".join(map(str, values.values())) + "x" * 600)
@@ -191,6 +197,28 @@ class EmailRenderer:
         )
         html = _filled(shell, blocks, values)
         return RenderedEmail(subject, html, _tidy_text(text), shown=shown, cut=more)
+
+    def _slot_values(
+        self,
+        look: _Theme,
+        subject: str,
+        count_label: str,
+        links: PersonalLinks,
+        selection: Selection,
+    ) -> dict[str, object]:
+        """What fills the page shell's slots ("more" comes once the cards are cut)."""
+        views = [self._paper(m.entry) for s in selection.sections for m in s.matches]
+        lang, direction = edition_language(views, self.settings.lang)
+        return {
+            "subject": escape(subject),
+            "preheader": escape(_preheader(selection) or count_label),
+            "count": escape(count_label),
+            "preferences_url": escape(links.preferences_url),
+            "unsubscribe_url": escape(links.unsubscribe_url),
+            "contents": self._contents(look, selection),
+            "lang": lang,
+            "dir": direction,
+        }
 
     def _feedback(self, links: PersonalLinks, edition_url: str) -> FeedbackLinks | None:
         """The reader's feedback links, when emails carry them."""
@@ -360,8 +388,8 @@ class EmailRenderer:
         shell = look.shells.get((edition_date, period))
         if shell is None:
             page = look.env.get_template("layout.html").render(
-                lang=self.settings.lang,
-                dir="ltr",
+                lang=Markup("%%DIGEST_lang%%"),
+                dir=Markup("%%DIGEST_dir%%"),
                 color_scheme=look.color_scheme,
                 css=Markup(look.css),
                 newsletter=self.settings.newsletter,
@@ -447,19 +475,6 @@ class EmailRenderer:
         inlined = inline_css(page, keep_leftovers=False)
         start = inlined.index(_FRAGMENT_OPEN) + len(_FRAGMENT_OPEN)
         return inlined[start : inlined.rindex("</table>")]
-
-
-def _slot_values(
-    subject: str, count_label: str, links: PersonalLinks, selection: Selection
-) -> dict[str, object]:
-    """What fills the page shell's slots, escaped (the contents and "more" come after)."""
-    return {
-        "subject": escape(subject),
-        "preheader": escape(_preheader(selection) or count_label),
-        "count": escape(count_label),
-        "preferences_url": escape(links.preferences_url),
-        "unsubscribe_url": escape(links.unsubscribe_url),
-    }
 
 
 def _preheader(selection: Selection) -> str:
