@@ -34,3 +34,24 @@ def test_text_without_tex_is_left_exactly_as_it_was(text: str) -> None:
 @given(st.text(alphabet=st.sampled_from("$`'\\{}^_ab1 \u00e9"), max_size=60))
 def test_any_text_converts_without_error(text: str) -> None:
     assert isinstance(plain_text(text), str)
+
+
+@pytest.mark.parametrize(
+    ("tex", "text"),
+    [
+        (r"A \emph{robust} method", "A robust method"),
+        (r"\textbf{Bold \textit{nested}} text", "Bold nested text"),
+        (
+            r"see \url{https://x.org/a_b} and \texttt{pip install}",
+            "see https://x.org/a_b and pip install",
+        ),
+        (r"as shown in~\cite{smith2020}.", "as shown in."),
+        (r"following \citep{a,b} we", "following we"),
+        (r"G\"odel, Erd\H{o}s, \'{e}t\'e, \c{c}a", "Gödel, Erdős, été, ça"),
+        (r"\href{https://a.b}{the site}", "the site"),
+        (r"$\alpha$-\emph{stable}", "α-stable"),
+        (r"a \lone backslash and C:\path", r"a \lone backslash and C:\path"),
+    ],
+)
+def test_text_macros_read_as_text(tex: str, text: str) -> None:
+    assert plain_text(tex) == text
