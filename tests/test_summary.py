@@ -80,3 +80,28 @@ def test_the_summary_is_always_the_text_of_one_of_its_sentences(text: str, title
 def test_sentences_put_back_together_give_the_text(words: list[str]) -> None:
     text = " ".join(words)
     assert " ".join(sentences(text)) == " ".join(text.split())
+
+
+def test_hopes_and_outlooks_are_never_the_tldr() -> None:
+    abstract = (
+        "We anticipate that our findings will catalyze further research on alignment. "
+        "We propose RM-X, a reward model that resists overoptimization. "
+        "Code and models are publicly available at github.com/x/rm-x."
+    )
+    assert one_sentence(abstract, "Reward models") == (
+        "We propose RM-X, a reward model that resists overoptimization."
+    )
+
+
+def test_a_long_tldr_is_cut_at_a_clause_or_a_word_never_inside_one() -> None:
+    from digest.render.papers import clause_cut
+
+    text = (
+        "We introduce a benchmark of long documents for retrieval models, which tests "
+        "recall at every depth and shows that most models forget the middle"
+    )
+    cut = clause_cut(text, 120)
+    assert cut == "We introduce a benchmark of long documents for retrieval models\u2026"
+    words = "word " * 40
+    assert clause_cut(words, 50).endswith("word\u2026") and len(clause_cut(words, 50)) <= 50
+    assert clause_cut("short enough", 50) == "short enough"

@@ -50,6 +50,15 @@ _BACKGROUND = re.compile(
     r"traditional|despite)\b",
     re.IGNORECASE,
 )
+#: Sentences that say nothing of the paper: hopes, outlooks, where the code is.
+_HEDGE = re.compile(
+    r"\b(?:we (?:anticipate|hope|believe|expect|envision)|(?:will|may|could) (?:catalyze|"
+    r"inspire|facilitate|spur|foster|pave the way|open (?:up )?new)|future (?:work|research|"
+    r"directions)|further research|(?:code|data|models?|datasets?|weights)(?: and \w+)? "
+    r"(?:is|are|will be) (?:publicly |freely |openly )?(?:available|released)|"
+    r"github\.com|huggingface\.co)",
+    re.IGNORECASE,
+)
 #: Words too common in abstracts to say what one is about.
 _STOPWORDS = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the their this "
@@ -100,6 +109,8 @@ def _score(sentence: str, index: int, count: int, title_words: frozenset[str]) -
         score += 2.0
     if _BACKGROUND.search(sentence):
         score -= 1.0
+    if _HEDGE.search(sentence):
+        score -= 4.0
     if title_words:
         score += 2.0 * len(_content_words(sentence) & title_words) / len(title_words)
     if len(sentence) < _SHORTEST:
