@@ -42,8 +42,10 @@ class Postfix:
 
 
 @contextmanager
-def postfix() -> Iterator[Postfix]:
-    """Start a private Postfix; stop it and remove its files at the end."""
+def postfix(relay_port: int | None = None) -> Iterator[Postfix]:
+    """Start a private Postfix; stop it and remove its files at the end.  With
+    ``relay_port``, mail for ``relay.example.com`` is relayed to that loopback port
+    by a client that says HELO, so that every 8-bit part is converted on the way."""
     with tempfile.TemporaryDirectory(prefix="digest-postfix-") as made:
         root = Path(made)
         os.chmod(root, 0o755)
@@ -73,7 +75,10 @@ mynetworks = 127.0.0.0/8
 smtpd_recipient_restrictions = permit_mynetworks, reject
 biff = no
 """)
-        (root / "etc" / "transport").write_text("inbound.test keep:\nada@example.net discard:\n")
+        relay = f"relay.example.com hop7:[127.0.0.1]:{relay_port}\n" if relay_port else ""
+        (root / "etc" / "transport").write_text(
+            "inbound.test keep:\nada@example.net discard:\n" + relay
+        )
         master = re.sub(
             r"(?m)^smtp\s+inet.*$",
             f"127.0.0.1:{port} inet n - n - - smtpd",
@@ -83,6 +88,10 @@ biff = no
         master += (
             "keep      unix  -       n       n       -       -       pipe\n"
             f"  flags=Rq user=nobody argv=/usr/bin/tee {root}/saved/${{queue_id}}.eml\n"
+            # A next hop that knows no ESMTP (HELO only): Postfix must convert any
+            # 8-bit part to quoted-printable before it hands the message on.
+            "hop7      unix  -       -       n       -       -       smtp\n"
+            "  -o smtp_never_send_ehlo=yes\n"
         )
         (root / "etc" / "master.cf").write_text(master)
         config = ["-c", str(root / "etc")]

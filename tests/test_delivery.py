@@ -980,3 +980,56 @@ def test_the_largest_documented_connection_count_delivers_each_reader_once(
     sent = [r for m in server.received for r in m.recipients]
     assert len(sent) == len(set(sent)) == report.delivery.sent
     assert _queued(any_store) == 0
+
+
+def test_signed_mail_still_verifies_after_a_relay_to_a_hop_without_8bitmime(
+    store: Store, tmp_path: Path
+) -> None:
+    """Every kind of mail, through a real Postfix that relays to a next hop without
+    8BITMIME (which makes Postfix convert any 8-bit part): each signature verifies at
+    the hop, and a From prepended there does not."""
+    import dkim
+
+    from digest.tokens import ConfirmRequest
+
+    from .mta_server import postfix, postfix_available
+
+    if not postfix_available():
+        pytest.skip("Postfix not installed (apt-get install postfix; .ci/run does it)")
+    key_file, record = _dkim_key(tmp_path)
+    store.add_entries(
+        [Entry(title="Éléments de réponse — ünïcode", abstract="Données à l'échelle.")],
+        decide=dedupe,
+        source="feed",
+        now=NOW,
+    )
+    subscribe(
+        store, check_input("zoe@relay.example.com", name="Zoë Ünicode", themes=THEMES), now=NOW
+    )
+    with smtp_server() as (hop, hop_port):
+        hop.offer_8bitmime = False
+        with postfix(relay_port=hop_port) as mta:
+            settings = make_settings(
+                tmp_path, mta.port, DKIM_PRIVATE_KEY_FILE=str(key_file), DKIM_SELECTOR="mail"
+            )
+            assert run(store, settings).delivery.sent == 1
+            test = tryouts.TestSend(parse_address("ops@relay.example.com"), None, DAY)
+            tryouts.send_test(store, settings, transport_for(settings), test, now=NOW)
+            for address in ("new@relay.example.com", "zoe@relay.example.com"):  # confirm; already
+                item = check_input(address, themes=THEMES)
+                accounts.sign_up(
+                    store, settings, transport_for(settings), item, now=NOW, channel="web"
+                )
+            new = store.get_subscriber("new@relay.example.com")
+            assert new is not None
+            request = ConfirmRequest(new.id)
+            accounts.confirm(store, settings, transport_for(settings), request, now=NOW)
+            wait_until(lambda: len(hop.received) == 5, seconds=60)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        return record
+
+    for received in hop.received:
+        subject = received.message["Subject"]
+        assert dkim.verify(received.data, dnsfunc=dns), subject
+        assert not dkim.verify(b"From: ceo@example.org\r\n" + received.data, dnsfunc=dns)
