@@ -24,6 +24,7 @@ from delivery import prepare
 
 from digest import learning
 from digest.config import load_settings
+from digest.deliver import tastes_of
 from digest.deliver.compose import Composer, ComposeSettings
 from digest.ingest.dedupe import dedupe
 from digest.logs import peak_rss_kb
@@ -106,9 +107,9 @@ def _plan_and_select(database: str) -> tuple[float, float, float]:
             subscribers = store.iter_subscribers(state="active")
             while page := list(itertools.islice(subscribers, 32)):
                 wanted = [s.id for s in page if s.id in modelled] if learned else []
-                models = store.models_of(wanted, space.version) if wanted else {}
+                tastes = tastes_of(store, wanted, space.version) if wanted else {}
                 for subscriber in page:
-                    composer.select(subscriber, index, models.get(subscriber.id))
+                    composer.select(subscriber, index, tastes.get(subscriber.id))
         times.append(time.perf_counter() - started)
         # The second edition needs papers of its own (the first took them all).
         extra = variants(

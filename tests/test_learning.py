@@ -241,6 +241,9 @@ def test_votes_change_the_next_days_digest(store: Store, tmp_path: Path) -> None
     second += [paper("speech", 970 + n, rng) for n in range(4)]
     next_day = NOW + timedelta(days=1)
     store.add_entries(second, decide=dedupe, source="feed", now=next_day)
+    # One of them she has already: imported from her library, it is never recommended.
+    owned = second[0]
+    store.set_feedback(reader.id, owned.fingerprint, vote=1, kind="library", now=NOW)
     report = job.run(
         store,
         settings,
@@ -253,6 +256,7 @@ def test_votes_change_the_next_days_digest(store: Store, tmp_path: Path) -> None
     text = _digest_text(tmp_path / "day2")
     recommended = _section(text, RECOMMENDED)
     assert recommended and all("optimization" in t for t in recommended), recommended
+    assert not any(owned.title[:40] in t for t in recommended), recommended
     assert "Because: " in text.split(f"== {RECOMMENDED} ==", 1)[1]
     fairness = _section(text, "Fairness")
     assert not any("speech" in t for t in fairness)

@@ -27,8 +27,10 @@ from digest.deliver import (
     RehearsalTransport,
     SendContext,
     Sleep,
+    Taste,
     Transport,
     send_edition,
+    tastes_of,
     transport_for,
 )
 from digest.locking import DEFAULT_TTL, RunLock, describe_holder, is_dead_here
@@ -372,11 +374,11 @@ def composer_for(store: Store, settings: Settings) -> Composer:
     )
 
 
-def model_of(store: Store, composer: Composer, reader: Subscriber | None) -> bytes | None:
-    """A reader's model over the composer's feature space, or None."""
+def taste_of(store: Store, composer: Composer, reader: Subscriber | None) -> Taste | None:
+    """A reader's taste (their model over the composer's feature space), or None."""
     if reader is None or composer.space is None:
         return None
-    return store.models_of([reader.id], composer.space.version).get(reader.id)
+    return tastes_of(store, [reader.id], composer.space.version).get(reader.id)
 
 
 #: ``ingest`` and its ``Reading`` are run's first phase, and the CLI's ``ingest`` command.

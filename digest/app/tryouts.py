@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from digest.address import Address
-from digest.app.job import composer_for, model_of
+from digest.app.job import composer_for, taste_of
 from digest.config import Settings
 from digest.deliver import ComposeSettings, Transport, make_renderer, personal_links
 from digest.errors import DigestError
@@ -67,7 +67,7 @@ def preview(
     edition = store.get_edition(day) if day else next(iter(store.recent_editions(1)), None)
     entries = store.edition_entries(edition.id if edition else None)
     composer = composer_for(store, settings)
-    model = model_of(store, composer, reader)
+    model = taste_of(store, composer, reader)
     planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)
     with EditionIndex(entries) as index:
         selection = composer.select(reader, index, model)
@@ -91,10 +91,10 @@ def match(
     a model as their digest orders them, each with why their model wants it."""
     stored = store.list_entries(since=since, sources=sources)
     composer = composer_for(store, settings)
-    model = model_of(store, composer, subscriber)
+    model = taste_of(store, composer, subscriber)
     with EditionIndex(stored) as index:
         found = list(index.search(query))
-        affinity = composer.affinity(index, model) if model else None
+        affinity = composer.affinity(index, model)
         if affinity is None or model is None:
             return len(stored), found
         found = blended(found, affinity)
@@ -135,7 +135,7 @@ def send_test(
     planned = edition or Edition(0, day or now.astimezone(settings.zone).date(), now, 0)
     reader = as_reader or Subscriber(id=0, email=address.mailbox, status="active")
     composer = composer_for(store, settings)
-    model = model_of(store, composer, as_reader)
+    model = taste_of(store, composer, as_reader)
     stand_in = replace(reader, id=0, email=address.mailbox, status="active", paused=False)
     with EditionIndex(entries) as index:
         selection = composer.select(stand_in, index, model)

@@ -5,8 +5,8 @@ the decider once per delivery), ``composing`` (here or in a child process),
 look, the hand-off to a ``transports`` transport, the record), and ``sender``, the
 recipe that strings them together."""
 
-from digest.deliver.compose import Composer, ComposeSettings, make_renderer, personal_links
-from digest.deliver.composing import PeriodIndexes
+from digest.deliver.compose import Composer, ComposeSettings, Taste, make_renderer, personal_links
+from digest.deliver.composing import PeriodIndexes, tastes_of
 from digest.deliver.context import SendContext
 from digest.deliver.notices import already_subscribed_notice, confirm_notice, welcome_notice
 from digest.deliver.report import Clock, DeliveryReport, Sleep
@@ -30,6 +30,7 @@ __all__ = [
     "PermanentFailure",
     "RehearsalTransport",
     "SendContext",
+    "Taste",
     "Sleep",
     "TemporaryFailure",
     "Transport",
@@ -38,6 +39,7 @@ __all__ = [
     "make_renderer",
     "personal_links",
     "send_edition",
+    "tastes_of",
     "transport_for",
     "welcome_notice",
 ]

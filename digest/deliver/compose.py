@@ -63,6 +63,15 @@ class Composed:
     building: float = 0.0
 
 
+@dataclass(frozen=True)
+class Taste:
+    """What a reader's feedback gives composing: their model, and the papers they have
+    already (liked, imported, marked "more like this"), which are never recommended."""
+
+    model: bytes
+    owned: frozenset[str] = frozenset()
+
+
 class Job(NamedTuple):
     """One delivery to compose: the decider's intent, the Date header, and the reader's
     model (None without feedback)."""
@@ -70,7 +79,7 @@ class Job(NamedTuple):
     delivery: Delivery
     intent: Send
     sent_at: datetime
-    model: bytes | None = None
+    taste: Taste | None = None
 
 
 #: A batch of work for the composing process.
@@ -276,19 +285,19 @@ class Composer:
         return subscriber.theme if subscriber.theme in themes else self.settings.theme
 
     def select(
-        self, subscriber: Subscriber, index: EditionIndex, model: bytes | None = None
+        self, subscriber: Subscriber, index: EditionIndex, taste: Taste | None = None
     ) -> Selection:
         """What the reader's topics select from this index (the edition's, or their
-        period's), as many as their theme shows, ranked with their ``model`` if any."""
+        period's), as many as their theme shows, ranked by their ``taste`` if any."""
         room = self.settings.max_entries * self.renderer.capacity(self.theme_for(subscriber))
-        affinity = self.affinity(index, model)
+        affinity = self.affinity(index, taste)
         return index.select(subscriber.topics, max_entries=room, affinity=affinity)
 
     def reasons(
-        self, index: EditionIndex, model: bytes, entry_ids: Sequence[int]
+        self, index: EditionIndex, taste: Taste, entry_ids: Sequence[int]
     ) -> dict[int, str]:
         """Why the reader's model wants each of these papers (its strongest terms)."""
-        affinity = self.affinity(index, model)
+        affinity = self.affinity(index, taste)
         return {i: affinity.why(i) for i in entry_ids} if affinity else {}
 
     def _paper_vectors(self, index: EditionIndex) -> PaperVectors:
@@ -301,16 +310,17 @@ class Composer:
             self._vectors = (index, PaperVectors.of(vectors))
         return self._vectors[1]
 
-    def affinity(self, index: EditionIndex, model: bytes | None) -> Affinity | None:
-        """What a reader's model says of the edition's papers, and which it recommends."""
-        if model is None or self.space is None:
+    def affinity(self, index: EditionIndex, taste: Taste | None) -> Affinity | None:
+        """What a reader's model says of the edition's papers, and which it recommends
+        (never a paper they have already)."""
+        if taste is None or self.space is None:
             return None
         import numpy as np
 
         from digest.select.learned import ReaderModel
 
         space, papers = self.space, self._paper_vectors(index)
-        reader = ReaderModel.load(space.version, model)
+        reader = ReaderModel.load(space.version, taste.model)
         scores = reader.scores(papers)
         ids = [s.id for s in index.entries]
         learning = self.settings.learning
@@ -318,7 +328,12 @@ class Composer:
         above = float(np.log(learning.recommend_above / max(1e-9, 1 - learning.recommend_above)))
         # Twice as many as shown: some will be in the reader's topics already.
         best = np.argsort(-scores)[: 2 * learning.recommend_papers]
-        recommended = tuple(ids[row] for row in best if scores[row] >= above)
+        entries = index.entries
+        recommended = tuple(
+            ids[row]
+            for row in best
+            if scores[row] >= above and entries[row].entry.fingerprint not in taste.owned
+        )
 
         def why(entry_id: int) -> str:  # asked only of the few papers shown
             row = ids.index(entry_id)
@@ -384,12 +399,12 @@ def compose_message(
     (a stored query FTS5 refuses, an address no message can carry) is
     returned as that delivery's failure, never raised at the others.
     """
-    delivery, intent, sent_at, model = job
+    delivery, intent, sent_at, taste = job
     reader = intent.reader
     rendering = 0.0
     try:
         started = time.perf_counter()
-        selection = composer.select(reader, index, model)
+        selection = composer.select(reader, index, taste)
         not_mailed = on_selection(intent, selection, edition, composer.policy)
         if not_mailed is not None:
             return Composed(not_mailed=not_mailed)

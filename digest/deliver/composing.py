@@ -16,7 +16,15 @@ from datetime import date
 from typing import Any
 
 from digest.deliver.claims import Decided, batches
-from digest.deliver.compose import Composed, Composer, Job, Jobs, compose_message, serve
+from digest.deliver.compose import (
+    Composed,
+    Composer,
+    Job,
+    Jobs,
+    Taste,
+    compose_message,
+    serve,
+)
 from digest.deliver.report import Clock, DeliveryReport
 from digest.errors import DigestError
 from digest.models import Delivery, Edition, StoredEntry
@@ -59,6 +67,16 @@ class PeriodIndexes:
         self._opened.close()
 
 
+def tastes_of(store: Store, reader_ids: Sequence[int], space_version: int) -> dict[int, Taste]:
+    """The readers' tastes, in two queries: their models, and the papers they have."""
+    models = store.models_of(list(reader_ids), space_version)
+    feedback = store.feedback_of(list(models))
+    return {
+        reader: Taste(model, frozenset(f.paper for f in feedback[reader] if f.vote > 0))
+        for reader, model in models.items()
+    }
+
+
 class _Models:
     """Readers' models, a batch at a time; who has one is read once, so a batch
     without any of them costs no query."""
@@ -67,11 +85,11 @@ class _Models:
         self.store, self.space = store, composer.space
         self.modelled = store.readers_with_models(self.space.version) if self.space else frozenset()
 
-    def of(self, batch: list[Decided]) -> dict[int, bytes]:
+    def of(self, batch: list[Decided]) -> dict[int, Taste]:
         wanted = [i.reader.id for _, i in batch if i.reader.id in self.modelled]
         if self.space is None or not wanted:
             return {}
-        return self.store.models_of(wanted, self.space.version)
+        return tastes_of(self.store, wanted, self.space.version)
 
 
 @contextmanager
@@ -100,8 +118,8 @@ def composing(
             found = models.of(batch)
             for delivery, intent in batch:
                 chosen = periods(intent.since) if intent.since is not None else index
-                model = found.get(intent.reader.id)
-                job = Job(delivery, intent, clock(), model)
+                taste = found.get(intent.reader.id)
+                job = Job(delivery, intent, clock(), taste)
                 outcome = compose_message(composer, edition, chosen, job)
                 yield delivery, intent, outcome
 
