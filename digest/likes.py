@@ -77,9 +77,8 @@ def library(data: bytes) -> tuple[list[NamedPaper], list[str]]:
     if len(data) > MAX_LIBRARY_BYTES:
         raise ValueError(f"the library is over {MAX_LIBRARY_BYTES // 1_000_000} MB")
     text = data.decode("utf-8-sig", errors="replace")
-    records = _ris(text) if re.search(r"(?m)^TY  - ", text) else _bibtex(text)
+    records, problems = (_ris(text), []) if re.search(r"(?m)^TY  - ", text) else _bibtex(text)
     papers: list[NamedPaper] = []
-    problems: list[str] = []
     seen: set[str] = set()
     for number, (title, fields, year) in enumerate(records[:MAX_LIKES], start=1):
         found = next((i for f in fields if f and (i := arxiv_id_in(f))), None)
@@ -109,17 +108,23 @@ def recency_weight(year: int | None, today: date) -> float:
 Record = tuple[str, list[str], int | None]
 
 
-def _bibtex(text: str) -> list[Record]:
+def _bibtex(text: str) -> tuple[list[Record], list[str]]:
+    """The entries, and a line for each one that could not be read at all."""
     import bibtexparser
 
     logging.getLogger("bibtexparser").setLevel(logging.CRITICAL)  # we report what was skipped
     records: list[Record] = []
-    for entry in bibtexparser.parse_string(text).entries:  # type: ignore[attr-defined]
+    parsed = bibtexparser.parse_string(text)  # type: ignore[attr-defined]
+    problems = [
+        f"the entry at line {(block.start_line or 0) + 1} is not BibTeX digest can read; skipped"
+        for block in parsed.failed_blocks
+    ]
+    for entry in parsed.entries:
         fields = {k.lower(): str(f.value) for k, f in entry.fields_dict.items()}
         title = fields.get("title", "").replace("{", "").replace("}", "")
         wanted = [fields.get(k, "") for k in ("eprint", "arxivid", "url", "doi", "note", "journal")]
         records.append((title, wanted, _year(fields.get("year", "") or fields.get("date", ""))))
-    return records
+    return records, problems
 
 
 def _ris(text: str) -> list[Record]:

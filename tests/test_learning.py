@@ -116,7 +116,10 @@ def test_a_bibtex_library_gives_ids_from_eprint_and_doi_and_titles_for_the_rest(
         "title:a book without an id",
     ]
     assert papers[0].title == "Attention Is All You Need" and papers[0].year == 2017
-    assert problems == ["entry 4: no title and no arXiv id; skipped"]
+    assert problems == [
+        "the entry at line 7 is not BibTeX digest can read; skipped",  # said, not dropped
+        "entry 4: no title and no arXiv id; skipped",
+    ]
 
 
 def test_a_ris_library_gives_ids_from_urls_and_titles_for_the_rest() -> None:
@@ -317,3 +320,31 @@ def test_a_library_title_with_a_control_character_costs_its_entry() -> None:
     papers, problems = library(bibtex)
     assert [p.title for p in papers] == ["Good one"]
     assert any("control character" in p for p in problems)
+
+
+def test_a_malformed_bibtex_entry_is_reported_by_its_line() -> None:
+    bibtex = (
+        b"@article{good, title={A good paper}, url={https://arxiv.org/abs/2304.06767v2}}\n"
+        b"@article{bad, title={Broken {paper}, year=2020\n"
+        b"@article{also, title={Another}, eprint={2401.01234}}\n"
+    )
+    papers, problems = library(bibtex)
+    assert [p.paper for p in papers] == ["arxiv:2304.06767", "arxiv:2401.01234"]
+    assert problems == ["the entry at line 2 is not BibTeX digest can read; skipped"]
+
+
+def test_a_library_paper_named_by_its_arxiv_url_finds_a_paper_stored_by_title(
+    store: Store,
+) -> None:
+    # A page dump gave the paper without its arXiv id: it is stored by its title.
+    stored_title = "Segment Anything in Medical Images"
+    store.add_entries([Entry(title=stored_title)], decide=dedupe, source="dump", now=NOW)
+    reader, _ = subscribe(store, check_input("ada@example.org", themes=THEMES))
+    bibtex = (
+        b"@article{sam, title={Segment Anything in Medical Images},"
+        b" url={https://arxiv.org/abs/2304.12306}}\n"
+    )
+    report = accounts.import_library(store, reader.id, bibtex, now=NOW)
+    assert report.matched == 1
+    (mark,) = store.feedback_of([reader.id])[reader.id]
+    assert mark.paper == Entry(title=stored_title).fingerprint and mark.kind == "library"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digest import subscriptions
@@ -25,6 +25,7 @@ from digest.deliver import (
     welcome_notice,
 )
 from digest.errors import DigestError
+from digest.identity import title_key
 from digest.likes import NamedPaper, library, recency_weight
 from digest.models import Subscriber, Topic
 from digest.plan import due_at
@@ -281,9 +282,26 @@ def import_library(
     """A reader's BibTeX or RIS library as liked papers; papers digest has not seen
     wait for them to arrive."""
     papers, problems = library(data)
+    papers = _as_stored(store, papers)
     like(store, subscriber_id, papers, now=now, kind="library")
     matched = len(store.entries_named([p.paper for p in papers]))
     return LibraryReport(len(papers), matched, tuple(problems))
+
+
+def _as_stored(store: Store, papers: list[NamedPaper]) -> list[NamedPaper]:
+    """The papers named as digest stores them: one the library names by its arXiv id
+    but a source stored by its title alone (no id given) is liked by that title."""
+    found = store.entries_named([p.paper for p in papers])
+    titled = {
+        p.paper: f"title:{title_key(p.title)}" for p in papers if p.paper not in found and p.title
+    }
+    by_title = store.entries_named(list(titled.values()))
+    return [
+        replace(p, paper=by_title[titled[p.paper]].entry.fingerprint)
+        if titled.get(p.paper) in by_title
+        else p
+        for p in papers
+    ]
 
 
 def with_likes(
