@@ -496,6 +496,8 @@ def test_the_archive_pages_and_feeds_escape_feed_text(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<img" not in page
     assert "javascript:" not in page and "ada@example.org" not in page
     assert 'href="https://arxiv.org/abs/2606.00001"' in page
+    # Skimmable: the TL;DR shows, the abstract waits behind a summary (no script needed).
+    assert '<details><summary>Abstract</summary><p dir="auto">' in page
     atom = client.get("/archive.atom")
     assert atom.mimetype == "application/atom+xml"
     assert "&lt;script&gt;" in atom.get_data(as_text=True)
