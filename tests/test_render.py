@@ -368,3 +368,29 @@ def test_an_edition_in_one_script_says_its_language_and_each_text_its_direction(
     assert f'<html lang="{lang}" dir="{direction}">' in html
     assert html.count('class="card-title" dir="auto"') == len(titles)
     assert html.count('class="card-abstract" dir="auto"') == len(titles)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_a_rich_card_keeps_every_line_short_enough_to_go_unencoded(theme: str) -> None:
+    from digest.render.encoding import transfer_encoded
+
+    rich = Entry(
+        title="A paper with everything",
+        abstract="Words. " * 60,
+        authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"),
+        arxiv_id="2604.00001",
+        url="https://arxiv.org/abs/2604.00001",
+        pdf_url="https://arxiv.org/pdf/2604.00001",
+        hf_url="https://huggingface.co/papers/2604.00001",
+        code_url="https://github.com/example/everything",
+        stars=1234,
+        upvotes=56,
+        organization="Example Lab",
+        summary="It has every link a card can show.",
+    )
+    html = render_topics(stored([rich] * 3), [], theme).html
+    assert max(len(line.encode()) for line in html.split("\n")) <= 998
+    assert transfer_encoded(html, eight_bit=True)[0] == "8bit"  # as it is, where it may
+    assert transfer_encoded(html, eight_bit=False)[0] == "quoted-printable"  # never base64
+    assert ">More\u00a0like\u00a0this</a>" in html  # one tap target, never broken
+    assert "\u00b7 <a" not in html and "</a> \u00b7" not in html  # no dangling separators

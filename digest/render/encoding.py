@@ -11,6 +11,45 @@ from dataclasses import dataclass
 MAX_LINE = 998
 
 
+#: How long an HTML line may grow before it is broken inside a tag: well under SMTP's 998,
+#: so that a part with no long text line can go unencoded (7bit, 8bit).
+HTML_LINE_BYTES = 800
+
+
+def short_lines(html: str, limit: int = HTML_LINE_BYTES) -> str:
+    """The HTML with each line over ``limit`` bytes broken where a tag separates its
+    attributes (whitespace there means nothing); text itself is never broken."""
+    if len(html.encode()) <= limit or max(map(len, html.encode().split(b"\n"))) <= limit:
+        return html
+    return "\n".join(_broken(line, limit) for line in html.split("\n"))
+
+
+def _broken(line: str, limit: int) -> str:
+    if len(line.encode()) <= limit:
+        return line
+    pieces, start, size, last = [], 0, 0, -1
+    in_tag, quote = False, ""
+    for at, char in enumerate(line):
+        size += len(char.encode())
+        if quote:
+            quote = "" if char == quote else quote
+        elif in_tag:
+            if char in "\"'":
+                quote = char
+            elif char == ">":
+                in_tag = False
+            elif char == " ":
+                last = at
+        elif char == "<":
+            in_tag = True
+        if size > limit and last > start:
+            pieces.append(line[start:last])
+            start, last = last + 1, -1
+            size = len(line[start : at + 1].encode())
+    pieces.append(line[start:])
+    return "\n".join(pieces)
+
+
 def transfer_encoded(text: str, *, eight_bit: bool) -> tuple[str, bytes]:
     """The Content-Transfer-Encoding of a text part, and its body with CRLF line ends:
     the smallest on the wire that the server takes.  The text as it is (7bit for

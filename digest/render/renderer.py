@@ -28,7 +28,7 @@ from markupsafe import Markup, escape
 from digest import tokens
 from digest.models import StoredEntry
 from digest.render.css import available_themes, inline_css, theme_css
-from digest.render.encoding import WireSize, wire_size
+from digest.render.encoding import WireSize, short_lines, wire_size
 from digest.render.fragments import Block, FeedbackLinks, Shell, block, line_runs
 from digest.render.papers import (
     PaperView,
@@ -295,8 +295,8 @@ class EmailRenderer:
             "action_url": action_url,
             "footer": footer,
         }
-        html = inline_css(
-            look.env.get_template("notice.html").render(css=Markup(look.css), **values)
+        html = short_lines(
+            inline_css(look.env.get_template("notice.html").render(css=Markup(look.css), **values))
         )
         text = look.env.get_template("notice.txt").render(**values)
         return RenderedEmail(subject=subject, html=html, text=_tidy_text(text), shown=0, cut=0)
@@ -397,7 +397,7 @@ class EmailRenderer:
                 edition_url=edition_url,
                 slot=lambda name: Markup(f"%%DIGEST_{name}%%"),
             )
-            head, _, tail = inline_css(page).partition("%%DIGEST_sections%%")
+            head, _, tail = short_lines(inline_css(page)).partition("%%DIGEST_sections%%")
             head = head if head.endswith("\n") else head + "\n"
             size = wire_size(_SLOT.sub("", head + tail))
             shell = Shell(line_runs(head), line_runs(tail), size)
@@ -474,7 +474,7 @@ class EmailRenderer:
         )
         inlined = inline_css(page, keep_leftovers=False)
         start = inlined.index(_FRAGMENT_OPEN) + len(_FRAGMENT_OPEN)
-        return inlined[start : inlined.rindex("</table>")]
+        return short_lines(inlined[start : inlined.rindex("</table>")])
 
 
 def _preheader(selection: Selection) -> str:
