@@ -24,8 +24,8 @@ def test_the_shipped_config_loads_with_an_empty_environment() -> None:
     assert settings.smtp.host is None
     assert settings.outbox_dir == Path("var/outbox")
     assert settings.schedule == "0 7 * * *"
-    (source,) = settings.sources
-    assert Path(source.location).is_file()  # resolved relative to the config file
+    assert [s.name for s in settings.sources] == ["hf-daily-papers", "featured"]
+    assert all(Path(s.location).is_file() for s in settings.sources)  # relative to the config
     assert settings.warnings()  # no SECRET_KEY, no SMTP_HOST: said, not fatal
     assert any("unsubscribe only by the link" in w for w in settings.warnings())
 

@@ -28,14 +28,22 @@ SIZES = {"phone": (375, 812), "desktop": (800, 1000)}
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     now = datetime.now(UTC)
-    entries = read_source(
-        str(resource_path("examples", "daily-papers-mar21.txt")), today=now.date()
-    )
-    stored = [StoredEntry(n, e, "sample", now) for n, e in enumerate(entries.entries)]
+    # The featured papers (code, stars, upvotes, organisation) show the richest card.
+    entries = [
+        *read_source(
+            str(resource_path("examples", "featured-papers.json")), today=now.date()
+        ).entries,
+        *read_source(
+            str(resource_path("examples", "daily-papers-mar21.txt")), today=now.date()
+        ).entries,
+    ]
+    stored = [StoredEntry(n, e, "sample", now) for n, e in enumerate(entries, 1)]
     settings = load_settings(resource_path("config", "digest.toml"), environ={})
     renderer = make_renderer(ComposeSettings.of(settings).email)
     links = PersonalLinks(
-        "http://localhost:8000/unsubscribe/x", "http://localhost:8000/preferences/x"
+        "http://localhost:8000/unsubscribe/x",
+        "http://localhost:8000/preferences/x",
+        feedback_url=lambda entry_id: f"http://localhost:8000/feedback/{entry_id}",
     )
     # Ada's topics in `make demo`: 30 papers in two sections.
     topics = [Topic("rlhf OR dpo OR alignment", "Alignment"), Topic("title:fairness", "Fairness")]
@@ -54,7 +62,7 @@ def main() -> None:
                     )
                     page.goto(page_file.as_uri())
                     target = OUT / f"email-{theme}-{size}-{scheme}.png"
-                    page.screenshot(path=str(target), full_page=False)
+                    page.screenshot(path=str(target), full_page=True)
                     tall = page.evaluate("document.documentElement.scrollHeight")
                     page.close()
                     print(f"{target}  ({email.shown} papers, {tall:,} px tall)")
@@ -146,7 +154,7 @@ ADMIN_PASSWORD = "screenshots-only-password"
 
 def _picture(page: Any, name: str) -> None:
     target = OUT / name
-    page.screenshot(path=str(target))
+    page.screenshot(path=str(target), full_page=True)
     print(target)
 
 
