@@ -394,3 +394,26 @@ def test_a_rich_card_keeps_every_line_short_enough_to_go_unencoded(theme: str) -
     assert transfer_encoded(html, eight_bit=False)[0] == "quoted-printable"  # never base64
     assert ">More\u00a0like\u00a0this</a>" in html  # one tap target, never broken
     assert "\u00b7 <a" not in html and "</a> \u00b7" not in html  # no dangling separators
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_text_part_carries_every_link_of_the_html_part_as_many_times(theme: str) -> None:
+    from collections import Counter
+    from html import unescape
+
+    rich = Entry(
+        title="A paper with everything",
+        abstract="Words. " * 10,
+        arxiv_id="2604.00002",
+        url="https://arxiv.org/abs/2604.00002",
+        pdf_url="https://arxiv.org/pdf/2604.00002",
+        hf_url="https://huggingface.co/papers/2604.00002",
+        code_url="https://github.com/example/everything",
+        stars=3,
+        upvotes=5,
+    )
+    plain = Entry(title="A paper no source linked", abstract="Text. " * 10)
+    email = render_topics(stored([rich, plain]), [], theme)
+    in_html = Counter(unescape(h) for h in re.findall(r'href="(https?://[^"]+)"', email.html))
+    in_text = Counter(re.findall(r"https?://\S+", email.text))
+    assert in_html == in_text

@@ -96,6 +96,12 @@ class PaperView:
         return " \u00b7 ".join(part for part in (self.authors, self.organization) if part)
 
     @property
+    def actions(self) -> tuple[tuple[str, str], ...]:
+        """The links of the card's row: each but the one its title already carries, so
+        that the HTML part links each address as often as the text part does."""
+        return tuple((label, href) for label, href in self.links if href != self.url)
+
+    @property
     def title_link(self) -> tuple[str, str] | None:
         """The title's link when no action carries it, so the text part has it too."""
         if self.url is None or any(href == self.url for _, href in self.links):
