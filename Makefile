@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/import_csv.py
 	$(BIN)/python bench/learning_cost.py
 	$(BIN)/python bench/cadence_cost.py
+	$(BIN)/python bench/signed_cost.py
 	$(BIN)/python bench/delivery.py --peer --connections 1,2,4
 
 # The learned ranking against bm25 alone and a random order, on five days of

@@ -20,6 +20,7 @@ BENCH = Path(__file__).parent.parent / "bench"
         ("import_csv.py", ["--subscribers", "300"]),
         ("learning_cost.py", ["--readers", "400", "--voters", "20", "--papers", "300"]),
         ("delivery.py", ["--subscribers", "300", "--peer", "--peer-count", "10"]),
+        ("signed_cost.py", []),
     ],
 )
 def test_each_benchmark_runs_and_ends_with_its_summary_line(
