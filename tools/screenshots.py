@@ -136,6 +136,9 @@ def pages() -> None:
                     for name, path in shoot.items():
                         page.goto(site + path)
                         _picture(page, f"page-{name}-{size}-{scheme}.png")
+                        if name == "edition":  # the whole page is tall: its first screen too
+                            target = OUT / f"page-{name}-{size}-{scheme}-first-screen.png"
+                            page.screenshot(path=str(target))
                     page.get_by_label("Email").fill("admin@example.org")
                     page.get_by_label("Password").fill(ADMIN_PASSWORD)
                     page.get_by_role("button", name="Sign in").click()
