@@ -370,25 +370,28 @@ def test_an_edition_in_one_script_says_its_language_and_each_text_its_direction(
     assert html.count('class="card-abstract" dir="auto"') == len(titles)
 
 
+#: A paper with everything a source can give a card.
+RICH = Entry(
+    title="A paper with everything",
+    abstract="Words. " * 60,
+    authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"),
+    arxiv_id="2604.00001",
+    url="https://arxiv.org/abs/2604.00001",
+    pdf_url="https://arxiv.org/pdf/2604.00001",
+    hf_url="https://huggingface.co/papers/2604.00001",
+    code_url="https://github.com/example/everything",
+    stars=1234,
+    upvotes=56,
+    organization="Example Lab",
+    summary="It has every link a card can show.",
+)
+
+
 @pytest.mark.parametrize("theme", THEMES)
 def test_a_rich_card_keeps_every_line_short_enough_to_go_unencoded(theme: str) -> None:
     from digest.render.encoding import transfer_encoded
 
-    rich = Entry(
-        title="A paper with everything",
-        abstract="Words. " * 60,
-        authors=("Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"),
-        arxiv_id="2604.00001",
-        url="https://arxiv.org/abs/2604.00001",
-        pdf_url="https://arxiv.org/pdf/2604.00001",
-        hf_url="https://huggingface.co/papers/2604.00001",
-        code_url="https://github.com/example/everything",
-        stars=1234,
-        upvotes=56,
-        organization="Example Lab",
-        summary="It has every link a card can show.",
-    )
-    html = render_topics(stored([rich] * 3), [], theme).html
+    html = render_topics(stored([RICH] * 3), [], theme).html
     assert max(len(line.encode()) for line in html.split("\n")) <= 998
     assert transfer_encoded(html, eight_bit=True)[0] == "8bit"  # as it is, where it may
     assert transfer_encoded(html, eight_bit=False)[0] == "quoted-printable"  # never base64
@@ -401,19 +404,8 @@ def test_the_text_part_carries_every_link_of_the_html_part_as_many_times(theme: 
     from collections import Counter
     from html import unescape
 
-    rich = Entry(
-        title="A paper with everything",
-        abstract="Words. " * 10,
-        arxiv_id="2604.00002",
-        url="https://arxiv.org/abs/2604.00002",
-        pdf_url="https://arxiv.org/pdf/2604.00002",
-        hf_url="https://huggingface.co/papers/2604.00002",
-        code_url="https://github.com/example/everything",
-        stars=3,
-        upvotes=5,
-    )
     plain = Entry(title="A paper no source linked", abstract="Text. " * 10)
-    email = render_topics(stored([rich, plain]), [], theme)
+    email = render_topics(stored([RICH, plain]), [], theme)
     in_html = Counter(unescape(h) for h in re.findall(r'href="(https?://[^"]+)"', email.html))
     in_text = Counter(re.findall(r"https?://\S+", email.text))
     assert in_html == in_text
