@@ -243,7 +243,7 @@ def test_a_built_wheel_carries_templates_config_and_examples(tmp_path: Path) -> 
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["totals"]["new"] == 73
+    assert json.loads(result.stdout)["totals"]["new"] == 73 + 3  # the sample and the featured
     assert (tmp_path / "site" / "digest" / "_resources" / "templates").is_dir()
 
 
