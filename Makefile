@@ -3,15 +3,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.test-stamp
 
 .PHONY: demo test test-fast lint format bench eval screenshots clean
 
-# (Re)create the virtualenv and install digest with its test extras whenever
-# pyproject.toml changes.
+# (Re)create the virtualenv and install what the job needs whenever pyproject.toml
+# changes (pip's progress shows: the first install takes a while); the test and
+# development tools come with `make test` (the `test` extra).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	@mkdir -p var
@@ -27,25 +33,25 @@ demo: $(STAMP)
 	$(BIN)/digest preview --email ada@example.org
 	@echo "demo: database var/digest.sqlite3; digests (.eml) in var/outbox/; previews in var/preview/"
 
-test: $(STAMP) lint
+test: $(TEST_STAMP) lint
 	$(BIN)/pytest
 
 # The edit-and-run loop: everything but the tests marked slow (real processes
 # killed at random, 20,000-message runs, the bench smoke test).
-test-fast: $(STAMP) lint
+test-fast: $(TEST_STAMP) lint
 	$(BIN)/pytest -m "not slow"
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/selection.py
 	$(BIN)/python bench/import_csv.py
@@ -61,7 +67,7 @@ eval: $(STAMP)
 
 # PNGs of each email theme at phone and desktop widths, light and dark,
 # in headless Chromium (Debian's chromium package).
-screenshots: $(STAMP)
+screenshots: $(TEST_STAMP)
 	$(BIN)/python -m tools.screenshots
 
 clean:
