@@ -668,3 +668,29 @@ def test_cadence_is_set_exported_imported_and_told(project: Path) -> None:
     (project / "list.csv").write_text(exported.replace("weekly:monday", "daily"))
     assert run("subscribers", "import", str(project / "list.csv")).exit_code == 0
     assert "cadence: daily" in run("subscribers", "show", "ada@example.org").stdout
+
+
+def test_a_relay_that_is_down_is_one_line_with_a_hint_and_v_works_anywhere(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .smtp_server import free_port
+
+    run("ingest")
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(free_port()))  # nothing listens there
+    monkeypatch.setenv("SMTP_SECURITY", "none")
+    result = run("send-test", "ops@example.org")
+    assert result.exit_code == 2
+    first, hint = result.stderr.splitlines()[-2:]
+    assert first.startswith("digest: error: the mail server: cannot connect to 127.0.0.1:")
+    assert hint.startswith("hint: check SMTP_HOST") and "please report" not in result.stderr
+    assert "Traceback" in run("send-test", "ops@example.org", "-v").stderr  # -v after it
+
+
+def test_sources_list_exits_1_when_a_source_failed(project: Path) -> None:
+    (project / "config" / "digest.toml").write_text(
+        '[[sources]]\nname = "gone"\nlocation = "/nonexistent/feed.xml"\n', encoding="utf-8"
+    )
+    run("ingest")
+    listed = run("sources", "list")
+    assert listed.exit_code == 1 and "failed" in listed.stdout

@@ -14,10 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from digest import __version__
-from digest.app import (
-    Store,
-    shipped_themes,
-)
+from digest.app import PermanentFailure, Store, TemporaryFailure, shipped_themes
 from digest.cli import output
 from digest.cli.output import EXIT_PARTIAL, problem
 from digest.config import (
@@ -71,6 +68,13 @@ class App:
 class _DigestGroup(click.Group):
     """Turns ``DigestError``, and any other error, into one line on stderr and exit code 2."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # -v works anywhere on the line ("digest run -v"), as the hints ask for it.
+        verbose = [a for a in args if a in ("-v", "--verbose")]
+        if verbose and "--" not in args:
+            args = ["-v", *(a for a in args if a not in ("-v", "--verbose"))]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         verbose = bool(ctx.params.get("verbose"))
         try:
@@ -79,6 +83,15 @@ class _DigestGroup(click.Group):
             fail(e, verbose=verbose)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except (TemporaryFailure, PermanentFailure) as e:  # the relay is down or said no
+            fail(
+                DigestError(
+                    f"the mail server: {' '.join(str(e).split())[:300]}",
+                    hint="check SMTP_HOST, SMTP_PORT and SMTP_SECURITY (in .env); nothing was "
+                    "recorded as sent, so running again is safe",
+                ),
+                verbose=verbose,
+            )
         except BrokenPipeError:
             # Output piped into `head`, say, which has read enough: stop quietly.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
@@ -48,10 +49,13 @@ def sources_group() -> None:
 @click.pass_obj
 def sources_list(app: App, as_json: bool, as_csv: bool) -> None:
     """Each configured source: its last fetch, its status (ok, unchanged, failed with
-    the reason, never) and the entries it brought to the last edition."""
+    the reason, never) and the entries it brought to the last edition; exit 1 when a
+    source failed its last fetch."""
     with app.store() as store:
         day, found = queries.sources(store, app.settings)
     show_sources(day, found, as_json=as_json, as_csv=as_csv)
+    if any(h.check is not None and h.check.outcome == "failed" for h in found):
+        sys.exit(EXIT_PARTIAL)  # cron can tell: a source failed its last fetch
 
 
 @editions_group.command("show")
