@@ -1033,3 +1033,15 @@ def test_signed_mail_still_verifies_after_a_relay_to_a_hop_without_8bitmime(
         subject = received.message["Subject"]
         assert dkim.verify(received.data, dnsfunc=dns), subject
         assert not dkim.verify(b"From: ceo@example.org\r\n" + received.data, dnsfunc=dns)
+
+
+def test_a_run_that_cannot_reach_the_relay_says_why_its_mail_stays_queued(
+    store: Store, tmp_path: Path
+) -> None:
+    fill(store, 2)
+    settings = make_settings(tmp_path, free_port())  # nothing listens there
+    report = run(store, settings)
+    assert report.delivery.sent == 0 and report.still_queued == 2
+    summary = report.summary()
+    assert "still queued 2" in summary and "why still queued: " in summary, summary
+    assert "cannot connect" in summary or "temporary failures" in summary, summary

@@ -95,7 +95,16 @@ class RunReport:
             + (f" ({delivery.waiting} waiting for local time)" if delivery.waiting else "")
             + gathered
             + (f", expired {delivery.expired}" if delivery.expired else "")
+            + self._why_queued()
         )
+
+    def _why_queued(self) -> str:
+        """Why deliveries stay queued, when the run knows: the first reason."""
+        delivery, waiting = self.delivery, self.delivery.waiting
+        why = delivery.stopped or delivery.deferred_because
+        if self.still_queued <= waiting or why is None:
+            return ""
+        return f"; why still queued: {' '.join(why.split())[:200]}"
 
 
 #: On PostgreSQL a run waits this long for another one to finish planning, then sends too.

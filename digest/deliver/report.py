@@ -28,6 +28,8 @@ class DeliveryReport:
     #: True when a stop was asked for (SIGTERM): the rest stays queued on purpose.
     interrupted: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Why the first delivery that stays queued for the next run does (the relay's words).
+    deferred_because: str | None = None
     #: Seconds spent per stage (plan, render, build, send, record), for the benchmark.
     seconds: dict[str, float] = field(default_factory=dict)
     #: Peak resident memory of the composing child process, when there was one (KiB).
@@ -51,6 +53,12 @@ class DeliveryReport:
         with self._lock:
             self.failures.append((email, reason))
         self.count("failed")
+
+    def defer(self, reason: str) -> None:
+        """Count a delivery left queued for the next run, keeping the first reason."""
+        with self._lock:
+            self.deferred_because = self.deferred_because or reason
+        self.count("deferred")
 
     def stop(self, why: str) -> None:
         """End the send early, for this reason (the first one given is kept)."""

@@ -281,7 +281,7 @@ class Senders:
             self._record_sent(item, reply)
             return
         self.store.mark_deferred(item.delivery.id, reason=reason, now=self.clock())
-        report.count("deferred")
+        report.defer(reason)
 
     def _as_the_reader_wants(self, item: Outgoing) -> bool:
         """Whether the message goes as it is: a reader who left or paused since it was
@@ -325,7 +325,7 @@ class Senders:
                 self.later.append(item)
                 return
         self.store.mark_deferred(item.delivery.id, reason=reason, now=self.clock())
-        self.report.count("deferred")
+        self.report.defer(reason)
 
     def _message_refused(self, item: Outgoing, reason: str) -> None:
         """One message refused for good (its size, its content): it fails, and the run
@@ -390,7 +390,7 @@ class Senders:
         if given_up:
             self.report.fail(item.subscriber.email, reason)
         else:
-            self.report.count("deferred")
+            self.report.defer(reason)
         with self.lock:
             self.consecutive_failures += 1
             failures = self.consecutive_failures
