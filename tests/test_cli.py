@@ -694,3 +694,19 @@ def test_sources_list_exits_1_when_a_source_failed(project: Path) -> None:
     run("ingest")
     listed = run("sources", "list")
     assert listed.exit_code == 1 and "failed" in listed.stdout
+
+
+def test_config_check_connects_to_the_database_and_says_what_is_wrong_plainly(
+    project: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = postgres_url.rsplit("/", 1)[0] + "/digest_no_such_database"
+    monkeypatch.setenv("DIGEST_DATABASE_URL", missing)
+    said = run("config", "check")
+    assert (
+        said.exit_code == 2 and 'database "digest_no_such_database" does not exist' in said.stderr
+    )
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "sqlite:////no/such/folder/digest.sqlite3")
+    said = run("config", "check")
+    assert said.exit_code == 2
+    assert "DIGEST_DATABASE_URL: the folder of the SQLite database does not exist" in said.stderr
+    assert "expected the folder" not in said.stderr

@@ -161,6 +161,7 @@ def config_check(app: App) -> None:
     """Validate config/digest.toml and the environment; print one line per problem."""
     settings = app.settings
     problems = settings.source_problems() + [p for p in [settings.secret_key_problem()] if p]
+    problems += [p for p in [Store.unreachable(settings.database_url)] if p]
     if problems:
         raise ConfigError(problems)
     for note in settings.warnings():

@@ -100,10 +100,14 @@ def _env_base_url(value: str) -> str:
     return value.rstrip("/")
 
 
+class SaidInFull(ValueError):
+    """A problem with a variable that is a whole sentence, not what was expected."""
+
+
 def _env_database_url(value: str) -> str:
     problem = database_problem(value) if value != DEFAULT_DATABASE_URL else None
     if problem:
-        raise ValueError(problem)
+        raise SaidInFull(problem)
     return value
 
 
@@ -188,6 +192,8 @@ def read_env(env: Mapping[str, str], problems: list[str]) -> dict[type, dict[str
         given.add(var.name)
         try:
             found.setdefault(var.owner, {})[var.field] = var.parse(text)
+        except SaidInFull as e:
+            problems.append(f"{var.name}: {e}")
         except ValueError as e:
             problems.append(f"{var.name}: expected {e}" + ("" if var.secret else f", got {text!r}"))
     smtp = found.setdefault(SmtpSettings, {})

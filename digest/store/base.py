@@ -89,6 +89,24 @@ class StoreBase:
             raise
         return store
 
+    @staticmethod
+    def unreachable(url: str) -> str | None:
+        """Why the database at ``url`` cannot be used now (None: it answers).  Nothing is
+        created or changed: a PostgreSQL server is asked ``SELECT 1``; an SQLite file
+        is made by the first run."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            return None
+        engine = create_engine(parsed)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as e:
+            return f"cannot use the database {parsed.render_as_string()}: {first_line(e)}"
+        finally:
+            engine.dispose()
+        return None
+
     @property
     def installation_id(self) -> str:
         """This installation's random id, made with its database (it never changes)."""
