@@ -702,3 +702,26 @@ def test_every_public_page_is_rate_limited_per_ip(settings: Settings) -> None:
             assert css.status_code == 200
     finally:
         app.extensions["digest"].store.close()
+
+
+def test_a_reader_who_left_is_told_so_on_their_preferences_page_and_nothing_changes(
+    client: FlaskClient, settings: Settings, store: Store
+) -> None:
+    subscriber, _ = add_subscriber(
+        store, check_input("ada@example.org", topics=["rlhf"], themes=THEMES), now=NOW
+    )
+    unsubscribe(store, "ada@example.org", now=NOW, channel="link")
+    path = preferences_url("", settings.secret_key, subscriber.id)
+    shown = client.get(path).get_data(as_text=True)
+    assert "ada@example.org gets no digest" in shown and "You unsubscribed" in shown
+    assert 'name="email"' in shown and 'value="ada@example.org"' in shown  # subscribe again
+    token = re.search(r'name="csrf_token" value="([^"]+)"', shown)
+    assert token is not None
+    posted = client.post(
+        path, data={"csrf_token": token[1], "topics": "title:fairness", "paused": "1"}
+    )
+    assert "Saved." not in posted.get_data(as_text=True)
+    after = store.get_subscriber("ada@example.org")
+    assert (
+        after is not None and after.status == "unsubscribed" and after.topics == subscriber.topics
+    )

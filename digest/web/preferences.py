@@ -12,6 +12,7 @@ from digest.app import NOTHING_NEW, Skip, accounts, queries, tryouts
 from digest.cadence import WEEKDAYS
 from digest.likes import checked_paper, typed_likes
 from digest.models import Subscriber
+from digest.subscriptions import has_left
 from digest.tokens import unsubscribe_url
 from digest.web.context import context, message_page, page, subscriber_from
 from digest.web.feedback import VOTES, paper_key
@@ -26,6 +27,8 @@ def edit(token: str) -> tuple[str, int]:
     """Change topics, theme, timezone, pause; see what the latest edition would bring."""
     found = context()
     subscriber = subscriber_from("preferences", token)
+    if has_left(subscriber):  # the page changes nothing for them, and says so
+        return _left(subscriber)
     errors: list[str] = []
     form = preferences_shown(subscriber, found.settings.theme)
     if request.method == "POST":
@@ -57,11 +60,37 @@ def edit(token: str) -> tuple[str, int]:
     )
 
 
+#: How each way of leaving reads to the reader.
+_LEFT = {
+    "unsubscribed": "You unsubscribed",
+    "bounced": "Your mail server refused the digest",
+    "complained": "You reported the digest as spam",
+}
+
+
+def _left(subscriber: Subscriber) -> tuple[str, int]:
+    """The page of a reader who left: nothing here mails them again but their own
+    confirmed sign-up, which the form below starts."""
+    return page(
+        "message.html",
+        heading=f"{subscriber.email} gets no digest",
+        paragraphs=[
+            f"{_LEFT.get(subscriber.status, 'You left')}, so {context().settings.title} "
+            "sends this address nothing, and this page changes nothing.",
+            "To get it again, subscribe again: we mail you a link to confirm.",
+        ],
+        ask_again=True,
+        form={"email": subscriber.email},
+    )
+
+
 @preferences.post("/preferences/<token>/marked")
 def mark(token: str) -> tuple[str, int]:
     """Mark a paper more or less like what the reader wants, or take a mark back."""
     found = context()
     subscriber = subscriber_from("preferences", token)
+    if has_left(subscriber):
+        return _left(subscriber)
     vote = VOTES.get(request.form.get("vote", "clear"))
     try:
         paper = checked_paper(request.form.get("paper", "")[:600])
