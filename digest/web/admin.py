@@ -65,11 +65,17 @@ def login() -> tuple[str, int]:
     return page("admin/login.html", form={"email": ""}, next=_safe_next())
 
 
+def _failed_sign_in(response: Response) -> bool:
+    return response.status_code == 401
+
+
 @admin.post("/login")
-@limiter.limit(lambda: context().settings.web.admin_login_limit_per_ip)
+# Only a failed sign-in counts: the right password never locks its owner out.
+@limiter.limit(lambda: context().settings.web.admin_login_limit_per_ip, deduct_when=_failed_sign_in)
 @limiter.limit(
     lambda: context().settings.web.admin_login_limit_per_address,
     key_func=lambda: "admin-" + address_key(request.form),
+    deduct_when=_failed_sign_in,
 )
 def sign_in() -> Response | tuple[str, int]:
     """Check the address and password; on success open a session and go on."""

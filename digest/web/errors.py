@@ -31,7 +31,19 @@ def csrf_failed(error: CSRFError) -> tuple[str, int]:
 def http_error(error: HTTPException) -> tuple[str, int]:
     code = error.code or 500
     text = {
-        429: "Please wait a while and try again.",
+        429: f"Please wait {_wait(error)} and try again.",
         413: "Please shorten what you typed and try again.",
     }.get(code, error.description or "")
     return message_page(_TITLES.get(code, error.name), text, status=code)
+
+
+def _wait(error: HTTPException) -> str:
+    """How long the limit that was hit lasts, in words ("a minute", "15 minutes")."""
+    limit = getattr(getattr(error, "limit", None), "limit", None)
+    seconds = limit.get_expiry() if limit is not None else 60
+    minutes = max(1, round(seconds / 60))
+    if seconds < 90:
+        return "a minute"
+    if minutes < 90:
+        return f"{minutes} minutes"
+    return f"{round(minutes / 60)} hours"
