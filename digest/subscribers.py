@@ -268,8 +268,8 @@ def _read_rows(
     reader: csv.DictReader[str], themes: Sequence[str]
 ) -> tuple[list[tuple[int, SubscriberInput]], list[RowProblem]]:
     header = [h.strip().lower() for h in reader.fieldnames or []]
-    if "email" not in header:
-        return [], [RowProblem(1, "the header row has no 'email' column")]
+    if "email" not in header:  # not a list of subscribers: refused whole, not "1 skipped"
+        raise UnreadableCsv(1, "the header row has no 'email' column")
     reader.fieldnames = header
     unknown = [h for h in header if h not in CSV_COLUMNS]
     problems = [RowProblem(1, f"unknown columns ignored: {', '.join(unknown)}")] if unknown else []

@@ -280,7 +280,7 @@ def test_subscribe_list_unsubscribe(project: Path) -> None:
         "state",
         "theme",
         "cadence",
-        "created",
+        "joined",
         "last",
         "sent",
         "topics",
@@ -639,7 +639,7 @@ def test_admin_add_hashes_the_password_and_refuses_a_short_one(project: Path) ->
     bad = runner.invoke(cli, ["admin", "add", "not an address", "--password-stdin"], input="x\n")
     assert bad.exit_code == 2
     listed = run("admin", "list").stdout.splitlines()
-    assert listed[0].split() == ["email", "created", "last", "sign-in"]
+    assert listed[0].split() == ["email", "added", "last", "sign-in"]
     assert listed[1].startswith("Root@example.org") and listed[1].endswith("never")
     assert len(listed) == 2
     assert run("admin", "remove", "ROOT@example.org").exit_code == 0

@@ -331,6 +331,6 @@ def admin_list(app: App) -> None:
     with app.store() as store:
         found = admins.list_admins(store)
     output.table(
-        ["email", "created", "last sign-in"],
+        ["email", "added", "last sign-in"],
         [(a.email, a.created_at, a.last_login_at or "never") for a in found],
     )

@@ -194,7 +194,7 @@ def subscribers(
         )
         return
     table(
-        ["email", "name", "state", "theme", "cadence", "created", "last sent", "topics"],
+        ["email", "name", "state", "theme", "cadence", "joined", "last sent", "topics"],
         [
             (
                 r.subscriber.email,
