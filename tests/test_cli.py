@@ -710,3 +710,10 @@ def test_config_check_connects_to_the_database_and_says_what_is_wrong_plainly(
     assert said.exit_code == 2
     assert "DIGEST_DATABASE_URL: the folder of the SQLite database does not exist" in said.stderr
     assert "expected the folder" not in said.stderr
+
+
+def test_db_upgrade_says_what_it_did(project: Path) -> None:
+    first = run("db", "upgrade")
+    assert first.exit_code == 0 and ": created the schema (revision " in first.stdout
+    again = run("db", "upgrade")
+    assert again.exit_code == 0 and again.stdout.rstrip().endswith(": nothing to do")

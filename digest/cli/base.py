@@ -210,7 +210,14 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(app: App) -> None:
     """Apply the pending schema migrations (Alembic); back the database up first."""
-    store = Store.open(app.settings.database_url, upgrade=True)
-    revision = store.schema_revision()
+    url = app.settings.database_url
+    store = Store.open(url, upgrade=True, create_folder=url == DEFAULT_DATABASE_URL)
+    before, revision = store.opened_at_revision, store.schema_revision()
     store.close()
-    click.echo(f"database {app.settings.database_url_for_display} is at schema revision {revision}")
+    where = f"database {app.settings.database_url_for_display}"
+    if before is None:
+        click.echo(f"{where}: created the schema (revision {revision})")
+    elif before != revision:
+        click.echo(f"{where}: upgraded from schema revision {before} to {revision}")
+    else:
+        click.echo(f"{where} is at schema revision {revision}: nothing to do")

@@ -44,6 +44,7 @@ class StoreBase:
         self._connections: list[Connection] = []
         self._connections_lock = threading.Lock()
         self._installation: str | None = None
+        self.opened_at_revision: str | None = None
         # SQLite has one writer at a time and makes a waiting writer sleep
         # (1 ms, then 2, then 5...): this process's threads queue here instead
         # and go on the moment the database is free.
@@ -182,6 +183,8 @@ class StoreBase:
 
     def _check_schema(self, *, upgrade: bool) -> None:
         current = self.schema_revision()
+        #: The schema revision the database was at when opened (None: it was empty).
+        self.opened_at_revision = current
         if current == SCHEMA_REVISION:
             return  # the usual case, without loading Alembic
         head = migrations().get_current_head()
