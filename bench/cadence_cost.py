@@ -34,7 +34,7 @@ from digest.deliver.compose import Composer, ComposeSettings
 from digest.deliver.composing import PeriodIndexes
 from digest.ingest.dedupe import dedupe
 from digest.logs import peak_rss_kb
-from digest.plan import Send, Wait, decide, gathered_note, gathers, on_selection
+from digest.plan import Send, Wait, decide, gathered_note, on_selection
 from digest.resources import resource_path
 from digest.select.index import EditionIndex
 from digest.store import Store
@@ -60,7 +60,7 @@ def plan(store: Store, composer: Composer, day: date, now: datetime) -> dict[str
     after, folded, due = 0, [], []
     while page := store.queued_deliveries(edition.id, after_id=after, limit=PAGE):
         after = page[-1][0].id
-        wanted = [s for _, s in page if gathers(s)]
+        wanted = [s for _, s in page if s.cadence.gathers]
         periods = store.periods_of(wanted) if wanted else {}
         for delivery, reader in page:
             since = periods.get(reader.id)

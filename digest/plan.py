@@ -164,11 +164,6 @@ def gathered_note(wait: Wait) -> str:
     return f"{GATHERED}{wait.until:%Y-%m-%d}"
 
 
-def gathers(subscriber: Subscriber) -> bool:
-    """Whether the reader's email may carry several editions (not a daily reader)."""
-    return subscriber.cadence.gathers
-
-
 def next_email_day(subscriber: Subscriber, since: date, today: date) -> date | None:
     """The day a reader's next email is due, as far as their cadence says (a threshold
     reader may get it sooner, once enough papers match); None for someone not mailed."""

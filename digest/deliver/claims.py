@@ -82,7 +82,7 @@ def _fold(
 def _periods(store: Store, batch: list[tuple[Delivery, Subscriber]]) -> dict[int, date]:
     """Where each gathering reader's period begins, by delivery id (one query); a
     resend is the edition alone."""
-    wanted = {s.id: s for d, s in batch if d.resends == 0 and plan.gathers(s)}
+    wanted = {s.id: s for d, s in batch if d.resends == 0 and s.cadence.gathers}
     if not wanted:
         return {}
     since = store.periods_of(list(wanted.values()))

@@ -229,7 +229,7 @@ class MessageFactory:
         )
         if self.signer is not None:
             message = self.signer.sign(message)
-        recipient = checked_address(envelope_address(to or reader.email))
+        recipient = checked_address(to or reader.email)  # its domain in A-labels
         return TransportEnvelope(self._sender(delivery_id), recipient, message_id), message
 
     def _headers(self, reader: Subscriber, links: PersonalLinks) -> Envelope:
