@@ -64,7 +64,7 @@ def parse_address(text: str) -> Address:
     if len(text) > MAX_ADDRESS_CHARS:
         raise AddressError(text[:40] + "...", f"longer than {MAX_ADDRESS_CHARS} characters")
     try:
-        # No SMTPUTF8: digest's messages carry ASCII addresses only (see the README).
+        # No SMTPUTF8: digest's messages carry ASCII addresses only (see docs/readers.md).
         found = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as e:
         raise AddressError(text, str(e)) from e

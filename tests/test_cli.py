@@ -43,12 +43,6 @@ def test_every_command_has_help(command: tuple[str, ...]) -> None:
     assert "Usage: " in result.stdout
 
 
-def test_every_command_is_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
-    for command in all_commands(cli)[1:]:
-        assert f"digest {' '.join(command)}" in readme, command
-
-
 def test_ingest_the_sample_twice(project: Path) -> None:
     first = run("ingest")
     assert first.exit_code == 0

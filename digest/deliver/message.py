@@ -52,7 +52,7 @@ def domain_of(address: str) -> str:
 
 
 #: What an address may hold in a message digest writes: printable ASCII, no
-#: spaces, brackets or commas (digest does not send SMTPUTF8; see the README).
+#: spaces, brackets or commas (digest does not send SMTPUTF8; see docs/readers.md).
 _SENDABLE_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 
