@@ -78,6 +78,7 @@ STATE_COLOURS = {
     "unchanged": "bright_black",
     "skipped": "bright_black",
     "paused": "yellow",
+    "warn": "yellow",
     "unsubscribed": "red",
     "bounced": "red",
     "complained": "red",

@@ -13,12 +13,58 @@ import click
 from digest.app import (
     RunRecord,
     describe_holder,
+    doctor,
     queries,
 )
 from digest.app.queries import EditionStatus, SourceHealth, Status
 from digest.cli.base import App, cli, utc_now
-from digest.cli.output import EXIT_PARTIAL, counted, echo_json, problem, table
+from digest.cli.output import (
+    EXIT_PARTIAL,
+    STATE_COLOURS,
+    counted,
+    echo_json,
+    problem,
+    table,
+)
 from digest.models import StoredEntry
+from digest.text import printable
+
+
+@cli.command("doctor")
+@click.option(
+    "--dns-server",
+    metavar="HOST[:PORT]",
+    help="Ask this DNS server instead of the system's resolver (to see past a local view).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def doctor_command(app: App, dns_server: str | None, as_json: bool) -> None:
+    """Check everything digest needs to send: the configuration, the database, the relay
+    (TLS, login, what it offers), the DNS of the sender's domain (SPF, DKIM, DMARC, the
+    bounce MX), the web site, each source and the inbound mailbox.  One line per finding
+    with what to do; exit 0 when nothing failed, 1 when a check failed, 2 when the
+    configuration or database stops everything."""
+    found = doctor.examine(
+        app.config_path,
+        now=utc_now(),
+        dns_server=dns_server,
+        on_finding=None if as_json else show_finding,
+    )
+    if as_json:
+        echo_json({"exit_code": found.exit_code, "findings": [asdict(f) for f in found.findings]})
+    else:
+        click.echo(
+            f"doctor: {found.count('ok')} ok, {counted(found.count('warn'), 'warning')}, "
+            f"{found.count('fail')} failed"
+        )
+    sys.exit(found.exit_code)
+
+
+def show_finding(finding: doctor.Finding) -> None:
+    status = click.style(finding.status.ljust(4), fg=STATE_COLOURS.get(finding.status, "red"))
+    click.echo(f"{status}  {finding.area.ljust(8)}  {printable(finding.message, 1000)}")
+    if finding.hint:
+        click.echo(f"{' ' * 16}hint: {printable(finding.hint, 1000)}")
 
 
 @cli.group("editions")

@@ -5,9 +5,19 @@ the decider once per delivery), ``composing`` (here or in a child process),
 look, the hand-off to a ``transports`` transport, the record), and ``sender``, the
 recipe that strings them together."""
 
+from digest.deliver.authentication import (
+    DnsUnanswered,
+    Lookup,
+    dkim_record_problem,
+    dmarc_policy,
+    mail_hosts,
+    resolver_lookup,
+    spf_verdict,
+)
 from digest.deliver.compose import Composer, ComposeSettings, Taste, make_renderer, personal_links
 from digest.deliver.composing import PeriodIndexes, tastes_of
 from digest.deliver.context import SendContext
+from digest.deliver.message import signer_for
 from digest.deliver.notices import already_subscribed_notice, confirm_notice, welcome_notice
 from digest.deliver.report import Clock, DeliveryReport, Sleep
 from digest.deliver.sender import send_edition
@@ -15,12 +25,24 @@ from digest.deliver.transports import (
     Envelope,
     PermanentFailure,
     RehearsalTransport,
+    RelayOffer,
     TemporaryFailure,
     Transport,
+    relay_offer,
     transport_for,
 )
 
 __all__ = [
+    "DnsUnanswered",
+    "Lookup",
+    "RelayOffer",
+    "dkim_record_problem",
+    "dmarc_policy",
+    "mail_hosts",
+    "relay_offer",
+    "resolver_lookup",
+    "signer_for",
+    "spf_verdict",
     "Clock",
     "ComposeSettings",
     "Composer",

@@ -85,6 +85,16 @@ class Transport(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RelayOffer:
+    """What an SMTP server offered once digest was in: its extensions (upper case), the
+    largest message it takes (None: it did not say) and the TLS version (None: plain)."""
+
+    extensions: frozenset[str]
+    max_size: int | None
+    tls: str | None
+
+
 class SmtpTransport:
     """One SMTP connection reused for a whole batch, reconnecting when the server drops it."""
 
@@ -188,9 +198,21 @@ class SmtpTransport:
 
     def takes_8bit(self) -> bool:
         """Whether the server offers 8BITMIME (connecting to ask, if need be)."""
+        return "8BITMIME" in self.offers().extensions
+
+    def offers(self) -> RelayOffer:
+        """What the server offers after the handshake a send makes (TLS and login as
+        configured), connecting to ask if need be."""
         if self._smtp is None:
             self._smtp = self._connect()
-        return self._smtp.has_extn("8bitmime")
+        smtp = self._smtp
+        tls = smtp.sock.version() if isinstance(smtp.sock, ssl.SSLSocket) else None
+        size = smtp.esmtp_features.get("size", "")
+        return RelayOffer(
+            extensions=frozenset(name.upper() for name in smtp.esmtp_features),
+            max_size=int(size) if size.isdigit() else None,
+            tls=tls,
+        )
 
     def send(self, envelope: Envelope, message: bytes) -> str:
         """Send one message with MAIL, RCPT and DATA; return the server's reply to DATA."""
@@ -303,6 +325,13 @@ class OutboxTransport(_Sessionless):
             Path(temporary).unlink(missing_ok=True)
             raise TemporaryFailure(f"cannot write {target}: {e.strerror or e}") from e
         return f"written to {target}"
+
+
+def relay_offer(settings: SmtpSettings) -> RelayOffer:
+    """What the relay offers once digest is in (TLS and login as a send makes them);
+    QUIT follows at once.  Raises as a send's connection would."""
+    with SmtpTransport(settings) as transport:
+        return transport.offers()
 
 
 def transport_for(settings: Settings) -> Transport:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import imaplib
 import re
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -42,6 +43,29 @@ Verdict = str
 
 def poll(url: str, each: Callable[[bytes], Verdict], *, timeout: float = 30.0) -> PollReport:
     """Read every message in the mailbox ``url`` names and file it as ``each`` says."""
+    with _session(url, timeout) as (imap, folder, where):
+        try:
+            return _file_all(imap, folder, each)
+        except (OSError, imaplib.IMAP4.error) as e:
+            raise MailboxError(f"the mailbox at {where} failed: {e}") from e
+
+
+def waiting(url: str, *, timeout: float = 30.0) -> int:
+    """How many messages wait in the mailbox ``url`` names (so it answers, takes the
+    login and has the folder); nothing is read or moved."""
+    with _session(url, timeout) as (imap, folder, where):
+        try:
+            status, data = imap.select(_quoted(folder), readonly=True)
+        except (OSError, imaplib.IMAP4.error) as e:
+            raise MailboxError(f"the mailbox at {where} failed: {e}") from e
+        if status != "OK":
+            raise MailboxError(f"the mailbox at {where} has no folder {folder!r}")
+        return int(data[0] or 0)
+
+
+@contextmanager
+def _session(url: str, timeout: float) -> Iterator[tuple[imaplib.IMAP4, str, str]]:
+    """A logged-in connection to the mailbox, its folder and where it is (for messages)."""
     parts = urlsplit(url)
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
     where = f"{parts.hostname}:{parts.port or (993 if parts.scheme == 'imaps' else 143)}"
@@ -54,9 +78,7 @@ def poll(url: str, each: Callable[[bytes], Verdict], *, timeout: float = 30.0) -
             imap.login(unquote(parts.username or ""), unquote(parts.password or ""))
         except imaplib.IMAP4.error as e:
             raise MailboxError(f"the mailbox at {where} refused the login") from e
-        return _file_all(imap, folder, each)
-    except (OSError, imaplib.IMAP4.error) as e:
-        raise MailboxError(f"the mailbox at {where} failed: {e}") from e
+        yield imap, folder, where
     finally:
         try:
             imap.logout()

@@ -13,7 +13,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, inspect, select, text
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -115,6 +125,17 @@ class StoreBase:
             with self._transaction() as conn:
                 self._installation = str(conn.scalar(select(installation.c.id)))
         return self._installation
+
+    def write_refused(self) -> str | None:
+        """Why this database takes no writes (None: it does).  A write is tried and
+        rolled back, so nothing changes."""
+        try:
+            with self.engine.connect() as conn, conn.begin() as transaction:
+                conn.execute(update(installation).values(id=installation.c.id))
+                transaction.rollback()
+        except SQLAlchemyError as e:
+            return first_line(e)
+        return None
 
     @property
     def dialect(self) -> str:
