@@ -32,20 +32,33 @@ BATCH = 100
 
 @dataclass(frozen=True)
 class LearnReport:
-    """What the learning stage did."""
+    """What the learning stage did; ``missing`` says why it could not (an extra)."""
 
     space_version: int | None = None
     new_space: bool = False
     fitted: int = 0
+    missing: str | None = None
+
+
+def missing_extra(error: ImportError) -> str:
+    """What to tell an operator whose installation lacks the ``learning`` extra."""
+    return (
+        f"learning from readers' votes needs the 'learning' extra ({error.name} is not "
+        "installed): pip install -e '.[learning]'; until then readers get their topics "
+        "in keyword order"
+    )
 
 
 def current_space(store: Store) -> FeatureSpace | None:
-    """The feature space readers' models are fitted over (None before any feedback)."""
+    """The feature space readers' models are fitted over (None before any feedback, or
+    without the ``learning`` extra: then every order is the keywords')."""
     latest = store.latest_feature_space()
     if latest is None:
         return None
-    from digest.select.learned import FeatureSpace
-
+    try:
+        from digest.select.learned import FeatureSpace
+    except ImportError:
+        return None
     return FeatureSpace.load(latest[0], latest[2])
 
 
@@ -55,7 +68,13 @@ def refresh(store: Store, *, now: datetime) -> LearnReport:
     latest = store.latest_feature_space()
     if not store.readers_to_fit(latest[0] if latest else -1):
         return LearnReport(space_version=latest[0] if latest else None)
-    from digest.select.learned import FeatureSpace, fit_space
+    try:  # the 'learning' extra: numpy, scipy, scikit-learn
+        import scipy.sparse
+        import sklearn  # noqa: F401
+
+        from digest.select.learned import FeatureSpace, fit_space
+    except ImportError as e:
+        return LearnReport(missing=missing_extra(e))
 
     papers = store.count_entries()
     new_space = latest is None or papers >= latest[1] * (1 + REFRESH_GROWTH)
@@ -69,9 +88,7 @@ def refresh(store: Store, *, now: datetime) -> LearnReport:
         assert latest is not None
         space = FeatureSpace.load(latest[0], latest[2])
     readers = store.readers_to_fit(space.version)
-    from scipy.sparse import csr_matrix
-
-    background = csr_matrix(
+    background = scipy.sparse.csr_matrix(
         space.vectors([s.entry for s in store.sample_entries(BACKGROUND_PAPERS)])
     )
     for start in range(0, len(readers), BATCH):

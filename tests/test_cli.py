@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -711,3 +712,39 @@ def test_db_upgrade_says_what_it_did(project: Path) -> None:
     assert first.exit_code == 0 and ": created the schema (revision " in first.stdout
     again = run("db", "upgrade")
     assert again.exit_code == 0 and again.stdout.rstrip().endswith(": nothing to do")
+
+
+def test_the_job_runs_without_the_optional_extras(project: Path, tmp_path: Path) -> None:
+    """A `make demo` install has neither numpy, scikit-learn, scipy, psycopg nor gunicorn:
+    the job still mails every reader, a reader's likes wait for the 'learning' extra with
+    one line saying so, and a PostgreSQL URL names the 'postgres' extra."""
+    blocked = tmp_path / "without-extras"
+    blocked.mkdir()
+    for module in ("numpy", "scipy", "sklearn", "psycopg", "gunicorn"):
+        (blocked / f"{module}.py").write_text(
+            f'raise ModuleNotFoundError("No module named {module!r}", name={module!r})\n'
+        )
+    (project / "config" / "digest.toml").write_text(
+        f'[[sources]]\nname = "hf"\nlocation = "{HF_JSON}"\n', encoding="utf-8"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{blocked}{os.pathsep}{ROOT}"}
+
+    def digest(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "digest", *args],
+            cwd=project,
+            env=env | extra,
+            capture_output=True,
+            text=True,
+        )
+
+    assert digest("subscribe", "ada@example.org", "--like", "2611.20101").returncode == 0
+    assert digest("subscribe", "bob@example.org", "--topic", "model").returncode == 0
+    ran = digest("run")
+    assert ran.returncode == 0, ran.stderr
+    assert "sent 2" in ran.stdout
+    assert ran.stderr.count("needs the 'learning' extra (") == 1, ran.stderr
+    assert digest("preview", "--email", "ada@example.org").returncode == 0
+    postgres = digest("config", "check", DIGEST_DATABASE_URL="postgresql+psycopg://x@h/db")
+    assert postgres.returncode == 2
+    assert "pip install -e '.[postgres]' installs psycopg" in postgres.stderr

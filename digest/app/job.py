@@ -253,6 +253,8 @@ def _plan_edition(this: _Run, options: RunOptions) -> _Plan:
     planning = perf_counter()
     if plan:  # readers' models are refitted before their papers are chosen
         learned = learning.refresh(store, now=started)
+        if learned.missing:
+            log.warning(learned.missing)
         if learned.fitted:
             log_event(
                 log,

@@ -44,7 +44,8 @@ def database_problem(url: str) -> str | None:
     try:
         parsed.get_dialect().import_dbapi()
     except (NoSuchModuleError, ImportError) as e:
-        return f"the driver for {parsed.drivername!r} is not installed ({e})"
+        extra = "; pip install -e '.[postgres]' installs psycopg" if backend == "postgresql" else ""
+        return f"the driver for {parsed.drivername!r} is not installed ({e}){extra}"
     if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
         folder = Path(parsed.database).expanduser().parent
         if not folder.is_dir():
