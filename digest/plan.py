@@ -164,14 +164,15 @@ def gathered_note(wait: Wait) -> str:
     return f"{GATHERED}{wait.until:%Y-%m-%d}"
 
 
-def next_email_day(subscriber: Subscriber, since: date, today: date) -> date | None:
-    """The day a reader's next email is due, as far as their cadence says (a threshold
-    reader may get it sooner, once enough papers match); None for someone not mailed."""
+def next_email_day(subscriber: Subscriber, since: date, earliest: date) -> date | None:
+    """The day a reader's next email is due, as far as their cadence says, given the
+    first edition that can still mail them (a threshold reader may get it sooner, once
+    enough papers match); None for someone not mailed."""
     if not is_mailed(subscriber):
         return None
     cadence = subscriber.cadence
     if cadence.kind == "weekly":
-        return max(weekly_due(cadence.weekday, since), today)
+        return max(weekly_due(cadence.weekday, since), earliest)
     if cadence.kind == "threshold":
-        return max(latest_due(since), today)
-    return today
+        return max(latest_due(since), earliest)
+    return earliest

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email.utils
 import re
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
@@ -347,3 +348,39 @@ def test_run_date_for_a_missed_day_catches_up_for_every_cadence(
     tuesdays = [t for t in shown if " 1103 " in t]
     assert len(tuesdays) == FAIRNESS_A_DAY  # the missed day's papers reached Ada once
     assert len(shown) == len(set(shown))
+
+
+def test_the_next_email_counts_an_edition_already_built(store: Store, tmp_path: Path) -> None:
+    """What the welcome mail, the preferences page, `subscribers show` and the dashboard
+    promise: never an edition built before the reader joined, nor one already sent."""
+    from digest.app import queries
+
+    settings = Settings(config_path=tmp_path / "digest.toml", schedule="0 7 * * *")
+    early = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)  # a Saturday, before the 07:00 run
+    at_seven = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+    tomorrow = at_seven + timedelta(days=1)
+    ada = reader(store, "ada@example.org", early)
+    assert queries.next_email(store, settings, ada, now=early) == at_seven
+    # An operator builds today's edition by hand at 05:00: it plans Ada.
+    store.add_entries([Entry(title="A paper")], decide=dedupe, source="feed", now=early)
+    edition = store.create_edition(date(2026, 11, 28), now=early, allow_empty=True)
+    assert edition is not None
+    assert queries.next_email(store, settings, ada, now=early) == early  # queued: this run
+    bob = reader(store, "bob@example.org", early)
+    assert queries.next_email(store, settings, bob, now=early) == tomorrow  # not today's
+    (delivery,) = [d for _, d in store.deliveries_of(ada.id)]
+    store.mark_sent(delivery.id, message_id="<m@x>", reply="250 ok", now=early)
+    assert queries.next_email(store, settings, ada, now=early) == tomorrow
+    monday = reader(store, "cy@example.org", early, cadence="weekly:monday")
+    assert queries.next_email(store, settings, monday, now=early) == at_seven + timedelta(days=2)
+    local = replace(settings, delivery_mode="local")
+    # Local delivery: 07:00 in New York comes after the run; in Tokyo, before it.
+    york = reader(store, "dan@example.org", early, timezone="America/New_York")
+    expected = datetime(2026, 11, 29, 7, 0, tzinfo=ZoneInfo("America/New_York"))
+    assert queries.next_email(store, local, york, now=early) == expected
+    tokyo = reader(store, "eve@example.org", early, timezone="Asia/Tokyo")
+    assert queries.next_email(store, local, tokyo, now=early) == tomorrow
+
+
+def reader(store: Store, email: str, now: datetime, **fields: str) -> Subscriber:
+    return add_subscriber(store, check_input(email, themes=THEMES, **fields), now=now)[0]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digest import subscriptions
+from digest.app.queries import next_email
 from digest.config import Settings
 from digest.deliver import (
     ComposeSettings,
@@ -28,9 +29,7 @@ from digest.errors import DigestError
 from digest.identity import title_key
 from digest.likes import NamedPaper, library, recency_weight
 from digest.models import Subscriber, Topic
-from digest.plan import due_at
 from digest.render import shipped_themes
-from digest.schedule import next_run
 from digest.store import Store
 from digest.subscribers import (
     RowProblem,
@@ -134,11 +133,11 @@ def confirm(
     amended = store.amend_subscriber(request.subscriber_id, rule, now=now, channel="confirm")
     if amended.after is None:
         return None
-    first = next_run(settings.schedule, settings.zone, now)
-    if first is not None and settings.delivery_mode == "local":
-        first = due_at(first.date(), amended.after, settings.policy)
     envelope, message = welcome_notice(
-        ComposeSettings.of(settings), amended.after, first=first, now=now
+        ComposeSettings.of(settings),
+        amended.after,
+        first=next_email(store, settings, amended.after, now=now),
+        now=now,
     )
     try:
         with transport:

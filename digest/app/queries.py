@@ -4,7 +4,7 @@ deliveries, and one reader's history."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from digest.app.job import close_dead_runs
 from digest.cadence import read_cadence, weekly_due
@@ -16,9 +16,7 @@ from digest.models import (
     Feedback,
     Subscriber,
 )
-from digest.plan import (
-    next_email_day,
-)
+from digest.plan import due_at, next_email_day
 from digest.schedule import next_run
 from digest.store import RunRecord, SourceCheck, Store, SubscriberEvent
 
@@ -125,7 +123,7 @@ class ReaderHistory:
     came_back: list[tuple[datetime, str, str]]
     marks: list[Feedback]
     deliveries: list[tuple[date, Delivery]]
-    next_email: date | None = None
+    next_email: datetime | None = None
 
 
 def reader_history(
@@ -144,8 +142,42 @@ def reader_history(
 
 def next_email(
     store: Store, settings: Settings, subscriber: Subscriber, *, now: datetime
-) -> date | None:
-    """The day a reader's next email is due by their cadence (a threshold reader's may
-    come sooner); None for someone digest is not mailing."""
-    since = store.periods_of([subscriber]).get(subscriber.id, now.date())
-    return next_email_day(subscriber, since, now.astimezone(settings.zone).date())
+) -> datetime | None:
+    """When a reader's next email goes, by the schedule and their cadence (a threshold
+    reader's may come sooner); None for someone digest is not mailing.  An edition already
+    built mails only the readers it planned: today's counts only while theirs is queued."""
+    zone = settings.zone
+    today = now.astimezone(zone).date()
+    queued_today = any(
+        day == today and delivery.status == "queued"
+        for day, delivery in store.deliveries_of(subscriber.id, limit=1)
+    )
+    fire = now if queued_today else _next_unbuilt_run(store, settings, now)
+    if fire is None:
+        return None
+    since = store.periods_of([subscriber]).get(subscriber.id, today)
+    due = next_email_day(subscriber, since, fire.astimezone(zone).date())
+    if due is None:
+        return None
+    if due > fire.astimezone(zone).date():  # their cadence waits: the first run that day
+        fire = next_run(settings.schedule, zone, datetime.combine(due, time.min, zone) - _TICK)
+        if fire is None:
+            return None
+    if settings.delivery_mode == "local":
+        return max(fire, due_at(fire.astimezone(zone).date(), subscriber, settings.policy))
+    return fire
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def _next_unbuilt_run(store: Store, settings: Settings, now: datetime) -> datetime | None:
+    """The next scheduled run whose day has no edition yet (one built early, by hand or
+    for a catch-up, plans nobody who joined after it)."""
+    fire = next_run(settings.schedule, settings.zone, now)
+    for _ in range(14):
+        if fire is None or store.get_edition(fire.astimezone(settings.zone).date()) is None:
+            return fire
+        end_of_day = datetime.combine(fire.astimezone(settings.zone).date(), time.max)
+        fire = next_run(settings.schedule, settings.zone, end_of_day.replace(tzinfo=settings.zone))
+    return fire

@@ -245,7 +245,11 @@ def reader(found: ReaderHistory, *, as_json: bool) -> None:
     )
     click.echo(
         f"  cadence: {subscriber.cadence.describe()}; next email: "
-        f"{found.next_email or 'none (not being mailed)'}"
+        + (
+            f"{found.next_email:%Y-%m-%d %H:%M %Z}"
+            if found.next_email
+            else "none (not being mailed)"
+        )
     )
     liked = sum(1 for m in found.marks if m.vote > 0)
     if found.marks:
