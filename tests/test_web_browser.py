@@ -154,6 +154,17 @@ def test_pages_fit_a_phone_and_work_with_the_keyboard(site: tuple[Any, Any, str,
             page.close()
 
 
+#: The controls and tables a reader of the page cannot see without scrolling sideways.
+HIDDEN_SIDEWAYS = """
+[...document.querySelectorAll('.table-scroll')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => 'table: ' + e.textContent.slice(0, 40))
+  .concat([...document.querySelectorAll('main button, main a')]
+    .filter(e => { const r = e.getBoundingClientRect();
+                   return r.width > 0 && (r.left < 0 || r.right > window.innerWidth + 1); })
+    .map(e => 'control: ' + e.textContent.trim().slice(0, 40)))
+"""
+
+
 def test_an_admin_signs_in_finds_a_reader_pauses_them_and_signs_out(
     site: tuple[Any, Any, str, Store], tmp_path: Path
 ) -> None:
@@ -173,6 +184,23 @@ def test_an_admin_signs_in_finds_a_reader_pauses_them_and_signs_out(
             check_input(f"reader{n}@example.org", name=f"Reader {n}", themes=THEMES)
             for n in range(30)
         ],
+    )
+    # One edition, with a sent delivery whose Message-ID and reply are long: on a phone
+    # its Resend button must still be on screen.
+    from digest.ingest import dedupe
+    from digest.models import Entry
+
+    store.add_entries([Entry(title="A paper")], decide=dedupe, source="feed", now=NOW)
+    edition = store.create_edition(NOW.date(), now=NOW, allow_empty=True)
+    assert edition is not None
+    reader18 = store.get_subscriber("reader18@example.org")
+    assert reader18 is not None
+    ((_, delivery),) = store.deliveries_of(reader18.id)
+    store.mark_sent(
+        delivery.id,
+        message_id="<20261128.18.abcdefabcdefabcdefabcdef@digest.example.org>",
+        reply="250 2.0.0 Ok: queued as 4F3A2B1C0D9E8F7A6B5C4D3E2F1A0B9C8D7E6F5A4B3C2D1E0F",
+        now=NOW,
     )
     with browser() as chromium:
         page = chromium.new_page(viewport={"width": 375, "height": 800})
@@ -210,6 +238,8 @@ def test_an_admin_signs_in_finds_a_reader_pauses_them_and_signs_out(
             "/admin/",
             "/admin/subscribers",
             page.url,
+            f"/admin/subscribers/{reader18.id}",
+            f"/admin/editions/{NOW.date().isoformat()}",
             "/admin/editions",
             "/admin/sources",
             "/admin/test-send",
@@ -218,9 +248,14 @@ def test_an_admin_signs_in_finds_a_reader_pauses_them_and_signs_out(
                 page.emulate_media(color_scheme=scheme)
                 page.goto(path if path.startswith("http") else base + path)
                 assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+                # Nothing hides in a table that scrolls sideways: every control is on screen.
+                assert page.evaluate(HIDDEN_SIDEWAYS) == [], path
                 low = [c for c in page.evaluate(CONTRAST_SCRIPT) if c["ratio"] < c["needed"]]
                 assert not low, (scheme, path, low[:3])
 
+        page.goto(f"{base}/admin/subscribers/{reader18.id}")
+        page.get_by_role("button", name="Resend").click()
+        page.get_by_text("reader18@example.org's digest of 2026-11-28 is queued again").wait_for()
         page.get_by_role("button", name="Sign out").click()
         page.get_by_role("heading", name="Sign in").wait_for()
         page.goto(base + "/admin/")

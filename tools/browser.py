@@ -45,7 +45,8 @@ CONTRAST_SCRIPT = """
   for (const el of document.body.querySelectorAll('*')) {
     const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
     const style = getComputedStyle(el);
-    if (!own || style.display === 'none' || el.closest('.preheader')) continue;
+    // Text that draws no box (an SVG <title>, a tooltip) has no contrast to judge.
+    if (!own || style.display === 'none' || el.closest('.preheader') || !el.getClientRects().length) continue;
     const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(background(el))];
     const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
     const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
