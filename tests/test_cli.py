@@ -404,8 +404,9 @@ def test_match_shows_what_a_query_selects(project: Path) -> None:
     run("ingest")
     result = run("match", "title:distill*")
     assert result.exit_code == 0
-    assert len(result.stdout.splitlines()) == 3
-    assert "match: 3 of 73 entries match 'title:distill*'" in result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["rank", "bm25", "title"] and len(rows) == 3
+    assert "match: 3 of 73 entries match 'title:distill*', best bm25 first" in result.stderr
     as_json = json.loads(run("match", "--json", "title:fairness", "--source", "sample").stdout)
     assert as_json["matched"] == 7
     assert run("match", "auther:x").exit_code == 2

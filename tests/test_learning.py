@@ -308,8 +308,11 @@ def test_votes_change_the_next_days_digest(store: Store, tmp_path: Path) -> None
         store, settings, "study", since=NOW - timedelta(days=1), subscriber=reader
     )
     assert "optimization" in found[0].entry.entry.title and found[0].reason
+    # Each row carries both numbers its order comes from: bm25 and how sure her model is.
+    assert all(m.wanted is not None and 0 <= m.wanted <= 1 for m in found)
     _, plain = tryouts.match(store, settings, "study", since=NOW - timedelta(days=1))
-    assert not any(m.reason for m in plain)
+    assert not any(m.reason for m in plain) and all(m.wanted is None for m in plain)
+    assert [m.score for m in plain] == sorted((m.score for m in plain), reverse=True)
 
 
 def test_a_library_title_with_a_control_character_costs_its_entry() -> None:

@@ -99,7 +99,10 @@ def match(
             return len(stored), found
         found = blended(found, affinity)
         why = composer.reasons(index, model, [m.entry.id for m in found])
-    return len(stored), [replace(m, reason=why.get(m.entry.id, "")) for m in found]
+    return len(stored), [
+        replace(m, reason=why.get(m.entry.id, ""), wanted=affinity.wanted(m.entry.id))
+        for m in found
+    ]
 
 
 class SendTestRefused(DigestError):

@@ -313,20 +313,28 @@ def matches(query: str, searched: int, found: list[Match], limit: int, *, as_jso
                 "matched": len(found),
                 "matches": [
                     {
-                        "score": round(m.score, 4),
+                        "rank": rank,
+                        "bm25": round(m.score, 4),
+                        "wanted": None if m.wanted is None else round(m.wanted, 4),
                         "title": m.entry.entry.title,
                         "source": m.entry.source,
                         "because": m.reason or None,
                     }
-                    for m in found[:limit]
+                    for rank, m in enumerate(found[:limit], start=1)
                 ],
             }
         )
         return
-    for match in found[:limit]:
+    modelled = any(m.wanted is not None for m in found)
+    click.echo(click.style("rank   bm25" + ("  wanted" if modelled else "") + "  title", bold=True))
+    for rank, match in enumerate(found[:limit], start=1):
         because = f"  (because: {match.reason})" if match.reason else ""
-        click.echo(f"{match.score:7.2f}  {match.entry.entry.title}{because}")
-    click.echo(f"match: {len(found)} of {searched} entries match {query!r}", err=True)
+        wanted = f"  {match.wanted:6.0%}" if match.wanted is not None else ""
+        click.echo(f"{rank:4}  {match.score:5.2f}{wanted}  {match.entry.entry.title}{because}")
+    order = (
+        "in the reader's order (bm25 and their model blended)" if modelled else "best bm25 first"
+    )
+    click.echo(f"match: {len(found)} of {searched} entries match {query!r}, {order}", err=True)
 
 
 def preview(

@@ -8,6 +8,7 @@ network, no clock: the in-memory index is a private detail of this stage.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,8 @@ class Match:
     score: float
     #: Why a recommended paper is there ("score distillation, 3d"); empty otherwise.
     reason: str = ""
+    #: How sure the reader's model is that they want it (0 to 1); None without a model.
+    wanted: float | None = None
 
 
 #: The label of the section of papers a reader's model recommends.
@@ -52,6 +55,11 @@ class Affinity:
     blend: float = 0.5
     #: Recommended papers at most (those of ``recommended`` that no topic took).
     recommend: int = 5
+
+    def wanted(self, entry_id: int) -> float:
+        """How sure the model is that the reader wants the paper, 0 to 1 (its score is
+        a logit)."""
+        return 1 / (1 + math.exp(-self.scores.get(entry_id, 0.0)))
 
 
 def blended(matches: Sequence[Match], affinity: Affinity) -> list[Match]:
