@@ -10,24 +10,29 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+#: The fields of a cron expression, in order, as a person names them.
+CRON_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
+_TRIGGER_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
+
 
 def make_trigger(expression: str, zone: ZoneInfo) -> CronTrigger:
-    """Build a trigger from five cron fields, or six with seconds first."""
+    """Build a trigger from five cron fields, or six with seconds first; ``ValueError``
+    names the field that is wrong."""
     fields = expression.split()
+    if len(fields) not in (5, 6):
+        raise ValueError(f"it has {len(fields)} fields")
+    names, keys = CRON_FIELDS, _TRIGGER_FIELDS
+    if len(fields) == 6:
+        names, keys = ("second", *names), ("second", *keys)
+    for name, key, value in zip(names, keys, fields, strict=True):
+        try:
+            CronTrigger(**{key: value}, timezone=zone)
+        except ValueError as e:
+            reason = str(e).split(": ", 1)[-1]
+            raise ValueError(f"its {name} field {value!r}: {reason}") from e
     if len(fields) == 5:
         return CronTrigger.from_crontab(expression, timezone=zone)
-    if len(fields) == 6:
-        second, minute, hour, day, month, weekday = fields
-        return CronTrigger(
-            second=second,
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=weekday,
-            timezone=zone,
-        )
-    raise ValueError(f"expected five or six cron fields, got {len(fields)}")
+    return CronTrigger(**dict(zip(keys, fields, strict=True)), timezone=zone)
 
 
 def next_run(expression: str, zone: ZoneInfo, now: datetime) -> datetime | None:

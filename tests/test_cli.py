@@ -752,3 +752,14 @@ def test_the_job_runs_without_the_optional_extras(project: Path, tmp_path: Path)
     postgres = digest("config", "check", DIGEST_DATABASE_URL="postgresql+psycopg://x@h/db")
     assert postgres.returncode == 2
     assert "pip install -e '.[postgres]' installs psycopg" in postgres.stderr
+
+
+def test_a_run_whose_every_source_failed_says_so(project: Path) -> None:
+    (project / "config" / "digest.toml").write_text(
+        '[[sources]]\nname = "gone"\nlocation = "http://127.0.0.1:9/feed"\n', encoding="utf-8"
+    )
+    result = run("run")
+    assert result.exit_code == 1
+    assert "none built: no source could be read" in result.stdout
+    assert "nothing new since the last edition" not in result.stdout
+    assert "digest: error: gone: cannot connect to 127.0.0.1" in result.stderr

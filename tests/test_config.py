@@ -201,3 +201,23 @@ def test_loopback_urls_count_as_local(tmp_path: Path, base_url: str) -> None:
 def test_a_short_key_is_refused_by_every_command(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="SECRET_KEY: expected at least 32 characters, got 6"):
         load_settings(write_config(tmp_path, ""), environ={"SECRET_KEY": "hunter"})
+
+
+@pytest.mark.parametrize(
+    ("cron", "said"),
+    [
+        ("0 25 * * *", "its hour field '25'"),
+        ("61 7 * * *", "its minute field '61'"),
+        ("0 7 32 * *", "its day of month field '32'"),
+        ("0 7 * 13 *", "its month field '13'"),
+        ("0 7 * * funday", "its day of week field 'funday'"),
+        ("0 7", "it has 2 fields"),
+        ("61 0 7 * * *", "its second field '61'"),
+    ],
+)
+def test_a_wrong_cron_says_which_field_is_wrong(tmp_path: Path, cron: str, said: str) -> None:
+    path = write_config(tmp_path, f'[schedule]\ncron = "{cron}"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={})
+    (problem,) = raised.value.problems
+    assert said in problem and problem.endswith(f"got {cron!r}")

@@ -46,7 +46,8 @@ CONTRAST_SCRIPT = """
     const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
     const style = getComputedStyle(el);
     // Text that draws no box (an SVG <title>, a tooltip) has no contrast to judge.
-    if (!own || style.display === 'none' || el.closest('.preheader') || !el.getClientRects().length) continue;
+    if (!own || style.display === 'none' || el.closest('.preheader')) continue;
+    if (!el.getClientRects().length) continue;
     const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(background(el))];
     const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
     const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;

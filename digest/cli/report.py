@@ -118,7 +118,12 @@ def planned(plan: Planned) -> None:
     if plan.edition is not None:
         click.echo(f"edition {plan.day}: {counted(plan.edition.entry_count, 'paper')}")
     elif plan.ingest is not None:  # 'digest send' builds no edition: nothing to say
-        click.echo(f"edition {plan.day}: nothing new since the last edition")
+        read = [s for s in plan.ingest.sources if s.ok]
+        if plan.ingest.sources and not read:
+            why = "no source could be read (see the errors), so there is nothing new"
+        else:
+            why = "nothing new since the last edition"
+        click.echo(f"edition {plan.day}: none built: {why}")
 
 
 def _run_text(report: RunReport, seconds: float) -> None:

@@ -87,8 +87,8 @@ def cron(value: Any) -> str | None:
         return expected
     try:
         make_trigger(value, ZoneInfo("UTC"))
-    except ValueError:
-        return expected
+    except ValueError as e:
+        return f"{expected} ({e})"
     return None
 
 
