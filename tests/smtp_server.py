@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -200,3 +201,16 @@ def smtp_server(
         yield recorder, controller.port
     finally:
         controller.stop()
+
+
+def server_tls(folder: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context with a certificate for 127.0.0.1 from a CA of our own, and
+    the CA file that trusts it (written to ``folder``)."""
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    ca_file = folder / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return context, ca_file

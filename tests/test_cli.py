@@ -12,29 +12,18 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import cli
 
-from .conftest import ARXIV_RSS, HF_JSON, SAMPLE_DUMP
+from .conftest import ARXIV_RSS, HF_JSON, SAMPLE_DUMP, all_commands
 
 ROOT = Path(__file__).parents[1]
 
 
 def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found = [prefix]
-    for name, command in group.commands.items():
-        if isinstance(command, click.Group):
-            found += all_commands(command, prefix + (name,))
-        else:
-            found.append(prefix + (name,))
-    return found
 
 
 @pytest.mark.parametrize("command", all_commands(cli), ids=" ".join)

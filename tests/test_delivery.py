@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import email.policy
-import ssl
 from datetime import timedelta
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 
 from digest.address import parse_address
 from digest.app import accounts, job, tryouts
@@ -35,6 +33,7 @@ from .conftest import (
     THEMES,
     Clock,
     Sleeps,
+    dkim_key,
     fill,
     import_subscribers,
     make_settings,
@@ -44,7 +43,7 @@ from .conftest import (
     unsubscribe,
     wait_until,
 )
-from .smtp_server import free_port, smtp_server
+from .smtp_server import free_port, server_tls, smtp_server
 
 
 def test_every_active_subscriber_gets_one_message_with_the_right_headers(
@@ -109,16 +108,6 @@ def test_a_rerun_sends_nothing_and_builds_nothing_new(store: Store, tmp_path: Pa
     assert first.delivery.sent == 5 and second.delivery.sent == 0
     assert first.edition == second.edition
     assert len(server.received) == 5
-
-
-def server_tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
-    """A server TLS context with a certificate for 127.0.0.1, and the CA file that trusts it."""
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    return context, ca_file
 
 
 def test_starttls_with_auth(store: Store, tmp_path: Path) -> None:
@@ -408,28 +397,6 @@ def test_old_queued_deliveries_expire_instead_of_arriving_late(
     assert report.delivery.expired == 2 and report.delivery.sent == 0
 
 
-def _dkim_key(tmp_path: Path) -> tuple[Path, bytes]:
-    """A private key file, and the DNS record that publishes its public half."""
-    import base64
-
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_file = tmp_path / "dkim.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return key_file, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-
 def test_every_kind_of_mail_is_signed_and_the_signature_verifies(
     store: Store, tmp_path: Path
 ) -> None:
@@ -437,7 +404,7 @@ def test_every_kind_of_mail_is_signed_and_the_signature_verifies(
 
     from digest.tokens import ConfirmRequest
 
-    key_file, record = _dkim_key(tmp_path)
+    key_file, record = dkim_key(tmp_path)
     fill(store, 1)
     subscribe(store, check_input("zoe@example.org", name="Zoë Ünicode", themes=THEMES), now=NOW)
     with smtp_server() as (server, port):
@@ -480,7 +447,7 @@ def test_every_kind_of_mail_is_signed_and_the_signature_verifies(
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
         lookups.append(name)
-        return record
+        return record.encode()
 
     for received in server.received:
         assert received.data.startswith(b"DKIM-Signature:"), received.message["Subject"]
@@ -742,12 +709,7 @@ def _queued(store: Store) -> int:
 def test_a_server_that_requires_starttls_stops_the_run_and_leaves_everyone_queued(
     store: Store, tmp_path: Path
 ) -> None:
-    authority = trustme.CA()
-    certificate = authority.issue_cert("127.0.0.1")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    certificate.configure_cert(context)
-    ca_file = tmp_path / "ca.pem"
-    authority.cert_pem.write_to_path(str(ca_file))
+    context, ca_file = server_tls(tmp_path)
     fill(store, 30)
     with smtp_server(starttls=context) as (server, port):
         with pytest.raises(SessionRefused, match="530"):
@@ -996,7 +958,7 @@ def test_signed_mail_still_verifies_after_a_relay_to_a_hop_without_8bitmime(
 
     if not postfix_available():
         pytest.skip("Postfix not installed (apt-get install postfix; .ci/run does it)")
-    key_file, record = _dkim_key(tmp_path)
+    key_file, record = dkim_key(tmp_path)
     store.add_entries(
         [Entry(title="Éléments de réponse — ünïcode", abstract="Données à l'échelle.")],
         decide=dedupe,
@@ -1027,7 +989,7 @@ def test_signed_mail_still_verifies_after_a_relay_to_a_hop_without_8bitmime(
             wait_until(lambda: len(hop.received) == 5, seconds=60)
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
-        return record
+        return record.encode()
 
     for received in hop.received:
         subject = received.message["Subject"]

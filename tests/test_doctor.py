@@ -9,7 +9,6 @@ import ipaddress
 import json
 import os
 import shutil
-import ssl
 import subprocess
 import sys
 import urllib.request
@@ -17,20 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 from click.testing import CliRunner
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.cli import cli
 from digest.deliver import resolver_lookup, spf_verdict
 
-from .conftest import empty_postgres, wait_until
+from .conftest import dkim_key, empty_postgres, wait_until
 from .dns_server import Zone, dns_server
 from .imap_server import dovecot, dovecot_available
-from .smtp_server import free_port, smtp_server
+from .smtp_server import free_port, server_tls, smtp_server
 
 ROOT = Path(__file__).parents[1]
 DOMAIN = "lab.example.org"
@@ -110,23 +106,6 @@ def test_the_resolver_reads_records_over_real_dns_traffic() -> None:
 # The newcomer's path: the README's steps, then doctor.
 
 
-def dkim_key(folder: Path) -> tuple[Path, str]:
-    """A private key file as `openssl genrsa` writes it, and its DNS record's p=."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = folder / "dkim.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return path, base64.b64encode(public).decode()
-
-
 def set_env(dotenv: Path, **values: str) -> None:
     """Set variables in .env the way a person edits the copy of .env.example."""
     lines = dotenv.read_text().splitlines()
@@ -179,22 +158,17 @@ def test_a_newcomer_following_the_readme_reaches_a_clean_doctor(
     text = text.replace('bounce_address = ""', f'bounce_address = "bounces@{DOMAIN}"')
     config.write_text(text)
     # Step 4: the relay, with TLS and a login; step 5: DKIM and the DNS records.
-    authority = trustme.CA()
-    certificate = authority.issue_cert("127.0.0.1")
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    certificate.configure_cert(server_tls)
-    ca_file = clone / "relay-ca.pem"
-    authority.cert_pem.write_to_path(str(ca_file))
-    key_file, public_key = dkim_key(clone)
+    relay_tls, ca_file = server_tls(clone)
+    key_file, dkim_record = dkim_key(clone)
     zone: Zone = {
         (DOMAIN, "TXT"): ["v=spf1 ip4:127.0.0.1 -all"],
         (DOMAIN, "MX"): [f"10 mx.{DOMAIN}."],
         (f"mx.{DOMAIN}", "A"): ["127.0.0.1"],
-        (f"mail._domainkey.{DOMAIN}", "TXT"): [f"v=DKIM1; k=rsa; p={public_key}"],
+        (f"mail._domainkey.{DOMAIN}", "TXT"): [dkim_record],
         (f"_dmarc.{DOMAIN}", "TXT"): ["v=DMARC1; p=quarantine; rua=mailto:dmarc@lab.example.org"],
     }
     with (
-        smtp_server(starttls=server_tls, credentials=(RELAY_USER, RELAY_PASSWORD)) as (_, port),
+        smtp_server(starttls=relay_tls, credentials=(RELAY_USER, RELAY_PASSWORD)) as (_, port),
         dns_server(zone) as dns,
     ):
         set_env(
@@ -285,7 +259,7 @@ def breakages(
         ((f"_dmarc.{DOMAIN}", "TXT"), [], "no DMARC record", "v=DMARC1"),
         (
             (f"mail._domainkey.{DOMAIN}", "TXT"),
-            ["v=DKIM1; k=rsa; p=" + dkim_key(clone.parent)[1]],
+            [dkim_key(clone.parent)[1]],
             "does not match the private key",
             f"openssl rsa -in {key_file}",
         ),
