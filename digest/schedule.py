@@ -21,7 +21,8 @@ def make_trigger(expression: str, zone: ZoneInfo) -> CronTrigger:
     fields = expression.split()
     if len(fields) not in (5, 6):
         raise ValueError(f"it has {len(fields)} fields")
-    names, keys = CRON_FIELDS, _TRIGGER_FIELDS
+    names: tuple[str, ...] = CRON_FIELDS
+    keys: tuple[str, ...] = _TRIGGER_FIELDS
     if len(fields) == 6:
         names, keys = ("second", *names), ("second", *keys)
     for name, key, value in zip(names, keys, fields, strict=True):
