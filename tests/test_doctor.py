@@ -217,7 +217,7 @@ def test_a_newcomer_following_the_readme_reaches_a_clean_doctor(
                 assert found in shown
             # Then each breakage, one at a time, is named with what to do.
             monkeypatch.chdir(clone)
-            breakages(clone, zone, dns, key_file, monkeypatch)
+            breakages(clone, zone, dns, key_file, f"http://127.0.0.1:{web_port}", monkeypatch)
         finally:
             web.terminate()
             web.wait(timeout=30)
@@ -238,14 +238,15 @@ def doctor(dns: str) -> tuple[int, list[dict[str, str]]]:
     return result.exit_code, [f for f in report["findings"] if f["status"] != "ok"]
 
 
-def breakages(
-    clone: Path, zone: Zone, dns: str, key_file: Path, monkeypatch: pytest.MonkeyPatch
+def breakages(  # noqa: PLR0913 - what the newcomer test set up, each broken in turn
+    clone: Path, zone: Zone, dns: str, key_file: Path, site: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert doctor(dns) == (0, [])
     cases = [
         ("relay", "SMTP_PASSWORD", "wrong", "refused the login", "SMTP_PASSWORD"),
         ("inbound", "INBOUND_IMAP_URL", "imap://digest:wrong@127.0.0.1:1/INBOX", "mailbox", ""),
         ("web", "DIGEST_BASE_URL", f"http://127.0.0.1:{free_port()}", "does not answer", ""),
+        ("web", "DIGEST_BASE_URL", f"{site}/digest", "answers 404", "path prefix"),
     ]
     for area, name, value, said, hint in cases:
         with monkeypatch.context() as changed:

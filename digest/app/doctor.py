@@ -40,6 +40,8 @@ OK, WARN, FAIL = "ok", "warn", "fail"
 RELAY_EXTENSIONS = ("8BITMIME", "PIPELINING", "SIZE", "SMTPUTF8")
 #: How long the web site may take to answer.
 WEB_TIMEOUT = 10.0
+#: What to check when the web site answers, but not as digest's web app does.
+WRONG_SITE = "DIGEST_BASE_URL must be where digest's web app runs, path prefix included"
 #: A SECRET_KEY with fewer different characters than this is a typed word, not a key.
 KEY_ALPHABET = 10
 
@@ -350,8 +352,7 @@ def _bounce_mx(settings: Settings, lookup: Lookup, note: Note) -> None:
 def _web(settings: Settings, note: Note) -> None:
     base = settings.base_url.rstrip("/")
     try:
-        with urllib.request.urlopen(base + "/", timeout=WEB_TIMEOUT) as response:
-            status = response.status
+        status = _status_of(urllib.request.Request(base + "/"))
         one_click = urllib.request.Request(
             base + "/unsubscribe/doctor-check",
             data=b"List-Unsubscribe=One-Click",
@@ -369,13 +370,16 @@ def _web(settings: Settings, note: Note) -> None:
             )
         )
         return
+    if status >= 400:
+        note(Finding("web", FAIL, f"{base}/ answers {status}", WRONG_SITE))
+        return
     if one_click_status != 400:  # a bad token answered as such: the route is there
         note(
             Finding(
                 "web",
                 FAIL,
                 f"{base}/unsubscribe/… answers {one_click_status} to a one-click unsubscribe",
-                "DIGEST_BASE_URL must be where digest's web app runs (with its path prefix)",
+                WRONG_SITE,
             )
         )
         return
