@@ -23,6 +23,9 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+#: Whether the test servers offer PIPELINING unless told otherwise.
+PIPELINING = True
+
 
 @dataclass
 class Received:
@@ -66,6 +69,15 @@ class Recorder:
     sessions_seen: int = 0
     #: whether EHLO offers 8BITMIME (aiosmtpd does; some servers do not)
     offer_8bitmime: bool = True
+    #: whether EHLO offers PIPELINING (aiosmtpd reads commands in order either way, so
+    #: it takes pipelined ones; it does not say so itself, as most relays do); None:
+    #: as ``PIPELINING`` says (which the tests of both ways set)
+    offer_pipelining: bool | None = None
+    #: for the first this many messages, before answering the end of DATA, wait (up to
+    #: ten seconds) for the next MAIL FROM to be in the input already, and note whether
+    #: it was: a client that pipelines the next transaction behind each message's end
+    behind_wanted: int = 0
+    behind: list[bool] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
@@ -88,7 +100,9 @@ class Recorder:
     ) -> list[str]:
         session.host_name = hostname
         self.sessions_seen += 1
-        return [r for r in responses if self.offer_8bitmime or r != "250-8BITMIME"]
+        offered = [r for r in responses if self.offer_8bitmime or r != "250-8BITMIME"]
+        pipelining = PIPELINING if self.offer_pipelining is None else self.offer_pipelining
+        return offered[:-1] + ["250-PIPELINING"] + offered[-1:] if pipelining else offered
 
     async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -102,6 +116,8 @@ class Recorder:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         while self.sessions_seen < self.hold_until_sessions:
             await asyncio.sleep(0.01)
+        if len(self.behind) < self.behind_wanted:
+            self.behind.append(await _next_mail_comes(server))
         answer = self._accept(server, session, envelope)
         if self.answer_delay:  # the message is kept (queued), but the answer comes late
             await asyncio.sleep(self.answer_delay)
@@ -137,6 +153,18 @@ class Recorder:
             for recipient in item.recipients:
                 found.setdefault(recipient, []).append(item)
         return found
+
+
+async def _next_mail_comes(server: Any, seconds: float = 10.0) -> bool:
+    """Whether the client's next MAIL FROM reaches the server's input before it answers
+    the end of DATA (aiosmtpd reads commands one by one from a buffered stream)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if b"MAIL FROM" in bytes(server._reader._buffer):
+            return True
+        await asyncio.sleep(0.005)
+    return False
 
 
 def free_port() -> int:

@@ -27,6 +27,7 @@ from digest.subscribers import check_input
 from digest.subscriptions import chooses
 from digest.tokens import read_token
 
+from . import smtp_server as smtp_server_module
 from .conftest import (
     DAY,
     NOW,
@@ -46,6 +47,19 @@ from .conftest import (
 from .smtp_server import free_port, server_tls, smtp_server
 
 
+@pytest.fixture(params=[True, False], ids=["pipelined", "lock-step"])
+def relay_pipelining(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """The test servers offer PIPELINING, or do not: digest judges each reply alike."""
+    monkeypatch.setattr(smtp_server_module, "PIPELINING", request.param)
+    return bool(request.param)
+
+
+#: Tests of what the server's replies mean, run against a relay that pipelines and one
+#: that does not.
+both_ways = pytest.mark.usefixtures("relay_pipelining")
+
+
+@both_ways
 def test_every_active_subscriber_gets_one_message_with_the_right_headers(
     store: Store, tmp_path: Path
 ) -> None:
@@ -169,6 +183,7 @@ def test_a_wrong_password_stops_the_run_with_a_hint(store: Store, tmp_path: Path
     assert raised.value.hint == "check SMTP_USERNAME and SMTP_PASSWORD"
 
 
+@both_ways
 def test_a_temporary_refusal_is_retried_later_in_the_run(store: Store, tmp_path: Path) -> None:
     fill(store, 3)
     sleeps = Sleeps()
@@ -181,6 +196,7 @@ def test_a_temporary_refusal_is_retried_later_in_the_run(store: Store, tmp_path:
     assert len(server.by_recipient()["reader1@example.org"]) == 1
 
 
+@both_ways
 def test_greylisting_costs_one_wait_a_round_never_one_a_reader(
     store: Store, tmp_path: Path
 ) -> None:
@@ -199,6 +215,7 @@ def test_greylisting_costs_one_wait_a_round_never_one_a_reader(
     ("reply", "why"),
     [("552 5.3.4 message too big", "too big"), ("554 5.7.1 rejected by content filter", "content")],
 )
+@both_ways
 def test_one_refused_message_fails_alone_and_the_run_goes_on(
     store: Store, tmp_path: Path, reply: str, why: str
 ) -> None:
@@ -212,6 +229,7 @@ def test_one_refused_message_fails_alone_and_the_run_goes_on(
     assert failed is not None and failed.state == "active"  # the message, not the reader
 
 
+@both_ways
 def test_stale_addresses_at_the_head_of_the_queue_fail_alone(store: Store, tmp_path: Path) -> None:
     fill(store, 30)
     with smtp_server() as (server, port):
@@ -222,6 +240,7 @@ def test_stale_addresses_at_the_head_of_the_queue_fail_alone(store: Store, tmp_p
     assert not report.delivery.stopped
 
 
+@both_ways
 def test_several_messages_refused_in_a_row_stop_the_session(store: Store, tmp_path: Path) -> None:
     fill(store, 30)
     with smtp_server() as (server, port):
@@ -230,6 +249,7 @@ def test_several_messages_refused_in_a_row_stop_the_session(store: Store, tmp_pa
             run(store, make_settings(tmp_path, port))
 
 
+@both_ways
 def test_retries_run_out_and_the_delivery_stays_queued(store: Store, tmp_path: Path) -> None:
     fill(store, 3)
     with smtp_server() as (server, port):
@@ -249,6 +269,7 @@ def test_retries_run_out_and_the_delivery_stays_queued(store: Store, tmp_path: P
     }
 
 
+@both_ways
 def test_a_permanent_refusal_fails_one_and_the_batch_goes_on(store: Store, tmp_path: Path) -> None:
     fill(store, 20)
     with smtp_server() as (server, port):
@@ -266,6 +287,7 @@ def test_a_permanent_refusal_fails_one_and_the_batch_goes_on(store: Store, tmp_p
     assert len(server.received) == 19
 
 
+@both_ways
 def test_a_dropped_connection_is_reconnected_and_nobody_is_missed(
     store: Store, tmp_path: Path
 ) -> None:
@@ -365,6 +387,7 @@ def test_feed_text_cannot_add_or_split_a_header(store: Store, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("offered", [True, False], ids=["8bitmime", "7bit-only"])
+@both_ways
 def test_an_edition_in_cjk_goes_as_8bit_only_to_a_server_that_offers_it(
     store: Store, tmp_path: Path, offered: bool
 ) -> None:
@@ -564,6 +587,7 @@ def test_if_the_composing_process_dies_the_run_says_so_and_a_rerun_sends_the_res
     assert len(counts) == 1500 and set(counts) == {1}
 
 
+@both_ways
 def test_each_accepted_message_is_recorded_before_the_next_can_be_accepted(
     store: Store, tmp_path: Path
 ) -> None:
@@ -584,6 +608,25 @@ def test_each_accepted_message_is_recorded_before_the_next_can_be_accepted(
     assert recorded_then == [(n, n) for n in range(60)]
 
 
+def test_a_pipelining_relay_hears_each_next_transaction_behind_the_message_before(
+    tmp_path: Path,
+) -> None:
+    """One round trip a message: MAIL, RCPT and DATA of the next message go in the same
+    write as this one's end, so the server has them before it answers."""
+    from digest.deliver.transports import SmtpTransport
+
+    envelopes = [Envelope("a@example.org", f"r{n}@example.org", f"<{n}@x>") for n in range(4)]
+    message = b"Subject: one round trip\r\n\r\nHello.\r\n"
+    with smtp_server() as (server, port):
+        server.behind_wanted = 3
+        with SmtpTransport(make_settings(tmp_path, port).smtp) as transport:
+            for this, then in zip(envelopes, [*envelopes[1:], None], strict=True):
+                assert transport.send(this, message, then=then).startswith("250 ")
+    assert server.behind == [True, True, True]
+    assert [r.recipients for r in server.received] == [[e.recipient] for e in envelopes]
+
+
+@both_ways
 def test_lines_starting_with_a_dot_arrive_intact(tmp_path: Path) -> None:
     from digest.deliver.transports import SmtpTransport
 
@@ -596,6 +639,7 @@ def test_lines_starting_with_a_dot_arrive_intact(tmp_path: Path) -> None:
     assert [item.data for item in server.received] == [message, message.rstrip(b"\r\n") + b"\r\n"]
 
 
+@both_ways
 def test_several_connections_deliver_everyone_exactly_once(store: Store, tmp_path: Path) -> None:
     fill(store, 200)
     with smtp_server() as (server, port):
@@ -641,6 +685,7 @@ def test_two_installations_with_one_key_never_share_a_message_id(tmp_path: Path)
     [(85, 90, 95), (6, 8, 10)],
     ids=["not-composed-yet", "composed-and-waiting-for-the-relay"],
 )
+@both_ways
 def test_changes_committed_during_a_send_are_honoured_until_the_hand_off(
     any_store: Store,
     tmp_path: Path,
@@ -739,6 +784,7 @@ def test_a_server_that_requires_starttls_stops_the_run_and_leaves_everyone_queue
         ),
     ],
 )
+@both_ways
 def test_a_refusal_of_the_session_stops_the_run_and_fails_nobody(
     store: Store, tmp_path: Path, setup: Any, words: str
 ) -> None:
@@ -753,6 +799,7 @@ def test_a_refusal_of_the_session_stops_the_run_and_fails_nobody(
     assert _queued(store) == 10 - len(store.list_deliveries(edition.id, status="sent"))
 
 
+@both_ways
 def test_a_server_that_refuses_every_recipient_is_refusing_us(store: Store, tmp_path: Path) -> None:
     fill(store, 20)
     with smtp_server() as (server, port):
@@ -792,6 +839,7 @@ def test_554_on_connect_stops_the_run(store: Store, tmp_path: Path) -> None:
     assert _queued(store) == 3
 
 
+@both_ways
 def test_late_answers_never_multiply_copies(store: Store, tmp_path: Path) -> None:
     fill(store, 3)
     with smtp_server() as (server, port):

@@ -46,7 +46,7 @@ class RecordingTransport(OutboxTransport):
 
     failure: Exception | None = None
 
-    def send(self, envelope: Envelope, message: bytes) -> str:
+    def send(self, envelope: Envelope, message: bytes, *, then: Envelope | None = None) -> str:
         if self.failure is not None:
             raise self.failure
         return super().send(envelope, message)

@@ -230,7 +230,10 @@ class MessageFactory:
         if self.signer is not None:
             message = self.signer.sign(message)
         recipient = checked_address(to or reader.email)  # its domain in A-labels
-        return TransportEnvelope(self._sender(delivery_id), recipient, message_id), message
+        envelope = TransportEnvelope(
+            self._sender(delivery_id), recipient, message_id, eight_bit=not message.isascii()
+        )
+        return envelope, message
 
     def _headers(self, reader: Subscriber, links: PersonalLinks) -> Envelope:
         settings = self.settings

@@ -212,9 +212,13 @@ class Senders:
             return
 
     def _run(self, transport: Transport) -> None:
+        # The message this sender takes next, taken from the queue before this one goes,
+        # so that a pipelining server hears its transaction begin right behind this one's
+        # end: one round trip a message.  Its last look still comes at its own turn.
+        ahead: list[Outgoing | None] = []
         try:
             while True:
-                item = self.queue.get()
+                item = ahead.pop() if ahead else self.queue.get()
                 try:
                     if item is None:
                         return
@@ -224,7 +228,9 @@ class Senders:
                         self.report.interrupted = True
                         self.halt.set()
                         continue
-                    self._deliver(transport, item)
+                    ahead = self._next_at_hand()
+                    then = ahead[0].envelope if ahead and ahead[0] is not None else None
+                    self._deliver(transport, item, then)
                 except BaseException as e:  # noqa: BLE001 - handed to the main thread
                     self.error = self.error or e
                     self.halt.set()
@@ -233,8 +239,16 @@ class Senders:
         finally:
             self.store.close_thread_connection()  # a worker's next run has threads of its own
 
-    def _deliver(self, transport: Transport, item: Outgoing) -> None:
-        """Send one message, retrying temporary failures, and record how it went."""
+    def _next_at_hand(self) -> list[Outgoing | None]:
+        """The next message in the queue, if one is there already (never waited for)."""
+        try:
+            return [self.queue.get_nowait()]
+        except queue.Empty:
+            return []
+
+    def _deliver(self, transport: Transport, item: Outgoing, then: Envelope | None) -> None:
+        """Send one message, retrying temporary failures, and record how it went
+        (``then``: the envelope of this sender's next message, if known)."""
         policy, report = self.policy, self.report
         reason = ""
         for attempt in range(policy.retries):
@@ -245,7 +259,7 @@ class Senders:
                 return
             started = time.perf_counter()
             try:
-                reply = transport.send(item.envelope, item.message)
+                reply = transport.send(item.envelope, item.message, then=then)
             except MessageRefused as e:
                 self._message_refused(item, str(e))
                 return
