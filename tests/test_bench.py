@@ -21,6 +21,7 @@ BENCH = Path(__file__).parent.parent / "bench"
         ("learning_cost.py", ["--readers", "400", "--voters", "20", "--papers", "300"]),
         ("delivery.py", ["--subscribers", "300", "--peer", "--peer-count", "10"]),
         ("signed_cost.py", []),
+        ("latency.py", ["--subscribers", "200", "--connections", "4", "--rtt-ms", "0,20"]),
     ],
 )
 def test_each_benchmark_runs_and_ends_with_its_summary_line(
@@ -35,7 +36,7 @@ def test_each_benchmark_runs_and_ends_with_its_summary_line(
     assert done.returncode == 0, done.stderr[-2000:]
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith("bench "), last
-    if script == "delivery.py":
+    if script in ("delivery.py", "latency.py"):
         assert "exactly_once=yes" in last
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from digest.deliver.claims import TRIAL_ID, claimed, decided, with_trials
@@ -139,8 +140,10 @@ def _trial_address(composer: Composer) -> str:
 
 def _all_take_8bit(transports: Sequence[Transport]) -> bool:
     """Whether every transport takes 8-bit parts; a server out of reach just now is sent
-    7-bit messages (its sender retries it as usual)."""
-    try:
-        return all(transport.takes_8bit() for transport in transports)
-    except TemporaryFailure:
-        return False
+    7-bit messages (its sender retries it as usual).  Each is asked from a thread of its
+    own, so that the connections open together, not one round trip after another."""
+    with ThreadPoolExecutor(max_workers=len(transports)) as pool:
+        try:
+            return all(pool.map(lambda transport: transport.takes_8bit(), transports))
+        except TemporaryFailure:
+            return False

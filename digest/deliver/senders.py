@@ -117,6 +117,8 @@ class Senders:
         #: Whether a stop was asked for (SIGTERM): honoured after the message in flight.
         self.should_stop = context.should_stop
         self.last_word = _LastWord(context.store)
+        #: The reader of the message each sender took ahead of its turn (by thread).
+        self.held: dict[int, Subscriber] = {}
         #: Deliveries whose reader changed what their message says: composed again.
         self.recompose: list[tuple[Delivery, Subscriber]] = []
         #: Where bounces go (a refusal at sending is a bounce too).
@@ -229,7 +231,12 @@ class Senders:
                         self.halt.set()
                         continue
                     ahead = self._next_at_hand()
-                    then = ahead[0].envelope if ahead and ahead[0] is not None else None
+                    then = None
+                    if ahead and ahead[0] is not None:
+                        then = ahead[0].envelope
+                        self.held[threading.get_ident()] = ahead[0].subscriber
+                    else:
+                        self.held.pop(threading.get_ident(), None)
                     self._deliver(transport, item, then)
                 except BaseException as e:  # noqa: BLE001 - handed to the main thread
                     self.error = self.error or e
@@ -315,8 +322,11 @@ class Senders:
         return True
 
     def _waiting(self) -> list[Subscriber]:
+        """The readers of the messages waiting to go: those queued and those the senders
+        have taken ahead of their turn."""
         with self.queue.mutex:
-            return [item.subscriber for item in self.queue.queue if item is not None]
+            queued = [item.subscriber for item in self.queue.queue if item is not None]
+        return queued + list(self.held.values())
 
     def recomposed(self) -> Iterator[list[tuple[Delivery, Subscriber]]]:
         """Once everything handed out has been tried, the deliveries to compose again,
