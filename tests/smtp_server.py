@@ -66,6 +66,8 @@ class Recorder:
     refuse_data_all: str | None = None
     #: no message is answered until this many sessions said EHLO (senders that all start)
     hold_until_sessions: int = 0
+    #: sessions after this many are refused at EHLO with 421 (0: no limit)
+    max_sessions: int = 0
     sessions_seen: int = 0
     #: whether EHLO offers 8BITMIME (aiosmtpd does; some servers do not)
     offer_8bitmime: bool = True
@@ -100,6 +102,8 @@ class Recorder:
     ) -> list[str]:
         session.host_name = hostname
         self.sessions_seen += 1
+        if self.max_sessions and self.sessions_seen > self.max_sessions:
+            return ["421 4.7.0 Too many connections from your host"]
         offered = [r for r in responses if self.offer_8bitmime or r != "250-8BITMIME"]
         pipelining = PIPELINING if self.offer_pipelining is None else self.offer_pipelining
         return offered[:-1] + ["250-PIPELINING"] + offered[-1:] if pipelining else offered

@@ -509,8 +509,8 @@ def real_run(tmp_path: Path, database: str, port: int) -> tuple[list[str], dict[
 
 def kill_mid_batch_and_rerun(tmp_path: Path, database: str, readers: int, kill_at: int) -> Any:
     """Kill a real `digest run` once ``kill_at`` messages arrived, run it again, and
-    check that every reader got one message (only the one in flight at the kill may
-    come twice, with its Message-ID); return what each address received."""
+    check that every reader got one message (only the one in flight on each connection
+    at the kill may come twice, with its Message-ID); return what each address received."""
     import subprocess
 
     with smtp_server() as (server, port):
@@ -519,6 +519,7 @@ def kill_mid_batch_and_rerun(tmp_path: Path, database: str, readers: int, kill_a
         wait_until(lambda: len(server.received) >= kill_at, seconds=120)
         first.kill()
         first.wait()
+        connections = server.sessions_seen  # the pool's, when it was killed
         assert kill_at <= len(server.received) < readers, "the kill should land mid-batch"
         rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
         assert rerun.returncode == 0, rerun.stderr
@@ -526,7 +527,7 @@ def kill_mid_batch_and_rerun(tmp_path: Path, database: str, readers: int, kill_a
     by_recipient = server.by_recipient()
     assert len(by_recipient) == readers
     repeats = {address: items for address, items in by_recipient.items() if len(items) > 1}
-    assert len(repeats) <= 1
+    assert len(repeats) <= connections
     for items in repeats.values():
         assert len(items) == 2
         assert items[0].message["Message-ID"] == items[1].message["Message-ID"]
@@ -1055,3 +1056,25 @@ def test_a_run_that_cannot_reach_the_relay_says_why_its_mail_stays_queued(
     summary = report.summary()
     assert "still queued 2" in summary and "why still queued: " in summary, summary
     assert "cannot connect" in summary or "temporary failures" in summary, summary
+
+
+def test_the_pool_opens_connections_up_to_the_servers_limit_and_mails_each_reader_once(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SMTP_CONNECTIONS is a ceiling: the pool grows while growing pays (here: always),
+    and a server that refuses the fourth session (421) sets the limit, not the run's end."""
+    from digest.deliver import senders
+
+    monkeypatch.setattr(senders, "POOL_GAIN", 0.0)  # every measure says: grow
+    monkeypatch.setattr(senders, "POOL_WINDOW_SECONDS", 0.05)
+    fill(store, 150)
+    with smtp_server() as (server, port):
+        server.max_sessions = 3
+        server.answer_delay = 0.02  # a relay slower than composing: work waits for it
+        report = run(store, make_settings(tmp_path, port, SMTP_CONNECTIONS="16"))
+        sessions = server.sessions_seen
+    assert report.ok and report.delivery.stopped is None
+    assert report.delivery.sent == 150
+    assert sorted(len(items) for items in server.by_recipient().values()) == [1] * 150
+    assert sessions > 3  # it tried a fourth, was refused, and went on with three
+    assert len({item.helo for item in server.received}) == 1

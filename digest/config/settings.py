@@ -50,8 +50,9 @@ class SmtpSettings:
     timeout: float = 30.0
     #: Extra CA certificates to trust (a private relay's), as a PEM file.
     ca_file: Path | None = None
-    #: Concurrent connections used to send one batch.
-    connections: int = 1
+    #: The most connections the sending pool opens at once (it opens more only while
+    #: they raise the messages sent a second, and fewer when the server refuses more).
+    connections: int = 16
     #: How long to wait for the answer to the end of DATA (RFC 5321 suggests 10 minutes).
     data_timeout: float = 600.0
     #: The name given in EHLO; None: the machine's fully qualified name.

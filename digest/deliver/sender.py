@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from digest.deliver.claims import TRIAL_ID, claimed, decided, with_trials
@@ -84,7 +83,7 @@ def _send_all(context: SendContext, edition: Edition, claim: Claim, senders: Sen
     composer = context.composer
     # A signed message goes 7-bit: a relay that converts 8-bit parts for a next hop
     # without 8BITMIME would break its signature (RFC 6376 5.3).
-    if composer.factory.signer is None and _all_take_8bit(context.transports):
+    if composer.factory.signer is None and _relay_takes_8bit(context.transports):
         composer = composer.sending_8bit()
     due = with_trials(itertools.chain([first], due), composer.theme_for, _trial_address(composer))
     in_child = store.count_queued([edition.id]) >= COMPOSE_IN_A_PROCESS_FROM
@@ -138,12 +137,11 @@ def _trial_address(composer: Composer) -> str:
     return f"trial@{domain_of(composer.settings.sender_address)}"
 
 
-def _all_take_8bit(transports: Sequence[Transport]) -> bool:
-    """Whether every transport takes 8-bit parts; a server out of reach just now is sent
-    7-bit messages (its sender retries it as usual).  Each is asked from a thread of its
-    own, so that the connections open together, not one round trip after another."""
-    with ThreadPoolExecutor(max_workers=len(transports)) as pool:
-        try:
-            return all(pool.map(lambda transport: transport.takes_8bit(), transports))
-        except TemporaryFailure:
-            return False
+def _relay_takes_8bit(transports: Sequence[Transport]) -> bool:
+    """Whether the relay takes 8-bit parts, asked on the pool's first connection (the
+    others are the same relay's, opened as the pool grows); a relay out of reach just
+    now is sent 7-bit messages (its sender retries it as usual)."""
+    try:
+        return transports[0].takes_8bit()
+    except TemporaryFailure:
+        return False

@@ -20,11 +20,13 @@ from datetime import date
 from digest.deliver.context import SendContext
 from digest.deliver.report import Sleep
 from digest.deliver.transports import (
+    CannotConnect,
     Deferred,
     Envelope,
     MessageRefused,
     OutcomeUnknown,
     PermanentFailure,
+    RefusedAtConnect,
     SessionRefused,
     TemporaryFailure,
     Transport,
@@ -97,6 +99,12 @@ class _LastWord:
             return self.changed.get(subscriber.id, subscriber)
 
 
+#: How many times its connections the pool opens when the last growth paid; how much
+#: more a second it must then send to grow again; the shortest time a measure takes.
+POOL_GROWTH = 4
+POOL_GAIN = 1.15
+POOL_WINDOW_SECONDS = 0.5
+
 #: Tries to record a message the server accepted (about 8 s of waits in all).
 _RECORD_TRIES = 6
 
@@ -152,12 +160,55 @@ class Senders:
         # of the ceiling with it, 0.797/0.807/0.860 without.)
         self.switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(_SWITCH_INTERVAL)
-        self.threads = [
-            threading.Thread(target=self._run, args=(t,), name=f"sender-{n}", daemon=True)
-            for n, t in enumerate(transports)
-        ]
-        for thread in self.threads:
-            thread.start()
+        # The pool: one connection first, then four times as many each time the messages
+        # a second rose enough, up to SMTP_CONNECTIONS (a ceiling, not a number to guess);
+        # a connection the server refuses lowers the ceiling to what is open.
+        self.spare = list(transports)
+        self.threads: list[threading.Thread] = []
+        self.sized = threading.Event()
+        #: The pool's first connection: its failures are the run's; the others' are limits.
+        self.first: threading.Thread | None = None
+        self._grow(1)
+        if self.spare:
+            threading.Thread(target=self._size_pool, name="pool", daemon=True).start()
+
+    def _grow(self, more: int) -> None:
+        """Open ``more`` connections (each a sender thread), as the ceiling allows."""
+        with self.lock:
+            for _ in range(more):
+                if not self.spare or self.halt.is_set():
+                    return
+                thread = threading.Thread(
+                    target=self._run,
+                    args=(self.spare.pop(0),),
+                    name=f"sender-{len(self.threads)}",
+                    daemon=True,
+                )
+                self.threads.append(thread)
+                self.first = self.first or thread
+                thread.start()
+
+    def _size_pool(self) -> None:
+        """Open ``POOL_GROWTH`` times the connections while that raises the messages sent
+        a second by ``POOL_GAIN`` and work waits for them (composing keeps ahead)."""
+        best = 0.0
+        while self.spare:
+            sent, started = self.report.sent, time.perf_counter()
+            if self.sized.wait(self._window()) or self.halt.is_set():
+                return
+            rate = (self.report.sent - sent) / (time.perf_counter() - started)
+            if not rate or self.queue.empty():
+                continue  # nothing sent yet, or composing is what limits now: measure again
+            if rate < best * POOL_GAIN:
+                return  # the last growth did not pay: the pool keeps its size
+            best = rate
+            self._grow(POOL_GROWTH * len(self.threads) - len(self.threads))
+
+    def _window(self) -> float:
+        """How long to count messages for one measure: many messages' worth of time."""
+        sent = max(1, self.report.sent)
+        per_message = self.report.seconds.get("send", 0.0) / sent
+        return max(POOL_WINDOW_SECONDS, 10 * per_message)
 
     def put(self, item: Outgoing) -> bool:
         """Queue a message; False when the senders have stopped."""
@@ -171,10 +222,13 @@ class Senders:
 
     def finish(self, *, drop_queued: bool = False) -> None:
         """Wait for the senders; with ``drop_queued`` what is not in flight stays queued."""
+        self.sized.set()  # the pool's size is what it is
         if drop_queued:
             self.halt.set()
         try:
             self._try_later_again()
+            with self.lock:
+                self.spare.clear()
             for _ in self.threads:
                 while True:
                     try:
@@ -238,6 +292,15 @@ class Senders:
                     else:
                         self.held.pop(threading.get_ident(), None)
                     self._deliver(transport, item, then)
+                except (RefusedAtConnect, CannotConnect) as e:
+                    if threading.current_thread() is self.first:
+                        self.error = self.error or e
+                        self.halt.set()
+                        continue
+                    # A connection the pool added, refused: the server's limit is what is
+                    # open.  What this sender held goes to the others, and it stops.
+                    self._retire(item, ahead)
+                    return
                 except BaseException as e:  # noqa: BLE001 - handed to the main thread
                     self.error = self.error or e
                     self.halt.set()
@@ -245,6 +308,17 @@ class Senders:
                     self.queue.task_done()
         finally:
             self.store.close_thread_connection()  # a worker's next run has threads of its own
+
+    def _retire(self, item: Outgoing | None, ahead: list[Outgoing | None]) -> None:
+        """Hand a refused connection's messages back to the queue, and open no more."""
+        with self.lock:
+            self.spare.clear()
+            self.held.pop(threading.get_ident(), None)
+        for held in [item, *ahead]:
+            if held is not None:
+                self.queue.put(held)
+                if held is not item:
+                    self.queue.task_done()  # taken ahead: counted once, when it goes again
 
     def _next_at_hand(self) -> list[Outgoing | None]:
         """The next message in the queue, if one is there already (never waited for)."""
@@ -282,15 +356,7 @@ class Senders:
                 return
             except TemporaryFailure as e:
                 reason = str(e)
-                with self.lock:
-                    self.consecutive_failures += 1
-                    failures = self.consecutive_failures
-                if failures >= policy.max_consecutive_failures:
-                    report.stop(
-                        f"stopped after {failures} temporary failures in a row "
-                        f"(the mail server seems down): {reason}"
-                    )
-                    self.halt.set()
+                if self._down(e):
                     break
                 if attempt + 1 < policy.retries:
                     self.sleep(policy.retry_delay * 2**attempt)
@@ -303,6 +369,25 @@ class Senders:
             return
         self.store.mark_deferred(item.delivery.id, reason=reason, now=self.clock())
         report.defer(reason)
+
+    def _down(self, error: TemporaryFailure) -> bool:
+        """Count a temporary failure; True (and the send stops) once so many came in a
+        row that the server seems down.  A connection the pool added that cannot be
+        made is the server's limit, not a failure: raised for the sender to retire."""
+        if isinstance(error, CannotConnect) and threading.current_thread() is not self.first:
+            raise error
+        reason = str(error)
+        with self.lock:
+            self.consecutive_failures += 1
+            failures = self.consecutive_failures
+        if failures < self.policy.max_consecutive_failures:
+            return False
+        self.report.stop(
+            f"stopped after {failures} temporary failures in a row "
+            f"(the mail server seems down): {reason}"
+        )
+        self.halt.set()
+        return True
 
     def _as_the_reader_wants(self, item: Outgoing) -> bool:
         """Whether the message goes as it is: a reader who left or paused since it was

@@ -56,6 +56,15 @@ class SessionRefused(TransportError):
     hint = "nothing was marked failed: every delivery stays queued for the next run"
 
 
+class RefusedAtConnect(SessionRefused):
+    """The server refused a new connection (421 too many, 554): with others open, a
+    pool takes it as its limit; alone, nobody can be mailed now."""
+
+
+class CannotConnect(TemporaryFailure):
+    """No connection could be made (refused, unreachable, timed out)."""
+
+
 class OutcomeUnknown(TemporaryFailure):
     """The message was sent but no answer came: it may or may not have been accepted."""
 
@@ -166,7 +175,9 @@ class SmtpTransport:
         if smtp.sock is not None:
             # Small SMTP commands must not wait for Nagle's algorithm.
             smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        smtp.ehlo()
+        code, message = smtp.ehlo()
+        if code != 250:  # a server at its limit may say 421 here rather than on connect
+            raise smtplib.SMTPHeloError(code, message)
         if settings.security == "starttls":
             if not smtp.has_extn("starttls"):
                 raise TransportError(
@@ -191,7 +202,7 @@ class SmtpTransport:
                     f"SMTP server {where} refused the login: {_reply(error)}",
                     hint="check SMTP_USERNAME and SMTP_PASSWORD",
                 )
-            return SessionRefused(f"SMTP server {where} refused the session: {_reply(error)}")
+            return RefusedAtConnect(f"SMTP server {where} refused the session: {_reply(error)}")
         if isinstance(error, smtplib.SMTPAuthenticationError):
             return TransportError(
                 f"SMTP server {where} refused the login: {_reply(error)}",
@@ -205,7 +216,7 @@ class SmtpTransport:
         if isinstance(error, smtplib.SMTPNotSupportedError):
             return TransportError(f"SMTP server {where}: {error}")
         if isinstance(error, smtplib.SMTPException | OSError):
-            return TemporaryFailure(f"cannot connect to {where}: {error}")
+            return CannotConnect(f"cannot connect to {where}: {error}")
         return error
 
     def takes_8bit(self) -> bool:
