@@ -1078,3 +1078,111 @@ def test_the_pool_opens_connections_up_to_the_servers_limit_and_mails_each_reade
     assert sorted(len(items) for items in server.by_recipient().values()) == [1] * 150
     assert sessions > 3  # it tried a fourth, was refused, and went on with three
     assert len({item.helo for item in server.received}) == 1
+
+
+def _all_once(*servers: Any) -> dict[str, int]:
+    """How many messages each address got, across every relay."""
+    counts: dict[str, int] = {}
+    for server in servers:
+        for item in server.received:
+            for recipient in item.recipients:
+                counts[recipient] = counts.get(recipient, 0) + 1
+    return counts
+
+
+@both_ways
+def test_a_relay_that_shuts_down_mid_run_hands_the_rest_to_the_next(
+    store: Store, tmp_path: Path
+) -> None:
+    """The first relay takes 40 messages, then answers 421 to everything (the message at
+    hand is not taken): the fallback relay sends the rest; each reader once in all."""
+    fill(store, 120)
+    with smtp_server() as (first, first_port), smtp_server() as (second, second_port):
+
+        def shut_down_after_40(accepted: int) -> None:
+            if accepted == 39:  # this one, the 40th, is still taken
+                first.refuse_data_all = "421 4.3.2 Service shutting down"
+                first.max_sessions = first.sessions_seen
+
+        first.before_accept = shut_down_after_40
+        settings = make_settings(
+            tmp_path,
+            first_port,
+            SMTP_FALLBACK_URLS=f"smtp://127.0.0.1:{second_port}?security=none",
+        )
+        assert [r.where for r in settings.smtp.relays()][1] == f"127.0.0.1:{second_port}"
+        report = run(store, settings)
+    assert report.ok, report.summary()
+    assert len(first.received) == 40 and len(second.received) == 80
+    assert sorted(_all_once(first, second).values()) == [1] * 120
+    assert f"relay 127.0.0.1:{first_port} -> 127.0.0.1:{second_port}" in report.summary()
+    assert _queued(store) == 0
+
+
+def test_a_relay_down_from_the_start_and_a_refused_login_go_to_the_next(
+    store: Store, tmp_path: Path
+) -> None:
+    fill(store, 30)
+    with (
+        smtp_server(credentials=("bot", "right")) as (refusing, refusing_port),
+        smtp_server() as (
+            third,
+            third_port,
+        ),
+    ):
+        settings = make_settings(
+            tmp_path,
+            free_port(),  # nothing listens: cannot connect
+            SMTP_USERNAME="bot",
+            SMTP_PASSWORD="wrong",
+            SMTP_FALLBACK_URLS=(
+                f"smtp://bot:wrong@127.0.0.1:{refusing_port}?security=none, "
+                f"smtp://127.0.0.1:{third_port}?security=none"
+            ),
+        )
+        report = run(store, settings, sleep=lambda _: None)
+    assert report.ok and report.delivery.sent == 30
+    assert not refusing.received and sorted(_all_once(third).values()) == [1] * 30
+    assert len(report.delivery.failovers) == 2
+    assert "refused the login" in report.delivery.failovers[1]
+
+
+def test_fallback_relays_are_read_once_and_their_passwords_never_shown(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        2525,
+        SMTP_FALLBACK_URLS="smtps://u%40x:p%2Fw@relay2.example.org, smtp://relay3.example.org:2587",
+    )
+    second, third = settings.smtp.relays()[1:]
+    assert (second.host, second.port, second.security) == ("relay2.example.org", 465, "ssl")
+    assert (second.username, second.password) == ("u@x", "p/w")
+    assert (third.port, third.security, third.username) == (2587, "starttls", None)
+    assert second.timeout == settings.smtp.timeout and third.fallbacks == ()
+    with pytest.raises(DigestError) as raised:
+        make_settings(tmp_path, 2525, SMTP_FALLBACK_URLS="http://user:secret@relay.example.org")
+    assert "SMTP_FALLBACK_URLS: expected relay URLs" in str(raised.value.problems)  # type: ignore[attr-defined]
+    assert "secret" not in str(raised.value.problems)  # type: ignore[attr-defined]
+
+
+def test_a_relay_that_stops_answering_fails_over_without_sending_a_message_twice(
+    store: Store, tmp_path: Path
+) -> None:
+    """Messages the first relay took but never answered may have arrived: they are not
+    sent again through the next relay in this run (the next run tries them, with their
+    Message-ID); everyone else gets theirs from the fallback."""
+    fill(store, 30)
+    with smtp_server() as (silent, silent_port), smtp_server() as (second, second_port):
+        silent.answer_delay = 3.0  # it keeps each message, and answers too late
+        settings = make_settings(
+            tmp_path,
+            silent_port,
+            SMTP_DATA_TIMEOUT="0.3",
+            SMTP_CONNECTIONS="1",
+            SMTP_FALLBACK_URLS=f"smtp://127.0.0.1:{second_port}?security=none",
+        )
+        report = run(store, settings, sleep=lambda _: None)
+        unanswered = {r for item in silent.received for r in item.recipients}
+    delivered = {r for item in second.received for r in item.recipients}
+    assert report.delivery.failovers and unanswered and not unanswered & delivered
+    assert len(delivered) == len(second.received) == 30 - len(report.delivery.unknown)
+    assert _queued(store) == len(report.delivery.unknown) <= 10

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from digest.address import ascii_domain
-from digest.config import DEFAULT_DATABASE_URL, Settings, load_settings
+from digest.config import DEFAULT_DATABASE_URL, Settings, SmtpSettings, load_settings
 from digest.deliver import (
     DnsUnanswered,
     Lookup,
@@ -172,10 +172,14 @@ def _database(settings: Settings, note: Note) -> Store | None:
 
 
 def _relay(settings: Settings, note: Note) -> None:
-    smtp = settings.smtp
-    if smtp.host is None:
+    if settings.smtp.host is None:
         return  # the configuration's warning says where mail goes instead
-    where = f"{smtp.host}:{smtp.port}"
+    for smtp in settings.smtp.relays():
+        _one_relay(settings, smtp, note)
+
+
+def _one_relay(settings: Settings, smtp: SmtpSettings, note: Note) -> None:
+    where = smtp.where
     try:
         offer = relay_offer(smtp)
     except DigestError as e:

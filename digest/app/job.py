@@ -29,6 +29,7 @@ from digest.deliver import (
     Sleep,
     Taste,
     Transport,
+    TransportError,
     send_edition,
     tastes_of,
     transport_for,
@@ -95,6 +96,7 @@ class RunReport:
             + (f" ({delivery.waiting} waiting for local time)" if delivery.waiting else "")
             + gathered
             + (f", expired {delivery.expired}" if delivery.expired else "")
+            + "".join(f"; relay {' '.join(note.split())[:200]}" for note in delivery.failovers)
             + self._why_queued()
         )
 
@@ -289,33 +291,42 @@ def _send(this: _Run, planned: _Plan, *, lock: RunLock | None) -> RunReport:
             lock.keeper.check()  # LostOwnership: nothing more is sent
         return stop is not None and stop.is_set()
 
-    extra = [transport_for(settings) for _ in range(settings.smtp.connections - 1)]
     edition_ids = [e.id for e in planned.pending]
     held: list[tuple[str, datetime, int]] = []
-    with ExitStack() as opened:
-        context = SendContext(
-            store,
-            composer_for(store, settings),
-            settings.delivery,
-            [opened.enter_context(t) for t in [transport, *extra]],
-            this.now,
-            report,
-            holder=this.holder,
-            exclusive=lock is not None,
-            sleep=this.runtime.sleep,
-            should_stop=should_stop,
-            keepers=[lock.keeper] if lock is not None else [],
-        )
+    composer = composer_for(store, settings)
+    relays = settings.smtp.relays()
+    for number, relay in enumerate(relays):
+        with ExitStack() as opened:
+            first = transport if number == 0 else transport_for(settings, relay)
+            pool = [first, *(transport_for(settings, relay) for _ in range(relay.connections - 1))]
+            context = SendContext(
+                store,
+                composer,
+                settings.delivery,
+                [opened.enter_context(t) for t in pool],
+                this.now,
+                report,
+                holder=this.holder,
+                exclusive=lock is not None,
+                sleep=this.runtime.sleep,
+                should_stop=should_stop,
+                keepers=[lock.keeper] if lock is not None else [],
+            )
 
-        def send_all() -> None:
-            for queued_edition in planned.pending:
-                send_edition(context, queued_edition)
-                if report.stopped or report.interrupted:
-                    return
+            def send_all(context: SendContext = context) -> None:
+                for queued_edition in planned.pending:
+                    send_edition(context, queued_edition)
+                    if report.stopped or report.interrupted:
+                        return
 
-        send_all()
-        if lock is None:  # shared senders: what others hold is finished, or said
-            held = _wait_for_other_senders(this, edition_ids, send_all, report)
+            why = _relay_failure(send_all, report, last=number + 1 == len(relays))
+            if why is not None:
+                report.fail_over(f"{relay.where} -> {relays[number + 1].where}: {why}")
+                log_event(log, "relay_failed_over", relay=relay.where, reason=why)
+                continue
+            if lock is None:  # shared senders: what others hold is finished, or said
+                held = _wait_for_other_senders(this, edition_ids, send_all, report)
+            break
     still_queued = store.count_queued(edition_ids)
     return RunReport(
         planned.day,
@@ -325,6 +336,23 @@ def _send(this: _Run, planned: _Plan, *, lock: RunLock | None) -> RunReport:
         still_queued,
         held_elsewhere=tuple(held),
     )
+
+
+def _relay_failure(
+    send_all: Callable[[], None], report: DeliveryReport, *, last: bool
+) -> str | None:
+    """Send through one relay; why to go on with the next (None: this one did its part).
+    A refused session, login or TLS, or a relay that seems down, moves what is left to
+    the next relay; the last relay's failure is the run's, as with one relay."""
+    try:
+        send_all()
+    except TransportError as e:
+        if last:
+            raise
+        return e.message
+    if report.relay_down and not last:
+        return report.stopped or "the relay seems down"
+    return None
 
 
 def _wait_for_other_senders(

@@ -19,6 +19,7 @@ from digest.config.settings import (
     SMTP_SECURITY_PORTS,
     DkimSettings,
     InboundSettings,
+    RelayAddress,
     Settings,
     SmtpSettings,
     WebSettings,
@@ -87,6 +88,41 @@ def _env_security(value: str) -> str:
     if value.lower() not in SMTP_SECURITY_PORTS:
         raise ValueError("starttls, ssl or none")
     return value.lower()
+
+
+def _env_relays(text: str) -> tuple[RelayAddress, ...]:
+    """Fallback relays as URLs, comma-separated: smtp://user:password@host:587 (STARTTLS),
+    smtps://…:465 (TLS from the start), smtp://host:25?security=none (plain)."""
+    from urllib.parse import parse_qs, unquote
+
+    relays = []
+    for url in (u.strip() for u in text.split(",") if u.strip()):
+        parts = urlsplit(url)
+        security = parse_qs(parts.query).get(
+            "security", ["ssl" if parts.scheme == "smtps" else "starttls"]
+        )[0]
+        if (
+            parts.scheme not in ("smtp", "smtps")
+            or not parts.hostname
+            or security not in SMTP_SECURITY_PORTS
+        ):
+            raise ValueError(
+                "relay URLs such as smtp://user:password@relay.example.org:587, separated by commas"
+            )
+        try:
+            port = parts.port or SMTP_SECURITY_PORTS[security]
+        except ValueError as e:
+            raise ValueError("relay URLs with a port number (1-65535)") from e
+        relays.append(
+            RelayAddress(
+                parts.hostname,
+                port,
+                security,
+                unquote(parts.username) if parts.username else None,
+                unquote(parts.password) if parts.password else None,
+            )
+        )
+    return tuple(relays)
 
 
 def _env_file(value: str) -> Path:
@@ -173,6 +209,7 @@ ENV_SETTINGS: tuple[EnvVar, ...] = (
     EnvVar("SMTP_CONNECTIONS", SmtpSettings, "connections", _env_whole(1, MAX_SMTP_CONNECTIONS)),
     EnvVar("SMTP_DATA_TIMEOUT", SmtpSettings, "data_timeout", _env_seconds),
     EnvVar("SMTP_EHLO_NAME", SmtpSettings, "ehlo_name", _env_ehlo_name, derived=True),
+    EnvVar("SMTP_FALLBACK_URLS", SmtpSettings, "fallbacks", _env_relays, raw=True, secret=True),
     EnvVar("DKIM_PRIVATE_KEY_FILE", DkimSettings, "private_key_file", _env_file),
     EnvVar("DKIM_SELECTOR", DkimSettings, "selector", _env_text),
     EnvVar("DKIM_DOMAIN", DkimSettings, "domain", _env_text),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,17 @@ class SourceSpec:
 
 
 @dataclass(frozen=True)
+class RelayAddress:
+    """Where a fallback relay is and how to log in: the rest is the first relay's."""
+
+    host: str
+    port: int
+    security: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class SmtpSettings:
     """How to reach the outgoing mail server; ``host`` None means write .eml files."""
 
@@ -57,6 +68,28 @@ class SmtpSettings:
     data_timeout: float = 600.0
     #: The name given in EHLO; None: the machine's fully qualified name.
     ehlo_name: str | None = None
+    #: Relays to go on with, in order, when this one refuses the session or is down.
+    fallbacks: tuple[RelayAddress, ...] = ()
+
+    def relays(self) -> tuple[SmtpSettings, ...]:
+        """This relay, then each fallback with this one's timeouts, pool and EHLO name."""
+        first = replace(self, fallbacks=())
+        return (first,) + tuple(
+            replace(
+                first,
+                host=f.host,
+                port=f.port,
+                security=f.security,
+                username=f.username,
+                password=f.password,
+            )
+            for f in self.fallbacks
+        )
+
+    @property
+    def where(self) -> str:
+        """host:port, for messages."""
+        return f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from digest.deliver.transports import (
     RelayOffer,
     TemporaryFailure,
     Transport,
+    TransportError,
     relay_offer,
     transport_for,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Sleep",
     "TemporaryFailure",
     "Transport",
+    "TransportError",
     "already_subscribed_notice",
     "confirm_notice",
     "make_renderer",

@@ -9,7 +9,7 @@ or skips is recorded here and goes no further.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from datetime import date, datetime
 from typing import TypeVar
 
@@ -32,12 +32,13 @@ Decided = tuple[Delivery, plan.Send]
 
 
 def claimed(
-    store: Store, edition_id: int, claim: Claim, clock: Clock
+    store: Store, edition_id: int, claim: Claim, clock: Clock, *, besides: Set[int] = frozenset()
 ) -> Iterator[list[tuple[Delivery, Subscriber]]]:
-    """The edition's queued deliveries with their readers, claimed a batch at a time."""
+    """The edition's queued deliveries with their readers, claimed a batch at a time,
+    ``besides`` those (sent this run with no answer: they may have arrived)."""
     after = 0
     while batch := store.claim_deliveries(edition_id, claim, now=clock(), after_id=after):
-        yield batch
+        yield [(delivery, reader) for delivery, reader in batch if delivery.id not in besides]
         after = batch[-1][0].id
 
 

@@ -32,6 +32,12 @@ class DeliveryReport:
     deferred_because: str | None = None
     #: Seconds spent per stage (plan, render, build, send, record), for the benchmark.
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Set when the send stopped because the relay seems down (a fallback may go on).
+    relay_down: bool = False
+    #: Each relay given up for the next, and why ("a:587 -> b:587: ...").
+    failovers: list[str] = field(default_factory=list)
+    #: Deliveries sent this run with no answer: not sent again in this run, by any relay.
+    unknown: set[int] = field(default_factory=set)
     #: Peak resident memory of the composing child process, when there was one (KiB).
     composer_peak_rss_kb: int = 0
     #: Called once per delivery done, whatever its outcome (the progress display).
@@ -64,6 +70,12 @@ class DeliveryReport:
         """End the send early, for this reason (the first one given is kept)."""
         with self._lock:
             self.stopped = self.stopped or why
+
+    def fail_over(self, note: str) -> None:
+        """Go on with the next relay: the stop that gave up this one no longer holds."""
+        with self._lock:
+            self.failovers.append(note)
+            self.stopped, self.relay_down = None, False
 
     def add_time(self, stage: str, seconds: float) -> None:
         with self._lock:

@@ -71,7 +71,7 @@ def _send_all(context: SendContext, edition: Edition, claim: Claim, senders: Sen
     """The recipe: each delivery is claimed, decided, composed, sent and recorded."""
     store, clock, report = context.store, context.clock, context.report
     items = itertools.chain(
-        claimed(store, edition.id, claim, clock),
+        claimed(store, edition.id, claim, clock, besides=report.unknown),
         senders.recomposed(),  # readers who changed what their message says
     )
     due = decided(

@@ -382,6 +382,7 @@ class Senders:
             failures = self.consecutive_failures
         if failures < self.policy.max_consecutive_failures:
             return False
+        self.report.relay_down = True
         self.report.stop(
             f"stopped after {failures} temporary failures in a row "
             f"(the mail server seems down): {reason}"
@@ -490,6 +491,8 @@ class Senders:
         self.report.fail(item.subscriber.email, reason)
 
     def _unknown(self, item: Outgoing, reason: str) -> None:
+        with self.lock:
+            self.report.unknown.add(item.delivery.id)
         given_up = self.store.mark_unknown(
             item.delivery.id,
             reason=reason,
@@ -500,12 +503,7 @@ class Senders:
             self.report.fail(item.subscriber.email, reason)
         else:
             self.report.defer(reason)
-        with self.lock:
-            self.consecutive_failures += 1
-            failures = self.consecutive_failures
-        if failures >= self.policy.max_consecutive_failures:
-            self.report.stop(f"stopped after {failures} failures in a row: {reason}")
-            self.halt.set()
+        self._down(OutcomeUnknown(reason))
 
     def _record_sent(self, item: Outgoing, reply: str) -> None:
         started = time.perf_counter()

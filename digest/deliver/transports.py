@@ -430,10 +430,11 @@ def relay_offer(settings: SmtpSettings) -> RelayOffer:
         return transport.offers()
 
 
-def transport_for(settings: Settings) -> Transport:
-    """SMTP when SMTP_HOST is set, else .eml files in the outbox folder."""
+def transport_for(settings: Settings, relay: SmtpSettings | None = None) -> Transport:
+    """SMTP to ``relay`` (default: the first) when SMTP_HOST is set, else .eml files in
+    the outbox folder."""
     if settings.smtp.host:
-        return SmtpTransport(settings.smtp)
+        return SmtpTransport(relay or settings.smtp)
     return OutboxTransport(settings.outbox_dir)
 
 
