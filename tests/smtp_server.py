@@ -13,6 +13,7 @@ import email.policy
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class Received:
     helo: str = ""
     #: What MAIL FROM said after the address (BODY=8BITMIME, say).
     options: list[str] = field(default_factory=list)
+    #: When it was taken (time.monotonic()).
+    arrived: float = field(default_factory=time.monotonic)
 
     @property
     def message(self) -> EmailMessage:

@@ -311,6 +311,7 @@ def _send(this: _Run, planned: _Plan, *, lock: RunLock | None) -> RunReport:
                 sleep=this.runtime.sleep,
                 should_stop=should_stop,
                 keepers=[lock.keeper] if lock is not None else [],
+                relay=relay.where,
             )
 
             def send_all(context: SendContext = context) -> None:
@@ -399,7 +400,7 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
     rehearsal = replace(
         settings,
         smtp=replace(settings.smtp, connections=1),
-        delivery=replace(settings.delivery, rate_limit=0),
+        delivery=replace(settings.delivery, rate_limit=0, quotas=()),
     )
     with store.snapshot() as copy:
         report = run(copy, rehearsal, Runtime(now, RehearsalTransport()), RunOptions(day=day))

@@ -105,6 +105,22 @@ def rate_limit(value: Any) -> str | None:
     return None
 
 
+def quota_list(value: Any) -> str | None:
+    expected = "a list of rates such as ['14 per second', '50000 per day']"
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return expected
+    if any(rate_limit(v) for v in value):
+        return expected
+    return None
+
+
+def quotas(value: list[str]) -> tuple[tuple[int, int], ...]:
+    """Each rate as (messages, per so many seconds)."""
+    from limits import parse_many
+
+    return tuple((item.amount, item.get_expiry()) for v in value for item in parse_many(v))
+
+
 def network_list(value: Any) -> str | None:
     expected = "a list of networks such as ['10.0.0.0/8', 'fd00::/8']"
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

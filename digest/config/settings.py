@@ -100,6 +100,15 @@ class DeliverySettings:
     send_empty: bool = False
     #: Messages per second at most; 0 means as fast as the server takes them.
     rate_limit: float = 0.0
+    #: A relay's quotas as (messages, per so many seconds), kept in the database so that
+    #: every run and every sender process of the installation shares them.
+    quotas: tuple[tuple[int, int], ...] = ()
+
+    def limits(self) -> tuple[tuple[float, float], ...]:
+        """Every limit on sending, as (messages, per so many seconds)."""
+        pace = ((self.rate_limit, 1.0),) if self.rate_limit > 0 else ()
+        return pace + tuple((float(n), float(s)) for n, s in self.quotas)
+
     #: Tries for a temporary failure (4xx, timeout, dropped connection) within a run.
     retries: int = 3
     #: First pause before a retry; it doubles each time.

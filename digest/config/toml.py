@@ -87,6 +87,7 @@ TOML_SETTINGS: tuple[Declared, ...] = (
         "delivery",
         ("send_empty", "send_empty", checks.boolean),
         ("rate_limit_per_second", "rate_limit", checks.number(1e6, zero=True), checks.to_float),
+        ("rate_limits", "quotas", checks.quota_list, checks.quotas),
         ("retries", "retries", checks.whole(1, 100)),
         (
             "retry_delay_seconds",

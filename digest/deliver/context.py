@@ -32,3 +32,5 @@ class SendContext:
     should_stop: Callable[[], bool] = lambda: False
     #: Leases that must be held for a message to go (the run lock, when held).
     keepers: Sequence[Keeper] = field(default_factory=tuple)
+    #: The relay these transports reach (host:port), whose limits the sends keep.
+    relay: str = ""

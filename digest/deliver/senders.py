@@ -15,10 +15,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from digest.deliver.context import SendContext
-from digest.deliver.report import Sleep
+from digest.deliver.quotas import describe, take_token
 from digest.deliver.transports import (
     CannotConnect,
     Deferred,
@@ -39,19 +39,33 @@ from digest.store import Store
 from digest.subscriptions import why_not_mailed
 
 
-class _RateLimiter:
-    def __init__(self, per_second: float, sleep: Sleep) -> None:
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self.sleep = sleep
-        self.next_at = 0.0
+class _Quota:
+    """A relay's limits (``DeliverySettings.limits``), kept as token buckets in the
+    database: a message waits for its token up to ``QUOTA_WAIT_SECONDS``."""
 
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        now = time.monotonic()
-        if now < self.next_at:
-            self.sleep(self.next_at - now)
-        self.next_at = max(now, self.next_at) + self.interval
+    def __init__(self, context: SendContext) -> None:
+        self.store, self.relay, self.clock = context.store, context.relay, context.clock
+        self.limits = context.delivery.limits()
+        self.sleep, self.report = context.sleep, context.report
+
+    def held(self) -> str | None:
+        """None once this message may go (its tokens spent); else why it is held."""
+        waited = 0.0
+        while self.limits:
+            wait = self.store.spend_token(self.relay, self.limits, take_token, now=self.clock())
+            if not wait:
+                break
+            if waited + wait > QUOTA_WAIT_SECONDS:
+                until = self.clock() + timedelta(seconds=wait)
+                return (
+                    f"held by the relay's limit ({', '.join(describe(*q) for q in self.limits)}) "
+                    f"until about {until:%Y-%m-%d %H:%M} UTC"
+                )
+            self.sleep(wait)
+            waited += wait
+        if waited:
+            self.report.add_time("rate limit", waited)
+        return None
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,9 @@ POOL_GROWTH = 4
 POOL_GAIN = 1.15
 POOL_WINDOW_SECONDS = 0.5
 
+#: The longest a message waits for a relay's limit to let it go; past that it is held.
+QUOTA_WAIT_SECONDS = 60.0
+
 #: Tries to record a message the server accepted (about 8 s of waits in all).
 _RECORD_TRIES = 6
 
@@ -136,7 +153,7 @@ class Senders:
         self.sleep = context.sleep
         self.report = context.report
         self.lock = threading.Lock()
-        self.limiter = _RateLimiter(self.policy.rate_limit, self.sleep)
+        self.quota = _Quota(context)
         self.consecutive_failures = 0
         #: Recipients refused before any message of this run was accepted: held back,
         #: since many in a row mean the server refuses us, not them.
@@ -333,10 +350,7 @@ class Senders:
         policy, report = self.policy, self.report
         reason = ""
         for attempt in range(policy.retries):
-            with self.lock:
-                self.limiter.wait()
-            self.guard()  # only while the claim (and the run lock) are surely ours
-            if not self._as_the_reader_wants(item):
+            if not self._may_go(item):
                 return
             started = time.perf_counter()
             try:
@@ -389,6 +403,24 @@ class Senders:
         )
         self.halt.set()
         return True
+
+    def _may_go(self, item: Outgoing) -> bool:
+        """Whether the message goes now: the relay's limit lets it (else it is held),
+        the claim is surely ours, and the reader still wants it as it is."""
+        held = self.quota.held()
+        if held is not None:
+            self._held(item, held)
+            return False
+        self.guard()  # only while the claim (and the run lock) are surely ours
+        return self._as_the_reader_wants(item)
+
+    def _held(self, item: Outgoing, reason: str) -> None:
+        """A relay's limit is spent for longer than a run waits: this message and the
+        rest stay queued, and the run says until when."""
+        self.store.mark_deferred(item.delivery.id, reason=reason, now=self.clock())
+        self.report.defer(reason)
+        self.report.stop(reason)
+        self.halt.set()
 
     def _as_the_reader_wants(self, item: Outgoing) -> bool:
         """Whether the message goes as it is: a reader who left or paused since it was

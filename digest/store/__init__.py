@@ -18,6 +18,7 @@ from digest.store.entries import AddResult, EntriesMixin
 from digest.store.feedback import FeedbackMixin
 from digest.store.inbound import InboundMixin
 from digest.store.locks import LocksMixin
+from digest.store.quotas import QuotasMixin
 from digest.store.runs import RunRecord, RunsMixin
 from digest.store.schema import SCHEMA_REVISION, metadata
 from digest.store.sources import SourceCheck, SourcesMixin
@@ -44,6 +45,7 @@ class Store(
     DeliveriesMixin,
     ClaimsMixin,
     LocksMixin,
+    QuotasMixin,
     RunsMixin,
     FeedbackMixin,
     InboundMixin,

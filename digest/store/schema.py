@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
 
 metadata = MetaData()
 
@@ -173,6 +173,18 @@ locks = Table(
     Column("holder", String(300), nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# One token bucket per relay and limit: the tokens left when last counted, so that
+# every run and sender process of an installation keeps a relay's quotas together.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("relay", String(300), primary_key=True),
+    Column("per_seconds", Float, primary_key=True),
+    Column("messages", Float, primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("counted_at", DateTime(timezone=True), nullable=False),
 )
 
 runs = Table(
