@@ -127,12 +127,13 @@ _RECORD_TRIES = 6
 
 
 class Senders:
-    """Sender threads, one per transport (SMTP connection), fed from a bounded queue.
+    """A pool of sender threads, one per SMTP connection, fed from a bounded queue.
 
     The main thread brings the next messages (composed here or in the child
     process) while the senders wait on the mail server, so composing costs
     no time at the server's pace.  Each sender records a delivery before it
-    sends its next message.
+    sends its next message.  The pool opens connections while they pay (see
+    ``_size_pool``), up to one per transport it was given.
     """
 
     def __init__(self, context: SendContext, *, guard: Callable[[], None]) -> None:
