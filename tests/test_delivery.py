@@ -694,14 +694,14 @@ def test_changes_committed_during_a_send_are_honoured_until_the_hand_off(
     in_child: bool,
     readers: tuple[int, int, int],
 ) -> None:
+    from digest.deliver import gates
     from digest.deliver import sender as delivery
-    from digest.deliver import senders
 
     store = any_store
     monkeypatch.setattr(delivery, "COMPOSE_IN_A_PROCESS_FROM", 100 if in_child else 10**9)
     # Every hand-off asks afresh (at full speed the answer is at most 0.25 s old), so the
     # messages that can ignore a commit are only the ones in flight.
-    monkeypatch.setattr(senders, "LAST_WORD_SECONDS", 0.0)
+    monkeypatch.setattr(gates, "LAST_WORD_SECONDS", 0.0)
     fill(store, 300)
     # Another process (the web app) changes three readers whose deliveries are already
     # claimed: their messages are not composed yet (85, 90, 95), or composed and

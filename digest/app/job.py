@@ -284,34 +284,17 @@ def _plan_edition(this: _Run, options: RunOptions) -> _Plan:
 
 def _send(this: _Run, planned: _Plan, *, lock: RunLock | None) -> RunReport:
     store, settings, report = this.store, this.settings, planned.report
-    stop, transport = this.runtime.stop, this.runtime.transport
-
-    def should_stop() -> bool:
-        if lock is not None:
-            lock.keeper.check()  # LostOwnership: nothing more is sent
-        return stop is not None and stop.is_set()
-
+    transport = this.runtime.transport
     edition_ids = [e.id for e in planned.pending]
     held: list[tuple[str, datetime, int]] = []
-    composer = composer_for(store, settings)
+    shared = _shared_context(this, report, lock)
     relays = settings.smtp.relays()
     for number, relay in enumerate(relays):
         with ExitStack() as opened:
-            first = transport if number == 0 else transport_for(settings, relay)
-            pool = [first, *(transport_for(settings, relay) for _ in range(relay.connections - 1))]
-            context = SendContext(
-                store,
-                composer,
-                settings.delivery,
-                [opened.enter_context(t) for t in pool],
-                this.now,
-                report,
-                holder=this.holder,
-                exclusive=lock is not None,
-                sleep=this.runtime.sleep,
-                should_stop=should_stop,
-                keepers=[lock.keeper] if lock is not None else [],
-                relay=relay.where,
+            pool = [transport if number == 0 else transport_for(settings, relay)]
+            pool += [transport_for(settings, relay) for _ in range(relay.connections - 1)]
+            context = replace(
+                shared, transports=[opened.enter_context(t) for t in pool], relay=relay.where
             )
 
             def send_all(context: SendContext = context) -> None:
@@ -336,6 +319,30 @@ def _send(this: _Run, planned: _Plan, *, lock: RunLock | None) -> RunReport:
         report,
         still_queued,
         held_elsewhere=tuple(held),
+    )
+
+
+def _shared_context(this: _Run, report: DeliveryReport, lock: RunLock | None) -> SendContext:
+    """What the sends through every relay of this run share (each has its own pool)."""
+    stop = this.runtime.stop
+
+    def should_stop() -> bool:
+        if lock is not None:
+            lock.keeper.check()  # LostOwnership: nothing more is sent
+        return stop is not None and stop.is_set()
+
+    return SendContext(
+        this.store,
+        composer_for(this.store, this.settings),
+        this.settings.delivery,
+        [],
+        this.now,
+        report,
+        holder=this.holder,
+        exclusive=lock is not None,
+        sleep=this.runtime.sleep,
+        should_stop=should_stop,
+        keepers=[lock.keeper] if lock is not None else [],
     )
 
 

@@ -1,8 +1,8 @@
-"""The sender threads: one per mail server connection, fed from a bounded queue.
+"""The sender threads: a pool of mail server connections, fed from a bounded queue.
 
-Each sender hands a message to the relay only after the last look at its
-reader (``_LastWord``: the consent rule, never the decider), and records the
-outcome in the database before it takes its next message, so a kill at any
+Each sender hands a message to the relay only after its gates (``gates``: the
+reader's last word and the relay's limits), and records the outcome in the
+database before that connection's next message can be accepted, so a kill at any
 moment followed by a rerun delivers every remaining reader exactly once.
 """
 
@@ -13,12 +13,12 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from digest.deliver.context import SendContext
-from digest.deliver.quotas import describe, take_token
+from digest.deliver.gates import LastWord, Quota, composed_differently
 from digest.deliver.transports import (
     CannotConnect,
     Deferred,
@@ -35,37 +35,7 @@ from digest.errors import StorageError
 from digest.inbound import names_the_mailbox, status_of
 from digest.models import Delivery, Subscriber
 from digest.plan import Send
-from digest.store import Store
 from digest.subscriptions import why_not_mailed
-
-
-class _Quota:
-    """A relay's limits (``DeliverySettings.limits``), kept as token buckets in the
-    database: a message waits for its token up to ``QUOTA_WAIT_SECONDS``."""
-
-    def __init__(self, context: SendContext) -> None:
-        self.store, self.relay, self.clock = context.store, context.relay, context.clock
-        self.limits = context.delivery.limits()
-        self.sleep, self.report = context.sleep, context.report
-
-    def held(self) -> str | None:
-        """None once this message may go (its tokens spent); else why it is held."""
-        waited = 0.0
-        while self.limits:
-            wait = self.store.spend_token(self.relay, self.limits, take_token, now=self.clock())
-            if not wait:
-                break
-            if waited + wait > QUOTA_WAIT_SECONDS:
-                until = self.clock() + timedelta(seconds=wait)
-                return (
-                    f"held by the relay's limit ({', '.join(describe(*q) for q in self.limits)}) "
-                    f"until about {until:%Y-%m-%d %H:%M} UTC"
-                )
-            self.sleep(wait)
-            waited += wait
-        if waited:
-            self.report.add_time("rate limit", waited)
-        return None
 
 
 @dataclass(frozen=True)
@@ -85,42 +55,11 @@ class Outgoing:
 
 
 _SWITCH_INTERVAL = 0.0002
-#: The longest a reader's change may wait before the messages about to go see it.
-LAST_WORD_SECONDS = 0.25
-
-
-class _LastWord:
-    """The reader's last word before the hand-off to the relay: one query for the
-    message about to go and every message queued behind it, at most every
-    ``LAST_WORD_SECONDS``, finds the readers changed since they were read."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.lock = threading.Lock()
-        self.at = -LAST_WORD_SECONDS
-        self.checked: set[int] = set()
-        self.changed: dict[int, Subscriber] = {}
-
-    def now(self, subscriber: Subscriber, waiting: Callable[[], list[Subscriber]]) -> Subscriber:
-        """The reader as stored now, if they changed since ``subscriber`` was read."""
-        with self.lock:
-            stale = time.monotonic() - self.at > LAST_WORD_SECONDS
-            if stale or subscriber.id not in self.checked:
-                batch = [subscriber, *waiting()]
-                self.changed = self.store.changed_subscribers(batch)
-                self.checked = {s.id for s in batch}
-                self.at = time.monotonic()
-            return self.changed.get(subscriber.id, subscriber)
-
-
 #: How many times its connections the pool opens when the last growth paid; how much
 #: more a second it must then send to grow again; the shortest time a measure takes.
 POOL_GROWTH = 4
 POOL_GAIN = 1.15
 POOL_WINDOW_SECONDS = 0.5
-
-#: The longest a message waits for a relay's limit to let it go; past that it is held.
-QUOTA_WAIT_SECONDS = 60.0
 
 #: Tries to record a message the server accepted (about 8 s of waits in all).
 _RECORD_TRIES = 6
@@ -142,7 +81,7 @@ class Senders:
         self.guard = guard
         #: Whether a stop was asked for (SIGTERM): honoured after the message in flight.
         self.should_stop = context.should_stop
-        self.last_word = _LastWord(context.store)
+        self.last_word = LastWord(context.store)
         #: The reader of the message each sender took ahead of its turn (by thread).
         self.held: dict[int, Subscriber] = {}
         #: Deliveries whose reader changed what their message says: composed again.
@@ -154,7 +93,7 @@ class Senders:
         self.sleep = context.sleep
         self.report = context.report
         self.lock = threading.Lock()
-        self.quota = _Quota(context)
+        self.quota = Quota(context)
         self.consecutive_failures = 0
         #: Recipients refused before any message of this run was accepted: held back,
         #: since many in a row mean the server refuses us, not them.
@@ -178,9 +117,12 @@ class Senders:
         # of the ceiling with it, 0.797/0.807/0.860 without.)
         self.switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(_SWITCH_INTERVAL)
-        # The pool: one connection first, then four times as many each time the messages
-        # a second rose enough, up to SMTP_CONNECTIONS (a ceiling, not a number to guess);
-        # a connection the server refuses lowers the ceiling to what is open.
+        self._open_pool(transports)
+
+    def _open_pool(self, transports: Sequence[Transport]) -> None:
+        """One connection first, then four times as many each time the messages a second
+        rose enough, up to SMTP_CONNECTIONS (a ceiling, not a number to guess); a
+        connection the server refuses lowers the ceiling to what is open."""
         self.spare = list(transports)
         self.threads: list[threading.Thread] = []
         self.sized = threading.Event()
@@ -434,7 +376,7 @@ class Senders:
             self.store.mark_skipped(item.delivery.id, reason=reason, now=self.clock())
             self.report.count("skipped")
             return False
-        if _composed_differently(item.subscriber, now):
+        if composed_differently(item.subscriber, now):
             with self.lock:
                 self.recompose.append((item.delivery, now))
             return False
@@ -564,9 +506,3 @@ class Senders:
             self.messages_refused = 0
         if first:
             self._settle_refused()
-
-
-def _composed_differently(sent: Subscriber, now: Subscriber) -> bool:
-    """Whether a message would differ for the reader as stored now."""
-    said = (sent.topics, sent.theme, sent.name, sent.email, sent.cadence)
-    return said != (now.topics, now.theme, now.name, now.email, now.cadence)
