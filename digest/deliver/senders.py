@@ -55,8 +55,10 @@ class Outgoing:
 
 
 _SWITCH_INTERVAL = 0.0002
-#: How many times its connections the pool opens when the last growth paid; how much
-#: more a second it must then send to grow again; the shortest time a measure takes.
+#: The connections the pool opens first; how many times as many it opens when the last
+#: growth paid; how much more a second it must then send to grow again; the shortest
+#: time a measure takes.
+POOL_FIRST = 1
 POOL_GROWTH = 4
 POOL_GAIN = 1.15
 POOL_WINDOW_SECONDS = 0.5
@@ -128,7 +130,7 @@ class Senders:
         self.sized = threading.Event()
         #: The pool's first connection: its failures are the run's; the others' are limits.
         self.first: threading.Thread | None = None
-        self._grow(1)
+        self._grow(POOL_FIRST)
         if self.spare:
             threading.Thread(target=self._size_pool, name="pool", daemon=True).start()
 

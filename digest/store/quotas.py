@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from digest.errors import StorageError
 from digest.store.base import StoreBase, aware
 from digest.store.schema import rate_buckets
+
+#: How long a sender waits for another's lock on the buckets before it counts that as a
+#: short wait (the other may be paused, holding it), and how long that wait is.
+LOCK_WAIT_SECONDS = 1.0
+BUSY_SECONDS = 0.05
 
 #: One bucket as the rule sees it: (messages, per seconds, tokens left, seconds since).
 Bucket = tuple[float, float, float, float]
@@ -33,7 +38,11 @@ class QuotasMixin(StoreBase):
         for attempt in range(3):
             try:
                 return self._spend(relay, limits, rule, now.astimezone(UTC))
-            except StorageError:
+            except StorageError as e:
+                if "lock timeout" in e.message or "lock_timeout" in e.message:
+                    # Another sender holds the buckets (it may be paused mid-count): try
+                    # again shortly, as a wait, rather than hang behind it.
+                    return BUSY_SECONDS
                 # Two senders made the same new bucket at once: the other's row is there now.
                 if attempt == 2:
                     raise
@@ -49,6 +58,7 @@ class QuotasMixin(StoreBase):
         with self._transaction() as conn:
             query = select(rate_buckets).where(rate_buckets.c.relay == relay)
             if self.dialect == "postgresql":
+                conn.execute(text(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_SECONDS * 1000)}ms'"))
                 query = query.with_for_update()
             stored = {(r.messages, r.per_seconds): r for r in conn.execute(query)}
             # A sender that read the clock before waiting for the rows' lock must not
