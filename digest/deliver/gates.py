@@ -56,11 +56,14 @@ class Quota:
 
     def held(self) -> str | None:
         """None once this message may go (its tokens spent); else why it is held."""
-        waited = 0.0
+        # Counted on the monotonic clock, not as the sum of the waits: a wait for another
+        # sender's lock on the buckets (it may be paused) counts too.
+        started, waited = time.monotonic(), 0.0
         while self.limits:
             wait = self.store.spend_token(self.relay, self.limits, take_token, now=self.clock())
             if not wait:
                 break
+            waited = max(waited, time.monotonic() - started)
             if waited + wait > QUOTA_WAIT_SECONDS:
                 until = self.clock() + timedelta(seconds=wait)
                 return (
