@@ -181,7 +181,7 @@ class SmtpTransport:
         if settings.security == "starttls":
             if not smtp.has_extn("starttls"):
                 raise TransportError(
-                    f"SMTP server {settings.host}:{settings.port} does not offer STARTTLS",
+                    f"SMTP server {settings.where} does not offer STARTTLS",
                     hint="set SMTP_SECURITY=ssl or none if that is intended",
                 )
             smtp.starttls(context=self._tls_context())
@@ -191,7 +191,7 @@ class SmtpTransport:
 
     def _explain(self, error: BaseException) -> BaseException:
         """Turn a connection-time error into TransportError (fatal) or TemporaryFailure."""
-        where = f"{self.settings.host}:{self.settings.port}"
+        where = self.settings.where
         if isinstance(error, TransportError | KeyboardInterrupt | SystemExit):
             return error
         if isinstance(error, smtplib.SMTPResponseException) and (
@@ -270,7 +270,7 @@ class SmtpTransport:
         if envelope.eight_bit:
             if not smtp.has_extn("8bitmime"):
                 raise TransportError(
-                    f"SMTP server {self.settings.host}:{self.settings.port} stopped offering "
+                    f"SMTP server {self.settings.where} stopped offering "
                     "8BITMIME during the run",
                     hint="run again: digest asks the server before composing",
                 )
