@@ -144,6 +144,10 @@ STATES = ("pending", "active", "paused", "unsubscribed", "bounced", "complained"
 #: they left, their address bounced for good, or they reported the digest as spam.
 SUPPRESSED = ("unsubscribed", "bounced", "complained")
 
+#: The newsletter of an installation that declares none, and of every reader and edition
+#: from before newsletters (digest.config's ``[[newsletters]]``).
+MAIN_NEWSLETTER = "main"
+
 
 @dataclass(frozen=True)
 class Subscriber:
@@ -166,6 +170,8 @@ class Subscriber:
     period_start: date | None = field(default=None, compare=False)
     #: When the row last changed, to tell cheaply whether a copy is stale (not compared).
     updated_at: datetime | None = field(default=None, compare=False)
+    #: The newsletter this consent is for: one person has one row per newsletter.
+    newsletter: str = MAIN_NEWSLETTER
 
     @property
     def state(self) -> str:
@@ -181,6 +187,7 @@ class Edition:
     day: date
     created_at: datetime
     entry_count: int
+    newsletter: str = MAIN_NEWSLETTER
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Every SQLAlchemy error is wrapped in ``StorageError`` here, at the boundary.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -34,7 +35,7 @@ from sqlalchemy.exc import (
 )
 
 from digest.errors import StorageError
-from digest.models import MAX_SMTP_CONNECTIONS
+from digest.models import MAIN_NEWSLETTER, MAX_SMTP_CONNECTIONS
 from digest.store.schema import SCHEMA_REVISION, installation
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class StoreBase:
         self._connections_lock = threading.Lock()
         self._installation: str | None = None
         self.opened_at_revision: str | None = None
+        #: The newsletter whose readers and editions this store reads and writes, and the
+        #: sources its editions take papers from (None: every source).
+        self.newsletter = MAIN_NEWSLETTER
+        self.newsletter_sources: tuple[str, ...] | None = None
         # SQLite has one writer at a time and makes a waiting writer sleep
         # (1 ms, then 2, then 5...): this process's threads queue here instead
         # and go on the moment the database is free.
@@ -136,6 +141,14 @@ class StoreBase:
         except SQLAlchemyError as e:
             return first_line(e)
         return None
+
+    def scoped(self, newsletter: str, sources: Sequence[str] | None = None) -> Self:
+        """This store, for one newsletter's readers and editions (the same connections:
+        close the store it came from, not this one)."""
+        view = copy.copy(self)
+        view.newsletter = newsletter
+        view.newsletter_sources = None if sources is None else tuple(sources)
+        return view
 
     @property
     def dialect(self) -> str:
@@ -228,13 +241,30 @@ class StoreBase:
         """Apply every pending migration (an empty database gets the whole schema)."""
         from alembic import command
 
+        sqlite = self.dialect == "sqlite"
         try:
-            with self.engine.begin() as conn:
-                config = alembic_config()
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+            with self.engine.connect() as conn:
+                # SQLite changes a constraint by rebuilding the table, which the rows of
+                # other tables refer to: references are checked once, at the end.
+                self._references(conn, checked=not sqlite)
+                with conn.begin():
+                    config = alembic_config()
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, "head")
+                    broken = sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+                    if broken:
+                        raise StorageError(
+                            self.url, f"migration failed: a broken reference in {broken[0]}"
+                        )
+                self._references(conn, checked=True)
         except SQLAlchemyError as e:
             raise StorageError(self.url, f"migration failed: {first_line(e)}") from e
+
+    def _references(self, conn: Connection, *, checked: bool) -> None:
+        """Turn SQLite's foreign key checks on or off (outside a transaction)."""
+        if self.dialect == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if checked else 'OFF'}")
+            conn.commit()
 
 
 def inserted_id(result: CursorResult[Any]) -> int:

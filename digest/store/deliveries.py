@@ -401,6 +401,7 @@ def delivery_with_subscriber() -> Select[Any]:
         subscribers.c.period_start,
         subscribers.c.unsubscribed_at,
         subscribers.c.updated_at.label("subscriber_updated_at"),
+        subscribers.c.newsletter,
     ).join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
 
 

@@ -56,10 +56,17 @@ class InboundMixin(StoreBase):
             _insert_event(conn, record)
 
     def apply_inbound(
-        self, record: InboundRecord, *, score: BounceScore | None, rule: Rule | None, channel: str
+        self,
+        record: InboundRecord,
+        *,
+        score: BounceScore | None,
+        rule: Rule | None,
+        channel: str,
+        everywhere: bool = False,
     ) -> bool:
         """Keep what came back about a reader with its new score (if it changed) and
-        its consent rule (if any), in one transaction; whether the reader's state changed."""
+        its consent rule (if any), in one transaction; whether the reader's state changed.
+        With ``everywhere`` the rule applies to the address in every newsletter."""
         subscriber_id = record.subscriber_id
         assert subscriber_id is not None  # what is applied is about a reader
         with self._transaction() as conn:
@@ -78,10 +85,21 @@ class InboundMixin(StoreBase):
             if rule is None:
                 return False
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
-            current = subscriber_of(row) if row is not None else None
+            if row is None:
+                return False
+            same = subscribers.c.id == subscriber_id
+            if everywhere:
+                same = same | (subscribers.c.email_key == row.email_key)
+            rows = conn.execute(select(subscribers).where(same).order_by(subscribers.c.id)).all()
             moment = record.at.astimezone(UTC)
-            [amended] = apply_rules(conn, [(current, rule)], now=moment, channel=channel)
-        return amended.after is not None
+            amended = apply_rules(
+                conn,
+                [(subscriber_of(r), rule) for r in rows],
+                now=moment,
+                channel=channel,
+                newsletter=row.newsletter,
+            )
+        return any(a.after is not None and a.after.id == subscriber_id for a in amended)
 
     def inbound_of(
         self, subscriber_id: int, *, limit: int = 200

@@ -20,8 +20,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from digest.models import MAIN_NEWSLETTER
+
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0012"
+SCHEMA_REVISION = "0013"
 
 metadata = MetaData()
 
@@ -49,17 +51,26 @@ entries = Table(
     Column("published", Date),
     Column("source", String(200), nullable=False),
     Column("first_seen", DateTime(timezone=True), nullable=False, index=True),
-    # The edition that carried this entry; NULL until an edition takes it.
-    Column("edition_id", Integer, ForeignKey("editions.id"), index=True),
 )
 
 editions = Table(
     "editions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("day", Date, nullable=False, unique=True),
+    Column("day", Date, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("entry_count", Integer, nullable=False),
+    Column("newsletter", String(64), nullable=False, server_default=MAIN_NEWSLETTER),
+    UniqueConstraint("newsletter", "day", name="one_edition_per_day"),
+)
+
+# The entries each edition carried: each newsletter's editions carry an entry once.
+edition_entries = Table(
+    "edition_entries",
+    metadata,
+    Column("edition_id", Integer, ForeignKey("editions.id"), primary_key=True),
+    Column("entry_id", Integer, ForeignKey("entries.id"), primary_key=True),
+    Index("edition_entries_by_entry", "entry_id"),
 )
 
 # folded: not mailed on its own, its papers go into the reader's next email (cadence).
@@ -97,8 +108,9 @@ subscribers = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("email", String(320), nullable=False),
-    # digest.address's key: two spellings of one mailbox are one subscriber.
-    Column("email_key", String(320), nullable=False, unique=True),
+    # digest.address's key: two spellings of one mailbox are one subscriber (of each
+    # newsletter: a person has one row, one consent, per newsletter).
+    Column("email_key", String(320), nullable=False),
     Column("name", String(200)),
     Column("status", String(16), nullable=False, index=True),
     Column("topics", JSON, nullable=False),
@@ -118,6 +130,8 @@ subscribers = Table(
     # When a sign-up last mailed this address (a confirmation link, or "you get it
     # already"): the next waits out ``subscriptions.notice_interval``.
     Column("notice_sent_at", DateTime(timezone=True)),
+    Column("newsletter", String(64), nullable=False, server_default=MAIN_NEWSLETTER),
+    UniqueConstraint("email_key", "newsletter", name="one_subscriber_per_newsletter"),
 )
 
 # Every change of a subscriber's state: when, to what, through which channel.

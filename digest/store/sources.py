@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from digest.store.base import StoreBase, aware
-from digest.store.schema import entries, source_checks
+from digest.store.schema import edition_entries, entries, source_checks
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ class SourcesMixin(StoreBase):
         """How many of an edition's entries each source brought first."""
         query = (
             select(entries.c.source, func.count())
-            .where(entries.c.edition_id == edition_id)
+            .join(edition_entries, edition_entries.c.entry_id == entries.c.id)
+            .where(edition_entries.c.edition_id == edition_id)
             .group_by(entries.c.source)
         )
         with self._transaction() as conn:

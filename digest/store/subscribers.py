@@ -64,12 +64,14 @@ class SubscribersMixin(StoreBase):
         self, who: str | int, rule: Rule, *, now: datetime, channel: str
     ) -> Amended:
         """Run a consent rule on one subscriber (an address, or an id) and store its change."""
-        where = subscribers.c.id == who if isinstance(who, int) else _by_address(who)
+        where = subscribers.c.id == who if isinstance(who, int) else self._by_address(who)
         with self._transaction() as conn:
             row = conn.execute(select(subscribers).where(where)).first()
             current = subscriber_of(row) if row is not None else None
             moment = now.astimezone(UTC)
-            [amended] = apply_rules(conn, [(current, rule)], now=moment, channel=channel)
+            [amended] = apply_rules(
+                conn, [(current, rule)], now=moment, channel=channel, newsletter=self.newsletter
+            )
         return amended
 
     def claim_notice(self, subscriber_id: int, *, now: datetime, interval: timedelta) -> bool:
@@ -109,12 +111,16 @@ class SubscribersMixin(StoreBase):
         with self._transaction() as conn:
             for chunk in chunks(changes):
                 keys = [email_key(email) for email, _ in chunk]
-                query = select(subscribers).where(subscribers.c.email_key.in_(keys))
+                query = select(subscribers).where(
+                    subscribers.c.email_key.in_(keys), subscribers.c.newsletter == self.newsletter
+                )
                 stored = {row.email_key: subscriber_of(row) for row in conn.execute(query)}
                 pairs = [
                     (stored.get(key), rule) for key, (_, rule) in zip(keys, chunk, strict=True)
                 ]
-                amended += apply_rules(conn, pairs, now=now, channel=channel)
+                amended += apply_rules(
+                    conn, pairs, now=now, channel=channel, newsletter=self.newsletter
+                )
         return amended
 
     def get_subscriber_by_id(self, subscriber_id: int) -> Subscriber | None:
@@ -124,10 +130,38 @@ class SubscribersMixin(StoreBase):
         return subscriber_of(row) if row is not None else None
 
     def get_subscriber(self, email: str) -> Subscriber | None:
-        """Return the subscriber with this address (any spelling of it), if any."""
+        """Return this newsletter's subscriber with this address (any spelling), if any."""
         with self._transaction() as conn:
-            row = conn.execute(select(subscribers).where(_by_address(email))).first()
+            row = conn.execute(select(subscribers).where(self._by_address(email))).first()
         return subscriber_of(row) if row is not None else None
+
+    def subscriptions_of(self, email: str) -> list[Subscriber]:
+        """This address's consent in every newsletter (any spelling), by newsletter."""
+        query = select(subscribers).where(subscribers.c.email_key == email_key(email))
+        with self._transaction() as conn:
+            rows = conn.execute(query.order_by(subscribers.c.newsletter)).all()
+        return [subscriber_of(row) for row in rows]
+
+    def count_by_newsletter(self) -> dict[str, dict[str, int]]:
+        """How many readers each newsletter with any has in each state."""
+        query = select(
+            subscribers.c.newsletter, subscribers.c.status, subscribers.c.paused, func.count()
+        ).group_by(subscribers.c.newsletter, subscribers.c.status, subscribers.c.paused)
+        counts: dict[str, dict[str, int]] = {}
+        with self._transaction() as conn:
+            for newsletter, status, paused, n in conn.execute(query):
+                states = counts.setdefault(newsletter, dict.fromkeys(STATES, 0))
+                states[Subscriber(0, "", status, paused=bool(paused)).state] += int(n)
+        return counts
+
+    def _by_address(self, email: str) -> Any:
+        return (subscribers.c.email_key == email_key(email)) & (
+            subscribers.c.newsletter == self.newsletter
+        )
+
+    def _mine(self, state: str | None) -> list[Any]:
+        """The conditions for this newsletter's subscribers in ``state`` (None: any)."""
+        return [subscribers.c.newsletter == self.newsletter, *_in_state(state)]
 
     def changed_subscribers(self, known: Sequence[Subscriber]) -> dict[int, Subscriber]:
         """Those of ``known`` whose rows changed since they were read, as stored now.
@@ -168,7 +202,7 @@ class SubscribersMixin(StoreBase):
         """
         last_id = 0
         while True:
-            query = select(subscribers).where(subscribers.c.id > last_id, *_in_state(state))
+            query = select(subscribers).where(subscribers.c.id > last_id, *self._mine(state))
             with self._transaction() as conn:
                 rows = conn.execute(query.order_by(subscribers.c.id).limit(page)).all()
             yield from (subscriber_of(row) for row in rows)
@@ -181,7 +215,7 @@ class SubscribersMixin(StoreBase):
     ) -> tuple[int, list[SubscriberRow]]:
         """A page of subscribers in id order, in one state and with ``search`` in their
         address or name if given; and how many match in all."""
-        where = _in_state(state)
+        where = self._mine(state)
         if search.strip():
             pattern = "%" + _like_escaped(search.strip().lower()[:200]) + "%"
             where.append(
@@ -218,7 +252,7 @@ class SubscribersMixin(StoreBase):
         """How many active readers have each cadence, the most common first."""
         query = (
             select(subscribers.c.cadence, func.count())
-            .where(subscribers.c.status == "active")
+            .where(subscribers.c.newsletter == self.newsletter, subscribers.c.status == "active")
             .group_by(subscribers.c.cadence)
         )
         with self._transaction() as conn:
@@ -227,8 +261,10 @@ class SubscribersMixin(StoreBase):
 
     def count_subscribers(self) -> dict[str, int]:
         """Return how many subscribers are in each state, paused ones apart from active."""
-        query = select(subscribers.c.status, subscribers.c.paused, func.count()).group_by(
-            subscribers.c.status, subscribers.c.paused
+        query = (
+            select(subscribers.c.status, subscribers.c.paused, func.count())
+            .where(*self._mine(None))
+            .group_by(subscribers.c.status, subscribers.c.paused)
         )
         counts = dict.fromkeys(STATES, 0)
         with self._transaction() as conn:
@@ -243,15 +279,20 @@ def apply_rules(
     *,
     now: datetime,
     channel: str,
+    newsletter: str,
 ) -> list[Amended]:
-    """Run each rule on its subscriber and write the changes: inserts, updates, history."""
+    """Run each rule on its subscriber and write the changes: inserts (new readers of
+    ``newsletter``), updates, history."""
     results = [(current, rule(current, now)) for current, rule in pairs]
     new = [change for before, change in results if before is None and change is not None]
     if new:
-        conn.execute(subscribers.insert(), [_row(c.subscriber, now, created=True) for c in new])
+        rows = [_row(c.subscriber, now, created=True) | {"newsletter": newsletter} for c in new]
+        conn.execute(subscribers.insert(), rows)
         keys = [email_key(c.subscriber.email) for c in new]
-        query = select(subscribers.c.email_key, subscribers.c.id)
-        ids = dict(conn.execute(query.where(subscribers.c.email_key.in_(keys))).all())
+        query = select(subscribers.c.email_key, subscribers.c.id).where(
+            subscribers.c.email_key.in_(keys), subscribers.c.newsletter == newsletter
+        )
+        ids = dict(conn.execute(query).all())
     updates = [
         _row(change.subscriber, now) | {"row_id": before.id}
         for before, change in results
@@ -268,7 +309,8 @@ def apply_rules(
             amended.append(Amended(before, None))
             continue
         row_id = before.id if before is not None else ids[email_key(change.subscriber.email)]
-        after = replace(change.subscriber, id=row_id, updated_at=now)
+        home = before.newsletter if before is not None else newsletter
+        after = replace(change.subscriber, id=row_id, updated_at=now, newsletter=home)
         amended.append(Amended(before, after))
         if before is None or before.state != after.state:
             events.append(
@@ -300,10 +342,6 @@ def _in_state(state: str | None) -> list[Any]:
 def _like_escaped(text: str) -> str:
     """``text`` matched literally by LIKE: its wildcards escaped."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _by_address(email: str) -> Any:
-    return subscribers.c.email_key == email_key(email)
 
 
 def _row(subscriber: Subscriber, now: datetime, *, created: bool = False) -> dict[str, Any]:
@@ -351,4 +389,5 @@ def subscriber_of(
         period_start=row.period_start,
         unsubscribed_at=aware(row.unsubscribed_at) if row.unsubscribed_at else None,
         updated_at=aware(row.updated_at if updated_at is None else updated_at),
+        newsletter=row.newsletter,
     )
