@@ -58,6 +58,8 @@ class RunReport:
     dry_run: bool = False
     #: Claims other senders still hold when this one ended: (holder, until, how many).
     held_elsewhere: tuple[tuple[str, datetime, int], ...] = ()
+    #: With several newsletters, each one's part of the run, by slug.
+    newsletters: tuple[tuple[str, RunReport], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -80,6 +82,8 @@ class RunReport:
             if delivery.folded
             else ""
         )
+        if len(self.newsletters) > 1:
+            return "; ".join(f"{slug}: {part.summary()}" for slug, part in self.newsletters)
         if self.dry_run:
             return (
                 f"would send {delivery.sent}, fail {delivery.failed}, skip {delivery.skipped}"
@@ -202,13 +206,19 @@ def run(
         run_id = store.start_run(lock.holder, now=now())
         this = _Run(store, settings, runtime, lock.holder)
         try:
-            planned = _plan_edition(this, options)
+            plans = _plan_editions(this, options)
             if runtime.on_planned:
-                runtime.on_planned(planned.told)
+                first = plans[0][1].told
+                queued = sum(planned.told.queued for _, planned in plans)
+                runtime.on_planned(replace(first, queued=queued))
             if not exclusive:
                 held.close()  # planning done: on PostgreSQL the sending is shared
-            planned.report.on_delivery = runtime.on_delivery
-            report = _send(this, planned, lock=lock if exclusive else None)
+            parts: list[tuple[str, RunReport]] = []
+            sole = lock if exclusive else None
+            for part, planned in plans:
+                planned.report.on_delivery = runtime.on_delivery
+                parts.append((part.settings.newsletter, _send(part, planned, lock=sole)))
+            report = _together(parts)
         except BaseException as e:
             store.finish_run(run_id, outcome="error", summary=f"{type(e).__name__}: {e}", now=now())
             raise
@@ -232,7 +242,9 @@ def close_dead_runs(store: Store, *, now: datetime) -> None:
             )
 
 
-def _plan_edition(this: _Run, options: RunOptions) -> _Plan:
+def _plan_editions(this: _Run, options: RunOptions) -> list[tuple[_Run, _Plan]]:
+    """Read the sources and refit readers' models once, then plan each newsletter's
+    edition: the run of each, with its own settings and readers, and its plan."""
     store, settings, started = this.store, this.settings, this.now()
     plan = options.plan
     ingest_sources = options.ingest_sources and plan
@@ -252,7 +264,6 @@ def _plan_edition(this: _Run, options: RunOptions) -> _Plan:
         if ingest_sources
         else None
     )
-    planning = perf_counter()
     if plan:  # readers' models are refitted before their papers are chosen
         learned = learning.refresh(store, now=started)
         if learned.missing:
@@ -265,6 +276,21 @@ def _plan_edition(this: _Run, options: RunOptions) -> _Plan:
                 space=learned.space_version,
                 new_space=learned.new_space,
             )
+    plans: list[tuple[_Run, _Plan]] = []
+    for newsletter in settings.all_newsletters():
+        part = replace(
+            this,
+            store=store.scoped(newsletter.slug, newsletter.sources),
+            settings=settings.for_newsletter(newsletter),
+        )
+        plans.append((part, _plan_edition(part, day, plan, ingested if not plans else None)))
+    return plans
+
+
+def _plan_edition(this: _Run, day: date, plan: bool, ingested: IngestReport | None) -> _Plan:
+    """Plan one newsletter's edition of ``day`` (or, ``plan`` off, find it)."""
+    store, settings, started = this.store, this.settings, this.now()
+    planning = perf_counter()
     edition = (
         store.create_edition(day, now=started, allow_empty=settings.delivery.send_empty)
         if plan
@@ -280,6 +306,23 @@ def _plan_edition(this: _Run, options: RunOptions) -> _Plan:
     pending = store.editions_with_queued()
     told = Planned(day, ingested, edition, store.count_queued([e.id for e in pending]))
     return _Plan(day, ingested, edition, pending, report, told)
+
+
+def _together(parts: list[tuple[str, RunReport]]) -> RunReport:
+    """The run's report: its one newsletter's, or every newsletter's together."""
+    if len(parts) == 1:
+        return parts[0][1]
+    reports = [report for _, report in parts]
+    first = reports[0]
+    return RunReport(
+        first.day,
+        first.ingest,
+        first.edition,
+        DeliveryReport.together([r.delivery for r in reports]),
+        sum(r.still_queued for r in reports),
+        held_elsewhere=tuple(held for r in reports for held in r.held_elsewhere),
+        newsletters=tuple(parts),
+    )
 
 
 def _send(this: _Run, planned: _Plan, *, lock: RunLock | None) -> RunReport:

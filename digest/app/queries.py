@@ -8,9 +8,10 @@ from datetime import date, datetime, time, timedelta
 
 from digest.app.job import close_dead_runs
 from digest.cadence import read_cadence, weekly_due
-from digest.config import Settings, SourceSpec
+from digest.config import Newsletter, Settings, SourceSpec
 from digest.locking import RUN_LOCK
 from digest.models import (
+    STATES,
     Delivery,
     Edition,
     Feedback,
@@ -181,3 +182,33 @@ def _next_unbuilt_run(store: Store, settings: Settings, now: datetime) -> dateti
         end_of_day = datetime.combine(fire.astimezone(settings.zone).date(), time.max)
         fire = next_run(settings.schedule, settings.zone, end_of_day.replace(tzinfo=settings.zone))
     return fire
+
+
+@dataclass(frozen=True)
+class NewsletterStatus:
+    """One newsletter as ``newsletters list`` shows it."""
+
+    newsletter: Newsletter
+    #: The From and List-Id its mail carries.
+    sender: str
+    readers: dict[str, int]
+    next_run: datetime | None
+
+
+def newsletters(store: Store, settings: Settings, *, now: datetime) -> list[NewsletterStatus]:
+    """Each newsletter of the installation: its sender, its readers by state, and when
+    its next edition is made (the installation's schedule)."""
+    counts = store.count_by_newsletter()
+    empty = dict.fromkeys(STATES, 0)
+    found = []
+    for newsletter in settings.all_newsletters():
+        own = settings.for_newsletter(newsletter)
+        found.append(
+            NewsletterStatus(
+                newsletter,
+                f"{own.sender_name} <{own.sender_address}>",
+                counts.get(newsletter.slug, empty),
+                next_run(own.schedule, own.zone, now),
+            )
+        )
+    return found

@@ -6,10 +6,10 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -28,6 +28,8 @@ from digest.logs import configure_logging
 from digest.models import Subscriber
 from digest.subscriptions import ConsentRefused
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 #: How far ahead ``run --date --force`` goes without ``--far-ahead``.
 MAX_DAYS_AHEAD = 3
 
@@ -38,12 +40,19 @@ class App:
     def __init__(self, config_path: str | None, verbose: bool) -> None:
         self.config_path = config_path
         self.verbose = verbose
+        #: The newsletter a command is about (``--newsletter``; None: the first).
+        self.newsletter: str | None = None
         self._settings: Settings | None = None
 
     @property
     def settings(self) -> Settings:
+        """The settings, as the newsletter the command is about has them."""
         if self._settings is None:
-            self._settings = load_settings(self.config_path)
+            loaded = load_settings(self.config_path)
+            try:
+                self._settings = loaded.narrowed_to(self.newsletter)
+            except ValueError as e:
+                raise DigestError(str(e), hint="see `digest newsletters list`") from None
         return self._settings
 
     @property
@@ -53,8 +62,12 @@ class App:
         return self._settings
 
     def open_store(self) -> Store:
-        url = self.settings.database_url
-        return Store.open(url, create_folder=url == DEFAULT_DATABASE_URL)
+        """The database, as the newsletter the command is about sees it."""
+        settings = self.settings
+        url = settings.database_url
+        store = Store.open(url, create_folder=url == DEFAULT_DATABASE_URL)
+        newsletter = settings.newsletter_named(settings.newsletter)
+        return store.scoped(newsletter.slug, newsletter.sources)
 
     @contextmanager
     def store(self) -> Iterator[Store]:
@@ -63,6 +76,22 @@ class App:
             yield opened
         finally:
             opened.close()
+
+
+def newsletter_option(command: F) -> F:
+    """``--newsletter SLUG``: the newsletter a command is about (default: the first)."""
+
+    def remember(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            ctx.ensure_object(App).newsletter = value
+
+    return click.option(
+        "--newsletter",
+        metavar="SLUG",
+        expose_value=False,
+        callback=remember,
+        help="The newsletter (default: the first of [[newsletters]]; see `newsletters list`).",
+    )(command)
 
 
 class _DigestGroup(click.Group):

@@ -17,7 +17,7 @@ from digest.app import (
     queries,
 )
 from digest.app.queries import EditionStatus, SourceHealth, Status
-from digest.cli.base import App, cli, utc_now
+from digest.cli.base import App, cli, newsletter_option, utc_now
 from digest.cli.output import (
     EXIT_PARTIAL,
     STATE_COLOURS,
@@ -73,6 +73,7 @@ def editions_group() -> None:
 
 
 @editions_group.command("list")
+@newsletter_option
 @click.option("--limit", default=30, show_default=True, help="How many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the table as CSV.")
@@ -82,6 +83,49 @@ def editions_list(app: App, limit: int, as_json: bool, as_csv: bool) -> None:
     with app.store() as store:
         rows = [queries.edition_status(store, e) for e in store.recent_editions(limit)]
     show_editions(rows, as_json=as_json, as_csv=as_csv)
+
+
+@cli.group("newsletters")
+def newsletters_group() -> None:
+    """The newsletters this installation sends."""
+
+
+@newsletters_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def newsletters_list(app: App, as_json: bool) -> None:
+    """Each newsletter: its slug, name, sender, sources, readers by state, next run."""
+    with app.store() as store:
+        found = queries.newsletters(store, app.settings, now=utc_now())
+    if as_json:
+        echo_json(
+            {
+                "newsletters": [
+                    {
+                        "slug": n.newsletter.slug,
+                        "name": n.newsletter.name,
+                        "from": n.sender,
+                        "sources": n.newsletter.sources,
+                        "readers": n.readers,
+                        "next_run": n.next_run,
+                    }
+                    for n in found
+                ]
+            }
+        )
+        return
+    rows = [
+        (
+            n.newsletter.slug,
+            n.newsletter.name,
+            n.sender,
+            ", ".join(n.newsletter.sources) if n.newsletter.sources is not None else "all",
+            ", ".join(f"{count} {state}" for state, count in n.readers.items() if count) or "none",
+            n.next_run,
+        )
+        for n in found
+    ]
+    table(["slug", "name", "from", "sources", "readers", "next run"], rows)
 
 
 @cli.group("sources")
@@ -105,6 +149,7 @@ def sources_list(app: App, as_json: bool, as_csv: bool) -> None:
 
 
 @editions_group.command("show")
+@newsletter_option
 @click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
@@ -121,6 +166,7 @@ def editions_show(app: App, day: datetime, as_json: bool) -> None:
 
 
 @cli.command()
+@newsletter_option
 @click.option("--editions", default=7, show_default=True, help="How many recent editions.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj

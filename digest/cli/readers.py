@@ -18,7 +18,7 @@ from digest.app import (
     transport_for,
 )
 from digest.cli import output, report
-from digest.cli.base import App, cli, known, named, refused, themes, utc_now
+from digest.cli.base import App, cli, known, named, newsletter_option, refused, themes, utc_now
 from digest.cli.output import EXIT_PARTIAL, problem
 from digest.errors import DigestError
 from digest.likes import typed_likes
@@ -35,6 +35,7 @@ from digest.subscriptions import ConsentRefused
 
 
 @cli.command()
+@newsletter_option
 @click.argument("email")
 @click.option("--name", help="Display name used in the To: header.")
 @click.option(
@@ -131,6 +132,7 @@ def _invite(app: App, item: SubscriberInput) -> None:
 
 
 @cli.command()
+@newsletter_option
 @click.argument("email")
 @click.pass_obj
 def unsubscribe(app: App, email: str) -> None:
@@ -141,6 +143,7 @@ def unsubscribe(app: App, email: str) -> None:
 
 
 @cli.command()
+@newsletter_option
 @click.argument("email")
 @click.pass_obj
 def pause(app: App, email: str) -> None:
@@ -149,6 +152,7 @@ def pause(app: App, email: str) -> None:
 
 
 @cli.command()
+@newsletter_option
 @click.argument("email")
 @click.pass_obj
 def resume(app: App, email: str) -> None:
@@ -173,6 +177,7 @@ def subscribers_group() -> None:
 
 
 @subscribers_group.command("list")
+@newsletter_option
 @click.option("--status", type=click.Choice(STATES), help="Only subscribers in this state.")
 @click.option("--search", default="", help="Only those with this in their address or name.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -200,6 +205,7 @@ def _all_subscribers(store: Store, state: str | None, search: str) -> Iterator[S
 
 
 @subscribers_group.command("show")
+@newsletter_option
 @click.argument("email")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
@@ -214,6 +220,7 @@ def subscribers_show(app: App, email: str, as_json: bool) -> None:
 
 
 @subscribers_group.command("import")
+@newsletter_option
 @click.argument("csv_file", type=click.File("rb"), metavar="FILE.csv")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.pass_obj
@@ -269,6 +276,7 @@ def likes_import(app: App, email: str, library_file: BinaryIO) -> None:
 
 
 @subscribers_group.command("export")
+@newsletter_option
 @click.argument(
     "csv_file", type=click.File("w", encoding="utf-8"), default="-", metavar="[FILE.csv]"
 )

@@ -17,7 +17,7 @@ from digest.app import (
     transport_for,
 )
 from digest.cli import output, report
-from digest.cli.base import MAX_DAYS_AHEAD, App, cli, utc_now
+from digest.cli.base import MAX_DAYS_AHEAD, App, cli, newsletter_option, utc_now
 from digest.cli.output import EXIT_PARTIAL, problem
 from digest.config import (
     SourceSpec,
@@ -76,6 +76,7 @@ def ingest(
 
 
 @cli.command("run")
+@newsletter_option
 @click.option(
     "--date",
     "day",
@@ -189,6 +190,7 @@ def stop_on_signals() -> threading.Event:
 
 
 @cli.command()
+@newsletter_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.pass_obj
 def send(app: App, as_json: bool) -> None:

@@ -10,7 +10,7 @@ import click
 
 from digest.app import job, transport_for, tryouts
 from digest.cli import output, report
-from digest.cli.base import App, cli, named, themes, utc_now
+from digest.cli.base import App, cli, named, newsletter_option, themes, utc_now
 from digest.cli.output import EXIT_PARTIAL, problem
 from digest.cli.running import run_and_exit
 from digest.subscribers import (
@@ -60,6 +60,7 @@ def match(
 
 
 @cli.command()
+@newsletter_option
 @click.option("--email", help="Render what this subscriber would get (topics and theme).")
 @click.option("--topic", "topics", multiple=True, metavar="QUERY", help="Topics to try instead.")
 @click.option(
@@ -103,6 +104,7 @@ def preview(
 
 
 @cli.command("send-test")
+@newsletter_option
 @click.argument("address")
 @click.option("--as", "as_email", metavar="EMAIL", help="Send what this reader would get.")
 @click.option(
@@ -140,6 +142,7 @@ def send_test(app: App, address: str, as_email: str | None, day: datetime | None
 
 
 @cli.command()
+@newsletter_option
 @click.argument("email")
 @click.option(
     "--date",

@@ -28,12 +28,13 @@ from digest.config.settings import (
     DkimSettings,
     InboundSettings,
     LearningSettings,
+    Newsletter,
     Settings,
     SmtpSettings,
     SourceSpec,
     WebSettings,
 )
-from digest.config.toml import TOML_SETTINGS, TomlReader, read_sources
+from digest.config.toml import TOML_SETTINGS, TomlReader, read_newsletters, read_sources
 from digest.errors import ConfigError
 from digest.ingest import FetchPolicy, SourceLimits
 from digest.resources import resource_path
@@ -118,13 +119,16 @@ def load_settings(
         web=WebSettings(**read[WebSettings], **from_env.get(WebSettings, {})),
         sources=read_sources(data.get("sources", []), path, problems),
     )
-    toml.report_unknown_keys(known_tables={"sources"})
+    settings_from_toml["newsletters"] = read_newsletters(
+        data.get("newsletters", []), settings_from_toml["sources"], path, problems
+    )
+    toml.report_unknown_keys(known_tables={"sources", "newsletters"})
     problems += _local_delivery_problems(settings_from_toml, path)
     problems += env_problems
     if problems:
         raise ConfigError(problems)
     top = from_env.get(Settings, {})
-    return Settings(
+    settings = Settings(
         config_path=path,
         fetch=FetchPolicy(contact=top.get("base_url", Settings.base_url), **fetch),
         smtp=SmtpSettings(**from_env.get(SmtpSettings, {})),
@@ -132,6 +136,7 @@ def load_settings(
         **settings_from_toml,
         **top,
     )
+    return replace(settings, newsletters=tuple(map(settings.completed, settings.newsletters)))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -168,6 +173,7 @@ __all__ = [
     "DkimSettings",
     "InboundSettings",
     "LearningSettings",
+    "Newsletter",
     "Settings",
     "SmtpSettings",
     "SourceSpec",

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from digest.config import checks
 from digest.ingest import FetchPolicy, SourceLimits, is_url
+from digest.models import MAIN_NEWSLETTER
 from digest.plan import Policy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite3"
@@ -36,6 +37,21 @@ class SourceSpec:
     location: str
     #: One of ``digest.ingest.FORMATS``; None: detected from the content.
     format: str | None = None
+
+
+@dataclass(frozen=True)
+class Newsletter:
+    """One newsletter of an installation (``[[newsletters]]``): its readers, editions and
+    consent are its own; what it leaves out is the installation's."""
+
+    slug: str
+    #: Its name: in subjects, pages and the List-Id.
+    name: str
+    #: The names of the ``[[sources]]`` its editions take papers from (None: all).
+    sources: tuple[str, ...] | None = None
+    sender_name: str | None = None
+    sender_address: str | None = None
+    theme: str | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +254,56 @@ class Settings:
     dkim: DkimSettings = field(default_factory=DkimSettings)
     outbox_dir: Path = Path("var/outbox")
     web: WebSettings = field(default_factory=lambda: WebSettings())
+    #: ``[[newsletters]]``; none declared: one, the main newsletter, made of the above.
+    newsletters: tuple[Newsletter, ...] = ()
+    #: The newsletter these settings are for (``for_newsletter``).
+    newsletter: str = MAIN_NEWSLETTER
+
+    def all_newsletters(self) -> tuple[Newsletter, ...]:
+        """Every newsletter this installation sends, in the order declared."""
+        return self.newsletters or (self.completed(Newsletter(MAIN_NEWSLETTER, self.title)),)
+
+    def completed(self, newsletter: Newsletter) -> Newsletter:
+        """A declared newsletter with what it leaves out filled in from these settings."""
+        return replace(
+            newsletter,
+            sender_name=newsletter.sender_name or self.sender_name,
+            sender_address=newsletter.sender_address or self.sender_address,
+            theme=newsletter.theme or self.theme,
+        )
+
+    def for_newsletter(self, newsletter: Newsletter) -> Settings:
+        """These settings as one newsletter has them: its name, sender and theme (a
+        newsletter as loaded names each; its sources are its store's to apply)."""
+        return replace(
+            self,
+            newsletter=newsletter.slug,
+            title=newsletter.name,
+            sender_name=newsletter.sender_name or self.sender_name,
+            sender_address=newsletter.sender_address or self.sender_address,
+            theme=newsletter.theme or self.theme,
+        )
+
+    def narrowed_to(self, slug: str | None) -> Settings:
+        """These settings for the newsletter ``slug``, and for it alone (None: for the
+        first newsletter, while a run still sends every one)."""
+        chosen = self.newsletter_named(slug)
+        narrowed = self.for_newsletter(chosen)
+        if slug is None or not self.newsletters:
+            return narrowed
+        return replace(narrowed, newsletters=(chosen,))
+
+    def newsletter_named(self, slug: str | None) -> Newsletter:
+        """The newsletter with this slug (None: the first); ``ValueError`` naming the
+        ones there are when there is none."""
+        known = self.all_newsletters()
+        if slug is None:
+            return known[0]
+        for newsletter in known:
+            if newsletter.slug == slug:
+                return newsletter
+        names = ", ".join(n.slug for n in known)
+        raise ValueError(f"no newsletter {slug!r} (this installation has: {names})")
 
     @property
     def database_url_for_display(self) -> str:

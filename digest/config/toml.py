@@ -3,7 +3,8 @@ read with one problem line per bad key."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from digest.config.settings import (
     DeliverySettings,
     InboundSettings,
     LearningSettings,
+    Newsletter,
     Settings,
     SourceSpec,
     WebSettings,
@@ -225,6 +227,66 @@ def read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec,
     for duplicate in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"{path}: [[sources]]: the name {duplicate!r} is used twice")
     return tuple(specs)
+
+
+#: A newsletter's slug: in URLs and on the command line.
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
+
+#: The keys of a ``[[newsletters]]`` table besides its slug, name and sources.
+_NEWSLETTER_KEYS: dict[str, checks.Check] = {
+    "sender_name": checks.one_line_text,
+    "sender_address": checks.email_address,
+    "theme": checks.theme,
+}
+
+
+def read_newsletters(
+    raw: Any, sources: Sequence[SourceSpec], path: Path, problems: list[str]
+) -> tuple[Newsletter, ...]:
+    """The ``[[newsletters]]`` tables, each checked; one problem line for each bad one."""
+    if not isinstance(raw, list):
+        problems.append(f"{path}: newsletters: expected [[newsletters]] tables with a slug")
+        return ()
+    found: list[Newsletter] = []
+    names = {s.name for s in sources}
+    for number, item in enumerate(raw, start=1):
+        where = f"{path}: [[newsletters]] #{number}"
+        said, newsletter = _newsletter(item, names)
+        problems += [f"{where}: {problem}" for problem in said]
+        if newsletter is not None:
+            found.append(newsletter)
+    slugs = [n.slug for n in found]
+    for duplicate in sorted({n for n in slugs if slugs.count(n) > 1}):
+        problems.append(f"{path}: [[newsletters]]: the slug {duplicate!r} is used twice")
+    return tuple(found)
+
+
+def _newsletter(item: Any, source_names: set[str]) -> tuple[list[str], Newsletter | None]:
+    """One ``[[newsletters]]`` table: what is wrong with it, and the newsletter, if it is one."""
+    if not isinstance(item, dict):
+        return ["expected a table with a slug"], None
+    unknown = set(item) - {"slug", "name", "sources", *_NEWSLETTER_KEYS}
+    said = [f"unknown key {sorted(unknown)[0]!r} (a typo?)"] if unknown else []
+    slug = item.get("slug")
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
+        return [*said, f"slug: expected 1-40 of a-z, 0-9 and '-', got {slug!r}"], None
+    name = item.get("name", slug)
+    if checks.one_line_text(name):
+        said.append(f"name: expected one line of text, got {name!r}")
+    wanted = item.get("sources")
+    if wanted is not None and (
+        not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted)
+    ):
+        said.append("sources: expected a list of [[sources]] names")
+        wanted = None
+    for missing in [w for w in wanted or () if w not in source_names]:
+        said.append(f"sources: no [[sources]] is named {missing!r}")
+    for key, check in _NEWSLETTER_KEYS.items():
+        if key in item and (expected := check(item[key])):
+            said.append(f"{key}: expected {expected}, got {item[key]!r}")
+    values = {key: item[key] for key in _NEWSLETTER_KEYS if key in item}
+    sources = None if wanted is None else tuple(wanted)
+    return said, Newsletter(slug=slug, name=name, sources=sources, **values)
 
 
 def _source(item: Any, path: Path) -> tuple[list[str], SourceSpec | None]:

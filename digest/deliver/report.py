@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
+
+
+#: What a report counts, one delivery at a time.
+_COUNTED = ("sent", "failed", "skipped", "deferred", "expired", "waiting", "folded")
 
 
 @dataclass
@@ -76,6 +80,25 @@ class DeliveryReport:
         with self._lock:
             self.failovers.append(note)
             self.stopped, self.relay_down = None, False
+
+    @classmethod
+    def together(cls, parts: Sequence[DeliveryReport]) -> DeliveryReport:
+        """What several send phases did (one per newsletter), as one report."""
+        whole = cls()
+        for part in parts:
+            for counted in _COUNTED:
+                setattr(whole, counted, getattr(whole, counted) + getattr(part, counted))
+            whole.stopped = whole.stopped or part.stopped
+            whole.interrupted = whole.interrupted or part.interrupted
+            whole.relay_down = whole.relay_down or part.relay_down
+            whole.deferred_because = whole.deferred_because or part.deferred_because
+            whole.failures += part.failures
+            whole.failovers += part.failovers
+            whole.unknown |= part.unknown
+            whole.composer_peak_rss_kb = max(whole.composer_peak_rss_kb, part.composer_peak_rss_kb)
+            for stage, seconds in part.seconds.items():
+                whole.add_time(stage, seconds)
+        return whole
 
     def add_time(self, stage: str, seconds: float) -> None:
         with self._lock:

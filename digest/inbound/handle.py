@@ -15,7 +15,7 @@ from digest.config import InboundSettings, Settings
 from digest.errors import StorageError
 from digest.inbound.mailbox import PollReport, Verdict, poll
 from digest.inbound.parse import Inbound, TooBig, read_inbound
-from digest.inbound.policy import BouncePolicy, BounceScore, outcome, status_of
+from digest.inbound.policy import BouncePolicy, BounceScore, names_the_mailbox, outcome, status_of
 from digest.logs import log_event
 from digest.models import Delivery, InboundRecord, Subscriber
 from digest.store import Store
@@ -121,9 +121,18 @@ def _apply(
         score=decided.score if decided.score != stored else None,
         rule=suppresses(suppress, printable(event.detail, 2000) or None) if suppress else None,
         channel=_CHANNEL[suppress] if suppress else "",
+        everywhere=leaves_every_newsletter(suppress, status),
     )
     state = f"; now {suppress}" if changed else ""
     return Handled(f"{kind} for {subscriber.email}: score {decided.score.value:g}{state}", changed)
+
+
+def leaves_every_newsletter(suppressed: str | None, status: str) -> bool:
+    """Whether a suppression holds for the address in every newsletter, not only the one
+    the mail was from: a complaint (the reader told their provider our mail is spam, and
+    the newsletters share a sender's reputation) and a mailbox that does not exist do;
+    an unsubscribe, and a bounce that may be about one message, do not."""
+    return suppressed == "complained" or (suppressed == "bounced" and names_the_mailbox(status))
 
 
 def _tag(tagged: tuple[str, ...], secret_key: str, purpose: str) -> int | None:

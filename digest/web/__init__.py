@@ -72,11 +72,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(config)
     app.url_map.converters["id"] = IdConverter
+    # The site signs readers up for the first newsletter; a reader's links (by their
+    # signed id) act on the newsletter their mail came from.
+    first = settings.all_newsletters()[0]
+    settings = settings.for_newsletter(first)
+    store = Store.open(
+        settings.database_url, create_folder=settings.database_url == DEFAULT_DATABASE_URL
+    )
     app.extensions["digest"] = WebContext(
         settings=settings,
-        store=Store.open(
-            settings.database_url, create_folder=settings.database_url == DEFAULT_DATABASE_URL
-        ),
+        store=store.scoped(first.slug, first.sources),
         make_transport=make_transport,
         clock=clock,
         themes=shipped_themes(),
