@@ -1,0 +1,202 @@
+"""Several newsletters in one installation: each its own sources, sender and consent."""
+
+from __future__ import annotations
+
+import email
+import json
+import re
+from email.message import Message
+from email.utils import parseaddr
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import cli
+from digest.config import load_settings
+from digest.errors import ConfigError
+from digest.store import Store
+from digest.tokens import tagged_address
+from digest.web import create_app
+from tests.conftest import SAMPLE_DUMP
+
+DATA = Path(__file__).parent / "data"
+INBOUND = DATA / "inbound"
+SECRET = "test-secret-key-for-digest-tests-0123456789"
+
+TWO = f"""
+[digest]
+title = "Papers"
+
+[sender]
+name = "Lab digest"
+address = "digest@lab.example.org"
+
+[delivery]
+send_empty = true
+
+[inbound]
+bounce_address = "bounces@lab.example.org"
+
+[[sources]]
+name = "hf"
+location = "{SAMPLE_DUMP}"
+
+[[sources]]
+name = "arxiv"
+location = "{DATA / "arxiv-api-atom.xml"}"
+
+[[newsletters]]
+slug = "trending"
+name = "Trending papers"
+sources = ["hf"]
+
+[[newsletters]]
+slug = "theory"
+name = "Theory reading group"
+sources = ["arxiv"]
+sender_name = "Theory group"
+sender_address = "theory@maths.example.org"
+theme = "compact"
+"""
+
+
+@pytest.fixture
+def lab(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (project / "config" / "digest.toml").write_text(TWO, encoding="utf-8")
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
+    return project
+
+
+def digest(*args: str, code: int = 0) -> str:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def mails(project: Path) -> dict[str, list[Message]]:
+    """The outbox's messages, by their To, oldest first."""
+    found: dict[str, list[Message]] = {}
+    for path in sorted((project / "var" / "outbox").glob("*.eml"), key=lambda p: p.stat().st_mtime):
+        message = email.message_from_bytes(path.read_bytes())
+        found.setdefault(parseaddr(str(message["To"]))[1], []).append(message)
+    return found
+
+
+def text_of(message: Message) -> str:
+    return "".join(
+        part.get_payload(decode=True).decode()
+        for part in message.walk()
+        if part.get_content_type() == "text/plain"
+    )
+
+
+def test_each_newsletter_mails_its_own_papers_from_its_own_sender(lab: Path) -> None:
+    digest("subscribe", "ada@example.net", "--newsletter", "trending")
+    digest("subscribe", "ada@example.net", "--newsletter", "theory")
+    digest("subscribe", "bob@example.net", "--newsletter", "theory")
+    ran = digest("run", "--date", "2026-11-28")
+    assert "trending: sent 1" in ran and "theory: sent 2" in ran, ran
+    ada = mails(lab)["ada@example.net"]
+    by_list = {str(m["List-Id"]): m for m in ada}
+    assert len(ada) == 2 and len(by_list) == 2
+    trending = next(m for m in ada if "Trending papers" in str(m["List-Id"]))
+    theory = next(m for m in ada if "Theory reading group" in str(m["List-Id"]))
+    assert str(trending["From"]) == "Lab digest <digest@lab.example.org>"
+    assert str(theory["From"]) == "Theory group <theory@maths.example.org>"
+    assert trending["Message-ID"] != theory["Message-ID"]
+    # The seed dump's papers in one, the arXiv feed's in the other, never mixed.
+    atom = (DATA / "arxiv-api-atom.xml").read_text(encoding="utf-8")
+    arxiv_titles = [" ".join(t.split()) for t in re.findall(r"<title>(.*?)</title>", atom, re.S)]
+    arxiv_titles = [t for t in arxiv_titles if "arXiv Query" not in t and "ArXiv" not in t]
+    assert arxiv_titles
+    assert any(t in " ".join(text_of(theory).split()) for t in arxiv_titles)
+    assert not any(t in " ".join(text_of(trending).split()) for t in arxiv_titles)
+    listed = json.loads(digest("newsletters", "list", "--json"))["newsletters"]
+    assert [(n["slug"], n["readers"]["active"]) for n in listed] == [("trending", 1), ("theory", 2)]
+    assert listed[1]["from"] == "Theory group <theory@maths.example.org>"
+
+
+def test_leaving_one_newsletter_by_one_click_keeps_the_other(lab: Path) -> None:
+    for newsletter in ("trending", "theory"):
+        digest("subscribe", "ada@example.net", "--newsletter", newsletter)
+    digest("run", "--date", "2026-11-28")
+    [trending] = [m for m in mails(lab)["ada@example.net"] if "Trending" in str(m["List-Id"])]
+    one_click = re.search(r"<(https://[^>]+)>", str(trending["List-Unsubscribe"]))
+    assert one_click is not None and trending["List-Unsubscribe-Post"]
+    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False})
+    path = one_click.group(1).removeprefix("https://digest.example.org")
+    response = app.test_client().post(path, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    shown = digest("subscribers", "show", "ada@example.net", "--newsletter", "trending")
+    assert "unsubscribed" in shown
+    assert "active" in digest("subscribers", "show", "ada@example.net", "--newsletter", "theory")
+    before = len(mails(lab)["ada@example.net"])
+    ran = digest("run", "--date", "2026-11-29")
+    assert "trending: sent 0" in ran and "theory: sent 1" in ran, ran
+    after = mails(lab)["ada@example.net"][before:]
+    assert [("Theory" in str(m["List-Id"])) for m in after] == [True]
+
+
+def test_a_complaint_about_one_newsletter_stops_them_all(lab: Path) -> None:
+    for newsletter in ("trending", "theory"):
+        digest("subscribe", "ada@example.net", "--newsletter", newsletter)
+    digest("subscribe", "bob@example.net", "--newsletter", "theory")
+    digest("run", "--date", "2026-11-28")
+    store = Store.open("sqlite:///var/digest.sqlite3").scoped("theory")
+    reader = store.get_subscriber("ada@example.net")
+    assert reader is not None
+    [(_, delivery)] = store.deliveries_of(reader.id)
+    store.close()
+    # The envelope sender the theory digest went out with (VERP), as the report quotes it.
+    sender = tagged_address("bounces@lab.example.org", SECRET, "bounce", delivery.id)
+    complaint = (
+        (INBOUND / "arf-complaint.eml")
+        .read_bytes()
+        .replace(b"bounces+42.abcdefghijklmnopqrst@example.org", sender.encode())
+    )
+    result = CliRunner().invoke(cli, ["inbound"], input=complaint)
+    assert "now complained" in result.output, result.output
+    for newsletter in ("trending", "theory"):
+        shown = digest("subscribers", "show", "ada@example.net", "--newsletter", newsletter)
+        assert "complained" in shown, (newsletter, shown)
+    ran = digest("run", "--date", "2026-11-29")
+    assert "trending: sent 0" in ran and "theory: sent 1" in ran, ran
+
+
+def test_newsletters_are_checked_with_one_line_each(tmp_path: Path) -> None:
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        '[[sources]]\nname = "hf"\nlocation = "x.txt"\n'
+        '[[newsletters]]\nslug = "Bad Slug"\n'
+        '[[newsletters]]\nslug = "a"\nsources = ["nope"]\nsender_address = "not an address"\n'
+        '[[newsletters]]\nslug = "a"\ncolour = "red"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config, environ={})
+    said = "\n".join(raised.value.problems)
+    assert "[[newsletters]] #1: slug: expected" in said
+    assert "[[newsletters]] #2: sources: no [[sources]] is named 'nope'" in said
+    assert "[[newsletters]] #2: sender_address: expected an email address" in said
+    assert "[[newsletters]] #3: unknown key 'colour'" in said
+    assert "the slug 'a' is used twice" in said
+
+
+def test_an_unknown_newsletter_is_one_line_naming_the_ones_there_are(lab: Path) -> None:
+    result = CliRunner().invoke(cli, ["subscribe", "ada@example.net", "--newsletter", "vision"])
+    assert result.exit_code == 2
+    assert "no newsletter 'vision' (this installation has: trending, theory)" in result.output
+
+
+def test_without_newsletters_everything_is_the_main_one(project: Path) -> None:
+    digest("subscribe", "ada@example.net")
+    listed = json.loads(digest("newsletters", "list", "--json"))["newsletters"]
+    assert [(n["slug"], n["readers"]["active"]) for n in listed] == [("main", 1)]
+    store = Store.open("sqlite:///var/digest.sqlite3")
+    try:
+        [row] = store.subscriptions_of("ADA@example.net")
+        assert row.newsletter == "main"
+    finally:
+        store.close()
