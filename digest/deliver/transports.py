@@ -270,8 +270,7 @@ class SmtpTransport:
         if envelope.eight_bit:
             if not smtp.has_extn("8bitmime"):
                 raise TransportError(
-                    f"SMTP server {self.settings.where} stopped offering "
-                    "8BITMIME during the run",
+                    f"SMTP server {self.settings.where} stopped offering 8BITMIME during the run",
                     hint="run again: digest asks the server before composing",
                 )
             body = " BODY=8BITMIME"
