@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from email.message import Message
 from email.utils import parseaddr
 from pathlib import Path
@@ -16,9 +20,19 @@ from digest.cli import cli
 from digest.config import load_settings
 from digest.errors import ConfigError
 from digest.store import Store
+from digest.subscribers import check_input
 from digest.tokens import tagged_address
 from digest.web import create_app
-from tests.conftest import SAMPLE_DUMP
+from tests.conftest import (
+    DAY,
+    SAMPLE_DUMP,
+    THEMES,
+    empty_postgres,
+    fill,
+    import_subscribers,
+    wait_until,
+)
+from tests.smtp_server import smtp_server
 
 DATA = Path(__file__).parent / "data"
 INBOUND = DATA / "inbound"
@@ -200,3 +214,58 @@ def test_without_newsletters_everything_is_the_main_one(project: Path) -> None:
         assert row.newsletter == "main"
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_four_senders_and_a_kill_on_postgres_mail_each_newsletter_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    empty_postgres(postgres_url)
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        '[sender]\naddress = "digest@example.org"\n[delivery]\nlease_seconds = 4\n'
+        f'[[sources]]\nname = "hf"\nlocation = "{SAMPLE_DUMP}"\n'
+        '[[newsletters]]\nslug = "main"\nname = "Trending"\n'
+        '[[newsletters]]\nslug = "second"\nname = "Second"\nsender_address = "two@example.org"\n',
+        encoding="utf-8",
+    )
+    store = Store.open(postgres_url)
+    fill(store, 400, topics=["title:fairness"])  # readers of main; small messages
+    second = store.scoped("second")
+    import_subscribers(
+        second,
+        [check_input(f"reader{n}@example.org", themes=THEMES) for n in range(0, 800, 2)],
+    )
+    store.close()
+    with smtp_server() as (server, port):
+        env = os.environ | {
+            "DIGEST_CONFIG": str(config),
+            "DIGEST_DATABASE_URL": postgres_url,
+            "SECRET_KEY": SECRET,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(port),
+            "SMTP_SECURITY": "none",
+        }
+        command_line = [sys.executable, "-m", "digest", "run", "--no-ingest", "--date", str(DAY)]
+        senders = [
+            subprocess.Popen(command_line, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(4)
+        ]
+        wait_until(lambda: len(server.received) >= 100)
+        senders[0].send_signal(signal.SIGKILL)
+        for process in senders:
+            process.communicate(timeout=600)
+        connections = server.sessions_seen
+        # The survivors take over the killed sender's claims (its process is gone);
+        # a last run finds nothing left, or sends what was.
+        finisher = subprocess.run(command_line, env=env, capture_output=True, text=True)
+        assert finisher.returncode == 0, finisher.stderr
+    arrived: dict[tuple[str, str], list[str]] = {}
+    for item in server.received:
+        message = item.message
+        key = (str(message["List-Id"]), parseaddr(str(message["To"]))[1])
+        arrived.setdefault(key, []).append(str(message["Message-ID"]))
+    assert len(arrived) == 800  # 400 readers of each, 200 of them in both
+    repeats = [ids for ids in arrived.values() if len(ids) > 1]
+    assert len(repeats) <= connections
+    assert all(len(set(ids)) == 1 for ids in repeats)  # a repeat has the same Message-ID

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, Select, func, insert, literal, select
@@ -15,7 +15,7 @@ from digest.store.entries import stored_entry
 from digest.store.schema import deliveries, edition_entries, editions, entries, subscribers
 
 #: A newsletter added to an installation starts with the papers first seen this long
-#: before its first edition (not with everything ever read).
+#: before the day of its first edition (not with everything ever read).
 NEW_NEWSLETTER_REACH = timedelta(days=1)
 
 
@@ -38,7 +38,7 @@ class EditionsMixin(StoreBase):
             existing = conn.execute(self._editions().where(editions.c.day == day)).first()
             if existing is not None:
                 return edition_of(existing)
-            waiting = self._waiting_entries(conn, now)
+            waiting = self._waiting_entries(conn, day)
             pending = conn.scalar(select(func.count()).select_from(waiting.subquery()))
             if not pending and not allow_empty:
                 return None
@@ -67,10 +67,10 @@ class EditionsMixin(StoreBase):
         """This newsletter's editions."""
         return select(editions).where(editions.c.newsletter == self.newsletter)
 
-    def _waiting_entries(self, conn: Connection, now: datetime) -> Select[Any]:
-        """The ids of the entries this newsletter's next edition takes: from its sources,
-        carried by none of its editions, and (but for the main newsletter, which has
-        them all) first seen no more than a day before its first edition."""
+    def _waiting_entries(self, conn: Connection, day: date) -> Select[Any]:
+        """The ids of the entries this newsletter's edition of ``day`` takes: from its
+        sources, carried by none of its editions, and (but for the main newsletter, which
+        has them all) first seen no earlier than the day before its first edition."""
         carried = (
             select(edition_entries.c.entry_id)
             .join(editions, editions.c.id == edition_entries.c.edition_id)
@@ -81,11 +81,9 @@ class EditionsMixin(StoreBase):
             query = query.where(entries.c.source.in_(self.newsletter_sources))
         if self.newsletter != MAIN_NEWSLETTER:
             first = conn.scalar(
-                select(func.min(editions.c.created_at)).where(
-                    editions.c.newsletter == self.newsletter
-                )
+                select(func.min(editions.c.day)).where(editions.c.newsletter == self.newsletter)
             )
-            since = (aware(first) if first is not None else now) - NEW_NEWSLETTER_REACH
+            since = datetime.combine(first or day, time.min, UTC) - NEW_NEWSLETTER_REACH
             query = query.where(entries.c.first_seen >= since)
         return query
 
@@ -135,7 +133,7 @@ class EditionsMixin(StoreBase):
         edition would take), in first-seen order."""
         with self._transaction() as conn:
             if edition_id is None:
-                ids = self._waiting_entries(conn, datetime.now(UTC))
+                ids = self._waiting_entries(conn, datetime.now(UTC).date())
             else:
                 ids = select(edition_entries.c.entry_id).where(
                     edition_entries.c.edition_id == edition_id
