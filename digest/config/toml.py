@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from digest.config import checks
 from digest.config.settings import (
@@ -211,22 +211,39 @@ class TomlReader:
                     self.problems.append(f"{self.path}: [{table}] {key}: unknown key (a typo?)")
 
 
+T = TypeVar("T")
+
+
 def read_sources(raw: Any, path: Path, problems: list[str]) -> tuple[SourceSpec, ...]:
     """The ``[[sources]]`` tables, each checked; one problem line for each bad one."""
+    return _tables(
+        raw, ("sources", "location", "name"), lambda item: _source(item, path), path, problems
+    )
+
+
+def _tables(
+    raw: Any,
+    names: tuple[str, str, str],
+    read: Callable[[Any], tuple[list[str], T | None]],
+    path: Path,
+    problems: list[str],
+) -> tuple[T, ...]:
+    """An array of tables (``names``: its own, the key each table must have, the key
+    no two may share), each read by ``read``; one problem line for each bad one."""
+    table, required, unique = names
     if not isinstance(raw, list):
-        problems.append(f"{path}: sources: expected [[sources]] tables with a location")
+        problems.append(f"{path}: {table}: expected [[{table}]] tables with a {required}")
         return ()
-    specs: list[SourceSpec] = []
+    found: list[T] = []
     for number, item in enumerate(raw, start=1):
-        where = f"{path}: [[sources]] #{number}"
-        said, spec = _source(item, path)
-        problems += [f"{where}: {problem}" for problem in said]
-        if spec is not None:
-            specs.append(spec)
-    names = [s.name for s in specs]
-    for duplicate in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f"{path}: [[sources]]: the name {duplicate!r} is used twice")
-    return tuple(specs)
+        said, value = read(item)
+        problems += [f"{path}: [[{table}]] #{number}: {problem}" for problem in said]
+        if value is not None:
+            found.append(value)
+    keys = [getattr(value, unique) for value in found]
+    for duplicate in sorted({k for k in keys if keys.count(k) > 1}):
+        problems.append(f"{path}: [[{table}]]: the {unique} {duplicate!r} is used twice")
+    return tuple(found)
 
 
 #: A newsletter's slug: in URLs and on the command line.
@@ -244,21 +261,10 @@ def read_newsletters(
     raw: Any, sources: Sequence[SourceSpec], path: Path, problems: list[str]
 ) -> tuple[Newsletter, ...]:
     """The ``[[newsletters]]`` tables, each checked; one problem line for each bad one."""
-    if not isinstance(raw, list):
-        problems.append(f"{path}: newsletters: expected [[newsletters]] tables with a slug")
-        return ()
-    found: list[Newsletter] = []
     names = {s.name for s in sources}
-    for number, item in enumerate(raw, start=1):
-        where = f"{path}: [[newsletters]] #{number}"
-        said, newsletter = _newsletter(item, names)
-        problems += [f"{where}: {problem}" for problem in said]
-        if newsletter is not None:
-            found.append(newsletter)
-    slugs = [n.slug for n in found]
-    for duplicate in sorted({n for n in slugs if slugs.count(n) > 1}):
-        problems.append(f"{path}: [[newsletters]]: the slug {duplicate!r} is used twice")
-    return tuple(found)
+    return _tables(
+        raw, ("newsletters", "slug", "slug"), lambda item: _newsletter(item, names), path, problems
+    )
 
 
 def _newsletter(item: Any, source_names: set[str]) -> tuple[list[str], Newsletter | None]:
