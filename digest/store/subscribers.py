@@ -285,14 +285,7 @@ def apply_rules(
     ``newsletter``), updates, history."""
     results = [(current, rule(current, now)) for current, rule in pairs]
     new = [change for before, change in results if before is None and change is not None]
-    if new:
-        rows = [_row(c.subscriber, now, created=True) | {"newsletter": newsletter} for c in new]
-        conn.execute(subscribers.insert(), rows)
-        keys = [email_key(c.subscriber.email) for c in new]
-        query = select(subscribers.c.email_key, subscribers.c.id).where(
-            subscribers.c.email_key.in_(keys), subscribers.c.newsletter == newsletter
-        )
-        ids = dict(conn.execute(query).all())
+    ids = _inserted(conn, [c.subscriber for c in new], now, newsletter) if new else {}
     updates = [
         _row(change.subscriber, now) | {"row_id": before.id}
         for before, change in results
@@ -325,6 +318,19 @@ def apply_rules(
     if events:
         conn.execute(subscriber_events.insert(), events)
     return amended
+
+
+def _inserted(
+    conn: Connection, new: Sequence[Subscriber], now: datetime, newsletter: str
+) -> dict[str, int]:
+    """Insert new readers of ``newsletter``; their ids, by address key."""
+    rows = [_row(subscriber, now, created=True) | {"newsletter": newsletter} for subscriber in new]
+    conn.execute(subscribers.insert(), rows)
+    keys = [email_key(subscriber.email) for subscriber in new]
+    query = select(subscribers.c.email_key, subscribers.c.id).where(
+        subscribers.c.email_key.in_(keys), subscribers.c.newsletter == newsletter
+    )
+    return dict(conn.execute(query).all())
 
 
 def _in_state(state: str | None) -> list[Any]:

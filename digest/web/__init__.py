@@ -72,16 +72,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(config)
     app.url_map.converters["id"] = IdConverter
-    # The site signs readers up for the first newsletter; a reader's links (by their
-    # signed id) act on the newsletter their mail came from.
-    first = settings.all_newsletters()[0]
-    settings = settings.for_newsletter(first)
-    store = Store.open(
-        settings.database_url, create_folder=settings.database_url == DEFAULT_DATABASE_URL
-    )
+    settings, store = _first_newsletter(settings)
     app.extensions["digest"] = WebContext(
         settings=settings,
-        store=store.scoped(first.slug, first.sources),
+        store=store,
         make_transport=make_transport,
         clock=clock,
         themes=shipped_themes(),
@@ -95,6 +89,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.context_processor(lambda: {"newsletter": settings.title})
     app.after_request(_security_headers)
     return app
+
+
+def _first_newsletter(settings: Settings) -> tuple[Settings, Store]:
+    """The settings and the store of the newsletter the site signs readers up for: the
+    first.  A reader's links (by their signed id) act on the newsletter of their mail."""
+    first = settings.all_newsletters()[0]
+    url = settings.database_url
+    store = Store.open(url, create_folder=url == DEFAULT_DATABASE_URL)
+    return settings.for_newsletter(first), store.scoped(first.slug, first.sources)
 
 
 def _settings(given: Settings | None) -> Settings:
