@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from threading import Event
 from types import FrameType
 
@@ -114,8 +114,7 @@ class Worker:
         store = self.open_store()
         try:
             day = due.astimezone(self.settings.zone).date()
-            edition = store.get_edition(day)
-            if edition is not None and not store.count_queued([edition.id]):
+            if all(_done(store.scoped(n.slug), day) for n in self.settings.all_newsletters()):
                 return None
             latest = store.recent_editions(1)
             if latest and (day - latest[0].day).days > 1:
@@ -189,3 +188,9 @@ class Worker:
         if due is not None:
             log_event(log, "catching_up", scheduled=due.isoformat(), late_by=str(now - due))
             scheduler.add_job(self.run_job, "date", run_date=now, id="catch-up", **common)
+
+
+def _done(store: Store, day: date) -> bool:
+    """Whether the store's newsletter has its edition of ``day``, with nothing queued."""
+    edition = store.get_edition(day)
+    return edition is not None and not store.count_queued([edition.id])
