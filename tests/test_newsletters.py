@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from flask.testing import FlaskClient
 
 from digest.cli import cli
 from digest.config import load_settings
@@ -30,6 +31,7 @@ from tests.conftest import (
     empty_postgres,
     fill,
     import_subscribers,
+    message_text,
     wait_until,
 )
 from tests.smtp_server import smtp_server
@@ -269,3 +271,68 @@ def test_four_senders_and_a_kill_on_postgres_mail_each_newsletter_once(
     repeats = [ids for ids in arrived.values() if len(ids) > 1]
     assert len(repeats) <= connections
     assert all(len(set(ids)) == 1 for ids in repeats)  # a repeat has the same Message-ID
+
+
+def _site() -> FlaskClient:
+    return create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}).test_client()
+
+
+def _link(message: Message, kind: str) -> str:
+    found = re.search(
+        rf"https://digest\.example\.org(/{kind}/[^\s\"<>]+)", message_text(message.as_bytes())
+    )
+    assert found is not None, kind
+    return found.group(1)
+
+
+def test_the_site_signs_up_for_each_newsletter_ticked_and_serves_each(lab: Path) -> None:
+    site = _site()
+    home = site.get("/").get_data(as_text=True)
+    assert 'value="trending" checked' in home and 'value="theory">' in home
+    one = site.get("/n/theory").get_data(as_text=True)
+    assert 'value="theory" checked' in one and 'value="trending">' in one
+    assert site.get("/n/vision").status_code == 404
+    none = site.post("/subscribe", data={"email": "eve@example.net", "newsletters_shown": "1"})
+    assert none.status_code == 400 and "Choose at least one newsletter." in none.get_data(
+        as_text=True
+    )
+    form = {
+        "email": "eve@example.net",
+        "newsletters_shown": "1",
+        "newsletter": ["trending", "theory"],
+    }
+    assert "Check your inbox" in site.post("/subscribe", data=form).get_data(as_text=True)
+    asked = mails(lab)["eve@example.net"]
+    assert sorted(parseaddr(str(m["From"]))[1] for m in asked) == [
+        "digest@lab.example.org",
+        "theory@maths.example.org",
+    ]
+    # Confirming the theory group's link: a welcome from the theory group, and she is in it.
+    [theory] = [m for m in asked if "maths" in str(m["From"])]
+    confirm = _link(theory, "confirm")
+    assert site.post(confirm).status_code == 200
+    welcome = mails(lab)["eve@example.net"][-1]
+    assert parseaddr(str(welcome["From"]))[1] == "theory@maths.example.org"
+    assert "active" in digest("subscribers", "show", "eve@example.net", "--newsletter", "theory")
+    assert "pending" in digest("subscribers", "show", "eve@example.net", "--newsletter", "trending")
+    # Her preferences page is the theory group's, and names her other newsletter.
+    page = site.get(_link(welcome, "preferences")).get_data(as_text=True)
+    assert "Theory reading group" in page and "Your newsletters:" in page
+    assert re.search(r'<a href="/preferences/[^"]+">Trending papers</a> \(pending\)', page)
+
+
+def test_each_newsletter_has_its_own_archive_and_view_in_browser_link(lab: Path) -> None:
+    digest("subscribe", "ada@example.net", "--newsletter", "theory")
+    digest("run", "--date", "2026-11-28")
+    [theory] = mails(lab)["ada@example.net"]
+    assert "https://digest.example.org/n/theory/archive/2026-11-28" in message_text(
+        theory.as_bytes()
+    )
+    site = _site()
+    arxiv = site.get("/n/theory/archive/2026-11-28").get_data(as_text=True)
+    trending = site.get("/archive/2026-11-28").get_data(as_text=True)
+    assert "Theory reading group" in arxiv and "Trending papers" in trending
+    assert site.get("/n/theory/archive").status_code == 200
+    feed = site.get("/n/theory/archive.atom").get_data(as_text=True)
+    assert "https://digest.example.org/n/theory/archive" in feed
+    assert site.get("/n/vision/archive").status_code == 404

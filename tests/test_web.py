@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -290,7 +291,8 @@ def test_expired_and_forged_confirm_tokens(
         "/confirm/" + make_token(settings.secret_key, "unsubscribe", subscriber.id)
     )
     assert other_purpose.status_code == 400
-    app.extensions["digest"].settings = _with_confirm_hours(settings, -1)
+    site = app.extensions["digest"]
+    app.extensions["digest"] = replace(site, installation=_with_confirm_hours(settings, -1))
     expired = client.get(path)
     assert expired.status_code == 400
     page = expired.get_data(as_text=True)

@@ -284,6 +284,14 @@ class Settings:
             theme=newsletter.theme or self.theme,
         )
 
+    @property
+    def site_url(self) -> str:
+        """Where this newsletter's public pages (its archive and feeds) are: the site, or
+        ``/n/<slug>`` on it for a newsletter after the first."""
+        if self.newsletter == self.all_newsletters()[0].slug:
+            return self.base_url
+        return f"{self.base_url}/n/{self.newsletter}"
+
     def narrowed_to(self, slug: str | None) -> Settings:
         """These settings for the newsletter ``slug``, and for it alone (None: for the
         first newsletter, while a run still sends every one)."""

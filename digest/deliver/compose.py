@@ -120,7 +120,7 @@ class ComposeSettings:
             max_entries=settings.max_entries,
             email=EmailSettings(
                 newsletter=settings.title,
-                base_url=settings.base_url,
+                base_url=settings.site_url,
                 abstract_chars=settings.abstract_chars,
                 max_html_bytes=settings.max_html_bytes,
                 feedback_links=settings.learning.feedback_links,

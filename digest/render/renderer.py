@@ -69,6 +69,7 @@ class EmailSettings:
     """What the renderer needs from the configuration."""
 
     newsletter: str
+    #: Where the newsletter's public pages are (its archive: the "view in browser" link).
     base_url: str
     #: Both from the settings (``[email]``), which declare their defaults.
     abstract_chars: int

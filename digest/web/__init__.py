@@ -22,7 +22,7 @@ from digest.likes import MAX_LIBRARY_BYTES
 from digest.resources import resource_path
 from digest.web.admin import admin
 from digest.web.archive import archive
-from digest.web.context import WebContext, csrf, limiter
+from digest.web.context import Newsletters, context, csrf, limiter
 from digest.web.errors import errors
 from digest.web.feedback import feedback
 from digest.web.preferences import preferences
@@ -72,13 +72,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(config)
     app.url_map.converters["id"] = IdConverter
-    settings, store = _first_newsletter(settings)
-    app.extensions["digest"] = WebContext(
-        settings=settings,
-        store=store,
-        make_transport=make_transport,
-        clock=clock,
-        themes=shipped_themes(),
+    url = settings.database_url
+    app.extensions["digest"] = Newsletters(
+        settings,
+        Store.open(url, create_folder=url == DEFAULT_DATABASE_URL),
+        make_transport,
+        clock,
+        shipped_themes(),
     )
 
     app.before_request(_room_for_a_library)  # before the CSRF check, which reads the form
@@ -86,18 +86,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     for blueprint in (subscription, preferences, feedback, archive, admin, errors):
         app.register_blueprint(blueprint)
-    app.context_processor(lambda: {"newsletter": settings.title})
+    app.context_processor(lambda: {"newsletter": context().settings.title})
     app.after_request(_security_headers)
     return app
-
-
-def _first_newsletter(settings: Settings) -> tuple[Settings, Store]:
-    """The settings and the store of the newsletter the site signs readers up for: the
-    first.  A reader's links (by their signed id) act on the newsletter of their mail."""
-    first = settings.all_newsletters()[0]
-    url = settings.database_url
-    store = Store.open(url, create_folder=url == DEFAULT_DATABASE_URL)
-    return settings.for_newsletter(first), store.scoped(first.slug, first.sources)
 
 
 def _settings(given: Settings | None) -> Settings:

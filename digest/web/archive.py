@@ -11,16 +11,33 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, abort, g, jsonify, render_template, request
 from markupsafe import Markup
 
 from digest.app import PaperView, long_date, paper_view
 from digest.models import Edition, StoredEntry
 from digest.text import safe_text
 from digest.tokens import edition_url
-from digest.web.context import context, page
+from digest.web.context import context, newsletters, page, use_newsletter
 
 archive = Blueprint("archive", __name__)
+
+
+@archive.url_value_preprocessor
+def _newsletter_of_the_path(_: str | None, values: dict[str, Any] | None) -> None:
+    """``/n/<slug>/archive...``: the pages of that newsletter (without: the first's)."""
+    slug = (values or {}).pop("newsletter", None)
+    if slug is not None:
+        newsletters().of(slug)  # 404 for none such
+        use_newsletter(slug)
+
+
+@archive.url_defaults
+def _same_newsletter(_: str, values: dict[str, Any]) -> None:
+    """Links from a newsletter's pages to the archive stay in that newsletter."""
+    if "newsletter" not in values and g.get("newsletter") is not None:
+        values["newsletter"] = g.newsletter
+
 
 #: A web page has room for the abstract that an email leaves to a link.
 _PAGE_ABSTRACT_CHARS = 2_000
@@ -50,13 +67,15 @@ def _edition_rows(limit: int = 366) -> list[dict[str, Any]]:
     ]
 
 
-@archive.get("/archive")
+@archive.get("/archive", defaults={"newsletter": None})
+@archive.get("/n/<newsletter>/archive")
 def listing() -> tuple[str, int]:
     """Every edition, newest first."""
     return page("archive.html", editions=_edition_rows(), form={})
 
 
-@archive.get("/archive/<day>")
+@archive.get("/archive/<day>", defaults={"newsletter": None})
+@archive.get("/n/<newsletter>/archive/<day>")
 def edition(day: str) -> tuple[str, int]:
     """One edition as a web page: no personal data (the "view in browser" link)."""
     try:
@@ -126,11 +145,12 @@ def _feed_response(kind: str, build: Callable[[FeedPage], Response]) -> Response
 
 
 def _page_url(path: str, before: date | None) -> str:
-    base = context().settings.base_url
+    base = context().settings.site_url
     return f"{base}{path}" + (f"?before={before.isoformat()}" if before else "")
 
 
-@archive.get("/archive.json")
+@archive.get("/archive.json", defaults={"newsletter": None})
+@archive.get("/n/<newsletter>/archive.json")
 def as_json() -> Response:
     """The editions as a JSON Feed 1.1, a week a page (``next_url``), each item an
     edition with its papers under ``_digest``."""
@@ -145,7 +165,7 @@ def _json_feed(shown: FeedPage) -> Response:
     for edition in shown.editions:
         papers = carried[edition.id]
         shown_papers = papers[:FEED_EDITION_PAPERS]
-        url = edition_url(found.settings.base_url, edition.day)
+        url = edition_url(found.settings.site_url, edition.day)
         items.append(
             {
                 "id": url,
@@ -163,7 +183,7 @@ def _json_feed(shown: FeedPage) -> Response:
     feed: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": title,
-        "home_page_url": f"{found.settings.base_url}/archive",
+        "home_page_url": f"{found.settings.site_url}/archive",
         "feed_url": _page_url("/archive.json", shown.before),
         "items": items,
     }
@@ -211,7 +231,8 @@ def _papers_html(papers: list[PaperView], total: int, more_url: str) -> Markup:
     return Markup("<ul>{}</ul>{}").format(Markup("").join(items), more)
 
 
-@archive.get("/archive.atom")
+@archive.get("/archive.atom", defaults={"newsletter": None})
+@archive.get("/n/<newsletter>/archive.atom")
 def as_atom() -> Response:
     """The editions as an Atom feed, a week a page (RFC 5005's ``rel="next"``)."""
     return _feed_response("atom", _atom_feed)
@@ -225,7 +246,7 @@ def _atom_feed(shown: FeedPage) -> Response:
         # Rows stored before the ingest gate may hold characters XML forbids.
         stored = carried[edition.id]
         papers = [paper_view(s, 0) for s in stored[:FEED_EDITION_PAPERS]]
-        url = edition_url(found.settings.base_url, edition.day)
+        url = edition_url(found.settings.site_url, edition.day)
         rows.append(
             {
                 "day": edition.day,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from flask import abort, current_app, render_template, request
+from flask import abort, current_app, g, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -46,16 +46,66 @@ class WebContext:
         return personal_links(self.compose, subscriber_id)
 
 
-def context() -> WebContext:
-    """The app's context, for the view at hand."""
-    found: WebContext = current_app.extensions["digest"]
+@dataclass
+class Newsletters:
+    """Every newsletter's context: the site serves each with its own settings and store
+    (the first unless the request says which)."""
+
+    installation: Settings
+    store: Store
+    make_transport: Callable[[], Transport]
+    clock: Callable[[], datetime]
+    themes: list[str]
+    _each: dict[str, WebContext] = field(default_factory=dict, init=False)
+
+    def of(self, slug: str | None) -> WebContext:
+        """The context of the newsletter ``slug`` (None: the first); 404 for none such."""
+        try:
+            newsletter = self.installation.newsletter_named(slug)
+        except ValueError:
+            abort(404)
+        found = self._each.get(newsletter.slug)
+        if found is None:
+            found = self._each[newsletter.slug] = WebContext(
+                self.installation.for_newsletter(newsletter),
+                self.store.scoped(newsletter.slug, newsletter.sources),
+                self.make_transport,
+                self.clock,
+                self.themes,
+            )
+        return found
+
+
+def newsletters() -> Newsletters:
+    """Every newsletter the site serves."""
+    found: Newsletters = current_app.extensions["digest"]
     return found
+
+
+def context() -> WebContext:
+    """The context of the newsletter the request is about (``use_newsletter``)."""
+    return newsletters().of(g.get("newsletter"))
+
+
+def newsletter_choices(checked: Sequence[str]) -> list[dict[str, Any]]:
+    """The newsletters a sign-up form offers, those in ``checked`` ticked."""
+    return [
+        {"slug": n.slug, "name": n.name, "checked": n.slug in checked}
+        for n in newsletters().installation.all_newsletters()
+    ]
+
+
+def use_newsletter(slug: str) -> None:
+    """The rest of this request is about the newsletter ``slug``: the one a link's reader
+    is in, or the one a page's address names."""
+    g.newsletter = slug
 
 
 def page(template: str, status: int = 200, **values: Any) -> tuple[str, int]:
     """A page of the site, with the themes and no errors unless given."""
     values.setdefault("themes", context().themes)
     values.setdefault("errors", [])
+    values.setdefault("choices", newsletter_choices([context().settings.newsletter]))
     return render_template(template, **values), status
 
 
@@ -65,7 +115,8 @@ def message_page(heading: str, *paragraphs: str, status: int) -> tuple[str, int]
 
 
 def subscriber_from(purpose: str, token: str) -> Subscriber:
-    """The subscriber a link token names; 400 for a forged or unknown one."""
+    """The subscriber a link token names (the request is then about their newsletter);
+    400 for a forged or unknown one."""
     found = context()
     try:
         subscriber_id = read_token(found.settings.secret_key, purpose, token)
@@ -74,4 +125,5 @@ def subscriber_from(purpose: str, token: str) -> Subscriber:
     subscriber = found.store.get_subscriber_by_id(subscriber_id) if subscriber_id else None
     if subscriber is None:
         abort(400, description="This link is not valid. Please use the link from your email.")
+    use_newsletter(subscriber.newsletter)
     return subscriber

@@ -12,7 +12,7 @@ from flask import Blueprint, abort, request
 from digest.app import accounts
 from digest.models import StoredEntry
 from digest.tokens import TokenError, preferences_url, read_feedback_token
-from digest.web.context import context, page
+from digest.web.context import context, page, use_newsletter
 
 feedback = Blueprint("feedback", __name__)
 
@@ -37,6 +37,8 @@ def vote(token: str) -> tuple[str, int]:
     stored = found.store.get_entry(entry_id)
     if subscriber is None or stored is None:
         abort(404, description="This paper or reader is no longer here.")
+    use_newsletter(subscriber.newsletter)
+    found = context()
     key = paper_key(stored)
     recorded = None
     if request.method == "POST":

@@ -13,8 +13,8 @@ from digest.cadence import WEEKDAYS
 from digest.likes import checked_paper, typed_likes
 from digest.models import Subscriber
 from digest.subscriptions import has_left
-from digest.tokens import unsubscribe_url
-from digest.web.context import context, message_page, page, subscriber_from
+from digest.tokens import preferences_url, unsubscribe_url
+from digest.web.context import context, message_page, newsletters, page, subscriber_from
 from digest.web.feedback import VOTES, paper_key
 from digest.web.forms import preferences_form, preferences_shown
 
@@ -25,8 +25,8 @@ _TIMEZONES = sorted(zoneinfo.available_timezones())
 @preferences.route("/preferences/<token>", methods=["GET", "POST"])
 def edit(token: str) -> tuple[str, int]:
     """Change topics, theme, timezone, pause; see what the latest edition would bring."""
+    subscriber = subscriber_from("preferences", token)  # the request is now about its newsletter
     found = context()
-    subscriber = subscriber_from("preferences", token)
     if has_left(subscriber):  # the page changes nothing for them, and says so
         return _left(subscriber)
     errors: list[str] = []
@@ -56,6 +56,7 @@ def edit(token: str) -> tuple[str, int]:
         **_preview(subscriber),
         weekdays=WEEKDAYS,
         next_email=queries.next_email(found.store, found.settings, subscriber, now=found.clock()),
+        subscriptions=_subscriptions(subscriber),
         cadence=subscriber.cadence.describe(),
     )
 
@@ -87,8 +88,8 @@ def _left(subscriber: Subscriber) -> tuple[str, int]:
 @preferences.post("/preferences/<token>/marked")
 def mark(token: str) -> tuple[str, int]:
     """Mark a paper more or less like what the reader wants, or take a mark back."""
+    subscriber = subscriber_from("preferences", token)  # the request is now about its newsletter
     found = context()
-    subscriber = subscriber_from("preferences", token)
     if has_left(subscriber):
         return _left(subscriber)
     vote = VOTES.get(request.form.get("vote", "clear"))
@@ -105,8 +106,8 @@ def mark(token: str) -> tuple[str, int]:
 @preferences.post("/preferences/<token>/library")
 def library(token: str) -> tuple[str, int]:
     """A library exported from Zotero, Mendeley or Google Scholar, as liked papers."""
+    subscriber = subscriber_from("preferences", token)  # the request is now about its newsletter
     found = context()
-    subscriber = subscriber_from("preferences", token)
     upload = request.files.get("library")
     if upload is None or not upload.filename:
         abort(400, description="Choose a BibTeX (.bib) or RIS (.ris) file.")
@@ -124,6 +125,23 @@ def library(token: str) -> tuple[str, int]:
         *report.problems[:5],
         status=200,
     )
+
+
+def _subscriptions(subscriber: Subscriber) -> list[dict[str, Any]]:
+    """Each newsletter this address is in (left ones too), with its preferences link."""
+    found = context()
+    installation = newsletters().installation
+    named = {n.slug: n.name for n in installation.all_newsletters()}
+    return [
+        {
+            "name": named[each.newsletter],
+            "state": each.state,
+            "current": each.id == subscriber.id,
+            "url": preferences_url("", found.settings.secret_key, each.id),
+        }
+        for each in found.store.subscriptions_of(subscriber.email)
+        if each.newsletter in named
+    ]
 
 
 def _marked(subscriber: Subscriber) -> list[dict[str, Any]]:

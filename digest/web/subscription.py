@@ -15,7 +15,17 @@ from digest.models import Subscriber
 from digest.subscriptions import may_confirm
 from digest.tokens import ConfirmRequest, TokenError, read_confirm_token
 from digest.web.archive import latest_papers
-from digest.web.context import context, csrf, limiter, message_page, page, subscriber_from
+from digest.web.context import (
+    context,
+    csrf,
+    limiter,
+    message_page,
+    newsletter_choices,
+    newsletters,
+    page,
+    subscriber_from,
+    use_newsletter,
+)
 from digest.web.forms import address_key, sign_up_form, topic_lines
 
 subscription = Blueprint("subscription", __name__)
@@ -45,23 +55,48 @@ def subscribe() -> tuple[str, int]:
     item, form, errors = sign_up_form(
         request.form, default_theme=found.settings.theme, themes=found.themes
     )
-    if item is None:
-        return page("index.html", 400, form=form, errors=errors, sample=[], sample_day=None)
+    chosen, problem = _chosen_newsletters()
+    errors += [problem] if problem else []
+    if item is None or problem:
+        choices = newsletter_choices(chosen)
+        return page(
+            "index.html", 400, form=form, errors=errors, sample=[], sample_day=None, choices=choices
+        )
     if request.form.get(HONEYPOT):  # a field people never see: a bot filled it in
         return _check_your_inbox(item.email)
-    try:
-        accounts.sign_up(
-            found.store,
-            found.settings,
-            found.make_transport(),
-            item,
-            now=found.clock(),
-            channel="web",
-        )
-    except (TemporaryFailure, PermanentFailure) as e:
-        return _not_sent(e)
+    for slug in chosen:  # each newsletter asks for its own confirmation, from its sender
+        use_newsletter(slug)
+        found = context()
+        try:
+            accounts.sign_up(
+                found.store,
+                found.settings,
+                found.make_transport(),
+                item,
+                now=found.clock(),
+                channel="web",
+            )
+        except (TemporaryFailure, PermanentFailure) as e:
+            return _not_sent(e)
     # The same page when the mail was withheld: it never tells who is subscribed.
     return _check_your_inbox(item.email)
+
+
+def _chosen_newsletters() -> tuple[list[str], str | None]:
+    """The newsletters a sign-up asks for (none shown: the page's), and what is wrong."""
+    known = {n.slug for n in newsletters().installation.all_newsletters()}
+    chosen = [slug for slug in dict.fromkeys(request.form.getlist("newsletter")) if slug in known]
+    if request.form.get("newsletters_shown") and not chosen:
+        return [], "Choose at least one newsletter."
+    return chosen or [context().settings.newsletter], None
+
+
+@subscription.get("/n/<slug>")
+def newsletter_page(slug: str) -> tuple[str, int]:
+    """The home page of one newsletter: its latest papers and its sign-up form."""
+    newsletters().of(slug)  # 404 for none such
+    use_newsletter(slug)
+    return index()
 
 
 #: The name of the sign-up form's hidden field (a honeypot).
@@ -104,13 +139,14 @@ def check_query() -> Response:
 @subscription.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str) -> tuple[str, int]:
     """GET shows a button (link scanners only GET); POST activates the subscription."""
-    found = context()
     asked = _confirm_request(token)
     if not isinstance(asked, ConfirmRequest):
         return asked
-    subscriber = found.store.get_subscriber_by_id(asked.subscriber_id)
+    subscriber = context().store.get_subscriber_by_id(asked.subscriber_id)
     if subscriber is None:
         abort(400, description="This link is not valid.")
+    use_newsletter(subscriber.newsletter)
+    found = context()
     if not may_confirm(subscriber, asked.left_at):
         return _already_used(subscriber)
     if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
@@ -170,11 +206,11 @@ def unsubscribe(token: str) -> Any:
     Gmail and Yahoo send) unsubscribes at once: no cookie, no CSRF token, no
     redirect, 200.  Idempotent; a bad token gets 400 and changes nothing.
     """
-    found = context()
     one_click = request.method == "POST" and request.form.get("List-Unsubscribe") == "One-Click"
     if request.method == "POST" and not one_click:
         csrf.protect()
-    subscriber = subscriber_from("unsubscribe", token)
+    subscriber = subscriber_from("unsubscribe", token)  # the request is now about its newsletter
+    found = context()
     if request.method != "POST":  # GET or HEAD: scanners probe links; only a person posts
         return page(
             "unsubscribe.html",
