@@ -85,8 +85,8 @@ def lab(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return project
 
 
-def digest(*args: str, code: int = 0) -> str:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+def digest(*args: str, code: int = 0, input_text: str | None = None) -> str:
+    result = CliRunner().invoke(cli, list(args), input=input_text, catch_exceptions=False)
     assert result.exit_code == code, result.output
     return result.output
 
@@ -336,3 +336,27 @@ def test_each_newsletter_has_its_own_archive_and_view_in_browser_link(lab: Path)
     feed = site.get("/n/theory/archive.atom").get_data(as_text=True)
     assert "https://digest.example.org/n/theory/archive" in feed
     assert site.get("/n/vision/archive").status_code == 404
+
+
+def test_the_dashboard_switches_between_newsletters(lab: Path) -> None:
+    digest("subscribe", "ada@example.net", "--newsletter", "trending")
+    digest("subscribe", "bob@example.net", "--newsletter", "theory")
+    digest(
+        "admin",
+        "add",
+        "root@example.org",
+        "--password-stdin",
+        input_text="a long enough password 1\n",
+    )
+    site = _site()
+    signed = site.post(
+        "/admin/login", data={"email": "root@example.org", "password": "a long enough password 1"}
+    )
+    assert signed.status_code in (302, 303)
+    first = site.get("/admin/subscribers").get_data(as_text=True)
+    assert "ada@example.net" in first and "bob@example.net" not in first
+    assert "Newsletter:" in first and "?newsletter=theory" in first
+    theory = site.get("/admin/subscribers?newsletter=theory").get_data(as_text=True)
+    assert "bob@example.net" in theory and "ada@example.net" not in theory
+    assert 'name="newsletter" value="theory"' in theory  # the search stays in it
+    assert site.get("/admin/subscribers?newsletter=vision").status_code == 404

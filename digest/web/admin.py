@@ -33,7 +33,7 @@ from digest.subscribers import format_topics
 from digest.subscriptions import has_left
 from digest.text import first_control
 from digest.web.chart import STACKED, deliveries_chart
-from digest.web.context import context, limiter, page
+from digest.web.context import context, limiter, newsletters, page, use_newsletter
 from digest.web.forms import address_key
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
@@ -41,6 +41,34 @@ admin = Blueprint("admin", __name__, url_prefix="/admin")
 ADMIN_COOKIE = "digest_admin"
 PAGE_SIZE = 50
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+@admin.before_request
+def _newsletter_asked() -> None:
+    """``?newsletter=<slug>``: the dashboard shows that newsletter (404 for none such)."""
+    slug = request.args.get("newsletter")
+    if slug is not None:
+        newsletters().of(slug[:40])
+        use_newsletter(slug[:40])
+
+
+@admin.url_defaults
+def _same_newsletter(_: str, values: dict[str, Any]) -> None:
+    """The dashboard's links stay on the newsletter it shows."""
+    if "newsletter" not in values and g.get("newsletter") is not None:
+        values["newsletter"] = g.newsletter
+
+
+@admin.context_processor
+def _switcher() -> dict[str, Any]:
+    """The newsletters the dashboard can show, the one it shows marked."""
+    shown = context().settings.newsletter
+    return {
+        "newsletter_menu": [
+            {"slug": n.slug, "name": n.name, "current": n.slug == shown}
+            for n in newsletters().installation.all_newsletters()
+        ]
+    }
 
 
 @admin.before_request
@@ -181,8 +209,8 @@ def subscriber(subscriber_id: int) -> tuple[str, int]:
 def act_on(subscriber_id: int, action: str) -> Response:
     """Pause, resume or unsubscribe a reader.  Nothing here brings back someone who
     left: only they can, by confirming again."""
-    found = context()
     reader = _reader(subscriber_id)
+    found = context()
     if action == "unsubscribe":
         accounts.leave(found.store, reader.id, now=found.clock(), channel="admin")
         flash(f"{reader.email} is unsubscribed.")
@@ -200,8 +228,8 @@ def act_on(subscriber_id: int, action: str) -> Response:
 @admin.post("/subscribers/<id:subscriber_id>/resend")
 def resend(subscriber_id: int) -> Response:
     """Queue one delivery again, as ``digest resend`` does; the next run sends it."""
-    found = context()
     reader = _reader(subscriber_id)
+    found = context()
     day = _date(request.form.get("day"))
     if day is None:
         abort(400, description="Which edition? Give its date as YYYY-MM-DD.")
@@ -287,9 +315,11 @@ def _page(template: str, status: int = 200, **values: Any) -> tuple[str, int]:
 
 
 def _reader(subscriber_id: int) -> Subscriber:
+    """A reader by id; the request is then about their newsletter."""
     reader = context().store.get_subscriber_by_id(subscriber_id)
     if reader is None:
         abort(404, description="There is no such subscriber.")
+    use_newsletter(reader.newsletter)
     return reader
 
 
