@@ -24,11 +24,21 @@ from digest.cadence import Cadence, CadenceError, parse_cadence
 from digest.errors import DigestError
 from digest.identity import paper_key
 from digest.likes import typed_likes
-from digest.models import STATES, Subscriber, Topic
+from digest.models import MAIN_NEWSLETTER, STATES, Subscriber, Topic
 from digest.select.topics import FIELDS, QueryError, parse_query
 from digest.text import TextError, checked, printable
 
-CSV_COLUMNS = ("email", "name", "topics", "theme", "timezone", "status", "likes", "cadence")
+CSV_COLUMNS = (
+    "email",
+    "name",
+    "topics",
+    "theme",
+    "timezone",
+    "status",
+    "likes",
+    "cadence",
+    "newsletter",
+)
 MAX_TOPICS = 20
 MAX_LABEL_CHARS = 60
 #: A topic, label and query: more than any query needs.
@@ -69,6 +79,8 @@ class SubscriberInput:
     likes: tuple[str, ...] | None = None
     #: How often they want it (None: as before, or daily for someone new).
     cadence: Cadence | None = None
+    #: The newsletter this row is about (None: the one the import is for).
+    newsletter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -236,15 +248,16 @@ def decode_csv(data: bytes) -> str:
 
 
 def read_csv(
-    text: str, *, themes: Sequence[str]
+    text: str, *, themes: Sequence[str], newsletters: Sequence[str] = (MAIN_NEWSLETTER,)
 ) -> tuple[list[tuple[int, SubscriberInput]], list[RowProblem]]:
     """Read subscriber rows; return (line, input) for good rows and the problems of bad ones.
+    A ``newsletter`` cell must name one of ``newsletters``.
 
     A file that cannot be read as CSV raises ``UnreadableCsv`` naming the line.
     """
     lines = _Lines(text.lstrip("\ufeff"))
     try:
-        return _read_rows(csv.DictReader(lines), themes)
+        return _read_rows(csv.DictReader(lines), themes, newsletters)
     except csv.Error as e:
         raise UnreadableCsv(lines.number, str(e)) from e
 
@@ -265,7 +278,7 @@ class _Lines:
 
 
 def _read_rows(
-    reader: csv.DictReader[str], themes: Sequence[str]
+    reader: csv.DictReader[str], themes: Sequence[str], newsletters: Sequence[str]
 ) -> tuple[list[tuple[int, SubscriberInput]], list[RowProblem]]:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     if "email" not in header:  # not a list of subscribers: refused whole, not "1 skipped"
@@ -294,17 +307,27 @@ def _read_rows(
                 status=_check_status((row.get("status") or "").strip().lower()),
                 likes=_likes(row.get("likes") or ""),
                 cadence=check_cadence(row["cadence"]) if row.get("cadence") else None,
+                newsletter=_newsletter(row.get("newsletter") or "", newsletters),
             )
         except SubscriberError as e:
             problems.append(RowProblem(line, e.message))
             continue
-        key = email_key(item.email)
+        key = f"{email_key(item.email)} {item.newsletter or ''}"
         if key in first_line:
             problems.append(RowProblem(line, f"{item.email} repeats line {first_line[key]}"))
             continue
         first_line[key] = line
         good.append((line, item))
     return good, problems
+
+
+def _newsletter(cell: str, newsletters: Sequence[str]) -> str | None:
+    """The newsletter a ``newsletter`` cell names (empty: None)."""
+    slug = cell.strip()
+    if slug and slug not in newsletters:
+        known = ", ".join(newsletters)
+        raise SubscriberError("", f"newsletter: no newsletter {slug!r} (there are: {known})")
+    return slug or None
 
 
 def _likes(cell: str) -> tuple[str, ...] | None:
@@ -356,6 +379,7 @@ def write_csv(subscribers: Iterable[tuple[Subscriber, Sequence[str]]]) -> Iterat
                 subscriber.state,
                 " ".join(k.value for k in map(paper_key, likes) if k.kind == "arxiv"),
                 str(subscriber.cadence),
+                subscriber.newsletter,
             )
         )
         yield buffer.getvalue()

@@ -651,7 +651,7 @@ def test_cadence_is_set_exported_imported_and_told(project: Path) -> None:
     if datetime.now(UTC).weekday() != 0:  # Ada's Monday is never today's run
         assert "1 gathered into later emails" in dry
     exported = run("subscribers", "export").stdout
-    assert exported.splitlines()[0].endswith(",cadence")
+    assert exported.splitlines()[0].endswith(",cadence,newsletter")
     assert "weekly:monday" in exported and "threshold:10" in exported
     (project / "list.csv").write_text(exported.replace("weekly:monday", "daily"))
     assert run("subscribers", "import", str(project / "list.csv")).exit_code == 0

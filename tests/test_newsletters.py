@@ -360,3 +360,17 @@ def test_the_dashboard_switches_between_newsletters(lab: Path) -> None:
     assert "bob@example.net" in theory and "ada@example.net" not in theory
     assert 'name="newsletter" value="theory"' in theory  # the search stays in it
     assert site.get("/admin/subscribers?newsletter=vision").status_code == 404
+
+
+def test_a_csv_row_names_its_newsletter_and_the_export_keeps_it(lab: Path) -> None:
+    (lab / "list.csv").write_text(
+        "email,newsletter\nada@example.net,theory\nada@example.net,\nbob@example.net,vision\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["subscribers", "import", "list.csv"])
+    assert result.exit_code == 1  # one row skipped
+    assert "list.csv:4: newsletter: no newsletter 'vision'" in result.output
+    assert "active" in digest("subscribers", "show", "ada@example.net", "--newsletter", "theory")
+    assert "active" in digest("subscribers", "show", "ada@example.net", "--newsletter", "trending")
+    exported = digest("subscribers", "export", "--newsletter", "theory")
+    assert exported.splitlines()[1].endswith(",theory")

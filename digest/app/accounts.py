@@ -30,7 +30,7 @@ from digest.identity import title_key
 from digest.likes import NamedPaper, library, recency_weight
 from digest.models import Subscriber, Topic
 from digest.render import shipped_themes
-from digest.store import Store
+from digest.store import Amended, Store
 from digest.subscribers import (
     RowProblem,
     SubscriberError,
@@ -222,14 +222,22 @@ def import_rows(
     """An operator imports checked CSV rows (line, input) in one transaction; the rows
     of someone who left are reported with the ``problems`` the check found."""
     items = [item for _, item in rows]
-    changes = [(item.email, subscriptions.operator_imports(item)) for item in items]
-    result = subscriptions.import_result(
-        items, store.amend_subscribers(changes, now=now, channel="import")
-    )
+    rows_of: dict[str, list[int]] = {}  # by newsletter: a row names one, or is the store's
+    for number, item in enumerate(items):
+        rows_of.setdefault(item.newsletter or store.newsletter, []).append(number)
+    outcomes: list[Amended] = [Amended(None, None)] * len(items)
+    for newsletter, numbers in rows_of.items():
+        changes = [(items[n].email, subscriptions.operator_imports(items[n])) for n in numbers]
+        done = store.scoped(newsletter).amend_subscribers(changes, now=now, channel="import")
+        for number, amended in zip(numbers, done, strict=True):
+            outcomes[number] = amended
+    result = subscriptions.import_result(items, outcomes)
     refused_now = set(result.refused)
     for item in items:
         if item.likes and item.email not in refused_now:
-            subscriber = store.get_subscriber(item.email)
+            subscriber = store.scoped(item.newsletter or store.newsletter).get_subscriber(
+                item.email
+            )
             if subscriber is not None:
                 like(store, subscriber.id, item.likes, now=now)
     line_of = {item.email: line for line, item in rows}

@@ -226,7 +226,7 @@ def subscribers_show(app: App, email: str, as_json: bool) -> None:
 @click.pass_obj
 def subscribers_import(app: App, csv_file: BinaryIO, as_json: bool) -> None:
     """Import subscribers from CSV (header: email, and optionally name, topics, theme,
-    timezone, status).
+    timezone, status, likes, cadence, newsletter: a row's newsletter, else --newsletter's).
 
     Topics go in one cell, separated by ';', each "LABEL: QUERY" or "QUERY".
     Bad rows are reported by line number and skipped; good rows go in.  New
@@ -236,7 +236,8 @@ def subscribers_import(app: App, csv_file: BinaryIO, as_json: bool) -> None:
     """
     started = time.monotonic()
     try:
-        rows, problems = read_csv(decode_csv(csv_file.read()), themes=themes())
+        slugs = [n.slug for n in app.settings.all_newsletters()]
+        rows, problems = read_csv(decode_csv(csv_file.read()), themes=themes(), newsletters=slugs)
     except UnreadableCsv as e:
         raise DigestError(f"{csv_file.name}:{e.line}: {e.reason}; nothing was imported") from e
     with app.store() as store:
