@@ -28,12 +28,14 @@ from tests.conftest import (
     DAY,
     SAMPLE_DUMP,
     THEMES,
+    dkim_key,
     empty_postgres,
     fill,
     import_subscribers,
     message_text,
     wait_until,
 )
+from tests.dns_server import Zone, dns_server
 from tests.smtp_server import smtp_server
 
 DATA = Path(__file__).parent / "data"
@@ -374,3 +376,35 @@ def test_a_csv_row_names_its_newsletter_and_the_export_keeps_it(lab: Path) -> No
     assert "active" in digest("subscribers", "show", "ada@example.net", "--newsletter", "trending")
     exported = digest("subscribers", "export", "--newsletter", "theory")
     assert exported.splitlines()[1].endswith(",theory")
+
+
+def test_each_sender_signs_for_its_own_domain_and_doctor_checks_each(
+    lab: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file, record = dkim_key(lab)
+    monkeypatch.setenv("DKIM_PRIVATE_KEY_FILE", str(key_file))
+    monkeypatch.setenv("DKIM_SELECTOR", "mail")
+    for newsletter in ("trending", "theory"):
+        digest("subscribe", "ada@example.net", "--newsletter", newsletter)
+    digest("run", "--date", "2026-11-28")
+    signed = {
+        parseaddr(str(m["From"]))[1]: re.search(r"\bd=([^;\s]+)", str(m["DKIM-Signature"]))
+        for m in mails(lab)["ada@example.net"]
+    }
+    assert {sender: found.group(1) for sender, found in signed.items() if found} == {
+        "digest@lab.example.org": "lab.example.org",
+        "theory@maths.example.org": "maths.example.org",  # aligned with its From (DMARC)
+    }
+    zone: Zone = {
+        ("lab.example.org", "TXT"): ["v=spf1 -all"],
+        ("mail._domainkey.lab.example.org", "TXT"): [record],
+        ("_dmarc.lab.example.org", "TXT"): ["v=DMARC1; p=none"],
+        ("maths.example.org", "TXT"): ["v=spf1 -all"],
+    }
+    with dns_server(zone) as server:
+        result = CliRunner().invoke(cli, ["doctor", "--dns-server", server])
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    assert "ok dns DKIM: mail._domainkey.lab.example.org matches the key" in lines
+    assert "fail dns no DKIM record at mail._domainkey.maths.example.org" in lines
+    assert "fail dns no DMARC record for maths.example.org" in lines
+    assert sum("takes no mail" in line for line in lines) == 1  # bounces: checked once

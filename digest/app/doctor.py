@@ -97,7 +97,7 @@ def examine(
     if settings is not None:
         store = _database(settings, note)
         _relay(settings, note)
-        _dns(settings, resolver_lookup(dns_server), note)
+        _every_sender(settings, resolver_lookup(dns_server), note)
         _web(settings, note)
         _sources(settings, store, now, note)
         _inbound(settings, note)
@@ -219,6 +219,22 @@ def _one_relay(settings: Settings, smtp: SmtpSettings, note: Note) -> None:
         )
 
 
+def _every_sender(settings: Settings, lookup: Lookup, note: Note) -> None:
+    """The DNS of each newsletter's sender (once for each domain and DKIM key), then
+    where bounces go (the installation's)."""
+    seen = set()
+    for newsletter in settings.all_newsletters():
+        own = settings.for_newsletter(newsletter)
+        sender = (own.sender_address.rpartition("@")[2].lower(), own.dkim.domain, own.dkim.selector)
+        if sender not in seen:
+            seen.add(sender)
+            _dns(own, lookup, note)
+    try:
+        _bounce_mx(settings, lookup, note)
+    except DnsUnanswered as e:
+        note(Finding("dns", FAIL, e.message, "check the resolver, or give --dns-server"))
+
+
 def _dns(settings: Settings, lookup: Lookup, note: Note) -> None:
     domain = ascii_domain(settings.sender_address.rpartition("@")[2])
     if "." not in domain:
@@ -235,7 +251,6 @@ def _dns(settings: Settings, lookup: Lookup, note: Note) -> None:
         _spf(settings, domain, lookup, note)
         _dkim(settings, domain, lookup, note)
         _dmarc(domain, lookup, note)
-        _bounce_mx(settings, lookup, note)
     except DnsUnanswered as e:
         note(Finding("dns", FAIL, e.message, "check the resolver, or give --dns-server"))
 

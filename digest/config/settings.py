@@ -52,6 +52,10 @@ class Newsletter:
     sender_name: str | None = None
     sender_address: str | None = None
     theme: str | None = None
+    #: The ``d=`` of its DKIM signatures (None: its sender's domain) and the selector
+    #: of the key (None: DKIM_SELECTOR); the key is the installation's.
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
 
 
 @dataclass(frozen=True)
@@ -265,16 +269,22 @@ class Settings:
 
     def completed(self, newsletter: Newsletter) -> Newsletter:
         """A declared newsletter with what it leaves out filled in from these settings."""
+        own_domain = newsletter.sender_address is not None and _domain(
+            newsletter.sender_address
+        ) != _domain(self.sender_address)
         return replace(
             newsletter,
             sender_name=newsletter.sender_name or self.sender_name,
             sender_address=newsletter.sender_address or self.sender_address,
             theme=newsletter.theme or self.theme,
+            # A sender on a domain of its own signs for it: DMARC wants the two aligned.
+            dkim_domain=newsletter.dkim_domain or (None if own_domain else self.dkim.domain),
+            dkim_selector=newsletter.dkim_selector or self.dkim.selector,
         )
 
     def for_newsletter(self, newsletter: Newsletter) -> Settings:
-        """These settings as one newsletter has them: its name, sender and theme (a
-        newsletter as loaded names each; its sources are its store's to apply)."""
+        """These settings as one newsletter has them: its name, sender, theme and DKIM
+        domain (a newsletter as loaded names each; its sources are its store's to apply)."""
         return replace(
             self,
             newsletter=newsletter.slug,
@@ -282,6 +292,11 @@ class Settings:
             sender_name=newsletter.sender_name or self.sender_name,
             sender_address=newsletter.sender_address or self.sender_address,
             theme=newsletter.theme or self.theme,
+            dkim=replace(
+                self.dkim,
+                domain=newsletter.dkim_domain,
+                selector=newsletter.dkim_selector or self.dkim.selector,
+            ),
         )
 
     @property
@@ -381,3 +396,7 @@ class Settings:
                 "(set bounce_address to read bounces, complaints and mailto unsubscribes)"
             )
         return notes
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()

@@ -254,6 +254,8 @@ _NEWSLETTER_KEYS: dict[str, checks.Check] = {
     "sender_name": checks.one_line_text,
     "sender_address": checks.email_address,
     "theme": checks.theme,
+    "dkim_domain": checks.one_line_text,
+    "dkim_selector": checks.one_line_text,
 }
 
 
