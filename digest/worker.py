@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from threading import Event
 from types import FrameType
@@ -47,14 +48,16 @@ class Worker:
         self.stop = Event()
         self.grace = timedelta(hours=settings.misfire_grace_hours)
 
-    def run_job(self, plan: bool = True) -> job.RunReport | None:
-        """Run the job once; log its outcome; never raise (the scheduler keeps going)."""
+    def run_job(self, plan: bool = True, settings: Settings | None = None) -> job.RunReport | None:
+        """Run the job once (for the newsletters ``settings`` sends: by default every one);
+        log its outcome; never raise (the scheduler keeps going)."""
+        settings = settings or self.settings
         store = self.open_store()
         try:
             report = job.run(
                 store,
-                self.settings,
-                job.Runtime(now=self.clock, transport=transport_for(self.settings), stop=self.stop),
+                settings,
+                job.Runtime(now=self.clock, transport=transport_for(settings), stop=self.stop),
                 job.RunOptions(plan=plan),
             )
         except RunInProgress as e:
@@ -106,15 +109,17 @@ class Worker:
                 left=polled.left,
             )
 
-    def due_now(self, now: datetime) -> datetime | None:
-        """Return the scheduled time of a run that is due but not done, within the grace window."""
-        due = last_due_run(self.settings.schedule, self.settings.zone, now, self.grace)
+    def due_now(self, now: datetime, settings: Settings | None = None) -> datetime | None:
+        """Return the scheduled time of a run that is due but not done, within the grace
+        window (for the newsletters ``settings`` sends: by default every one)."""
+        settings = settings or self.settings
+        due = last_due_run(settings.schedule, settings.zone, now, self.grace)
         if due is None:
             return None
         store = self.open_store()
         try:
-            day = due.astimezone(self.settings.zone).date()
-            if all(_done(store.scoped(n.slug), day) for n in self.settings.all_newsletters()):
+            day = due.astimezone(settings.zone).date()
+            if all(_done(store.scoped(n.slug), day) for n in settings.newsletters_sent()):
                 return None
             latest = store.recent_editions(1)
             if latest and (day - latest[0].day).days > 1:
@@ -149,10 +154,12 @@ class Worker:
             log_event(
                 log,
                 "worker_started",
-                schedule=settings.schedule,
+                schedule="; ".join(each.schedule for _, each in self.schedules()),
                 timezone=settings.timezone,
                 delivery=settings.delivery_mode,
-                next_run=(next_run(settings.schedule, settings.zone, now) or now).isoformat(),
+                next_run=min(
+                    next_run(each.schedule, each.zone, now) or now for _, each in self.schedules()
+                ).isoformat(),
             )
 
         scheduler.add_listener(started, EVENT_SCHEDULER_STARTED)
@@ -169,8 +176,21 @@ class Worker:
             "max_instances": 1,
             "misfire_grace_time": int(self.grace.total_seconds()),
         }
-        trigger = make_trigger(settings.schedule, settings.zone)
-        scheduler.add_job(self.run_job, trigger, id="edition", **common)
+        for name, each in self.schedules():
+            trigger = make_trigger(each.schedule, each.zone)
+            kwargs = {"settings": each}
+            scheduler.add_job(self.run_job, trigger, id=name, kwargs=kwargs, **common)
+            due = self.due_now(now, each)
+            if due is not None:
+                log_event(log, "catching_up", scheduled=due.isoformat(), late_by=str(now - due))
+                scheduler.add_job(
+                    self.run_job,
+                    "date",
+                    run_date=now,
+                    id=f"catch-up {name}",
+                    kwargs=kwargs,
+                    **common,
+                )
         if settings.delivery_mode == "local":
             minute = settings.local_delivery_time[1]
             every_half_hour = f"{minute},{(minute + 30) % 60}"
@@ -184,10 +204,21 @@ class Worker:
         if settings.inbound.imap_url:
             minutes = settings.inbound.imap_poll_minutes
             scheduler.add_job(self.poll_job, "interval", id="inbound", minutes=minutes, **common)
-        due = self.due_now(now)
-        if due is not None:
-            log_event(log, "catching_up", scheduled=due.isoformat(), late_by=str(now - due))
-            scheduler.add_job(self.run_job, "date", run_date=now, id="catch-up", **common)
+
+    def schedules(self) -> list[tuple[str, Settings]]:
+        """One job a schedule: its name, and the settings of a run that sends the
+        newsletters made on it ("edition" when they all share one, as without newsletters)."""
+        groups: dict[str, list[str]] = {}
+        for newsletter in self.settings.all_newsletters():
+            cron = self.settings.for_newsletter(newsletter).schedule
+            groups.setdefault(cron, []).append(newsletter.slug)
+        return [
+            (
+                "edition" if len(groups) == 1 else f"edition {' '.join(slugs)}",
+                replace(self.settings, schedule=cron, sends=tuple(slugs)),
+            )
+            for cron, slugs in groups.items()
+        ]
 
 
 def _done(store: Store, day: date) -> bool:

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import datetime
 from email.message import Message
 from email.utils import parseaddr
 from pathlib import Path
@@ -24,10 +25,13 @@ from digest.store import Store
 from digest.subscribers import check_input
 from digest.tokens import tagged_address
 from digest.web import create_app
+from digest.worker import Worker
 from tests.conftest import (
     DAY,
+    NOW,
     SAMPLE_DUMP,
     THEMES,
+    Clock,
     dkim_key,
     empty_postgres,
     fill,
@@ -408,3 +412,27 @@ def test_each_sender_signs_for_its_own_domain_and_doctor_checks_each(
     assert "fail dns no DKIM record at mail._domainkey.maths.example.org" in lines
     assert "fail dns no DMARC record for maths.example.org" in lines
     assert sum("takes no mail" in line for line in lines) == 1  # bounces: checked once
+
+
+def test_each_newsletter_runs_on_its_own_schedule(lab: Path) -> None:
+    config = lab / "config" / "digest.toml"
+    config.write_text(
+        config.read_text().replace(
+            'theme = "compact"', 'theme = "compact"\nschedule = "0 18 * * 5"'
+        ),
+        encoding="utf-8",
+    )
+    digest("subscribe", "ada@example.net", "--newsletter", "trending")
+    digest("subscribe", "bob@example.net", "--newsletter", "theory")
+    settings = load_settings()
+    worker = Worker(settings, lambda: Store.open(settings.database_url), clock=Clock(NOW))
+    [(daily, every_day), (weekly, on_fridays)] = worker.schedules()
+    assert (daily, every_day.schedule) == ("edition trending", "0 7 * * *")
+    assert (weekly, on_fridays.schedule) == ("edition theory", "0 18 * * 5")
+    # Saturday 08:00 UTC: the daily run is due, Friday evening's is past its grace.
+    assert worker.due_now(NOW, every_day) is not None and worker.due_now(NOW, on_fridays) is None
+    report = worker.run_job(settings=every_day)
+    assert report is not None and report.delivery.sent == 1
+    assert set(mails(lab)) == {"ada@example.net"}
+    listed = json.loads(digest("newsletters", "list", "--json"))["newsletters"]
+    assert datetime.fromisoformat(listed[1]["next_run"]).weekday() == 4  # a Friday

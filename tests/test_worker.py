@@ -15,6 +15,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.app import job
 from digest.deliver.transports import transport_for
@@ -60,6 +62,52 @@ def test_six_fields_mean_seconds_first() -> None:
     )
     with pytest.raises(ValueError):
         make_trigger("7 * *", ZoneInfo("UTC"))
+
+
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+@st.composite
+def _weekday_fields(draw: st.DrawFn) -> tuple[str, set[int]]:
+    """A cron day-of-week field, in one of the ways people write one, and its days
+    (0 Sunday ... 6 Saturday, as cron counts)."""
+    days = draw(st.sets(st.integers(0, 6), min_size=1))
+    way = draw(st.sampled_from(["numbers", "names", "range", "step"]))
+    if way == "range":
+        first = draw(st.integers(0, 6))
+        last = draw(st.integers(first, 7))
+        return f"{first}-{last}", {d % 7 for d in range(first, last + 1)}
+    if way == "step":
+        first, step = draw(st.integers(0, 6)), draw(st.integers(1, 3))
+        return f"{first}/{step}", {d % 7 for d in range(first, 8, step)}
+    parts = [
+        _DAY_NAMES[d].upper()
+        if way == "names"
+        else ("7" if d == 0 and draw(st.booleans()) else str(d))
+        for d in sorted(days)
+    ]
+    return ",".join(parts), days
+
+
+@settings(max_examples=60, deadline=None)
+@given(_weekday_fields(), st.sampled_from(["*", "1", "13"]))
+def test_cron_days_are_read_as_cron_reads_them(weekdays: tuple[str, set[int]], day: str) -> None:
+    field, days = weekdays
+    trigger = make_trigger(f"0 7 {day} * {field}", PARIS)
+    start = datetime(2026, 3, 1, tzinfo=PARIS)
+    fired = set()
+    fire = trigger.get_next_fire_time(None, start)
+    while fire is not None and fire < start + timedelta(days=42):
+        fired.add(fire.date())
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(minutes=1))
+    expected = set()
+    for n in range(42):
+        when = (start + timedelta(days=n)).date()
+        on_weekday = (when.weekday() + 1) % 7 in days  # Python's Monday is 0, cron's 1
+        # With both restricted, cron fires on either: "the 13th, and every Friday".
+        if on_weekday or (day != "*" and when.day == int(day)):
+            expected.add(when)
+    assert fired == expected, field
 
 
 def test_a_missed_run_is_due_within_the_grace_window_only() -> None:

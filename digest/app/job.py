@@ -277,7 +277,7 @@ def _plan_editions(this: _Run, options: RunOptions) -> list[tuple[_Run, _Plan]]:
                 new_space=learned.new_space,
             )
     plans: list[tuple[_Run, _Plan]] = []
-    for newsletter in settings.all_newsletters():
+    for newsletter in settings.newsletters_sent():
         part = replace(
             this,
             store=store.scoped(newsletter.slug, newsletter.sources),

@@ -52,6 +52,8 @@ class Newsletter:
     sender_name: str | None = None
     sender_address: str | None = None
     theme: str | None = None
+    #: When its edition is made (cron, as ``[schedule] cron``; None: the installation's).
+    schedule: str | None = None
     #: The ``d=`` of its DKIM signatures (None: its sender's domain) and the selector
     #: of the key (None: DKIM_SELECTOR); the key is the installation's.
     dkim_domain: str | None = None
@@ -262,10 +264,16 @@ class Settings:
     newsletters: tuple[Newsletter, ...] = ()
     #: The newsletter these settings are for (``for_newsletter``).
     newsletter: str = MAIN_NEWSLETTER
+    #: The newsletters a run sends (empty: every one).
+    sends: tuple[str, ...] = ()
 
     def all_newsletters(self) -> tuple[Newsletter, ...]:
         """Every newsletter this installation sends, in the order declared."""
         return self.newsletters or (self.completed(Newsletter(MAIN_NEWSLETTER, self.title)),)
+
+    def newsletters_sent(self) -> tuple[Newsletter, ...]:
+        """The newsletters a run with these settings sends, in the order declared."""
+        return tuple(n for n in self.all_newsletters() if not self.sends or n.slug in self.sends)
 
     def completed(self, newsletter: Newsletter) -> Newsletter:
         """A declared newsletter with what it leaves out filled in from these settings."""
@@ -277,14 +285,15 @@ class Settings:
             sender_name=newsletter.sender_name or self.sender_name,
             sender_address=newsletter.sender_address or self.sender_address,
             theme=newsletter.theme or self.theme,
+            schedule=newsletter.schedule or self.schedule,
             # A sender on a domain of its own signs for it: DMARC wants the two aligned.
             dkim_domain=newsletter.dkim_domain or (None if own_domain else self.dkim.domain),
             dkim_selector=newsletter.dkim_selector or self.dkim.selector,
         )
 
     def for_newsletter(self, newsletter: Newsletter) -> Settings:
-        """These settings as one newsletter has them: its name, sender, theme and DKIM
-        domain (a newsletter as loaded names each; its sources are its store's to apply)."""
+        """These settings as one newsletter has them: its name, sender, theme, schedule
+        and DKIM domain (a loaded newsletter names each; its store applies its sources)."""
         return replace(
             self,
             newsletter=newsletter.slug,
@@ -292,6 +301,7 @@ class Settings:
             sender_name=newsletter.sender_name or self.sender_name,
             sender_address=newsletter.sender_address or self.sender_address,
             theme=newsletter.theme or self.theme,
+            schedule=newsletter.schedule or self.schedule,
             dkim=replace(
                 self.dkim,
                 domain=newsletter.dkim_domain,
@@ -312,9 +322,7 @@ class Settings:
         first newsletter, while a run still sends every one)."""
         chosen = self.newsletter_named(slug)
         narrowed = self.for_newsletter(chosen)
-        if slug is None or not self.newsletters:
-            return narrowed
-        return replace(narrowed, newsletters=(chosen,))
+        return narrowed if slug is None else replace(narrowed, sends=(chosen.slug,))
 
     def newsletter_named(self, slug: str | None) -> Newsletter:
         """The newsletter with this slug (None: the first); ``ValueError`` naming the

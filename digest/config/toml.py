@@ -254,6 +254,7 @@ _NEWSLETTER_KEYS: dict[str, checks.Check] = {
     "sender_name": checks.one_line_text,
     "sender_address": checks.email_address,
     "theme": checks.theme,
+    "schedule": checks.cron,
     "dkim_domain": checks.one_line_text,
     "dkim_selector": checks.one_line_text,
 }
