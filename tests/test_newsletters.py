@@ -436,3 +436,19 @@ def test_each_newsletter_runs_on_its_own_schedule(lab: Path) -> None:
     assert set(mails(lab)) == {"ada@example.net"}
     listed = json.loads(digest("newsletters", "list", "--json"))["newsletters"]
     assert datetime.fromisoformat(listed[1]["next_run"]).weekday() == 4  # a Friday
+
+
+def test_a_paper_two_sources_bring_goes_to_each_newsletter_of_either(store: Store) -> None:
+    from digest.ingest import read_source
+    from digest.ingest.dedupe import dedupe
+
+    json_feed = read_source(str(DATA / "hf-daily-papers.json"), today=DAY).entries
+    dump = read_source(str(DATA / "daily-papers-nov27.txt"), today=DAY).entries
+    store.add_entries(json_feed, decide=dedupe, source="json", now=NOW)
+    again = store.add_entries(dump, decide=dedupe, source="dump", now=NOW)
+    assert again.seen == 2  # two of the dump's three papers came first from the JSON
+    only_dump = store.scoped("b", ["dump"]).create_edition(DAY, now=NOW)
+    only_json = store.scoped("a", ["json"]).create_edition(DAY, now=NOW)
+    assert only_dump is not None and only_dump.entry_count == 3
+    assert only_json is not None and only_json.entry_count == len(json_feed)
+    assert store.create_edition(DAY, now=NOW).entry_count == len(json_feed) + 1  # main: all

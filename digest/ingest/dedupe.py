@@ -26,6 +26,8 @@ class Dedupe:
     #: Stored row id -> the entries whose id and links it should take, in batch order.
     enrich: Mapping[int, tuple[Entry, ...]]
     seen: int
+    #: The stored rows this batch saw again (each source that brings a paper is kept).
+    seen_rows: frozenset[int] = frozenset()
 
 
 def dedupe(
@@ -42,14 +44,17 @@ def dedupe(
     fresh_by_title: dict[str, int] = {}
     enrich: dict[int, list[Entry]] = {}
     seen = 0
+    seen_rows: set[int | None] = set()
     for entry in batch:
         key = entry.title_key
         if entry.arxiv_id and entry.arxiv_id in ids:
             seen += 1
+            seen_rows.add(ids[entry.arxiv_id])
             continue
         known = titles.get(key)
         if known is not None and (entry.arxiv_id is None or known[1] is None):
             seen += 1
+            seen_rows.add(known[0])
             if entry.arxiv_id:
                 row_id = known[0]
                 if row_id is None:
@@ -66,4 +71,5 @@ def dedupe(
         if key not in titles:
             titles[key] = (None, entry.arxiv_id)
             fresh_by_title[key] = len(fresh) - 1
-    return Dedupe(tuple(fresh), {k: tuple(v) for k, v in enrich.items()}, seen)
+    stored = frozenset(row for row in seen_rows if row is not None)
+    return Dedupe(tuple(fresh), {k: tuple(v) for k, v in enrich.items()}, seen, stored)

@@ -12,7 +12,14 @@ from sqlalchemy.engine import Row
 from digest.models import MAIN_NEWSLETTER, Edition, StoredEntry
 from digest.store.base import StoreBase, aware, inserted_id
 from digest.store.entries import stored_entry
-from digest.store.schema import deliveries, edition_entries, editions, entries, subscribers
+from digest.store.schema import (
+    deliveries,
+    edition_entries,
+    editions,
+    entries,
+    entry_sources,
+    subscribers,
+)
 
 #: A newsletter added to an installation starts with the papers first seen this long
 #: before the day of its first edition (not with everything ever read).
@@ -78,7 +85,10 @@ class EditionsMixin(StoreBase):
         )
         query = select(entries.c.id).where(entries.c.id.not_in(carried))
         if self.newsletter_sources is not None:
-            query = query.where(entries.c.source.in_(self.newsletter_sources))
+            brought = select(entry_sources.c.entry_id).where(
+                entry_sources.c.source.in_(self.newsletter_sources)
+            )
+            query = query.where(entries.c.id.in_(brought))
         if self.newsletter != MAIN_NEWSLETTER:
             first = conn.scalar(
                 select(func.min(editions.c.day)).where(editions.c.newsletter == self.newsletter)

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, select
 from digest.ingest.dedupe import Dedupe, Known
 from digest.models import Entry, StoredEntry
 from digest.store.base import StoreBase, aware, chunks
-from digest.store.schema import entries, source_state
+from digest.store.schema import entries, entry_sources, source_state
 
 #: The decision of which entries of a batch are new: ``digest.ingest.dedupe.dedupe``.
 Decide = Callable[[Sequence[Entry], Mapping[str, int], Mapping[str, Known]], Dedupe]
@@ -50,6 +50,7 @@ class EntriesMixin(StoreBase):
             if decided.fresh:
                 rows = [entry_row(e, source=source, now=now) for e in decided.fresh]
                 conn.execute(entries.insert(), rows)
+            _brought_by(conn, source, decided)
         return AddResult(new=len(decided.fresh), seen=decided.seen, fresh=decided.fresh)
 
     def source_validators(self, source: str) -> tuple[str | None, str | None]:
@@ -119,6 +120,24 @@ def _known(conn: Connection, batch: Sequence[Entry]) -> tuple[dict[str, int], di
         for row in conn.execute(query):
             by_title.setdefault(row.title_key, (row.id, row.arxiv_id))
     return by_id, by_title
+
+
+def _brought_by(conn: Connection, source: str, decided: Dedupe) -> None:
+    """Keep that ``source`` brought the batch's new entries and the stored ones it saw."""
+    rows = set(decided.seen_rows)
+    fingerprints = [e.fingerprint for e in decided.fresh]
+    for some in chunks(fingerprints):
+        query = select(entries.c.id).where(entries.c.fingerprint.in_(some))
+        rows.update(conn.scalars(query))
+    known: set[int] = set()
+    for ids in chunks(sorted(rows)):
+        query = select(entry_sources.c.entry_id).where(
+            entry_sources.c.source == source, entry_sources.c.entry_id.in_(ids)
+        )
+        known.update(conn.scalars(query))
+    new = [{"entry_id": row, "source": source} for row in sorted(rows - known)]
+    if new:
+        conn.execute(entry_sources.insert(), new)
 
 
 def _enrich(conn: Connection, row_id: int, fillers: Sequence[Entry]) -> None:

@@ -64,6 +64,15 @@ editions = Table(
     UniqueConstraint("newsletter", "day", name="one_edition_per_day"),
 )
 
+# Every source that brought each entry (``entries.source`` is the first): a newsletter
+# takes a paper from any of its sources.
+entry_sources = Table(
+    "entry_sources",
+    metadata,
+    Column("entry_id", Integer, ForeignKey("entries.id"), primary_key=True),
+    Column("source", String(200), primary_key=True),
+)
+
 # The entries each edition carried: each newsletter's editions carry an entry once.
 edition_entries = Table(
     "edition_entries",

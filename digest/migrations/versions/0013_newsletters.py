@@ -3,8 +3,9 @@
 A person has one ``subscribers`` row (one consent) per newsletter, so an address is
 unique per newsletter; each newsletter has one edition a day; and an entry may be
 carried by one edition of each newsletter, so which edition carried it moves from
-``entries.edition_id`` to ``edition_entries``.  Every row from before is the main
-newsletter's.
+``entries.edition_id`` to ``edition_entries``; and ``entry_sources`` keeps every source
+that brought an entry, since a newsletter takes papers from some sources only.  Every
+row from before is the main newsletter's.
 
 Revision ID: 0013
 Revises: 0012
@@ -41,6 +42,12 @@ def upgrade() -> None:
         "INSERT INTO edition_entries (edition_id, entry_id) "
         "SELECT edition_id, id FROM entries WHERE edition_id IS NOT NULL"
     )
+    op.create_table(
+        "entry_sources",
+        sa.Column("entry_id", sa.Integer, sa.ForeignKey("entries.id"), primary_key=True),
+        sa.Column("source", sa.String(200), primary_key=True),
+    )
+    op.execute("INSERT INTO entry_sources (entry_id, source) SELECT id, source FROM entries")
     for table, column, name, columns in (
         ("editions", "day", "one_edition_per_day", ["newsletter", "day"]),
         ("subscribers", "email_key", "one_subscriber_per_newsletter", ["email_key", "newsletter"]),
@@ -72,4 +79,5 @@ def downgrade() -> None:
             batch.drop_constraint(name, type_="unique")
             batch.drop_column("newsletter")
             batch.create_unique_constraint(_unique_name(table, column), [column])
+    op.drop_table("entry_sources")
     op.drop_table("edition_entries")
