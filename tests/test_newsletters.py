@@ -452,3 +452,33 @@ def test_a_paper_two_sources_bring_goes_to_each_newsletter_of_either(store: Stor
     assert only_dump is not None and only_dump.entry_count == 3
     assert only_json is not None and only_json.entry_count == len(json_feed)
     assert store.create_edition(DAY, now=NOW).entry_count == len(json_feed) + 1  # main: all
+
+
+def test_a_newsletter_with_its_own_relay_sends_through_it(
+    lab: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = lab / "config" / "digest.toml"
+    config.write_text(
+        config.read_text().replace(
+            'theme = "compact"', 'theme = "compact"\nrelay_env = "THEORY_SMTP_URLS"'
+        ),
+        encoding="utf-8",
+    )
+    assert "THEORY_SMTP_URLS: not set" in CliRunner().invoke(cli, ["config", "check"]).output
+    with smtp_server() as (lab_relay, lab_port), smtp_server() as (maths_relay, maths_port):
+        monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("SMTP_PORT", str(lab_port))
+        monkeypatch.setenv("SMTP_SECURITY", "none")
+        monkeypatch.setenv("THEORY_SMTP_URLS", f"smtp://127.0.0.1:{maths_port}?security=none")
+        for newsletter in ("trending", "theory"):
+            digest("subscribe", "ada@example.net", "--newsletter", newsletter)
+        ran = digest("run", "--date", "2026-11-28")
+        assert "trending: sent 1" in ran and "theory: sent 1" in ran, ran
+        # The dry run goes through no relay at all.
+        digest("run", "--date", "2026-11-29", "--dry-run")
+    assert [parseaddr(str(m.message["From"]))[1] for m in lab_relay.received] == [
+        "digest@lab.example.org"
+    ]
+    assert [parseaddr(str(m.message["From"]))[1] for m in maths_relay.received] == [
+        "theory@maths.example.org"
+    ]

@@ -172,10 +172,16 @@ def _database(settings: Settings, note: Note) -> Store | None:
 
 
 def _relay(settings: Settings, note: Note) -> None:
-    if settings.smtp.host is None:
-        return  # the configuration's warning says where mail goes instead
-    for smtp in settings.smtp.relays():
-        _one_relay(settings, smtp, note)
+    """Each relay of each newsletter, once."""
+    seen = set()
+    for newsletter in settings.all_newsletters():
+        own = settings.for_newsletter(newsletter).smtp
+        if own.host is None:
+            continue  # the configuration's warning says where mail goes instead
+        for smtp in own.relays():
+            if smtp.where not in seen:
+                seen.add(smtp.where)
+                _one_relay(settings, smtp, note)
 
 
 def _one_relay(settings: Settings, smtp: SmtpSettings, note: Note) -> None:

@@ -18,7 +18,7 @@ from time import sleep as _sleep
 
 from digest import learning
 from digest.app.reading import Reading, ingest
-from digest.config import Settings
+from digest.config import Settings, SmtpSettings
 from digest.deliver import (
     Clock,
     Composer,
@@ -139,6 +139,9 @@ class Runtime:
     stop: Event | None = None
     on_planned: Callable[[Planned], None] | None = None
     on_delivery: Callable[[], None] | None = None
+    #: How the run opens more connections: the pool's, a fallback relay's, and those
+    #: of a newsletter with its own relay.
+    connect: Callable[[Settings, SmtpSettings | None], Transport] = transport_for
 
 
 @dataclass(frozen=True)
@@ -278,10 +281,15 @@ def _plan_editions(this: _Run, options: RunOptions) -> list[tuple[_Run, _Plan]]:
             )
     plans: list[tuple[_Run, _Plan]] = []
     for newsletter in settings.newsletters_sent():
+        own = settings.for_newsletter(newsletter)
+        runtime = this.runtime
+        if own.smtp != settings.smtp:  # its own relay, not the one the run was given
+            runtime = replace(runtime, transport=runtime.connect(own, None))
         part = replace(
             this,
             store=store.scoped(newsletter.slug, newsletter.sources),
-            settings=settings.for_newsletter(newsletter),
+            settings=own,
+            runtime=runtime,
         )
         plans.append((part, _plan_edition(part, day, plan, ingested if not plans else None)))
     return plans
@@ -334,8 +342,9 @@ def _send(this: _Run, planned: _Plan, *, lock: RunLock | None) -> RunReport:
     relays = settings.smtp.relays()
     for number, relay in enumerate(relays):
         with ExitStack() as opened:
-            pool = [transport if number == 0 else transport_for(settings, relay)]
-            pool += [transport_for(settings, relay) for _ in range(relay.connections - 1)]
+            connect = this.runtime.connect
+            pool = [transport if number == 0 else connect(settings, relay)]
+            pool += [connect(settings, relay) for _ in range(relay.connections - 1)]
             context = replace(
                 shared, transports=[opened.enter_context(t) for t in pool], relay=relay.where
             )
@@ -453,7 +462,8 @@ def dry_run(store: Store, settings: Settings, *, now: Clock, day: date | None = 
         delivery=replace(settings.delivery, rate_limit=0, quotas=()),
     )
     with store.snapshot() as copy:
-        report = run(copy, rehearsal, Runtime(now, RehearsalTransport()), RunOptions(day=day))
+        runtime = Runtime(now, RehearsalTransport(), connect=lambda *_: RehearsalTransport())
+        report = run(copy, rehearsal, runtime, RunOptions(day=day))
     return replace(report, dry_run=True)
 
 

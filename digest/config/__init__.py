@@ -19,7 +19,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from digest.config.environment import ENV_SETTINGS, read_env
+from digest.config.environment import ENV_SETTINGS, newsletter_relays, read_env
 from digest.config.settings import (
     DEFAULT_DATABASE_URL,
     LOCAL_SECRET_KEY_FILE,
@@ -119,8 +119,13 @@ def load_settings(
         web=WebSettings(**read[WebSettings], **from_env.get(WebSettings, {})),
         sources=read_sources(data.get("sources", []), path, problems),
     )
-    settings_from_toml["newsletters"] = read_newsletters(
-        data.get("newsletters", []), settings_from_toml["sources"], path, problems
+    settings_from_toml["newsletters"] = newsletter_relays(
+        read_newsletters(
+            data.get("newsletters", []), settings_from_toml["sources"], path, problems
+        ),
+        env,
+        path,
+        problems,
     )
     toml.report_unknown_keys(known_tables={"sources", "newsletters"})
     problems += _local_delivery_problems(settings_from_toml, path)

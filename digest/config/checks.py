@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,6 +55,11 @@ def boolean(value: Any) -> str | None:
 def one_line_text(value: Any) -> str | None:
     ok = isinstance(value, str) and value.strip() != "" and "\n" not in value and "\r" not in value
     return None if ok else "one line of text"
+
+
+def env_name(value: Any) -> str | None:
+    ok = isinstance(value, str) and re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", value) is not None
+    return None if ok else "the name of an environment variable, such as THEORY_SMTP_URLS"
 
 
 def email_address(value: Any) -> str | None:

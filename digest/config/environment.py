@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +19,7 @@ from digest.config.settings import (
     SMTP_SECURITY_PORTS,
     DkimSettings,
     InboundSettings,
+    Newsletter,
     RelayAddress,
     Settings,
     SmtpSettings,
@@ -243,6 +244,29 @@ def read_env(env: Mapping[str, str], problems: list[str]) -> dict[type, dict[str
     if dkim.get("private_key_file") and not dkim.get("selector"):
         problems.append("DKIM_SELECTOR: required when DKIM_PRIVATE_KEY_FILE is set")
     return found
+
+
+def newsletter_relays(
+    newsletters: Sequence[Newsletter], env: Mapping[str, str], path: Path, problems: list[str]
+) -> tuple[Newsletter, ...]:
+    """Each newsletter with the relays its ``relay_env`` variable names (first the one it
+    sends through, then its fallbacks), read as SMTP_FALLBACK_URLS is."""
+    found = []
+    for number, newsletter in enumerate(newsletters, start=1):
+        name = newsletter.relay_env
+        if name is not None:
+            where = f"{path}: [[newsletters]] #{number}: relay_env: {name}"
+            relays: tuple[RelayAddress, ...] = ()
+            try:
+                relays = _env_relays(env.get(name, ""))
+            except ValueError as e:
+                problems.append(f"{where}: expected {e}")
+            else:
+                if not relays:
+                    problems.append(f"{where}: not set (a relay URL such as smtp://host:587)")
+            newsletter = replace(newsletter, relays=relays)
+        found.append(newsletter)
+    return tuple(found)
 
 
 def public_host(base_url: str) -> str | None:

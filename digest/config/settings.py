@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -58,6 +59,11 @@ class Newsletter:
     #: of the key (None: DKIM_SELECTOR); the key is the installation's.
     dkim_domain: str | None = None
     dkim_selector: str | None = None
+    #: The environment variable naming the relays it sends through (SMTP_FALLBACK_URLS'
+    #: form: the first, then its fallbacks), and those relays (as loaded: the
+    #: installation's when it names none; none at all: the outbox folder).
+    relay_env: str | None = None
+    relays: tuple[RelayAddress, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,29 @@ class SmtpSettings:
                 password=f.password,
             )
             for f in self.fallbacks
+        )
+
+    def addresses(self) -> tuple[RelayAddress, ...]:
+        """This relay and its fallbacks (none: mail goes to the outbox folder)."""
+        if self.host is None:
+            return ()
+        first = RelayAddress(self.host, self.port, self.security, self.username, self.password)
+        return (first, *self.fallbacks)
+
+    def through(self, relays: Sequence[RelayAddress]) -> SmtpSettings:
+        """These settings for other relays: the first, then the rest as fallbacks (none:
+        no relay, the outbox folder)."""
+        if not relays:
+            return replace(self, host=None, fallbacks=())
+        first, *rest = relays
+        return replace(
+            self,
+            host=first.host,
+            port=first.port,
+            security=first.security,
+            username=first.username,
+            password=first.password,
+            fallbacks=tuple(rest),
         )
 
     @property
@@ -289,11 +318,13 @@ class Settings:
             # A sender on a domain of its own signs for it: DMARC wants the two aligned.
             dkim_domain=newsletter.dkim_domain or (None if own_domain else self.dkim.domain),
             dkim_selector=newsletter.dkim_selector or self.dkim.selector,
+            relays=newsletter.relays or self.smtp.addresses(),
         )
 
     def for_newsletter(self, newsletter: Newsletter) -> Settings:
-        """These settings as one newsletter has them: its name, sender, theme, schedule
-        and DKIM domain (a loaded newsletter names each; its store applies its sources)."""
+        """These settings as one newsletter has them: its name, sender, theme, schedule,
+        DKIM domain and relays (a loaded newsletter names each, so that these may be
+        another newsletter's settings; its store applies its sources)."""
         return replace(
             self,
             newsletter=newsletter.slug,
@@ -307,6 +338,7 @@ class Settings:
                 domain=newsletter.dkim_domain,
                 selector=newsletter.dkim_selector or self.dkim.selector,
             ),
+            smtp=self.smtp.through(newsletter.relays),
         )
 
     @property

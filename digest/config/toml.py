@@ -257,6 +257,7 @@ _NEWSLETTER_KEYS: dict[str, checks.Check] = {
     "schedule": checks.cron,
     "dkim_domain": checks.one_line_text,
     "dkim_selector": checks.one_line_text,
+    "relay_env": checks.env_name,
 }
 
 

@@ -52,7 +52,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """
     config = dict(test_config or {})
     settings = _settings(config.pop("DIGEST_SETTINGS", None))
-    make_transport = config.pop("DIGEST_TRANSPORT", None) or (lambda: transport_for(settings))
+    injected = config.pop("DIGEST_TRANSPORT", None)  # a test's: one for every newsletter
+    connect = (lambda _: injected()) if injected else transport_for
     clock = config.pop("DIGEST_CLOCK", None) or (lambda: datetime.now(UTC))
     app = Flask(
         __name__,
@@ -76,7 +77,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["digest"] = Newsletters(
         settings,
         Store.open(url, create_folder=url == DEFAULT_DATABASE_URL),
-        make_transport,
+        connect,
         clock,
         shipped_themes(),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from flask import abort, current_app, g, render_template, request
@@ -53,7 +53,8 @@ class Newsletters:
 
     installation: Settings
     store: Store
-    make_transport: Callable[[], Transport]
+    #: A newsletter's connection to its relay, by its settings.
+    connect: Callable[[Settings], Transport]
     clock: Callable[[], datetime]
     themes: list[str]
     _each: dict[str, WebContext] = field(default_factory=dict, init=False)
@@ -66,10 +67,11 @@ class Newsletters:
             abort(404)
         found = self._each.get(newsletter.slug)
         if found is None:
+            own = self.installation.for_newsletter(newsletter)
             found = self._each[newsletter.slug] = WebContext(
-                self.installation.for_newsletter(newsletter),
+                own,
                 self.store.scoped(newsletter.slug, newsletter.sources),
-                self.make_transport,
+                partial(self.connect, own),
                 self.clock,
                 self.themes,
             )
