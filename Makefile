@@ -61,6 +61,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/cadence_cost.py
 	$(BIN)/python bench/signed_cost.py
 	$(BIN)/python bench/delivery.py --peer --connections 1,2,4
+	$(BIN)/python bench/delivery.py --newsletters 3
 	$(BIN)/python bench/latency.py
 
 # The learned ranking against bm25 alone and a random order, on five days of

@@ -38,8 +38,9 @@ from digest.subscribers import read_csv
 DAY = "2026-11-28"
 
 
-def prepare(database: str, subscribers: int, without_topics: float) -> None:
-    """Ingest the sample and import N subscribers, as an operator would."""
+def prepare(database: str, subscribers: int, without_topics: float, newsletters: int = 1) -> None:
+    """Ingest the sample and import N subscribers, as an operator would (spread over
+    ``newsletters`` newsletters, n1, n2, ..., when there are several)."""
     store = Store.open(database)
     sample = resource_path("examples", "daily-papers-mar21.txt")
     from zoneinfo import ZoneInfo
@@ -52,18 +53,37 @@ def prepare(database: str, subscribers: int, without_topics: float) -> None:
     themes = shipped_themes()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["email", "name", "topics", "theme"])
+    writer.writerow(["email", "name", "topics", "theme", "newsletter"])
+    slugs = newsletter_slugs(newsletters)
     for n, topics in enumerate(topic_queries(subscribers, without_topics=without_topics)):
-        writer.writerow(
-            [f"reader{n}@lab{n % 97}.example.org", f"Reader {n}", topics, themes[n % len(themes)]]
-        )
-    rows, problems = read_csv(buffer.getvalue(), themes=themes)
+        address, theme = f"reader{n}@lab{n % 97}.example.org", themes[n % len(themes)]
+        writer.writerow([address, f"Reader {n}", topics, theme, slugs[n % len(slugs)]])
+    rows, problems = read_csv(buffer.getvalue(), themes=themes, newsletters=slugs)
     assert not problems, problems[:3]
     accounts.import_rows(store, rows, [], now=datetime.now(UTC))
     store.close()
 
 
-def run_digest(folder: Path, database: str, port: int, connections: int, workers: int) -> dict:
+def newsletter_slugs(count: int) -> list[str]:
+    """The newsletters of a bench with ``count`` of them (one: the main newsletter)."""
+    return ["main"] if count == 1 else [f"n{k}" for k in range(1, count + 1)]
+
+
+def bench_config(newsletters: int) -> str:
+    """The bench's config/digest.toml: one sender, or ``newsletters`` newsletters."""
+    text = '[sender]\naddress = "digest@example.org"\n'
+    if newsletters > 1:
+        for slug in newsletter_slugs(newsletters):
+            text += (
+                f'[[newsletters]]\nslug = "{slug}"\nname = "Papers {slug}"\n'
+                f'sender_address = "{slug}@example.org"\n'
+            )
+    return text
+
+
+def run_digest(
+    folder: Path, database: str, port: int, connections: int, workers: int, newsletters: int = 1
+) -> dict:
     """Run the real digest: one `digest run`, or plan then `workers` parallel `digest send`."""
     env = os.environ | {
         "DIGEST_CONFIG": str(folder / "bench.toml"),
@@ -79,7 +99,8 @@ def run_digest(folder: Path, database: str, port: int, connections: int, workers
     started = time.perf_counter()
     if workers > 1:
         store = Store.open(database)
-        store.create_edition(date.fromisoformat(DAY), now=datetime.now(UTC))
+        for slug in newsletter_slugs(newsletters):
+            store.scoped(slug).create_edition(date.fromisoformat(DAY), now=datetime.now(UTC))
         store.close()
         commands = [base + ["send", "--json"]] * workers
     else:
@@ -255,6 +276,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--database", help="a PostgreSQL URL to use (it is emptied!) instead of SQLite files"
     )
+    parser.add_argument(
+        "--newsletters", type=int, default=1, help="spread the readers over this many newsletters"
+    )
     return parser.parse_args()
 
 
@@ -264,14 +288,14 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp, Sink() as sink:
         folder = Path(tmp)
-        (folder / "bench.toml").write_text('[sender]\naddress = "digest@example.org"\n')
+        (folder / "bench.toml").write_text(bench_config(args.newsletters))
         for connections, workers in curve:
             database = fresh_database(folder, args.database, f"{connections}-{workers}")
             started = time.perf_counter()
-            prepare(database, args.subscribers, args.without_topics)
+            prepare(database, args.subscribers, args.without_topics, args.newsletters)
             prepared = time.perf_counter() - started
             sink.reset()
-            report = run_digest(folder, database, sink.port, connections, workers)
+            report = run_digest(folder, database, sink.port, connections, workers, args.newsletters)
             report["workers"] = workers
             stats = sink.stats()
             counts = stats["recipients"]
@@ -313,7 +337,8 @@ def main() -> None:
         )
     first = results[0]
     summary = (
-        f"bench delivery subscribers={args.subscribers} connections={first[0]} "
+        f"bench delivery subscribers={args.subscribers} newsletters={args.newsletters} "
+        f"connections={first[0]} "
         f"digest_mps={first[3]:.1f} ceiling_mps={first[4]:.1f} ratio={first[3] / first[4]:.3f} "
         f"ratio_full_lines={first[3] / first[1]['ceiling_full_lines']:.3f} "
         f"peak_rss_mb={first[1]['peak_rss_mb']} plan_s={first[1]['stage_seconds'].get('plan', 0)} "

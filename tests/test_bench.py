@@ -20,6 +20,7 @@ BENCH = Path(__file__).parent.parent / "bench"
         ("import_csv.py", ["--subscribers", "300"]),
         ("learning_cost.py", ["--readers", "400", "--voters", "20", "--papers", "300"]),
         ("delivery.py", ["--subscribers", "300", "--peer", "--peer-count", "10"]),
+        ("delivery.py", ["--subscribers", "300", "--newsletters", "3"]),
         ("signed_cost.py", []),
         ("latency.py", ["--subscribers", "200", "--connections", "4", "--rtt-ms", "0,20"]),
     ],
