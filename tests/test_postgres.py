@@ -237,3 +237,51 @@ def test_delivery_marks_are_committed_without_a_flush_each(postgres_url: str) ->
     with store.engine.connect() as other:  # planning and claims commit normally
         assert other.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
     store.close()
+
+
+def test_a_database_from_before_newsletters_keeps_what_its_editions_carried(
+    database: str,
+) -> None:
+    upgrade_to(database, "0012")
+    engine = create_engine(database)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO subscribers (email, email_key, status, topics, paused, cadence,"
+                " created_at, updated_at) VALUES ('ada@example.org', 'ada@example.org',"
+                " 'active', '[]', false, 'daily', :now, :now)"
+            ),
+            {"now": NOW},
+        )
+        conn.execute(
+            text("INSERT INTO editions (day, created_at, entry_count) VALUES (:day, :now, 1)"),
+            {"day": DAY, "now": NOW},
+        )
+        for n, edition in ((1, 1), (2, None)):  # one carried, one still waiting
+            conn.execute(
+                text(
+                    "INSERT INTO entries (fingerprint, title_key, title, abstract, authors,"
+                    " categories, summary, source, first_seen, edition_id) VALUES (:f, :k, :t,"
+                    " '', '[]', '[]', '', 'feed', :now, :edition)"
+                ),
+                {
+                    "f": f"paper {n}",
+                    "k": f"paper {n}",
+                    "t": f"paper {n}",
+                    "now": NOW,
+                    "edition": edition,
+                },
+            )
+    engine.dispose()
+    store = Store.open(database, upgrade=True)
+    try:
+        [carried] = store.edition_entries(1)
+        [waiting] = store.edition_entries(None)
+        assert (carried.entry.title, waiting.entry.title) == ("paper 1", "paper 2")
+        reader = store.get_subscriber("ada@example.org")
+        assert reader is not None and reader.newsletter == "main"
+        after = store.create_edition(DAY + timedelta(days=1), now=NOW)
+        assert after is not None and after.entry_count == 1  # the waiting one, once
+        assert store.scoped("main", ["feed"]).edition_entries(None) == []
+    finally:
+        store.close()
