@@ -482,3 +482,26 @@ def test_a_newsletter_with_its_own_relay_sends_through_it(
     assert [parseaddr(str(m.message["From"]))[1] for m in maths_relay.received] == [
         "theory@maths.example.org"
     ]
+
+
+def test_a_reader_without_topics_gets_the_newsletters_default_topics(lab: Path) -> None:
+    config = lab / "config" / "digest.toml"
+    config.write_text(
+        config.read_text().replace(
+            'theme = "compact"', 'theme = "compact"\ntopics = ["Robots: title:manipulation"]'
+        ),
+        encoding="utf-8",
+    )
+    digest("subscribe", "ada@example.net", "--newsletter", "theory")
+    digest("subscribe", "bob@example.net", "--newsletter", "theory", "--topic", "negotiating")
+    digest("run", "--date", "2026-11-28")
+    ada = " ".join(text_of(mails(lab)["ada@example.net"][0]).split())
+    bob = " ".join(text_of(mails(lab)["bob@example.net"][0]).split())
+    assert "Contact-Rich Manipulation Benchmarks" in ada and "Negotiating Agents" not in ada
+    assert "Negotiating Agents" in bob and "Contact-Rich Manipulation" not in bob
+    (lab / "config" / "digest.toml").write_text(
+        TWO.replace('theme = "compact"', 'theme = "compact"\ntopics = ["title:("]'),
+        encoding="utf-8",
+    )
+    checked = CliRunner().invoke(cli, ["config", "check"]).output
+    assert "[[newsletters]] #2: topics:" in checked

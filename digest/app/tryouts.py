@@ -74,7 +74,7 @@ def preview(
     decision = None
     if reader.id != TRIED_OUT:
         decision = decide_with(planned, reader, now, settings.policy, lambda _: selection)
-    personal = bool(reader.topics)
+    personal = bool(composer.settings.topics_of(reader))
     return Preview(planned.day, edition is not None, len(entries), selection, personal, decision)
 
 

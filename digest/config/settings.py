@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from digest.config import checks
 from digest.ingest import FetchPolicy, SourceLimits, is_url
-from digest.models import MAIN_NEWSLETTER
+from digest.models import MAIN_NEWSLETTER, Topic
 from digest.plan import Policy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/digest.sqlite3"
@@ -55,6 +55,8 @@ class Newsletter:
     theme: str | None = None
     #: When its edition is made (cron, as ``[schedule] cron``; None: the installation's).
     schedule: str | None = None
+    #: What a reader of it who chose no topics gets (none: every new paper).
+    topics: tuple[Topic, ...] = ()
     #: The ``d=`` of its DKIM signatures (None: its sender's domain) and the selector
     #: of the key (None: DKIM_SELECTOR); the key is the installation's.
     dkim_domain: str | None = None
@@ -295,6 +297,8 @@ class Settings:
     newsletter: str = MAIN_NEWSLETTER
     #: The newsletters a run sends (empty: every one).
     sends: tuple[str, ...] = ()
+    #: What a reader of this newsletter who chose no topics gets (none: every new paper).
+    default_topics: tuple[Topic, ...] = ()
 
     def all_newsletters(self) -> tuple[Newsletter, ...]:
         """Every newsletter this installation sends, in the order declared."""
@@ -333,6 +337,7 @@ class Settings:
             sender_address=newsletter.sender_address or self.sender_address,
             theme=newsletter.theme or self.theme,
             schedule=newsletter.schedule or self.schedule,
+            default_topics=newsletter.topics,
             dkim=replace(
                 self.dkim,
                 domain=newsletter.dkim_domain,

@@ -20,6 +20,8 @@ from digest.config.settings import (
     WebSettings,
 )
 from digest.ingest import FORMATS, FetchPolicy, SourceLimits, is_url
+from digest.models import Topic
+from digest.subscribers import SubscriberError, parse_topic
 from digest.text import is_web_url
 
 
@@ -275,7 +277,7 @@ def _newsletter(item: Any, source_names: set[str]) -> tuple[list[str], Newslette
     """One ``[[newsletters]]`` table: what is wrong with it, and the newsletter, if it is one."""
     if not isinstance(item, dict):
         return ["expected a table with a slug"], None
-    unknown = set(item) - {"slug", "name", "sources", *_NEWSLETTER_KEYS}
+    unknown = set(item) - {"slug", "name", "sources", "topics", *_NEWSLETTER_KEYS}
     said = [f"unknown key {sorted(unknown)[0]!r} (a typo?)"] if unknown else []
     slug = item.get("slug")
     if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
@@ -296,7 +298,20 @@ def _newsletter(item: Any, source_names: set[str]) -> tuple[list[str], Newslette
             said.append(f"{key}: expected {expected}, got {item[key]!r}")
     values = {key: item[key] for key in _NEWSLETTER_KEYS if key in item}
     sources = None if wanted is None else tuple(wanted)
-    return said, Newsletter(slug=slug, name=name, sources=sources, **values)
+    topics, problem = _topics(item.get("topics", []))
+    said += [problem] if problem else []
+    return said, Newsletter(slug=slug, name=name, sources=sources, topics=topics, **values)
+
+
+def _topics(raw: Any) -> tuple[tuple[Topic, ...], str | None]:
+    """A newsletter's default topics, each "LABEL: QUERY" or "QUERY" as a reader writes
+    them; and what is wrong with them."""
+    if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
+        return (), "topics: expected a list of topics such as [\"Vision: diffusion OR gan\"]"
+    try:
+        return tuple(parse_topic(text) for text in raw), None
+    except SubscriberError as e:
+        return (), f"topics: {e.message}"
 
 
 def _source(item: Any, path: Path) -> tuple[list[str], SourceSpec | None]:

@@ -35,7 +35,7 @@ from digest.deliver.message import (
 from digest.deliver.transports import Envelope as TransportEnvelope
 from digest.errors import DigestError
 from digest.logs import peak_rss_kb
-from digest.models import Delivery, Edition, StoredEntry, Subscriber
+from digest.models import Delivery, Edition, StoredEntry, Subscriber, Topic
 from digest.plan import Policy, Send, Skip, Wait, on_selection
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 from digest.resources import resource_path
@@ -103,9 +103,15 @@ class ComposeSettings:
     dkim: DkimSettings
     learning: LearningSettings
     inbound: InboundSettings
+    #: What a reader who chose no topics gets (none: every new paper).
+    default_topics: tuple[Topic, ...] = ()
     #: Whether every mail server of the run offers 8BITMIME, so that a part may go as
     #: raw UTF-8 (asked of the transports by the sender; not a configuration).
     eight_bit: bool = False
+
+    def topics_of(self, reader: Subscriber) -> tuple[Topic, ...]:
+        """The topics a reader's papers are chosen by: theirs, else their newsletter's."""
+        return reader.topics or self.default_topics
 
     @classmethod
     def of(cls, settings: Settings) -> ComposeSettings:
@@ -129,6 +135,7 @@ class ComposeSettings:
             dkim=settings.dkim,
             learning=settings.learning,
             inbound=settings.inbound,
+            default_topics=settings.default_topics,
         )
 
 
@@ -294,7 +301,8 @@ class Composer:
         period's), as many as their theme shows, ranked by their ``taste`` if any."""
         room = self.settings.max_entries * self.renderer.capacity(self.theme_for(subscriber))
         affinity = self.affinity(index, taste)
-        return index.select(subscriber.topics, max_entries=room, affinity=affinity)
+        topics = self.settings.topics_of(subscriber)
+        return index.select(topics, max_entries=room, affinity=affinity)
 
     def reasons(
         self, index: EditionIndex, taste: Taste, entry_ids: Sequence[int]
@@ -362,7 +370,7 @@ class Composer:
             selection=selection,
             links=self.factory.links(subscriber.id),
             theme=self.theme_for(subscriber),
-            personal=bool(subscriber.topics),
+            personal=bool(self.settings.topics_of(subscriber)),
             period=period_label(since, edition.day) if since is not None else None,
         )
 

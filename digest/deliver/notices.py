@@ -50,13 +50,14 @@ def welcome_notice(
 ) -> tuple[Envelope, bytes]:
     """The mail after confirming: what they will get, and when the first edition comes."""
     when = f"The first edition comes {first:%A, %B %-d, at %H:%M %Z}." if first else ""
+    topics = _topics_line(settings.topics_of(subscriber))
     rendered = make_renderer(settings.email).notice(
         subject=f"Welcome to {settings.title}",
         heading="You are subscribed",
         paragraphs=[
             p
             for p in (
-                f"{subscriber.email} will get {settings.title}: {_topics_line(subscriber.topics)}.",
+                f"{subscriber.email} will get {settings.title}: {topics}.",
                 when,
                 "Change your topics, theme or timezone, or pause, on your preferences page.",
             )
