@@ -505,3 +505,24 @@ def test_a_reader_without_topics_gets_the_newsletters_default_topics(lab: Path) 
     )
     checked = CliRunner().invoke(cli, ["config", "check"]).output
     assert "[[newsletters]] #2: topics:" in checked
+
+
+def test_a_library_is_the_persons_and_a_vote_the_newsletters(lab: Path) -> None:
+    for newsletter in ("trending", "theory"):
+        digest("subscribe", "ada@example.net", "--newsletter", newsletter)
+    (lab / "mine.bib").write_text(
+        "@article{a, title={Hinge: Dexterous Manipulation of Folding Tools}, eprint={2611.30001}}\n",
+        encoding="utf-8",
+    )
+    said = digest("likes", "import", "ada@example.net", "mine.bib")
+    assert "1 papers liked" in said
+    store = Store.open("sqlite:///var/digest.sqlite3")
+    try:
+        rows = store.subscriptions_of("ada@example.net")
+        liked = store.feedback_of([r.id for r in rows])
+        assert [len(liked[r.id]) for r in rows] == [1, 1]
+        store.set_feedback(rows[0].id, "arxiv:2611.30002", vote=-1, kind="vote", now=NOW)
+        votes = store.feedback_of([r.id for r in rows])
+        assert [len(votes[r.id]) for r in rows] == [2, 1]
+    finally:
+        store.close()

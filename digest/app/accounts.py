@@ -286,11 +286,15 @@ class LibraryReport:
 def import_library(
     store: Store, subscriber_id: int, data: bytes, *, now: datetime
 ) -> LibraryReport:
-    """A reader's BibTeX or RIS library as liked papers; papers digest has not seen
-    wait for them to arrive."""
+    """A reader's BibTeX or RIS library as liked papers, in each newsletter they read (a
+    library is the person's; their votes stay each newsletter's); papers digest has not
+    seen wait for them to arrive."""
     papers, problems = library(data)
     papers = _as_stored(store, papers)
-    like(store, subscriber_id, papers, now=now, kind="library")
+    reader = store.get_subscriber_by_id(subscriber_id)
+    others = store.subscriptions_of(reader.email) if reader is not None else []
+    for owner in {subscriber_id, *(s.id for s in others if not subscriptions.has_left(s))}:
+        like(store, owner, papers, now=now, kind="library")
     matched = len(store.entries_named([p.paper for p in papers]))
     return LibraryReport(len(papers), matched, tuple(problems))
 
