@@ -91,6 +91,13 @@ def lab(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return project
 
 
+def theory_also(lab: Path, line: str) -> None:
+    """Add a line to the theory group's [[newsletters]] table."""
+    config = lab / "config" / "digest.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('theme = "compact"', f'theme = "compact"\n{line}'), "utf-8")
+
+
 def digest(*args: str, code: int = 0, input_text: str | None = None) -> str:
     result = CliRunner().invoke(cli, list(args), input=input_text, catch_exceptions=False)
     assert result.exit_code == code, result.output
@@ -415,13 +422,7 @@ def test_each_sender_signs_for_its_own_domain_and_doctor_checks_each(
 
 
 def test_each_newsletter_runs_on_its_own_schedule(lab: Path) -> None:
-    config = lab / "config" / "digest.toml"
-    config.write_text(
-        config.read_text().replace(
-            'theme = "compact"', 'theme = "compact"\nschedule = "0 18 * * 5"'
-        ),
-        encoding="utf-8",
-    )
+    theory_also(lab, 'schedule = "0 18 * * 5"')
     digest("subscribe", "ada@example.net", "--newsletter", "trending")
     digest("subscribe", "bob@example.net", "--newsletter", "theory")
     settings = load_settings()
@@ -457,13 +458,7 @@ def test_a_paper_two_sources_bring_goes_to_each_newsletter_of_either(store: Stor
 def test_a_newsletter_with_its_own_relay_sends_through_it(
     lab: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = lab / "config" / "digest.toml"
-    config.write_text(
-        config.read_text().replace(
-            'theme = "compact"', 'theme = "compact"\nrelay_env = "THEORY_SMTP_URLS"'
-        ),
-        encoding="utf-8",
-    )
+    theory_also(lab, 'relay_env = "THEORY_SMTP_URLS"')
     assert "THEORY_SMTP_URLS: not set" in CliRunner().invoke(cli, ["config", "check"]).output
     with smtp_server() as (lab_relay, lab_port), smtp_server() as (maths_relay, maths_port):
         monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
@@ -485,13 +480,7 @@ def test_a_newsletter_with_its_own_relay_sends_through_it(
 
 
 def test_a_reader_without_topics_gets_the_newsletters_default_topics(lab: Path) -> None:
-    config = lab / "config" / "digest.toml"
-    config.write_text(
-        config.read_text().replace(
-            'theme = "compact"', 'theme = "compact"\ntopics = ["Robots: title:manipulation"]'
-        ),
-        encoding="utf-8",
-    )
+    theory_also(lab, 'topics = ["Robots: title:manipulation"]')
     digest("subscribe", "ada@example.net", "--newsletter", "theory")
     digest("subscribe", "bob@example.net", "--newsletter", "theory", "--topic", "negotiating")
     digest("run", "--date", "2026-11-28")
@@ -511,7 +500,7 @@ def test_a_library_is_the_persons_and_a_vote_the_newsletters(lab: Path) -> None:
     for newsletter in ("trending", "theory"):
         digest("subscribe", "ada@example.net", "--newsletter", newsletter)
     (lab / "mine.bib").write_text(
-        "@article{a, title={Hinge: Dexterous Manipulation of Folding Tools}, eprint={2611.30001}}\n",
+        "@article{a, title={Hinge: Dexterous Manipulation}, eprint={2611.30001}}\n",
         encoding="utf-8",
     )
     said = digest("likes", "import", "ada@example.net", "mine.bib")

@@ -104,17 +104,7 @@ class SmtpSettings:
     def relays(self) -> tuple[SmtpSettings, ...]:
         """This relay, then each fallback with this one's timeouts, pool and EHLO name."""
         first = replace(self, fallbacks=())
-        return (first,) + tuple(
-            replace(
-                first,
-                host=f.host,
-                port=f.port,
-                security=f.security,
-                username=f.username,
-                password=f.password,
-            )
-            for f in self.fallbacks
-        )
+        return (first,) + tuple(first.through([fallback]) for fallback in self.fallbacks)
 
     def addresses(self) -> tuple[RelayAddress, ...]:
         """This relay and its fallbacks (none: mail goes to the outbox folder)."""
