@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from threading import Event
@@ -18,8 +19,10 @@ from types import FrameType
 from apscheduler.events import EVENT_SCHEDULER_STARTED
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from prometheus_client import start_http_server
 
 from digest.app import RunInProgress, Store, job, transport_for
+from digest.app.metrics import registry_for
 from digest.config import Settings
 from digest.errors import DigestError
 from digest.logs import log_event
@@ -165,8 +168,28 @@ class Worker:
         scheduler.add_listener(started, EVENT_SCHEDULER_STARTED)
         signal.signal(signal.SIGTERM, shut_down)
         signal.signal(signal.SIGINT, shut_down)
-        scheduler.start()
+        with self._metrics_served():
+            scheduler.start()
         log_event(log, "worker_stopped")
+
+    @contextmanager
+    def _metrics_served(self) -> Iterator[None]:
+        """With METRICS_PORT set, the metrics on that port (METRICS_BIND) while it runs."""
+        web = self.settings.web
+        if web.metrics_port is None:
+            yield
+            return
+        store = self.open_store()
+        registry = registry_for(self.settings, lambda: store)
+        server, thread = start_http_server(web.metrics_port, web.metrics_bind, registry)
+        log_event(log, "metrics_served", address=f"{web.metrics_bind}:{web.metrics_port}")
+        try:
+            yield
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join()
+            store.close()
 
     def _add_jobs(self, scheduler: BlockingScheduler, now: datetime) -> None:
         """The edition on its cron, local-time sends, the inbox poll, and a catch-up."""

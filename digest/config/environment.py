@@ -215,6 +215,9 @@ ENV_SETTINGS: tuple[EnvVar, ...] = (
     EnvVar("DKIM_SELECTOR", DkimSettings, "selector", _env_text),
     EnvVar("DKIM_DOMAIN", DkimSettings, "domain", _env_text),
     EnvVar("DIGEST_RATELIMIT_STORAGE", WebSettings, "ratelimit_storage", _env_text),
+    EnvVar("METRICS_TOKEN", WebSettings, "metrics_token", _env_text, raw=True, secret=True),
+    EnvVar("METRICS_PORT", WebSettings, "metrics_port", _env_port),
+    EnvVar("METRICS_BIND", WebSettings, "metrics_bind", _env_text),
     EnvVar("INBOUND_IMAP_URL", InboundSettings, "imap_url", _env_imap_url, raw=True, secret=True),
 )
 

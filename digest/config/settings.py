@@ -242,6 +242,13 @@ class WebSettings:
     admin_session_hours: float = 12.0
     #: Where rate-limit counters live: memory:// (one process) or e.g. redis://.
     ratelimit_storage: str = "memory://"
+    #: What ``/metrics`` asks of a scraper (``Authorization: Bearer …``); None: it
+    #: answers this machine's clients only.
+    metrics_token: str | None = field(default=None, repr=False)
+    #: The worker serves its metrics on this port (None: it does not).
+    metrics_port: int | None = None
+    #: The address the worker's metrics port listens on.
+    metrics_bind: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)

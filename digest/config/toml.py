@@ -307,7 +307,7 @@ def _topics(raw: Any) -> tuple[tuple[Topic, ...], str | None]:
     """A newsletter's default topics, each "LABEL: QUERY" or "QUERY" as a reader writes
     them; and what is wrong with them."""
     if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
-        return (), "topics: expected a list of topics such as [\"Vision: diffusion OR gan\"]"
+        return (), 'topics: expected a list of topics such as ["Vision: diffusion OR gan"]'
     try:
         return tuple(parse_topic(text) for text in raw), None
     except SubscriberError as e:

@@ -286,6 +286,16 @@ class DeliveriesMixin(StoreBase):
             )
         return int(result.rowcount or 0)
 
+    def delivery_totals(self) -> dict[tuple[str, str], int]:
+        """How many deliveries of every edition are in each state, by newsletter."""
+        query = (
+            select(editions.c.newsletter, deliveries.c.status, func.count())
+            .join(editions, editions.c.id == deliveries.c.edition_id)
+            .group_by(editions.c.newsletter, deliveries.c.status)
+        )
+        with self._transaction() as conn:
+            return {(newsletter, status): int(n) for newsletter, status, n in conn.execute(query)}
+
     def delivery_counts(self, edition_id: int) -> dict[str, int]:
         """Return how many of an edition's deliveries are in each state."""
         query = (

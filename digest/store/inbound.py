@@ -115,6 +115,12 @@ class InboundMixin(StoreBase):
             rows = conn.execute(query).all()
         return [(aware(r.at), r.kind, r.detail or "") for r in reversed(rows)]
 
+    def inbound_totals(self) -> dict[str, int]:
+        """How many messages came back of each kind, ever."""
+        query = select(inbound_events.c.kind, func.count()).group_by(inbound_events.c.kind)
+        with self._transaction() as conn:
+            return {kind: int(n) for kind, n in conn.execute(query)}
+
     def inbound_counts(self, edition_id: int) -> dict[str, int]:
         """How many of each kind came back about an edition's messages."""
         query = (

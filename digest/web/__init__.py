@@ -25,6 +25,7 @@ from digest.web.archive import archive
 from digest.web.context import Newsletters, context, csrf, limiter
 from digest.web.errors import errors
 from digest.web.feedback import feedback
+from digest.web.monitoring import count_response, monitoring
 from digest.web.preferences import preferences
 from digest.web.subscription import subscription
 
@@ -85,8 +86,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(_room_for_a_library)  # before the CSRF check, which reads the form
     csrf.init_app(app)
     limiter.init_app(app)
-    for blueprint in (subscription, preferences, feedback, archive, admin, errors):
+    for blueprint in (subscription, preferences, feedback, archive, admin, monitoring, errors):
         app.register_blueprint(blueprint)
+    app.after_request(count_response)
     app.context_processor(lambda: {"newsletter": context().settings.title})
     app.after_request(_security_headers)
     return app
