@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import click
 
+from digest.app.views import as_json
 from digest.subscribers import neutralise_cell
 from digest.text import printable
 
@@ -60,7 +60,7 @@ def progress(label: str, *, enabled: bool = True, total: int = 0) -> Iterator[Pr
 
 
 def echo_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, default=_json_default, ensure_ascii=False))
+    click.echo(as_json(payload))
 
 
 def counted(count: int, word: str) -> str:
@@ -125,9 +125,3 @@ def _cell(value: Any) -> str:
 def problem(text: str) -> None:
     """One line on stderr, as every problem is told: nothing in it steers a terminal."""
     click.echo(f"digest: {printable(text, 10_000)}", err=True)
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {value!r}")

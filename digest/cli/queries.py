@@ -6,7 +6,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
-from typing import Any
 
 import click
 
@@ -17,6 +16,7 @@ from digest.app import (
     queries,
 )
 from digest.app.queries import EditionStatus, SourceHealth, Status
+from digest.app.views import edition_json, edition_papers_json, source_json
 from digest.cli.base import App, cli, newsletter_option, utc_now
 from digest.cli.output import (
     EXIT_PARTIAL,
@@ -191,7 +191,7 @@ def show_status(found: Status, schedule: str, timezone: str, *, as_json: bool) -
                 "running": running,
                 "last_run": asdict(found.last_run) if found.last_run else None,
                 "failed_run": asdict(found.failed_run) if found.failed_run else None,
-                "editions": [_edition_json(e) for e in found.editions],
+                "editions": [edition_json(e) for e in found.editions],
                 "cadences": found.cadences,
                 "weekly_next": found.weekly_next,
             }
@@ -246,21 +246,9 @@ def _editions_in_status(rows: Sequence[EditionStatus], total: int) -> None:
             click.echo(f"  failed: {email}: {reason}")
 
 
-def _edition_json(row: EditionStatus) -> dict[str, Any]:
-    return {
-        "day": row.edition.day,
-        "papers": row.edition.entry_count,
-        "deliveries": row.deliveries,
-        "came_back": row.inbound,
-        "bounce_rate": round(row.rate("hard", "soft"), 4),
-        "complaint_rate": round(row.rate("complaint"), 4),
-        "failures": [{"email": email, "reason": reason} for email, reason in row.failures],
-    }
-
-
 def show_editions(rows: Sequence[EditionStatus], *, as_json: bool, as_csv: bool = False) -> None:
     if as_json:
-        echo_json({"editions": [_edition_json(r) for r in rows]})
+        echo_json({"editions": [edition_json(r) for r in rows]})
         return
     if not rows and not as_csv:
         click.echo("no editions yet: run 'digest run'")
@@ -286,7 +274,7 @@ def show_sources(
 ) -> None:
     """Each configured source with its last check and what it brought to the last edition."""
     if as_json:
-        echo_json({"last_edition": day, "sources": [_source_json(h) for h in found]})
+        echo_json({"last_edition": day, "sources": [source_json(h) for h in found]})
         return
     if not found and not as_csv:
         click.echo("no sources configured: add [[sources]] to the config")
@@ -320,27 +308,9 @@ def show_sources(
     )
 
 
-def _source_json(health: SourceHealth) -> dict[str, Any]:
-    return {
-        "name": health.spec.name,
-        "location": health.spec.location,
-        "format": health.spec.format,
-        "last_check": asdict(health.check) if health.check else None,
-        "in_last_edition": health.in_last_edition,
-    }
-
-
 def show_edition(row: EditionStatus, papers: Sequence[StoredEntry], *, as_json: bool) -> None:
     if as_json:
-        echo_json(
-            _edition_json(row)
-            | {
-                "entries": [
-                    {"title": s.entry.title, "arxiv_id": s.entry.arxiv_id, "source": s.source}
-                    for s in papers
-                ]
-            }
-        )
+        echo_json(edition_papers_json(row, papers))
         return
     click.echo(f"edition {row.edition.day}: {counted(row.edition.entry_count, 'paper')}")
     click.echo(

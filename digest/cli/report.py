@@ -25,6 +25,7 @@ from digest.app.accounts import ImportReport
 from digest.app.job import Planned, RunReport
 from digest.app.queries import ReaderHistory
 from digest.app.tryouts import Preview
+from digest.app.views import history_json, subscriber_json
 from digest.cli.output import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -191,7 +192,7 @@ def subscribers(
             {
                 "counts": counts,
                 "subscribers": [
-                    _subscriber_json(r.subscriber)
+                    subscriber_json(r.subscriber)
                     | {"created_at": r.created_at, "last_sent": r.last_sent}
                     for r in found
                 ],
@@ -223,19 +224,7 @@ def reader(found: ReaderHistory, *, as_json: bool) -> None:
     """One reader, their history and every delivery to them."""
     subscriber = found.subscriber
     if as_json:
-        echo_json(
-            _subscriber_json(subscriber)
-            | {
-                "events": [asdict(e) for e in found.events],
-                "came_back": [
-                    {"at": at, "kind": kind, "detail": detail}
-                    for at, kind, detail in found.came_back
-                ],
-                "feedback": [asdict(m) for m in found.marks],
-                "deliveries": [asdict(d) | {"day": day} for day, d in found.deliveries],
-                "next_email": found.next_email,
-            }
-        )
+        echo_json(history_json(found))
         return
     subscriber_line(subscriber)
     for event in found.events:
@@ -266,21 +255,6 @@ def reader(found: ReaderHistory, *, as_json: bool) -> None:
             f"  {day}  {delivery.status:<8} attempts {delivery.attempts}{again}  "
             f"{delivery.message_id or '-'}{said}"
         )
-
-
-def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
-    moments = {
-        name: moment.isoformat() if moment else None
-        for name, moment in (
-            ("unsubscribed_at", subscriber.unsubscribed_at),
-            ("updated_at", subscriber.updated_at),
-        )
-    }
-    return (
-        asdict(subscriber)
-        | moments
-        | {"state": subscriber.state, "topics": [asdict(t) for t in subscriber.topics]}
-    )
 
 
 def imported(report: ImportReport, file_name: str, seconds: float, *, as_json: bool) -> int:

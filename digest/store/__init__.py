@@ -11,6 +11,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 
 from digest.store.admins import Admin, AdminsMixin
+from digest.store.api_tokens import ApiToken, ApiTokensMixin
 from digest.store.claims import ClaimsMixin
 from digest.store.deliveries import DeliveriesMixin
 from digest.store.editions import EditionsMixin
@@ -29,6 +30,7 @@ __all__ = [
     "SCHEMA_REVISION",
     "AddResult",
     "Amended",
+    "ApiToken",
     "RunRecord",
     "SourceCheck",
     "Store",
@@ -51,6 +53,7 @@ class Store(
     InboundMixin,
     SourcesMixin,
     AdminsMixin,
+    ApiTokensMixin,
 ):
     """Access to digest's database; open it with ``Store.open(url)``."""
 

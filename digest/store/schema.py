@@ -23,7 +23,7 @@ from sqlalchemy import (
 from digest.models import MAIN_NEWSLETTER
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0013"
+SCHEMA_REVISION = "0014"
 
 metadata = MetaData()
 
@@ -308,4 +308,20 @@ admin_sessions = Table(
     Column("admin_id", Integer, ForeignKey("admins.id"), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# A key for the JSON API, named by a hash of its token (shown once, when it was made).
+API_SCOPES = ("read", "write", "import")
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    # read; write (change readers, as the dashboard may); import (write, and add readers
+    # as confirmed, for lists the operator vouches for).
+    Column("scope", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
 )
