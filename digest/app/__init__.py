@@ -6,7 +6,9 @@ by its own path; ``make lint`` holds them to it.  The library itself is in
 the modules beside this one: ``job`` (the run and its dry run), ``reading``
 (the run's ingest), ``tryouts`` (previews, matches, test sends, resends),
 ``queries`` (status, sources, history), ``accounts`` (what readers and
-operators do to a subscription) and ``admins`` (the dashboard's accounts).
+operators do to a subscription), ``admins`` (the dashboard's accounts),
+``apikeys`` (the JSON API's keys), ``views`` (the JSON shape of each thing shown)
+and ``metrics`` (what monitoring reads).
 """
 
 from digest.deliver import (

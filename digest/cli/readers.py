@@ -1,10 +1,12 @@
-"""Commands about readers: subscribe, leave, pause, import, export, likes, and admins."""
+"""Commands about readers: subscribe, leave, pause, import, export, likes, admins and
+API keys."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import BinaryIO, TextIO
 
 import click
@@ -14,6 +16,7 @@ from digest.app import (
     SubscriberRow,
     accounts,
     admins,
+    apikeys,
     queries,
     transport_for,
 )
@@ -343,3 +346,56 @@ def admin_list(app: App) -> None:
         ["email", "added", "last sign-in"],
         [(a.email, a.created_at, a.last_login_at or "never") for a in found],
     )
+
+
+@cli.group("api-token")
+def api_token_group() -> None:
+    """Keys for the JSON API (/api/v1): make, list, revoke."""
+
+
+@api_token_group.command("create")
+@click.argument("name")
+@click.option(
+    "--scope",
+    type=click.Choice(["read", "write", "import"]),
+    default="read",
+    show_default=True,
+    help="read; write (change readers as the dashboard may); import (also add confirmed).",
+)
+@click.pass_obj
+def api_token_create(app: App, name: str, scope: str) -> None:
+    """Make a key named NAME and print its token, this once: digest keeps only a hash."""
+    with app.store() as store:
+        key, token = apikeys.create(store, name, scope, now=utc_now())
+    click.echo(token)
+    click.echo(
+        f"api key {key.name!r} ({key.scope}): keep the token; it is not shown again", err=True
+    )
+
+
+@api_token_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def api_token_list(app: App, as_json: bool) -> None:
+    """Every key: its name, scope, when it was made and last used (never its token)."""
+    with app.store() as store:
+        found = store.api_tokens()
+    if as_json:
+        output.echo_json({"api_tokens": [asdict(key) for key in found]})
+        return
+    output.table(
+        ["name", "scope", "made", "last used"],
+        [(k.name, k.scope, k.created_at, k.last_used_at or "never") for k in found],
+    )
+
+
+@api_token_group.command("revoke")
+@click.argument("name")
+@click.pass_obj
+def api_token_revoke(app: App, name: str) -> None:
+    """Revoke the key named NAME: its token stops working at once."""
+    with app.store() as store:
+        if not store.revoke_api_token(name):
+            problem(f"api-token revoke: no key named {name!r} (see 'digest api-token list')")
+            raise SystemExit(EXIT_PARTIAL)
+    click.echo(f"api key {name!r}: revoked")

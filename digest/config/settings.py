@@ -240,6 +240,8 @@ class WebSettings:
     admin_login_limit_per_address: str = "5 per 15 minutes"
     #: How long an admin stays signed in.
     admin_session_hours: float = 12.0
+    #: Requests to the JSON API allowed per API key (instead of the per-IP limit).
+    api_limit_per_token: str = "600 per minute"
     #: Where rate-limit counters live: memory:// (one process) or e.g. redis://.
     ratelimit_storage: str = "memory://"
     #: What ``/metrics`` asks of a scraper (``Authorization: Bearer …``); None: it

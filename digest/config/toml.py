@@ -137,6 +137,7 @@ TOML_SETTINGS: tuple[Declared, ...] = (
         ("admin_login_limit_per_ip", "admin_login_limit_per_ip", checks.rate_limit),
         ("admin_login_limit_per_address", "admin_login_limit_per_address", checks.rate_limit),
         ("admin_session_hours", "admin_session_hours", checks.number(24 * 30.0), checks.to_float),
+        ("api_limit_per_token", "api_limit_per_token", checks.rate_limit),
     ),
     *_declare(
         SourceLimits,

@@ -21,6 +21,7 @@ from digest.errors import ConfigError
 from digest.likes import MAX_LIBRARY_BYTES
 from digest.resources import resource_path
 from digest.web.admin import admin
+from digest.web.api import api
 from digest.web.archive import archive
 from digest.web.context import Newsletters, context, csrf, limiter
 from digest.web.errors import errors
@@ -86,7 +87,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(_room_for_a_library)  # before the CSRF check, which reads the form
     csrf.init_app(app)
     limiter.init_app(app)
-    for blueprint in (subscription, preferences, feedback, archive, admin, monitoring, errors):
+    blueprints = (subscription, preferences, feedback, archive, admin, monitoring, api, errors)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.after_request(count_response)
     app.context_processor(lambda: {"newsletter": context().settings.title})

@@ -23,7 +23,10 @@ limiter = Limiter(
     key_func=get_remote_address,
     # Per client across every page but the stylesheets and script a page loads with it.
     application_limits=[lambda: context().settings.web.public_limit_per_ip],
-    application_limits_exempt_when=lambda: request.endpoint == "static",
+    # The API is limited by key instead (``[web] api_limit_per_token``).
+    application_limits_exempt_when=lambda: (
+        request.endpoint == "static" or request.blueprint == "api"
+    ),
 )
 
 
