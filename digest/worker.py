@@ -21,7 +21,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from prometheus_client import start_http_server
 
-from digest.app import RunInProgress, Store, job, transport_for
+from digest.app import RunInProgress, Store, hooks, job, transport_for
 from digest.app.metrics import registry_for
 from digest.config import Settings
 from digest.errors import DigestError
@@ -111,6 +111,19 @@ class Worker:
                 unreadable=polled.unreadable,
                 left=polled.left,
             )
+
+    def webhooks_job(self) -> None:
+        """Post what the webhooks are due; log what an endpoint did not take; never raise."""
+        store = self.open_store()
+        try:
+            done = hooks.dispatch(store, self.settings, now=self.clock, budget_seconds=25)
+        except Exception:
+            log.exception("webhooks_crashed")
+            return
+        finally:
+            store.close()
+        if done.failures:
+            log_event(log, "webhooks_not_taken", logging.WARNING, failures=len(done.failures))
 
     def due_now(self, now: datetime, settings: Settings | None = None) -> datetime | None:
         """Return the scheduled time of a run that is due but not done, within the grace
@@ -227,6 +240,8 @@ class Worker:
         if settings.inbound.imap_url:
             minutes = settings.inbound.imap_poll_minutes
             scheduler.add_job(self.poll_job, "interval", id="inbound", minutes=minutes, **common)
+        if settings.webhooks:
+            scheduler.add_job(self.webhooks_job, "interval", id="webhooks", seconds=30, **common)
 
     def schedules(self) -> list[tuple[str, Settings]]:
         """One job a schedule: its name, and the settings of a run that sends the

@@ -364,6 +364,7 @@ def _send(this: _Run, planned: _Plan, *, lock: RunLock | None) -> RunReport:
                 held = _wait_for_other_senders(this, edition_ids, send_all, report)
             break
     still_queued = store.count_queued(edition_ids)
+    _tell_sent(this, planned.pending)
     return RunReport(
         planned.day,
         planned.ingested,
@@ -372,6 +373,18 @@ def _send(this: _Run, planned: _Plan, *, lock: RunLock | None) -> RunReport:
         still_queued,
         held_elsewhere=tuple(held),
     )
+
+
+def _tell_sent(this: _Run, editions: list[Edition]) -> None:
+    """An edition with nothing left queued is sent: told once (``edition.sent``), whichever
+    sender finished it."""
+    store = this.store
+    for edition in editions:
+        if not store.count_queued([edition.id]):
+            counts = store.delivery_counts(edition.id)
+            told = {"newsletter": edition.newsletter, "day": edition.day.isoformat()}
+            key = f"edition.sent:{edition.id}"
+            store.emit_once("edition.sent", told | {"deliveries": counts}, key=key, now=this.now())
 
 
 def _shared_context(this: _Run, report: DeliveryReport, lock: RunLock | None) -> SendContext:

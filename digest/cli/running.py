@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -13,6 +14,7 @@ import click
 
 from digest.app import (
     RunInProgress,
+    hooks,
     job,
     transport_for,
 )
@@ -274,3 +276,47 @@ def inbound(app: App, recipient: str | None, imap: bool) -> None:
         problem(f"inbound: {line}")
         raise SystemExit(EX_TEMPFAIL if said == "retry" else EX_DATAERR)
     click.echo(f"inbound: {line}")
+
+
+@cli.group("webhooks")
+def webhooks_group() -> None:
+    """Endpoints told of what happens ([[webhooks]] in the config)."""
+
+
+@webhooks_group.command("send")
+@click.pass_obj
+def webhooks_send(app: App) -> None:
+    """Post what each webhook is due (the worker does this every half minute); exit 1
+    when an endpoint did not take something (it is tried again later)."""
+    with app.store() as store:
+        done = hooks.dispatch(store, app.settings, now=utc_now)
+    for failure in done.failures:
+        problem(f"webhooks: {failure}")
+    click.echo(
+        f"webhooks: {done.taken} taken, {done.retrying} to try again, {done.given_up} given up"
+    )
+    if done.failures:
+        sys.exit(EXIT_PARTIAL)
+
+
+@webhooks_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def webhooks_list(app: App, as_json: bool) -> None:
+    """Each webhook: its URL, its events, what waits, what was given up, its last tries."""
+    with app.store() as store:
+        found = [(w, store.webhook_state(w.url)) for w in app.settings.webhooks]
+    if as_json:
+        output.echo_json(
+            {"webhooks": [{"url": w.url, "events": w.events} | asdict(state) for w, state in found]}
+        )
+        return
+    if not found:
+        click.echo("no webhooks: add [[webhooks]] to the config (docs/webhooks.md)")
+    for webhook, state in found:
+        click.echo(
+            f"{webhook.url}: {len(webhook.events)} events; {state.waiting} waiting, "
+            f"{state.given_up} given up"
+        )
+        for at, kind, status in state.last:
+            click.echo(f"  {at:%Y-%m-%d %H:%M:%S}Z  {kind}: {status}")

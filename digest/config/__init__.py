@@ -19,7 +19,12 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from digest.config.environment import ENV_SETTINGS, newsletter_relays, read_env
+from digest.config.environment import (
+    ENV_SETTINGS,
+    newsletter_relays,
+    read_env,
+    webhook_secrets,
+)
 from digest.config.settings import (
     DEFAULT_DATABASE_URL,
     LOCAL_SECRET_KEY_FILE,
@@ -34,7 +39,13 @@ from digest.config.settings import (
     SourceSpec,
     WebSettings,
 )
-from digest.config.toml import TOML_SETTINGS, TomlReader, read_newsletters, read_sources
+from digest.config.toml import (
+    TOML_SETTINGS,
+    TomlReader,
+    read_newsletters,
+    read_sources,
+    read_webhooks,
+)
 from digest.errors import ConfigError
 from digest.ingest import FetchPolicy, SourceLimits
 from digest.resources import resource_path
@@ -119,15 +130,13 @@ def load_settings(
         web=WebSettings(**read[WebSettings], **from_env.get(WebSettings, {})),
         sources=read_sources(data.get("sources", []), path, problems),
     )
-    settings_from_toml["newsletters"] = newsletter_relays(
-        read_newsletters(
-            data.get("newsletters", []), settings_from_toml["sources"], path, problems
-        ),
-        env,
-        path,
-        problems,
+    declared = read_newsletters(
+        data.get("newsletters", []), settings_from_toml["sources"], path, problems
     )
-    toml.report_unknown_keys(known_tables={"sources", "newsletters"})
+    settings_from_toml["newsletters"] = newsletter_relays(declared, env, path, problems)
+    hooks = read_webhooks(data.get("webhooks", []), path, problems)
+    settings_from_toml["webhooks"] = webhook_secrets(hooks, env, path, problems)
+    toml.report_unknown_keys(known_tables={"sources", "newsletters", "webhooks"})
     problems += _local_delivery_problems(settings_from_toml, path)
     problems += env_problems
     if problems:

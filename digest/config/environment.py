@@ -23,6 +23,7 @@ from digest.config.settings import (
     RelayAddress,
     Settings,
     SmtpSettings,
+    Webhook,
     WebSettings,
 )
 from digest.models import MAX_SMTP_CONNECTIONS
@@ -255,10 +256,10 @@ def newsletter_relays(
     """Each newsletter with the relays its ``relay_env`` variable names (first the one it
     sends through, then its fallbacks), read as SMTP_FALLBACK_URLS is."""
     found = []
-    for number, newsletter in enumerate(newsletters, start=1):
+    for newsletter in newsletters:
         name = newsletter.relay_env
         if name is not None:
-            where = f"{path}: [[newsletters]] #{number}: relay_env: {name}"
+            where = f"{path}: [[newsletters]] {newsletter.slug!r}: relay_env: {name}"
             relays: tuple[RelayAddress, ...] = ()
             try:
                 relays = _env_relays(env.get(name, ""))
@@ -269,6 +270,33 @@ def newsletter_relays(
                     problems.append(f"{where}: not set (a relay URL such as smtp://host:587)")
             newsletter = replace(newsletter, relays=relays)
         found.append(newsletter)
+    return tuple(found)
+
+
+def webhook_secrets(
+    webhooks: Sequence[Webhook], env: Mapping[str, str], path: Path, problems: list[str]
+) -> tuple[Webhook, ...]:
+    """Each webhook with the secret its ``secret_env`` variable holds (``whsec_`` and
+    base64, as Standard Webhooks secrets are)."""
+    import base64
+    import binascii
+
+    found = []
+    for webhook in webhooks:
+        secret = env.get(webhook.secret_env, "").strip()
+        try:
+            ok = len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) >= 24
+        except (binascii.Error, ValueError):
+            ok = False
+        if not ok:
+            problems.append(
+                f"{path}: [[webhooks]] {webhook.url!r}: secret_env: {webhook.secret_env}: "
+                "expected "
+                'whsec_ and at least 24 bytes in base64 (make one with: python3 -c "import '
+                "base64, secrets; print('whsec_' + base64.b64encode(secrets.token_bytes(32))"
+                '.decode())")'
+            )
+        found.append(replace(webhook, secret=secret))
     return tuple(found)
 
 

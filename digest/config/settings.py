@@ -69,6 +69,19 @@ class Newsletter:
 
 
 @dataclass(frozen=True)
+class Webhook:
+    """An endpoint told of events (``[[webhooks]]``), signed as Standard Webhooks are."""
+
+    url: str
+    #: The events it asks for (``digest.events.EVENT_TYPES``).
+    events: tuple[str, ...]
+    #: The environment variable holding its signing secret (``whsec_`` and base64),
+    #: and that secret as loaded.
+    secret_env: str
+    secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class RelayAddress:
     """Where a fallback relay is and how to log in: the rest is the first relay's."""
 
@@ -292,6 +305,8 @@ class Settings:
     web: WebSettings = field(default_factory=lambda: WebSettings())
     #: ``[[newsletters]]``; none declared: one, the main newsletter, made of the above.
     newsletters: tuple[Newsletter, ...] = ()
+    #: ``[[webhooks]]``: endpoints told of what happens.
+    webhooks: tuple[Webhook, ...] = ()
     #: The newsletter these settings are for (``for_newsletter``).
     newsletter: str = MAIN_NEWSLETTER
     #: The newsletters a run sends (empty: every one).

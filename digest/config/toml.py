@@ -17,6 +17,7 @@ from digest.config.settings import (
     Newsletter,
     Settings,
     SourceSpec,
+    Webhook,
     WebSettings,
 )
 from digest.ingest import FORMATS, FetchPolicy, SourceLimits, is_url
@@ -272,6 +273,36 @@ def read_newsletters(
     return _tables(
         raw, ("newsletters", "slug", "slug"), lambda item: _newsletter(item, names), path, problems
     )
+
+
+def read_webhooks(raw: Any, path: Path, problems: list[str]) -> tuple[Webhook, ...]:
+    """The ``[[webhooks]]`` tables, each checked; one problem line for each bad one."""
+    return _tables(raw, ("webhooks", "url", "url"), _webhook, path, problems)
+
+
+def _webhook(item: Any) -> tuple[list[str], Webhook | None]:
+    """One ``[[webhooks]]`` table: what is wrong with it, and the webhook, if it is one."""
+    from digest.events import EVENT_TYPES
+
+    if not isinstance(item, dict):
+        return ["expected a table with a url"], None
+    unknown = set(item) - {"url", "events", "secret_env"}
+    said = [f"unknown key {sorted(unknown)[0]!r} (a typo?)"] if unknown else []
+    url = item.get("url")
+    if not isinstance(url, str) or not is_web_url(url):
+        return [*said, f"url: expected an http(s) URL, got {url!r}"], None
+    wanted = item.get("events", ["*"])
+    if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
+        return [*said, 'events: expected a list of event names, or ["*"]'], None
+    events = EVENT_TYPES if "*" in wanted else tuple(wanted)
+    for kind in events:
+        if kind not in EVENT_TYPES:
+            said.append(f"events: no event {kind!r} (there are: {', '.join(EVENT_TYPES)})")
+    secret_env = item.get("secret_env")
+    expected = checks.env_name(secret_env)
+    if expected or not isinstance(secret_env, str):
+        return [*said, f"secret_env: expected {expected}, got {secret_env!r}"], None
+    return said, Webhook(url=url, events=events, secret_env=secret_env)
 
 
 def _newsletter(item: Any, source_names: set[str]) -> tuple[list[str], Newsletter | None]:

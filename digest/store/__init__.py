@@ -16,6 +16,7 @@ from digest.store.claims import ClaimsMixin
 from digest.store.deliveries import DeliveriesMixin
 from digest.store.editions import EditionsMixin
 from digest.store.entries import AddResult, EntriesMixin
+from digest.store.events import EventsMixin, Outgoing, WebhookState
 from digest.store.feedback import FeedbackMixin
 from digest.store.inbound import InboundMixin
 from digest.store.locks import LocksMixin
@@ -30,6 +31,8 @@ __all__ = [
     "SCHEMA_REVISION",
     "AddResult",
     "Amended",
+    "Outgoing",
+    "WebhookState",
     "ApiToken",
     "RunRecord",
     "SourceCheck",
@@ -42,6 +45,7 @@ __all__ = [
 
 class Store(
     EntriesMixin,
+    EventsMixin,
     SubscribersMixin,
     EditionsMixin,
     DeliveriesMixin,

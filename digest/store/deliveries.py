@@ -18,6 +18,7 @@ from sqlalchemy.sql import Select
 from digest.errors import StorageError
 from digest.models import Delivery, Subscriber
 from digest.store.base import StoreBase, aware, chunks, first_line
+from digest.store.events import emit
 from digest.store.schema import DELIVERY_STATES, deliveries, editions, subscribers
 from digest.store.subscribers import subscriber_of
 
@@ -67,6 +68,9 @@ class DeliveriesMixin(StoreBase):
     def mark_failed(self, delivery_id: int, *, reason: str, now: datetime) -> None:
         """Record that a delivery failed for good (e.g. the server refused the address)."""
         self._mark(delivery_id, "failed", detail=reason, now=now)
+        told = {"delivery_id": delivery_id, "reason": reason[:500]}
+        with self._transaction() as conn:
+            emit(conn, "delivery.failed", told, now=now.astimezone(UTC))
 
     def mark_skipped(
         self, delivery_id: int, *, reason: str, now: datetime, period_day: date | None = None

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 from digest.models import MAIN_NEWSLETTER, Edition, StoredEntry
 from digest.store.base import StoreBase, aware, inserted_id
 from digest.store.entries import stored_entry
+from digest.store.events import emit
 from digest.store.schema import (
     deliveries,
     edition_entries,
@@ -68,6 +69,8 @@ class EditionsMixin(StoreBase):
                 )
             )
             row = conn.execute(select(editions).where(editions.c.id == edition_id)).one()
+            told = {"newsletter": self.newsletter, "day": day.isoformat(), "papers": pending}
+            emit(conn, "edition.created", told, now=now)
         return edition_of(row)
 
     def _editions(self) -> Select[Any]:

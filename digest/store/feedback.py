@@ -14,6 +14,7 @@ from digest.identity import paper_key
 from digest.models import Feedback, StoredEntry
 from digest.store.base import StoreBase, aware, chunks, inserted_id
 from digest.store.entries import stored_entry
+from digest.store.events import emit
 from digest.store.schema import entries, feature_spaces, feedback, reader_models
 
 
@@ -32,12 +33,14 @@ class FeedbackMixin(StoreBase):
 
         Returns whether anything changed: the same vote twice is one vote.
         """
-        values = {"vote": vote, "kind": kind, "weight": weight, "updated_at": now.astimezone(UTC)}
+        now = now.astimezone(UTC)
+        values = {"vote": vote, "kind": kind, "weight": weight, "updated_at": now}
         where = (feedback.c.subscriber_id == subscriber_id) & (feedback.c.paper == paper)
         with self._transaction() as conn:
             row = conn.execute(select(feedback.c.vote, feedback.c.weight).where(where)).first()
             if vote == 0:
                 return bool(conn.execute(feedback.delete().where(where)).rowcount)
+            told = {"reader_id": subscriber_id, "paper": paper, "vote": vote, "kind": kind}
             if row is None:
                 try:
                     with conn.begin_nested():  # a double click may have inserted it meanwhile
@@ -46,12 +49,14 @@ class FeedbackMixin(StoreBase):
                                 subscriber_id=subscriber_id, paper=paper, **values
                             )
                         )
+                    emit(conn, "feedback.recorded", told, now=now)
                     return True
                 except IntegrityError:  # then this vote replaces that one
                     pass
             elif (row.vote, row.weight) == (vote, weight):
                 return False
             conn.execute(feedback.update().where(where).values(values))
+            emit(conn, "feedback.recorded", told, now=now)
             return True
 
     def feedback_of(

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from digest.models import MAIN_NEWSLETTER
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0014"
+SCHEMA_REVISION = "0015"
 
 metadata = MetaData()
 
@@ -324,4 +324,41 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True)),
+)
+
+# What happened, for webhooks: written in the transaction of the change it tells of.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The webhook-id receivers dedupe on: the same at every attempt.
+    Column("event_id", String(40), nullable=False, unique=True),
+    Column("type", String(40), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    # Set for an event told once only (an edition's "sent").
+    Column("once", String(100), unique=True),
+)
+
+# Each webhook's copy of each event it asked for: tried until its endpoint takes it.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("webhook", String(300), primary_key=True),
+    Column("event", Integer, ForeignKey("events.id"), primary_key=True),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_at", DateTime(timezone=True), nullable=False),
+    Column("done_at", DateTime(timezone=True)),
+    Column("given_up", Boolean, nullable=False, default=False, server_default="false"),
+    Column("last_status", String(300)),
+    Column("last_at", DateTime(timezone=True)),
+    Index("webhook_deliveries_due", "webhook", "done_at", "next_at"),
+)
+
+# How far each webhook has been given events (one added later starts from then).
+webhook_cursors = Table(
+    "webhook_cursors",
+    metadata,
+    Column("webhook", String(300), primary_key=True),
+    Column("last_event", Integer, nullable=False),
 )

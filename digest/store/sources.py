@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from digest.store.base import StoreBase, aware
+from digest.store.events import emit
 from digest.store.schema import edition_entries, entries, source_checks
 
 
@@ -35,8 +36,15 @@ class SourcesMixin(StoreBase):
         }
         where = source_checks.c.source == check.source
         with self._transaction() as conn:
+            before = conn.scalar(select(source_checks.c.outcome).where(where))
             if not conn.execute(source_checks.update().where(where).values(values)).rowcount:
                 conn.execute(source_checks.insert().values(source=check.source, **values))
+            failed, now = check.outcome == "failed", check.checked_at.astimezone(UTC)
+            told = {"source": check.source, "outcome": check.outcome, "detail": values["detail"]}
+            if failed and before != "failed":
+                emit(conn, "source.failed", told, now=now)
+            elif before == "failed" and not failed:
+                emit(conn, "source.recovered", told, now=now)
 
     def source_checks(self) -> dict[str, SourceCheck]:
         """Every source's last check, by name."""

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import Connection, bindparam, func, select
 
 from digest.cadence import read_cadence
+from digest.events import reader_events
 from digest.models import STATES, Subscriber, Topic
 from digest.store.base import StoreBase, aware, chunks
+from digest.store.events import emit_all
 from digest.store.schema import deliveries, subscriber_events, subscribers
 from digest.subscribers import email_key
 
@@ -297,6 +299,7 @@ def apply_rules(
         conn.execute(statement.values(columns), updates)
     amended: list[Amended] = []
     events: list[dict[str, Any]] = []
+    told: list[tuple[str, dict[str, Any]]] = []
     for before, change in results:
         if change is None:
             amended.append(Amended(before, None))
@@ -305,6 +308,7 @@ def apply_rules(
         home = before.newsletter if before is not None else newsletter
         after = replace(change.subscriber, id=row_id, updated_at=now, newsletter=home)
         amended.append(Amended(before, after))
+        told += reader_events(before, after, channel)
         if before is None or before.state != after.state:
             events.append(
                 {
@@ -317,6 +321,7 @@ def apply_rules(
             )
     if events:
         conn.execute(subscriber_events.insert(), events)
+    emit_all(conn, told, now=now)
     return amended
 
 
