@@ -7,10 +7,12 @@ Read from the database at each scrape, so that every process that sends (a cron
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from digest.app import queries
 from digest.config import Settings
 from digest.store import SCHEMA_REVISION, Store
 
@@ -35,7 +37,7 @@ class DigestCollector:
         yield from _deliveries(store)
         yield from _readers(store, self.settings)
         yield from _runs(store)
-        yield from _sources(store)
+        yield from _sources(store, self.settings)
         inbound = CounterMetricFamily(
             "digest_inbound_messages", "Mail that came back, by kind.", labels=["kind"]
         )
@@ -120,7 +122,7 @@ def _runs(store: Store) -> Iterator[Metric]:
     yield outcome
 
 
-def _sources(store: Store) -> Iterator[Metric]:
+def _sources(store: Store, settings: Settings) -> Iterator[Metric]:
     checked = GaugeMetricFamily(
         "digest_source_last_check_timestamp_seconds",
         "When each source was last read.",
@@ -129,8 +131,17 @@ def _sources(store: Store) -> Iterator[Metric]:
     healthy = GaugeMetricFamily(
         "digest_source_ok", "1 when a source's last read went well.", labels=["source"]
     )
+    stale = GaugeMetricFamily(
+        "digest_source_stale",
+        "1 when a source brought nothing new past an announcement day of its calendar.",
+        labels=["source"],
+    )
     for name, check in sorted(store.source_checks().items()):
         checked.add_metric([name], check.checked_at.timestamp())
         healthy.add_metric([name], 1.0 if check.outcome in _SOURCE_OK else 0.0)
+    _, health = queries.sources(store, settings, now=datetime.now(UTC))
+    for each in health:
+        stale.add_metric([each.spec.name], 1.0 if each.stale else 0.0)
     yield checked
     yield healthy
+    yield stale

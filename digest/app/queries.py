@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 
 from digest.app.job import close_dead_runs
 from digest.cadence import read_cadence, weekly_due
+from digest.calendars import staleness
 from digest.config import Newsletter, Settings, SourceSpec
 from digest.locking import RUN_LOCK
 from digest.models import (
@@ -100,17 +101,26 @@ class SourceHealth:
     spec: SourceSpec
     check: SourceCheck | None
     in_last_edition: int
+    #: Why it seems stale (silent past an announcement day; None: it does not).
+    stale: str | None = None
 
 
-def sources(store: Store, settings: Settings) -> tuple[date | None, list[SourceHealth]]:
+def sources(
+    store: Store, settings: Settings, *, now: datetime
+) -> tuple[date | None, list[SourceHealth]]:
     """Each configured source's health, with the day of the latest edition."""
     checks = store.source_checks()
     latest = next(iter(store.recent_editions(1)), None)
     brought = store.entries_by_source(latest.id) if latest else {}
-    return latest.day if latest else None, [
-        SourceHealth(spec, checks.get(spec.name), brought.get(spec.name, 0))
-        for spec in settings.sources
-    ]
+    today = now.astimezone(settings.zone).date()
+    found = []
+    for spec in settings.sources:
+        check = checks.get(spec.name)
+        last_new = check.last_new_at if check is not None else None
+        day = last_new.astimezone(settings.zone).date() if last_new else None
+        stale = staleness(spec.calendar, day, today)
+        found.append(SourceHealth(spec, check, brought.get(spec.name, 0), stale))
+    return latest.day if latest else None, found
 
 
 @dataclass(frozen=True)

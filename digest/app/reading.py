@@ -10,6 +10,7 @@ from datetime import date, datetime
 from threading import Event
 from zoneinfo import ZoneInfo
 
+from digest.calendars import staleness
 from digest.config import SourceSpec
 from digest.errors import SourceError, StorageError
 from digest.ingest import FetchPolicy, SourceLimits, Validators, dedupe, parse_source, retrieve
@@ -63,9 +64,23 @@ def ingest(
         report = _ingest_one(store, spec, reading)
         reports.append(report)
         store.record_source_check(_check_of(report, reading.now))
+        _tell_if_stale(store, spec, reading)
         if on_source_done:
             on_source_done(report)
     return IngestReport(started=reading.now, sources=tuple(reports))
+
+
+def _tell_if_stale(store: Store, spec: SourceSpec, reading: Reading) -> None:
+    """A source silent past an announcement day of its calendar is a finding: told once
+    for each silence (``source.failed``, outcome stale), not a quiet day."""
+    check = store.source_checks().get(spec.name)
+    if check is None or check.last_new_at is None:
+        return
+    last_new = check.last_new_at.astimezone(reading.zone).date()
+    why = staleness(spec.calendar, last_new, reading.now.astimezone(reading.zone).date())
+    if why is not None:
+        told = {"source": spec.name, "outcome": "stale", "detail": why}
+        store.emit_once("source.failed", told, key=f"stale:{spec.name}:{last_new}", now=reading.now)
 
 
 def _check_of(report: SourceReport, now: datetime) -> SourceCheck:

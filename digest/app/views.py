@@ -77,8 +77,10 @@ def source_json(health: SourceHealth) -> dict[str, Any]:
         "name": health.spec.name,
         "location": health.spec.location,
         "format": health.spec.format,
+        "calendar": health.spec.calendar,
         "last_check": asdict(health.check) if health.check else None,
         "in_last_edition": health.in_last_edition,
+        "stale": health.stale,
     }
 
 

@@ -142,10 +142,10 @@ def sources_list(app: App, as_json: bool, as_csv: bool) -> None:
     the reason, never) and the entries it brought to the last edition; exit 1 when a
     source failed its last fetch."""
     with app.store() as store:
-        day, found = queries.sources(store, app.settings)
+        day, found = queries.sources(store, app.settings, now=utc_now())
     show_sources(day, found, as_json=as_json, as_csv=as_csv)
-    if any(h.check is not None and h.check.outcome == "failed" for h in found):
-        sys.exit(EXIT_PARTIAL)  # cron can tell: a source failed its last fetch
+    if any(h.stale or (h.check is not None and h.check.outcome == "failed") for h in found):
+        sys.exit(EXIT_PARTIAL)  # cron can tell: a source failed its last fetch, or is stale
 
 
 @editions_group.command("show")
@@ -293,12 +293,12 @@ def show_sources(
         [
             (
                 h.spec.name,
-                h.check.outcome if h.check else "never",
+                _status_of(h),
                 h.check and h.check.checked_at,
                 h.check and h.check.read,
                 h.check and h.check.new,
                 h.in_last_edition,
-                h.check and h.check.detail,
+                h.stale or (h.check and h.check.detail),
                 h.spec.location,
             )
             for h in found
@@ -306,6 +306,13 @@ def show_sources(
         as_csv=as_csv,
         coloured=1,
     )
+
+
+def _status_of(health: SourceHealth) -> str:
+    """A source's state in one word: its last read's outcome, stale, or never read."""
+    if health.check is None:
+        return "never"
+    return "stale" if health.stale and health.check.outcome != "failed" else health.check.outcome
 
 
 def show_edition(row: EditionStatus, papers: Sequence[StoredEntry], *, as_json: bool) -> None:

@@ -38,6 +38,8 @@ class SourceSpec:
     location: str
     #: One of ``digest.ingest.FORMATS``; None: detected from the content.
     format: str | None = None
+    #: When it announces new papers (``digest.calendars``): arxiv, weekdays or daily.
+    calendar: str = "daily"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from digest.calendars import CALENDARS, default_calendar
 from digest.config import checks
 from digest.config.settings import (
     DeliverySettings,
@@ -350,7 +351,7 @@ def _source(item: Any, path: Path) -> tuple[list[str], SourceSpec | None]:
     """One ``[[sources]]`` table: what is wrong with it, and the source, if it is one."""
     if not isinstance(item, dict):
         return ["expected a table with a location"], None
-    unknown = set(item) - {"name", "location", "format"}
+    unknown = set(item) - {"name", "location", "format", "calendar"}
     said = [f"unknown key {sorted(unknown)[0]!r} (a typo?)"] if unknown else []
     location = item.get("location")
     if not isinstance(location, str) or not location.strip():
@@ -365,4 +366,7 @@ def _source(item: Any, path: Path) -> tuple[list[str], SourceSpec | None]:
     name = item.get("name", location)
     if checks.one_line_text(name):
         return [*said, f"name: expected one line of text, got {name!r}"], None
-    return said, SourceSpec(name=name, location=location, format=kind)
+    calendar = item.get("calendar", default_calendar(location))
+    if calendar not in CALENDARS:
+        return [*said, f"calendar: expected one of {', '.join(CALENDARS)}, got {calendar!r}"], None
+    return said, SourceSpec(name=name, location=location, format=kind, calendar=calendar)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from digest.models import MAIN_NEWSLETTER
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0015"
+SCHEMA_REVISION = "0016"
 
 metadata = MetaData()
 
@@ -176,6 +176,8 @@ source_checks = Table(
     Column("detail", Text),
     Column("read", Integer, nullable=False, default=0, server_default="0"),
     Column("new", Integer, nullable=False, default=0, server_default="0"),
+    # When a read last brought new entries: a source silent past its calendar is stale.
+    Column("last_new_at", DateTime(timezone=True)),
 )
 
 # One row: this installation's random id, made with the database.

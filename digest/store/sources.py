@@ -22,6 +22,8 @@ class SourceCheck:
     detail: str | None
     read: int
     new: int
+    #: When a read of it last brought new entries (None: never).
+    last_new_at: datetime | None = None
 
 
 class SourcesMixin(StoreBase):
@@ -34,6 +36,8 @@ class SourcesMixin(StoreBase):
             "read": check.read,
             "new": check.new,
         }
+        if check.new:
+            values["last_new_at"] = check.checked_at.astimezone(UTC)
         where = source_checks.c.source == check.source
         with self._transaction() as conn:
             before = conn.scalar(select(source_checks.c.outcome).where(where))
@@ -52,7 +56,13 @@ class SourcesMixin(StoreBase):
             rows = conn.execute(select(source_checks)).all()
         return {
             row.source: SourceCheck(
-                row.source, aware(row.checked_at), row.outcome, row.detail, row.read, row.new
+                row.source,
+                aware(row.checked_at),
+                row.outcome,
+                row.detail,
+                row.read,
+                row.new,
+                aware(row.last_new_at) if row.last_new_at else None,
             )
             for row in rows
         }

@@ -149,7 +149,7 @@ def overview() -> tuple[str, int]:
     """The next and the last run, subscribers by state, recent editions with a chart."""
     found = context()
     status = queries.status(found.store, found.settings, editions=14, now=found.clock())
-    _, sources = queries.sources(found.store, found.settings)
+    _, sources = queries.sources(found.store, found.settings, now=found.clock())
     chart = deliveries_chart([(e.edition.day, e.deliveries) for e in status.editions])
     failing = [s for s in sources if s.check and s.check.outcome == "failed"]
     cadences = [(read_cadence(c).describe(), n) for c, n in status.cadences.items()]
@@ -273,7 +273,7 @@ def edition(day: str) -> tuple[str, int]:
 def sources() -> tuple[str, int]:
     """Each configured source: its last fetch and status, and what it brought."""
     found = context()
-    day, health = queries.sources(found.store, found.settings)
+    day, health = queries.sources(found.store, found.settings, now=found.clock())
     return _page("admin/sources.html", day=day, sources=health)
 
 

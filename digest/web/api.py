@@ -307,7 +307,7 @@ def show_edition(day: str) -> Response:
 def list_sources() -> Response:
     """Each configured source, with its last read and health."""
     found = context()
-    day, health = queries.sources(found.store, found.settings)
+    day, health = queries.sources(found.store, found.settings, now=found.clock())
     return _json({"last_edition": day, "items": [source_json(h) for h in health]})
 
 
