@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from digest.app import apikeys, hooks
-from digest.cli import cli
 from digest.config import Settings, load_settings
 from digest.errors import ConfigError
+from digest.passwords import hash_password
 from digest.store import Store
 from digest.web import create_app
 from digest.webhooks import signature
@@ -203,11 +202,14 @@ def test_an_endpoint_that_fails_is_tried_again_with_the_same_id(tmp_path: Path) 
             "edition.created",
             "edition.sent",
         } <= kinds
-        listed = CliRunner().invoke(
-            cli, ["webhooks", "list", "--json"], env={"DIGEST_DATABASE_URL": settings.database_url}
-        )
+        store.save_admin("root@example.org", hash_password("a long enough password 1"), now=NOW)
         store.close()
-    assert listed.exit_code == 0
+    site = create_app({"TESTING": True, "DIGEST_SETTINGS": settings, "WTF_CSRF_ENABLED": False})
+    login = {"email": "root@example.org", "password": "a long enough password 1"}
+    client = site.test_client()
+    assert client.post("/admin/login", data=login).status_code in (302, 303)
+    page = client.get("/admin/webhooks").get_data(as_text=True)
+    assert endpoint.url in page and "204 No Content" in page and "0 given up" in page
 
 
 def test_webhooks_are_checked_with_one_line_each(tmp_path: Path) -> None:

@@ -269,6 +269,15 @@ def edition(day: str) -> tuple[str, int]:
     )
 
 
+@admin.get("/webhooks")
+def webhooks() -> tuple[str, int]:
+    """Each webhook: its events, what waits, what was given up, its last attempts."""
+    found = context()
+    installation = newsletters().installation
+    hooks = [(w, found.store.webhook_state(w.url, last=10)) for w in installation.webhooks]
+    return _page("admin/webhooks.html", webhooks=hooks)
+
+
 @admin.get("/sources")
 def sources() -> tuple[str, int]:
     """Each configured source: its last fetch and status, and what it brought."""
