@@ -58,6 +58,14 @@ def staleness(calendar: str, last_new: date | None, today: date) -> str | None:
     return f"nothing new since {last_new}: {missed} announcement {days} passed ({calendar})"
 
 
+def quiet_day(calendars: list[str], day: date) -> str | None:
+    """Why none of these sources brings papers on ``day`` (None: one of them may)."""
+    reasons = [why_quiet(calendar, day) for calendar in calendars]
+    if not calendars or not all(reasons):
+        return None
+    return reasons[0]
+
+
 def why_quiet(calendar: str, day: date) -> str | None:
     """Why a day brings no papers by the calendar (None: it should bring some)."""
     return None if announces(calendar, day) else _QUIET.get(calendar) or None

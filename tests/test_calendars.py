@@ -22,6 +22,7 @@ from digest.calendars import (
 )
 from digest.cli import cli
 from digest.config import SourceSpec
+from digest.models import Subscriber
 from digest.store import SourceCheck, Store
 
 from .conftest import make_settings
@@ -89,3 +90,41 @@ def test_sources_list_says_stale_and_exits_1(project: Path) -> None:
     [source] = json.loads(listed.output)["sources"]
     assert source["calendar"] == "arxiv" and "announcement days passed" in source["stale"]
     assert "stale" in CliRunner().invoke(cli, ["sources", "list"]).output
+
+
+def test_a_day_its_sources_announce_nothing_is_said_as_no_email(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path, None, DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'q.sqlite3'}"
+    )
+    arxiv = SourceSpec("arxiv-cs", "https://rss.arxiv.org/rss/cs.LG", calendar="arxiv")
+    settings = replace(settings, sources=(arxiv,))
+    friday_noon = datetime(2026, 11, 27, 12, tzinfo=UTC)  # the runs are at 07:00 UTC
+    quiet = queries.quiet_runs(settings, friday_noon)
+    assert [(at.strftime("%A"), why) for at, why in quiet] == [
+        ("Saturday", "arXiv does not announce on Fridays and Saturdays (US Eastern)"),
+        ("Sunday", "arXiv does not announce on Fridays and Saturdays (US Eastern)"),
+    ]
+    store = Store.open(settings.database_url)
+    status = queries.status(store, settings, editions=1, now=friday_noon)
+    assert status.quiet == quiet
+    with_lab_news = replace(settings, sources=(arxiv, SourceSpec("news", "/srv/news.json")))
+    assert queries.quiet_runs(with_lab_news, friday_noon) == []  # a daily source may bring some
+    sending_empty = replace(settings, delivery=replace(settings.delivery, send_empty=True))
+    assert queries.quiet_runs(sending_empty, friday_noon) == []  # "nothing new" goes out then
+    store.close()
+
+
+def test_the_next_email_skips_the_quiet_days(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path, None, DIGEST_DATABASE_URL=f"sqlite:///{tmp_path / 'n.sqlite3'}"
+    )
+    settings = replace(
+        settings,
+        sources=(SourceSpec("arxiv-cs", "https://rss.arxiv.org/rss/cs.LG", calendar="arxiv"),),
+    )
+    store = Store.open(settings.database_url)
+    reader = Subscriber(1, "ada@example.org", "active")
+    friday_noon = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    due = queries.next_email(store, settings, reader, now=friday_noon)
+    assert due is not None and due.strftime("%A %H:%M") == "Monday 07:00"
+    store.close()

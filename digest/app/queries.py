@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 
 from digest.app.job import close_dead_runs
 from digest.cadence import read_cadence, weekly_due
-from digest.calendars import staleness
+from digest.calendars import quiet_day, staleness
 from digest.config import Newsletter, Settings, SourceSpec
 from digest.locking import RUN_LOCK
 from digest.models import (
@@ -57,6 +57,8 @@ class Status:
     weekly_next: dict[str, date] = field(default_factory=dict)
     #: The latest of the recent runs that failed, when it is not the last run itself.
     failed_run: RunRecord | None = None
+    #: The coming runs that mail nobody, its sources announcing nothing that day, and why.
+    quiet: list[tuple[datetime, str]] = field(default_factory=list)
 
 
 def edition_status(store: Store, edition: Edition) -> EditionStatus:
@@ -90,6 +92,7 @@ def status(store: Store, settings: Settings, *, editions: int, now: datetime) ->
         weekly_next={
             c: weekly_due(w.weekday, today - timedelta(days=1)) for c, w in weekly.items()
         },
+        quiet=quiet_runs(settings, now),
     )
 
 
@@ -182,10 +185,34 @@ def next_email(
 _TICK = timedelta(microseconds=1)
 
 
+def quiet_runs(settings: Settings, now: datetime) -> list[tuple[datetime, str]]:
+    """The coming scheduled runs (within a week) that mail nobody because none of the
+    newsletter's sources announces papers that day, each with why."""
+    if settings.delivery.send_empty:
+        return []  # they mail "nothing new" instead
+    calendars = [s.calendar for s in _sources_of(settings)]
+    found: list[tuple[datetime, str]] = []
+    fire = next_run(settings.schedule, settings.zone, now)
+    while fire is not None and fire < now + timedelta(days=7):
+        why = quiet_day(calendars, fire.astimezone(settings.zone).date())
+        if why is None:
+            return found
+        found.append((fire, why))
+        fire = next_run(settings.schedule, settings.zone, fire + _TICK)
+    return found
+
+
+def _sources_of(settings: Settings) -> list[SourceSpec]:
+    wanted = settings.newsletter_named(settings.newsletter).sources
+    return [s for s in settings.sources if wanted is None or s.name in wanted]
+
+
 def _next_unbuilt_run(store: Store, settings: Settings, now: datetime) -> datetime | None:
     """The next scheduled run whose day has no edition yet (one built early, by hand or
-    for a catch-up, plans nobody who joined after it)."""
-    fire = next_run(settings.schedule, settings.zone, now)
+    for a catch-up, plans nobody who joined after it), past the days its sources are
+    quiet."""
+    quiet = quiet_runs(settings, now)
+    fire = next_run(settings.schedule, settings.zone, quiet[-1][0] + _TICK if quiet else now)
     for _ in range(14):
         if fire is None or store.get_edition(fire.astimezone(settings.zone).date()) is None:
             return fire

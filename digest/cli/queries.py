@@ -194,12 +194,15 @@ def show_status(found: Status, schedule: str, timezone: str, *, as_json: bool) -
                 "editions": [edition_json(e) for e in found.editions],
                 "cadences": found.cadences,
                 "weekly_next": found.weekly_next,
+                "quiet": [{"run": at, "why": why} for at, why in found.quiet],
             }
         )
         return
     click.echo("subscribers: " + ", ".join(f"{n} {s}" for s, n in found.subscribers.items()))
     upcoming = found.next_run.isoformat() if found.next_run else "never"
     click.echo(f"schedule: {schedule!r} in {timezone}; next run {upcoming}")
+    for at, why in found.quiet:
+        click.echo(f"no email on {at:%A %Y-%m-%d}: {why}")
     if set(found.cadences) - {"daily"}:
         shown = [
             f"{n} {c}"

@@ -56,6 +56,7 @@ def edit(token: str) -> tuple[str, int]:
         **_preview(subscriber),
         weekdays=WEEKDAYS,
         next_email=queries.next_email(found.store, found.settings, subscriber, now=found.clock()),
+        quiet=queries.quiet_runs(found.settings, found.clock()),
         subscriptions=_subscriptions(subscriber),
         cadence=subscriber.cadence.describe(),
     )
