@@ -128,14 +128,8 @@ def load_settings(
         learning=LearningSettings(**read[LearningSettings]),
         inbound=InboundSettings(**read[InboundSettings], **from_env.get(InboundSettings, {})),
         web=WebSettings(**read[WebSettings], **from_env.get(WebSettings, {})),
-        sources=read_sources(data.get("sources", []), path, problems),
+        **_arrays_of_tables(data, env, path, problems),
     )
-    declared = read_newsletters(
-        data.get("newsletters", []), settings_from_toml["sources"], path, problems
-    )
-    settings_from_toml["newsletters"] = newsletter_relays(declared, env, path, problems)
-    hooks = read_webhooks(data.get("webhooks", []), path, problems)
-    settings_from_toml["webhooks"] = webhook_secrets(hooks, env, path, problems)
     toml.report_unknown_keys(known_tables={"sources", "newsletters", "webhooks"})
     problems += _local_delivery_problems(settings_from_toml, path)
     problems += env_problems
@@ -151,6 +145,21 @@ def load_settings(
         **top,
     )
     return replace(settings, newsletters=tuple(map(settings.completed, settings.newsletters)))
+
+
+def _arrays_of_tables(
+    data: dict[str, Any], env: Mapping[str, str], path: Path, problems: list[str]
+) -> dict[str, Any]:
+    """``[[sources]]``, ``[[newsletters]]`` and ``[[webhooks]]``, each checked, with the
+    secrets the latter two name read from the environment."""
+    sources = read_sources(data.get("sources", []), path, problems)
+    declared = read_newsletters(data.get("newsletters", []), sources, path, problems)
+    hooks = read_webhooks(data.get("webhooks", []), path, problems)
+    return {
+        "sources": sources,
+        "newsletters": newsletter_relays(declared, env, path, problems),
+        "webhooks": webhook_secrets(hooks, env, path, problems),
+    }
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
