@@ -19,10 +19,8 @@ BENCH = Path(__file__).parent.parent / "bench"
         ("selection.py", ["--subscribers", "200", "--entries", "30"]),
         ("import_csv.py", ["--subscribers", "300"]),
         ("learning_cost.py", ["--readers", "400", "--voters", "20", "--papers", "300"]),
-        (
-            "delivery.py",
-            ["--subscribers", "300", "--peer", "--peer-count", "10", "--newsletters", "3"],
-        ),
+        ("delivery.py", ["--subscribers", "300", "--peer", "--peer-count", "10"]),
+        ("delivery.py", ["--subscribers", "300", "--newsletters", "3"]),
         ("signed_cost.py", []),
         ("latency.py", ["--subscribers", "200", "--connections", "4", "--rtt-ms", "0,20"]),
     ],
