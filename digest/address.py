@@ -89,6 +89,15 @@ def address_key(mailbox: str) -> str:
 
 
 @lru_cache(maxsize=4096)  # per message, but a list has few domains
+def domain_of(address: str) -> str:
+    """Return the domain of an address as headers and the envelope carry it (IDNA 2008)."""
+    domain = address.rpartition("@")[2]
+    try:
+        return ascii_domain(domain)
+    except AddressError:
+        return domain.lower()  # refused by ``checked_address`` where it matters
+
+
 def ascii_domain(domain: str) -> str:
     """A domain in IDNA 2008 A-labels (UTS 46 mapping), lower case."""
     if domain.isascii():

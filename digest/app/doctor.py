@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from digest.address import ascii_domain
+from digest.address import ascii_domain, domain_of
 from digest.config import DEFAULT_DATABASE_URL, Settings, SmtpSettings, load_settings
 from digest.deliver import (
     DnsUnanswered,
@@ -231,7 +231,7 @@ def _every_sender(settings: Settings, lookup: Lookup, note: Note) -> None:
     seen = set()
     for newsletter in settings.all_newsletters():
         own = settings.for_newsletter(newsletter)
-        sender = (own.sender_address.rpartition("@")[2].lower(), own.dkim.domain, own.dkim.selector)
+        sender = (domain_of(own.sender_address), own.dkim.domain, own.dkim.selector)
         if sender not in seen:
             seen.add(sender)
             _dns(own, lookup, note)

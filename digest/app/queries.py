@@ -107,6 +107,13 @@ class SourceHealth:
     #: Why it seems stale (silent past an announcement day; None: it does not).
     stale: str | None = None
 
+    @property
+    def state(self) -> str:
+        """Its state in one word: its last read's outcome, stale, or never (read)."""
+        if self.check is None:
+            return "never"
+        return "stale" if self.stale and self.check.outcome != "failed" else self.check.outcome
+
 
 def sources(
     store: Store, settings: Settings, *, now: datetime

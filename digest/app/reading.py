@@ -64,16 +64,19 @@ def ingest(
         report = _ingest_one(store, spec, reading)
         reports.append(report)
         store.record_source_check(_check_of(report, reading.now))
-        _tell_if_stale(store, spec, reading)
         if on_source_done:
             on_source_done(report)
+    checks = store.source_checks()
+    for spec in sources[: len(reports)]:
+        _tell_if_stale(store, spec, checks.get(spec.name), reading)
     return IngestReport(started=reading.now, sources=tuple(reports))
 
 
-def _tell_if_stale(store: Store, spec: SourceSpec, reading: Reading) -> None:
+def _tell_if_stale(
+    store: Store, spec: SourceSpec, check: SourceCheck | None, reading: Reading
+) -> None:
     """A source silent past an announcement day of its calendar is a finding: told once
     for each silence (``source.failed``, outcome stale), not a quiet day."""
-    check = store.source_checks().get(spec.name)
     if check is None or check.last_new_at is None:
         return
     last_new = check.last_new_at.astimezone(reading.zone).date()

@@ -296,7 +296,7 @@ def show_sources(
         [
             (
                 h.spec.name,
-                _status_of(h),
+                h.state,
                 h.check and h.check.checked_at,
                 h.check and h.check.read,
                 h.check and h.check.new,
@@ -309,13 +309,6 @@ def show_sources(
         as_csv=as_csv,
         coloured=1,
     )
-
-
-def _status_of(health: SourceHealth) -> str:
-    """A source's state in one word: its last read's outcome, stale, or never read."""
-    if health.check is None:
-        return "never"
-    return "stale" if health.stale and health.check.outcome != "failed" else health.check.outcome
 
 
 def show_edition(row: EditionStatus, papers: Sequence[StoredEntry], *, as_json: bool) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from digest.address import domain_of
 from digest.config import checks
 from digest.ingest import FetchPolicy, SourceLimits, is_url
 from digest.models import MAIN_NEWSLETTER, Topic
@@ -326,9 +327,9 @@ class Settings:
 
     def completed(self, newsletter: Newsletter) -> Newsletter:
         """A declared newsletter with what it leaves out filled in from these settings."""
-        own_domain = newsletter.sender_address is not None and _domain(
+        own_domain = newsletter.sender_address is not None and domain_of(
             newsletter.sender_address
-        ) != _domain(self.sender_address)
+        ) != domain_of(self.sender_address)
         return replace(
             newsletter,
             sender_name=newsletter.sender_name or self.sender_name,
@@ -457,7 +458,3 @@ class Settings:
                 "(set bounce_address to read bounces, complaints and mailto unsubscribes)"
             )
         return notes
-
-
-def _domain(address: str) -> str:
-    return address.rpartition("@")[2].lower()

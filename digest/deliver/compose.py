@@ -23,12 +23,12 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, NamedTuple
 from uuid import uuid4
 
+from digest.address import domain_of
 from digest.config import DkimSettings, InboundSettings, LearningSettings, Settings
 from digest.deliver.message import (
     Envelope,
     build_message,
     checked_address,
-    domain_of,
     envelope_address,
     signer_for,
 )

@@ -15,7 +15,7 @@ from email.header import Header
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 
-from digest.address import AddressError, ascii_domain
+from digest.address import domain_of
 from digest.config import DkimSettings
 from digest.errors import DigestError
 from digest.render import RenderedEmail, transfer_encoded
@@ -40,15 +40,6 @@ class Envelope:
 def one_line(value: str) -> str:
     """Return a header-safe value: control characters and line breaks become spaces."""
     return " ".join(_CONTROL.sub(" ", value).split())
-
-
-def domain_of(address: str) -> str:
-    """Return the domain of an address as headers and the envelope carry it (IDNA 2008)."""
-    domain = address.rpartition("@")[2]
-    try:
-        return ascii_domain(domain)
-    except AddressError:
-        return domain.lower()  # refused by ``checked_address`` where it matters
 
 
 #: What an address may hold in a message digest writes: printable ASCII, no

@@ -15,11 +15,11 @@ import itertools
 from collections.abc import Sequence
 from datetime import timedelta
 
+from digest.address import domain_of
 from digest.deliver.claims import TRIAL_ID, claimed, decided, with_trials
 from digest.deliver.compose import Composed, Composer
 from digest.deliver.composing import COMPOSE_IN_A_PROCESS_FROM, composing
 from digest.deliver.context import SendContext
-from digest.deliver.message import domain_of
 from digest.deliver.senders import Outgoing, Senders
 from digest.deliver.transports import TemporaryFailure, Transport
 from digest.errors import DigestError
