@@ -101,3 +101,17 @@ def fingerprint(title: str, arxiv_id: str | None = None) -> str:
     if arxiv_id:
         return "arxiv:" + (arxiv_id_from(arxiv_id) or arxiv_id.strip().lower())
     return "title:" + title_key(title)
+
+
+#: An author's name as a reader may follow it, at most (feeds cap names shorter).
+MAX_AUTHOR_CHARS = 200
+
+
+def author_key(name: str) -> str:
+    """An author's name without the differences of spelling feeds make (case, accents,
+    dots and runs of space), for following them: "J. Doe" and "j doe" are one author,
+    "Jane Doe" another."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", name).casefold())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = re.sub(r"[.\u00b7,]", " ", text)
+    return _SPACE_RUN.sub(" ", text).strip()[:MAX_AUTHOR_CHARS]

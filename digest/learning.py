@@ -9,16 +9,16 @@ PostgreSQL) ranks with the same models.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from digest.models import Feedback
+from digest.models import Feedback, StoredEntry, Topic
 from digest.store import Store
 
 if TYPE_CHECKING:  # numpy is imported only once someone has given feedback
-    from digest.select.learned import FeatureSpace, ReaderModel
+    from digest.select.learned import FeatureSpace, ReaderModel, ReaderModels
 
 #: The papers a feature space is fitted over: the most recent ones.
 CORPUS_PAPERS = 20_000
@@ -28,6 +28,8 @@ REFRESH_GROWTH = 0.25
 BACKGROUND_PAPERS = 200
 #: Readers fitted per batch (their feedback read in one query).
 BATCH = 100
+#: Recent papers a guided start chooses from.
+STARTER_POOL = 500
 
 
 @dataclass(frozen=True)
@@ -94,34 +96,97 @@ def refresh(store: Store, *, now: datetime) -> LearnReport:
     for start in range(0, len(readers), BATCH):
         batch = readers[start : start + BATCH]
         feedback = store.feedback_of([reader for reader, _ in batch])
+        topics = store.topics_of([reader for reader, _ in batch])
         models = []
         for reader, feedback_at in batch:
-            model = fit_from(store, space, feedback[reader], background)
+            model = fit_from(store, space, feedback[reader], background, topics.get(reader, ()))
             models.append((reader, space.version, feedback_at, model.dump() if model else None))
         store.save_models(models, now=now)
     return LearnReport(space_version=space.version, new_space=new_space, fitted=len(readers))
 
 
 def fit_from(
-    store: Store, space: FeatureSpace, feedback: Sequence[Feedback], background: object
+    store: Store,
+    space: FeatureSpace,
+    feedback: Sequence[Feedback],
+    background: object,
+    topics: Sequence[Topic] = (),
+) -> ReaderModels | None:
+    """A reader's models from their feedback on the papers that are stored (a like of a
+    paper not seen yet waits for it): one over all of it, one per topic whose papers
+    have a positive of their own, and the profile of what they voted on."""
+    from digest.select import EditionIndex
+    from digest.select.learned import Profile, ReaderModels
+
+    named = store.entries_named([f.paper for f in feedback])
+    known = [f for f in feedback if f.paper in named]
+    overall = _fit_one(space, known, named, background)
+    if overall is None:
+        return None
+    interests = {}
+    if len(topics) > 1:
+        with EditionIndex([named[f.paper] for f in known]) as index:
+            for topic in topics:
+                matched = {m.entry.entry.fingerprint for m in index.search(topic.query)}
+                model = _fit_one(space, [f for f in known if f.paper in matched], named, background)
+                if model is not None:
+                    interests[topic.query] = model
+    voted = Profile.of(space.vectors([named[f.paper].entry for f in known]))
+    return ReaderModels(overall, interests, voted)
+
+
+def _fit_one(
+    space: FeatureSpace,
+    feedback: Sequence[Feedback],
+    named: Mapping[str, StoredEntry],
+    background: object,
 ) -> ReaderModel | None:
-    """One reader's model from their feedback on the papers that are stored (a like of a
-    paper not seen yet waits for it)."""
     import numpy as np
 
     from digest.select.learned import fit_reader
 
-    named = store.entries_named([f.paper for f in feedback])
-    liked = [f for f in feedback if f.vote > 0 and f.paper in named]
-    disliked = [f for f in feedback if f.vote < 0 and f.paper in named]
-    return (
-        fit_reader(
-            space,
-            space.vectors([named[f.paper].entry for f in liked]),
-            space.vectors([named[f.paper].entry for f in disliked]),
-            background,
-            positive_weights=np.array([f.weight for f in liked], dtype=np.float32),
-        )
-        if liked
-        else None
+    liked = [f for f in feedback if f.vote > 0]
+    disliked = [f for f in feedback if f.vote < 0]
+    if not liked:
+        return None
+    return fit_reader(
+        space,
+        space.vectors([named[f.paper].entry for f in liked]),
+        space.vectors([named[f.paper].entry for f in disliked]),
+        background,
+        positive_weights=np.array([f.weight for f in liked], dtype=np.float32),
     )
+
+
+def starter_papers(
+    store: Store,
+    topics: Sequence[Topic],
+    model: bytes | None,
+    *,
+    count: int,
+    rated: Collection[str] = frozenset(),
+) -> list[StoredEntry]:
+    """Recent papers a reader learns the most from rating first: spread over their
+    topics, the ones their model is least sure of, unlike each other (never one they
+    have ``rated``).  Without the ``learning`` extra: the topics' best matches in turn."""
+    from digest.select import EditionIndex
+
+    pool = [s for s in store.recent_entries(STARTER_POOL) if s.entry.fingerprint not in rated]
+    row_of = {s.id: row for row, s in enumerate(pool)}
+    with EditionIndex(pool) as index:
+        groups = [[row_of[m.entry.id] for m in index.search(t.query)] for t in topics]
+    try:
+        from digest.select.explore import starter_picks
+        from digest.select.learned import PaperVectors, ReaderModels, fit_space
+    except ImportError:
+        firsts = [
+            row for rank in range(count) for group in groups for row in group[rank : rank + 1]
+        ]
+        rows = list(dict.fromkeys([*firsts, *range(len(pool))]))[:count]
+        return [pool[row] for row in rows]
+    space = current_space(store) if model is not None else None
+    if space is None:  # no model to be unsure with: a space of these papers, for variety
+        space, model = fit_space([s.entry for s in pool], version=0), None
+    papers = PaperVectors.of(space.vectors([s.entry for s in pool]))
+    scores = ReaderModels.load(space.version, model).overall.scores(papers) if model else None
+    return [pool[row] for row in starter_picks(papers, groups, scores, count)]

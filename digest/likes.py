@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from digest.identity import arxiv_id_given, fingerprint, paper_key
+from digest.identity import MAX_AUTHOR_CHARS, arxiv_id_given, author_key, fingerprint, paper_key
 from digest.text import TextError, checked, first_control, printable
 
 _SEPARATORS = re.compile(r"[\s,;]+")
@@ -44,6 +44,18 @@ def checked_paper(text: str) -> str:
         return str(paper_key(paper))
     except ValueError:
         raise ValueError(f"paper: {printable(paper, 40)!r} names no paper") from None
+
+
+def checked_author(text: str) -> str:
+    """An author's name as a reader types it to follow them (one printable line), or
+    ``ValueError`` saying what is wrong."""
+    try:
+        name = checked("author", text, limit=MAX_AUTHOR_CHARS)
+    except TextError as e:
+        raise ValueError(e.message) from e
+    if not author_key(name):
+        raise ValueError("author: type a name as the papers write it")
+    return printable(name, MAX_AUTHOR_CHARS)
 
 
 def arxiv_id_in(text: str) -> str | None:

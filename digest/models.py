@@ -172,11 +172,23 @@ class Subscriber:
     updated_at: datetime | None = field(default=None, compare=False)
     #: The newsletter this consent is for: one person has one row per newsletter.
     newsletter: str = MAIN_NEWSLETTER
+    #: Whether their emails may carry a card or two asking about a paper, to learn.
+    explore: bool = True
 
     @property
     def state(self) -> str:
         """The state a person would name: pending, active, paused or unsubscribed."""
         return "paused" if self.status == "active" and self.paused else self.status
+
+
+@dataclass(frozen=True)
+class Follow:
+    """An author a reader follows, by name as a feed wrote it, and the paper (its key)
+    that made them follow, if any."""
+
+    author: str
+    key: str
+    paper: str | None = None
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,8 @@ class Choices:
     timezone: str | None
     paused: bool
     cadence: Cadence = DAILY
+    #: Whether their emails may carry a card or two asking about a paper, to learn.
+    explore: bool = True
 
 
 def chooses(
@@ -230,13 +232,16 @@ def chooses(
     timezone: str | None,
     paused: bool,
     cadence: Cadence | None = None,
+    explore: bool = True,
 ) -> Rule:
     """A reader saves their preferences page; only an active reader can pause."""
 
     def rule(current: Subscriber | None, now: datetime) -> Change | None:
         if current is None:
             return None
-        chosen = replace(current, topics=tuple(topics), theme=theme, timezone=timezone)
+        chosen = replace(
+            current, topics=tuple(topics), theme=theme, timezone=timezone, explore=explore
+        )
         chosen = with_cadence(chosen, cadence or current.cadence)
         if may_pause(current):
             chosen = replace(chosen, paused=paused)

@@ -22,7 +22,7 @@ from digest.deliver.transports import OutboxTransport
 from digest.ingest.dedupe import dedupe
 from digest.likes import library, recency_weight, typed_likes
 from digest.models import Entry
-from digest.select.index import RECOMMENDED, EditionIndex
+from digest.select.index import EXPLORE_NOTE, RECOMMENDED, EditionIndex
 from digest.select.learned import FeatureSpace, PaperVectors, ReaderModel, fit_reader, fit_space
 from digest.store import Store
 from digest.subscribers import check_input
@@ -216,9 +216,11 @@ def _digest_text(folder: Path) -> str:
 
 
 def _section(text: str, label: str) -> list[str]:
-    """The titles of one section of a digest's text part, in order."""
+    """The titles of one section of a digest's text part, in order (not its exploration
+    cards, which say so)."""
     part = text.split(f"== {label} ==", 1)[1].split("\n== ", 1)[0]
-    return [line[2:] for line in part.splitlines() if line.startswith("* ")]
+    cards = part.split("\n* ")[1:] if not part.startswith("* ") else part[2:].split("\n* ")
+    return [card.splitlines()[0] for card in cards if EXPLORE_NOTE not in card]
 
 
 def test_votes_change_the_next_days_digest(store: Store, tmp_path: Path) -> None:

@@ -185,6 +185,7 @@ def choose(
         timezone=choices.timezone,
         paused=choices.paused,
         cadence=choices.cadence,
+        explore=choices.explore,
     )
     return store.amend_subscriber(reader_id, rule, now=now, channel="preferences").subscriber
 
@@ -192,6 +193,16 @@ def choose(
 def vote(store: Store, reader_id: int, paper: str, vote: int, *, now: datetime) -> None:
     """A reader marks a paper more (+1) or less (-1) like what they want, or clears it (0)."""
     store.set_feedback(reader_id, paper, vote=vote, kind="vote", now=now)
+
+
+def follow(store: Store, reader_id: int, author: str, *, paper: str | None, now: datetime) -> bool:
+    """A reader follows an author, named as a feed wrote it (whether they did not yet)."""
+    return store.follow_author(reader_id, author, paper=paper, now=now)
+
+
+def unfollow(store: Store, reader_id: int, author: str) -> bool:
+    """A reader stops following an author (whether they did)."""
+    return store.unfollow_author(reader_id, author)
 
 
 class NothingToChange(DigestError):

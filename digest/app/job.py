@@ -488,10 +488,12 @@ def composer_for(store: Store, settings: Settings) -> Composer:
 
 
 def taste_of(store: Store, composer: Composer, reader: Subscriber | None) -> Taste | None:
-    """A reader's taste (their model over the composer's feature space), or None."""
-    if reader is None or composer.space is None:
+    """A reader's taste (their models over the composer's feature space, the authors
+    they follow), or None."""
+    if reader is None:
         return None
-    return tastes_of(store, [reader.id], composer.space.version).get(reader.id)
+    version = composer.space.version if composer.space else None
+    return tastes_of(store, [reader.id], version).get(reader.id)
 
 
 #: ``ingest`` and its ``Reading`` are run's first phase, and the CLI's ``ingest`` command.

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
+from digest import learning
 from digest.address import Address
 from digest.app.job import composer_for, taste_of
 from digest.config import Settings
@@ -17,6 +18,7 @@ from digest.logs import log_event
 from digest.models import (
     Delivery,
     Edition,
+    StoredEntry,
     Subscriber,
     Topic,
 )
@@ -103,6 +105,25 @@ def match(
         replace(m, reason=why.get(m.entry.id, ""), wanted=affinity.wanted(m.entry.id))
         for m in found
     ]
+
+
+#: Papers a guided start offers to rate.
+STARTER_PAPERS = 10
+
+
+def starter(store: Store, settings: Settings, reader: Subscriber) -> list[StoredEntry]:
+    """The papers of a reader's guided start ("rate a few papers"): recent ones they have
+    not rated, spread over their topics, the ones their model learns most from."""
+    composer = composer_for(store, settings)
+    taste = taste_of(store, composer, reader)
+    rated = {f.paper for f in store.feedback_of([reader.id])[reader.id]}
+    return learning.starter_papers(
+        store,
+        composer.settings.topics_of(reader),
+        taste.model if taste else None,
+        count=STARTER_PAPERS,
+        rated=rated,
+    )
 
 
 class SendTestRefused(DigestError):

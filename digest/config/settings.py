@@ -196,8 +196,10 @@ class LearningSettings:
     #: is wanted before it is recommended.
     recommend_above: float = 0.6
     #: How much the reader's model orders the papers of a topic (0: bm25 alone, 1: the
-    #: model alone).
-    blend: float = 0.5
+    #: model alone; the two orders are fused).
+    blend: float = 0.7
+    #: Exploration cards in the first ten of an email, once a reader has a model (0: none).
+    explore_cards: int = 1
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,7 @@ TOML_SETTINGS: tuple[Declared, ...] = (
         ("recommend_papers", "recommend_papers", checks.whole(0, 100)),
         ("recommend_above", "recommend_above", checks.number(1.0, zero=True), checks.to_float),
         ("blend", "blend", checks.number(1.0, zero=True), checks.to_float),
+        ("explore_cards", "explore_cards", checks.whole(0, 5)),
     ),
     *_declare(
         InboundSettings,

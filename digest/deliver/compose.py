@@ -35,7 +35,7 @@ from digest.deliver.message import (
 from digest.deliver.transports import Envelope as TransportEnvelope
 from digest.errors import DigestError
 from digest.logs import peak_rss_kb
-from digest.models import Delivery, Edition, StoredEntry, Subscriber, Topic
+from digest.models import Delivery, Edition, Follow, StoredEntry, Subscriber, Topic
 from digest.plan import Policy, Send, Skip, Wait, on_selection
 from digest.render import EmailRenderer, EmailSettings, PersonalLinks, RenderedEmail
 from digest.resources import resource_path
@@ -43,7 +43,8 @@ from digest.select import Affinity, EditionIndex, Selection
 from digest.tokens import feedback_url, preferences_url, tagged_address, unsubscribe_url
 
 if TYPE_CHECKING:
-    from digest.select.learned import FeatureSpace, PaperVectors
+    from digest.select.affinity import EditionVectors
+    from digest.select.learned import FeatureSpace
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,13 @@ class Composed:
 
 @dataclass(frozen=True)
 class Taste:
-    """What a reader's feedback gives composing: their model, and the papers they have
-    already (liked, imported, marked "more like this"), which are never recommended."""
+    """What a reader's feedback gives composing: their models (None before a positive
+    vote), the papers they have already (liked, imported, marked "more like this"),
+    which are never recommended, and the authors they follow."""
 
-    model: bytes
+    model: bytes | None
     owned: frozenset[str] = frozenset()
+    follows: tuple[Follow, ...] = ()
 
 
 class Job(NamedTuple):
@@ -284,7 +287,7 @@ class Composer:
         self.settings = settings
         #: The feature space readers' models are over (None: nobody has given feedback).
         self.space = space
-        self._vectors: tuple[EditionIndex, PaperVectors] | None = None
+        self._vectors: tuple[EditionIndex, EditionVectors] | None = None
         self.renderer = renderer or make_renderer(settings.email)
         self.installation = installation
         self.policy = settings.policy
@@ -300,9 +303,10 @@ class Composer:
         """What the reader's topics select from this index (the edition's, or their
         period's), as many as their theme shows, ranked by their ``taste`` if any."""
         room = self.settings.max_entries * self.renderer.capacity(self.theme_for(subscriber))
-        affinity = self.affinity(index, taste)
+        affinity = self.affinity(index, taste, subscriber)
         topics = self.settings.topics_of(subscriber)
-        return index.select(topics, max_entries=room, affinity=affinity)
+        follows = taste.follows if taste is not None else ()
+        return index.select(topics, max_entries=room, affinity=affinity, follows=follows)
 
     def reasons(
         self, index: EditionIndex, taste: Taste, entry_ids: Sequence[int]
@@ -311,51 +315,38 @@ class Composer:
         affinity = self.affinity(index, taste)
         return {i: affinity.why(i) for i in entry_ids} if affinity else {}
 
-    def _paper_vectors(self, index: EditionIndex) -> PaperVectors:
+    def _edition_vectors(self, index: EditionIndex) -> EditionVectors:
         """The edition's vectors for scoring readers, made once per index."""
-        from digest.select.learned import PaperVectors
+        from digest.select.affinity import EditionVectors
 
         assert self.space is not None
         if self._vectors is None or self._vectors[0] is not index:
-            vectors = self.space.vectors([s.entry for s in index.entries])
-            self._vectors = (index, PaperVectors.of(vectors))
+            self._vectors = (index, EditionVectors.of(self.space, index.entries))
         return self._vectors[1]
 
-    def affinity(self, index: EditionIndex, taste: Taste | None) -> Affinity | None:
-        """What a reader's model says of the edition's papers, and which it recommends
-        (never a paper they have already)."""
-        if taste is None or self.space is None:
+    def affinity(
+        self, index: EditionIndex, taste: Taste | None, reader: Subscriber | None = None
+    ) -> Affinity | None:
+        """What a reader's models say of the edition's papers: the order, what they
+        recommend, what exploration asks about (never a paper they have already)."""
+        if taste is None or taste.model is None or self.space is None:
             return None
-        import numpy as np
+        from digest.select.affinity import Tuning, affinity_of
+        from digest.select.learned import ReaderModels
 
-        from digest.select.learned import ReaderModel
-
-        space, papers = self.space, self._paper_vectors(index)
-        reader = ReaderModel.load(space.version, taste.model)
-        scores = reader.scores(papers)
-        ids = [s.id for s in index.entries]
         learning = self.settings.learning
-        # The model's probability above recommend_above, as its score (a logit).
-        above = float(np.log(learning.recommend_above / max(1e-9, 1 - learning.recommend_above)))
-        # Twice as many as shown: some will be in the reader's topics already.
-        best = np.argsort(-scores)[: 2 * learning.recommend_papers]
-        entries = index.entries
-        recommended = tuple(
-            ids[row]
-            for row in best
-            if scores[row] >= above and entries[row].entry.fingerprint not in taste.owned
-        )
-
-        def why(entry_id: int) -> str:  # asked only of the few papers shown
-            row = ids.index(entry_id)
-            return ", ".join(reader.reasons(papers, row, space))
-
-        return Affinity(
-            scores=dict(zip(ids, scores.tolist(), strict=True)),
-            recommended=recommended,
-            why=why,
-            blend=learning.blend,
-            recommend=learning.recommend_papers,
+        explores = learning.explore_cards if reader is None or reader.explore else 0
+        return affinity_of(
+            ReaderModels.load(self.space.version, taste.model),
+            self._edition_vectors(index),
+            topics=self.settings.topics_of(reader) if reader is not None else (),
+            owned=taste.owned,
+            tuning=Tuning(
+                recommend=learning.recommend_papers,
+                above=learning.recommend_above,
+                blend=learning.blend,
+                explore=explores,
+            ),
         )
 
     def render(

@@ -67,29 +67,40 @@ class PeriodIndexes:
         self._opened.close()
 
 
-def tastes_of(store: Store, reader_ids: Sequence[int], space_version: int) -> dict[int, Taste]:
-    """The readers' tastes, in two queries: their models, and the papers they have."""
-    models = store.models_of(list(reader_ids), space_version)
+def tastes_of(
+    store: Store, reader_ids: Sequence[int], space_version: int | None
+) -> dict[int, Taste]:
+    """The readers' tastes, in three queries: their models (over the space of
+    ``space_version``, none without one), the papers they have, the authors they follow."""
+    ids = list(reader_ids)
+    models = store.models_of(ids, space_version) if space_version is not None else {}
+    follows = store.follows_of(ids)
     feedback = store.feedback_of(list(models))
     return {
-        reader: Taste(model, frozenset(f.paper for f in feedback[reader] if f.vote > 0))
-        for reader, model in models.items()
+        reader: Taste(
+            models.get(reader),
+            frozenset(f.paper for f in feedback.get(reader, ()) if f.vote > 0),
+            follows[reader],
+        )
+        for reader in ids
+        if reader in models or follows[reader]
     }
 
 
 class _Models:
-    """Readers' models, a batch at a time; who has one is read once, so a batch
-    without any of them costs no query."""
+    """Readers' models and follows, a batch at a time; who has either is read once, so
+    a batch without any of them costs no query."""
 
     def __init__(self, store: Store, composer: Composer) -> None:
         self.store, self.space = store, composer.space
-        self.modelled = store.readers_with_models(self.space.version) if self.space else frozenset()
+        modelled = store.readers_with_models(self.space.version) if self.space else frozenset()
+        self.wanted = modelled | store.readers_following()
 
     def of(self, batch: list[Decided]) -> dict[int, Taste]:
-        wanted = [i.reader.id for _, i in batch if i.reader.id in self.modelled]
-        if self.space is None or not wanted:
+        wanted = [i.reader.id for _, i in batch if i.reader.id in self.wanted]
+        if not wanted:
             return {}
-        return tastes_of(self.store, wanted, self.space.version)
+        return tastes_of(self.store, wanted, self.space.version if self.space else None)
 
 
 @contextmanager

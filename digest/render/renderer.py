@@ -270,7 +270,8 @@ class EmailRenderer:
             text = self._paper_text(look, match.entry)
             if feedback is not None:
                 text = feedback.fill(self._paper(match.entry).feedback, match.entry.id, text)
-            return text + (f"  Because: {match.reason}\n" if match.reason else "")
+            line = why_line(match)
+            return text + (f"  {line}\n" if line else "")
 
         return [{"label": label, "papers": [block(m) for m in papers]} for label, papers in shown]
 
@@ -325,8 +326,9 @@ class EmailRenderer:
                     cut += 1
                     continue
                 card = self._card_html(look, match.entry)
-                if match.reason:  # a recommended paper says why it is there
-                    why = block(self._slotted(look, "why.html", reason=match.reason))
+                line = why_line(match)
+                if line:  # a recommended, followed or exploration card says why it is there
+                    why = block(self._slotted(look, "why.html", line=line))
                     card = Block(why.html + card.html, why.size + card.size)
                 more_quoted, more_base64 = card.size.quoted_printable, card.size.base64
                 if header and not papers:
@@ -502,3 +504,8 @@ def _tidy_text(text: str) -> str:
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     return text.strip() + "\n"
+
+
+def why_line(match: Match) -> str:
+    """The line a card carries above it when it is not there for its topic alone."""
+    return f"Because: {match.reason}" if match.reason else match.note

@@ -12,9 +12,10 @@ import math
 import sqlite3
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from digest.models import StoredEntry, Topic
+from digest.identity import author_key
+from digest.models import Follow, StoredEntry, Topic
 from digest.select.topics import compile_fts5, parse_query
 
 #: Between two authors, so that a phrase never runs from one name into the next.
@@ -36,10 +37,19 @@ class Match:
     reason: str = ""
     #: How sure the reader's model is that they want it (0 to 1); None without a model.
     wanted: float | None = None
+    #: A line the card carries when it is not there for its topic: an exploration
+    #: card's question, a followed author's name.
+    note: str = ""
 
 
 #: The label of the section of papers a reader's model recommends.
 RECOMMENDED = "Recommended for you"
+#: The label of the section of papers by authors the reader follows.
+FOLLOWED = "By authors you follow"
+#: What an exploration card asks (its More/Less buttons answer it).
+EXPLORE_NOTE = "Help digest learn: is this for you?"
+#: Cards of an email before its exploration cards: they come within the first ten.
+EXPLORE_AFTER = 8
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,12 @@ class Affinity:
     blend: float = 0.5
     #: Recommended papers at most (those of ``recommended`` that no topic took).
     recommend: int = 5
+    #: Each topic's own scores (keyed by its query), from the votes on its papers.
+    by_topic: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    #: Papers to ask the reader about, most informative first (some may be taken).
+    explore: tuple[int, ...] = ()
+    #: Exploration cards at most.
+    explore_cards: int = 0
 
     def wanted(self, entry_id: int) -> float:
         """How sure the model is that the reader wants the paper, 0 to 1 (its score is
@@ -62,19 +78,26 @@ class Affinity:
         return 1 / (1 + math.exp(-self.scores.get(entry_id, 0.0)))
 
 
-def blended(matches: Sequence[Match], affinity: Affinity) -> list[Match]:
-    """A topic's matches in the order of their bm25 rank and model rank, blended."""
+#: How far down the two orders reach before a rank counts little (reciprocal rank
+#: fusion's k, small: the top of each order is what matters in an email).
+FUSION_DEPTH = 3
+
+
+def blended(matches: Sequence[Match], affinity: Affinity, topic: str = "") -> list[Match]:
+    """A topic's matches in the order of their bm25 rank and model rank fused (weighted
+    reciprocal rank fusion: a paper near the top of both comes first), with the topic's
+    own model when it has one."""
     if len(matches) < 2 or not affinity.blend:
         return list(matches)
-    by_model = sorted(
-        range(len(matches)), key=lambda i: -affinity.scores.get(matches[i].entry.id, 0.0)
-    )
+    scores = affinity.by_topic.get(topic, affinity.scores)
+    by_model = sorted(range(len(matches)), key=lambda i: -scores.get(matches[i].entry.id, 0.0))
     model_rank = {i: rank for rank, i in enumerate(by_model)}
     weight = affinity.blend
-    order = sorted(
-        range(len(matches)), key=lambda i: ((1 - weight) * i + weight * model_rank[i], i)
-    )
-    return [matches[i] for i in order]
+
+    def fused(i: int) -> float:
+        return (1 - weight) / (FUSION_DEPTH + i) + weight / (FUSION_DEPTH + model_rank[i])
+
+    return [matches[i] for i in sorted(range(len(matches)), key=lambda i: (-fused(i), i))]
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,8 @@ class EditionIndex:
         # The unstemmed vocabulary, to turn a prefix into the whole words it stands for.
         self._db.execute("CREATE VIRTUAL TABLE vocabulary USING fts5vocab(words, 'row')")
         self._cache: dict[str, tuple[Match, ...]] = {}
+        #: Each author's papers here, by ``author_key``, made when a follow asks.
+        self._by_author: dict[str, list[StoredEntry]] | None = None
         self._everything = tuple(
             Match(entry, 0.0)
             for entry in sorted(self.entries, key=lambda s: -(s.entry.upvotes or 0))
@@ -165,14 +190,32 @@ class EditionIndex:
         return [term for (term,) in rows]
 
     def select(
-        self, topics: Sequence[Topic], *, max_entries: int, affinity: Affinity | None = None
+        self,
+        topics: Sequence[Topic],
+        *,
+        max_entries: int,
+        affinity: Affinity | None = None,
+        follows: Sequence[Follow] = (),
     ) -> Selection:
         """Return a subscriber's sections: an entry appears once, under its first topic.
 
-        With a reader's ``affinity`` each topic's papers are ordered by bm25 and
-        the model together, and the papers it recommends that no topic took
-        follow in a section of their own.
+        The papers of authors the reader ``follows`` come first, whatever the
+        room.  With a reader's ``affinity`` each topic's papers are ordered by
+        bm25 and the model together (the topic's own model when it has one),
+        the papers it recommends that no topic took follow in a section of
+        their own, and its exploration cards come after the first
+        ``EXPLORE_AFTER`` cards.
         """
+        by_id = {s.id: s for s in self.entries}
+        followed = self._followed(follows)
+        asked = tuple(
+            m
+            for m in self._exploration(affinity, by_id)
+            if m.entry.id not in {f.entry.id for f in followed}
+        )
+        taken = {m.entry.id for m in (*followed, *asked)}
+        room = max(0, max_entries - len(asked) - len(followed))
+        first = (Section(FOLLOWED, followed),) if followed else ()
         if not topics:
             # No topics and a model: the learned ranking alone chooses.
             ordered = (
@@ -180,17 +223,16 @@ class EditionIndex:
                 if affinity
                 else self._everything
             )
-            everything = tuple(ordered[:max_entries])
+            everything = tuple(m for m in ordered if m.entry.id not in taken)[:room]
             whole = (Section("", everything),) if everything else ()
-            return Selection(whole, cut=len(self._everything) - len(everything))
-        taken: set[int] = set()
-        sections: list[Section] = []
-        room = max_entries
+            cut = len(self._everything) - len(everything) - len(taken)
+            return Selection(_with_exploration((*first, *whole), asked), cut=cut)
+        sections: list[Section] = list(first)
         cut = 0
         for topic in topics:
             fresh = [m for m in self.search(topic.query) if m.entry.id not in taken]
             if affinity:
-                fresh = blended(fresh, affinity)
+                fresh = blended(fresh, affinity, topic.query)
             taken.update(m.entry.id for m in fresh)
             shown, rest = fresh[:room], fresh[room:]
             room -= len(shown)
@@ -198,7 +240,6 @@ class EditionIndex:
             if shown:
                 sections.append(Section(topic.label or topic.query, tuple(shown)))
         if affinity and affinity.recommended:
-            by_id = {s.id: s for s in self.entries}
             chosen = [i for i in affinity.recommended if i not in taken and i in by_id]
             recommended = tuple(
                 Match(by_id[i], affinity.scores.get(i, 0.0), affinity.why(i))
@@ -206,4 +247,49 @@ class EditionIndex:
             )
             if recommended:
                 sections.append(Section(RECOMMENDED, recommended))
-        return Selection(tuple(sections), cut=cut)
+        return Selection(_with_exploration(tuple(sections), asked), cut=cut)
+
+    def _followed(self, follows: Sequence[Follow]) -> tuple[Match, ...]:
+        """The papers by authors the reader follows, each naming whom it is by."""
+        if not follows:
+            return ()
+        if self._by_author is None:
+            self._by_author = {}
+            for stored in self.entries:
+                for name in stored.entry.authors:
+                    self._by_author.setdefault(author_key(name), []).append(stored)
+        found: dict[int, Match] = {}
+        for follow in follows:
+            for stored in self._by_author.get(follow.key, ()):
+                found.setdefault(stored.id, Match(stored, 0.0, note=f"You follow {follow.author}"))
+        return tuple(found.values())
+
+    @staticmethod
+    def _exploration(
+        affinity: Affinity | None, by_id: Mapping[int, StoredEntry]
+    ) -> tuple[Match, ...]:
+        if affinity is None or not affinity.explore_cards:
+            return ()
+        chosen = [i for i in affinity.explore if i in by_id][: affinity.explore_cards]
+        return tuple(
+            Match(by_id[i], affinity.scores.get(i, 0.0), note=EXPLORE_NOTE) for i in chosen
+        )
+
+
+def _with_exploration(
+    sections: tuple[Section, ...], asked: tuple[Match, ...]
+) -> tuple[Section, ...]:
+    """The sections with the exploration cards inside the one that holds the email's
+    ``EXPLORE_AFTER``-th card (at its end when the email is shorter)."""
+    if not asked:
+        return sections
+    if not sections:
+        return (Section("", asked),)
+    before = 0
+    for number, section in enumerate(sections):
+        if before + len(section.matches) >= EXPLORE_AFTER or number == len(sections) - 1:
+            at = max(0, EXPLORE_AFTER - before)
+            matches = section.matches[:at] + asked + section.matches[at:]
+            return (*sections[:number], replace(section, matches=matches), *sections[number + 1 :])
+        before += len(section.matches)
+    return sections

@@ -222,6 +222,90 @@ class ReaderModel:
         return cls(space_version, columns, weights, intercept)
 
 
+@dataclass(frozen=True)
+class Profile:
+    """What a reader has voted on, as one unit vector (the mean of those papers', its
+    largest terms only): what exploration keeps away from."""
+
+    columns: np.ndarray  # int32
+    weights: np.ndarray  # float32, unit length
+
+    @classmethod
+    def of(cls, vectors: np.ndarray) -> Profile | None:
+        """From the voted papers' rows (``FeatureSpace.vectors``); None without any."""
+        if not len(vectors):
+            return None
+        mean = np.asarray(vectors.mean(axis=0), dtype=np.float32).ravel()
+        keep = np.argsort(-mean)[:KEEP_COEFFICIENTS]
+        keep = keep[mean[keep] > 0]
+        norm = float(np.linalg.norm(mean[keep]))
+        if not norm:
+            return None
+        return cls(keep.astype(np.int32), (mean[keep] / norm).astype(np.float32))
+
+    def similarity(self, papers: PaperVectors, rows: np.ndarray) -> np.ndarray:
+        """The cosine between this profile and each of the papers in ``rows``."""
+        positions = papers.position[self.columns]
+        kept = positions >= 0
+        result: np.ndarray = self.weights[kept] @ papers.rows[positions[kept]][:, rows]
+        return result
+
+
+#: The first bytes of a stored bundle of models (older rows hold one bare model).
+_BUNDLE = b"DGM2"
+
+
+@dataclass(frozen=True)
+class ReaderModels:
+    """All a reader's feedback taught: one model over all their votes, one per topic
+    (keyed by its query) that has votes of its own, and the profile of what they voted on."""
+
+    overall: ReaderModel
+    interests: dict[str, ReaderModel] = field(default_factory=dict)
+    voted: Profile | None = None
+
+    def dump(self) -> bytes:
+        """As bytes: a tag, then length-prefixed parts (no pickle)."""
+        parts = [b"", self.overall.dump()]
+        if self.voted is not None:
+            parts += [b"voted", _profile_bytes(self.voted)]
+        for query, model in self.interests.items():
+            parts += [b"topic:" + query.encode(), model.dump()]
+        return _BUNDLE + b"".join(len(p).to_bytes(4, "little") + p for p in parts)
+
+    @classmethod
+    def load(cls, space_version: int, data: bytes) -> ReaderModels:
+        """From ``dump``, or from one bare ``ReaderModel`` stored before bundles."""
+        if not data.startswith(_BUNDLE):
+            return cls(ReaderModel.load(space_version, data))
+        parts, at = [], len(_BUNDLE)
+        while at < len(data):
+            size = int.from_bytes(data[at : at + 4], "little")
+            parts.append(data[at + 4 : at + 4 + size])
+            at += 4 + size
+        overall, voted, interests = None, None, {}
+        for name, value in zip(parts[::2], parts[1::2], strict=True):
+            if not name:
+                overall = ReaderModel.load(space_version, value)
+            elif name == b"voted":
+                voted = _profile_of(value)
+            elif name.startswith(b"topic:"):
+                interests[name[6:].decode()] = ReaderModel.load(space_version, value)
+        assert overall is not None
+        return cls(overall, interests, voted)
+
+
+def _profile_bytes(profile: Profile) -> bytes:
+    count = np.array([len(profile.columns)], dtype="<i4").tobytes()
+    return count + profile.columns.astype("<i4").tobytes() + profile.weights.astype("<f4").tobytes()
+
+
+def _profile_of(data: bytes) -> Profile:
+    count = int(np.frombuffer(data, dtype="<i4", count=1)[0])
+    columns = np.frombuffer(data, dtype="<i4", count=count, offset=4)
+    return Profile(columns, np.frombuffer(data, dtype="<f4", count=count, offset=4 + 4 * count))
+
+
 #: How much a "less like this" weighs against a "more like this".
 NEGATIVE_WEIGHT = 3.0
 #: How much each sampled paper (a weak negative) weighs.

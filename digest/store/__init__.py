@@ -18,6 +18,7 @@ from digest.store.editions import EditionsMixin
 from digest.store.entries import AddResult, EntriesMixin
 from digest.store.events import EventsMixin, Outgoing, WebhookState
 from digest.store.feedback import FeedbackMixin
+from digest.store.follows import FollowsMixin
 from digest.store.inbound import InboundMixin
 from digest.store.locks import LocksMixin
 from digest.store.quotas import QuotasMixin
@@ -54,6 +55,7 @@ class Store(
     QuotasMixin,
     RunsMixin,
     FeedbackMixin,
+    FollowsMixin,
     InboundMixin,
     SourcesMixin,
     AdminsMixin,

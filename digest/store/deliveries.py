@@ -411,6 +411,7 @@ def delivery_with_subscriber() -> Select[Any]:
         subscribers.c.theme,
         subscribers.c.timezone,
         subscribers.c.paused,
+        subscribers.c.explore,
         subscribers.c.cadence,
         subscribers.c.period_start,
         subscribers.c.unsubscribed_at,

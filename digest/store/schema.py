@@ -18,12 +18,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 
 from digest.models import MAIN_NEWSLETTER
 
 #: The Alembic revision of the schema below; a test checks it is the newest migration.
-SCHEMA_REVISION = "0016"
+SCHEMA_REVISION = "0017"
 
 metadata = MetaData()
 
@@ -127,6 +128,8 @@ subscribers = Table(
     Column("timezone", String(64)),
     # A paused subscriber stays active but gets no editions until resumed.
     Column("paused", Boolean, nullable=False, default=False),
+    # Whether their emails may carry a card or two asking about a paper, to learn.
+    Column("explore", Boolean, nullable=False, default=True, server_default=true()),
     # daily, weekly:<day> or threshold:<N> (digest.cadence).
     Column("cadence", String(32), nullable=False, default="daily", server_default="daily"),
     # For a weekly or threshold reader, the day of the edition last mailed to them: where
@@ -239,6 +242,20 @@ feedback = Table(
     Column("weight", Float, nullable=False, default=1.0),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("subscriber_id", "paper", name="one_vote_per_paper"),
+)
+
+# Authors a reader follows (by name as the feeds write it; ``digest.identity``'s key),
+# with the paper that made them follow: their new papers are always in the email.
+follows = Table(
+    "follows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("author_key", String(200), nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("paper", String(600)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("subscriber_id", "author_key", name="one_follow_per_author"),
 )
 
 # The TF-IDF feature spaces, newest last; readers' models name the one they use.

@@ -131,6 +131,15 @@ class SubscribersMixin(StoreBase):
             row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
         return subscriber_of(row) if row is not None else None
 
+    def topics_of(self, subscriber_ids: Sequence[int]) -> dict[int, tuple[Topic, ...]]:
+        """Each of these readers' own topics (none for a reader who chose none)."""
+        found: dict[int, tuple[Topic, ...]] = {}
+        with self._transaction() as conn:
+            for chunk in chunks(sorted(set(subscriber_ids))):
+                rows = conn.execute(select(subscribers).where(subscribers.c.id.in_(chunk)))
+                found.update((row.id, subscriber_of(row).topics) for row in rows)
+        return found
+
     def get_subscriber(self, email: str) -> Subscriber | None:
         """Return this newsletter's subscriber with this address (any spelling), if any."""
         with self._transaction() as conn:
@@ -365,6 +374,7 @@ def _row(subscriber: Subscriber, now: datetime, *, created: bool = False) -> dic
         "theme": subscriber.theme,
         "timezone": subscriber.timezone,
         "paused": subscriber.paused,
+        "explore": subscriber.explore,
         "cadence": str(subscriber.cadence),
         "period_start": subscriber.period_start,
         "updated_at": now,
@@ -396,6 +406,7 @@ def subscriber_of(
         theme=row.theme,
         timezone=row.timezone,
         paused=bool(row.paused),
+        explore=bool(row.explore),
         cadence=read_cadence(row.cadence),
         period_start=row.period_start,
         unsubscribed_at=aware(row.unsubscribed_at) if row.unsubscribed_at else None,

@@ -119,6 +119,30 @@ def message_page(heading: str, *paragraphs: str, status: int) -> tuple[str, int]
     return render_template("message.html", heading=heading, paragraphs=paragraphs), status
 
 
+#: How each way of leaving reads to the reader.
+_LEFT = {
+    "unsubscribed": "You unsubscribed",
+    "bounced": "Your mail server refused the digest",
+    "complained": "You reported the digest as spam",
+}
+
+
+def left_page(subscriber: Subscriber) -> tuple[str, int]:
+    """The page of a reader who left: nothing here mails them again but their own
+    confirmed sign-up, which the form below starts."""
+    return page(
+        "message.html",
+        heading=f"{subscriber.email} gets no digest",
+        paragraphs=[
+            f"{_LEFT.get(subscriber.status, 'You left')}, so {context().settings.title} "
+            "sends this address nothing, and this page changes nothing.",
+            "To get it again, subscribe again: we mail you a link to confirm.",
+        ],
+        ask_again=True,
+        form={"email": subscriber.email},
+    )
+
+
 def subscriber_from(purpose: str, token: str) -> Subscriber:
     """The subscriber a link token names (the request is then about their newsletter);
     400 for a forged or unknown one."""

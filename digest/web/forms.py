@@ -104,11 +104,14 @@ def preferences_form(
         "theme": theme,
         "timezone": zone[:64],
         "paused": bool(form.get("paused")),
+        "explore": bool(form.get("explore")),
         "cadence": kind if kind in ("daily", "weekly", "threshold") else "daily",
         "cadence_day": day,
         "cadence_papers": papers,
     }
-    choices = Choices(topics, theme, zone or None, bool(shown["paused"]), cadence)
+    choices = Choices(
+        topics, theme, zone or None, bool(shown["paused"]), cadence, bool(shown["explore"])
+    )
     return (None if errors else choices), shown, errors
 
 
@@ -119,6 +122,7 @@ def preferences_shown(subscriber: Subscriber, default_theme: str) -> dict[str, A
         "theme": subscriber.theme or default_theme,
         "timezone": subscriber.timezone or "",
         "paused": subscriber.paused,
+        "explore": subscriber.explore,
         "likes": "",
     } | cadence_shown(subscriber.cadence)
 

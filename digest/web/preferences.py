@@ -10,11 +10,18 @@ from flask import Blueprint, abort, request
 
 from digest.app import NOTHING_NEW, Skip, accounts, queries, tryouts
 from digest.cadence import WEEKDAYS
-from digest.likes import checked_paper, typed_likes
+from digest.likes import checked_author, checked_paper, typed_likes
 from digest.models import Subscriber
 from digest.subscriptions import has_left
 from digest.tokens import preferences_url, unsubscribe_url
-from digest.web.context import context, message_page, newsletters, page, subscriber_from
+from digest.web.context import (
+    context,
+    left_page,
+    message_page,
+    newsletters,
+    page,
+    subscriber_from,
+)
 from digest.web.feedback import VOTES, paper_key
 from digest.web.forms import preferences_form, preferences_shown
 
@@ -28,7 +35,7 @@ def edit(token: str) -> tuple[str, int]:
     subscriber = subscriber_from("preferences", token)  # the request is now about its newsletter
     found = context()
     if has_left(subscriber):  # the page changes nothing for them, and says so
-        return _left(subscriber)
+        return left_page(subscriber)
     errors: list[str] = []
     form = preferences_shown(subscriber, found.settings.theme)
     if request.method == "POST":
@@ -53,6 +60,7 @@ def edit(token: str) -> tuple[str, int]:
         timezones=_TIMEZONES,
         unsubscribe_action=unsubscribe_url("", found.settings.secret_key, subscriber.id),
         marked=_marked(subscriber),
+        followed=found.store.follows_of([subscriber.id])[subscriber.id],
         **_preview(subscriber),
         weekdays=WEEKDAYS,
         next_email=queries.next_email(found.store, found.settings, subscriber, now=found.clock()),
@@ -62,37 +70,13 @@ def edit(token: str) -> tuple[str, int]:
     )
 
 
-#: How each way of leaving reads to the reader.
-_LEFT = {
-    "unsubscribed": "You unsubscribed",
-    "bounced": "Your mail server refused the digest",
-    "complained": "You reported the digest as spam",
-}
-
-
-def _left(subscriber: Subscriber) -> tuple[str, int]:
-    """The page of a reader who left: nothing here mails them again but their own
-    confirmed sign-up, which the form below starts."""
-    return page(
-        "message.html",
-        heading=f"{subscriber.email} gets no digest",
-        paragraphs=[
-            f"{_LEFT.get(subscriber.status, 'You left')}, so {context().settings.title} "
-            "sends this address nothing, and this page changes nothing.",
-            "To get it again, subscribe again: we mail you a link to confirm.",
-        ],
-        ask_again=True,
-        form={"email": subscriber.email},
-    )
-
-
 @preferences.post("/preferences/<token>/marked")
 def mark(token: str) -> tuple[str, int]:
     """Mark a paper more or less like what the reader wants, or take a mark back."""
     subscriber = subscriber_from("preferences", token)  # the request is now about its newsletter
     found = context()
     if has_left(subscriber):
-        return _left(subscriber)
+        return left_page(subscriber)
     vote = VOTES.get(request.form.get("vote", "clear"))
     try:
         paper = checked_paper(request.form.get("paper", "")[:600])
@@ -101,6 +85,53 @@ def mark(token: str) -> tuple[str, int]:
     if not paper or vote is None:
         abort(400, description="Which paper, and more or less like it?")
     accounts.vote(found.store, subscriber.id, paper, vote, now=found.clock())
+    return edit(token)
+
+
+@preferences.route("/preferences/<token>/start", methods=["GET", "POST"])
+def start(token: str) -> tuple[str, int]:
+    """The guided start: ten papers to rate, one choice each (GET shows them; the POST
+    of the form records the ratings given and shows ten more)."""
+    subscriber = subscriber_from("preferences", token)  # the request is now about its newsletter
+    found = context()
+    if has_left(subscriber):
+        return left_page(subscriber)
+    rated = 0
+    if request.method == "POST":
+        for number in range(tryouts.STARTER_PAPERS):
+            vote = VOTES.get(request.form.get(f"vote-{number}", ""))
+            try:
+                paper = checked_paper(request.form.get(f"paper-{number}", "")[:600])
+            except ValueError:
+                continue
+            if vote:  # "skip" (or nothing) records nothing
+                accounts.vote(found.store, subscriber.id, paper, vote, now=found.clock())
+                rated += 1
+    papers = tryouts.starter(found.store, found.settings, subscriber)
+    return page(
+        "start.html",
+        subscriber=subscriber,
+        papers=[(s.entry, paper_key(s)) for s in papers],
+        rated=rated if request.method == "POST" else None,
+        preferences_url=preferences_url("", found.settings.secret_key, subscriber.id),
+    )
+
+
+@preferences.post("/preferences/<token>/follows")
+def follows(token: str) -> tuple[str, int]:
+    """Follow an author by name as the feeds write it, or stop following one."""
+    subscriber = subscriber_from("preferences", token)  # the request is now about its newsletter
+    found = context()
+    if has_left(subscriber):
+        return left_page(subscriber)
+    try:
+        author = checked_author(request.form.get("author", "")[:1000])
+    except ValueError as e:
+        abort(400, description=str(e))
+    if request.form.get("follow", "yes") == "no":
+        accounts.unfollow(found.store, subscriber.id, author)
+    else:
+        accounts.follow(found.store, subscriber.id, author, paper=None, now=found.clock())
     return edit(token)
 
 

@@ -156,8 +156,15 @@ def confirm(token: str) -> tuple[str, int]:
         "message.html",
         heading="You are subscribed",
         form={},
-        paragraphs=[f"{subscriber.email} will get the next edition."],
+        paragraphs=[
+            f"{subscriber.email} will get the next edition.",
+            "Rate a few papers now, and even your first email is ordered by what you want.",
+        ],
         link={
+            "href": found.links(subscriber.id).preferences_url + "/start",
+            "text": "Rate a few papers to start",
+        },
+        second_link={
             "href": found.links(subscriber.id).preferences_url,
             "text": "Choose topics, theme and timezone",
         },
