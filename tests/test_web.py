@@ -617,6 +617,101 @@ def test_feedback_links_change_nothing_until_the_reader_posts(
     assert store.feedback_of([reader.id])[reader.id] == []
 
 
+def test_following_an_author_and_the_guided_start_change_state_only_on_post(
+    client: FlaskClient, settings: Settings, store: Store
+) -> None:
+    from digest.tokens import feedback_url
+
+    reader, _ = add_subscriber(
+        store, check_input("ada@example.org", topics=["routing"], themes=THEMES), now=NOW
+    )
+    store.add_entries(
+        [
+            Entry(
+                title=f"Sparse routing {n}",
+                authors=("Grace <Hopper>", f"Author {n}"),
+                arxiv_id=f"2611.0007{n}",
+            )
+            for n in range(3)
+        ],
+        decide=dedupe,
+        source="feed",
+        now=NOW,
+    )
+    paper = store.list_entries()[0]
+    card = feedback_url("", settings.secret_key, reader.id, paper.id)
+    prefs = preferences_url("", settings.secret_key, reader.id)
+    scanner = {"author": "Grace <Hopper>", "vote-0": "more", "paper-0": "arxiv:2611.00070"}
+    for path in (f"{card}?v=follow", f"{prefs}/start"):
+        for method in ("GET", "HEAD"):
+            assert client.open(path, method=method, data=scanner).status_code == 200
+    assert client.get(f"{prefs}/follows").status_code == 405
+    page = client.get(f"{card}?v=follow").get_data(as_text=True)
+    assert "Grace &lt;Hopper&gt;" in page and "<Hopper>" not in page
+    assert store.follows_of([reader.id])[reader.id] == ()
+    assert store.feedback_of([reader.id])[reader.id] == []
+    token = csrf_from(client, prefs)
+    # A card's link follows only one of that paper's authors.
+    assert (
+        client.post(card, data={"author": "Someone else", "csrf_token": token}).status_code == 400
+    )
+    followed = client.post(card, data={"author": "grace <hopper>", "csrf_token": token})
+    assert followed.status_code == 200 and "You follow Grace &lt;Hopper&gt;" in followed.get_data(
+        as_text=True
+    )
+    # By name on the preferences page (one printable line), and unfollowed there.
+    for bad in ("", "   ", "Ada\r\nBcc: x@example.org", "x" * 201):
+        refused = client.post(f"{prefs}/follows", data={"author": bad, "csrf_token": token})
+        assert refused.status_code == 400, bad
+    client.post(f"{prefs}/follows", data={"author": "Alan Turing", "csrf_token": token})
+    shown = client.get(prefs).get_data(as_text=True)
+    assert "Alan Turing" in shown and "Grace &lt;Hopper&gt;" in shown
+    client.post(
+        f"{prefs}/follows", data={"author": "alan turing", "follow": "no", "csrf_token": token}
+    )
+    assert [f.author for f in store.follows_of([reader.id])[reader.id]] == ["Grace <Hopper>"]
+    # The guided start: one choice per paper, recorded on POST; skipped ones are not.
+    start = client.get(f"{prefs}/start").get_data(as_text=True)
+    assert start.count('type="radio"') == 3 * 3
+    answers = {"csrf_token": token, "paper-0": "arxiv:2611.00070", "vote-0": "more"}
+    answers |= {"paper-1": "arxiv:2611.00071", "vote-1": "less"}
+    answers |= {"paper-2": "arxiv:2611.00072", "vote-2": ""}
+    done = client.post(f"{prefs}/start", data=answers)
+    assert done.status_code == 200 and "2 ratings saved" in done.get_data(as_text=True)
+    marks = {(m.paper, m.vote) for m in store.feedback_of([reader.id])[reader.id]}
+    assert marks == {("arxiv:2611.00070", 1), ("arxiv:2611.00071", -1)}
+
+
+def test_a_reader_who_left_can_follow_rate_or_vote_nothing(
+    client: FlaskClient, settings: Settings, store: Store
+) -> None:
+    from digest.tokens import feedback_url
+
+    reader, _ = add_subscriber(store, check_input("ada@example.org", themes=THEMES), now=NOW)
+    store.add_entries(
+        [Entry(title="Sparse routing", authors=("Grace Hopper",), arxiv_id="2611.00077")],
+        decide=dedupe,
+        source="feed",
+        now=NOW,
+    )
+    (paper,) = store.list_entries()
+    prefs = preferences_url("", settings.secret_key, reader.id)
+    token = csrf_from(client, prefs)
+    client.post(unsubscribe_url("", settings.secret_key, reader.id), data={"csrf_token": token})
+    assert store.get_subscriber_by_id(reader.id).status == "unsubscribed"
+    card = feedback_url("", settings.secret_key, reader.id, paper.id)
+    for path, data in (
+        (card, {"author": "Grace Hopper"}),
+        (card, {"vote": "more"}),
+        (f"{prefs}/follows", {"author": "Grace Hopper"}),
+        (f"{prefs}/start", {"paper-0": "arxiv:2611.00077", "vote-0": "more"}),
+    ):
+        left = client.post(path, data={**data, "csrf_token": token})
+        assert left.status_code == 200 and "gets no digest" in left.get_data(as_text=True)
+    assert store.follows_of([reader.id])[reader.id] == ()
+    assert store.feedback_of([reader.id])[reader.id] == []
+
+
 def test_readers_name_liked_papers_and_import_a_library_on_their_page(
     client: FlaskClient, settings: Settings, store: Store
 ) -> None:

@@ -136,6 +136,58 @@ def test_a_reader_subscribes_confirms_tunes_receives_and_leaves(
     assert len(mail.received) == before
 
 
+def test_a_new_reader_rates_papers_to_start_follows_an_author_and_gets_their_paper(
+    site: tuple[Any, Any, str, Store],
+) -> None:
+    from digest.subscribers import check_input
+    from digest.tokens import feedback_url, preferences_url
+
+    from .conftest import THEMES, subscribe
+
+    mail, settings, base, store = site
+    reader, _ = subscribe(
+        store, check_input("new@example.org", themes=THEMES)
+    )  # no topics, no library
+    written = Entry(
+        title="Sparse routing for tiny models",
+        abstract="We route tokens.",
+        authors=("Ada Lovelace", "Grace Hopper"),
+        arxiv_id="2611.00777",
+    )
+    store.add_entries([written], decide=dedupe, source="feed", now=NOW)
+    paper = next(s for s in store.list_entries() if s.entry.arxiv_id == "2611.00777")
+    author = "Grace Hopper"
+    with browser() as chromium:
+        page = chromium.new_page()
+        page.goto(base + preferences_url("", settings.secret_key, reader.id))
+        page.get_by_role("link", name="Rate a few papers").click()
+        page.get_by_role("heading", name="Rate a few papers to start").wait_for()
+        assert store.feedback_of([reader.id])[reader.id] == []  # showing them records nothing
+        page.get_by_label("More like this").first.check()
+        page.get_by_label("Less like this").nth(1).check()
+        page.get_by_role("button", name="Save my ratings").click()
+        page.get_by_text("2 ratings saved").wait_for()
+        assert sorted(m.vote for m in store.feedback_of([reader.id])[reader.id]) == [-1, 1]
+
+        # The byline link of a card in the email: it shows the authors, one button each.
+        page.goto(base + feedback_url("", settings.secret_key, reader.id, paper.id) + "?v=follow")
+        assert store.follows_of([reader.id])[reader.id] == ()
+        page.locator("li", has_text=author).get_by_role("button", name="Follow").click()
+        page.get_by_text(f"You follow {author}").wait_for()
+        assert [f.author for f in store.follows_of([reader.id])[reader.id]] == [author]
+
+    report = job.run(
+        store,
+        settings,
+        job.Runtime(now=Clock(NOW), transport=SmtpTransport(settings.smtp), sleep=Sleeps()),
+        job.RunOptions(ingest_sources=False),
+    )
+    assert report.delivery.sent == 1
+    body = decoded(mail.received[-1].data)
+    followed = body.split("By authors you follow", 1)[1]
+    assert paper.entry.title[:30] in followed and f"You follow {author}" in followed
+
+
 def test_pages_fit_a_phone_and_work_with_the_keyboard(site: tuple[Any, Any, str, Store]) -> None:
     from tools.browser import CONTRAST_SCRIPT
 

@@ -22,19 +22,19 @@ class FollowsMixin(StoreBase):
         key = author_key(author)
         if not key:
             return False
-        try:
-            with self._transaction() as conn:
-                conn.execute(
-                    follows.insert().values(
-                        subscriber_id=subscriber_id,
-                        author_key=key,
-                        author=author,
-                        paper=paper,
-                        created_at=now.astimezone(UTC),
-                    )
-                )
-        except IntegrityError:  # followed already (or a double click)
-            return False
+        values = {
+            "subscriber_id": subscriber_id,
+            "author_key": key,
+            "author": author,
+            "paper": paper,
+            "created_at": now.astimezone(UTC),
+        }
+        with self._transaction() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(follows.insert().values(values))
+            except IntegrityError:  # followed already (or a double click)
+                return False
         return True
 
     def unfollow_author(self, subscriber_id: int, author: str) -> bool:
