@@ -64,9 +64,10 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/delivery.py --newsletters 3
 	$(BIN)/python bench/latency.py
 
-# The learned ranking against bm25 alone and a random order, on five days of
-# real arXiv listings read in place (DIGEST_EVAL_DATA, default ../shared/eval/arxiv-days).
-eval: $(STAMP)
+# The learned ranking (with exploration, a model per interest) against the previous
+# one and bm25 alone, over five seeds, on five days of real arXiv listings read in
+# place (DIGEST_EVAL_DATA, default ../shared/eval/arxiv-days); a few minutes.
+eval: $(TEST_STAMP)
 	$(BIN)/python bench/eval_ranking.py
 
 # PNGs of each email theme at phone and desktop widths, light and dark,

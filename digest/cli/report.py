@@ -311,7 +311,7 @@ def matches(query: str, searched: int, found: list[Match], limit: int, *, as_jso
         wanted = f"  {match.wanted:6.0%}" if match.wanted is not None else ""
         click.echo(f"{rank:4}  {match.score:5.2f}{wanted}  {match.entry.entry.title}{because}")
     order = (
-        "in the reader's order (bm25 and their model blended)" if modelled else "best bm25 first"
+        "in the reader's order (bm25's and their model's, fused)" if modelled else "best bm25 first"
     )
     click.echo(f"match: {len(found)} of {searched} entries match {query!r}, {order}", err=True)
 

@@ -270,7 +270,7 @@ class EmailRenderer:
             text = self._paper_text(look, match.entry)
             if feedback is not None:
                 text = feedback.fill(self._paper(match.entry).feedback, match.entry.id, text)
-            line = why_line(match)
+            line = match.why_line
             return text + (f"  {line}\n" if line else "")
 
         return [{"label": label, "papers": [block(m) for m in papers]} for label, papers in shown]
@@ -326,7 +326,7 @@ class EmailRenderer:
                     cut += 1
                     continue
                 card = self._card_html(look, match.entry)
-                line = why_line(match)
+                line = match.why_line
                 if line:  # a recommended, followed or exploration card says why it is there
                     why = block(self._slotted(look, "why.html", line=line))
                     card = Block(why.html + card.html, why.size + card.size)
@@ -504,8 +504,3 @@ def _tidy_text(text: str) -> str:
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     return text.strip() + "\n"
-
-
-def why_line(match: Match) -> str:
-    """The line a card carries above it when it is not there for its topic alone."""
-    return f"Because: {match.reason}" if match.reason else match.note

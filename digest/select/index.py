@@ -41,6 +41,11 @@ class Match:
     #: card's question, a followed author's name.
     note: str = ""
 
+    @property
+    def why_line(self) -> str:
+        """The line above the card that says why it is there (empty: for its topic)."""
+        return f"Because: {self.reason}" if self.reason else self.note
+
 
 #: The label of the section of papers a reader's model recommends.
 RECOMMENDED = "Recommended for you"

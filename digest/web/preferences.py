@@ -201,7 +201,7 @@ def _preview(subscriber: Subscriber) -> dict[str, Any]:
     sections = [
         {
             "label": s.label,
-            "papers": [(m.entry.entry.title, m.reason, paper_key(m.entry)) for m in s.matches],
+            "papers": [(m.entry.entry.title, m.why_line, paper_key(m.entry)) for m in s.matches],
         }
         for s in seen.selection.sections
     ]
