@@ -26,6 +26,7 @@ from digest.select.learned import (
 )
 from digest.store import Store
 from digest.subscribers import check_input
+from digest.subscriptions import Choices
 
 from .conftest import NOW, THEMES, make_settings, subscribe
 from .test_learning import WORDS, day_of_papers, paper
@@ -203,6 +204,13 @@ def test_a_reader_with_two_topics_gets_a_model_for_each_that_has_votes(store: St
     models = ReaderModels.load(space.version, stored_models)
     assert set(models.interests) == {"speech", "fairness"}
     assert models.voted is not None
+    # New topics need models of their own: the next refresh refits the reader.
+    assert learning.refresh(store, now=NOW).fitted == 0
+    choices = Choices((Topic("speech"), Topic("optimization")), "light", None, False)
+    accounts.choose(store, reader.id, choices, now=NOW + timedelta(hours=1))
+    assert learning.refresh(store, now=NOW + timedelta(hours=2)).fitted == 1
+    again = ReaderModels.load(space.version, store.models_of([reader.id], space.version)[reader.id])
+    assert set(again.interests) == {"speech"}  # no positive vote on optimization yet
 
 
 def test_a_guided_start_offers_unrated_papers_over_the_readers_topics(

@@ -15,7 +15,7 @@ from digest.models import Feedback, StoredEntry
 from digest.store.base import StoreBase, aware, chunks, inserted_id
 from digest.store.entries import stored_entry
 from digest.store.events import emit
-from digest.store.schema import entries, feature_spaces, feedback, reader_models
+from digest.store.schema import entries, feature_spaces, feedback, reader_models, subscribers
 
 
 class FeedbackMixin(StoreBase):
@@ -78,8 +78,9 @@ class FeedbackMixin(StoreBase):
         return found
 
     def readers_to_fit(self, space_version: int) -> list[tuple[int, datetime]]:
-        """Readers whose feedback changed since their model was fitted (or who have none,
-        or one over another feature space), with the time of their latest feedback."""
+        """Readers whose feedback or topics changed since their model was fitted (or who
+        have none, or one over another feature space), with the time of their latest
+        feedback."""
         latest = (
             select(feedback.c.subscriber_id, func.max(feedback.c.updated_at).label("at"))
             .group_by(feedback.c.subscriber_id)
@@ -90,12 +91,14 @@ class FeedbackMixin(StoreBase):
             .select_from(
                 latest.outerjoin(
                     reader_models, reader_models.c.subscriber_id == latest.c.subscriber_id
-                )
+                ).join(subscribers, subscribers.c.id == latest.c.subscriber_id)
             )
             .where(
                 (reader_models.c.subscriber_id.is_(None))
                 | (reader_models.c.space_version != space_version)
                 | (reader_models.c.feedback_at < latest.c.at)
+                # A model per topic: new topics need their own.
+                | (reader_models.c.fitted_at < subscribers.c.updated_at)
             )
             .order_by(latest.c.subscriber_id)
         )
