@@ -116,7 +116,7 @@ def fit_from(
     paper not seen yet waits for it): one over all of it, one per topic whose papers
     have a positive of their own, and the profile of what they voted on."""
     from digest.select import EditionIndex
-    from digest.select.learned import Profile, ReaderModels
+    from digest.select.learned import KEEP_TOPIC_COEFFICIENTS, Profile, ReaderModels
 
     named = store.entries_named([f.paper for f in feedback])
     known = [f for f in feedback if f.paper in named]
@@ -128,11 +128,13 @@ def fit_from(
         with EditionIndex([named[f.paper] for f in known]) as index:
             for topic in topics:
                 matched = {m.entry.entry.fingerprint for m in index.search(topic.query)}
-                model = _fit_one(space, [f for f in known if f.paper in matched], named, background)
+                own = [f for f in known if f.paper in matched]
+                model = _fit_one(space, own, named, background, keep=KEEP_TOPIC_COEFFICIENTS)
                 if model is not None:
                     interests[topic.query] = model
     voted = Profile.of(space.vectors([named[f.paper].entry for f in known]))
-    return ReaderModels(overall, interests, voted)
+    owned = frozenset(f.paper for f in feedback if f.vote > 0)
+    return ReaderModels(overall, interests, voted, owned)
 
 
 def _fit_one(
@@ -140,10 +142,12 @@ def _fit_one(
     feedback: Sequence[Feedback],
     named: Mapping[str, StoredEntry],
     background: object,
+    *,
+    keep: int | None = None,
 ) -> ReaderModel | None:
     import numpy as np
 
-    from digest.select.learned import fit_reader
+    from digest.select.learned import KEEP_COEFFICIENTS, fit_reader
 
     liked = [f for f in feedback if f.vote > 0]
     disliked = [f for f in feedback if f.vote < 0]
@@ -155,6 +159,7 @@ def _fit_one(
         space.vectors([named[f.paper].entry for f in disliked]),
         background,
         positive_weights=np.array([f.weight for f in liked], dtype=np.float32),
+        keep=keep or KEEP_COEFFICIENTS,
     )
 
 

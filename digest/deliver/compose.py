@@ -66,12 +66,10 @@ class Composed:
 
 @dataclass(frozen=True)
 class Taste:
-    """What a reader's feedback gives composing: their models (None before a positive
-    vote), the papers they have already (liked, imported, marked "more like this"),
-    which are never recommended, and the authors they follow."""
+    """What a reader's feedback gives composing: their models (``ReaderModels`` as
+    bytes; None before a positive vote) and the authors they follow."""
 
     model: bytes | None
-    owned: frozenset[str] = frozenset()
     follows: tuple[Follow, ...] = ()
 
 
@@ -340,7 +338,6 @@ class Composer:
             ReaderModels.load(self.space.version, taste.model),
             self._edition_vectors(index),
             topics=self.settings.topics_of(reader) if reader is not None else (),
-            owned=taste.owned,
             tuning=Tuning(
                 recommend=learning.recommend_papers,
                 above=learning.recommend_above,

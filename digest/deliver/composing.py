@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import date
 from typing import Any
@@ -68,20 +68,20 @@ class PeriodIndexes:
 
 
 def tastes_of(
-    store: Store, reader_ids: Sequence[int], space_version: int | None
+    store: Store,
+    reader_ids: Sequence[int],
+    space_version: int | None,
+    following: Collection[int] | None = None,
 ) -> dict[int, Taste]:
-    """The readers' tastes, in three queries: their models (over the space of
-    ``space_version``, none without one), the papers they have, the authors they follow."""
+    """The readers' tastes, in up to two queries: their models (over the space of
+    ``space_version``, none without one) and the authors they follow (asked only of
+    those in ``following``, when the caller knows who follows anyone)."""
     ids = list(reader_ids)
     models = store.models_of(ids, space_version) if space_version is not None else {}
-    follows = store.follows_of(ids)
-    feedback = store.feedback_of(list(models))
+    asked = ids if following is None else [i for i in ids if i in following]
+    follows = dict.fromkeys(ids, ()) | (store.follows_of(asked) if asked else {})
     return {
-        reader: Taste(
-            models.get(reader),
-            frozenset(f.paper for f in feedback.get(reader, ()) if f.vote > 0),
-            follows[reader],
-        )
+        reader: Taste(models.get(reader), follows[reader])
         for reader in ids
         if reader in models or follows[reader]
     }
@@ -94,13 +94,15 @@ class _Models:
     def __init__(self, store: Store, composer: Composer) -> None:
         self.store, self.space = store, composer.space
         modelled = store.readers_with_models(self.space.version) if self.space else frozenset()
-        self.wanted = modelled | store.readers_following()
+        self.following = store.readers_following()
+        self.wanted = modelled | self.following
 
     def of(self, batch: list[Decided]) -> dict[int, Taste]:
         wanted = [i.reader.id for _, i in batch if i.reader.id in self.wanted]
         if not wanted:
             return {}
-        return tastes_of(self.store, wanted, self.space.version if self.space else None)
+        version = self.space.version if self.space else None
+        return tastes_of(self.store, wanted, version, self.following)
 
 
 @contextmanager

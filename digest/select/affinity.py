@@ -6,8 +6,8 @@ where a reader has a model, as ``learned`` is: numpy is slow to import.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,10 +36,13 @@ class EditionVectors:
     space: FeatureSpace
     entries: Sequence[StoredEntry]
     papers: PaperVectors
+    #: Each paper's row by its fingerprint (what a reader's liked papers are named by).
+    row_of: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, space: FeatureSpace, entries: Sequence[StoredEntry]) -> EditionVectors:
-        return cls(space, entries, PaperVectors.of(space.vectors([s.entry for s in entries])))
+        vectors = PaperVectors.of(space.vectors([s.entry for s in entries]))
+        return cls(space, entries, vectors, {s.entry.fingerprint: n for n, s in enumerate(entries)})
 
 
 def affinity_of(
@@ -47,7 +50,6 @@ def affinity_of(
     edition: EditionVectors,
     *,
     topics: Sequence[Topic] = (),
-    owned: Collection[str] = frozenset(),
     tuning: Tuning = Tuning(),
 ) -> Affinity:
     """The reader's affinity for the edition's papers: the overall model's scores, each
@@ -60,7 +62,8 @@ def affinity_of(
     by_topic = {query: model.scores(papers) for query, model in own.items()}
     # The model's probability above tuning.above, as its score (a logit).
     above = float(np.log(tuning.above / max(1e-9, 1 - tuning.above)))
-    has = {row for row, s in enumerate(entries) if s.entry.fingerprint in owned}
+    row_of = edition.row_of or {s.entry.fingerprint: n for n, s in enumerate(entries)}
+    has = {row_of[paper] for paper in models.owned if paper in row_of}
     wanted = [
         [
             int(row)

@@ -62,15 +62,14 @@ def exploration_picks(
 def _diverse(priority: np.ndarray, papers: PaperVectors, rows: np.ndarray, count: int) -> list[int]:
     """Greedy picks by priority, each held back by its likeness to the picks before it."""
     picked: list[int] = []
-    likeness = np.zeros(len(rows))
+    value = priority.astype(np.float64)
     for _ in range(min(count, len(rows))):
-        value = priority - REDUNDANCY_WEIGHT * likeness
-        if picked:
-            value[[rows.tolist().index(p) for p in picked]] = -np.inf
         best = int(np.argmax(value))
         picked.append(int(rows[best]))
-        column = papers.rows[:, rows[best]]
-        likeness = np.maximum(likeness, column @ papers.rows[:, rows])
+        if len(picked) < count:  # hold back what is like this pick
+            likeness = papers.likeness[rows[best], rows]
+            value = np.minimum(value, priority - REDUNDANCY_WEIGHT * likeness)
+        value[best] = -np.inf
     return picked
 
 
@@ -109,5 +108,5 @@ def starter_picks(
                 continue
             best = int(rows[np.argmax(doubt[rows] - REDUNDANCY_WEIGHT * likeness[rows])])
             picked.append(best)
-            likeness = np.maximum(likeness, papers.rows[:, best] @ papers.rows)
+            likeness = np.maximum(likeness, papers.likeness[best])
     return picked

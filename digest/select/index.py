@@ -8,6 +8,7 @@ network, no clock: the in-memory index is a private detail of this stage.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sqlite3
 import unicodedata
@@ -150,6 +151,7 @@ class EditionIndex:
         # The unstemmed vocabulary, to turn a prefix into the whole words it stands for.
         self._db.execute("CREATE VIRTUAL TABLE vocabulary USING fts5vocab(words, 'row')")
         self._cache: dict[str, tuple[Match, ...]] = {}
+        self._by_id = {s.id: s for s in self.entries}
         #: Each author's papers here, by ``author_key``, made when a follow asks.
         self._by_author: dict[str, list[StoredEntry]] | None = None
         self._everything = tuple(
@@ -211,7 +213,7 @@ class EditionIndex:
         their own, and its exploration cards come after the first
         ``EXPLORE_AFTER`` cards.
         """
-        by_id = {s.id: s for s in self.entries}
+        by_id = self._by_id
         followed = self._followed(follows)
         asked = tuple(
             m
@@ -228,7 +230,8 @@ class EditionIndex:
                 if affinity
                 else self._everything
             )
-            everything = tuple(m for m in ordered if m.entry.id not in taken)[:room]
+            kept = (m for m in ordered if m.entry.id not in taken) if taken else ordered
+            everything = tuple(itertools.islice(kept, room))
             whole = (Section("", everything),) if everything else ()
             cut = len(self._everything) - len(everything) - len(taken)
             return Selection(_with_exploration((*first, *whole), asked), cut=cut)

@@ -14,6 +14,7 @@ sends never pays for the import unless it fits.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -43,6 +44,10 @@ _TOKEN = re.compile(r"\b[a-z][a-z0-9_]+\b")
 META_WEIGHT = 0.4
 #: Coefficients a reader's model keeps (the largest in size); the rest are ~0.
 KEEP_COEFFICIENTS = 1_000
+#: Terms the profile of what a reader voted on keeps: enough to tell papers apart.
+PROFILE_TERMS = 200
+#: Coefficients a topic's own model keeps: a narrower interest needs fewer.
+KEEP_TOPIC_COEFFICIENTS = 300
 
 
 def words_of(entry: Entry) -> list[str]:
@@ -153,6 +158,13 @@ class PaperVectors:
     #: The row of each term of the space, -1 when none of the papers has it.
     position: np.ndarray  # int32
 
+    @functools.cached_property
+    def likeness(self) -> np.ndarray:
+        """The cosine of each pair of papers (made once, for keeping picks apart)."""
+        norms = np.linalg.norm(self.rows, axis=0) + 1e-9
+        result: np.ndarray = (self.rows.T @ self.rows) / np.outer(norms, norms)
+        return result
+
     @classmethod
     def of(cls, vectors: np.ndarray) -> PaperVectors:
         """From ``FeatureSpace.vectors`` (one row per paper)."""
@@ -236,7 +248,7 @@ class Profile:
         if not len(vectors):
             return None
         mean = np.asarray(vectors.mean(axis=0), dtype=np.float32).ravel()
-        keep = np.argsort(-mean)[:KEEP_COEFFICIENTS]
+        keep = np.argsort(-mean)[:PROFILE_TERMS]
         keep = keep[mean[keep] > 0]
         norm = float(np.linalg.norm(mean[keep]))
         if not norm:
@@ -247,7 +259,7 @@ class Profile:
         """The cosine between this profile and each of the papers in ``rows``."""
         positions = papers.position[self.columns]
         kept = positions >= 0
-        result: np.ndarray = self.weights[kept] @ papers.rows[positions[kept]][:, rows]
+        result: np.ndarray = (self.weights[kept] @ papers.rows[positions[kept]])[rows]
         return result
 
 
@@ -258,17 +270,21 @@ _BUNDLE = b"DGM2"
 @dataclass(frozen=True)
 class ReaderModels:
     """All a reader's feedback taught: one model over all their votes, one per topic
-    (keyed by its query) that has votes of its own, and the profile of what they voted on."""
+    (keyed by its query) that has votes of its own, the profile of what they voted on,
+    and the papers they have already (liked or "more"), which are never recommended."""
 
     overall: ReaderModel
     interests: dict[str, ReaderModel] = field(default_factory=dict)
     voted: Profile | None = None
+    owned: frozenset[str] = frozenset()
 
     def dump(self) -> bytes:
         """As bytes: a tag, then length-prefixed parts (no pickle)."""
         parts = [b"", self.overall.dump()]
         if self.voted is not None:
             parts += [b"voted", _profile_bytes(self.voted)]
+        if self.owned:
+            parts += [b"owned", "\n".join(sorted(self.owned)).encode()]
         for query, model in self.interests.items():
             parts += [b"topic:" + query.encode(), model.dump()]
         return _BUNDLE + b"".join(len(p).to_bytes(4, "little") + p for p in parts)
@@ -283,16 +299,18 @@ class ReaderModels:
             size = int.from_bytes(data[at : at + 4], "little")
             parts.append(data[at + 4 : at + 4 + size])
             at += 4 + size
-        overall, voted, interests = None, None, {}
+        overall, voted, interests, owned = None, None, {}, frozenset[str]()
         for name, value in zip(parts[::2], parts[1::2], strict=True):
             if not name:
                 overall = ReaderModel.load(space_version, value)
             elif name == b"voted":
                 voted = _profile_of(value)
+            elif name == b"owned":
+                owned = frozenset(value.decode().split("\n"))
             elif name.startswith(b"topic:"):
                 interests[name[6:].decode()] = ReaderModel.load(space_version, value)
         assert overall is not None
-        return cls(overall, interests, voted)
+        return cls(overall, interests, voted, owned)
 
 
 def _profile_bytes(profile: Profile) -> bytes:
@@ -336,11 +354,13 @@ def fit_reader(
     background: Any,
     *,
     positive_weights: np.ndarray | None = None,
+    keep: int = KEEP_COEFFICIENTS,
 ) -> ReaderModel | None:
     """Fit one reader's model; None without a positive (nothing to learn from).
 
     ``background`` (the sampled papers' vectors) may be a scipy sparse
-    matrix, made once for every reader of a refit.
+    matrix, made once for every reader of a refit; ``keep`` is how many
+    coefficients the model keeps.
     """
     if not len(positives):
         return None
@@ -363,11 +383,11 @@ def fit_reader(
     model = LogisticRegression(C=1.0, max_iter=200, solver="liblinear")
     model.fit(rows, labels, sample_weight=weights)
     coefficients = model.coef_[0].astype(np.float32)
-    keep = np.argsort(-np.abs(coefficients))[:KEEP_COEFFICIENTS]
-    keep = keep[coefficients[keep] != 0]
+    kept = np.argsort(-np.abs(coefficients))[:keep]
+    kept = kept[coefficients[kept] != 0]
     return ReaderModel(
         space_version=space.version,
-        columns=keep.astype(np.int32),
-        weights=coefficients[keep],
+        columns=kept.astype(np.int32),
+        weights=coefficients[kept],
         intercept=float(model.intercept_[0]),
     )
