@@ -35,6 +35,8 @@ from digest.select import index as index_module
 from digest.select.affinity import EditionVectors, Tuning, affinity_of
 from digest.select.index import Affinity, EditionIndex, Match, Selection, blended
 from digest.select.learned import (
+    KEEP_COEFFICIENTS,
+    KEEP_TOPIC_COEFFICIENTS,
     FeatureSpace,
     PaperVectors,
     Profile,
@@ -327,7 +329,8 @@ def _fit(
         return None
     own = {}
     for topic, papers in matched.items():
-        model = _fit_one(space, [(p, v) for p, v in votes if p.id in papers], background)
+        own = [(p, v) for p, v in votes if p.id in papers]
+        model = _fit_one(space, own, background, keep=KEEP_TOPIC_COEFFICIENTS)
         if model is not None:
             own[topic] = model
     voted = Profile.of(space.vectors([p.entry for p, _ in votes]))
@@ -335,13 +338,16 @@ def _fit(
 
 
 def _fit_one(
-    space: FeatureSpace, votes: list[tuple[StoredEntry, bool]], background: np.ndarray
+    space: FeatureSpace,
+    votes: list[tuple[StoredEntry, bool]],
+    background: np.ndarray,
+    keep: int = KEEP_COEFFICIENTS,
 ) -> ReaderModel | None:
     if not any(v for _, v in votes):
         return None
     liked = [p.entry for p, v in votes if v]
     disliked = [p.entry for p, v in votes if not v]
-    return fit_reader(space, space.vectors(liked), space.vectors(disliked), background)
+    return fit_reader(space, space.vectors(liked), space.vectors(disliked), background, keep=keep)
 
 
 def summarise(runs: dict[str, list[Scores]]) -> dict[str, dict[str, float]]:

@@ -221,8 +221,9 @@ class Choices:
     timezone: str | None
     paused: bool
     cadence: Cadence = DAILY
-    #: Whether their emails may carry a card or two asking about a paper, to learn.
-    explore: bool = True
+    #: Whether their emails may carry a card asking about a paper, to learn (None:
+    #: unchanged, for callers that do not ask).
+    explore: bool | None = None
 
 
 def chooses(
@@ -232,7 +233,7 @@ def chooses(
     timezone: str | None,
     paused: bool,
     cadence: Cadence | None = None,
-    explore: bool = True,
+    explore: bool | None = None,
 ) -> Rule:
     """A reader saves their preferences page; only an active reader can pause."""
 
@@ -240,7 +241,11 @@ def chooses(
         if current is None:
             return None
         chosen = replace(
-            current, topics=tuple(topics), theme=theme, timezone=timezone, explore=explore
+            current,
+            topics=tuple(topics),
+            theme=theme,
+            timezone=timezone,
+            explore=current.explore if explore is None else explore,
         )
         chosen = with_cadence(chosen, cadence or current.cadence)
         if may_pause(current):

@@ -170,6 +170,15 @@ def test_problems_name_the_field(client: FlaskClient, store: Store) -> None:
         path, json={"topics": ["Vision: diffusion"], "paused": False}, headers=write
     )
     assert checked(changed, "/subscribers/{id}", "patch")["topics"][0]["label"] == "Vision"
+    # Exploration stays as the reader left it unless the change names it.
+    off = checked(
+        client.patch(path, json={"explore": False}, headers=write), "/subscribers/{id}", "patch"
+    )
+    assert off["explore"] is False
+    kept = client.patch(path, json={"theme": "dark"}, headers=write)
+    assert checked(kept, "/subscribers/{id}", "patch")["explore"] is False
+    wrong = client.patch(path, json={"explore": "no"}, headers=write)
+    assert checked(wrong, "/subscribers/{id}", "patch")["errors"][0]["field"] == "explore"
     unknown = client.patch(path, json={"email": "x@example.org"}, headers=write)
     assert checked(unknown, "/subscribers/{id}", "patch")["errors"][0]["field"] == "email"
     nobody = client.get("/api/v1/subscribers/999", headers=write)

@@ -6,8 +6,9 @@ where a reader has a model, as ``learned`` is: numpy is slow to import.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,13 +37,15 @@ class EditionVectors:
     space: FeatureSpace
     entries: Sequence[StoredEntry]
     papers: PaperVectors
-    #: Each paper's row by its fingerprint (what a reader's liked papers are named by).
-    row_of: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, space: FeatureSpace, entries: Sequence[StoredEntry]) -> EditionVectors:
-        vectors = PaperVectors.of(space.vectors([s.entry for s in entries]))
-        return cls(space, entries, vectors, {s.entry.fingerprint: n for n, s in enumerate(entries)})
+        return cls(space, entries, PaperVectors.of(space.vectors([s.entry for s in entries])))
+
+    @functools.cached_property
+    def row_of(self) -> dict[str, int]:
+        """Each paper's row by its fingerprint (what a reader's papers are named by)."""
+        return {s.entry.fingerprint: row for row, s in enumerate(self.entries)}
 
 
 def affinity_of(
@@ -62,8 +65,7 @@ def affinity_of(
     by_topic = {query: model.scores(papers) for query, model in own.items()}
     # The model's probability above tuning.above, as its score (a logit).
     above = float(np.log(tuning.above / max(1e-9, 1 - tuning.above)))
-    row_of = edition.row_of or {s.entry.fingerprint: n for n, s in enumerate(entries)}
-    has = {row_of[paper] for paper in models.owned if paper in row_of}
+    has = {edition.row_of[paper] for paper in models.owned if paper in edition.row_of}
     wanted = [
         [
             int(row)

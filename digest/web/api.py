@@ -245,16 +245,19 @@ _STAND_IN = "reader@example.org"
 
 @api.patch("/subscribers/<int:subscriber_id>")
 def update_subscriber(subscriber_id: int) -> Response:
-    """Change a reader's topics, theme, timezone, cadence or pause, as their
-    preferences page does; someone who left stays as they left."""
+    """Change a reader's topics, theme, timezone, cadence, pause or exploration, as
+    their preferences page does; someone who left stays as they left."""
     reader = _reader(subscriber_id)
     body = _body()
-    unknown = sorted(set(body) - {"topics", "theme", "timezone", "cadence", "paused"})
+    changeable = {"topics", "theme", "timezone", "cadence", "paused", "explore"}
+    unknown = sorted(set(body) - changeable)
     if unknown:
         fail(422, "Unprocessable Content", f"{unknown[0]} cannot be changed here", unknown[0])
     paused = body.get("paused", reader.paused)
-    if not isinstance(paused, bool):
-        fail(422, "Unprocessable Content", "paused must be true or false", "paused")
+    explore = body.get("explore", reader.explore)
+    for name, value in (("paused", paused), ("explore", explore)):
+        if not isinstance(value, bool):
+            fail(422, "Unprocessable Content", f"{name} must be true or false", name)
     if has_left(reader):
         fail(409, "Conflict", f"reader {reader.id} is {reader.state}: only they can come back")
     item = _input({"email": reader.email, **body}, required=False)
@@ -265,6 +268,7 @@ def update_subscriber(subscriber_id: int) -> Response:
         timezone=item.timezone if "timezone" in body else reader.timezone,
         paused=paused,
         cadence=item.cadence or reader.cadence,
+        explore=explore,
     )
     chosen = accounts.choose(found.store, reader.id, choices, now=found.clock())
     return _json(subscriber_json(chosen or reader))

@@ -50,6 +50,10 @@ SCHEMAS: dict[str, Any] = {
             "theme": _NULLABLE_TEXT,
             "timezone": _NULLABLE_TEXT,
             "paused": {"type": "boolean"},
+            "explore": {
+                "type": "boolean",
+                "description": "Whether their emails may carry an exploration card.",
+            },
             "cadence": {
                 "type": "object",
                 "required": ["kind"],
@@ -205,6 +209,7 @@ SCHEMAS: dict[str, Any] = {
             "timezone": {"type": "string"},
             "cadence": {"type": "string"},
             "paused": {"type": "boolean"},
+            "explore": {"type": "boolean"},
         },
     },
     "TestSend": {
