@@ -329,8 +329,8 @@ def _fit(
         return None
     own = {}
     for topic, papers in matched.items():
-        own = [(p, v) for p, v in votes if p.id in papers]
-        model = _fit_one(space, own, background, keep=KEEP_TOPIC_COEFFICIENTS)
+        on_topic = [(p, v) for p, v in votes if p.id in papers]
+        model = _fit_one(space, on_topic, background, keep=KEEP_TOPIC_COEFFICIENTS)
         if model is not None:
             own[topic] = model
     voted = Profile.of(space.vectors([p.entry for p, _ in votes]))
