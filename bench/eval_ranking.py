@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from digest.config import LearningSettings
 from digest.ingest import read_source
 from digest.models import Entry, StoredEntry, Topic
 from digest.select import index as index_module
-from digest.select.affinity import EditionVectors, Tuning, affinity_of
+from digest.select.affinity import EditionVectors, affinity_of
 from digest.select.index import Affinity, EditionIndex, Match, Selection, blended
 from digest.select.learned import (
     KEEP_COEFFICIENTS,
@@ -302,7 +303,7 @@ def _rank(
                 models,
                 EditionVectors(space, papers, vectors),
                 topics=topics,
-                tuning=Tuning(explore=variant.explore, blend=variant.blend),
+                learning=LearningSettings(blend=variant.blend, explore_cards=variant.explore),
             )
             fallback = [int(r) for r in np.argsort(-models.overall.scores(vectors), kind="stable")]
     email = _flat(corpus.indexes[number].select(topics, max_entries=30, affinity=affinity), row_of)

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from digest import learning
 from digest.app import accounts, tryouts
+from digest.config import LearningSettings
 from digest.identity import author_key
 from digest.ingest.dedupe import dedupe
 from digest.models import Entry, Follow, StoredEntry, Topic
-from digest.select.affinity import EditionVectors, Tuning, affinity_of
+from digest.select.affinity import EditionVectors, affinity_of
 from digest.select.explore import exploration_picks, interleaved, starter_picks, uncertainty
 from digest.select.index import EXPLORE_AFTER, EXPLORE_NOTE, FOLLOWED, EditionIndex
 from digest.select.learned import (
@@ -146,7 +147,10 @@ def _affinity(entries: list[StoredEntry], explore: int, topics: tuple[Topic, ...
     assert model is not None
     models = ReaderModels(model, {}, Profile.of(liked))
     return affinity_of(
-        models, EditionVectors.of(space, entries), topics=topics, tuning=Tuning(explore=explore)
+        models,
+        EditionVectors.of(space, entries),
+        topics=topics,
+        learning=LearningSettings(explore_cards=explore),
     )
 
 

@@ -329,21 +329,15 @@ class Composer:
         recommend, what exploration asks about (never a paper they have already)."""
         if taste is None or taste.model is None or self.space is None:
             return None
-        from digest.select.affinity import Tuning, affinity_of
+        from digest.select.affinity import affinity_of
         from digest.select.learned import ReaderModels
 
-        learning = self.settings.learning
-        explores = learning.explore_cards if reader is None or reader.explore else 0
         return affinity_of(
             ReaderModels.load(self.space.version, taste.model),
             self._edition_vectors(index),
             topics=self.settings.topics_of(reader) if reader is not None else (),
-            tuning=Tuning(
-                recommend=learning.recommend_papers,
-                above=learning.recommend_above,
-                blend=learning.blend,
-                explore=explores,
-            ),
+            learning=self.settings.learning,
+            explore=0 if reader is not None and not reader.explore else None,
         )
 
     def render(

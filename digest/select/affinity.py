@@ -12,22 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digest.config import LearningSettings
 from digest.models import StoredEntry, Topic
 from digest.select.explore import exploration_picks, interleaved
 from digest.select.index import Affinity
 from digest.select.learned import FeatureSpace, PaperVectors, ReaderModels
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """How the models are used (``[learning]`` in the settings)."""
-
-    recommend: int = 5
-    #: How sure a model must be (0 to 1) before it recommends a paper.
-    above: float = 0.6
-    blend: float = 0.5
-    #: Exploration cards at most (0: none).
-    explore: int = 2
 
 
 @dataclass(frozen=True)
@@ -47,52 +36,62 @@ class EditionVectors:
         """Each paper's row by its fingerprint (what a reader's papers are named by)."""
         return {s.entry.fingerprint: row for row, s in enumerate(self.entries)}
 
+    @functools.cached_property
+    def ids(self) -> list[int]:
+        """Each row's entry id."""
+        return [s.id for s in self.entries]
+
+    @functools.cached_property
+    def rows(self) -> dict[int, int]:
+        """Each paper's row by its entry id."""
+        return {entry_id: row for row, entry_id in enumerate(self.ids)}
+
 
 def affinity_of(
     models: ReaderModels,
     edition: EditionVectors,
     *,
     topics: Sequence[Topic] = (),
-    tuning: Tuning = Tuning(),
+    learning: LearningSettings,
+    explore: int | None = None,
 ) -> Affinity:
     """The reader's affinity for the edition's papers: the overall model's scores, each
     topic's own, what they recommend (each interest in turn, never a paper the reader
-    has already) and what exploration would ask about."""
-    space, entries, papers = edition.space, edition.entries, edition.papers
-    ids = [s.id for s in entries]
+    has already) and what exploration would ask about (``explore`` cards: the
+    settings' by default, 0 for a reader who turned it off)."""
+    cards = learning.explore_cards if explore is None else explore
+    space, papers, ids = edition.space, edition.papers, edition.ids
     scores = models.overall.scores(papers)
     own = {t.query: models.interests[t.query] for t in topics if t.query in models.interests}
     by_topic = {query: model.scores(papers) for query, model in own.items()}
-    # The model's probability above tuning.above, as its score (a logit).
-    above = float(np.log(tuning.above / max(1e-9, 1 - tuning.above)))
+    # The model's probability above recommend_above, as its score (a logit).
+    above = float(np.log(learning.recommend_above / max(1e-9, 1 - learning.recommend_above)))
     has = {edition.row_of[paper] for paper in models.owned if paper in edition.row_of}
     wanted = [
         [
             int(row)
-            for row in np.argsort(-values)[: 2 * tuning.recommend]
+            for row in np.argsort(-values)[: 2 * learning.recommend_papers]
             if values[row] >= above and row not in has
         ]
         for values in (*by_topic.values(), scores)
     ]
     # Twice as many as shown: some will be in the reader's topics already.
-    recommended = interleaved(wanted)[: 2 * tuning.recommend]
+    recommended = interleaved(wanted)[: 2 * learning.recommend_papers]
     picks = exploration_picks(
-        scores, papers, models.voted, count=2 * tuning.explore, excluded=[*recommended, *has]
+        scores, papers, models.voted, count=2 * cards, excluded=[*recommended, *has]
     )
 
     def why(entry_id: int) -> str:  # asked only of the few papers shown
-        return ", ".join(models.overall.reasons(papers, ids.index(entry_id), space))
+        return ", ".join(models.overall.reasons(papers, edition.rows[entry_id], space))
 
     return Affinity(
-        scores=dict(zip(ids, scores.tolist(), strict=True)),
+        scores=scores.tolist(),
+        rows=edition.rows,
         recommended=tuple(ids[row] for row in recommended),
         why=why,
-        blend=tuning.blend,
-        recommend=tuning.recommend,
-        by_topic={
-            query: dict(zip(ids, values.tolist(), strict=True))
-            for query, values in by_topic.items()
-        },
+        blend=learning.blend,
+        recommend=learning.recommend_papers,
+        by_topic={query: values.tolist() for query, values in by_topic.items()},
         explore=tuple(ids[row] for row in picks),
-        explore_cards=tuning.explore,
+        explore_cards=cards,
     )

@@ -60,10 +60,13 @@ EXPLORE_AFTER = 8
 
 @dataclass(frozen=True)
 class Affinity:
-    """What a reader's model says of the edition's papers: a score per entry id (higher
-    is more wanted), the papers it would recommend (best first), and why it wants one."""
+    """What a reader's model says of the edition's papers: a score per paper (higher is
+    more wanted), the papers it would recommend (best first), and why it wants one."""
 
-    scores: Mapping[int, float]
+    #: The model's score of each paper (a logit), by the paper's row in ``rows``.
+    scores: Sequence[float]
+    #: Each paper's row, by entry id (one mapping per edition, shared by its readers).
+    rows: Mapping[int, int]
     recommended: tuple[int, ...] = ()
     #: Why the model wants a paper ("score distillation, 3d"), asked only of those shown.
     why: Callable[[int], str] = lambda _: ""
@@ -71,17 +74,22 @@ class Affinity:
     blend: float = 0.5
     #: Recommended papers at most (those of ``recommended`` that no topic took).
     recommend: int = 5
-    #: Each topic's own scores (keyed by its query), from the votes on its papers.
-    by_topic: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    #: Each topic's own scores (keyed by its query, by row), from the votes on its papers.
+    by_topic: Mapping[str, Sequence[float]] = field(default_factory=dict)
     #: Papers to ask the reader about, most informative first (some may be taken).
     explore: tuple[int, ...] = ()
     #: Exploration cards at most.
     explore_cards: int = 0
 
+    def score(self, entry_id: int) -> float:
+        """The model's score of a paper (0 for one it has not seen)."""
+        row = self.rows.get(entry_id)
+        return self.scores[row] if row is not None else 0.0
+
     def wanted(self, entry_id: int) -> float:
         """How sure the model is that the reader wants the paper, 0 to 1 (its score is
         a logit)."""
-        return 1 / (1 + math.exp(-self.scores.get(entry_id, 0.0)))
+        return 1 / (1 + math.exp(-self.score(entry_id)))
 
 
 #: How far down the two orders reach before a rank counts little (reciprocal rank
@@ -95,8 +103,9 @@ def blended(matches: Sequence[Match], affinity: Affinity, topic: str = "") -> li
     own model when it has one."""
     if len(matches) < 2 or not affinity.blend:
         return list(matches)
-    scores = affinity.by_topic.get(topic, affinity.scores)
-    by_model = sorted(range(len(matches)), key=lambda i: -scores.get(matches[i].entry.id, 0.0))
+    scores, rows = affinity.by_topic.get(topic, affinity.scores), affinity.rows
+    values = [scores[rows[m.entry.id]] for m in matches]
+    by_model = sorted(range(len(matches)), key=lambda i: -values[i])
     model_rank = {i: rank for rank, i in enumerate(by_model)}
     weight = affinity.blend
 
@@ -215,10 +224,9 @@ class EditionIndex:
         """
         by_id = self._by_id
         followed = self._followed(follows)
+        by_followed = {m.entry.id for m in followed}
         asked = tuple(
-            m
-            for m in self._exploration(affinity, by_id)
-            if m.entry.id not in {f.entry.id for f in followed}
+            m for m in self._exploration(affinity, by_id) if m.entry.id not in by_followed
         )
         taken = {m.entry.id for m in (*followed, *asked)}
         room = max(0, max_entries - len(asked) - len(followed))
@@ -235,7 +243,23 @@ class EditionIndex:
             whole = (Section("", everything),) if everything else ()
             cut = len(self._everything) - len(everything) - len(taken)
             return Selection(_with_exploration((*first, *whole), asked), cut=cut)
-        sections: list[Section] = list(first)
+        sections, cut = self._topic_sections(topics, affinity, taken, room)
+        if affinity and affinity.recommended:
+            chosen = [i for i in affinity.recommended if i not in taken and i in by_id]
+            recommended = tuple(
+                Match(by_id[i], affinity.score(i), affinity.why(i))
+                for i in chosen[: affinity.recommend]
+            )
+            if recommended:
+                sections.append(Section(RECOMMENDED, recommended))
+        return Selection(_with_exploration((*first, *sections), asked), cut=cut)
+
+    def _topic_sections(
+        self, topics: Sequence[Topic], affinity: Affinity | None, taken: set[int], room: int
+    ) -> tuple[list[Section], int]:
+        """Each topic's papers that no earlier one took (adding them to ``taken``), as
+        many as there is room for, and how many were cut."""
+        sections: list[Section] = []
         cut = 0
         for topic in topics:
             fresh = [m for m in self.search(topic.query) if m.entry.id not in taken]
@@ -247,15 +271,7 @@ class EditionIndex:
             cut += len(rest)
             if shown:
                 sections.append(Section(topic.label or topic.query, tuple(shown)))
-        if affinity and affinity.recommended:
-            chosen = [i for i in affinity.recommended if i not in taken and i in by_id]
-            recommended = tuple(
-                Match(by_id[i], affinity.scores.get(i, 0.0), affinity.why(i))
-                for i in chosen[: affinity.recommend]
-            )
-            if recommended:
-                sections.append(Section(RECOMMENDED, recommended))
-        return Selection(_with_exploration(tuple(sections), asked), cut=cut)
+        return sections, cut
 
     def _followed(self, follows: Sequence[Follow]) -> tuple[Match, ...]:
         """The papers by authors the reader follows, each naming whom it is by."""
@@ -279,9 +295,7 @@ class EditionIndex:
         if affinity is None or not affinity.explore_cards:
             return ()
         chosen = [i for i in affinity.explore if i in by_id][: affinity.explore_cards]
-        return tuple(
-            Match(by_id[i], affinity.scores.get(i, 0.0), note=EXPLORE_NOTE) for i in chosen
-        )
+        return tuple(Match(by_id[i], affinity.score(i), note=EXPLORE_NOTE) for i in chosen)
 
 
 def _with_exploration(
