@@ -9,6 +9,7 @@ of every paper gets no exploration cards at all.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 
 import numpy as np
@@ -23,10 +24,14 @@ NOVELTY_WEIGHT = 0.5
 REDUNDANCY_WEIGHT = 0.7
 
 
+#: The largest score (a logit) of a candidate: its probability within UNSURE_WITHIN of a half.
+_UNSURE_SCORE = 2 * math.atanh(2 * UNSURE_WITHIN)
+
+
 def uncertainty(scores: np.ndarray) -> np.ndarray:
-    """How unsure the model is of each paper, 0 (sure either way) to 1 (a coin toss)."""
-    probability = 1 / (1 + np.exp(-scores.astype(np.float64)))
-    result: np.ndarray = 1 - np.abs(2 * probability - 1)
+    """How unsure the model is of each paper, 0 (sure either way) to 1 (a coin toss):
+    one less the distance of its probability from a half, doubled."""
+    result: np.ndarray = 1 - np.tanh(np.abs(scores.astype(np.float64)) / 2)
     return result
 
 
@@ -48,14 +53,14 @@ def exploration_picks(
     total = papers.rows.shape[1]
     if count <= 0 or total == 0:
         return []
-    doubt = np.ones(total) if scores is None else uncertainty(scores)
-    candidate = doubt >= 1 - 2 * UNSURE_WITHIN
+    candidate = np.ones(total, dtype=bool) if scores is None else np.abs(scores) <= _UNSURE_SCORE
     candidate[list(excluded)] = False
     rows = np.flatnonzero(candidate)
     if not len(rows):
         return []
+    doubt = np.ones(len(rows)) if scores is None else uncertainty(scores[rows])
     novelty = 1 - voted.similarity(papers, rows) if voted is not None else np.ones(len(rows))
-    priority = doubt[rows] * (1 - NOVELTY_WEIGHT + NOVELTY_WEIGHT * novelty)
+    priority = doubt * (1 - NOVELTY_WEIGHT + NOVELTY_WEIGHT * novelty)
     return _diverse(priority, papers, rows, count)
 
 
