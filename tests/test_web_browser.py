@@ -176,6 +176,17 @@ def test_a_new_reader_rates_papers_to_start_follows_an_author_and_gets_their_pap
         page.get_by_text(f"You follow {author}").wait_for()
         assert [f.author for f in store.follows_of([reader.id])[reader.id]] == [author]
 
+        # Both pages fit a phone and stay readable.
+        from tools.browser import CONTRAST_SCRIPT
+
+        phone = chromium.new_page(viewport={"width": 375, "height": 800})
+        prefs = base + preferences_url("", settings.secret_key, reader.id)
+        for path in (prefs + "/start", page.url, prefs):
+            phone.goto(path)
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 375, path
+            unreadable = [c for c in phone.evaluate(CONTRAST_SCRIPT) if c["ratio"] < c["needed"]]
+            assert not unreadable, (path, unreadable[:3])
+
     report = job.run(
         store,
         settings,
