@@ -229,9 +229,7 @@ def _mean_rank_blend(matches: Sequence[Match], affinity: Affinity, topic: str = 
     """How digest blended bm25's and the model's order before fusion (the baseline)."""
     if len(matches) < 2 or not affinity.blend:
         return list(matches)
-    by_model = sorted(
-        range(len(matches)), key=lambda i: -affinity.scores.get(matches[i].entry.id, 0.0)
-    )
+    by_model = sorted(range(len(matches)), key=lambda i: -affinity.score(matches[i].entry.id))
     model_rank = {i: rank for rank, i in enumerate(by_model)}
     weight = affinity.blend
     order = sorted(
