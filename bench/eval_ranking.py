@@ -154,11 +154,11 @@ class Variant:
 VARIANTS = (
     Variant("bm25 only (no learning)", learns=False),
     Variant("today's learned ranking", blend=0.5, fusion=False),
-    Variant("+ fused order", blend=0.7),
-    Variant("+ stored corpus", blend=0.7, stored_corpus=True),
-    Variant("+ interests", blend=0.7, stored_corpus=True, interests=True),
-    Variant("+ exploration, 1 card", blend=0.7, stored_corpus=True, interests=True, explore=1),
-    Variant("+ exploration, 2 cards", blend=0.7, stored_corpus=True, interests=True, explore=2),
+    Variant("+ fused order"),
+    Variant("+ interests", interests=True),
+    Variant("+ exploration, 1 card", interests=True, explore=1),
+    Variant("+ exploration, 2 cards", interests=True, explore=2),
+    Variant("+ 1 card, space refitted daily", interests=True, explore=1, stored_corpus=True),
 )
 BASELINE = "today's learned ranking"
 CANDIDATE = "+ exploration, 1 card"

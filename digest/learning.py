@@ -9,11 +9,13 @@ PostgreSQL) ranks with the same models.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from digest.errors import DigestError
 from digest.models import Feedback, StoredEntry, Topic
 from digest.store import Store
 
@@ -127,7 +129,10 @@ def fit_from(
     if len(topics) > 1:
         with EditionIndex([named[f.paper] for f in known]) as index:
             for topic in topics:
-                matched = {m.entry.entry.fingerprint for m in index.search(topic.query)}
+                try:
+                    matched = {m.entry.entry.fingerprint for m in index.search(topic.query)}
+                except (DigestError, sqlite3.Error):  # a query the index refuses: no model
+                    continue
                 own = [f for f in known if f.paper in matched]
                 model = _fit_one(space, own, named, background, keep=KEEP_TOPIC_COEFFICIENTS)
                 if model is not None:

@@ -1,5 +1,8 @@
 """Authors a reader follows, and whether a reader's emails may ask about papers to learn.
 
+Readers' models are bundles now (a model per topic, the papers they have): the old
+single models are dropped, and every reader with feedback is refitted on the next run.
+
 Revision ID: 0017
 Revises: 0016
 """
@@ -28,6 +31,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("subscriber_id", "author_key", name="one_follow_per_author"),
     )
+    op.execute("DELETE FROM reader_models")
 
 
 def downgrade() -> None:
