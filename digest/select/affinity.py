@@ -9,14 +9,27 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from digest.config import LearningSettings
 from digest.models import StoredEntry, Topic
 from digest.select.explore import exploration_picks, interleaved
 from digest.select.index import Affinity
 from digest.select.learned import FeatureSpace, PaperVectors, ReaderModels
+
+
+class Learning(Protocol):
+    """What ``affinity_of`` reads of the settings (``LearningSettings`` declares them)."""
+
+    @property
+    def recommend_papers(self) -> int: ...
+    @property
+    def recommend_above(self) -> float: ...
+    @property
+    def blend(self) -> float: ...
+    @property
+    def explore_cards(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +65,7 @@ def affinity_of(
     edition: EditionVectors,
     *,
     topics: Sequence[Topic] = (),
-    learning: LearningSettings,
+    learning: Learning,
     explore: int | None = None,
 ) -> Affinity:
     """The reader's affinity for the edition's papers: the overall model's scores, each
