@@ -130,7 +130,7 @@ def on_selection(
     cadence = intent.reader.cadence
     if cadence.kind == "threshold" and intent.since is not None:
         latest = latest_due(intent.since)
-        if selection.count + selection.cut < cadence.papers and edition.day < latest:
+        if selection.matched + selection.cut < cadence.papers and edition.day < latest:
             return Wait(_period_due(latest, intent.reader, policy), gathered=True)
     if selection.is_empty and not policy.send_empty:
         return Skip(NOTHING_NEW)

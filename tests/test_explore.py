@@ -167,6 +167,16 @@ def test_exploration_cards_come_within_the_first_ten_and_say_why() -> None:
     assert not any(m.note for s in quiet.sections for m in s.matches)
 
 
+def test_no_email_only_to_ask_and_the_cards_count_for_no_threshold() -> None:
+    entries = _stored(day_of_papers(5, per_topic=8))
+    affinity = _affinity(entries, 1)
+    with EditionIndex(entries) as index:
+        nothing = index.select([Topic("unmatched")], max_entries=30, affinity=affinity)
+        some = index.select([Topic("fairness")], max_entries=30, affinity=affinity)
+    assert nothing.is_empty and nothing.asked == 0
+    assert some.asked == 1 and some.matched == some.count - 1
+
+
 def test_a_followed_authors_paper_is_always_in_the_email_first_and_marked() -> None:
     entries = day_of_papers(6)
     entries[-1] = Entry(

@@ -129,10 +129,17 @@ class Selection:
 
     sections: tuple[Section, ...]
     cut: int = 0
+    #: Exploration cards among the sections (asked about, not chosen for the reader).
+    asked: int = 0
 
     @property
     def count(self) -> int:
         return sum(len(s.matches) for s in self.sections)
+
+    @property
+    def matched(self) -> int:
+        """The cards chosen for the reader: all but the exploration cards."""
+        return self.count - self.asked
 
     @property
     def is_empty(self) -> bool:
@@ -240,19 +247,27 @@ class EditionIndex:
             )
             kept = (m for m in ordered if m.entry.id not in taken) if taken else ordered
             everything = tuple(itertools.islice(kept, room))
-            whole = (Section("", everything),) if everything else ()
+            body = [Section("", everything)] if everything else []
             cut = len(self._everything) - len(everything) - len(taken)
-            return Selection(_with_exploration((*first, *whole), asked), cut=cut)
-        sections, cut = self._topic_sections(topics, affinity, taken, room)
-        if affinity and affinity.recommended:
-            chosen = [i for i in affinity.recommended if i not in taken and i in by_id]
-            recommended = tuple(
-                Match(by_id[i], affinity.score(i), affinity.why(i))
-                for i in chosen[: affinity.recommend]
-            )
-            if recommended:
-                sections.append(Section(RECOMMENDED, recommended))
-        return Selection(_with_exploration((*first, *sections), asked), cut=cut)
+        else:
+            body, cut = self._topic_sections(topics, affinity, taken, room)
+            body += self._recommended(affinity, taken)
+        if asked and not (first or body):  # never an email only to ask
+            assert affinity is not None
+            quiet = replace(affinity, explore_cards=0)
+            return self.select(topics, max_entries=max_entries, affinity=quiet, follows=follows)
+        return Selection(_with_exploration((*first, *body), asked), cut=cut, asked=len(asked))
+
+    def _recommended(self, affinity: Affinity | None, taken: set[int]) -> list[Section]:
+        """The papers the reader's models recommend that nothing else took, if any."""
+        if not affinity or not affinity.recommended:
+            return []
+        chosen = [i for i in affinity.recommended if i not in taken and i in self._by_id]
+        recommended = tuple(
+            Match(self._by_id[i], affinity.score(i), affinity.why(i))
+            for i in chosen[: affinity.recommend]
+        )
+        return [Section(RECOMMENDED, recommended)] if recommended else []
 
     def _topic_sections(
         self, topics: Sequence[Topic], affinity: Affinity | None, taken: set[int], room: int
@@ -305,8 +320,6 @@ def _with_exploration(
     ``EXPLORE_AFTER``-th card (at its end when the email is shorter)."""
     if not asked:
         return sections
-    if not sections:
-        return (Section("", asked),)
     before = 0
     for number, section in enumerate(sections):
         if before + len(section.matches) >= EXPLORE_AFTER or number == len(sections) - 1:
