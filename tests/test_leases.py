@@ -137,7 +137,10 @@ def test_a_sender_paused_past_its_lease_stops_before_sending_more(
     _planned(url, 80)
     command = "run" if backend == "sqlite" else "send"  # SQLite: the run lock is at stake
     with smtp_server() as (server, port):
-        env = _env(tmp_path, url, port, lease_seconds=3, rate_limit_per_second=20)
+        # A slow relay keeps the sender mid-run (a rate limit would too, but a sender
+        # frozen inside the buckets' transaction holds every other sender's token).
+        server.answer_delay = 0.05
+        env = _env(tmp_path, url, port, lease_seconds=3)
         frozen = _digest(env, command, "--no-ingest") if command == "run" else _digest(env, command)
         wait_until(lambda: len(server.received) >= 10)
         frozen.send_signal(signal.SIGSTOP)
