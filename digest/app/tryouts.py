@@ -100,11 +100,10 @@ def match(
         if affinity is None or model is None:
             return len(stored), found
         found = blended(found, affinity)
-        why = composer.reasons(index, model, [m.entry.id for m in found])
-    return len(stored), [
-        replace(m, reason=why.get(m.entry.id, ""), wanted=affinity.wanted(m.entry.id))
-        for m in found
-    ]
+        return len(stored), [
+            replace(m, reason=affinity.why(m.entry.id), wanted=affinity.wanted(m.entry.id))
+            for m in found
+        ]
 
 
 #: Papers a guided start offers to rate.

@@ -16,7 +16,6 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -305,13 +304,6 @@ class Composer:
         topics = self.settings.topics_of(subscriber)
         follows = taste.follows if taste is not None else ()
         return index.select(topics, max_entries=room, affinity=affinity, follows=follows)
-
-    def reasons(
-        self, index: EditionIndex, taste: Taste, entry_ids: Sequence[int]
-    ) -> dict[int, str]:
-        """Why the reader's model wants each of these papers (its strongest terms)."""
-        affinity = self.affinity(index, taste)
-        return {i: affinity.why(i) for i in entry_ids} if affinity else {}
 
     def _edition_vectors(self, index: EditionIndex) -> EditionVectors:
         """The edition's vectors for scoring readers, made once per index."""
