@@ -257,10 +257,12 @@ class Profile:
 
     def similarity(self, papers: PaperVectors, rows: np.ndarray) -> np.ndarray:
         """The cosine between this profile and each of the papers in ``rows``."""
-        positions = papers.position[self.columns]
-        kept = positions >= 0
-        result: np.ndarray = (self.weights[kept] @ papers.rows[positions[kept]])[rows]
+        result: np.ndarray = self.as_model().scores(papers)[rows]
         return result
+
+    def as_model(self) -> ReaderModel:
+        """The profile as a linear model without intercept: scored and stored as one."""
+        return ReaderModel(0, self.columns, self.weights, 0.0)
 
 
 #: The first bytes of a stored bundle of models (older rows hold one bare model).
@@ -282,7 +284,7 @@ class ReaderModels:
         """As bytes: a tag, then length-prefixed parts (no pickle)."""
         parts = [b"", self.overall.dump()]
         if self.voted is not None:
-            parts += [b"voted", _profile_bytes(self.voted)]
+            parts += [b"voted", self.voted.as_model().dump()]
         if self.owned:
             parts += [b"owned", "\n".join(sorted(self.owned)).encode()]
         for query, model in self.interests.items():
@@ -304,24 +306,14 @@ class ReaderModels:
             if not name:
                 overall = ReaderModel.load(space_version, value)
             elif name == b"voted":
-                voted = _profile_of(value)
+                stored = ReaderModel.load(space_version, value)
+                voted = Profile(stored.columns, stored.weights)
             elif name == b"owned":
                 owned = frozenset(value.decode().split("\n"))
             elif name.startswith(b"topic:"):
                 interests[name[6:].decode()] = ReaderModel.load(space_version, value)
         assert overall is not None
         return cls(overall, interests, voted, owned)
-
-
-def _profile_bytes(profile: Profile) -> bytes:
-    count = np.array([len(profile.columns)], dtype="<i4").tobytes()
-    return count + profile.columns.astype("<i4").tobytes() + profile.weights.astype("<f4").tobytes()
-
-
-def _profile_of(data: bytes) -> Profile:
-    count = int(np.frombuffer(data, dtype="<i4", count=1)[0])
-    columns = np.frombuffer(data, dtype="<i4", count=count, offset=4)
-    return Profile(columns, np.frombuffer(data, dtype="<f4", count=count, offset=4 + 4 * count))
 
 
 #: How much a "less like this" weighs against a "more like this".
